@@ -1,0 +1,24 @@
+#' fastdmm: fast parallel Dirichlet-multinomial mixture models
+#'
+#' Fits Dirichlet-multinomial mixture (DMM) models to count tables (samples x
+#' taxa), the model of Holmes, Harris and Quince (2012) used to find community
+#' types in microbiome data. The interface mirrors Bioconductor's
+#' DirichletMultinomial (`dmn()` becomes [dmn_fit()]; [mixture()],
+#' [mixturewt()], [goodnessOfFit()], [laplace()], `AIC()`, `BIC()`, `fitted()`
+#' and `predict()` keep their names and return shapes), and the same seed gives
+#' the same start. The C++ core works on the non-zero counts only and runs its
+#' E-step, M-step and likelihood in parallel.
+#'
+#' @section Options:
+#' * `fastdmm.threads`: default number of threads for fits and predictions
+#'   (otherwise [RcppParallel::defaultNumThreads()]).
+#'
+#' @references Holmes I, Harris K, Quince C (2012). Dirichlet multinomial
+#'   mixtures: generative models for microbial metagenomics. PLoS ONE 7(2):
+#'   e30126. \doi{10.1371/journal.pone.0030126}
+#' @keywords internal
+#' @useDynLib fastdmm, .registration = TRUE
+#' @importFrom Rcpp sourceCpp
+#' @importFrom RcppParallel RcppParallelLibs
+#' @importFrom stats AIC BIC coef fitted logLik nobs predict runif
+"_PACKAGE"

@@ -1,0 +1,210 @@
+# Turning what users pass in into the compressed-column count table the C++ core
+# reads, with every refusal worded the same way for every entry point.
+
+# Signals an error of class `fastdmm_input_error` (and `class`) whose message
+# starts with the argument's name.
+abort_input <- function(arg, problem, class = NULL) {
+  stop(structure(
+    class = c(class, "fastdmm_input_error", "error", "condition"),
+    list(message = sprintf("'%s' %s", arg, problem), call = NULL)
+  ))
+}
+
+# A count table as list(p, i, x, n_samples, n_taxa, sample_names, taxon_names,
+# depth): compressed columns of the samples x taxa table (0-based row indices),
+# non-zeros only. Accepts a numeric matrix, a data.frame of numeric columns or a
+# Matrix sparse matrix (never densified). Nothing is modified in place.
+as_counts <- function(counts, arg = "counts", allow_zero_samples = FALSE) {
+  if (is.data.frame(counts)) {
+    numeric_column <- vapply(counts, function(column) {
+      is.numeric(column) && !is.object(column)
+    }, logical(1))
+    if (!all(numeric_column)) {
+      abort_input(arg, sprintf(
+        "must hold counts, but these columns are not numeric: %s",
+        format_names(names(counts)[!numeric_column])
+      ), "fastdmm_not_numeric")
+    }
+    counts <- as.matrix(counts)
+  }
+  if (inherits(counts, "Matrix")) {
+    table <- sparse_columns(counts, arg)
+  } else if (is.matrix(counts)) {
+    table <- dense_columns(counts, arg)
+  } else {
+    abort_input(arg, sprintf(
+      paste("must be a count table (a matrix, data.frame or Matrix::dgCMatrix",
+            "with samples in rows and taxa in columns), not %s"),
+      describe_class(counts)
+    ), "fastdmm_not_a_table")
+  }
+  if (table$n_samples == 0L || table$n_taxa == 0L) {
+    abort_input(arg, sprintf("is empty (%d samples x %d taxa)",
+                             table$n_samples, table$n_taxa), "fastdmm_empty")
+  }
+  check_values(table$x, arg)
+  depth <- numeric(table$n_samples)
+  if (length(table$x) > 0L) {
+    by_sample <- rowsum(table$x, table$i, reorder = FALSE)
+    depth[as.integer(rownames(by_sample)) + 1L] <- by_sample[, 1L]
+  }
+  if (!allow_zero_samples && any(depth == 0)) {
+    empty <- which(depth == 0)
+    label <- if (is.null(table$sample_names)) {
+      paste("rows", format_names(empty))
+    } else {
+      format_names(table$sample_names[empty])
+    }
+    abort_input(arg, sprintf(
+      "has %d sample%s whose counts are all zero: %s; remove them before fitting",
+      length(empty), if (length(empty) == 1L) "" else "s", label
+    ), "fastdmm_zero_sample")
+  }
+  table$depth <- depth
+  table
+}
+
+dense_columns <- function(counts, arg) {
+  if (!is.numeric(counts)) {
+    abort_input(arg, sprintf("must hold numeric counts, not %s values",
+                             typeof(counts)), "fastdmm_not_numeric")
+  }
+  n_samples <- nrow(counts)
+  n_taxa <- ncol(counts)
+  check_values(as.vector(counts), arg)
+  non_zero <- which(counts != 0)
+  column <- (non_zero - 1) %/% n_samples
+  list(
+    p = as.integer(c(0, cumsum(tabulate(column + 1, nbins = n_taxa)))),
+    i = as.integer((non_zero - 1) %% n_samples),
+    x = as.double(counts[non_zero]),
+    n_samples = n_samples,
+    n_taxa = n_taxa,
+    sample_names = rownames(counts),
+    taxon_names = colnames(counts)
+  )
+}
+
+sparse_columns <- function(counts, arg) {
+  if (!requireNamespace("Matrix", quietly = TRUE)) {
+    abort_input(arg, "is a Matrix object, but the Matrix package is not installed",
+                "fastdmm_missing_package")
+  }
+  if (!methods::is(counts, "dMatrix")) {
+    abort_input(arg, sprintf("must hold numeric counts, not a %s",
+                             describe_class(counts)), "fastdmm_not_numeric")
+  }
+  # General, compressed-column storage: no dense copy is ever made.
+  counts <- methods::as(methods::as(counts, "generalMatrix"), "CsparseMatrix")
+  check_values(counts@x, arg)
+  keep <- counts@x != 0
+  column_counts <- diff(counts@p)
+  column <- rep.int(seq_len(ncol(counts)) - 1L, column_counts)[keep]
+  list(
+    p = as.integer(c(0, cumsum(tabulate(column + 1L, nbins = ncol(counts))))),
+    i = counts@i[keep],
+    x = counts@x[keep],
+    n_samples = nrow(counts),
+    n_taxa = ncol(counts),
+    sample_names = rownames(counts),
+    taxon_names = colnames(counts)
+  )
+}
+
+check_values <- function(x, arg) {
+  if (is.integer(x)) {
+    bad <- sum(is.na(x))
+    if (bad > 0L) {
+      abort_input(arg, sprintf("has NA values in %d cell%s", bad, plural(bad)),
+                  "fastdmm_bad_value")
+    }
+    negative <- sum(x < 0L)
+  } else {
+    bad <- sum(is.na(x))
+    if (bad > 0L) {
+      abort_input(arg, sprintf("has NA values in %d cell%s", bad, plural(bad)),
+                  "fastdmm_bad_value")
+    }
+    bad <- sum(is.infinite(x))
+    if (bad > 0L) {
+      abort_input(arg, sprintf("has infinite values in %d cell%s", bad, plural(bad)),
+                  "fastdmm_bad_value")
+    }
+    negative <- sum(x < 0)
+  }
+  if (negative > 0L) {
+    abort_input(arg, sprintf("has negative values in %d cell%s", negative,
+                             plural(negative)), "fastdmm_bad_value")
+  }
+  if (!is.integer(x)) {
+    fractional <- sum(x != floor(x))
+    if (fractional > 0L) {
+      abort_input(arg, sprintf(
+        "has non-integer values in %d cell%s; counts must be whole numbers",
+        fractional, plural(fractional)
+      ), "fastdmm_bad_value")
+    }
+    huge <- sum(x > 2^53)
+    if (huge > 0L) {
+      abort_input(arg, sprintf(
+        "has values above 2^53 in %d cell%s, which doubles cannot count exactly",
+        huge, plural(huge)
+      ), "fastdmm_bad_value")
+    }
+  }
+  invisible(TRUE)
+}
+
+plural <- function(n) if (n == 1L) "" else "s"
+
+format_names <- function(x, max = 5L) {
+  x <- as.character(x)
+  if (length(x) > max) {
+    paste0(paste(x[seq_len(max)], collapse = ", "), sprintf(" and %d more", length(x) - max))
+  } else {
+    paste(x, collapse = ", ")
+  }
+}
+
+describe_class <- function(x) {
+  if (is.null(x)) return("NULL")
+  sprintf("an object of class '%s'", paste(class(x), collapse = "/"))
+}
+
+# Scalar argument checks shared by the entry points.
+check_whole_number <- function(x, arg, min = 1, max = Inf) {
+  ok <- is.numeric(x) && length(x) == 1L && !is.na(x) && is.finite(x) &&
+    x == round(x) && x >= min && x <= max
+  if (!ok) {
+    range <- if (is.finite(max)) sprintf("between %s and %s", min, max) else sprintf(">= %s", min)
+    abort_input(arg, sprintf("must be a single whole number %s", range),
+                "fastdmm_bad_argument")
+  }
+  as.integer(x)
+}
+
+check_flag <- function(x, arg) {
+  if (!is.logical(x) || length(x) != 1L || is.na(x)) {
+    abort_input(arg, "must be TRUE or FALSE", "fastdmm_bad_argument")
+  }
+  x
+}
+
+check_seed <- function(seed) {
+  if (!is.numeric(seed) || length(seed) != 1L || !is.finite(seed)) {
+    abort_input("seed", "must be a single finite number", "fastdmm_bad_argument")
+  }
+  if (abs(seed) > .Machine$integer.max) {
+    abort_input("seed", sprintf("must lie between -%d and %d (it becomes an integer)",
+                                .Machine$integer.max, .Machine$integer.max),
+                "fastdmm_bad_argument")
+  }
+  as.integer(seed)
+}
+
+resolve_threads <- function(threads) {
+  if (is.null(threads)) {
+    threads <- getOption("fastdmm.threads", RcppParallel::defaultNumThreads())
+  }
+  check_whole_number(threads, "threads", min = 1)
+}

@@ -1,0 +1,120 @@
+// Soft k-means initialisation over the non-zeros only: O(nnz K) per iteration.
+#include "kmeans.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "rng.h"
+
+namespace fastdmm {
+
+namespace {
+constexpr double kSoftness = 50.0;
+}
+
+KmeansResult soft_kmeans(const Counts& counts, std::size_t n_components, std::uint32_t seed,
+                         const Executor& executor, int max_iterations, double tolerance,
+                         const std::function<void(int, double)>& progress) {
+  const std::size_t N = counts.n_samples, S = counts.n_taxa, K = n_components;
+  KmeansResult result;
+  auto& z = result.posterior;
+  auto& centres = result.centres;
+  z.assign(K * N, 0.0);
+  centres.assign(K * S, 0.0);
+
+  // Proportions y_ij = x_ij / J_i, aligned with the column and the row entries.
+  std::vector<double> column_proportion(counts.nnz()), row_proportion(counts.nnz());
+  for (std::size_t j = 0; j < S; ++j) {
+    for (std::size_t e = counts.col_ptr[j]; e < counts.col_ptr[j + 1]; ++e) {
+      column_proportion[e] = counts.col_value[e] / counts.depth[counts.col_sample[e]];
+    }
+  }
+  for (std::size_t i = 0; i < N; ++i) {
+    for (std::size_t e = counts.row_ptr[i]; e < counts.row_ptr[i + 1]; ++e) {
+      row_proportion[e] = counts.row_value[e] / counts.depth[i];
+    }
+  }
+
+  ReferenceRng rng(seed);
+  for (std::size_t i = 0; i < N; ++i) {
+    z[rng.uniform_int(static_cast<std::uint32_t>(K)) * N + i] = 1.0;
+  }
+
+  std::vector<double> weights(K), new_centres(K * S), centre_norm2(K);
+  double max_change = 1.0e9;
+  int iteration = 0;
+  while (max_change > tolerance && iteration < max_iterations) {
+    for (std::size_t k = 0; k < K; ++k) {
+      double w = 0.0;
+      for (std::size_t i = 0; i < N; ++i) w += z[k * N + i];
+      weights[k] = w;
+    }
+    // mu_kj = sum_i z_ik y_ij / W_k, summed in sample order over the non-zeros (the
+    // zeros add exact zeros, so this is the dense sum to the last bit).
+    executor.parallel_for(S, [&](std::size_t begin, std::size_t end) {
+      for (std::size_t j = begin; j < end; ++j) {
+        for (std::size_t k = 0; k < K; ++k) {
+          double sum = 0.0;
+          for (std::size_t e = counts.col_ptr[j]; e < counts.col_ptr[j + 1]; ++e) {
+            sum += z[k * N + counts.col_sample[e]] * column_proportion[e];
+          }
+          new_centres[k * S + j] = sum / weights[k];
+        }
+      }
+    }, 64);
+    max_change = 0.0;
+    for (std::size_t k = 0; k < K; ++k) {
+      // A component no sample belongs to has no mean; the reference divides by zero
+      // here and returns NaN. Its centre stays where it was (the origin at first),
+      // which keeps its distances finite so it can regain members.
+      if (!(weights[k] > 0.0)) continue;
+      double change = 0.0;
+      for (std::size_t j = 0; j < S; ++j) {
+        const double difference = new_centres[k * S + j] - centres[k * S + j];
+        change += difference * difference;
+        centres[k * S + j] = new_centres[k * S + j];
+      }
+      change = std::sqrt(change);
+      if (change > max_change) max_change = change;
+    }
+    for (std::size_t k = 0; k < K; ++k) {
+      double norm2 = 0.0;
+      for (std::size_t j = 0; j < S; ++j) norm2 += centres[k * S + j] * centres[k * S + j];
+      centre_norm2[k] = norm2;
+    }
+    // ||y_i - mu_k||^2 = ||mu_k||^2 + sum_{j: y_ij > 0} [(y_ij - mu_kj)^2 - mu_kj^2].
+    executor.parallel_for(N, [&](std::size_t begin, std::size_t end) {
+      std::vector<double> kernel(K);
+      for (std::size_t i = begin; i < end; ++i) {
+        double normaliser = 0.0;
+        for (std::size_t k = 0; k < K; ++k) {
+          const double* mu = &centres[k * S];
+          double distance2 = centre_norm2[k];
+          for (std::size_t e = counts.row_ptr[i]; e < counts.row_ptr[i + 1]; ++e) {
+            const double m = mu[counts.row_taxon[e]];
+            const double difference = m - row_proportion[e];
+            distance2 += difference * difference - m * m;
+          }
+          // Rounding can leave a tiny negative value where the distance is zero.
+          const double distance = std::sqrt(std::max(distance2, 0.0));
+          kernel[k] = std::exp(-kSoftness * distance);
+          normaliser += kernel[k];
+        }
+        for (std::size_t k = 0; k < K; ++k) z[k * N + i] = kernel[k] / normaliser;
+      }
+    }, 64);
+    ++iteration;
+    progress(iteration, max_change);
+  }
+
+  result.weights.assign(K, 0.0);
+  for (std::size_t k = 0; k < K; ++k) {
+    double w = 0.0;
+    for (std::size_t i = 0; i < N; ++i) w += z[k * N + i];
+    result.weights[k] = w;
+  }
+  result.iterations = iteration;
+  return result;
+}
+
+}  // namespace fastdmm

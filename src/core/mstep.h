@@ -1,0 +1,84 @@
+// M-step: each component's negative log posterior in lambda = log(alpha), its
+// derivatives (diagonal-plus-rank-one Hessian) and a damped Newton optimiser.
+#ifndef FASTDMM_MSTEP_H
+#define FASTDMM_MSTEP_H
+
+#include <cstddef>
+#include <vector>
+
+#include "counts.h"
+#include "parallel.h"
+
+namespace fastdmm {
+
+// The z-weighted histograms a component's objective needs (design section 2):
+// pair[p] = sum of z_ik over the samples whose count of p's taxon equals p's value,
+// depth[d] = sum of z_ik over the samples of depth J_d, total = W_k.
+struct ComponentWeights {
+  std::vector<double> pair;
+  std::vector<double> depth;
+  double total = 0.0;
+};
+
+// Histograms of every component from posterior[k * N + i], O(nnz K).
+std::vector<ComponentWeights> component_weights(const Counts& counts,
+                                                const std::vector<double>& posterior,
+                                                std::size_t n_components,
+                                                const Executor& executor);
+
+// For the reference's Hessian: per pair, the number of samples with that count whose
+// posterior z_ik is not exactly zero (unweighted, as the reference's C sums them).
+std::vector<double> nonzero_posterior_pair_counts(const Counts& counts,
+                                                  const double* posterior_k);
+
+// f_k(lambda) = sum_i z_ik [lgamma(A + J_i) - lgamma(A)]
+//             - sum_ij z_ik [lgamma(alpha_j + x_ij) - lgamma(alpha_j)]
+//             + nu sum_j alpha_j - eta sum_j lambda_j
+double component_objective(const Counts& counts, const ComponentWeights& weights,
+                           const double* log_alpha);
+
+// Gradient and Hessian of f_k: gradient_j = alpha_j G_j - eta and
+// H = diag(diagonal) + rank_one * alpha alpha^T (design section 1, step 3).
+struct ComponentDerivatives {
+  std::vector<double> alpha;
+  std::vector<double> gradient;
+  std::vector<double> diagonal;
+  double rank_one = 0.0;
+};
+
+// `variant_reference` reproduces DirichletMultinomial's Hessian, whose per-taxon
+// sums drop the weights (then `reference_pair_counts` and `n_samples` are used);
+// the gradient is exact either way.
+void component_derivatives(const Counts& counts, const ComponentWeights& weights,
+                           const double* log_alpha, ComponentDerivatives& out,
+                           bool variant_reference = false,
+                           const std::vector<double>* reference_pair_counts = nullptr);
+
+struct OptimiserOptions {
+  double gradient_tolerance = 1e-6;  // Euclidean norm of the gradient in lambda
+  int max_iterations = 1000;
+  double max_step = 5.0;  // largest change of any lambda_j in one step
+};
+
+struct OptimiserReport {
+  int iterations = 0;
+  double gradient_norm = 0.0;
+  double objective = 0.0;
+  bool converged = false;
+};
+
+// Minimises f_k over lambda from the given start (warm start), in place.
+OptimiserReport optimise_component(const Counts& counts, const ComponentWeights& weights,
+                                   double* log_alpha, const OptimiserOptions& options);
+
+// log|det H| by the matrix determinant lemma and diag(H^-1) by Sherman-Morrison,
+// both O(S), for H = diag(diagonal) + rank_one * alpha alpha^T.
+struct HessianSummary {
+  double log_abs_det = 0.0;
+  std::vector<double> inverse_diagonal;
+};
+HessianSummary summarise_hessian(const ComponentDerivatives& derivatives);
+
+}  // namespace fastdmm
+
+#endif
