@@ -1,0 +1,4 @@
+library(testthat)
+library(fastdmm)
+
+test_check("fastdmm")
