@@ -1,6 +1,7 @@
 // Rcpp glue: turns R objects into the core's plain arrays, runs the core, builds R results.
 #include <Rcpp.h>
-#include <RcppParallel.h>
+
+#include "parallel_backend.h"
 
 #include <atomic>
 #include <cmath>
@@ -48,7 +49,7 @@ class RcppParallelExecutor : public fastdmm::Executor {
       return;
     }
     RangeWorker worker(body);
-    RcppParallel::parallelFor(0, n, worker, grain, threads_);
+    run_parallel_for(n, worker, grain, threads_);
     if (worker.failed) throw std::runtime_error(worker.message);
   }
   int threads() const override { return threads_; }

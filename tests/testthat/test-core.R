@@ -1,0 +1,275 @@
+# The C++ kernels (random stream, M-step objective and derivatives, Hessian
+# summaries, optimiser, soft k-means, log evidence) against independent
+# brute-force R computations of design.md section 1.
+
+# A small table that exercises every branch of the lgamma/psi difference code:
+# repeated small counts (summed logs), gaps above 8 and above 32 between
+# successive distinct counts of a taxon (special functions), a taxon that is zero
+# in every sample, and sample depths far apart.
+core_table <- function() {
+  with_seed(11, {
+    x <- matrix(stats::rpois(12 * 6, 3), 12, 6)
+    x[, 2] <- c(1, 5, 20, 100, 1000, 0, 3, 41, 9, 250, 2, 60)
+    x[, 4] <- 0
+    x[, 6] <- c(0, 0, 7, 7, 7, 1, 0, 45, 45, 2, 0, 0)
+    x[rowSums(x) == 0, 1] <- 1
+    x
+  })
+}
+
+core_posterior <- function(n, zeros = integer()) {
+  z <- with_seed(12, stats::runif(n, 0.05, 1))
+  z[zeros] <- 0
+  z
+}
+
+# ---- random stream ------------------------------------------------------------
+
+test_that("the reference stream is MT19937 with the C++ standard's check values", {
+  stream <- fastdmm:::.reference_stream(5489L, 10000L, 2L)
+  expect_identical(stream$u32[1:5], c(3499211612, 581869302, 3890346734, 3586334585, 545404204))
+  # The 10000th output of a default-constructed std::mt19937 ([rand.predef]).
+  expect_identical(stream$u32[10000], 4123659995)
+  # And R's own Mersenne-Twister, started from init_genrand(5489), agrees.
+  expect_identical(r_mt19937(5489, 10000), stream$u32)
+})
+
+test_that("the reference stream matches an R implementation for other seeds", {
+  for (seed in c(1L, 7L, 42L, 123456789L, .Machine$integer.max)) {
+    expect_identical(fastdmm:::.reference_stream(seed, 700L, 3L)$u32, r_mt19937(seed, 700),
+                     label = sprintf("stream of seed %d", seed))
+  }
+  # Negative R seeds reach the generator as their unsigned 32-bit value.
+  expect_identical(fastdmm:::.reference_stream(-5L, 50L, 3L)$u32, r_mt19937(2^32 - 5, 50))
+})
+
+test_that("seed 0 gives the stream of seed 4357, as gsl_rng_set", {
+  zero <- fastdmm:::.reference_stream(0L, 1000L, 5L)
+  expect_identical(zero, fastdmm:::.reference_stream(4357L, 1000L, 5L))
+  expect_identical(zero$u32, r_mt19937(4357, 1000))
+})
+
+test_that("uniform_int follows GSL's rejection rule on the raw stream", {
+  for (n_values in c(1L, 2L, 3L, 7L, 10L, 1000L, 1431655766L, 2147483647L)) {
+    draws <- fastdmm:::.reference_stream(42L, 2000L, as.integer(n_values))$uniform_int
+    expected <- r_uniform_int(r_mt19937(42, 6000), n_values, 2000)
+    expect_identical(draws, expected, label = sprintf("uniform_int(%d)", n_values))
+    expect_true(all(draws >= 0 & draws < n_values))
+  }
+  # With n = 1431655766 the scale is 2 and a third of the raw values are
+  # rejected: the redraw path is used, so the draws are not a plain map of u32.
+  raw <- r_mt19937(42, 2000)
+  expect_true(any(floor(raw / 2) >= 1431655766))
+  expect_false(identical(
+    fastdmm:::.reference_stream(42L, 2000L, 1431655766L)$uniform_int,
+    as.integer(floor(raw / 2))
+  ))
+})
+
+# ---- M-step objective and derivatives -------------------------------------------
+
+test_that("the component objective matches a dense lgamma computation", {
+  x <- core_table()
+  data <- fastdmm:::as_counts(x)
+  z <- core_posterior(nrow(x))
+  for (lambda in list(with_seed(3, stats::rnorm(6)), rep(-3, 6), c(4, 2, 0, -2, 5, 1),
+                      with_seed(4, stats::rnorm(6, 8, 2)))) {
+    terms <- fastdmm:::.component_terms(data, z, lambda, FALSE)
+    expect_relative(terms$objective, dense_objective(x, z, lambda), 1e-10)
+  }
+})
+
+test_that("the gradient matches finite differences of the objective and the digamma formula", {
+  x <- core_table()
+  data <- fastdmm:::as_counts(x)
+  z <- core_posterior(nrow(x))
+  for (lambda in list(with_seed(3, stats::rnorm(6)), c(4, 2, 0, -2, 5, 1))) {
+    terms <- fastdmm:::.component_terms(data, z, lambda, FALSE)
+    numeric_gradient <- finite_difference(function(l) {
+      fastdmm:::.component_terms(data, z, l, FALSE)$objective
+    }, lambda)
+    scale <- max(abs(terms$gradient))
+    expect_lt(max(abs(terms$gradient - numeric_gradient)) / scale, 1e-6)
+    expect_lt(max(abs(terms$gradient - dense_gradient(x, z, lambda))) / scale, 1e-10)
+  }
+})
+
+test_that("the exact Hessian pieces, log-determinant and inverse diagonal are right", {
+  x <- core_table()
+  data <- fastdmm:::as_counts(x)
+  z <- core_posterior(nrow(x))
+  for (lambda in list(with_seed(3, stats::rnorm(6)), c(4, 2, 0, -2, 5, 1), rep(-2, 6))) {
+    terms <- fastdmm:::.component_terms(data, z, lambda, FALSE)
+    alpha <- exp(lambda)
+    pieces <- diag(terms$diagonal) + terms$rank_one * outer(alpha, alpha)
+    numeric_hessian <- finite_difference(function(l) {
+      fastdmm:::.component_terms(data, z, l, FALSE)$gradient
+    }, lambda)
+    numeric_hessian <- (numeric_hessian + t(numeric_hessian)) / 2
+    scale <- max(abs(numeric_hessian))
+    expect_lt(max(abs(pieces - numeric_hessian)) / scale, 1e-6)
+    expect_relative(terms$log_abs_det,
+                    as.numeric(determinant(numeric_hessian)$modulus), 1e-6)
+    expect_relative(terms$inverse_diagonal, diag(solve(numeric_hessian)), 1e-6)
+    # Tighter, against the dense trigamma formula.
+    exact <- dense_hessian(x, z, lambda)
+    expect_lt(max(abs(pieces - exact)) / max(abs(exact)), 1e-10)
+    expect_relative(terms$log_abs_det, as.numeric(determinant(exact)$modulus), 1e-10)
+    expect_relative(terms$inverse_diagonal, diag(solve(exact)), 1e-8)
+  }
+})
+
+test_that("the Hessian summary handles an indefinite Hessian (log |det|)", {
+  x <- core_table()
+  data <- fastdmm:::as_counts(x)
+  z <- core_posterior(nrow(x))
+  # Far from the optimum, with large alphas, the diagonal has both signs.
+  lambda <- c(6, -4, 6, 0, 6, -4)
+  terms <- fastdmm:::.component_terms(data, z, lambda, FALSE)
+  exact <- dense_hessian(x, z, lambda)
+  expect_true(any(eigen(exact, symmetric = TRUE)$values < 0))
+  expect_relative(terms$log_abs_det, as.numeric(determinant(exact)$modulus), 1e-9)
+  expect_relative(terms$inverse_diagonal, diag(solve(exact)), 1e-8)
+})
+
+test_that("the reference Hessian variant reproduces the reference's unweighted sums", {
+  x <- core_table()
+  data <- fastdmm:::as_counts(x)
+  # Some posteriors exactly zero: those samples drop out of C0 and C1.
+  z <- core_posterior(nrow(x), zeros = c(2, 5, 9))
+  for (lambda in list(with_seed(3, stats::rnorm(6)), c(4, 2, 0, -2, 5, 1))) {
+    terms <- fastdmm:::.component_terms(data, z, lambda, TRUE)
+    alpha <- exp(lambda)
+    reference <- dense_reference_hessian(x, z, lambda)
+    pieces <- diag(terms$diagonal) + terms$rank_one * outer(alpha, alpha)
+    expect_lt(max(abs(pieces - reference)) / max(abs(reference)), 1e-10)
+    expect_relative(terms$log_abs_det, as.numeric(determinant(reference)$modulus), 1e-10)
+    expect_relative(terms$inverse_diagonal, diag(solve(reference)), 1e-8)
+    # The objective and gradient do not depend on the variant; the Hessian does.
+    exact <- fastdmm:::.component_terms(data, z, lambda, FALSE)
+    expect_identical(terms$objective, exact$objective)
+    expect_identical(terms$gradient, exact$gradient)
+    expect_gt(abs(terms$log_abs_det - exact$log_abs_det), 1e-3)
+  }
+})
+
+test_that("with unit posteriors (k = 1) the reference Hessian is the exact one", {
+  x <- core_table()
+  data <- fastdmm:::as_counts(x)
+  z <- rep(1, nrow(x))
+  lambda <- with_seed(5, stats::rnorm(6))
+  reference <- fastdmm:::.component_terms(data, z, lambda, TRUE)
+  exact <- fastdmm:::.component_terms(data, z, lambda, FALSE)
+  expect_relative(reference$log_abs_det, exact$log_abs_det, 1e-12)
+  expect_relative(reference$diagonal, exact$diagonal, 1e-12)
+})
+
+# ---- optimiser ------------------------------------------------------------------
+
+test_that("the M-step optimiser reaches a minimum (gradient, perturbations)", {
+  x <- core_table()
+  data <- fastdmm:::as_counts(x)
+  z <- core_posterior(nrow(x))
+  result <- fastdmm:::.optimise_component(data, z, rep(0, ncol(x)))
+  expect_true(result$converged)
+  expect_lt(result$gradient_norm, 1e-6)
+  lambda <- result$log_alpha
+  expect_lt(sqrt(sum(dense_gradient(x, z, lambda)^2)), 1e-6)
+  best <- dense_objective(x, z, lambda)
+  with_seed(6, for (size in c(1e-3, 1e-2, 0.3)) {
+    for (m in 1:10) {
+      perturbed <- lambda + stats::rnorm(length(lambda), 0, size)
+      expect_gte(dense_objective(x, z, perturbed), best - 1e-12 * abs(best))
+    }
+  })
+  # The warm start from the optimum stays there.
+  again <- fastdmm:::.optimise_component(data, z, lambda)
+  expect_lte(again$iterations, 1L)
+  expect_relative(again$log_alpha, lambda, 1e-8)
+})
+
+test_that("the M-step optimiser agrees with optim(BFGS) on a tiny problem", {
+  x <- matrix(c(10, 2, 0, 5,
+                3, 8, 1, 0,
+                12, 1, 1, 6,
+                0, 9, 2, 1,
+                7, 3, 0, 3), 5, 4, byrow = TRUE)
+  data <- fastdmm:::as_counts(x)
+  z <- c(0.9, 0.2, 1, 0.4, 0.7)
+  ours <- fastdmm:::.optimise_component(data, z, rep(-1, 4))
+  theirs <- stats::optim(rep(-1, 4), function(l) dense_objective(x, z, l),
+                         function(l) dense_gradient(x, z, l), method = "BFGS",
+                         control = list(reltol = 1e-15, maxit = 10000))
+  expect_identical(theirs$convergence, 0L)
+  f_ours <- dense_objective(x, z, ours$log_alpha)
+  expect_lte(f_ours, theirs$value + 1e-10 * abs(theirs$value))
+  expect_lt(max(abs(ours$log_alpha - theirs$par)), 1e-4)
+})
+
+test_that("the optimiser copes with far starts and an all-zero taxon", {
+  x <- core_table()
+  data <- fastdmm:::as_counts(x)
+  z <- core_posterior(nrow(x))
+  starts <- list(rep(-10, 6), rep(8, 6), c(-10, 5, -10, 5, -10, 5))
+  optima <- lapply(starts, function(s) fastdmm:::.optimise_component(data, z, s))
+  for (result in optima) {
+    expect_true(result$converged)
+    expect_true(all(is.finite(result$log_alpha)))
+    expect_lt(sqrt(sum(dense_gradient(x, z, result$log_alpha)^2)), 1e-6)
+    # The objective is convex enough here that every start finds one optimum.
+    expect_lt(max(abs(result$log_alpha - optima[[1]]$log_alpha)), 1e-5)
+  }
+})
+
+# ---- soft k-means ------------------------------------------------------------------
+
+test_that("soft k-means matches a dense R implementation of the reference's", {
+  cases <- list(
+    list(x = simulate_counts(n = 10, n_taxa = 6, k = 3, seed = 3), k = 3L, seed = 42L),
+    list(x = simulate_counts(n = 15, n_taxa = 9, k = 2, seed = 4), k = 2L, seed = 1L),
+    list(x = simulate_counts(n = 8, n_taxa = 5, k = 4, seed = 5), k = 4L, seed = 0L),
+    list(x = core_table(), k = 2L, seed = 7L)
+  )
+  for (case in cases) {
+    ours <- fastdmm:::.soft_kmeans(fastdmm:::as_counts(case$x), case$k, case$seed, 1L)
+    theirs <- r_soft_kmeans(case$x, case$k, case$seed)
+    expect_identical(ours$iterations, theirs$iterations)
+    expect_lt(max(abs(ours$posterior - theirs$posterior)), 1e-10)
+    expect_lt(max(abs(ours$centres - theirs$centres)), 1e-10)
+    expect_lt(max(abs(ours$weights - theirs$weights)), 1e-10)
+  }
+})
+
+test_that("soft k-means gives identical results on 1 and 2 threads", {
+  x <- simulate_counts(n = 150, n_taxa = 70, k = 3, seed = 8)
+  data <- fastdmm:::as_counts(x)
+  expect_identical(fastdmm:::.soft_kmeans(data, 3L, 9L, 1L),
+                   fastdmm:::.soft_kmeans(data, 3L, 9L, 2L))
+})
+
+# ---- log evidence ------------------------------------------------------------------
+
+test_that("the log evidence matches the dense lgamma formula", {
+  x <- core_table()
+  data <- fastdmm:::as_counts(x)
+  alpha <- cbind(with_seed(2, stats::rgamma(6, 0.5)), exp(c(4, 2, 0, -2, 5, 1)), rep(1e-4, 6))
+  ours <- fastdmm:::.log_evidence(data, log(alpha), 1L)
+  expected <- dense_log_evidence(x, alpha)
+  expect_equal(dim(ours), c(nrow(x), 3L))
+  expect_lt(max(abs(ours - expected) / pmax(abs(expected), 1)), 1e-10)
+  expect_identical(fastdmm:::.log_evidence(data, log(alpha), 2L), ours)
+})
+
+test_that("the log evidence stays accurate for counts beyond 32-bit integers", {
+  x <- core_table()
+  x[3, 3] <- 3e9
+  data <- fastdmm:::as_counts(x)
+  alpha <- cbind(with_seed(2, stats::rgamma(6, 0.5)), exp(c(4, 2, 0, -2, 5, 1)), rep(1e-4, 6))
+  ours <- fastdmm:::.log_evidence(data, log(alpha), 1L)
+  expected <- dense_log_evidence(x, alpha)
+  # e_i3 is a difference of lgamma values near 6e10, so both computations carry
+  # an absolute rounding error of order eps * lgamma(J_i): allow 1e-13 of it.
+  allowed <- 1e-13 * lgamma(rowSums(x) + 2) + 1e-10 * abs(expected)
+  expect_true(all(abs(ours - expected) <= allowed))
+  expect_true(all(is.finite(ours)))
+})
