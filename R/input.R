@@ -42,7 +42,6 @@ as_counts <- function(counts, arg = "counts", allow_zero_samples = FALSE) {
     abort_input(arg, sprintf("is empty (%d samples x %d taxa)",
                              table$n_samples, table$n_taxa), "fastdmm_empty")
   }
-  check_values(table$x, arg)
   depth <- numeric(table$n_samples)
   if (length(table$x) > 0L) {
     by_sample <- rowsum(table$x, table$i, reorder = FALSE)
@@ -71,13 +70,21 @@ dense_columns <- function(counts, arg) {
   }
   n_samples <- nrow(counts)
   n_taxa <- ncol(counts)
-  check_values(as.vector(counts), arg)
+  # NA cells would drop out of which() below, so they are refused first (anyNA()
+  # allocates nothing); every other check needs only the non-zero values.
+  if (anyNA(counts)) {
+    bad <- sum(is.na(counts))
+    abort_input(arg, sprintf("has NA values in %d cell%s", bad, plural(bad)),
+                "fastdmm_bad_value")
+  }
   non_zero <- which(counts != 0)
+  values <- as.double(counts[non_zero])
+  check_values(values, arg)
   column <- (non_zero - 1) %/% n_samples
   list(
     p = as.integer(c(0, cumsum(tabulate(column + 1, nbins = n_taxa)))),
     i = as.integer((non_zero - 1) %% n_samples),
-    x = as.double(counts[non_zero]),
+    x = values,
     n_samples = n_samples,
     n_taxa = n_taxa,
     sample_names = rownames(counts),

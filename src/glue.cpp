@@ -150,11 +150,12 @@ Rcpp::List component_terms(const Rcpp::List& counts, const Rcpp::NumericVector& 
   const std::vector<double> lambda(log_alpha.begin(), log_alpha.end());
   fastdmm::ComponentDerivatives d;
   const std::vector<double> pair_counts = fastdmm::nonzero_posterior_pair_counts(data, z.data());
-  fastdmm::component_derivatives(data, weights[0], lambda.data(), d, reference_hessian,
-                                 &pair_counts);
+  fastdmm::component_derivatives(data, weights[0], lambda.data(), fastdmm::SerialExecutor(), d,
+                                 reference_hessian, &pair_counts);
   const fastdmm::HessianSummary hessian = fastdmm::summarise_hessian(d);
   return Rcpp::List::create(
-      Rcpp::Named("objective") = fastdmm::component_objective(data, weights[0], lambda.data()),
+      Rcpp::Named("objective") = fastdmm::component_objective(data, weights[0], lambda.data(),
+                                                                    fastdmm::SerialExecutor()),
       Rcpp::Named("gradient") = Rcpp::NumericVector(d.gradient.begin(), d.gradient.end()),
       Rcpp::Named("diagonal") = Rcpp::NumericVector(d.diagonal.begin(), d.diagonal.end()),
       Rcpp::Named("rank_one") = d.rank_one,
@@ -173,7 +174,8 @@ Rcpp::List optimise_component(const Rcpp::List& counts, const Rcpp::NumericVecto
       fastdmm::component_weights(data, z, 1, fastdmm::SerialExecutor());
   std::vector<double> lambda(log_alpha.begin(), log_alpha.end());
   const fastdmm::OptimiserReport report =
-      fastdmm::optimise_component(data, weights[0], lambda.data(), fastdmm::OptimiserOptions());
+      fastdmm::optimise_component(data, weights[0], lambda.data(), fastdmm::OptimiserOptions(),
+                                  fastdmm::SerialExecutor());
   return Rcpp::List::create(Rcpp::Named("log_alpha") = Rcpp::NumericVector(lambda.begin(), lambda.end()),
                             Rcpp::Named("iterations") = report.iterations,
                             Rcpp::Named("gradient_norm") = report.gradient_norm,

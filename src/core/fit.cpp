@@ -17,17 +17,36 @@ std::string iteration_line(int iteration, double change) {
   return buffer;
 }
 
+// Components are independent: with at least two per thread, or too few taxa to
+// split, each runs its own optimiser on one thread; otherwise they run one after
+// another with the taxa split across threads. Either way the sums are the same.
+const Executor& taxon_executor(std::size_t n_components, std::size_t n_taxa,
+                               const Executor& executor, const Executor& serial,
+                               bool* by_component) {
+  const std::size_t threads = static_cast<std::size_t>(executor.threads());
+  const std::size_t n_blocks = (n_taxa + kTaxonBlock - 1) / kTaxonBlock;
+  *by_component = n_components >= 2 * threads || n_blocks < 2 * threads;
+  return *by_component ? serial : executor;
+}
+
 int run_msteps(const Counts& counts, const std::vector<ComponentWeights>& weights,
                std::vector<double>& log_alpha, const OptimiserOptions& options,
                const Executor& executor) {
   const std::size_t K = weights.size(), S = counts.n_taxa;
   std::vector<OptimiserReport> reports(K);
-  // One task per component; each runs its own optimiser on its own slice.
-  executor.parallel_for(K, [&](std::size_t begin, std::size_t end) {
+  const SerialExecutor serial;
+  bool by_component = true;
+  const Executor& inner = taxon_executor(K, S, executor, serial, &by_component);
+  const auto optimise = [&](std::size_t begin, std::size_t end) {
     for (std::size_t k = begin; k < end; ++k) {
-      reports[k] = optimise_component(counts, weights[k], &log_alpha[k * S], options);
+      reports[k] = optimise_component(counts, weights[k], &log_alpha[k * S], options, inner);
     }
-  });
+  };
+  if (by_component) {
+    executor.parallel_for(K, optimise);
+  } else {
+    optimise(0, K);
+  }
   int unconverged = 0;
   for (const auto& report : reports) unconverged += report.converged ? 0 : 1;
   return unconverged;
@@ -97,19 +116,30 @@ FitResult fit_dmm(const Counts& counts, const FitOptions& options, const Executo
   if (hooks.verbose) hooks.message("  Hessian");
   const std::vector<ComponentWeights> component = component_weights(counts, posterior, K, executor);
   std::vector<HessianSummary> hessians(K);
-  executor.parallel_for(K, [&](std::size_t begin, std::size_t end) {
-    for (std::size_t k = begin; k < end; ++k) {
-      ComponentDerivatives d;
-      if (options.reference_hessian) {
-        const std::vector<double> pair_counts =
-            nonzero_posterior_pair_counts(counts, &posterior[k * N]);
-        component_derivatives(counts, component[k], &log_alpha[k * S], d, true, &pair_counts);
-      } else {
-        component_derivatives(counts, component[k], &log_alpha[k * S], d);
+  {
+    const SerialExecutor serial;
+    bool by_component = true;
+    const Executor& inner = taxon_executor(K, S, executor, serial, &by_component);
+    const auto summarise = [&](std::size_t begin, std::size_t end) {
+      for (std::size_t k = begin; k < end; ++k) {
+        ComponentDerivatives d;
+        if (options.reference_hessian) {
+          const std::vector<double> pair_counts =
+              nonzero_posterior_pair_counts(counts, &posterior[k * N]);
+          component_derivatives(counts, component[k], &log_alpha[k * S], inner, d, true,
+                                &pair_counts);
+        } else {
+          component_derivatives(counts, component[k], &log_alpha[k * S], inner, d);
+        }
+        hessians[k] = summarise_hessian(d);
       }
-      hessians[k] = summarise_hessian(d);
+    };
+    if (by_component) {
+      executor.parallel_for(K, summarise);
+    } else {
+      summarise(0, K);
     }
-  });
+  }
 
   // LogDet adds 2 log N - log W_k for every component but the first in the
   // initialisation's order: the reference's convention (design section 1, step 4).

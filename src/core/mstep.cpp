@@ -57,18 +57,33 @@ std::vector<double> nonzero_posterior_pair_counts(const Counts& counts,
 }
 
 double component_objective(const Counts& counts, const ComponentWeights& weights,
-                           const double* log_alpha) {
+                           const double* log_alpha, const Executor& executor) {
   const std::size_t S = counts.n_taxa;
-  double total_alpha = 0.0, sum_lambda = 0.0, taxa_term = 0.0;
-  for (std::size_t j = 0; j < S; ++j) {
-    const double alpha = std::exp(log_alpha[j]);
-    total_alpha += alpha;
-    sum_lambda += log_alpha[j];
-    const std::size_t first = counts.pair_ptr[j], n = counts.pair_ptr[j + 1] - first;
-    if (n > 0) {
-      taxa_term += weighted_lgamma_difference(alpha, &counts.pair_value[first],
-                                              &weights.pair[first], n);
+  const std::size_t n_blocks = (S + kTaxonBlock - 1) / kTaxonBlock;
+  std::vector<double> block_alpha(n_blocks), block_lambda(n_blocks), block_taxa(n_blocks);
+  executor.parallel_for(n_blocks, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t b = begin; b < end; ++b) {
+      double total_alpha = 0.0, sum_lambda = 0.0, taxa_term = 0.0;
+      for (std::size_t j = b * kTaxonBlock; j < std::min(S, (b + 1) * kTaxonBlock); ++j) {
+        const double alpha = std::exp(log_alpha[j]);
+        total_alpha += alpha;
+        sum_lambda += log_alpha[j];
+        const std::size_t first = counts.pair_ptr[j], n = counts.pair_ptr[j + 1] - first;
+        if (n > 0) {
+          taxa_term += weighted_lgamma_difference(alpha, &counts.pair_value[first],
+                                                  &weights.pair[first], n);
+        }
+      }
+      block_alpha[b] = total_alpha;
+      block_lambda[b] = sum_lambda;
+      block_taxa[b] = taxa_term;
     }
+  });
+  double total_alpha = 0.0, sum_lambda = 0.0, taxa_term = 0.0;
+  for (std::size_t b = 0; b < n_blocks; ++b) {
+    total_alpha += block_alpha[b];
+    sum_lambda += block_lambda[b];
+    taxa_term += block_taxa[b];
   }
   const double depth_term = weighted_lgamma_difference(
       total_alpha, counts.depth_value.data(), weights.depth.data(), counts.n_depths());
@@ -76,51 +91,62 @@ double component_objective(const Counts& counts, const ComponentWeights& weights
 }
 
 void component_derivatives(const Counts& counts, const ComponentWeights& weights,
-                           const double* log_alpha, ComponentDerivatives& out,
-                           bool variant_reference,
+                           const double* log_alpha, const Executor& executor,
+                           ComponentDerivatives& out, bool variant_reference,
                            const std::vector<double>* reference_pair_counts) {
   const std::size_t S = counts.n_taxa;
+  const std::size_t n_blocks = (S + kTaxonBlock - 1) / kTaxonBlock;
   out.alpha.resize(S);
   out.gradient.resize(S);
   out.diagonal.resize(S);
+  std::vector<double> block_alpha(n_blocks);
+  executor.parallel_for(n_blocks, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t b = begin; b < end; ++b) {
+      double total = 0.0;
+      for (std::size_t j = b * kTaxonBlock; j < std::min(S, (b + 1) * kTaxonBlock); ++j) {
+        out.alpha[j] = std::exp(log_alpha[j]);
+        total += out.alpha[j];
+      }
+      block_alpha[b] = total;
+    }
+  });
   double total_alpha = 0.0;
-  for (std::size_t j = 0; j < S; ++j) {
-    out.alpha[j] = std::exp(log_alpha[j]);
-    total_alpha += out.alpha[j];
-  }
+  for (double partial : block_alpha) total_alpha += partial;
   // Q = sum_i z_i [psi(A + J_i) - psi(A)], T1 = sum_i z_i [psi1(A + J_i) - psi1(A)].
   const PolygammaSums depth = weighted_polygamma_differences(
       total_alpha, counts.depth_value.data(), weights.depth.data(), counts.n_depths());
   const double unweighted_excess =
       static_cast<double>(counts.n_samples) - weights.total;
-  for (std::size_t j = 0; j < S; ++j) {
-    const double alpha = out.alpha[j];
-    const std::size_t first = counts.pair_ptr[j], n = counts.pair_ptr[j + 1] - first;
-    PolygammaSums taxon;
-    if (n > 0) {
-      taxon = weighted_polygamma_differences(alpha, &counts.pair_value[first],
-                                             &weights.pair[first], n);
-    }
-    const double g = depth.digamma + kPriorRate - taxon.digamma;
-    out.gradient[j] = alpha * g - kPriorShape;
-    if (!variant_reference) {
-      out.diagonal[j] = alpha * g - alpha * alpha * taxon.trigamma;
-    } else {
-      // The reference sums psi(alpha_j + x_ij) over every sample with z_ik != 0 and
-      // x_ij != 0 unweighted, and psi(alpha_j) over all other samples, then subtracts
-      // W psi(alpha_j): per taxon that is sum_c count_c [psi(alpha_j + c) - psi(alpha_j)]
-      // + (N - W) psi(alpha_j), and the same with psi1 (design section 1, step 3).
-      PolygammaSums unweighted;
+  executor.parallel_for(n_blocks, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t j = begin * kTaxonBlock; j < std::min(S, end * kTaxonBlock); ++j) {
+      const double alpha = out.alpha[j];
+      const std::size_t first = counts.pair_ptr[j], n = counts.pair_ptr[j + 1] - first;
+      PolygammaSums taxon;
       if (n > 0) {
-        unweighted = weighted_polygamma_differences(
-            alpha, &counts.pair_value[first], &(*reference_pair_counts)[first], n);
+        taxon = weighted_polygamma_differences(alpha, &counts.pair_value[first],
+                                               &weights.pair[first], n);
       }
-      const double c0 = unweighted.digamma + unweighted_excess * digamma(alpha);
-      const double c1 = unweighted.trigamma + unweighted_excess * trigamma(alpha);
-      out.diagonal[j] =
-          alpha * (depth.digamma + kPriorRate - c0) - alpha * alpha * c1;
+      const double g = depth.digamma + kPriorRate - taxon.digamma;
+      out.gradient[j] = alpha * g - kPriorShape;
+      if (!variant_reference) {
+        out.diagonal[j] = alpha * g - alpha * alpha * taxon.trigamma;
+      } else {
+        // The reference sums psi(alpha_j + x_ij) over every sample with z_ik != 0
+        // and x_ij != 0 unweighted, and psi(alpha_j) over all other samples, then
+        // subtracts W psi(alpha_j): per taxon that is
+        // sum_c count_c [psi(alpha_j + c) - psi(alpha_j)] + (N - W) psi(alpha_j),
+        // and the same with psi1 (design section 1, step 3).
+        PolygammaSums unweighted;
+        if (n > 0) {
+          unweighted = weighted_polygamma_differences(
+              alpha, &counts.pair_value[first], &(*reference_pair_counts)[first], n);
+        }
+        const double c0 = unweighted.digamma + unweighted_excess * digamma(alpha);
+        const double c1 = unweighted.trigamma + unweighted_excess * trigamma(alpha);
+        out.diagonal[j] = alpha * (depth.digamma + kPriorRate - c0) - alpha * alpha * c1;
+      }
     }
-  }
+  });
   out.rank_one = depth.trigamma;
 }
 
@@ -173,15 +199,16 @@ void damped_newton_direction(const ComponentDerivatives& d, std::vector<double>&
 }  // namespace
 
 OptimiserReport optimise_component(const Counts& counts, const ComponentWeights& weights,
-                                   double* log_alpha, const OptimiserOptions& options) {
+                                   double* log_alpha, const OptimiserOptions& options,
+                                   const Executor& executor) {
   const std::size_t S = counts.n_taxa;
   OptimiserReport report;
   ComponentDerivatives d;
   std::vector<double> direction(S), trial(S);
-  double f = component_objective(counts, weights, log_alpha);
+  double f = component_objective(counts, weights, log_alpha, executor);
   const double epsilon = std::numeric_limits<double>::epsilon();
   for (int iteration = 0;; ++iteration) {
-    component_derivatives(counts, weights, log_alpha, d);
+    component_derivatives(counts, weights, log_alpha, executor, d);
     report.iterations = iteration;
     report.gradient_norm = euclidean_norm(d.gradient);
     report.objective = f;
@@ -215,7 +242,7 @@ OptimiserReport optimise_component(const Counts& counts, const ComponentWeights&
     double step = 1.0, f_trial = f;
     for (int halving = 0; halving < 60; ++halving) {
       for (std::size_t j = 0; j < S; ++j) trial[j] = log_alpha[j] + step * direction[j];
-      f_trial = component_objective(counts, weights, trial.data());
+      f_trial = component_objective(counts, weights, trial.data(), executor);
       if (std::isfinite(f_trial) && f_trial <= f + 1e-4 * step * slope + slack) {
         accepted = true;
         break;

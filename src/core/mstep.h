@@ -34,8 +34,12 @@ std::vector<double> nonzero_posterior_pair_counts(const Counts& counts,
 // f_k(lambda) = sum_i z_ik [lgamma(A + J_i) - lgamma(A)]
 //             - sum_ij z_ik [lgamma(alpha_j + x_ij) - lgamma(alpha_j)]
 //             + nu sum_j alpha_j - eta sum_j lambda_j
+// Sums over taxa run in fixed blocks of kTaxonBlock taxa (in parallel when the
+// executor has threads), combined in block order: the same result for any executor.
+constexpr std::size_t kTaxonBlock = 256;
+
 double component_objective(const Counts& counts, const ComponentWeights& weights,
-                           const double* log_alpha);
+                           const double* log_alpha, const Executor& executor);
 
 // Gradient and Hessian of f_k: gradient_j = alpha_j G_j - eta and
 // H = diag(diagonal) + rank_one * alpha alpha^T (design section 1, step 3).
@@ -50,8 +54,8 @@ struct ComponentDerivatives {
 // sums drop the weights (then `reference_pair_counts` and `n_samples` are used);
 // the gradient is exact either way.
 void component_derivatives(const Counts& counts, const ComponentWeights& weights,
-                           const double* log_alpha, ComponentDerivatives& out,
-                           bool variant_reference = false,
+                           const double* log_alpha, const Executor& executor,
+                           ComponentDerivatives& out, bool variant_reference = false,
                            const std::vector<double>* reference_pair_counts = nullptr);
 
 struct OptimiserOptions {
@@ -69,7 +73,8 @@ struct OptimiserReport {
 
 // Minimises f_k over lambda from the given start (warm start), in place.
 OptimiserReport optimise_component(const Counts& counts, const ComponentWeights& weights,
-                                   double* log_alpha, const OptimiserOptions& options);
+                                   double* log_alpha, const OptimiserOptions& options,
+                                   const Executor& executor);
 
 // log|det H| by the matrix determinant lemma and diag(H^-1) by Sherman-Morrison,
 // both O(S), for H = diag(diagonal) + rank_one * alpha alpha^T.
