@@ -2,26 +2,30 @@
 # Generator token: 10BE3573-1514-4C36-9D1C-5A225CD40393
 
 .fit_dmn <- function(counts, k, seed, threads, max_iter, tol, reference_hessian, verbose) {
-    .Call('_fastdmm_fit_dmn', PACKAGE = 'fastdmm', counts, k, seed, threads, max_iter, tol, reference_hessian, verbose)
+    .Call(`_fastdmm_fit_dmn`, counts, k, seed, threads, max_iter, tol, reference_hessian, verbose)
 }
 
 .log_evidence <- function(counts, log_alpha, threads) {
-    .Call('_fastdmm_log_evidence', PACKAGE = 'fastdmm', counts, log_alpha, threads)
+    .Call(`_fastdmm_log_evidence`, counts, log_alpha, threads)
 }
 
 .component_terms <- function(counts, posterior, log_alpha, reference_hessian) {
-    .Call('_fastdmm_component_terms', PACKAGE = 'fastdmm', counts, posterior, log_alpha, reference_hessian)
+    .Call(`_fastdmm_component_terms`, counts, posterior, log_alpha, reference_hessian)
 }
 
 .optimise_component <- function(counts, posterior, log_alpha) {
-    .Call('_fastdmm_optimise_component', PACKAGE = 'fastdmm', counts, posterior, log_alpha)
+    .Call(`_fastdmm_optimise_component`, counts, posterior, log_alpha)
 }
 
 .soft_kmeans <- function(counts, k, seed, threads) {
-    .Call('_fastdmm_soft_kmeans', PACKAGE = 'fastdmm', counts, k, seed, threads)
+    .Call(`_fastdmm_soft_kmeans`, counts, k, seed, threads)
 }
 
 .reference_stream <- function(seed, n, n_values) {
-    .Call('_fastdmm_reference_stream', PACKAGE = 'fastdmm', seed, n, n_values)
+    .Call(`_fastdmm_reference_stream`, seed, n, n_values)
+}
+
+.derive_seeds <- function(seed, n) {
+    .Call(`_fastdmm_derive_seeds`, seed, n)
 }
 

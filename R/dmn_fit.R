@@ -28,8 +28,8 @@
 #'   numeric matrix, a data.frame of numeric columns or a `Matrix` sparse
 #'   matrix such as a `dgCMatrix` (never densified). Counts must be finite,
 #'   non-negative whole numbers, and every sample needs at least one count.
-#' @param k Number of mixture components, a single whole number from 1 to the
-#'   number of samples.
+#' @param k Number of mixture components, a whole number from 1 to the number
+#'   of samples, or a vector of them to fit each (see Value).
 #' @param verbose If `TRUE`, report the progress of the initialisation and of
 #'   the EM iterations (every tenth iteration) with [message()], in the
 #'   reference's words.
@@ -43,6 +43,11 @@
 #' @param max_iter Maximum number of EM iterations (the reference uses 100).
 #' @param tol EM stops when the NLE changes by no more than `tol` between
 #'   iterations (the reference uses 1e-6).
+#' @param nstart Number of random starts for each `k`. Start 1 uses `seed`
+#'   itself (so `nstart = 1` is the single fit), later starts use seeds derived
+#'   from it; the start with the lowest NLE is kept (the earliest one when
+#'   several agree to 1e-9 relative) and all starts' NLE are recorded in the
+#'   fit's `starts` table.
 #'
 #' @return An object of class `dmn_fit`, a list with the reference's slots as
 #'   elements: `goodnessOfFit` (named `NLE`, `LogDet`, `Laplace`, `BIC`,
@@ -54,7 +59,22 @@
 #'   decreasing weight and named `"1"`, `"2"`, ... Use the accessors
 #'   [mixture()], [mixturewt()], [goodnessOfFit()], [laplace()], `AIC()`,
 #'   `BIC()`, `fitted()`, `predict()`, `logLik()`, `summary()` rather than the
-#'   elements.
+#'   elements. With `nstart > 1` the fit also has `starts` (a data.frame of
+#'   each start's `seed`, `NLE`, `em_iterations`, `converged`) and
+#'   `best_start`.
+#'
+#'   When `k` has several values, a `dmn_fits` object: a list of `dmn_fit`, one
+#'   per value of `k` in the order given, with [summary()][summary.dmn_fits],
+#'   [plot()][plot.dmn_fits], [best_fit()] and `as.data.frame()` methods.
+#'
+#' @section Parallel and distributed fitting:
+#' Several `k` or starts are independent fits; they run through
+#' [future.apply::future_lapply()], so `future::plan(multisession)` (or a
+#' cluster or batchtools plan) spreads them over workers. The result is the
+#' same whatever the plan. When the plan runs fits side by side, each fit gets
+#' one thread unless `threads` is given. Progress is reported through
+#' progressr, one tick per finished fit: wrap the call in
+#' `progressr::with_progress()` or set `progressr::handlers(global = TRUE)`.
 #'
 #' @references Holmes I, Harris K, Quince C (2012). Dirichlet multinomial
 #'   mixtures: generative models for microbial metagenomics. PLoS ONE 7(2):
@@ -71,9 +91,15 @@
 #' fit
 #' mixturewt(fit)
 #' table(mixture(fit, assign = TRUE), rep(1:2, each = 20))
+#'
+#' # several k, best of three starts each, choose by Laplace
+#' fits <- dmn_fit(counts, k = 1:3, nstart = 3, seed = 1, threads = 1)
+#' fits
+#' best_fit(fits, by = "laplace")
 dmn_fit <- function(counts, k, verbose = FALSE,
                     seed = runif(1, 0, .Machine$integer.max), threads = NULL,
-                    hessian = c("exact", "reference"), max_iter = 100, tol = 1e-6) {
+                    hessian = c("exact", "reference"), max_iter = 100, tol = 1e-6,
+                    nstart = 1) {
   call <- match.call()
   hessian <- match.arg(hessian)
   verbose <- check_flag(verbose, "verbose")
@@ -84,44 +110,108 @@ dmn_fit <- function(counts, k, verbose = FALSE,
   }
   if (missing(k)) abort_input("k", "is missing: give the number of components",
                               "fastdmm_bad_argument")
-  k <- check_whole_number(k, "k", min = 1)
-  if (k > data$n_samples) {
-    abort_input("k", sprintf("(%d) must not exceed the number of samples (%d)",
-                             k, data$n_samples), "fastdmm_bad_argument")
-  }
+  k <- check_components(k, data$n_samples)
   seed <- check_seed(seed)
-  threads <- resolve_threads(threads)
+  nstart <- check_whole_number(nstart, "nstart", min = 1)
   max_iter <- check_whole_number(max_iter, "max_iter", min = 1)
   if (!is.numeric(tol) || length(tol) != 1L || !is.finite(tol) || tol < 0) {
     abort_input("tol", "must be a single finite number >= 0", "fastdmm_bad_argument")
   }
+  n_tasks <- length(k) * nstart
+  # Fits running side by side in futures on one machine get one thread each
+  # unless the user says otherwise, so they do not oversubscribe the cores.
+  if (is.null(threads) && n_tasks > 1L && future::nbrOfWorkers() > 1) {
+    threads <- 1L
+  }
+  threads <- resolve_threads(threads)
 
-  if (verbose) message(sprintf("dmn, k=%d", k))
-  raw <- .fit_dmn(data, k, seed, threads, max_iter, as.double(tol),
-                  hessian == "reference", verbose)
-  fit <- new_dmn_fit(raw, data, k = k, seed = seed, hessian = hessian,
-                     threads = threads, call = call)
+  seeds <- .derive_seeds(seed, nstart)
+  tasks <- lapply(seq_len(n_tasks), function(t) {
+    list(k = k[(t - 1L) %/% nstart + 1L], start = (t - 1L) %% nstart + 1L,
+         seed = seeds[(t - 1L) %% nstart + 1L])
+  })
+  fit_task <- function(task) {
+    if (verbose) message(sprintf("dmn, k=%d", task$k))
+    .fit_dmn(data, task$k, task$seed, threads, max_iter, as.double(tol),
+             hessian == "reference", verbose)
+  }
+  raws <- run_tasks(tasks, fit_task)
+
+  fits <- lapply(seq_along(k), function(i) {
+    mine <- which(vapply(tasks, function(task) task$k == k[i], logical(1)))
+    nle <- vapply(raws[mine], function(raw) raw$goodness_of_fit[["NLE"]], numeric(1))
+    # The first start within rounding of the lowest NLE, so that equivalent
+    # optima resolve to the earliest (most reproducible) start.
+    best <- mine[which(nle <= min(nle) + 1e-9 * abs(min(nle)))[1L]]
+    raw <- raws[[best]]
+    fit <- new_dmn_fit(raw, data, k = k[i], seed = tasks[[best]]$seed,
+                       hessian = hessian, threads = threads, call = call)
+    fit$starts <- data.frame(
+      start = seq_along(mine),
+      seed = vapply(tasks[mine], function(task) task$seed, integer(1)),
+      NLE = nle,
+      em_iterations = vapply(raws[mine], function(r) r$em_iterations, integer(1)),
+      converged = vapply(raws[mine], function(r) r$converged, logical(1))
+    )
+    fit$best_start <- tasks[[best]]$start
+    warn_about_fit(raw, k[i], tol)
+    fit
+  })
+  if (length(k) == 1L) fits[[1L]] else new_dmn_fits(fits, call)
+}
+
+check_components <- function(k, n_samples) {
+  ok <- is.numeric(k) && length(k) >= 1L && !anyNA(k) && all(is.finite(k)) &&
+    all(k == round(k)) && all(k >= 1)
+  if (!ok) {
+    abort_input("k", "must be a positive whole number (or a vector of them)",
+                "fastdmm_bad_argument")
+  }
+  if (anyDuplicated(k)) {
+    abort_input("k", "has duplicated values", "fastdmm_bad_argument")
+  }
+  if (any(k > n_samples)) {
+    abort_input("k", sprintf("(%s) must not exceed the number of samples (%d)",
+                             format_names(k[k > n_samples]), n_samples),
+                "fastdmm_bad_argument")
+  }
+  as.integer(k)
+}
+
+# Runs independent fits through future.apply (sequentially unless the user has
+# set a future plan), ticking a progressr progressor once per finished fit.
+run_tasks <- function(tasks, fun) {
+  if (length(tasks) == 1L) return(list(fun(tasks[[1L]])))
+  progress <- progressr::progressor(steps = length(tasks))
+  future.apply::future_lapply(tasks, function(task) {
+    result <- fun(task)
+    progress()
+    result
+  }, future.seed = NULL)
+}
+
+warn_about_fit <- function(raw, k, tol) {
   if (!raw$converged) {
     warning(structure(
       class = c("fastdmm_not_converged", "warning", "condition"),
       list(message = sprintf(paste(
-        "EM did not converge in %d iterations (last NLE change %.3g > tol = %g);",
+        "k = %d: EM did not converge in %d iterations (last NLE change %.3g > tol = %g);",
         "increase 'max_iter' or try other seeds"),
-        raw$em_iterations, abs(diff(utils::tail(raw$nle_trace, 2))), tol),
+        k, raw$em_iterations, abs(diff(utils::tail(raw$nle_trace, 2))), tol),
         call = NULL)
     ))
   }
-  empty <- which(raw$weights == 0)
-  if (length(empty) > 0L) {
+  empty <- sum(raw$weights == 0)
+  if (empty > 0L) {
     warning(structure(
       class = c("fastdmm_empty_component", "warning", "condition"),
       list(message = sprintf(paste(
-        "%d of %d components ended up with no samples; their weight is 0 and",
+        "k = %d: %d component%s ended up with no samples; their weight is 0 and",
         "LogDet and Laplace are infinite. Fewer components describe these data."),
-        length(empty), k), call = NULL)
+        k, empty, plural(empty)), call = NULL)
     ))
   }
-  fit
+  invisible(NULL)
 }
 
 # Sorts the core's components by decreasing weight (as the reference does) and

@@ -29,6 +29,11 @@ print.dmn_fit <- function(x, ...) {
   cat(sprintf("EM: %s after %d iterations (seed %d, %s Hessian)\n",
               if (isTRUE(x$converged)) "converged" else "did not converge",
               x$em_iterations, x$seed, x$hessian))
+  if (NROW(x$starts) > 1L) {
+    cat(sprintf("best of %d starts (start %d); NLE of the others: %s\n", nrow(x$starts),
+                x$best_start, paste(sprintf("%.2f", x$starts$NLE[-x$best_start]),
+                                    collapse = ", ")))
+  }
   invisible(x)
 }
 

@@ -95,6 +95,18 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// derive_seeds
+Rcpp::IntegerVector derive_seeds(int seed, int n);
+RcppExport SEXP _fastdmm_derive_seeds(SEXP seedSEXP, SEXP nSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< int >::type seed(seedSEXP);
+    Rcpp::traits::input_parameter< int >::type n(nSEXP);
+    rcpp_result_gen = Rcpp::wrap(derive_seeds(seed, n));
+    return rcpp_result_gen;
+END_RCPP
+}
 
 static const R_CallMethodDef CallEntries[] = {
     {"_fastdmm_fit_dmn", (DL_FUNC) &_fastdmm_fit_dmn, 8},
@@ -103,6 +115,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_fastdmm_optimise_component", (DL_FUNC) &_fastdmm_optimise_component, 3},
     {"_fastdmm_soft_kmeans", (DL_FUNC) &_fastdmm_soft_kmeans, 4},
     {"_fastdmm_reference_stream", (DL_FUNC) &_fastdmm_reference_stream, 3},
+    {"_fastdmm_derive_seeds", (DL_FUNC) &_fastdmm_derive_seeds, 2},
     {NULL, NULL, 0}
 };
 

@@ -209,3 +209,25 @@ Rcpp::List reference_stream(int seed, int n, int n_values) {
   }
   return Rcpp::List::create(Rcpp::Named("u32") = u32, Rcpp::Named("uniform_int") = k);
 }
+
+// Seeds for restarts 2..n derived from the user's seed by SplitMix64, so that every
+// start of every k is reproducible from one seed; restart 1 uses the seed itself.
+// [[Rcpp::export(.derive_seeds)]]
+Rcpp::IntegerVector derive_seeds(int seed, int n) {
+  Rcpp::IntegerVector seeds(n);
+  std::uint64_t state = static_cast<std::uint32_t>(seed);
+  for (int s = 0; s < n; ++s) {
+    if (s == 0) {
+      seeds[s] = seed;
+      continue;
+    }
+    state += 0x9e3779b97f4a7c15ULL;
+    std::uint64_t z = state;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    // A non-negative R integer (NA_integer_ is INT_MIN, never produced here).
+    seeds[s] = static_cast<int>(z & 0x7fffffffULL);
+  }
+  return seeds;
+}
