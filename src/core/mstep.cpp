@@ -57,7 +57,8 @@ std::vector<double> nonzero_posterior_pair_counts(const Counts& counts,
 }
 
 double component_objective(const Counts& counts, const ComponentWeights& weights,
-                           const double* log_alpha, const Executor& executor) {
+                           const double* log_alpha, const Executor& executor,
+                           double* magnitude) {
   const std::size_t S = counts.n_taxa;
   const std::size_t n_blocks = (S + kTaxonBlock - 1) / kTaxonBlock;
   std::vector<double> block_alpha(n_blocks), block_lambda(n_blocks), block_taxa(n_blocks);
@@ -87,6 +88,10 @@ double component_objective(const Counts& counts, const ComponentWeights& weights
   }
   const double depth_term = weighted_lgamma_difference(
       total_alpha, counts.depth_value.data(), weights.depth.data(), counts.n_depths());
+  if (magnitude != nullptr) {
+    *magnitude = std::fabs(depth_term) + std::fabs(taxa_term) + kPriorRate * total_alpha +
+                 kPriorShape * std::fabs(sum_lambda);
+  }
   return depth_term - taxa_term + kPriorRate * total_alpha - kPriorShape * sum_lambda;
 }
 
@@ -160,8 +165,9 @@ double euclidean_norm(const std::vector<double>& v) {
 
 // direction = -(H + mu I)^-1 g for the smallest mu in 0, 1e-8 s, 1e-7 s, ... that
 // makes H + mu I positive definite (Levenberg-Marquardt damping; s is the scale of
-// H), solved by Sherman-Morrison. Falls back to steepest descent.
-void damped_newton_direction(const ComponentDerivatives& d, std::vector<double>& direction) {
+// H), solved by Sherman-Morrison. Falls back to steepest descent. Returns whether
+// the step is the undamped Newton step.
+bool damped_newton_direction(const ComponentDerivatives& d, std::vector<double>& direction) {
   const std::size_t S = d.alpha.size();
   const double c = d.rank_one;
   double scale = 0.0, largest_alpha2 = 0.0;
@@ -189,11 +195,12 @@ void damped_newton_direction(const ComponentDerivatives& d, std::vector<double>&
         direction[j] = -(d.gradient[j] - c * d.alpha[j] * sg / denominator) /
                        (d.diagonal[j] + mu);
       }
-      return;
+      return mu == 0.0;
     }
     mu = (mu == 0.0) ? std::max(1e-8 * scale, 1e-12) : mu * 10.0;
   }
   for (std::size_t j = 0; j < S; ++j) direction[j] = -d.gradient[j];
+  return false;
 }
 
 }  // namespace
@@ -204,21 +211,31 @@ OptimiserReport optimise_component(const Counts& counts, const ComponentWeights&
   const std::size_t S = counts.n_taxa;
   OptimiserReport report;
   ComponentDerivatives d;
-  std::vector<double> direction(S), trial(S);
-  double f = component_objective(counts, weights, log_alpha, executor);
-  const double epsilon = std::numeric_limits<double>::epsilon();
+  std::vector<double> direction(S), trial(S), previous(S);
+  double magnitude = 0.0;
+  double f = component_objective(counts, weights, log_alpha, executor, &magnitude);
+  double previous_gradient_norm = std::numeric_limits<double>::infinity();
+  bool unverified_step = false;
   for (int iteration = 0;; ++iteration) {
     component_derivatives(counts, weights, log_alpha, executor, d);
+    const double gradient_norm = euclidean_norm(d.gradient);
+    if (unverified_step && !(gradient_norm < previous_gradient_norm)) {
+      // The last step was taken on the gradient's word alone and did not shrink
+      // it: undo it and stop, this is the optimum to working precision.
+      std::copy(previous.begin(), previous.end(), log_alpha);
+      report.converged = previous_gradient_norm <= 1e-3;
+      break;
+    }
     report.iterations = iteration;
-    report.gradient_norm = euclidean_norm(d.gradient);
+    report.gradient_norm = gradient_norm;
     report.objective = f;
-    if (report.gradient_norm <= options.gradient_tolerance) {
+    if (gradient_norm <= options.gradient_tolerance) {
       report.converged = true;
       break;
     }
     if (iteration >= options.max_iterations) break;
 
-    damped_newton_direction(d, direction);
+    const bool pure_newton = damped_newton_direction(d, direction);
     double slope = 0.0, largest = 0.0;
     for (std::size_t j = 0; j < S; ++j) {
       slope += d.gradient[j] * direction[j];
@@ -226,7 +243,7 @@ OptimiserReport optimise_component(const Counts& counts, const ComponentWeights&
     }
     if (!(slope < 0.0) || !std::isfinite(largest)) {
       for (std::size_t j = 0; j < S; ++j) direction[j] = -d.gradient[j];
-      slope = -report.gradient_norm * report.gradient_norm;
+      slope = -gradient_norm * gradient_norm;
       largest = 0.0;
       for (double x : direction) largest = std::max(largest, std::fabs(x));
     }
@@ -235,28 +252,43 @@ OptimiserReport optimise_component(const Counts& counts, const ComponentWeights&
       for (double& x : direction) x *= shrink;
       slope *= shrink;
     }
-    // Armijo backtracking. The slack of a few ulps of f lets a Newton step that is
-    // below f's rounding noise through; the gradient test above decides convergence.
-    const double slack = 4.0 * epsilon * std::fabs(f);
+
+    // f is a difference of sums far larger than itself; below this its rounding
+    // hides any decrease, and only the gradient can tell a step is good.
+    const double noise = 1e-12 * magnitude;
+    unverified_step = false;
+    if (-slope <= noise) {
+      if (!pure_newton || largest > options.max_step) {
+        report.converged = gradient_norm <= 1e-3;
+        break;
+      }
+      std::copy(log_alpha, log_alpha + S, previous.begin());
+      for (std::size_t j = 0; j < S; ++j) log_alpha[j] += direction[j];
+      f = component_objective(counts, weights, log_alpha, executor, &magnitude);
+      previous_gradient_norm = gradient_norm;
+      unverified_step = true;
+      continue;
+    }
+    // Armijo backtracking.
     bool accepted = false;
-    double step = 1.0, f_trial = f;
-    for (int halving = 0; halving < 60; ++halving) {
+    double step = 1.0, f_trial = f, trial_magnitude = magnitude;
+    for (int halving = 0; halving < 40; ++halving) {
       for (std::size_t j = 0; j < S; ++j) trial[j] = log_alpha[j] + step * direction[j];
-      f_trial = component_objective(counts, weights, trial.data(), executor);
-      if (std::isfinite(f_trial) && f_trial <= f + 1e-4 * step * slope + slack) {
+      f_trial = component_objective(counts, weights, trial.data(), executor, &trial_magnitude);
+      if (std::isfinite(f_trial) && f_trial <= f + 1e-4 * step * slope + noise) {
         accepted = true;
         break;
       }
       step *= 0.5;
     }
     if (!accepted) {
-      // No decrease is possible at working precision: this is the optimum as far as
-      // doubles can tell.
-      report.converged = report.gradient_norm <= 1e-3;
+      // No decrease is measurable: the optimum as far as doubles can tell.
+      report.converged = gradient_norm <= 1e-3;
       break;
     }
     std::copy(trial.begin(), trial.end(), log_alpha);
     f = f_trial;
+    magnitude = trial_magnitude;
   }
   return report;
 }

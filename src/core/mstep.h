@@ -38,8 +38,11 @@ std::vector<double> nonzero_posterior_pair_counts(const Counts& counts,
 // executor has threads), combined in block order: the same result for any executor.
 constexpr std::size_t kTaxonBlock = 256;
 
+// `magnitude`, if given, receives the sum of the absolute values of its terms: the
+// scale of its rounding error.
 double component_objective(const Counts& counts, const ComponentWeights& weights,
-                           const double* log_alpha, const Executor& executor);
+                           const double* log_alpha, const Executor& executor,
+                           double* magnitude = nullptr);
 
 // Gradient and Hessian of f_k: gradient_j = alpha_j G_j - eta and
 // H = diag(diagonal) + rank_one * alpha alpha^T (design section 1, step 3).

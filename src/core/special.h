@@ -38,7 +38,7 @@ inline double trigamma(double x) { return boost::math::trigamma(x, special_polic
 // Distinct count values closer than this to the previous one are reached by summing
 // log(a + m) (or 1/(a + m), 1/(a + m)^2) over the gap, which is cheaper than a special
 // function call (design section 2, "Special functions").
-constexpr double kLogSumGap = 8.0;
+constexpr double kLogSumGap = 3.0;
 constexpr double kReciprocalSumGap = 32.0;
 
 // out[m] = lgamma(a + v[m]) - lgamma(a) for increasing positive integers v[0..n).

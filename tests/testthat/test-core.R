@@ -164,6 +164,31 @@ test_that("with unit posteriors (k = 1) the reference Hessian is the exact one",
   expect_relative(reference$diagonal, exact$diagonal, 1e-12)
 })
 
+test_that("objective, gradient and Hessian are right for tables wider than one block of taxa", {
+  # 700 taxa: three blocks of 256, several zero in every sample.
+  x <- with_seed(13, {
+    x <- matrix(stats::rpois(15 * 700, 0.3), 15, 700)
+    x[, 1:3] <- x[, 1:3] + c(50, 400, 1)
+    x
+  })
+  expect_gt(sum(colSums(x) == 0), 0)
+  data <- fastdmm:::as_counts(x)
+  z <- core_posterior(nrow(x))
+  lambda <- with_seed(14, stats::rnorm(700, -1))
+  for (variant in c(FALSE, TRUE)) {
+    terms <- fastdmm:::.component_terms(data, z, lambda, variant)
+    expect_relative(terms$objective, dense_objective(x, z, lambda), 1e-10)
+    expect_lt(max(abs(terms$gradient - dense_gradient(x, z, lambda))) / max(abs(terms$gradient)),
+              1e-10)
+    hessian <- if (variant) dense_reference_hessian(x, z, lambda) else dense_hessian(x, z, lambda)
+    expect_relative(terms$log_abs_det, as.numeric(determinant(hessian)$modulus), 1e-9)
+    expect_relative(terms$inverse_diagonal, diag(solve(hessian)), 1e-8)
+  }
+  result <- fastdmm:::.optimise_component(data, z, lambda)
+  expect_true(result$converged)
+  expect_lt(sqrt(sum(dense_gradient(x, z, result$log_alpha)^2)), 1e-6)
+})
+
 # ---- optimiser ------------------------------------------------------------------
 
 test_that("the M-step optimiser reaches a minimum (gradient, perturbations)", {
