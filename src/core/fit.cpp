@@ -67,6 +67,7 @@ FitResult fit_dmm(const Counts& counts, const FitOptions& options, const Executo
       counts, K, options.seed, executor, options.kmeans_max_iterations,
       options.kmeans_tolerance, [&](int iteration, double change) {
         if (hooks.verbose && iteration % 10 == 0) hooks.message(iteration_line(iteration, change));
+        hooks.check_interrupt();
       });
   result.kmeans_iterations = start.iterations;
 
