@@ -24,10 +24,15 @@
 #'   Taxa that are zero in every sample are kept, as in the reference, so the
 #'   parameter count and the information criteria stay comparable.
 #'
-#' @param counts A count table with samples in rows and taxa in columns: a
-#'   numeric matrix, a data.frame of numeric columns or a `Matrix` sparse
-#'   matrix such as a `dgCMatrix` (never densified). Counts must be finite,
-#'   non-negative whole numbers, and every sample needs at least one count.
+#' @param counts A count table: a numeric matrix or a data.frame of numeric
+#'   columns with samples in rows and taxa in columns, or a `Matrix` sparse
+#'   matrix such as a `dgCMatrix` (never densified), likewise samples x taxa;
+#'   or a container in its own orientation: a phyloseq object or `otu_table`
+#'   (`taxa_are_rows()` is respected), or a SummarizedExperiment (or subclass,
+#'   such as TreeSummarizedExperiment) with taxa in rows and samples in
+#'   columns (see `assay.type`). The orientation is never guessed from the
+#'   shape. Counts must be finite, non-negative whole numbers, and every sample
+#'   needs at least one count.
 #' @param k Number of mixture components, a whole number from 1 to the number
 #'   of samples, or a vector of them to fit each (see Value).
 #' @param verbose If `TRUE`, report the progress of the initialisation and of
@@ -48,6 +53,10 @@
 #'   from it; the start with the lowest NLE is kept (the earliest one when
 #'   several agree to 1e-9 relative) and all starts' NLE are recorded in the
 #'   fit's `starts` table.
+#' @param assay.type For a SummarizedExperiment `counts`: the name of the
+#'   assay holding the counts. `NULL` (default) takes the assay named
+#'   `"counts"` if there is one, otherwise the first assay. Giving it for other
+#'   inputs is an error. Sparse assays are used without densifying.
 #'
 #' @return An object of class `dmn_fit`, a list with the reference's slots as
 #'   elements: `goodnessOfFit` (named `NLE`, `LogDet`, `Laplace`, `BIC`,
@@ -99,11 +108,11 @@
 dmn_fit <- function(counts, k, verbose = FALSE,
                     seed = runif(1, 0, .Machine$integer.max), threads = NULL,
                     hessian = c("exact", "reference"), max_iter = 100, tol = 1e-6,
-                    nstart = 1) {
+                    nstart = 1, assay.type = NULL) {
   call <- match.call()
   hessian <- match.arg(hessian)
   verbose <- check_flag(verbose, "verbose")
-  data <- as_counts(counts, "counts")
+  data <- as_counts(counts, "counts", assay.type = assay.type)
   if (data$n_taxa < 2L) {
     abort_input("counts", sprintf("must have at least 2 taxa (columns); it has %d",
                                   data$n_taxa), "fastdmm_too_few_taxa")

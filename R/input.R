@@ -12,10 +12,19 @@ abort_input <- function(arg, problem, class = NULL) {
 
 # A count table as list(p, i, x, n_samples, n_taxa, sample_names, taxon_names,
 # depth): compressed columns of the samples x taxa table (0-based row indices),
-# non-zeros only. Accepts a numeric matrix, a data.frame of numeric columns or a
-# Matrix sparse matrix (never densified). Nothing is modified in place.
-as_counts <- function(counts, arg = "counts", allow_zero_samples = FALSE) {
+# non-zeros only. Accepts a numeric matrix, a data.frame of numeric columns, a
+# Matrix sparse matrix (never densified), or a container that
+# as_count_table() understands (phyloseq, otu_table, SummarizedExperiment and
+# its subclasses). Nothing is modified in place. This is the one coercion every
+# entry point uses.
+as_counts <- function(counts, arg = "counts", allow_zero_samples = FALSE,
+                      assay.type = NULL) {
+  counts <- as_count_table(counts, arg, assay.type)
   if (is.data.frame(counts)) {
+    if (nrow(counts) == 0L || ncol(counts) == 0L) {
+      abort_input(arg, sprintf("is empty (%d samples x %d taxa)", nrow(counts),
+                               ncol(counts)), "fastdmm_empty")
+    }
     numeric_column <- vapply(counts, function(column) {
       is.numeric(column) && !is.object(column)
     }, logical(1))
@@ -34,7 +43,8 @@ as_counts <- function(counts, arg = "counts", allow_zero_samples = FALSE) {
   } else {
     abort_input(arg, sprintf(
       paste("must be a count table (a matrix, data.frame or Matrix::dgCMatrix",
-            "with samples in rows and taxa in columns), not %s"),
+            "with samples in rows and taxa in columns, or a phyloseq,",
+            "otu_table or SummarizedExperiment object), not %s"),
       describe_class(counts)
     ), "fastdmm_not_a_table")
   }
@@ -61,6 +71,141 @@ as_counts <- function(counts, arg = "counts", allow_zero_samples = FALSE) {
   }
   table$depth <- depth
   table
+}
+
+# ---- containers ---------------------------------------------------------------
+
+# The samples x taxa table a user's object holds, in a form as_counts() reads:
+# base matrices, data.frames and Matrix objects pass through untouched (they
+# are samples x taxa by contract); a phyloseq object or otu_table gives its OTU
+# table, transposed when taxa_are_rows(); a SummarizedExperiment (or subclass
+# such as TreeSummarizedExperiment) gives the transpose of its assay
+# `assay.type` (default "counts", else the first assay): taxa are its rows and
+# samples its columns. Sparse assays stay sparse. Orientation is never guessed
+# from the shape. Entry points that need the table itself (to subset samples,
+# or to match taxa by name) call this; everything else calls as_counts().
+as_count_table <- function(counts, arg = "counts", assay.type = NULL) {
+  check_assay_type(assay.type)
+  if (isS4(counts)) {
+    # An S4 object's class is only known with its package: without it even
+    # inherits() fails, so say which package is needed first.
+    package <- attr(class(counts), "package")
+    if (!is.null(package) && !identical(package, ".GlobalEnv")) {
+      require_package(package, arg, sprintf("is a %s object", class(counts)[1L]))
+    }
+  }
+  kind <- container_kind(counts)
+  if (is.null(kind)) {
+    if (!is.null(assay.type)) {
+      abort_input("assay.type", sprintf(
+        "applies only to SummarizedExperiment input, but '%s' is %s",
+        arg, describe_class(counts)), "fastdmm_bad_argument")
+    }
+    return(counts)
+  }
+  if (kind == "SummarizedExperiment") {
+    return(summarized_experiment_table(counts, arg, assay.type))
+  }
+  if (!is.null(assay.type)) {
+    abort_input("assay.type", sprintf(
+      "applies only to SummarizedExperiment input, but '%s' is a %s object",
+      arg, kind), "fastdmm_bad_argument")
+  }
+  phyloseq_table(counts, arg, kind)
+}
+
+# "phyloseq", "otu_table", "SummarizedExperiment" (or a subclass) or NULL
+# (not a container).
+container_kind <- function(x) {
+  if (!isS4(x)) return(NULL)
+  if (inherits(x, "otu_table")) return("otu_table")
+  if (inherits(x, "phyloseq")) return("phyloseq")
+  if (inherits(x, "SummarizedExperiment")) return("SummarizedExperiment")
+  NULL
+}
+
+phyloseq_table <- function(counts, arg, kind) {
+  require_package("phyloseq", arg,
+                  if (kind == "otu_table") "is a phyloseq otu_table" else "is a phyloseq object")
+  otu <- if (kind == "otu_table") counts else phyloseq::otu_table(counts, errorIfNULL = FALSE)
+  if (is.null(otu)) {
+    abort_input(arg, paste("is a phyloseq object without an OTU table, so it holds no counts;",
+                           "build it with phyloseq(otu_table(...), ...)"),
+                "fastdmm_no_counts")
+  }
+  table <- methods::as(otu, "matrix")
+  # phyloseq records the orientation itself: taxa_are_rows() is authoritative.
+  if (phyloseq::taxa_are_rows(otu)) t(table) else table
+}
+
+summarized_experiment_table <- function(counts, arg, assay.type) {
+  require_package("SummarizedExperiment", arg, sprintf("is a %s object", class(counts)[1L]))
+  n_assays <- length(SummarizedExperiment::assays(counts))
+  if (n_assays == 0L) {
+    abort_input(arg, sprintf("is a %s object without assays, so it holds no counts",
+                             class(counts)[1L]), "fastdmm_no_counts")
+  }
+  assay_names <- SummarizedExperiment::assayNames(counts)
+  if (is.null(assay.type)) {
+    # "counts" when there is one, otherwise the first assay, whatever its name.
+    which_assay <- if ("counts" %in% assay_names) "counts" else 1L
+  } else {
+    if (!assay.type %in% assay_names) {
+      abort_input("assay.type", sprintf(
+        "is \"%s\", but '%s' has no assay of that name; its assays are: %s",
+        assay.type, arg,
+        if (length(assay_names) == 0L) "(unnamed)" else format_names(assay_names, 10L)
+      ), "fastdmm_missing_assay")
+    }
+    which_assay <- assay.type
+  }
+  table <- SummarizedExperiment::assay(counts, which_assay, withDimnames = TRUE)
+  # Taxa are the rows of a SummarizedExperiment, samples its columns.
+  if (inherits(table, "Matrix")) {
+    Matrix::t(table)
+  } else if (is.matrix(table)) {
+    t(table)
+  } else {
+    # Other assay classes (DelayedMatrix, ...) are realised as dense matrices.
+    t(as.matrix(table))
+  }
+}
+
+check_assay_type <- function(assay.type) {
+  if (!is.null(assay.type) &&
+      (!is.character(assay.type) || length(assay.type) != 1L || is.na(assay.type) ||
+       !nzchar(assay.type))) {
+    abort_input("assay.type", "must be NULL or the name of one assay",
+                "fastdmm_bad_argument")
+  }
+  invisible(assay.type)
+}
+
+# ---- optional packages --------------------------------------------------------
+
+# Stops with class fastdmm_missing_package unless `package` can be loaded.
+# `what` completes the sentence "'<arg>' <what>, but the ... package is not
+# installed".
+require_package <- function(package, arg, what) {
+  if (!requireNamespace(package, quietly = TRUE)) {
+    abort_input(arg, missing_package_problem(package, what), "fastdmm_missing_package")
+  }
+  invisible(TRUE)
+}
+
+missing_package_problem <- function(package, what) {
+  sprintf("%s, but the %s package is not installed; install it with %s",
+          what, package, install_hint(package))
+}
+
+install_hint <- function(package) {
+  bioconductor <- c("phyloseq", "SummarizedExperiment", "S4Vectors", "SingleCellExperiment",
+                    "TreeSummarizedExperiment", "mia", "DirichletMultinomial")
+  if (package %in% bioconductor) {
+    sprintf("BiocManager::install(\"%s\")", package)
+  } else {
+    sprintf("install.packages(\"%s\")", package)
+  }
 }
 
 dense_columns <- function(counts, arg) {
@@ -93,10 +238,7 @@ dense_columns <- function(counts, arg) {
 }
 
 sparse_columns <- function(counts, arg) {
-  if (!requireNamespace("Matrix", quietly = TRUE)) {
-    abort_input(arg, "is a Matrix object, but the Matrix package is not installed",
-                "fastdmm_missing_package")
-  }
+  require_package("Matrix", arg, "is a Matrix object")
   if (!methods::is(counts, "dMatrix")) {
     abort_input(arg, sprintf("must hold numeric counts, not a %s",
                              describe_class(counts)), "fastdmm_not_numeric")

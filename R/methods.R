@@ -7,8 +7,12 @@
 #' @param assign If `TRUE`, return the most probable component of each sample
 #'   instead of the posterior matrix.
 #' @return The samples x components matrix of posterior probabilities from the
-#'   last E-step, or with `assign = TRUE` a named integer vector of component
-#'   indices (the arg-max of each row), as `DirichletMultinomial::mixture()`.
+#'   last E-step (columns named by [component_names()]), or with
+#'   `assign = TRUE` the most probable component of each sample, named by
+#'   sample: an integer vector of component indices (the arg-max of each row),
+#'   as `DirichletMultinomial::mixture()`, or, once the components have been
+#'   named with `component_names<-`, a factor whose levels are the component
+#'   names in component order.
 #' @export
 #' @examples
 #' counts <- matrix(c(30, 1, 2, 25, 3, 1, 2, 28, 1, 2, 27, 3), 4, 3, byrow = TRUE)
@@ -22,7 +26,7 @@ mixture <- function(object, ...) UseMethod("mixture")
 mixture.dmn_fit <- function(object, ..., assign = FALSE) {
   assign <- check_flag(assign, "assign")
   if (assign) {
-    apply(object$group, 1L, which.max)
+    as_component_labels(apply(object$group, 1L, which.max), object)
   } else {
     object$group
   }
@@ -31,9 +35,10 @@ mixture.dmn_fit <- function(object, ..., assign = FALSE) {
 #' Mixture weights and Dirichlet precisions
 #'
 #' @inheritParams mixture
-#' @return A data.frame with one row per component: `pi`, the mixture weight,
-#'   and `theta`, the component's Dirichlet precision (the sum of its alphas),
-#'   as `DirichletMultinomial::mixturewt()`.
+#' @return A data.frame with one row per component, named by
+#'   [component_names()]: `pi`, the mixture weight, and `theta`, the
+#'   component's Dirichlet precision (the sum of its alphas), as
+#'   `DirichletMultinomial::mixturewt()`.
 #' @export
 #' @examples
 #' counts <- matrix(c(30, 1, 2, 25, 3, 1, 2, 28, 1, 2, 27, 3), 4, 3, byrow = TRUE)
@@ -43,7 +48,9 @@ mixturewt <- function(object, ...) UseMethod("mixturewt")
 #' @rdname mixturewt
 #' @export
 mixturewt.dmn_fit <- function(object, ...) {
-  data.frame(pi = object$mixture$Weight, theta = colSums(object$fit$Estimate))
+  data.frame(pi = as.vector(object$mixture$Weight),
+             theta = unname(colSums(object$fit$Estimate)),
+             row.names = colnames(object$fit$Estimate))
 }
 
 #' Goodness of fit of a Dirichlet-multinomial mixture
@@ -85,16 +92,18 @@ laplace.dmn_fit <- function(object, ...) object$goodnessOfFit[["Laplace"]]
 #' @rdname goodnessOfFit
 #' @export
 AIC.dmn_fit <- function(object, ..., k = 2) {
-  criterion_of_fits("AIC", object, ...)
+  labels <- vapply(as.list(substitute(list(object, ...)))[-1L], deparse1, character(1))
+  criterion_of_fits("AIC", labels, object, ...)
 }
 
 #' @rdname goodnessOfFit
 #' @export
 BIC.dmn_fit <- function(object, ...) {
-  criterion_of_fits("BIC", object, ...)
+  labels <- vapply(as.list(substitute(list(object, ...)))[-1L], deparse1, character(1))
+  criterion_of_fits("BIC", labels, object, ...)
 }
 
-criterion_of_fits <- function(name, object, ...) {
+criterion_of_fits <- function(name, labels, object, ...) {
   others <- list(...)
   if (length(others) == 0L) return(object$goodnessOfFit[[name]])
   fits <- c(list(object), others)
@@ -102,7 +111,6 @@ criterion_of_fits <- function(name, object, ...) {
     abort_input("...", sprintf("must hold dmn_fit objects to compare by %s", name),
                 "fastdmm_bad_argument")
   }
-  labels <- vapply(as.list(substitute(list(object, ...)))[-1L], deparse1, character(1))
   out <- data.frame(
     df = vapply(fits, n_parameters, numeric(1)),
     value = vapply(fits, function(fit) fit$goodnessOfFit[[name]], numeric(1)),
@@ -120,8 +128,9 @@ n_parameters <- function(object) object$k * object$n_taxa + object$k - 1
 #' @param scale If `TRUE`, divide each component's alphas by their sum (its
 #'   precision `theta`), giving the component's expected taxon proportions.
 #' @return A taxa x components matrix of Dirichlet parameters alpha (the
-#'   reference's `Estimate`), as `DirichletMultinomial::fitted()`. `coef()`
-#'   returns the same matrix.
+#'   reference's `Estimate`), as `DirichletMultinomial::fitted()`, with taxon
+#'   names from the fitted table and columns named by [component_names()].
+#'   `coef()` returns the same matrix.
 #' @export
 #' @examples
 #' counts <- matrix(c(30, 1, 2, 25, 3, 1, 2, 28, 1, 2, 27, 3), 4, 3, byrow = TRUE)
@@ -168,8 +177,10 @@ nobs.dmn_fit <- function(object, ...) object$n_samples
 #' under every component of a fitted model.
 #'
 #' @inheritParams mixture
-#' @param newdata A count table of new samples (samples x taxa, any input
-#'   [dmn_fit()] accepts) or one sample as a numeric vector. When both the
+#' @param newdata A count table of new samples (any input [dmn_fit()]
+#'   accepts: a samples x taxa matrix, data.frame or `Matrix::dgCMatrix`, a
+#'   phyloseq object or `otu_table`, or a SummarizedExperiment with taxa in
+#'   rows) or one sample as a numeric vector. When both the
 #'   model and `newdata` have taxon names, columns are matched by name (extra
 #'   or missing taxa are an error); otherwise `newdata` must have the model's
 #'   taxa in the model's order. Samples whose counts are all zero are allowed:
@@ -178,22 +189,31 @@ nobs.dmn_fit <- function(object, ...) object$n_samples
 #'   -log DM(x_i | alpha_k) (without the multinomial coefficient) of each sample
 #'   under each component, as the reference does, instead of posteriors.
 #' @param threads Number of threads; `NULL` for the default (see [dmn_fit()]).
-#' @return A samples x components matrix: posterior probabilities (rows sum to
-#'   one, weighted by the mixture weights) or, with `logevidence = TRUE`,
-#'   negative log evidences.
+#' @param assay.type For a SummarizedExperiment (or subclass such as
+#'   TreeSummarizedExperiment) `newdata`: the name of the assay holding the
+#'   counts. `NULL` (default) takes the assay named `"counts"` if there is one,
+#'   otherwise the first assay. Giving it for other inputs is an error.
+#' @return A samples x components matrix, rows named by sample and columns by
+#'   [component_names()]: posterior probabilities (rows sum to one, weighted by
+#'   the mixture weights) or, with `logevidence = TRUE`, negative log
+#'   evidences.
 #' @export
 #' @examples
 #' counts <- matrix(c(30, 1, 2, 25, 3, 1, 2, 28, 1, 2, 27, 3), 4, 3, byrow = TRUE)
 #' fit <- dmn_fit(counts, k = 2, seed = 1, threads = 1)
 #' predict(fit, c(20, 2, 1))
 #' predict(fit, counts, logevidence = TRUE)
-predict.dmn_fit <- function(object, newdata, ..., logevidence = FALSE, threads = NULL) {
+predict.dmn_fit <- function(object, newdata, ..., logevidence = FALSE, threads = NULL,
+                            assay.type = NULL) {
   if (missing(newdata)) {
     abort_input("newdata", "is missing: give the samples to predict (use mixture() for the fitted ones)",
                 "fastdmm_bad_argument")
   }
   logevidence <- check_flag(logevidence, "logevidence")
   threads <- resolve_threads(threads)
+  # Containers become their samples x taxa table first, so that taxa can be
+  # matched by name below.
+  newdata <- as_count_table(newdata, "newdata", assay.type)
   newdata <- align_taxa(newdata, rownames(object$fit$Estimate),
                         nrow(object$fit$Estimate), "newdata")
   data <- as_counts(newdata, "newdata", allow_zero_samples = TRUE)

@@ -14,7 +14,10 @@
 #' @return `print()` returns `x` invisibly. `summary()` returns an object of
 #'   class `summary.dmn_fit`: a list with `k`, `n_samples`, `n_taxa`,
 #'   `goodness_of_fit`, `components` (a data.frame of `pi`, `theta` and
-#'   `top_taxa`), `em_iterations`, `converged` and `hessian`.
+#'   `top_taxa`, one row per component, named by [component_names()]),
+#'   `em_iterations`, `converged`, `hessian` and `converted` (`TRUE` for fits
+#'   converted from a DirichletMultinomial `DMN` by [as_dmn_fit()], which record
+#'   no EM details).
 #' @export
 #' @examples
 #' counts <- matrix(c(30, 1, 2, 25, 3, 1, 2, 28, 1, 2, 27, 3), 4, 3, byrow = TRUE)
@@ -26,9 +29,16 @@ print.dmn_fit <- function(x, ...) {
   cat("k:", x$k, "\n")
   cat("samples x taxa:", x$n_samples, "x", x$n_taxa, "\n")
   cat("Laplace:", laplace(x), "BIC:", BIC(x), "AIC:", AIC(x), "\n")
-  cat(sprintf("EM: %s after %d iterations (seed %d, %s Hessian)\n",
-              if (isTRUE(x$converged)) "converged" else "did not converge",
-              x$em_iterations, x$seed, x$hessian))
+  if (has_user_component_names(x)) {
+    cat("components:", paste(component_names(x), collapse = ", "), "\n")
+  }
+  if (is_converted(x)) {
+    cat("EM: not recorded (converted from a DirichletMultinomial DMN object)\n")
+  } else {
+    cat(sprintf("EM: %s after %d iterations (seed %d, %s Hessian)\n",
+                if (isTRUE(x$converged)) "converged" else "did not converge",
+                x$em_iterations, x$seed, x$hessian))
+  }
   if (NROW(x$starts) > 1L) {
     cat(sprintf("best of %d starts (start %d); NLE of the others: %s\n", nrow(x$starts),
                 x$best_start, paste(sprintf("%.2f", x$starts$NLE[-x$best_start]),
@@ -57,7 +67,8 @@ summary.dmn_fit <- function(object, ntaxa = 3L, ...) {
                             row.names = colnames(proportions)),
     em_iterations = object$em_iterations,
     converged = object$converged,
-    hessian = object$hessian
+    hessian = object$hessian,
+    converted = is_converted(object)
   ), class = "summary.dmn_fit")
 }
 
@@ -66,9 +77,13 @@ summary.dmn_fit <- function(object, ntaxa = 3L, ...) {
 print.summary.dmn_fit <- function(x, digits = max(3L, getOption("digits") - 3L), ...) {
   cat(sprintf("Dirichlet-multinomial mixture: k = %d, %d samples x %d taxa\n",
               x$k, x$n_samples, x$n_taxa))
-  cat(sprintf("EM %s after %d iterations; %s Hessian\n\n",
-              if (isTRUE(x$converged)) "converged" else "did not converge",
-              x$em_iterations, x$hessian))
+  if (isTRUE(x$converted)) {
+    cat("EM not recorded (converted from a DirichletMultinomial DMN object)\n\n")
+  } else {
+    cat(sprintf("EM %s after %d iterations; %s Hessian\n\n",
+                if (isTRUE(x$converged)) "converged" else "did not converge",
+                x$em_iterations, x$hessian))
+  }
   print(x$goodness_of_fit, digits = digits)
   cat("\nComponents (largest expected proportions):\n")
   components <- x$components
@@ -77,5 +92,8 @@ print.summary.dmn_fit <- function(x, digits = max(3L, getOption("digits") - 3L),
   print(components, right = FALSE)
   invisible(x)
 }
+
+# TRUE for fits made by as_dmn_fit() from a DMN, which records no EM details.
+is_converted <- function(object) identical(object$converted_from, "DMN")
 
 `%||%` <- function(x, y) if (is.null(x)) y else x

@@ -63,3 +63,68 @@ rdmm <- function(n, alpha, pi = NULL, depth) {
   attr(counts, "component") <- component
   counts
 }
+
+#' Simulate count tables from a fitted mixture
+#'
+#' Draws new samples from the fitted Dirichlet-multinomial mixture: each picks
+#' a component with the fitted weights, then taxon proportions from that
+#' component's Dirichlet distribution, then `depth` counts from the multinomial
+#' (as [rdmm()] with `fitted(object)` and the fitted weights).
+#'
+#' `stats::simulate()` methods usually return `nsim` replicates of the fitted
+#' response. For a mixture, the useful unit is a sample: `nsim` is the number
+#' of samples (rows) of the one table returned, so `simulate(fit, 500, depth =
+#' 5000)` gives a 500-sample table to refit, compare or benchmark with. For
+#' replicate tables, call it repeatedly.
+#'
+#' @param object A fitted model, as returned by [dmn_fit()].
+#' @param nsim Number of samples to draw, a whole number >= 1.
+#' @param seed As in [stats::simulate()]: `NULL` (default) continues R's random
+#'   number stream; otherwise the draws use `set.seed(seed)` and the caller's
+#'   stream is restored afterwards.
+#' @param depth Number of counts (sequencing depth) per sample: one whole
+#'   number for all samples, or `nsim` of them (for example
+#'   `sample(rowSums(counts), nsim, replace = TRUE)` to mimic the fitted
+#'   table's depths).
+#' @param ... Unused.
+#' @return An integer matrix, `nsim` samples x taxa (taxon names as in the
+#'   fit), with attributes `"component"` (the component each sample was drawn
+#'   from, an integer index or, once the fit's components have been named with
+#'   [component_names<-], a factor of their names) and `"seed"` (as in
+#'   [stats::simulate()]: the seed given, or the random number state before
+#'   the draws).
+#' @export
+#' @examples
+#' set.seed(1)
+#' counts <- rdmm(40, cbind(c(20, 5, 1, 1), c(1, 1, 5, 20)), pi = c(0.6, 0.4),
+#'                depth = 500)
+#' fit <- dmn_fit(counts, k = 2, seed = 1, threads = 1)
+#' draws <- simulate(fit, nsim = 200, seed = 2, depth = 1000)
+#' dim(draws)
+#' table(attr(draws, "component")) / 200
+#' mixturewt(fit)
+#' @importFrom stats simulate
+simulate.dmn_fit <- function(object, nsim = 1, seed = NULL, depth, ...) {
+  nsim <- check_whole_number(nsim, "nsim", min = 1)
+  if (missing(depth)) {
+    abort_input("depth", "is missing: give the number of counts per simulated sample",
+                "fastdmm_bad_argument")
+  }
+  # The random number handling of stats:::simulate.lm.
+  if (!exists(".Random.seed", envir = globalenv(), inherits = FALSE)) stats::runif(1)
+  if (is.null(seed)) {
+    rng_state <- get(".Random.seed", envir = globalenv())
+  } else {
+    if (!is.numeric(seed) || length(seed) != 1L || !is.finite(seed)) {
+      abort_input("seed", "must be NULL or a single finite number", "fastdmm_bad_argument")
+    }
+    old_seed <- get(".Random.seed", envir = globalenv())
+    on.exit(assign(".Random.seed", old_seed, envir = globalenv()), add = TRUE)
+    set.seed(seed)
+    rng_state <- structure(seed, kind = as.list(RNGkind()))
+  }
+  draws <- rdmm(nsim, fitted(object), pi = as.vector(object$mixture$Weight), depth = depth)
+  attr(draws, "component") <- as_component_labels(attr(draws, "component"), object)
+  attr(draws, "seed") <- rng_state
+  draws
+}
