@@ -9,6 +9,25 @@
 
 namespace fastdmm {
 
+namespace {
+
+// The largest e_ik of sample i over components of positive weight: the offset of
+// its log-sum-exp. A component of zero weight takes no mass, and leaving it out
+// keeps the normaliser away from underflow.
+double largest_weighted_evidence(const std::vector<double>& evidence,
+                                 const std::vector<double>& weights, std::size_t n_samples,
+                                 std::size_t i) {
+  double offset = -std::numeric_limits<double>::infinity();
+  for (std::size_t k = 0; k < weights.size(); ++k) {
+    if (weights[k] > 0.0 && evidence[k * n_samples + i] > offset) {
+      offset = evidence[k * n_samples + i];
+    }
+  }
+  return offset;
+}
+
+}  // namespace
+
 void log_evidence(const Counts& counts, const std::vector<double>& log_alpha,
                   std::size_t n_components, const Executor& executor,
                   std::vector<double>& evidence) {
@@ -61,10 +80,7 @@ double log_likelihood(const Counts& counts, const std::vector<double>& evidence,
   std::vector<double> per_sample(N);
   executor.parallel_for(N, [&](std::size_t begin, std::size_t end) {
     for (std::size_t i = begin; i < end; ++i) {
-      double offset = -std::numeric_limits<double>::infinity();
-      for (std::size_t k = 0; k < K; ++k) {
-        if (weights[k] > 0.0 && evidence[k * N + i] > offset) offset = evidence[k * N + i];
-      }
+      const double offset = largest_weighted_evidence(evidence, weights, N, i);
       double sum = 0.0;
       for (std::size_t k = 0; k < K; ++k) {
         if (weights[k] > 0.0) {
@@ -98,12 +114,7 @@ void posterior_from_evidence(const std::vector<double>& evidence,
   posterior.assign(K * N, 0.0);
   executor.parallel_for(N, [&](std::size_t begin, std::size_t end) {
     for (std::size_t i = begin; i < end; ++i) {
-      // A component of zero weight takes no posterior mass; leaving it out of the
-      // offset keeps the normaliser away from underflow.
-      double offset = -std::numeric_limits<double>::infinity();
-      for (std::size_t k = 0; k < K; ++k) {
-        if (weights[k] > 0.0 && evidence[k * N + i] > offset) offset = evidence[k * N + i];
-      }
+      const double offset = largest_weighted_evidence(evidence, weights, N, i);
       double sum = 0.0;
       for (std::size_t k = 0; k < K; ++k) {
         const double value =

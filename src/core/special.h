@@ -41,8 +41,10 @@ inline double trigamma(double x) { return boost::math::trigamma(x, special_polic
 constexpr double kLogSumGap = 3.0;
 constexpr double kReciprocalSumGap = 32.0;
 
-// out[m] = lgamma(a + v[m]) - lgamma(a) for increasing positive integers v[0..n).
-inline void lgamma_differences(double a, const double* v, std::size_t n, double* out) {
+// Calls visit(m, lgamma(a + v[m]) - lgamma(a)) for increasing positive integers
+// v[0..n), walking the values in order so that short gaps cost a few logs.
+template <typename Visit>
+inline void walk_lgamma_differences(double a, const double* v, std::size_t n, Visit visit) {
   double previous = 0.0, sum = 0.0, lgamma_a = 0.0;
   bool have_lgamma_a = false;
   for (std::size_t m = 0; m < n; ++m) {
@@ -57,29 +59,24 @@ inline void lgamma_differences(double a, const double* v, std::size_t n, double*
       sum = log_gamma(a + value) - lgamma_a;
     }
     previous = value;
-    out[m] = sum;
+    visit(m, sum);
   }
 }
 
-// sum_m w[m] * (lgamma(a + v[m]) - lgamma(a)) for increasing positive integers v.
+// out[m] = lgamma(a + v[m]) - lgamma(a).
+inline void lgamma_differences(double a, const double* v, std::size_t n, double* out) {
+  walk_lgamma_differences(a, v, n, [out](std::size_t m, double difference) {
+    out[m] = difference;
+  });
+}
+
+// sum_m w[m] * (lgamma(a + v[m]) - lgamma(a)).
 inline double weighted_lgamma_difference(double a, const double* v, const double* w,
                                          std::size_t n) {
-  double previous = 0.0, sum = 0.0, lgamma_a = 0.0, total = 0.0;
-  bool have_lgamma_a = false;
-  for (std::size_t m = 0; m < n; ++m) {
-    const double value = v[m];
-    if (value - previous <= kLogSumGap) {
-      for (double c = previous; c < value; c += 1.0) sum += std::log(a + c);
-    } else {
-      if (!have_lgamma_a) {
-        lgamma_a = log_gamma(a);
-        have_lgamma_a = true;
-      }
-      sum = log_gamma(a + value) - lgamma_a;
-    }
-    previous = value;
-    total += w[m] * sum;
-  }
+  double total = 0.0;
+  walk_lgamma_differences(a, v, n, [&total, w](std::size_t m, double difference) {
+    total += w[m] * difference;
+  });
   return total;
 }
 

@@ -44,6 +44,29 @@ expect_nonincreasing <- function(x, rel_tol = 1e-8) {
 
 `%||%` <- function(x, y) if (is.null(x)) y else x
 
+# A function returning one fit of a simulated table, computed on first use and
+# kept for the rest of the file.
+cached_fit <- function(n, n_taxa, k, depth, seed) {
+  fit <- NULL
+  function() {
+    if (is.null(fit)) {
+      x <- simulate_counts(n = n, n_taxa = n_taxa, k = k, depth = depth, seed = seed)
+      fit <<- dmn_fit(x, k, seed = 1, threads = 1)
+    }
+    fit
+  }
+}
+
+# Every refusal is a fastdmm_input_error of the given subclass whose message
+# starts with the argument's name in quotes.
+expect_input_error <- function(code, class, arg, regexp = NULL) {
+  error <- expect_error(code, class = class)
+  expect_s3_class(error, "fastdmm_input_error")
+  expect_match(conditionMessage(error), sprintf("^'%s' ", arg))
+  if (!is.null(regexp)) expect_match(conditionMessage(error), regexp)
+  invisible(error)
+}
+
 # Captures the messages of `code` as a character vector (without trailing
 # newlines) and returns list(value, messages).
 capture_messages <- function(code) {

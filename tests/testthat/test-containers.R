@@ -2,15 +2,6 @@
 # SummarizedExperiment -- gives exactly the dense matrix's result, through the
 # one coercion as_counts() / as_count_table().
 
-# An input error of `class` whose message starts with the argument's name.
-expect_input_error <- function(code, class, arg, regexp = NULL) {
-  error <- expect_error(code, class = class)
-  expect_s3_class(error, "fastdmm_input_error")
-  expect_match(conditionMessage(error), sprintf("^'%s' ", arg))
-  if (!is.null(regexp)) expect_match(conditionMessage(error), regexp)
-  invisible(error)
-}
-
 container_counts <- function() {
   x <- simulate_counts(n = 12, n_taxa = 7, k = 2, depth = 120, seed = 81)
   # Some zero cells, so that sparse storage has something to leave out.

@@ -2,16 +2,6 @@
 
 good_counts <- function() simulate_counts(n = 6, n_taxa = 5, k = 2, depth = 50, seed = 21)
 
-# Every refusal is a fastdmm_input_error of the given subclass whose message
-# starts with the argument's name in quotes.
-expect_input_error <- function(code, class, arg, regexp = NULL) {
-  error <- expect_error(code, class = class)
-  expect_s3_class(error, "fastdmm_input_error")
-  expect_match(conditionMessage(error), sprintf("^'%s' ", arg))
-  if (!is.null(regexp)) expect_match(conditionMessage(error), regexp)
-  invisible(error)
-}
-
 # ---- counts -------------------------------------------------------------------
 
 test_that("bad count values are refused, naming the problem and how many cells", {

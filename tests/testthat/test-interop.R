@@ -1,15 +1,6 @@
 # as_DMN() and as_dmn_fit(): conversions to and from DirichletMultinomial's DMN.
 
-interop_fit <- local({
-  fit <- NULL
-  function() {
-    if (is.null(fit)) {
-      x <- simulate_counts(n = 15, n_taxa = 6, k = 2, depth = 150, seed = 95)
-      fit <<- dmn_fit(x, 2, seed = 1, threads = 1)
-    }
-    fit
-  }
-})
+interop_fit <- cached_fit(n = 15, n_taxa = 6, k = 2, depth = 150, seed = 95)
 # The four slots of a DMN, read as attributes (the reference's own data(fit)
 # objects have a class registered to ".GlobalEnv", so identical() on the
 # objects compares that too).

@@ -1,15 +1,6 @@
 # Component names (component_names<-) and sample / taxon names reach every output.
 
-names_fit <- local({
-  fit <- NULL
-  function() {
-    if (is.null(fit)) {
-      x <- simulate_counts(n = 15, n_taxa = 6, k = 3, depth = 150, seed = 91)
-      fit <<- dmn_fit(x, 3, seed = 1, threads = 1)
-    }
-    fit
-  }
-})
+names_fit <- cached_fit(n = 15, n_taxa = 6, k = 3, depth = 150, seed = 91)
 names_counts <- function() simulate_counts(n = 15, n_taxa = 6, k = 3, depth = 150, seed = 91)
 
 test_that("dmn_fit() names components 1..k and component_names() reads them", {
