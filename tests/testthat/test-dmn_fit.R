@@ -340,3 +340,27 @@ test_that("EM stops at max_iter with a classed warning, and tol is honoured", {
   expect_lte(loose$em_iterations, shared_fit()$em_iterations)
   expect_lte(abs(diff(utils::tail(c(0, loose$nle_trace), 2))), 1)
 })
+
+test_that("results are identical on 1 and 16 threads", {
+  # More threads than cores (CRAN allows tests two, so not there).
+  skip_on_cran()
+  x <- simulate_counts(n = 150, n_taxa = 80, k = 3, depth = 500, seed = 35, precision = 10)
+  one <- dmn_fit(x, 4, seed = 6, threads = 1)
+  sixteen <- dmn_fit(x, 4, seed = 6, threads = 16)
+  one$threads <- sixteen$threads <- NULL
+  expect_identical(without_call(one), without_call(sixteen))
+})
+
+test_that("a fit stops at a user interrupt between iterations", {
+  # setTimeLimit() is enforced where R checks for user interrupts, so a fit that
+  # honours them is cut short and signals an interrupt, not a finished fit.
+  x <- simulate_counts(n = 3000, n_taxa = 300, k = 6, depth = 5000, seed = 36, precision = 5)
+  outcome <- tryCatch({
+    setTimeLimit(elapsed = 0.3, transient = TRUE)
+    dmn_fit(x, 6, seed = 1, threads = 1, max_iter = 1000, tol = 0)
+    "finished"
+  }, interrupt = function(condition) "interrupted",
+     error = function(condition) conditionMessage(condition),
+     finally = setTimeLimit())
+  expect_identical(outcome, "interrupted")
+})

@@ -321,3 +321,12 @@ test_that("integer, double, data.frame and sparse tables give identical fits", {
   triplet <- methods::as(sparse, "TsparseMatrix")
   expect_identical(without_call(dmn_fit(triplet, 2, seed = 4, threads = 1)), fit)
 })
+
+test_that("row-compressed sparse input (the transposed storage) gives the dense fit", {
+  skip_if_not_installed("Matrix")
+  x <- good_counts()
+  dense <- without_call(dmn_fit(x, 2, seed = 4, threads = 1))
+  by_row <- methods::as(Matrix::Matrix(x, sparse = TRUE), "RsparseMatrix")
+  expect_s4_class(by_row, "dgRMatrix")
+  expect_identical(without_call(dmn_fit(by_row, 2, seed = 4, threads = 1)), dense)
+})
