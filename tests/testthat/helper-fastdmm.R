@@ -57,6 +57,18 @@ cached_fit <- function(n, n_taxa, k, depth, seed) {
   }
 }
 
+# Opens a file graphics device for the rest of the calling test, then closes it
+# and deletes the file.
+local_file_device <- function(ext = ".png", envir = parent.frame()) {
+  file <- tempfile(fileext = ext)
+  if (identical(ext, ".pdf")) grDevices::pdf(file) else grDevices::png(file)
+  withr::defer({
+    grDevices::dev.off()
+    unlink(file)
+  }, envir = envir)
+  invisible(file)
+}
+
 # Every refusal is a fastdmm_input_error of the given subclass whose message
 # starts with the argument's name in quotes.
 expect_input_error <- function(code, class, arg, regexp = NULL) {

@@ -50,23 +50,13 @@ test_that("heatmapdmn() draws the taxa that differ most between the fits", {
   one <- draw_png(heatmapdmn(d$counts, d$fit1, d$fit3, ntaxa = 1))
   expect_identical(one$value, top_taxa(d$fit1, d$fit3, 1))
   # The value is invisible.
-  file <- tempfile(fileext = ".png")
-  grDevices::png(file)
-  on.exit({
-    grDevices::dev.off()
-    unlink(file)
-  })
+  local_file_device(".png")
   expect_invisible(heatmapdmn(d$counts, d$fit1, d$fit3, ntaxa = 3))
 })
 
 test_that("heatmapdmn() restores the graphical parameters and the layout", {
   d <- heatmap_data()
-  file <- tempfile(fileext = ".png")
-  grDevices::png(file)
-  on.exit({
-    grDevices::dev.off()
-    unlink(file)
-  })
+  local_file_device(".png")
   graphics::par(mar = c(2, 3, 4, 5), cex = 0.9)
   before <- graphics::par(no.readonly = TRUE)
   heatmapdmn(d$counts, d$fit1, d$fit3, ntaxa = 4)
@@ -117,12 +107,7 @@ test_that("heatmapdmn() draws components without samples and components of one s
 
 test_that("heatmapdmn() refuses fits and tables that do not match", {
   d <- heatmap_data()
-  file <- tempfile(fileext = ".png")
-  grDevices::png(file)
-  on.exit({
-    grDevices::dev.off()
-    unlink(file)
-  })
+  local_file_device(".png")
   other <- d$counts[, 1:7]
   fit_other <- dmn_fit(other, 1, seed = 1, threads = 1)
   expect_error(heatmapdmn(d$counts, fit_other, d$fit3), class = "fastdmm_taxa_mismatch",

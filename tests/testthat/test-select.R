@@ -82,12 +82,7 @@ test_that("print() of several fits marks each criterion's minimum", {
 
 test_that("plot() of several fits draws and returns them invisibly", {
   fits <- select_fits()
-  file <- tempfile(fileext = ".pdf")
-  grDevices::pdf(file)
-  on.exit({
-    grDevices::dev.off()
-    unlink(file)
-  })
+  local_file_device(".pdf")
   expect_invisible(plot(fits))
   expect_identical(withVisible(plot(fits, criteria = c("NLE", "BIC")))$value, fits)
   expect_error(plot(fits, criteria = "deviance"))
