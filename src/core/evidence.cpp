@@ -45,7 +45,7 @@ void log_evidence(const Counts& counts, const std::vector<double>& log_alpha,
                            &pair_table[k * n_pairs + first]);
       }
     }
-  }, 16);
+  }, kTaxonGrain);
 
   // depth_table[k * n_depths + d] = lgamma(A_k + J_d) - lgamma(A_k).
   std::vector<double> depth_table(K * n_depths);
@@ -69,7 +69,7 @@ void log_evidence(const Counts& counts, const std::vector<double>& log_alpha,
         evidence[k * N + i] = sum;
       }
     }
-  }, 64);
+  }, kSampleGrain);
 }
 
 double log_likelihood(const Counts& counts, const std::vector<double>& evidence,
@@ -89,7 +89,7 @@ double log_likelihood(const Counts& counts, const std::vector<double>& evidence,
       }
       per_sample[i] = std::log(sum) + offset + counts.log_multinomial[i];
     }
-  }, 256);
+  }, kSampleGrain);
   double total = 0.0;
   for (double value : per_sample) total += value;
   return total;
@@ -124,7 +124,7 @@ void posterior_from_evidence(const std::vector<double>& evidence,
       }
       for (std::size_t k = 0; k < K; ++k) posterior[k * N + i] /= sum;
     }
-  }, 256);
+  }, kSampleGrain);
 }
 
 }  // namespace fastdmm

@@ -61,7 +61,7 @@ KmeansResult soft_kmeans(const Counts& counts, std::size_t n_components, std::ui
           new_centres[k * S + j] = sum / weights[k];
         }
       }
-    }, 64);
+    }, kTaxonGrain);
     max_change = 0.0;
     for (std::size_t k = 0; k < K; ++k) {
       // A component no sample belongs to has no mean; the reference divides by zero
@@ -102,7 +102,7 @@ KmeansResult soft_kmeans(const Counts& counts, std::size_t n_components, std::ui
         }
         for (std::size_t k = 0; k < K; ++k) z[k * N + i] = kernel[k] / normaliser;
       }
-    }, 64);
+    }, kSampleGrain);
     ++iteration;
     progress(iteration, max_change);
   }

@@ -32,7 +32,7 @@ std::vector<ComponentWeights> component_weights(const Counts& counts,
         }
       }
     }
-  }, 32);
+  }, kTaxonGrain);
   executor.parallel_for(K, [&](std::size_t begin, std::size_t end) {
     for (std::size_t k = begin; k < end; ++k) {
       const double* z = &posterior[k * N];

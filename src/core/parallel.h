@@ -9,6 +9,11 @@ namespace fastdmm {
 
 using RangeBody = std::function<void(std::size_t begin, std::size_t end)>;
 
+// Smallest share of a loop worth a task of its own: starting a parallel loop costs
+// tens of microseconds, more than splitting a small table saves.
+constexpr std::size_t kSampleGrain = 512;  // samples per task
+constexpr std::size_t kTaxonGrain = 128;   // taxa per task
+
 // Calls `body` on disjoint sub-ranges that together cover [0, n). Bodies may run
 // concurrently, so a body writes only to slots owned by its indices; any reduction
 // is done afterwards, serially and in index order, so results never depend on how

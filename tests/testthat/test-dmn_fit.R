@@ -203,8 +203,9 @@ test_that("predict() matches taxa by name and takes a single sample as a vector"
 })
 
 test_that("results are identical on 1 and 2 threads", {
-  # Large enough that every parallel loop really splits (blocks of up to 256).
-  x <- simulate_counts(n = 150, n_taxa = 80, k = 3, depth = 500, seed = 33, precision = 10)
+  # Large enough that every parallel loop really splits (tasks of 512 samples
+  # and of 128 taxa).
+  x <- simulate_counts(n = 1500, n_taxa = 300, k = 3, depth = 500, seed = 33, precision = 10)
   one <- dmn_fit(x, 4, seed = 5, threads = 1)
   two <- dmn_fit(x, 4, seed = 5, threads = 2)
   expect_identical(two$threads, 2L)
@@ -344,7 +345,7 @@ test_that("EM stops at max_iter with a classed warning, and tol is honoured", {
 test_that("results are identical on 1 and 16 threads", {
   # More threads than cores (CRAN allows tests two, so not there).
   skip_on_cran()
-  x <- simulate_counts(n = 150, n_taxa = 80, k = 3, depth = 500, seed = 35, precision = 10)
+  x <- simulate_counts(n = 1500, n_taxa = 300, k = 3, depth = 500, seed = 35, precision = 10)
   one <- dmn_fit(x, 4, seed = 6, threads = 1)
   sixteen <- dmn_fit(x, 4, seed = 6, threads = 16)
   one$threads <- sixteen$threads <- NULL
