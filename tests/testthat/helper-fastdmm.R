@@ -57,6 +57,12 @@ cached_fit <- function(n, n_taxa, k, depth, seed) {
   }
 }
 
+# Evaluates a fit that may stop at max_iter before meeting tol (tests of
+# determinism do not need convergence), muffling only that warning.
+allow_unconverged <- function(expr) {
+  withCallingHandlers(expr, fastdmm_not_converged = function(w) invokeRestart("muffleWarning"))
+}
+
 # Opens a file graphics device for the rest of the calling test, then closes it
 # and deletes the file.
 local_file_device <- function(ext = ".png", envir = parent.frame()) {
