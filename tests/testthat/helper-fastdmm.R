@@ -223,6 +223,15 @@ dense_objective <- function(x, z, lambda) {
     prior_rate * sum(a) - prior_shape * sum(lambda)
 }
 
+# Lower/Upper = exp(lambda -/+ 2 sd) with sd from the inverse of a dense Hessian
+# (`hessian(x, z, lambda)`), NaN where the variance is negative or sd >= 100.
+dense_bounds <- function(x, z, lambda, hessian) {
+  variance <- diag(solve(hessian(x, z, lambda)))
+  sd <- ifelse(variance >= 0, sqrt(pmax(variance, 0)), NaN)
+  sd[sd >= 100] <- NaN
+  list(lower = exp(lambda - 2 * sd), upper = exp(lambda + 2 * sd))
+}
+
 # df/dlambda_j = alpha_j G_j - eta.
 dense_gradient <- function(x, z, lambda) {
   x <- as.matrix(x)

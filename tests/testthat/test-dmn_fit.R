@@ -4,13 +4,7 @@
 fit_counts <- function() simulate_counts(n = 25, n_taxa = 10, k = 3, depth = 300, seed = 31)
 
 # One fit shared by the tests that only read it.
-shared_fit <- local({
-  fit <- NULL
-  function() {
-    if (is.null(fit)) fit <<- dmn_fit(fit_counts(), 3, seed = 1, threads = 1)
-    fit
-  }
-})
+shared_fit <- cached_fit(n = 25, n_taxa = 10, k = 3, depth = 300, seed = 31)
 
 # log|det H| of component k, by the dense R Hessian at the fitted parameters
 # (exact or reference variant), and LogDet under each candidate for the
@@ -110,12 +104,9 @@ test_that("LogDet, Lower and Upper come from the exact Hessian at the fitted par
   log_det <- goodnessOfFit(fit)[["LogDet"]]
   expect_relative(log_det, closest(dense_log_det_candidates(x, fit), log_det), 1e-9)
   for (k in 1:3) {
-    lambda <- log(fitted(fit)[, k])
-    variance <- diag(solve(dense_hessian(x, mixture(fit)[, k], lambda)))
-    sd <- ifelse(variance >= 0, sqrt(pmax(variance, 0)), NaN)
-    sd[sd >= 100] <- NaN
-    expect_relative(fit$fit$Lower[, k], exp(lambda - 2 * sd), 1e-8)
-    expect_relative(fit$fit$Upper[, k], exp(lambda + 2 * sd), 1e-8)
+    bounds <- dense_bounds(x, mixture(fit)[, k], log(fitted(fit)[, k]), dense_hessian)
+    expect_relative(fit$fit$Lower[, k], bounds$lower, 1e-8)
+    expect_relative(fit$fit$Upper[, k], bounds$upper, 1e-8)
   }
 })
 
@@ -136,11 +127,9 @@ test_that("hessian = 'reference' changes only LogDet, Laplace, Lower and Upper",
   p <- 3 * ncol(x) + 2
   expect_relative(gof[["Laplace"]], gof[["NLE"]] + log_det / 2 - p * log(2 * pi) / 2, 1e-14)
   for (k in 1:3) {
-    lambda <- log(fitted(fit)[, k])
-    variance <- diag(solve(dense_reference_hessian(x, mixture(fit)[, k], lambda)))
-    sd <- ifelse(variance >= 0, sqrt(pmax(variance, 0)), NaN)
-    sd[sd >= 100] <- NaN
-    expect_relative(reference$fit$Lower[, k], exp(lambda - 2 * sd), 1e-8)
+    bounds <- dense_bounds(x, mixture(fit)[, k], log(fitted(fit)[, k]),
+                           dense_reference_hessian)
+    expect_relative(reference$fit$Lower[, k], bounds$lower, 1e-8)
   }
 })
 

@@ -2,13 +2,7 @@
 
 methods_counts <- function() simulate_counts(n = 20, n_taxa = 6, k = 2, depth = 150, seed = 51)
 
-methods_fit <- local({
-  fit <- NULL
-  function() {
-    if (is.null(fit)) fit <<- dmn_fit(methods_counts(), 2, seed = 1, threads = 1)
-    fit
-  }
-})
+methods_fit <- cached_fit(n = 20, n_taxa = 6, k = 2, depth = 150, seed = 51)
 
 test_that("mixture() returns the posteriors or each sample's most probable component", {
   fit <- methods_fit()
