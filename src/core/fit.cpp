@@ -92,9 +92,12 @@ FitResult fit_dmm(const Counts& counts, const FitOptions& options, const Executo
   log_evidence(counts, log_alpha, K, executor, evidence);
   double nle = 0.0, change = 1.0e9;
   int iteration = 0;
+  // The histograms of the last E-step's posteriors also serve the Hessian below
+  // (max_iterations >= 1, so the loop runs at least once).
+  std::vector<ComponentWeights> component;
   while (change > options.tolerance && iteration < options.max_iterations) {
     posterior_from_evidence(evidence, weights, N, executor, posterior);
-    const std::vector<ComponentWeights> component = component_weights(counts, posterior, K, executor);
+    component = component_weights(counts, posterior, K, executor);
     result.unconverged_msteps += run_msteps(counts, component, log_alpha, options.optimiser, executor);
     for (std::size_t k = 0; k < K; ++k) weights[k] = component[k].total;
 
@@ -115,7 +118,6 @@ FitResult fit_dmm(const Counts& counts, const FitOptions& options, const Executo
   result.nle = nle;
 
   if (hooks.verbose) hooks.message("  Hessian");
-  const std::vector<ComponentWeights> component = component_weights(counts, posterior, K, executor);
   std::vector<HessianSummary> hessians(K);
   {
     const SerialExecutor serial;
