@@ -1,7 +1,5 @@
 // Rcpp glue: turns R objects into the core's plain arrays, runs the core, builds R results.
-#include <Rcpp.h>
-
-#include "parallel_backend.h"
+#include "glue.h"
 
 #include <atomic>
 #include <cmath>
@@ -17,59 +15,26 @@
 #include "core/parallel.h"
 #include "core/rng.h"
 
-namespace {
-
-// Runs the core's parallel loops on RcppParallel with an explicit thread count; with
-// one thread the same body runs serially on the calling thread. Exceptions never
-// cross the pool: the first one is recorded and rethrown after the join.
-struct RangeWorker : public RcppParallel::Worker {
-  explicit RangeWorker(const fastdmm::RangeBody& body) : body_(body) {}
-  void operator()(std::size_t begin, std::size_t end) override {
-    try {
-      body_(begin, end);
-    } catch (const std::exception& e) {
-      if (!failed.exchange(true)) message = e.what();
-    } catch (...) {
-      if (!failed.exchange(true)) message = "unknown error in a worker thread";
-    }
-  }
-  const fastdmm::RangeBody& body_;
-  std::atomic<bool> failed{false};
-  std::string message;
-};
-
-class RcppParallelExecutor : public fastdmm::Executor {
- public:
-  explicit RcppParallelExecutor(int threads) : threads_(threads < 1 ? 1 : threads) {}
-  void parallel_for(std::size_t n, const fastdmm::RangeBody& body,
-                    std::size_t grain) const override {
-    if (n == 0) return;
-    if (threads_ == 1 || n <= grain) {
-      body(0, n);
-      return;
-    }
-    RangeWorker worker(body);
-    run_parallel_for(n, worker, grain, threads_);
-    if (worker.failed) throw std::runtime_error(worker.message);
-  }
-  int threads() const override { return threads_; }
-
- private:
-  int threads_;
-};
+namespace fastdmm_glue {
 
 // `counts` is the list built by the R function as_counts(): compressed columns of a
 // samples x taxa table (p, i 0-based, x) and its dimensions.
-fastdmm::Counts counts_from_list(const Rcpp::List& counts) {
+std::shared_ptr<const fastdmm::Counts> count_table(const Rcpp::List& counts) {
   const Rcpp::IntegerVector p = counts["p"];
   const Rcpp::IntegerVector i = counts["i"];
   const Rcpp::NumericVector x = counts["x"];
   const int n_samples = Rcpp::as<int>(counts["n_samples"]);
   const int n_taxa = Rcpp::as<int>(counts["n_taxa"]);
-  return fastdmm::make_counts(static_cast<std::size_t>(n_samples),
+  return std::make_shared<const fastdmm::Counts>(fastdmm::make_counts(static_cast<std::size_t>(n_samples),
                               static_cast<std::size_t>(n_taxa), p.begin(), i.begin(),
-                              x.begin());
+                              x.begin()));
 }
+
+}  // namespace fastdmm_glue
+
+namespace {
+
+using fastdmm_glue::RcppParallelExecutor;
 
 Rcpp::NumericMatrix as_matrix(const std::vector<double>& values, std::size_t n_row,
                               std::size_t n_col) {
@@ -88,7 +53,8 @@ std::vector<double> log_alpha_from_matrix(const Rcpp::NumericMatrix& log_alpha) 
 // [[Rcpp::export(.fit_dmn)]]
 Rcpp::List fit_dmn(const Rcpp::List& counts, int k, int seed, int threads, int max_iter,
                    double tol, bool reference_hessian, bool verbose) {
-  const fastdmm::Counts data = counts_from_list(counts);
+  const std::shared_ptr<const fastdmm::Counts> table = fastdmm_glue::count_table(counts);
+  const fastdmm::Counts& data = *table;
   fastdmm::FitOptions options;
   options.n_components = static_cast<std::size_t>(k);
   // As gsl_rng_set(), which receives the R integer converted to unsigned long.
@@ -130,7 +96,8 @@ Rcpp::List fit_dmn(const Rcpp::List& counts, int k, int seed, int threads, int m
 // [[Rcpp::export(.log_evidence)]]
 Rcpp::NumericMatrix log_evidence(const Rcpp::List& counts, const Rcpp::NumericMatrix& log_alpha,
                                  int threads) {
-  const fastdmm::Counts data = counts_from_list(counts);
+  const std::shared_ptr<const fastdmm::Counts> table = fastdmm_glue::count_table(counts);
+  const fastdmm::Counts& data = *table;
   const std::size_t K = static_cast<std::size_t>(log_alpha.ncol());
   std::vector<double> evidence;
   fastdmm::log_evidence(data, log_alpha_from_matrix(log_alpha), K,
@@ -143,7 +110,8 @@ Rcpp::NumericMatrix log_evidence(const Rcpp::List& counts, const Rcpp::NumericMa
 // [[Rcpp::export(.component_terms)]]
 Rcpp::List component_terms(const Rcpp::List& counts, const Rcpp::NumericVector& posterior,
                            const Rcpp::NumericVector& log_alpha, bool reference_hessian) {
-  const fastdmm::Counts data = counts_from_list(counts);
+  const std::shared_ptr<const fastdmm::Counts> table = fastdmm_glue::count_table(counts);
+  const fastdmm::Counts& data = *table;
   const std::vector<double> z(posterior.begin(), posterior.end());
   const std::vector<fastdmm::ComponentWeights> weights =
       fastdmm::component_weights(data, z, 1, fastdmm::SerialExecutor());
@@ -168,7 +136,8 @@ Rcpp::List component_terms(const Rcpp::List& counts, const Rcpp::NumericVector& 
 // [[Rcpp::export(.optimise_component)]]
 Rcpp::List optimise_component(const Rcpp::List& counts, const Rcpp::NumericVector& posterior,
                               const Rcpp::NumericVector& log_alpha) {
-  const fastdmm::Counts data = counts_from_list(counts);
+  const std::shared_ptr<const fastdmm::Counts> table = fastdmm_glue::count_table(counts);
+  const fastdmm::Counts& data = *table;
   const std::vector<double> z(posterior.begin(), posterior.end());
   const std::vector<fastdmm::ComponentWeights> weights =
       fastdmm::component_weights(data, z, 1, fastdmm::SerialExecutor());
@@ -184,7 +153,8 @@ Rcpp::List optimise_component(const Rcpp::List& counts, const Rcpp::NumericVecto
 
 // [[Rcpp::export(.soft_kmeans)]]
 Rcpp::List soft_kmeans(const Rcpp::List& counts, int k, int seed, int threads) {
-  const fastdmm::Counts data = counts_from_list(counts);
+  const std::shared_ptr<const fastdmm::Counts> table = fastdmm_glue::count_table(counts);
+  const fastdmm::Counts& data = *table;
   const fastdmm::KmeansResult result =
       fastdmm::soft_kmeans(data, static_cast<std::size_t>(k), static_cast<std::uint32_t>(seed),
                            RcppParallelExecutor(threads), 1000, 1e-6, [](int, double) {});

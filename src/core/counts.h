@@ -43,7 +43,11 @@ struct Counts {
   // lgamma(J_i + 1) - sum_j lgamma(x_ij + 1): the multinomial coefficient m_i.
   std::vector<double> log_multinomial;
 
-  std::size_t nnz() const { return col_value.size(); }
+  // The count of a non-zero, by its position in the column or the row view.
+  double col_count(std::size_t e) const { return pair_value[col_pair[e]]; }
+  double row_count(std::size_t e) const { return pair_value[row_pair[e]]; }
+
+  std::size_t nnz() const { return col_pair.size(); }
   std::size_t n_pairs() const { return pair_value.size(); }
   std::size_t n_depths() const { return depth_value.size(); }
 };

@@ -26,12 +26,12 @@ KmeansResult soft_kmeans(const Counts& counts, std::size_t n_components, std::ui
   std::vector<double> column_proportion(counts.nnz()), row_proportion(counts.nnz());
   for (std::size_t j = 0; j < S; ++j) {
     for (std::size_t e = counts.col_ptr[j]; e < counts.col_ptr[j + 1]; ++e) {
-      column_proportion[e] = counts.col_value[e] / counts.depth[counts.col_sample[e]];
+      column_proportion[e] = counts.col_count(e) / counts.depth[counts.col_sample[e]];
     }
   }
   for (std::size_t i = 0; i < N; ++i) {
     for (std::size_t e = counts.row_ptr[i]; e < counts.row_ptr[i + 1]; ++e) {
-      row_proportion[e] = counts.row_value[e] / counts.depth[i];
+      row_proportion[e] = counts.row_count(e) / counts.depth[i];
     }
   }
 

@@ -1,0 +1,64 @@
+// Glue shared by the Rcpp exports: the core's Executor on RcppParallel, and the
+// count table the R side built, as the core's Counts.
+#ifndef FASTDMM_GLUE_H
+#define FASTDMM_GLUE_H
+
+#include <Rcpp.h>
+
+#include "parallel_backend.h"
+
+#include <atomic>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "core/counts.h"
+#include "core/parallel.h"
+
+namespace fastdmm_glue {
+
+// Runs the core's parallel loops on RcppParallel with an explicit thread count; with
+// one thread the same body runs serially on the calling thread. Exceptions never
+// cross the pool: the first one is recorded and rethrown after the join.
+struct RangeWorker : public RcppParallel::Worker {
+  explicit RangeWorker(const fastdmm::RangeBody& body) : body_(body) {}
+  void operator()(std::size_t begin, std::size_t end) override {
+    try {
+      body_(begin, end);
+    } catch (const std::exception& e) {
+      if (!failed.exchange(true)) message = e.what();
+    } catch (...) {
+      if (!failed.exchange(true)) message = "unknown error in a worker thread";
+    }
+  }
+  const fastdmm::RangeBody& body_;
+  std::atomic<bool> failed{false};
+  std::string message;
+};
+
+class RcppParallelExecutor : public fastdmm::Executor {
+ public:
+  explicit RcppParallelExecutor(int threads) : threads_(threads < 1 ? 1 : threads) {}
+  void parallel_for(std::size_t n, const fastdmm::RangeBody& body,
+                    std::size_t grain) const override {
+    if (n == 0) return;
+    if (threads_ == 1 || n <= grain) {
+      body(0, n);
+      return;
+    }
+    RangeWorker worker(body);
+    run_parallel_for(n, worker, grain, threads_);
+    if (worker.failed) throw std::runtime_error(worker.message);
+  }
+  int threads() const override { return threads_; }
+
+ private:
+  int threads_;
+};
+
+// The core's view of the count table R built with as_counts() (see input.R).
+std::shared_ptr<const fastdmm::Counts> count_table(const Rcpp::List& counts);
+
+}  // namespace fastdmm_glue
+
+#endif
