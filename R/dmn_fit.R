@@ -108,7 +108,8 @@
 dmn_fit <- function(counts, k, verbose = FALSE,
                     seed = runif(1, 0, .Machine$integer.max), threads = NULL,
                     hessian = c("exact", "reference"), max_iter = 100, tol = 1e-6,
-                    nstart = 1, assay.type = NULL) {
+                    nstart = 1, assay.type = NULL, init = "reference",
+                    accelerate = NULL, rel_tol = 1e-12, search = dmn_search()) {
   call <- match.call()
   hessian <- match.arg(hessian)
   verbose <- check_flag(verbose, "verbose")
@@ -123,50 +124,198 @@ dmn_fit <- function(counts, k, verbose = FALSE,
   seed <- check_seed(seed)
   nstart <- check_whole_number(nstart, "nstart", min = 1)
   max_iter <- check_whole_number(max_iter, "max_iter", min = 1)
-  if (!is.numeric(tol) || length(tol) != 1L || !is.finite(tol) || tol < 0) {
-    abort_input("tol", "must be a single finite number >= 0", "fastdmm_bad_argument")
-  }
-  n_tasks <- length(k) * nstart
+  tol <- check_tolerance(tol, "tol")
+  rel_tol <- check_tolerance(rel_tol, "rel_tol")
+  start <- check_init(init, k, data$n_samples)
+  if (!is.null(accelerate)) accelerate <- check_flag(accelerate, "accelerate")
+  # Plain EM is the reference's algorithm; whenever the call searches (several
+  # starts, or a start the reference does not make) extrapolation pays.
+  searching <- nstart > 1L || start$kind != "reference"
+  accelerate <- accelerate %||% searching
+  search <- resolve_search(search, nstart)
   # Fits running side by side in futures on one machine get one thread each
   # unless the user says otherwise, so they do not oversubscribe the cores.
-  if (is.null(threads) && n_tasks > 1L && future::nbrOfWorkers() > 1) {
+  if (is.null(threads) && length(k) > 1L && future::nbrOfWorkers() > 1) {
     threads <- 1L
   }
   threads <- resolve_threads(threads)
 
   seeds <- .derive_seeds(seed, nstart)
-  tasks <- lapply(seq_len(n_tasks), function(t) {
-    list(k = k[(t - 1L) %/% nstart + 1L], start = (t - 1L) %% nstart + 1L,
-         seed = seeds[(t - 1L) %% nstart + 1L])
-  })
-  fit_task <- function(task) {
-    if (verbose) message(sprintf("dmn, k=%d", task$k))
-    .fit_dmn(data, task$k, task$seed, threads, max_iter, as.double(tol),
-             hessian == "reference", verbose)
+  # Start 1 is the kind asked for; further starts are k-means++ starts, which
+  # differ from one seed to the next far more than the reference's do.
+  kinds <- c(start$kind, rep("kmeans++", nstart - 1L))
+  kind_codes <- match(kinds, start_kinds) - 1L
+  fit_task <- function(k) {
+    if (verbose) message(sprintf("dmn, k=%d", k))
+    settings <- search
+    if (is.na(settings$max_moves)) settings$max_moves <- k
+    .fit_dmn(data, k, seeds, kind_codes, start$posterior, threads, max_iter, as.double(tol),
+             as.double(rel_tol), accelerate, hessian == "reference", verbose, settings)
   }
-  raws <- run_tasks(tasks, fit_task)
+  raws <- run_tasks(as.list(k), fit_task)
 
   fits <- lapply(seq_along(k), function(i) {
-    mine <- which(vapply(tasks, function(task) task$k == k[i], logical(1)))
-    nle <- vapply(raws[mine], function(raw) raw$goodness_of_fit[["NLE"]], numeric(1))
-    # The first start within rounding of the lowest NLE, so that equivalent
-    # optima resolve to the earliest (most reproducible) start.
-    best <- mine[which(nle <= min(nle) + 1e-9 * abs(min(nle)))[1L]]
-    raw <- raws[[best]]
-    fit <- new_dmn_fit(raw, data, k = k[i], seed = tasks[[best]]$seed,
+    raw <- raws[[i]]
+    fit <- new_dmn_fit(raw, data, k = k[i], seed = seeds[raw$best_start],
                        hessian = hessian, threads = threads, call = call)
+    fit$init <- start$kind
+    fit$accelerate <- accelerate
     fit$starts <- data.frame(
-      start = seq_along(mine),
-      seed = vapply(tasks[mine], function(task) task$seed, integer(1)),
-      NLE = nle,
-      em_iterations = vapply(raws[mine], function(r) r$em_iterations, integer(1)),
-      converged = vapply(raws[mine], function(r) r$converged, logical(1))
+      start = seq_len(nstart),
+      seed = seeds,
+      kind = kinds,
+      screen_NLE = raw$starts$screen_NLE,
+      continued = raw$starts$continued,
+      NLE = raw$starts$NLE,
+      em_iterations = raw$starts$em_iterations,
+      converged = raw$starts$converged,
+      stringsAsFactors = FALSE
     )
-    fit$best_start <- tasks[[best]]$start
-    warn_about_fit(raw, k[i], tol)
+    fit$best_start <- raw$best_start
+    fit$moves <- as.data.frame(raw$moves)
+    fit$total_em_iterations <- raw$total_em_iterations
+    warn_about_fit(raw, k[i], tol, rel_tol)
     fit
   })
   if (length(k) == 1L) fits[[1L]] else new_dmn_fits(fits, call)
+}
+
+start_kinds <- c("reference", "kmeans++", "given")
+
+# The start asked for: a kind, or a start the user gives (labels 1..k or an
+# N x k posterior matrix), as list(kind, posterior = N x k matrix or NULL).
+check_init <- function(init, k, n_samples) {
+  if (is.character(init) && length(init) == 1L && !is.na(init)) {
+    if (!init %in% c("reference", "kmeans++")) {
+      abort_input("init", sprintf(paste(
+        "must be \"reference\", \"kmeans++\", a vector of component labels",
+        "or a matrix of posteriors, not \"%s\""), init), "fastdmm_bad_argument")
+    }
+    return(list(kind = init, posterior = NULL))
+  }
+  if (length(k) != 1L) {
+    abort_input("init", sprintf(
+      "gives a start for one number of components, but 'k' has %d values", length(k)),
+      "fastdmm_bad_argument")
+  }
+  if (is.matrix(init) || is.data.frame(init)) {
+    z <- if (is.data.frame(init)) as.matrix(init) else init
+    if (!is.numeric(z) || !identical(dim(z), c(n_samples, as.integer(k)))) {
+      abort_input("init", sprintf(
+        "as a matrix of posteriors must be numeric with %d rows (samples) and %d columns (k); it is %s",
+        n_samples, k, if (is.numeric(z)) paste(dim(z), collapse = " x ") else typeof(z)),
+        "fastdmm_bad_argument")
+    }
+    if (anyNA(z) || any(!is.finite(z)) || any(z < 0) || any(z > 1)) {
+      abort_input("init", "as a matrix of posteriors must hold finite values between 0 and 1",
+                  "fastdmm_bad_argument")
+    }
+    off <- which(abs(rowSums(z) - 1) > 1e-8)
+    if (length(off) > 0L) {
+      abort_input("init", sprintf(
+        "as a matrix of posteriors must have rows summing to 1; %d row%s do%s not: %s",
+        length(off), plural(length(off)), if (length(off) == 1L) "es" else "", format_names(off)),
+        "fastdmm_bad_argument")
+    }
+    storage.mode(z) <- "double"
+    return(list(kind = "given", posterior = unname(z)))
+  }
+  labels <- if (is.factor(init)) as.integer(init) else init
+  if (!is.numeric(labels) || is.object(labels) || length(labels) != n_samples) {
+    abort_input("init", sprintf(paste(
+      "must be \"reference\", \"kmeans++\", a vector of %d component labels (one per",
+      "sample) or a %d x %d matrix of posteriors; it is %s of length %d"),
+      n_samples, n_samples, k, describe_class(init), length(init)), "fastdmm_bad_argument")
+  }
+  bad <- which(is.na(labels) | !(labels %in% seq_len(k)))
+  if (length(bad) > 0L) {
+    abort_input("init", sprintf(
+      "labels must be whole numbers from 1 to k = %d; %d %s not (samples %s)", k,
+      length(bad), if (length(bad) == 1L) "is" else "are", format_names(bad)),
+      "fastdmm_bad_argument")
+  }
+  posterior <- matrix(0, n_samples, k)
+  posterior[cbind(seq_len(n_samples), as.integer(labels))] <- 1
+  list(kind = "given", posterior = posterior)
+}
+
+check_tolerance <- function(x, arg) {
+  if (!is.numeric(x) || length(x) != 1L || !is.finite(x) || x < 0) {
+    abort_input(arg, "must be a single finite number >= 0", "fastdmm_bad_argument")
+  }
+  as.double(x)
+}
+
+#' Control the search for the best fit
+#'
+#' Settings of the search [dmn_fit()] runs when it has several starts
+#' (`nstart > 1`): em-EM screening (Biernacki, Celeux & Govaert 2003) and
+#' split-merge moves (Ueda et al. 2000). The defaults suit tables of any size;
+#' see the "Finding the best fit" section of `vignette("fastdmm")`.
+#'
+#' Every start first gets `screen_iter` EM iterations; only the `n_continue`
+#' starts with the lowest NLE then run to convergence, and the best of those is
+#' refined by split-merge moves: the two most alike components are merged and
+#' the worst-fitting one split in two, the three refitted and EM run again; a
+#' move is kept only when it lowers the NLE. With thousands of reads per sample
+#' the posteriors are 0/1 and EM cannot move samples between components itself,
+#' so such moves reach optima that no EM run can.
+#'
+#' @param screen_iter EM iterations of each start before the starts are
+#'   compared.
+#' @param n_continue Number of starts run to convergence; `NULL` (default) is
+#'   `ceiling(sqrt(nstart))`. Starts are not screened when `nstart <=
+#'   n_continue`.
+#' @param split_merge Try split-merge moves on the best fit (for `k >= 3`)?
+#'   `NULL` (default) is `TRUE` when `nstart > 1`.
+#' @param max_moves Most split-merge moves kept; `NULL` (default) is `k`.
+#' @param max_tries Candidate moves tried in a row without success before the
+#'   moves stop.
+#' @return A list of class `dmn_search` for the `search` argument of
+#'   [dmn_fit()].
+#' @references Biernacki C, Celeux G, Govaert G (2003). Choosing starting values
+#'   for the EM algorithm for getting the highest likelihood in multivariate
+#'   Gaussian mixture models. Computational Statistics & Data Analysis 41:
+#'   561-575.
+#'
+#'   Ueda N, Nakano R, Ghahramani Z, Hinton GE (2000). SMEM algorithm for
+#'   mixture models. Neural Computation 12: 2109-2128.
+#' @export
+#' @examples
+#' dmn_search()
+#' dmn_search(n_continue = 3, split_merge = FALSE)
+dmn_search <- function(screen_iter = 10, n_continue = NULL, split_merge = NULL,
+                       max_moves = NULL, max_tries = 5) {
+  structure(list(
+    screen_iter = check_whole_number(screen_iter, "screen_iter", min = 1),
+    n_continue = if (is.null(n_continue)) NULL else check_whole_number(n_continue, "n_continue", min = 1),
+    split_merge = if (is.null(split_merge)) NULL else check_flag(split_merge, "split_merge"),
+    max_moves = if (is.null(max_moves)) NULL else check_whole_number(max_moves, "max_moves", min = 0),
+    max_tries = check_whole_number(max_tries, "max_tries", min = 1)
+  ), class = "dmn_search")
+}
+
+#' @export
+print.dmn_search <- function(x, ...) {
+  shown <- vapply(x, function(v) if (is.null(v)) "(default)" else format(v), character(1))
+  cat("dmn_search:", paste(names(x), shown, sep = " = ", collapse = ", "), "\n")
+  invisible(x)
+}
+
+# The search settings with defaults filled in for nstart (max_moves 0 means
+# "k", resolved in the core's terms below).
+resolve_search <- function(search, nstart) {
+  if (!inherits(search, "dmn_search")) {
+    abort_input("search", sprintf("must be made by dmn_search(), not %s", describe_class(search)),
+                "fastdmm_bad_argument")
+  }
+  list(
+    screen_iter = search$screen_iter,
+    n_continue = search$n_continue %||% as.integer(ceiling(sqrt(nstart))),
+    split_merge = search$split_merge %||% (nstart > 1L),
+    max_moves = search$max_moves %||% NA_integer_,
+    max_tries = search$max_tries
+  )
 }
 
 check_components <- function(k, n_samples) {
@@ -199,14 +348,15 @@ run_tasks <- function(tasks, fun) {
   }, future.seed = NULL)
 }
 
-warn_about_fit <- function(raw, k, tol) {
+warn_about_fit <- function(raw, k, tol, rel_tol) {
   if (!raw$converged) {
     warning(structure(
       class = c("fastdmm_not_converged", "warning", "condition"),
       list(message = sprintf(paste(
-        "k = %d: EM did not converge in %d iterations (last NLE change %.3g > tol = %g);",
-        "increase 'max_iter' or try other seeds"),
-        k, raw$em_iterations, abs(diff(utils::tail(raw$nle_trace, 2))), tol),
+        "k = %d: EM did not converge in %d iterations (last NLE change %.3g > %.3g,",
+        "the larger of tol = %g and rel_tol = %g times the NLE); increase 'max_iter'"),
+        k, raw$em_iterations, abs(diff(utils::tail(raw$nle_trace, 2))),
+        max(tol, rel_tol * abs(raw$goodness_of_fit[["NLE"]])), tol, rel_tol),
         call = NULL)
     ))
   }

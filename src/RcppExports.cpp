@@ -11,20 +11,25 @@ Rcpp::Rostream<false>& Rcpp::Rcerr = Rcpp::Rcpp_cerr_get();
 #endif
 
 // fit_dmn
-Rcpp::List fit_dmn(const Rcpp::List& counts, int k, int seed, int threads, int max_iter, double tol, bool reference_hessian, bool verbose);
-RcppExport SEXP _fastdmm_fit_dmn(SEXP countsSEXP, SEXP kSEXP, SEXP seedSEXP, SEXP threadsSEXP, SEXP max_iterSEXP, SEXP tolSEXP, SEXP reference_hessianSEXP, SEXP verboseSEXP) {
+Rcpp::List fit_dmn(const Rcpp::List& counts, int k, const Rcpp::IntegerVector& seeds, const Rcpp::IntegerVector& kinds, const Rcpp::Nullable<Rcpp::NumericMatrix>& given, int threads, int max_iter, double tol, double rel_tol, bool accelerate, bool reference_hessian, bool verbose, const Rcpp::List& search);
+RcppExport SEXP _fastdmm_fit_dmn(SEXP countsSEXP, SEXP kSEXP, SEXP seedsSEXP, SEXP kindsSEXP, SEXP givenSEXP, SEXP threadsSEXP, SEXP max_iterSEXP, SEXP tolSEXP, SEXP rel_tolSEXP, SEXP accelerateSEXP, SEXP reference_hessianSEXP, SEXP verboseSEXP, SEXP searchSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< const Rcpp::List& >::type counts(countsSEXP);
     Rcpp::traits::input_parameter< int >::type k(kSEXP);
-    Rcpp::traits::input_parameter< int >::type seed(seedSEXP);
+    Rcpp::traits::input_parameter< const Rcpp::IntegerVector& >::type seeds(seedsSEXP);
+    Rcpp::traits::input_parameter< const Rcpp::IntegerVector& >::type kinds(kindsSEXP);
+    Rcpp::traits::input_parameter< const Rcpp::Nullable<Rcpp::NumericMatrix>& >::type given(givenSEXP);
     Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
     Rcpp::traits::input_parameter< int >::type max_iter(max_iterSEXP);
     Rcpp::traits::input_parameter< double >::type tol(tolSEXP);
+    Rcpp::traits::input_parameter< double >::type rel_tol(rel_tolSEXP);
+    Rcpp::traits::input_parameter< bool >::type accelerate(accelerateSEXP);
     Rcpp::traits::input_parameter< bool >::type reference_hessian(reference_hessianSEXP);
     Rcpp::traits::input_parameter< bool >::type verbose(verboseSEXP);
-    rcpp_result_gen = Rcpp::wrap(fit_dmn(counts, k, seed, threads, max_iter, tol, reference_hessian, verbose));
+    Rcpp::traits::input_parameter< const Rcpp::List& >::type search(searchSEXP);
+    rcpp_result_gen = Rcpp::wrap(fit_dmn(counts, k, seeds, kinds, given, threads, max_iter, tol, rel_tol, accelerate, reference_hessian, verbose, search));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -109,7 +114,7 @@ END_RCPP
 }
 
 static const R_CallMethodDef CallEntries[] = {
-    {"_fastdmm_fit_dmn", (DL_FUNC) &_fastdmm_fit_dmn, 8},
+    {"_fastdmm_fit_dmn", (DL_FUNC) &_fastdmm_fit_dmn, 13},
     {"_fastdmm_log_evidence", (DL_FUNC) &_fastdmm_log_evidence, 3},
     {"_fastdmm_component_terms", (DL_FUNC) &_fastdmm_component_terms, 4},
     {"_fastdmm_optimise_component", (DL_FUNC) &_fastdmm_optimise_component, 3},

@@ -10,6 +10,7 @@
 #include "core/counts.h"
 #include "core/evidence.h"
 #include "core/fit.h"
+#include "core/search.h"
 #include "core/kmeans.h"
 #include "core/mstep.h"
 #include "core/parallel.h"
@@ -50,18 +51,41 @@ std::vector<double> log_alpha_from_matrix(const Rcpp::NumericMatrix& log_alpha) 
 
 }  // namespace
 
+// One search per k: the starts given by `kinds` (0 reference soft k-means, 1
+// k-means++, 2 the posterior `given`, N x k) and `seeds`, screened, continued and
+// refined as `search` says, then the Hessian and criteria of the best.
 // [[Rcpp::export(.fit_dmn)]]
-Rcpp::List fit_dmn(const Rcpp::List& counts, int k, int seed, int threads, int max_iter,
-                   double tol, bool reference_hessian, bool verbose) {
+Rcpp::List fit_dmn(const Rcpp::List& counts, int k, const Rcpp::IntegerVector& seeds,
+                   const Rcpp::IntegerVector& kinds, const Rcpp::Nullable<Rcpp::NumericMatrix>& given,
+                   int threads, int max_iter, double tol, double rel_tol, bool accelerate,
+                   bool reference_hessian, bool verbose, const Rcpp::List& search) {
   const std::shared_ptr<const fastdmm::Counts> table = fastdmm_glue::count_table(counts);
   const fastdmm::Counts& data = *table;
-  fastdmm::FitOptions options;
+  fastdmm::SearchOptions options;
   options.n_components = static_cast<std::size_t>(k);
-  // As gsl_rng_set(), which receives the R integer converted to unsigned long.
-  options.seed = static_cast<std::uint32_t>(seed);
-  options.max_iterations = max_iter;
-  options.tolerance = tol;
+  options.em.max_iterations = max_iter;
+  options.em.tolerance = tol;
+  options.em.rel_tolerance = rel_tol;
+  options.em.accelerate = accelerate;
   options.reference_hessian = reference_hessian;
+  options.screen_iterations = Rcpp::as<int>(search["screen_iter"]);
+  options.n_continue = static_cast<std::size_t>(Rcpp::as<int>(search["n_continue"]));
+  options.split_merge = Rcpp::as<bool>(search["split_merge"]);
+  options.max_moves = Rcpp::as<int>(search["max_moves"]);
+  options.max_tries = Rcpp::as<int>(search["max_tries"]);
+  // As gsl_rng_set(), which receives the R integer converted to unsigned long.
+  options.seed = static_cast<std::uint32_t>(seeds[0]);
+
+  std::vector<fastdmm::StartSpec> starts(static_cast<std::size_t>(seeds.size()));
+  for (R_xlen_t s = 0; s < seeds.size(); ++s) {
+    starts[s].kind = static_cast<fastdmm::StartKind>(kinds[s]);
+    starts[s].seed = static_cast<std::uint32_t>(seeds[s]);
+    if (starts[s].kind == fastdmm::StartKind::given) {
+      const Rcpp::NumericMatrix z(given.get());
+      // R's N x k matrix is column-major, i.e. [k * N + i]: the core's layout.
+      starts[s].posterior.assign(z.begin(), z.end());
+    }
+  }
 
   fastdmm::FitHooks hooks;
   hooks.verbose = verbose;
@@ -70,11 +94,46 @@ Rcpp::List fit_dmn(const Rcpp::List& counts, int k, int seed, int threads, int m
   hooks.check_interrupt = [] { Rcpp::checkUserInterrupt(); };
 
   const RcppParallelExecutor executor(threads);
-  const fastdmm::FitResult fit = fastdmm::fit_dmm(data, options, executor, hooks);
+  const fastdmm::SearchResult found = fastdmm::search_dmm(data, starts, options, executor, hooks);
+  const fastdmm::FitResult& fit = found.fit;
 
   const std::size_t N = fit.n_samples, S = fit.n_taxa, K = fit.n_components;
   std::vector<double> estimate(K * S);
   for (std::size_t c = 0; c < K * S; ++c) estimate[c] = std::exp(fit.log_alpha[c]);
+
+  const std::size_t n_starts = found.starts.size();
+  Rcpp::IntegerVector start_kind(n_starts), start_seed(n_starts), start_iterations(n_starts),
+      start_kmeans(n_starts);
+  Rcpp::NumericVector start_nle(n_starts), screen_nle(n_starts), final_nle(n_starts);
+  Rcpp::LogicalVector continued(n_starts), converged(n_starts);
+  for (std::size_t s = 0; s < n_starts; ++s) {
+    const fastdmm::StartRecord& r = found.starts[s];
+    start_kind[s] = static_cast<int>(r.kind);
+    start_seed[s] = static_cast<int>(r.seed);
+    start_nle[s] = r.start_nle;
+    screen_nle[s] = r.screen_nle;
+    final_nle[s] = r.final_nle;
+    continued[s] = r.continued;
+    converged[s] = r.converged;
+    start_iterations[s] = r.em_iterations;
+    start_kmeans[s] = r.kmeans_iterations;
+  }
+  const std::size_t n_moves = found.moves.size();
+  Rcpp::IntegerVector merge_first(n_moves), merge_second(n_moves), split(n_moves),
+      move_iterations(n_moves);
+  Rcpp::NumericVector nle_before(n_moves), nle_after(n_moves);
+  Rcpp::LogicalVector accepted(n_moves);
+  for (std::size_t m = 0; m < n_moves; ++m) {
+    const fastdmm::MoveRecord& r = found.moves[m];
+    merge_first[m] = r.merge_first + 1;
+    merge_second[m] = r.merge_second + 1;
+    split[m] = r.split + 1;
+    nle_before[m] = r.nle_before;
+    nle_after[m] = r.nle_after;
+    accepted[m] = r.accepted;
+    move_iterations[m] = r.em_iterations;
+  }
+
   return Rcpp::List::create(
       Rcpp::Named("goodness_of_fit") = Rcpp::NumericVector::create(
           Rcpp::Named("NLE") = fit.nle, Rcpp::Named("LogDet") = fit.log_det,
@@ -86,11 +145,25 @@ Rcpp::List fit_dmn(const Rcpp::List& counts, int k, int seed, int threads, int m
       Rcpp::Named("lower") = as_matrix(fit.lower, S, K),
       Rcpp::Named("upper") = as_matrix(fit.upper, S, K),
       Rcpp::Named("log_likelihood") = fit.log_likelihood,
-      Rcpp::Named("nle_trace") = Rcpp::NumericVector(fit.nle_trace.begin(), fit.nle_trace.end()),
-      Rcpp::Named("em_iterations") = fit.em_iterations,
-      Rcpp::Named("kmeans_iterations") = fit.kmeans_iterations,
-      Rcpp::Named("converged") = fit.converged,
-      Rcpp::Named("unconverged_msteps") = fit.unconverged_msteps);
+      Rcpp::Named("nle_trace") = Rcpp::NumericVector(found.nle_trace.begin(), found.nle_trace.end()),
+      Rcpp::Named("em_iterations") = found.em_iterations,
+      Rcpp::Named("total_em_iterations") = found.total_em_iterations,
+      Rcpp::Named("extrapolations") = found.extrapolations,
+      Rcpp::Named("kmeans_iterations") = found.kmeans_iterations,
+      Rcpp::Named("converged") = found.converged,
+      Rcpp::Named("unconverged_msteps") = fit.unconverged_msteps,
+      Rcpp::Named("best_start") = static_cast<int>(found.best_start) + 1,
+      Rcpp::Named("starts") = Rcpp::List::create(
+          Rcpp::Named("kind") = start_kind, Rcpp::Named("seed") = start_seed,
+          Rcpp::Named("start_NLE") = start_nle, Rcpp::Named("screen_NLE") = screen_nle,
+          Rcpp::Named("continued") = continued, Rcpp::Named("NLE") = final_nle,
+          Rcpp::Named("em_iterations") = start_iterations, Rcpp::Named("converged") = converged,
+          Rcpp::Named("kmeans_iterations") = start_kmeans),
+      Rcpp::Named("moves") = Rcpp::List::create(
+          Rcpp::Named("merge_first") = merge_first, Rcpp::Named("merge_second") = merge_second,
+          Rcpp::Named("split") = split, Rcpp::Named("NLE_before") = nle_before,
+          Rcpp::Named("NLE_after") = nle_after, Rcpp::Named("accepted") = accepted,
+          Rcpp::Named("em_iterations") = move_iterations));
 }
 
 // [[Rcpp::export(.log_evidence)]]

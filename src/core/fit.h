@@ -1,38 +1,17 @@
-// The whole fit: soft k-means start, EM with parallel E- and M-steps, Hessian, criteria.
+// A fitted model from a converged EM state: Hessians, LogDet, criteria and bounds (design section 1, steps 3-5).
 #ifndef FASTDMM_FIT_H
 #define FASTDMM_FIT_H
 
 #include <cstddef>
-#include <cstdint>
-#include <functional>
-#include <string>
 #include <vector>
 
 #include "counts.h"
-#include "mstep.h"
+#include "em.h"
 #include "parallel.h"
 
 namespace fastdmm {
 
-struct FitOptions {
-  std::size_t n_components = 1;
-  std::uint32_t seed = 0;
-  int max_iterations = 100;  // EM iterations
-  double tolerance = 1e-6;   // |change in NLE| that stops EM
-  bool reference_hessian = false;
-  int kmeans_max_iterations = 1000;
-  double kmeans_tolerance = 1e-6;
-  OptimiserOptions optimiser;
-};
-
-// Hooks called on the calling thread only, between iterations.
-struct FitHooks {
-  bool verbose = false;
-  std::function<void(const std::string&)> message = [](const std::string&) {};
-  std::function<void()> check_interrupt = [] {};
-};
-
-// Components are in the order the initialisation produced (unsorted).
+// Components are in the order the search left them (unsorted).
 struct FitResult {
   std::size_t n_samples = 0, n_taxa = 0, n_components = 0;
   std::vector<double> log_alpha;  // [k * S + j]
@@ -42,15 +21,14 @@ struct FitResult {
   std::vector<double> upper;      // [k * S + j]
   double nle = 0.0, log_det = 0.0, laplace = 0.0, bic = 0.0, aic = 0.0;
   double log_likelihood = 0.0;
-  std::vector<double> nle_trace;  // NLE after each EM iteration
-  int em_iterations = 0;
-  int kmeans_iterations = 0;
-  bool converged = false;
   int unconverged_msteps = 0;  // M-steps whose optimiser stopped above 1e-3
 };
 
-FitResult fit_dmm(const Counts& counts, const FitOptions& options, const Executor& executor,
-                  const FitHooks& hooks);
+// The Hessian of every component at the state's lambda with the histograms of its
+// last E-step (recomputed from its posterior when absent), LogDet with the
+// reference's convention, Laplace, BIC, AIC and the Lower/Upper bounds.
+FitResult finish_fit(const Counts& counts, EmState state, bool reference_hessian,
+                     const Executor& executor);
 
 }  // namespace fastdmm
 

@@ -1,0 +1,250 @@
+// EM iterations for the Dirichlet-multinomial mixture: the reference's step, and SQUAREM on top of it.
+#include "em.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+
+#include "evidence.h"
+
+namespace fastdmm {
+
+namespace {
+
+std::string iteration_line(int iteration, double change) {
+  char buffer[96];
+  std::snprintf(buffer, sizeof buffer, "    iteration %d change %f", iteration, change);
+  return buffer;
+}
+
+// Largest |lambda| an extrapolation may reach. alpha = exp(lambda) beyond e^50 or
+// below e^-50 is no Dirichlet parameter any data here supports; a step that far
+// is a failed extrapolation and the plain EM steps are kept instead.
+constexpr double kLargestExtrapolatedLogAlpha = 50.0;
+
+// Parameters of the EM map as one vector theta = (lambda, log W): the space
+// SQUAREM extrapolates in. Components of zero weight have no log weight; they
+// keep weight zero (the E-step never gives them mass again).
+struct Parameters {
+  std::vector<double> values;
+};
+
+Parameters parameters_of(const EmState& state) {
+  Parameters p;
+  p.values = state.log_alpha;
+  for (double w : state.weights) p.values.push_back(w > 0.0 ? std::log(w) : 0.0);
+  return p;
+}
+
+}  // namespace
+
+const Executor& taxon_executor(std::size_t n_components, std::size_t n_taxa,
+                               const Executor& executor, const Executor& serial,
+                               bool* by_component) {
+  const std::size_t threads = static_cast<std::size_t>(executor.threads());
+  const std::size_t n_blocks = (n_taxa + kTaxonBlock - 1) / kTaxonBlock;
+  *by_component = n_components >= 2 * threads || n_blocks < 2 * threads;
+  return *by_component ? serial : executor;
+}
+
+int run_msteps(const Counts& counts, const std::vector<ComponentWeights>& histograms,
+               std::vector<double>& log_alpha, const OptimiserOptions& options,
+               const Executor& executor, const std::vector<bool>& optimise) {
+  const std::size_t S = counts.n_taxa;
+  std::vector<std::size_t> chosen;
+  for (std::size_t k = 0; k < histograms.size(); ++k) {
+    if (optimise.empty() || optimise[k]) chosen.push_back(k);
+  }
+  const std::size_t n = chosen.size();
+  std::vector<OptimiserReport> reports(n);
+  const SerialExecutor serial;
+  bool by_component = true;
+  const Executor& inner = taxon_executor(n, S, executor, serial, &by_component);
+  const auto run = [&](std::size_t begin, std::size_t end) {
+    for (std::size_t c = begin; c < end; ++c) {
+      const std::size_t k = chosen[c];
+      reports[c] = optimise_component(counts, histograms[k], &log_alpha[k * S], options, inner);
+    }
+  };
+  if (by_component) {
+    executor.parallel_for(n, run);
+  } else {
+    run(0, n);
+  }
+  int unconverged = 0;
+  for (const auto& report : reports) unconverged += report.converged ? 0 : 1;
+  return unconverged;
+}
+
+void evaluate_state(const Counts& counts, EmState& state, const Executor& executor) {
+  log_evidence(counts, state.log_alpha, state.n_components, executor, state.evidence);
+  state.log_likelihood = log_likelihood(counts, state.evidence, state.weights, executor);
+  state.nle = -state.log_likelihood +
+              neg_log_prior(state.log_alpha, counts.n_taxa, state.n_components);
+}
+
+EmState state_from_posterior(const Counts& counts, std::size_t n_components,
+                             std::vector<double> posterior, const std::vector<double>& centres,
+                             const OptimiserOptions& options, const Executor& executor) {
+  const std::size_t S = counts.n_taxa, K = n_components;
+  EmState state;
+  state.n_components = K;
+  state.log_alpha.resize(K * S);
+  for (std::size_t c = 0; c < K * S; ++c) {
+    state.log_alpha[c] = centres[c] > 0.0 ? std::log(centres[c]) : -10.0;
+  }
+  state.posterior = std::move(posterior);
+  const std::vector<ComponentWeights> histograms =
+      component_weights(counts, state.posterior, K, executor);
+  state.weights.resize(K);
+  for (std::size_t k = 0; k < K; ++k) state.weights[k] = histograms[k].total;
+  state.unconverged_msteps += run_msteps(counts, histograms, state.log_alpha, options, executor);
+  evaluate_state(counts, state, executor);
+  return state;
+}
+
+void em_step(const Counts& counts, EmState& state, const OptimiserOptions& options,
+             const Executor& executor) {
+  const std::size_t K = state.n_components;
+  posterior_from_evidence(state.evidence, state.weights, counts.n_samples, executor,
+                          state.posterior);
+  state.histograms = component_weights(counts, state.posterior, K, executor);
+  state.unconverged_msteps +=
+      run_msteps(counts, state.histograms, state.log_alpha, options, executor);
+  for (std::size_t k = 0; k < K; ++k) state.weights[k] = state.histograms[k].total;
+  // The evidence behind this NLE is exactly what the next E-step needs.
+  evaluate_state(counts, state, executor);
+  state.from_em = true;
+}
+
+double convergence_threshold(const EmSettings& settings, double nle) {
+  return std::max(settings.tolerance, settings.rel_tolerance * std::fabs(nle));
+}
+
+EmRun run_em(const Counts& counts, EmState& state, const EmSettings& settings,
+             const OptimiserOptions& options, const Executor& executor, const FitHooks& hooks) {
+  EmRun run;
+  const std::size_t K = state.n_components, S = counts.n_taxa;
+  const double total_weight = static_cast<double>(counts.n_samples);
+  // SQUAREM's largest step length, adapted as in Varadhan & Roland's scheme:
+  // grows fourfold when a step at the bound succeeds, shrinks when one fails.
+  double step_max = 1.0;
+  double change = std::numeric_limits<double>::infinity();
+  int reported = 0;  // the reference reports every tenth iteration
+
+  const auto after_iteration = [&](double before, bool first) {
+    change = first ? std::numeric_limits<double>::infinity() : std::fabs(before - state.nle);
+    run.nle_trace.push_back(state.nle);
+    hooks.check_interrupt();
+    if (settings.verbose_iterations && hooks.verbose) {
+      while (reported + 10 <= run.iterations) {
+        reported += 10;
+        hooks.message(iteration_line(reported, change));
+      }
+    }
+    return change <= convergence_threshold(settings, state.nle);
+  };
+
+  while (run.iterations < settings.max_iterations) {
+    const double before = state.nle;
+    const bool first = !state.from_em;
+    if (!settings.accelerate) {
+      em_step(counts, state, options, executor);
+      ++run.iterations;
+      if (after_iteration(before, first)) {
+        run.converged = true;
+        break;
+      }
+      continue;
+    }
+
+    // One SQUAREM cycle: theta1 = F(theta0), theta2 = F(theta1),
+    // r = theta1 - theta0, v = theta2 - 2 theta1 + theta0, step a = -|r| / |v|
+    // (at most -1; a = -1 is theta2 itself), theta' = theta0 - 2 a r + a^2 v,
+    // stabilised by one more F: the lower of F(theta') and theta2 is kept.
+    const Parameters theta0 = parameters_of(state);
+    EmState one = state;
+    em_step(counts, one, options, executor);
+    ++run.iterations;
+    if (std::fabs(before - one.nle) <= convergence_threshold(settings, one.nle) && !first) {
+      state = std::move(one);
+      if (after_iteration(before, first)) {
+        run.converged = true;
+        break;
+      }
+      continue;
+    }
+    if (run.iterations >= settings.max_iterations) {
+      state = std::move(one);
+      after_iteration(before, first);
+      break;
+    }
+    const Parameters theta1 = parameters_of(one);
+    EmState two = one;
+    em_step(counts, two, options, executor);
+    ++run.iterations;
+    const Parameters theta2 = parameters_of(two);
+
+    double r2 = 0.0, v2 = 0.0;
+    std::vector<double> r(theta0.values.size()), v(theta0.values.size());
+    for (std::size_t c = 0; c < r.size(); ++c) {
+      r[c] = theta1.values[c] - theta0.values[c];
+      v[c] = theta2.values[c] - 2.0 * theta1.values[c] + theta0.values[c];
+      r2 += r[c] * r[c];
+      v2 += v[c] * v[c];
+    }
+    double step = v2 > 0.0 ? -std::sqrt(r2 / v2) : -1.0;
+    step = std::max(-step_max, std::min(-1.0, step));
+    bool accepted = false;
+    if (step < -1.0 && run.iterations < settings.max_iterations) {
+      EmState jump;
+      jump.n_components = K;
+      jump.log_alpha.resize(K * S);
+      jump.weights.resize(K);
+      bool valid = true;
+      for (std::size_t c = 0; c < K * S; ++c) {
+        const double value = theta0.values[c] - 2.0 * step * r[c] + step * step * v[c];
+        valid = valid && std::isfinite(value) && std::fabs(value) <= kLargestExtrapolatedLogAlpha;
+        jump.log_alpha[c] = value;
+      }
+      double sum = 0.0;
+      for (std::size_t k = 0; k < K; ++k) {
+        const std::size_t c = K * S + k;
+        const bool positive = state.weights[k] > 0.0 && one.weights[k] > 0.0 && two.weights[k] > 0.0;
+        const double log_w = theta0.values[c] - 2.0 * step * r[c] + step * step * v[c];
+        jump.weights[k] = positive ? std::exp(log_w) : 0.0;
+        valid = valid && std::isfinite(jump.weights[k]);
+        sum += jump.weights[k];
+      }
+      valid = valid && sum > 0.0 && std::isfinite(sum);
+      if (valid) {
+        // Weights stay on the scale W_k = N pi_k that the E-step expects.
+        for (double& w : jump.weights) w *= total_weight / sum;
+        evaluate_state(counts, jump, executor);
+        jump.from_em = true;
+        if (std::isfinite(jump.nle)) {
+          em_step(counts, jump, options, executor);
+          ++run.iterations;
+          if (std::isfinite(jump.nle) && jump.nle <= two.nle) {
+            jump.unconverged_msteps += two.unconverged_msteps;
+            state = std::move(jump);
+            accepted = true;
+            ++run.extrapolations;
+            if (step <= -step_max) step_max *= 4.0;
+          }
+        }
+      }
+      if (!accepted) step_max = std::max(1.0, step_max / 4.0);
+    }
+    if (!accepted) state = std::move(two);
+    if (after_iteration(before, first)) {
+      run.converged = true;
+      break;
+    }
+  }
+  run.last_change = change;
+  return run;
+}
+
+}  // namespace fastdmm

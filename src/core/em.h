@@ -1,0 +1,96 @@
+// One EM iteration as a building block, plain or SQUAREM-accelerated EM runs, and the state they carry.
+#ifndef FASTDMM_EM_H
+#define FASTDMM_EM_H
+
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "counts.h"
+#include "mstep.h"
+#include "parallel.h"
+
+namespace fastdmm {
+
+// Hooks called on the calling thread only, between iterations.
+struct FitHooks {
+  bool verbose = false;
+  std::function<void(const std::string&)> message = [](const std::string&) {};
+  std::function<void()> check_interrupt = [] {};
+};
+
+// Where EM stands: parameters, the evidence at them and the NLE they give.
+struct EmState {
+  std::size_t n_components = 0;
+  std::vector<double> log_alpha;  // lambda[k * S + j]
+  std::vector<double> weights;    // W_k = sum_i z_ik, so pi_k = W_k / N
+  std::vector<double> evidence;   // e[k * N + i] at log_alpha
+  std::vector<double> posterior;  // z[k * N + i] the last M-step used
+  // Histograms of `posterior` (filled by em_step(); the Hessian reuses them).
+  std::vector<ComponentWeights> histograms;
+  double nle = 0.0;
+  double log_likelihood = 0.0;
+  // False until an EM iteration produced `nle`: the first iteration of a run from
+  // a start is never taken as converged, as in the reference (whose first change
+  // is measured from 0).
+  bool from_em = false;
+  int unconverged_msteps = 0;  // M-steps whose optimiser stopped above 1e-3
+};
+
+// Runs the M-step of every component k with optimise[k] (all when empty), warm
+// started from log_alpha. Returns the number of optimisers that stopped early.
+int run_msteps(const Counts& counts, const std::vector<ComponentWeights>& histograms,
+               std::vector<double>& log_alpha, const OptimiserOptions& options,
+               const Executor& executor, const std::vector<bool>& optimise = {});
+
+// Components run their optimisers side by side when there are at least two per
+// thread (or too few taxa to split); otherwise one after another with the taxa
+// split across threads. Returns the executor the taxon sums should use.
+const Executor& taxon_executor(std::size_t n_components, std::size_t n_taxa,
+                               const Executor& executor, const Executor& serial,
+                               bool* by_component);
+
+// The evidence at state.log_alpha and the NLE with state.weights.
+void evaluate_state(const Counts& counts, EmState& state, const Executor& executor);
+
+// The reference's way from a posterior to EM: lambda = log(centre) (-10 where a
+// proportion centre is zero), W_k = sum_i z_ik, one M-step per component, then
+// the evidence and the NLE. `centres` are mu[k * S + j].
+EmState state_from_posterior(const Counts& counts, std::size_t n_components,
+                             std::vector<double> posterior, const std::vector<double>& centres,
+                             const OptimiserOptions& options, const Executor& executor);
+
+// One EM iteration (the map F of design section 5): E-step from the state's
+// evidence and weights, M-step warm started from its lambda, new evidence and NLE.
+void em_step(const Counts& counts, EmState& state, const OptimiserOptions& options,
+             const Executor& executor);
+
+struct EmSettings {
+  int max_iterations = 100;      // EM iterations (evaluations of F)
+  double tolerance = 1e-6;       // absolute |change in NLE|
+  double rel_tolerance = 0.0;    // relative floor: stop at |dNLE| <= max(tol, rel_tol |NLE|)
+  bool accelerate = false;       // SQUAREM extrapolation (Varadhan & Roland 2008)
+  bool verbose_iterations = false;  // the reference's "iteration %d change %f" lines
+};
+
+struct EmRun {
+  int iterations = 0;              // evaluations of F
+  bool converged = false;
+  double last_change = 0.0;
+  std::vector<double> nle_trace;   // after each iteration (each SQUAREM cycle when accelerated)
+  int extrapolations = 0;          // accepted SQUAREM steps
+};
+
+// |dNLE| small enough to stop: max(tol, rel_tol |NLE|).
+double convergence_threshold(const EmSettings& settings, double nle);
+
+// Runs EM from `state` until the change in NLE falls to the threshold or
+// max_iterations evaluations of F are spent. The NLE never rises: an accelerated
+// step is kept only when it ends lower than the plain steps it started from.
+EmRun run_em(const Counts& counts, EmState& state, const EmSettings& settings,
+             const OptimiserOptions& options, const Executor& executor, const FitHooks& hooks);
+
+}  // namespace fastdmm
+
+#endif

@@ -1,0 +1,84 @@
+// The search for the best optimum: starts of several kinds, em-EM screening, split-merge moves (design section 5).
+#ifndef FASTDMM_SEARCH_H
+#define FASTDMM_SEARCH_H
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "counts.h"
+#include "em.h"
+#include "fit.h"
+#include "mstep.h"
+#include "parallel.h"
+
+namespace fastdmm {
+
+enum class StartKind { reference = 0, kmeanspp = 1, given = 2 };
+
+struct StartSpec {
+  StartKind kind = StartKind::reference;
+  std::uint32_t seed = 0;
+  std::vector<double> posterior;  // kind == given: z[k * N + i], rows summing to 1
+};
+
+struct SearchOptions {
+  std::size_t n_components = 1;
+  EmSettings em;  // runs to convergence
+  OptimiserOptions optimiser;
+  bool reference_hessian = false;
+  int kmeans_max_iterations = 1000;  // the reference's soft k-means
+  double kmeans_tolerance = 1e-6;
+  // em-EM (Biernacki, Celeux & Govaert 2003): with more starts than n_continue,
+  // every start gets screen_iterations EM iterations and only the n_continue
+  // lowest NLEs run on to convergence.
+  int screen_iterations = 10;
+  std::size_t n_continue = 1;
+  // Split-merge moves (Ueda et al. 2000) on the best fit, for k >= 3: at most
+  // max_moves accepted; a round that tries max_tries candidates without a
+  // success ends the search.
+  bool split_merge = false;
+  int max_moves = 0;
+  int max_tries = 5;
+  std::uint32_t seed = 0;  // keys the 2-means draws of split moves
+};
+
+struct StartRecord {
+  StartKind kind = StartKind::reference;
+  std::uint32_t seed = 0;
+  double start_nle = 0.0;   // after the start's first M-step
+  double screen_nle = 0.0;  // after screening (NaN when not screened)
+  bool continued = false;   // run on to convergence
+  double final_nle = 0.0;   // NaN when not continued
+  int em_iterations = 0;
+  bool converged = false;
+  int kmeans_iterations = 0;  // soft k-means (reference) or Lloyd (k-means++) iterations
+};
+
+struct MoveRecord {
+  int merge_first = 0, merge_second = 0, split = 0;  // components, 0-based, at the time
+  double nle_before = 0.0, nle_after = 0.0;           // nle_after: the trial's NLE
+  bool accepted = false;
+  int em_iterations = 0;
+};
+
+struct SearchResult {
+  FitResult fit;
+  std::vector<StartRecord> starts;
+  std::vector<MoveRecord> moves;
+  std::size_t best_start = 0;
+  std::vector<double> nle_trace;  // the best start's iterations, then each accepted move
+  int em_iterations = 0;          // iterations behind the final state
+  int total_em_iterations = 0;    // every iteration spent by the search
+  int extrapolations = 0;         // accepted SQUAREM steps behind the final state
+  bool converged = false;
+  int kmeans_iterations = 0;      // of the best start
+};
+
+SearchResult search_dmm(const Counts& counts, const std::vector<StartSpec>& starts,
+                        const SearchOptions& options, const Executor& executor,
+                        const FitHooks& hooks);
+
+}  // namespace fastdmm
+
+#endif

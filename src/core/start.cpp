@@ -1,0 +1,220 @@
+// k-means++ starts on square-root proportions, keyed on sample content; centres of a posterior.
+#include "start.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace fastdmm {
+
+namespace {
+
+// A uniform draw in (0, 1) from a 64-bit key.
+double unit_uniform(std::uint64_t key) {
+  return (static_cast<double>(key >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+}
+
+std::uint64_t draw_key(std::uint64_t seed, std::uint64_t round, std::uint64_t fingerprint) {
+  return mix64(mix64(seed ^ mix64(round)) ^ fingerprint);
+}
+
+// u_i . c over the non-zeros of sample i.
+double dot_sqrt_proportions(const Counts& counts, std::size_t i, const double* centre) {
+  double dot = 0.0;
+  const double depth = counts.depth[i];
+  for (std::size_t e = counts.row_ptr[i]; e < counts.row_ptr[i + 1]; ++e) {
+    dot += std::sqrt(counts.row_count(e) / depth) * centre[counts.row_taxon[e]];
+  }
+  return dot;
+}
+
+// ||u_i - c||^2 = 1 + ||c||^2 - 2 u_i . c, since ||u_i||^2 = sum_j x_ij / J_i = 1.
+double hellinger_distance2(const Counts& counts, std::size_t i, const double* centre,
+                           double centre_norm2) {
+  // Rounding can leave a tiny negative value where the distance is zero.
+  return std::max(0.0, 1.0 + centre_norm2 - 2.0 * dot_sqrt_proportions(counts, i, centre));
+}
+
+std::vector<double> squared_norms(const std::vector<double>& centres, std::size_t K,
+                                  std::size_t S) {
+  std::vector<double> norm2(K, 0.0);
+  for (std::size_t k = 0; k < K; ++k) {
+    for (std::size_t j = 0; j < S; ++j) norm2[k] += centres[k * S + j] * centres[k * S + j];
+  }
+  return norm2;
+}
+
+}  // namespace
+
+std::vector<std::uint64_t> sample_fingerprints(const Counts& counts, const Executor& executor) {
+  std::vector<std::uint64_t> fingerprint(counts.n_samples);
+  executor.parallel_for(counts.n_samples, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t i = begin; i < end; ++i) {
+      std::uint64_t h = 0x2545f4914f6cdd1dULL;
+      for (std::size_t e = counts.row_ptr[i]; e < counts.row_ptr[i + 1]; ++e) {
+        // Counts are whole numbers below 2^53, exact as integers.
+        const auto count = static_cast<std::uint64_t>(counts.row_count(e));
+        h = mix64(h ^ mix64((static_cast<std::uint64_t>(counts.row_taxon[e]) << 32) ^ count));
+      }
+      fingerprint[i] = h;
+    }
+  }, kSampleGrain);
+  return fingerprint;
+}
+
+std::uint32_t nearest_hellinger_centre(const Counts& counts, std::size_t i,
+                                       const std::vector<double>& centres,
+                                       const std::vector<double>& centre_norm2) {
+  const std::size_t S = counts.n_taxa, K = centre_norm2.size();
+  std::uint32_t best = 0;
+  double best_distance = std::numeric_limits<double>::infinity();
+  for (std::size_t k = 0; k < K; ++k) {
+    const double d = hellinger_distance2(counts, i, &centres[k * S], centre_norm2[k]);
+    if (d < best_distance) {
+      best_distance = d;
+      best = static_cast<std::uint32_t>(k);
+    }
+  }
+  return best;
+}
+
+HellingerPartition hellinger_kmeans(const Counts& counts, const std::vector<std::uint32_t>& subset,
+                                    const std::vector<std::uint64_t>& fingerprint,
+                                    std::size_t n_components, std::uint64_t seed,
+                                    const Executor& executor, int max_iterations) {
+  const std::size_t N = counts.n_samples, S = counts.n_taxa, K = n_components;
+  std::vector<std::uint32_t> members = subset;
+  if (members.empty()) {
+    members.resize(N);
+    for (std::size_t i = 0; i < N; ++i) members[i] = static_cast<std::uint32_t>(i);
+  }
+  const std::size_t n = members.size();
+  HellingerPartition result;
+  result.centres.assign(K * S, 0.0);
+  result.label.assign(n, 0);
+  if (n == 0 || K == 0) return result;
+
+  // D^2 seeding. Each round draws a member with probability proportional to its
+  // squared distance D_i^2 to the nearest centre so far, as the smallest
+  // -log(U_i) / D_i^2 (an exponential race), U_i keyed on the member's content,
+  // so the draw is the same whatever the order of the samples. Round 0 draws
+  // uniformly (D_i^2 = 1 for all).
+  std::vector<double> distance2(n, 1.0);
+  for (std::size_t k = 0; k < K; ++k) {
+    std::size_t chosen = n;
+    double best = std::numeric_limits<double>::infinity();
+    std::uint64_t best_fingerprint = 0;
+    bool any_positive = false;
+    for (std::size_t m = 0; m < n; ++m) any_positive = any_positive || distance2[m] > 0.0;
+    for (std::size_t m = 0; m < n; ++m) {
+      // With every member on a centre already (fewer distinct samples than
+      // components), the draw is uniform again and a centre repeats.
+      const double weight = any_positive ? distance2[m] : 1.0;
+      if (!(weight > 0.0)) continue;
+      const double key = -std::log(unit_uniform(draw_key(seed, k, fingerprint[members[m]]))) / weight;
+      const std::uint64_t fp = fingerprint[members[m]];
+      if (key < best || (key == best && fp < best_fingerprint)) {
+        best = key;
+        best_fingerprint = fp;
+        chosen = m;
+      }
+    }
+    double* centre = &result.centres[k * S];
+    const std::size_t i = members[chosen];
+    for (std::size_t e = counts.row_ptr[i]; e < counts.row_ptr[i + 1]; ++e) {
+      centre[counts.row_taxon[e]] = std::sqrt(counts.row_count(e) / counts.depth[i]);
+    }
+    if (k + 1 == K) break;
+    double norm2 = 0.0;
+    for (std::size_t e = counts.row_ptr[i]; e < counts.row_ptr[i + 1]; ++e) {
+      const double u = centre[counts.row_taxon[e]];
+      norm2 += u * u;
+    }
+    executor.parallel_for(n, [&](std::size_t begin, std::size_t end) {
+      for (std::size_t m = begin; m < end; ++m) {
+        distance2[m] = std::min(distance2[m],
+                                hellinger_distance2(counts, members[m], centre, norm2));
+      }
+    }, kSampleGrain);
+  }
+
+  // Lloyd iterations: nearest centre, then centres as member means.
+  std::vector<int> label_of_sample(N, -1);
+  std::vector<double> norm2 = squared_norms(result.centres, K, S);
+  std::vector<std::uint32_t>& label = result.label;
+  executor.parallel_for(n, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t m = begin; m < end; ++m) {
+      label[m] = nearest_hellinger_centre(counts, members[m], result.centres, norm2);
+    }
+  }, kSampleGrain);
+  std::vector<double> size(K);
+  std::vector<std::uint32_t> next(n);
+  for (int iteration = 1; iteration <= max_iterations; ++iteration) {
+    result.iterations = iteration;
+    std::fill(size.begin(), size.end(), 0.0);
+    for (std::size_t m = 0; m < n; ++m) {
+      label_of_sample[members[m]] = static_cast<int>(label[m]);
+      size[label[m]] += 1.0;
+    }
+    // Column sums in sample order, per taxon: the same for any split of taxa.
+    executor.parallel_for(S, [&](std::size_t begin, std::size_t end) {
+      std::vector<double> sum(K);
+      for (std::size_t j = begin; j < end; ++j) {
+        std::fill(sum.begin(), sum.end(), 0.0);
+        for (std::size_t e = counts.col_ptr[j]; e < counts.col_ptr[j + 1]; ++e) {
+          const std::size_t i = counts.col_sample[e];
+          if (label_of_sample[i] < 0) continue;
+          sum[static_cast<std::size_t>(label_of_sample[i])] +=
+              std::sqrt(counts.col_count(e) / counts.depth[i]);
+        }
+        for (std::size_t k = 0; k < K; ++k) {
+          // An empty cluster keeps its centre.
+          if (size[k] > 0.0) result.centres[k * S + j] = sum[k] / size[k];
+        }
+      }
+    }, kTaxonGrain);
+    norm2 = squared_norms(result.centres, K, S);
+    executor.parallel_for(n, [&](std::size_t begin, std::size_t end) {
+      for (std::size_t m = begin; m < end; ++m) {
+        next[m] = nearest_hellinger_centre(counts, members[m], result.centres, norm2);
+      }
+    }, kSampleGrain);
+    const bool changed = next != label;
+    label.swap(next);
+    if (!changed) break;
+  }
+  return result;
+}
+
+std::vector<double> proportion_centres(const Counts& counts, const std::vector<double>& posterior,
+                                       std::size_t n_components, const Executor& executor) {
+  const std::size_t N = counts.n_samples, S = counts.n_taxa, K = n_components;
+  std::vector<double> weight(K, 0.0), centres(K * S, 0.0);
+  for (std::size_t k = 0; k < K; ++k) {
+    for (std::size_t i = 0; i < N; ++i) weight[k] += posterior[k * N + i];
+  }
+  executor.parallel_for(S, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t j = begin; j < end; ++j) {
+      for (std::size_t k = 0; k < K; ++k) {
+        if (!(weight[k] > 0.0)) continue;
+        double sum = 0.0;
+        for (std::size_t e = counts.col_ptr[j]; e < counts.col_ptr[j + 1]; ++e) {
+          const std::size_t i = counts.col_sample[e];
+          sum += posterior[k * N + i] * (counts.col_count(e) / counts.depth[i]);
+        }
+        centres[k * S + j] = sum / weight[k];
+      }
+    }
+  }, kTaxonGrain);
+  return centres;
+}
+
+std::vector<double> posterior_from_labels(const std::vector<std::uint32_t>& label,
+                                          std::size_t n_components) {
+  const std::size_t N = label.size();
+  std::vector<double> posterior(n_components * N, 0.0);
+  for (std::size_t i = 0; i < N; ++i) posterior[label[i] * N + i] = 1.0;
+  return posterior;
+}
+
+}  // namespace fastdmm

@@ -1,0 +1,58 @@
+// Starts for EM besides the reference's soft k-means: k-means++ in Hellinger geometry, content-keyed, and centres of any posterior.
+#ifndef FASTDMM_START_H
+#define FASTDMM_START_H
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "counts.h"
+#include "parallel.h"
+
+namespace fastdmm {
+
+// A 64-bit fingerprint of each sample's content (its taxa and counts), so that
+// random draws keyed on it do not depend on the sample's row (design section 5).
+std::vector<std::uint64_t> sample_fingerprints(const Counts& counts, const Executor& executor);
+
+struct HellingerPartition {
+  std::vector<std::uint32_t> label;  // one per sample of the subset, 0..K-1
+  std::vector<double> centres;       // c[k * S + j], means of sqrt(x_ij / J_i)
+  int iterations = 0;                // Lloyd iterations
+};
+
+// k-means on square-root proportions u_ij = sqrt(x_ij / J_i) (Hellinger geometry,
+// which evens out the multinomial variance across taxa): D^2 seeding (Arthur &
+// Vassilvitskii 2007) whose draws are exponential races keyed on (seed, round,
+// fingerprint), then Lloyd iterations until no label changes. `subset` lists the
+// samples to cluster (all when empty). Ties go to the lower component.
+HellingerPartition hellinger_kmeans(const Counts& counts, const std::vector<std::uint32_t>& subset,
+                                    const std::vector<std::uint64_t>& fingerprint,
+                                    std::size_t n_components, std::uint64_t seed,
+                                    const Executor& executor, int max_iterations = 100);
+
+// Index of the nearest of `centres` (c[k * S + j], square-root proportions) to sample i.
+std::uint32_t nearest_hellinger_centre(const Counts& counts, std::size_t i,
+                                       const std::vector<double>& centres,
+                                       const std::vector<double>& centre_norm2);
+
+// mu_kj = sum_i z_ik y_ij / W_k with y_ij = x_ij / J_i, zero for a component of
+// zero weight; z is posterior[k * N + i]. Sums run in sample order.
+std::vector<double> proportion_centres(const Counts& counts, const std::vector<double>& posterior,
+                                       std::size_t n_components, const Executor& executor);
+
+// A 0/1 posterior from labels 0..K-1.
+std::vector<double> posterior_from_labels(const std::vector<std::uint32_t>& label,
+                                          std::size_t n_components);
+
+// SplitMix64's output function: a bijective 64-bit mix.
+inline std::uint64_t mix64(std::uint64_t z) {
+  z += 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+}  // namespace fastdmm
+
+#endif
