@@ -160,15 +160,19 @@ dmn_fit <- function(counts, k, verbose = FALSE,
                        hessian = hessian, threads = threads, call = call)
     fit$init <- start$kind
     fit$accelerate <- accelerate
+    starts <- raw$starts
     fit$starts <- data.frame(
       start = seq_len(nstart),
       seed = seeds,
       kind = kinds,
-      screen_NLE = raw$starts$screen_NLE,
-      continued = raw$starts$continued,
-      NLE = raw$starts$NLE,
-      em_iterations = raw$starts$em_iterations,
-      converged = raw$starts$converged,
+      screen_NLE = na_if_nan(starts$screen_NLE),
+      continued = starts$continued,
+      NLE = na_if_nan(starts$NLE),
+      em_iterations = starts$em_iterations,
+      converged = starts$converged,
+      status = ifelse(starts$abandoned, "abandoned",
+                      ifelse(!starts$continued, "screened",
+                             ifelse(starts$converged, "converged", "max_iter"))),
       stringsAsFactors = FALSE
     )
     fit$best_start <- raw$best_start
@@ -181,6 +185,11 @@ dmn_fit <- function(counts, k, verbose = FALSE,
 }
 
 start_kinds <- c("reference", "kmeans++", "given")
+
+na_if_nan <- function(x) {
+  x[is.nan(x)] <- NA_real_
+  x
+}
 
 # The start asked for: a kind, or a start the user gives (labels 1..k or an
 # N x k posterior matrix), as list(kind, posterior = N x k matrix or NULL).

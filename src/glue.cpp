@@ -105,7 +105,7 @@ Rcpp::List fit_dmn(const Rcpp::List& counts, int k, const Rcpp::IntegerVector& s
   Rcpp::IntegerVector start_kind(n_starts), start_seed(n_starts), start_iterations(n_starts),
       start_kmeans(n_starts);
   Rcpp::NumericVector start_nle(n_starts), screen_nle(n_starts), final_nle(n_starts);
-  Rcpp::LogicalVector continued(n_starts), converged(n_starts);
+  Rcpp::LogicalVector continued(n_starts), abandoned(n_starts), converged(n_starts);
   for (std::size_t s = 0; s < n_starts; ++s) {
     const fastdmm::StartRecord& r = found.starts[s];
     start_kind[s] = static_cast<int>(r.kind);
@@ -114,6 +114,7 @@ Rcpp::List fit_dmn(const Rcpp::List& counts, int k, const Rcpp::IntegerVector& s
     screen_nle[s] = r.screen_nle;
     final_nle[s] = r.final_nle;
     continued[s] = r.continued;
+    abandoned[s] = r.abandoned;
     converged[s] = r.converged;
     start_iterations[s] = r.em_iterations;
     start_kmeans[s] = r.kmeans_iterations;
@@ -156,7 +157,8 @@ Rcpp::List fit_dmn(const Rcpp::List& counts, int k, const Rcpp::IntegerVector& s
       Rcpp::Named("starts") = Rcpp::List::create(
           Rcpp::Named("kind") = start_kind, Rcpp::Named("seed") = start_seed,
           Rcpp::Named("start_NLE") = start_nle, Rcpp::Named("screen_NLE") = screen_nle,
-          Rcpp::Named("continued") = continued, Rcpp::Named("NLE") = final_nle,
+          Rcpp::Named("continued") = continued, Rcpp::Named("abandoned") = abandoned,
+          Rcpp::Named("NLE") = final_nle,
           Rcpp::Named("em_iterations") = start_iterations, Rcpp::Named("converged") = converged,
           Rcpp::Named("kmeans_iterations") = start_kmeans),
       Rcpp::Named("moves") = Rcpp::List::create(

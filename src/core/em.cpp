@@ -118,6 +118,12 @@ void em_step(const Counts& counts, EmState& state, const OptimiserOptions& optio
   state.from_em = true;
 }
 
+double aitken_limit(double n0, double n1, double n2) {
+  const double d1 = n0 - n1, d2 = n1 - n2;
+  if (!(d1 > 0.0) || !(d2 >= 0.0) || !(d2 < d1)) return -std::numeric_limits<double>::infinity();
+  return n1 - d2 / (1.0 - d2 / d1);
+}
+
 double convergence_threshold(const EmSettings& settings, double nle) {
   return std::max(settings.tolerance, settings.rel_tolerance * std::fabs(nle));
 }
@@ -133,9 +139,18 @@ EmRun run_em(const Counts& counts, EmState& state, const EmSettings& settings,
   double change = std::numeric_limits<double>::infinity();
   int reported = 0;  // the reference reports every tenth iteration
 
+  const double initial_nle = state.nle;
   const auto after_iteration = [&](double before, bool first) {
     change = first ? std::numeric_limits<double>::infinity() : std::fabs(before - state.nle);
     run.nle_trace.push_back(state.nle);
+    const std::size_t n = run.nle_trace.size();
+    if (std::isfinite(settings.target) && n >= 2) {
+      const double n0 = n >= 3 ? run.nle_trace[n - 3] : initial_nle;
+      const double limit = aitken_limit(n0, run.nle_trace[n - 2], run.nle_trace[n - 1]);
+      if (limit > settings.target + convergence_threshold(settings, settings.target)) {
+        run.abandoned = true;
+      }
+    }
     hooks.check_interrupt();
     if (settings.verbose_iterations && hooks.verbose) {
       while (reported + 10 <= run.iterations) {
@@ -145,6 +160,11 @@ EmRun run_em(const Counts& counts, EmState& state, const EmSettings& settings,
     }
     return change <= convergence_threshold(settings, state.nle);
   };
+  const auto stop = [&](double before, bool first) {
+    const bool converged = after_iteration(before, first);
+    run.converged = converged;
+    return converged || run.abandoned;
+  };
 
   while (run.iterations < settings.max_iterations) {
     const double before = state.nle;
@@ -152,10 +172,7 @@ EmRun run_em(const Counts& counts, EmState& state, const EmSettings& settings,
     if (!settings.accelerate) {
       em_step(counts, state, options, executor);
       ++run.iterations;
-      if (after_iteration(before, first)) {
-        run.converged = true;
-        break;
-      }
+      if (stop(before, first)) break;
       continue;
     }
 
@@ -169,15 +186,12 @@ EmRun run_em(const Counts& counts, EmState& state, const EmSettings& settings,
     ++run.iterations;
     if (std::fabs(before - one.nle) <= convergence_threshold(settings, one.nle) && !first) {
       state = std::move(one);
-      if (after_iteration(before, first)) {
-        run.converged = true;
-        break;
-      }
+      if (stop(before, first)) break;
       continue;
     }
     if (run.iterations >= settings.max_iterations) {
       state = std::move(one);
-      after_iteration(before, first);
+      stop(before, first);
       break;
     }
     const Parameters theta1 = parameters_of(one);
@@ -238,10 +252,7 @@ EmRun run_em(const Counts& counts, EmState& state, const EmSettings& settings,
       if (!accepted) step_max = std::max(1.0, step_max / 4.0);
     }
     if (!accepted) state = std::move(two);
-    if (after_iteration(before, first)) {
-      run.converged = true;
-      break;
-    }
+    if (stop(before, first)) break;
   }
   run.last_change = change;
   return run;

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -72,6 +73,9 @@ struct EmSettings {
   double rel_tolerance = 0.0;    // relative floor: stop at |dNLE| <= max(tol, rel_tol |NLE|)
   bool accelerate = false;       // SQUAREM extrapolation (Varadhan & Roland 2008)
   bool verbose_iterations = false;  // the reference's "iteration %d change %f" lines
+  // Abandon the run once its Aitken estimate of the converged NLE lies above
+  // `target` (by more than the convergence threshold): it cannot end lower.
+  double target = std::numeric_limits<double>::infinity();
 };
 
 struct EmRun {
@@ -80,7 +84,14 @@ struct EmRun {
   double last_change = 0.0;
   std::vector<double> nle_trace;   // after each iteration (each SQUAREM cycle when accelerated)
   int extrapolations = 0;          // accepted SQUAREM steps
+  bool abandoned = false;          // stopped because it could not reach `target`
 };
+
+// Aitken's estimate of where a linearly converging NLE sequence ends (Boehning et
+// al. 1994; McNicholas et al. 2010): with decrements d1 = n0 - n1, d2 = n1 - n2 and
+// rate a = d2 / d1 < 1, the limit is n1 - d2 / (1 - a). -Inf when the decrements
+// do not shrink (no estimate).
+double aitken_limit(double n0, double n1, double n2);
 
 // |dNLE| small enough to stop: max(tol, rel_tol |NLE|).
 double convergence_threshold(const EmSettings& settings, double nle);

@@ -34,15 +34,19 @@ void log_evidence(const Counts& counts, const std::vector<double>& log_alpha,
   const std::size_t N = counts.n_samples, S = counts.n_taxa, K = n_components;
   const std::size_t n_pairs = counts.n_pairs(), n_depths = counts.n_depths();
 
-  // pair_table[k * n_pairs + p] = lgamma(alpha_kj + c_p) - lgamma(alpha_kj).
+  // pair_table[p * K + k] = lgamma(alpha_kj + c_p) - lgamma(alpha_kj): one pair's
+  // values for all components sit together, as the per-sample sums read them.
   std::vector<double> pair_table(K * n_pairs);
   executor.parallel_for(S, [&](std::size_t begin, std::size_t end) {
+    std::vector<double> differences;
     for (std::size_t j = begin; j < end; ++j) {
       const std::size_t first = counts.pair_ptr[j], n = counts.pair_ptr[j + 1] - first;
       if (n == 0) continue;
+      differences.resize(n);
       for (std::size_t k = 0; k < K; ++k) {
         lgamma_differences(std::exp(log_alpha[k * S + j]), &counts.pair_value[first], n,
-                           &pair_table[k * n_pairs + first]);
+                           differences.data());
+        for (std::size_t m = 0; m < n; ++m) pair_table[(first + m) * K + k] = differences[m];
       }
     }
   }, kTaxonGrain);
@@ -58,16 +62,19 @@ void log_evidence(const Counts& counts, const std::vector<double>& log_alpha,
     }
   });
 
+  // Each component's sum runs over the sample's non-zeros in taxon order, as before
+  // the table was laid out by pair.
   evidence.assign(K * N, 0.0);
   executor.parallel_for(N, [&](std::size_t begin, std::size_t end) {
+    std::vector<double> sum(K);
     for (std::size_t i = begin; i < end; ++i) {
       const std::size_t first = counts.row_ptr[i], last = counts.row_ptr[i + 1];
-      for (std::size_t k = 0; k < K; ++k) {
-        const double* table = &pair_table[k * n_pairs];
-        double sum = -depth_table[k * n_depths + counts.sample_depth[i]];
-        for (std::size_t e = first; e < last; ++e) sum += table[counts.row_pair[e]];
-        evidence[k * N + i] = sum;
+      for (std::size_t k = 0; k < K; ++k) sum[k] = -depth_table[k * n_depths + counts.sample_depth[i]];
+      for (std::size_t e = first; e < last; ++e) {
+        const double* table = &pair_table[static_cast<std::size_t>(counts.row_pair[e]) * K];
+        for (std::size_t k = 0; k < K; ++k) sum[k] += table[k];
       }
+      for (std::size_t k = 0; k < K; ++k) evidence[k * N + i] = sum[k];
     }
   }, kSampleGrain);
 }

@@ -131,6 +131,8 @@ SearchResult search_dmm(const Counts& counts, const std::vector<StartSpec>& star
   for (const auto& start : starts) need_fingerprints |= start.kind == StartKind::kmeanspp;
   const std::vector<std::uint64_t> fingerprint =
       need_fingerprints ? sample_fingerprints(counts, executor) : std::vector<std::uint64_t>();
+  const SquareRootProportions roots =
+      need_fingerprints ? SquareRootProportions(counts) : SquareRootProportions(Counts());
   const bool single = starts.size() == 1;
 
   const auto initialise = [&](const StartSpec& start, StartRecord& record) {
@@ -151,7 +153,7 @@ SearchResult search_dmm(const Counts& counts, const std::vector<StartSpec>& star
     } else {
       if (start.kind == StartKind::kmeanspp) {
         HellingerPartition partition =
-            hellinger_kmeans(counts, {}, fingerprint, K, start.seed, executor);
+            hellinger_kmeans(counts, roots, {}, fingerprint, K, start.seed, executor);
         record.kmeans_iterations = partition.iterations;
         posterior = posterior_from_labels(partition.label, K);
       } else {
@@ -188,7 +190,13 @@ SearchResult search_dmm(const Counts& counts, const std::vector<StartSpec>& star
     candidate.start = s;
     candidate.state = initialise(starts[s], record);
     if (screening) {
-      candidate.run = run_em(counts, candidate.state, screen, options.optimiser, executor, hooks);
+      // A start whose NLE cannot fall below the last kept start's stops early.
+      // A start whose NLE cannot fall below the best start's so far stops early:
+      // the best one's NLE only falls further.
+      EmSettings race = screen;
+      if (!kept.empty()) race.target = kept.front().state.nle;
+      candidate.run = run_em(counts, candidate.state, race, options.optimiser, executor, hooks);
+      record.abandoned = candidate.run.abandoned;
       record.screen_nle = candidate.state.nle;
       record.em_iterations = candidate.run.iterations;
       record.converged = candidate.run.converged;
@@ -219,8 +227,19 @@ SearchResult search_dmm(const Counts& counts, const std::vector<StartSpec>& star
     Candidate& candidate = kept[c];
     StartRecord& record = result.starts[candidate.start];
     record.continued = true;
-    if (!(screening && candidate.run.converged)) {
-      EmRun more = run_em(counts, candidate.state, full, options.optimiser, executor, hooks);
+    // The best screened start runs to convergence; the others only while they
+    // can still end below the best so far (kept is in order of screened NLE).
+    EmSettings race = full;
+    if (c > 0) race.target = kept[best].state.nle;
+    const std::vector<double>& trace = candidate.run.nle_trace;
+    const std::size_t n = trace.size();
+    if (c > 0 && n >= 3 &&
+        aitken_limit(trace[n - 3], trace[n - 2], trace[n - 1]) >
+            race.target + convergence_threshold(full, race.target)) {
+      record.abandoned = true;
+    } else if (!(screening && candidate.run.converged)) {
+      EmRun more = run_em(counts, candidate.state, race, options.optimiser, executor, hooks);
+      record.abandoned = more.abandoned;
       candidate.run.iterations += more.iterations;
       candidate.run.converged = more.converged;
       candidate.run.extrapolations += more.extrapolations;
@@ -277,14 +296,9 @@ SearchResult search_dmm(const Counts& counts, const std::vector<StartSpec>& star
         ++tried;
         ++tries;
         const HellingerPartition halves = hellinger_kmeans(
-            counts, members, fingerprint, 2,
+            counts, roots, members, fingerprint, 2,
             mix64(options.seed ^ mix64(static_cast<std::uint64_t>(tries))), executor);
-        std::vector<double> norm2(2, 0.0);
-        for (std::size_t h = 0; h < 2; ++h) {
-          for (std::size_t j = 0; j < S; ++j) {
-            norm2[h] += halves.centres[h * S + j] * halves.centres[h * S + j];
-          }
-        }
+        const HellingerCentres half_centres(halves.centres, 2, S);
         std::vector<int> half(N, -1);
         for (std::size_t m = 0; m < members.size(); ++m) {
           half[members[m]] = static_cast<int>(halves.label[m]);
@@ -298,8 +312,7 @@ SearchResult search_dmm(const Counts& counts, const std::vector<StartSpec>& star
           const double z = posterior[k * N + i];
           int h = 0;
           if (z > 0.0) {
-            h = half[i] >= 0 ? half[i]
-                             : static_cast<int>(nearest_hellinger_centre(counts, i, halves.centres, norm2));
+            h = half[i] >= 0 ? half[i] : static_cast<int>(half_centres.nearest(counts, roots, i));
           }
           trial.posterior[b * N + i] = h == 0 ? z : 0.0;
           trial.posterior[k * N + i] = h == 0 ? 0.0 : z;
@@ -332,11 +345,15 @@ SearchResult search_dmm(const Counts& counts, const std::vector<StartSpec>& star
                                                options.optimiser, executor, refit);
         evaluate_state(counts, trial, executor);
         trial.histograms.clear();
-        EmRun run = run_em(counts, trial, screen, options.optimiser, executor, hooks);
+        // A trial stops as soon as it cannot end below the current NLE.
+        EmSettings race = screen;
+        race.target = state.nle;
+        EmRun run = run_em(counts, trial, race, options.optimiser, executor, hooks);
         const double threshold = convergence_threshold(options.em, state.nle);
         if (trial.nle < state.nle - threshold && !run.converged) {
           EmSettings rest = options.em;
           rest.verbose_iterations = false;
+          rest.target = state.nle;
           EmRun more = run_em(counts, trial, rest, options.optimiser, executor, hooks);
           run.iterations += more.iterations;
           run.converged = more.converged;

@@ -48,7 +48,8 @@ struct StartRecord {
   std::uint32_t seed = 0;
   double start_nle = 0.0;   // after the start's first M-step
   double screen_nle = 0.0;  // after screening (NaN when not screened)
-  bool continued = false;   // run on to convergence
+  bool continued = false;   // run on towards convergence
+  bool abandoned = false;   // stopped once it could no longer beat the best
   double final_nle = 0.0;   // NaN when not continued
   int em_iterations = 0;
   bool converged = false;

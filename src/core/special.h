@@ -42,12 +42,17 @@ constexpr double kLogSumGap = 3.0;
 constexpr double kReciprocalSumGap = 32.0;
 
 // Calls visit(m, lgamma(a + v[m]) - lgamma(a)) for increasing positive integers
-// v[0..n), walking the values in order so that short gaps cost a few logs.
+// v[0..n), walking the values in order so that short gaps cost a few logs. With
+// `weights`, values of weight exactly zero are not visited (they would add
+// nothing to a weighted sum; with 0/1 posteriors most of a component's values
+// belong to other components' samples).
 template <typename Visit>
-inline void walk_lgamma_differences(double a, const double* v, std::size_t n, Visit visit) {
+inline void walk_lgamma_differences(double a, const double* v, std::size_t n, Visit visit,
+                                    const double* weights = nullptr) {
   double previous = 0.0, sum = 0.0, lgamma_a = 0.0;
   bool have_lgamma_a = false;
   for (std::size_t m = 0; m < n; ++m) {
+    if (weights != nullptr && weights[m] == 0.0) continue;
     const double value = v[m];
     if (value - previous <= kLogSumGap) {
       for (double c = previous; c < value; c += 1.0) sum += std::log(a + c);
@@ -76,7 +81,7 @@ inline double weighted_lgamma_difference(double a, const double* v, const double
   double total = 0.0;
   walk_lgamma_differences(a, v, n, [&total, w](std::size_t m, double difference) {
     total += w[m] * difference;
-  });
+  }, w);
   return total;
 }
 
@@ -94,6 +99,7 @@ inline PolygammaSums weighted_polygamma_differences(double a, const double* v,
   double psi_a = 0.0, psi1_a = 0.0;
   bool have_a = false;
   for (std::size_t m = 0; m < n; ++m) {
+    if (w[m] == 0.0) continue;  // adds nothing (see walk_lgamma_differences)
     const double value = v[m];
     if (value - previous <= kReciprocalSumGap) {
       for (double c = previous; c < value; c += 1.0) {

@@ -18,21 +18,15 @@ std::uint64_t draw_key(std::uint64_t seed, std::uint64_t round, std::uint64_t fi
   return mix64(mix64(seed ^ mix64(round)) ^ fingerprint);
 }
 
-// u_i . c over the non-zeros of sample i.
-double dot_sqrt_proportions(const Counts& counts, std::size_t i, const double* centre) {
-  double dot = 0.0;
-  const double depth = counts.depth[i];
-  for (std::size_t e = counts.row_ptr[i]; e < counts.row_ptr[i + 1]; ++e) {
-    dot += std::sqrt(counts.row_count(e) / depth) * centre[counts.row_taxon[e]];
-  }
-  return dot;
-}
-
 // ||u_i - c||^2 = 1 + ||c||^2 - 2 u_i . c, since ||u_i||^2 = sum_j x_ij / J_i = 1.
-double hellinger_distance2(const Counts& counts, std::size_t i, const double* centre,
-                           double centre_norm2) {
+double hellinger_distance2(const Counts& counts, const SquareRootProportions& roots,
+                           std::size_t i, const double* centre, double centre_norm2) {
+  double dot = 0.0;
+  for (std::size_t e = counts.row_ptr[i]; e < counts.row_ptr[i + 1]; ++e) {
+    dot += roots.row(counts, i, e) * centre[counts.row_taxon[e]];
+  }
   // Rounding can leave a tiny negative value where the distance is zero.
-  return std::max(0.0, 1.0 + centre_norm2 - 2.0 * dot_sqrt_proportions(counts, i, centre));
+  return std::max(0.0, 1.0 + centre_norm2 - 2.0 * dot);
 }
 
 std::vector<double> squared_norms(const std::vector<double>& centres, std::size_t K,
@@ -45,6 +39,14 @@ std::vector<double> squared_norms(const std::vector<double>& centres, std::size_
 }
 
 }  // namespace
+
+SquareRootProportions::SquareRootProportions(const Counts& counts)
+    : root_count_(counts.n_pairs()), inverse_root_depth_(counts.n_samples) {
+  for (std::size_t p = 0; p < counts.n_pairs(); ++p) root_count_[p] = std::sqrt(counts.pair_value[p]);
+  for (std::size_t i = 0; i < counts.n_samples; ++i) {
+    inverse_root_depth_[i] = 1.0 / std::sqrt(counts.depth[i]);
+  }
+}
 
 std::vector<std::uint64_t> sample_fingerprints(const Counts& counts, const Executor& executor) {
   std::vector<std::uint64_t> fingerprint(counts.n_samples);
@@ -62,14 +64,37 @@ std::vector<std::uint64_t> sample_fingerprints(const Counts& counts, const Execu
   return fingerprint;
 }
 
-std::uint32_t nearest_hellinger_centre(const Counts& counts, std::size_t i,
-                                       const std::vector<double>& centres,
-                                       const std::vector<double>& centre_norm2) {
-  const std::size_t S = counts.n_taxa, K = centre_norm2.size();
+HellingerCentres::HellingerCentres(const std::vector<double>& centres, std::size_t n_components,
+                                   std::size_t n_taxa)
+    : n_components_(n_components),
+      by_taxon_(n_components * n_taxa),
+      norm2_(squared_norms(centres, n_components, n_taxa)) {
+  for (std::size_t k = 0; k < n_components; ++k) {
+    for (std::size_t j = 0; j < n_taxa; ++j) by_taxon_[j * n_components + k] = centres[k * n_taxa + j];
+  }
+}
+
+std::uint32_t HellingerCentres::nearest(const Counts& counts, const SquareRootProportions& roots,
+                                        std::size_t i) const {
+  const std::size_t K = n_components_;
+  // Stack space for the usual k; larger k use the heap.
+  double small[16];
+  std::vector<double> large;
+  double* dot = small;
+  if (K > 16) {
+    large.assign(K, 0.0);
+    dot = large.data();
+  }
+  std::fill(dot, dot + K, 0.0);
+  for (std::size_t e = counts.row_ptr[i]; e < counts.row_ptr[i + 1]; ++e) {
+    const double u = roots.row(counts, i, e);
+    const double* c = &by_taxon_[static_cast<std::size_t>(counts.row_taxon[e]) * K];
+    for (std::size_t k = 0; k < K; ++k) dot[k] += u * c[k];
+  }
   std::uint32_t best = 0;
   double best_distance = std::numeric_limits<double>::infinity();
   for (std::size_t k = 0; k < K; ++k) {
-    const double d = hellinger_distance2(counts, i, &centres[k * S], centre_norm2[k]);
+    const double d = 1.0 + norm2_[k] - 2.0 * dot[k];
     if (d < best_distance) {
       best_distance = d;
       best = static_cast<std::uint32_t>(k);
@@ -78,7 +103,8 @@ std::uint32_t nearest_hellinger_centre(const Counts& counts, std::size_t i,
   return best;
 }
 
-HellingerPartition hellinger_kmeans(const Counts& counts, const std::vector<std::uint32_t>& subset,
+HellingerPartition hellinger_kmeans(const Counts& counts, const SquareRootProportions& roots,
+                                    const std::vector<std::uint32_t>& subset,
                                     const std::vector<std::uint64_t>& fingerprint,
                                     std::size_t n_components, std::uint64_t seed,
                                     const Executor& executor, int max_iterations) {
@@ -122,7 +148,7 @@ HellingerPartition hellinger_kmeans(const Counts& counts, const std::vector<std:
     double* centre = &result.centres[k * S];
     const std::size_t i = members[chosen];
     for (std::size_t e = counts.row_ptr[i]; e < counts.row_ptr[i + 1]; ++e) {
-      centre[counts.row_taxon[e]] = std::sqrt(counts.row_count(e) / counts.depth[i]);
+      centre[counts.row_taxon[e]] = roots.row(counts, i, e);
     }
     if (k + 1 == K) break;
     double norm2 = 0.0;
@@ -133,20 +159,20 @@ HellingerPartition hellinger_kmeans(const Counts& counts, const std::vector<std:
     executor.parallel_for(n, [&](std::size_t begin, std::size_t end) {
       for (std::size_t m = begin; m < end; ++m) {
         distance2[m] = std::min(distance2[m],
-                                hellinger_distance2(counts, members[m], centre, norm2));
+                                hellinger_distance2(counts, roots, members[m], centre, norm2));
       }
     }, kSampleGrain);
   }
 
   // Lloyd iterations: nearest centre, then centres as member means.
   std::vector<int> label_of_sample(N, -1);
-  std::vector<double> norm2 = squared_norms(result.centres, K, S);
   std::vector<std::uint32_t>& label = result.label;
-  executor.parallel_for(n, [&](std::size_t begin, std::size_t end) {
-    for (std::size_t m = begin; m < end; ++m) {
-      label[m] = nearest_hellinger_centre(counts, members[m], result.centres, norm2);
-    }
-  }, kSampleGrain);
+  {
+    const HellingerCentres seeds(result.centres, K, S);
+    executor.parallel_for(n, [&](std::size_t begin, std::size_t end) {
+      for (std::size_t m = begin; m < end; ++m) label[m] = seeds.nearest(counts, roots, members[m]);
+    }, kSampleGrain);
+  }
   std::vector<double> size(K);
   std::vector<std::uint32_t> next(n);
   for (int iteration = 1; iteration <= max_iterations; ++iteration) {
@@ -164,8 +190,7 @@ HellingerPartition hellinger_kmeans(const Counts& counts, const std::vector<std:
         for (std::size_t e = counts.col_ptr[j]; e < counts.col_ptr[j + 1]; ++e) {
           const std::size_t i = counts.col_sample[e];
           if (label_of_sample[i] < 0) continue;
-          sum[static_cast<std::size_t>(label_of_sample[i])] +=
-              std::sqrt(counts.col_count(e) / counts.depth[i]);
+          sum[static_cast<std::size_t>(label_of_sample[i])] += roots.col(counts, e);
         }
         for (std::size_t k = 0; k < K; ++k) {
           // An empty cluster keeps its centre.
@@ -173,11 +198,9 @@ HellingerPartition hellinger_kmeans(const Counts& counts, const std::vector<std:
         }
       }
     }, kTaxonGrain);
-    norm2 = squared_norms(result.centres, K, S);
+    const HellingerCentres centres(result.centres, K, S);
     executor.parallel_for(n, [&](std::size_t begin, std::size_t end) {
-      for (std::size_t m = begin; m < end; ++m) {
-        next[m] = nearest_hellinger_centre(counts, members[m], result.centres, norm2);
-      }
+      for (std::size_t m = begin; m < end; ++m) next[m] = centres.nearest(counts, roots, members[m]);
     }, kSampleGrain);
     const bool changed = next != label;
     label.swap(next);

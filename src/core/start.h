@@ -15,6 +15,23 @@ namespace fastdmm {
 // random draws keyed on it do not depend on the sample's row (design section 5).
 std::vector<std::uint64_t> sample_fingerprints(const Counts& counts, const Executor& executor);
 
+// u_ij = sqrt(x_ij / J_i) = sqrt(c_p) / sqrt(J_i) for the pair p of x_ij: square
+// roots per distinct value and per sample, O(pairs + samples), never per non-zero.
+class SquareRootProportions {
+ public:
+  explicit SquareRootProportions(const Counts& counts);
+  double row(const Counts& counts, std::size_t i, std::size_t e) const {
+    return root_count_[counts.row_pair[e]] * inverse_root_depth_[i];
+  }
+  double col(const Counts& counts, std::size_t e) const {
+    return root_count_[counts.col_pair[e]] * inverse_root_depth_[counts.col_sample[e]];
+  }
+
+ private:
+  std::vector<double> root_count_;
+  std::vector<double> inverse_root_depth_;
+};
+
 struct HellingerPartition {
   std::vector<std::uint32_t> label;  // one per sample of the subset, 0..K-1
   std::vector<double> centres;       // c[k * S + j], means of sqrt(x_ij / J_i)
@@ -26,15 +43,27 @@ struct HellingerPartition {
 // Vassilvitskii 2007) whose draws are exponential races keyed on (seed, round,
 // fingerprint), then Lloyd iterations until no label changes. `subset` lists the
 // samples to cluster (all when empty). Ties go to the lower component.
-HellingerPartition hellinger_kmeans(const Counts& counts, const std::vector<std::uint32_t>& subset,
+HellingerPartition hellinger_kmeans(const Counts& counts, const SquareRootProportions& roots,
+                                    const std::vector<std::uint32_t>& subset,
                                     const std::vector<std::uint64_t>& fingerprint,
                                     std::size_t n_components, std::uint64_t seed,
                                     const Executor& executor, int max_iterations = 100);
 
-// Index of the nearest of `centres` (c[k * S + j], square-root proportions) to sample i.
-std::uint32_t nearest_hellinger_centre(const Counts& counts, std::size_t i,
-                                       const std::vector<double>& centres,
-                                       const std::vector<double>& centre_norm2);
+// Centres in square-root proportions laid out for nearest-centre queries.
+class HellingerCentres {
+ public:
+  HellingerCentres(const std::vector<double>& centres, std::size_t n_components,
+                   std::size_t n_taxa);
+  // The nearest centre to sample i (the lower index on ties): one pass over its
+  // non-zeros, using ||u_i - c_k||^2 = 1 + ||c_k||^2 - 2 u_i . c_k.
+  std::uint32_t nearest(const Counts& counts, const SquareRootProportions& roots,
+                        std::size_t i) const;
+
+ private:
+  std::size_t n_components_;
+  std::vector<double> by_taxon_;  // c[j * K + k]
+  std::vector<double> norm2_;
+};
 
 // mu_kj = sum_i z_ik y_ij / W_k with y_ij = x_ij / J_i, zero for a component of
 // zero weight; z is posterior[k * N + i]. Sums run in sample order.
