@@ -17,6 +17,10 @@
     .Call(`_fastdmm_optimise_component`, counts, posterior, log_alpha)
 }
 
+.hellinger_kmeans <- function(counts, k, seed, threads) {
+    .Call(`_fastdmm_hellinger_kmeans`, counts, k, seed, threads)
+}
+
 .soft_kmeans <- function(counts, k, seed, threads) {
     .Call(`_fastdmm_soft_kmeans`, counts, k, seed, threads)
 }

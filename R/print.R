@@ -40,9 +40,12 @@ print.dmn_fit <- function(x, ...) {
                 x$em_iterations, x$seed, x$hessian))
   }
   if (NROW(x$starts) > 1L) {
-    cat(sprintf("best of %d starts (start %d); NLE of the others: %s\n", nrow(x$starts),
-                x$best_start, paste(sprintf("%.2f", x$starts$NLE[-x$best_start]),
-                                    collapse = ", ")))
+    finished <- x$starts$continued & x$starts$status != "abandoned"
+    cat(sprintf("best of %d starts (start %d; %d run to the end)\n", nrow(x$starts),
+                x$best_start, sum(finished)))
+  }
+  if (NROW(x$moves) > 0L) {
+    cat(sprintf("split-merge: %d of %d moves kept\n", sum(x$moves$accepted), nrow(x$moves)))
   }
   invisible(x)
 }

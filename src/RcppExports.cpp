@@ -73,6 +73,20 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// hellinger_kmeans
+Rcpp::IntegerVector hellinger_kmeans(const Rcpp::List& counts, int k, int seed, int threads);
+RcppExport SEXP _fastdmm_hellinger_kmeans(SEXP countsSEXP, SEXP kSEXP, SEXP seedSEXP, SEXP threadsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Rcpp::List& >::type counts(countsSEXP);
+    Rcpp::traits::input_parameter< int >::type k(kSEXP);
+    Rcpp::traits::input_parameter< int >::type seed(seedSEXP);
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(hellinger_kmeans(counts, k, seed, threads));
+    return rcpp_result_gen;
+END_RCPP
+}
 // soft_kmeans
 Rcpp::List soft_kmeans(const Rcpp::List& counts, int k, int seed, int threads);
 RcppExport SEXP _fastdmm_soft_kmeans(SEXP countsSEXP, SEXP kSEXP, SEXP seedSEXP, SEXP threadsSEXP) {
@@ -118,6 +132,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_fastdmm_log_evidence", (DL_FUNC) &_fastdmm_log_evidence, 3},
     {"_fastdmm_component_terms", (DL_FUNC) &_fastdmm_component_terms, 4},
     {"_fastdmm_optimise_component", (DL_FUNC) &_fastdmm_optimise_component, 3},
+    {"_fastdmm_hellinger_kmeans", (DL_FUNC) &_fastdmm_hellinger_kmeans, 4},
     {"_fastdmm_soft_kmeans", (DL_FUNC) &_fastdmm_soft_kmeans, 4},
     {"_fastdmm_reference_stream", (DL_FUNC) &_fastdmm_reference_stream, 3},
     {"_fastdmm_derive_seeds", (DL_FUNC) &_fastdmm_derive_seeds, 2},

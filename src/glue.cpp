@@ -11,6 +11,7 @@
 #include "core/evidence.h"
 #include "core/fit.h"
 #include "core/search.h"
+#include "core/start.h"
 #include "core/kmeans.h"
 #include "core/mstep.h"
 #include "core/parallel.h"
@@ -224,6 +225,19 @@ Rcpp::List optimise_component(const Rcpp::List& counts, const Rcpp::NumericVecto
                             Rcpp::Named("iterations") = report.iterations,
                             Rcpp::Named("gradient_norm") = report.gradient_norm,
                             Rcpp::Named("converged") = report.converged);
+}
+
+// The k-means++ partition (labels 1..k) of every sample, for tests.
+// [[Rcpp::export(.hellinger_kmeans)]]
+Rcpp::IntegerVector hellinger_kmeans(const Rcpp::List& counts, int k, int seed, int threads) {
+  const std::shared_ptr<const fastdmm::Counts> table = fastdmm_glue::count_table(counts);
+  const RcppParallelExecutor executor(threads);
+  const fastdmm::HellingerPartition partition = fastdmm::hellinger_kmeans(
+      *table, fastdmm::SquareRootProportions(*table), {},
+      fastdmm::sample_fingerprints(*table, executor), static_cast<std::size_t>(k),
+      static_cast<std::uint32_t>(seed), executor);
+  Rcpp::IntegerVector labels(partition.label.begin(), partition.label.end());
+  return labels + 1;
 }
 
 // [[Rcpp::export(.soft_kmeans)]]

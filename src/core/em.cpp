@@ -208,8 +208,12 @@ EmRun run_em(const Counts& counts, EmState& state, const EmSettings& settings,
       r2 += r[c] * r[c];
       v2 += v[c] * v[c];
     }
-    double step = v2 > 0.0 ? -std::sqrt(r2 / v2) : -1.0;
-    step = std::max(-step_max, std::min(-1.0, step));
+    const double raw_step = v2 > 0.0 ? -std::sqrt(r2 / v2) : -1.0;
+    const bool at_bound = raw_step <= -step_max;
+    const double step = std::max(-step_max, std::min(-1.0, raw_step));
+    // A step held back by the bound lets the bound grow (a = -1 is the plain
+    // step, which always holds).
+    if (at_bound && step == -1.0) step_max *= 4.0;
     bool accepted = false;
     if (step < -1.0 && run.iterations < settings.max_iterations) {
       EmState jump;
@@ -245,7 +249,7 @@ EmRun run_em(const Counts& counts, EmState& state, const EmSettings& settings,
             state = std::move(jump);
             accepted = true;
             ++run.extrapolations;
-            if (step <= -step_max) step_max *= 4.0;
+            if (at_bound) step_max *= 4.0;
           }
         }
       }

@@ -1,0 +1,225 @@
+# The search for the best optimum (design.md section 5): starts, em-EM screening,
+# split-merge moves, SQUAREM acceleration and the relative convergence floor.
+
+search_counts <- function() {
+  simulate_counts(n = 25, n_taxa = 12, k = 3, depth = 400, seed = 5, precision = 20)
+}
+
+# EM from a given posterior, in plain R on the dense table: proportion centres,
+# lambda = log(centre) (-10 where zero), one M-step, then E- and M-steps. Each
+# M-step minimises dense_objective() with optim()'s BFGS and dense_gradient().
+r_em_from_posterior <- function(x, z, iterations) {
+  x <- as.matrix(x)
+  y <- x / rowSums(x)
+  k <- ncol(z)
+  centres <- t(z) %*% y / colSums(z)
+  lambda <- ifelse(centres > 0, log(centres), -10)
+  m_step <- function(lambda, z) {
+    t(vapply(seq_len(k), function(j) {
+      stats::optim(lambda[j, ], function(l) dense_objective(x, z[, j], l),
+                   function(l) dense_gradient(x, z[, j], l), method = "BFGS",
+                   control = list(reltol = 1e-14, maxit = 5000))$par
+    }, numeric(ncol(x))))
+  }
+  lambda <- m_step(lambda, z)
+  weights <- colSums(z)
+  nle <- numeric(0)
+  for (iteration in seq_len(iterations)) {
+    e <- dense_log_evidence(x, t(exp(lambda)))
+    log_post <- e + rep(log(weights), each = nrow(x))
+    z <- exp(log_post - apply(log_post, 1L, max))
+    z <- z / rowSums(z)
+    lambda <- m_step(lambda, z)
+    weights <- colSums(z)
+    alpha <- t(exp(lambda))
+    nle <- c(nle, -dense_log_likelihood(x, alpha, weights / nrow(x)) + dense_neg_log_prior(alpha))
+  }
+  list(nle = nle, alpha = t(exp(lambda)), posterior = z)
+}
+
+test_that("a start given as labels reproduces EM from that start (against R)", {
+  x <- search_counts()
+  labels <- rep(c(1, 2, 3), times = c(30, 25, 20))  # deliberately off the truth
+  fit <- allow_unconverged(dmn_fit(x, 3, init = labels, max_iter = 4, threads = 1,
+                                   accelerate = FALSE))
+  expected <- r_em_from_posterior(x, outer(labels, 1:3, "==") + 0, 4)
+  expect_identical(fit$init, "given")
+  expect_identical(fit$starts$kind, "given")
+  expect_relative(fit$nle_trace, expected$nle, 1e-8)
+  # Components are sorted by weight in the fit; match them by their alphas.
+  o <- order(colSums(expected$posterior), decreasing = TRUE)
+  expect_relative(fitted(fit), expected$alpha[, o], 1e-4, floor = 1e-3)
+  expect_equal(unname(mixture(fit)), unname(expected$posterior[, o]), tolerance = 1e-5)
+})
+
+test_that("a 0/1 posterior matrix is the same start as its labels; a factor too", {
+  x <- search_counts()
+  labels <- rep(1:3, length.out = nrow(x))
+  from_labels <- dmn_fit(x, 3, init = labels, seed = 1, threads = 1)
+  from_matrix <- dmn_fit(x, 3, init = outer(labels, 1:3, "==") + 0, seed = 1, threads = 1)
+  from_factor <- dmn_fit(x, 3, init = factor(labels), seed = 1, threads = 1)
+  expect_identical(without_call(from_matrix), without_call(from_labels))
+  expect_identical(without_call(from_factor), without_call(from_labels))
+  # The truth as a start ends at least as low as the reference's start.
+  truth <- rep(1:3, each = 25)
+  expect_lte(goodnessOfFit(dmn_fit(x, 3, init = truth, threads = 1))[["NLE"]],
+             goodnessOfFit(dmn_fit(x, 3, seed = 1, threads = 1))[["NLE"]] + 1e-6)
+})
+
+test_that("bad starts are refused with a clear error", {
+  x <- search_counts()
+  n <- nrow(x)
+  expect_input_error(dmn_fit(x, 3, init = "random", threads = 1), "fastdmm_bad_argument",
+                     "init", "\"random\"")
+  expect_input_error(dmn_fit(x, 3, init = rep(1, n - 1), threads = 1),
+                     "fastdmm_bad_argument", "init", "75 component labels")
+  expect_input_error(dmn_fit(x, 3, init = c(NA, rep(1, n - 1)), threads = 1),
+                     "fastdmm_bad_argument", "init", "samples 1\\)")
+  expect_input_error(dmn_fit(x, 3, init = c(4, 1.5, rep(1, n - 2)), threads = 1),
+                     "fastdmm_bad_argument", "init", "2 are not \\(samples 1, 2\\)")
+  expect_input_error(dmn_fit(x, 3, init = matrix(1 / 3, n, 2), threads = 1),
+                     "fastdmm_bad_argument", "init", "75 rows")
+  z <- matrix(1 / 3, n, 3)
+  z[5, ] <- c(0.5, 0.5, 0.5)
+  expect_input_error(dmn_fit(x, 3, init = z, threads = 1), "fastdmm_bad_argument", "init",
+                     "summing to 1; 1 row does not: 5")
+  z[5, ] <- c(NA, 0.5, 0.5)
+  expect_input_error(dmn_fit(x, 3, init = z, threads = 1), "fastdmm_bad_argument", "init",
+                     "finite")
+  expect_input_error(dmn_fit(x, 2:3, init = rep(1, n), threads = 1), "fastdmm_bad_argument",
+                     "init", "one number of components")
+  for (bad in list(NA, "yes", c(TRUE, FALSE))) {
+    expect_input_error(dmn_fit(x, 3, accelerate = bad, threads = 1), "fastdmm_bad_argument",
+                       "accelerate")
+  }
+  expect_input_error(dmn_fit(x, 3, rel_tol = -1, threads = 1), "fastdmm_bad_argument", "rel_tol")
+  expect_input_error(dmn_fit(x, 3, search = list(), threads = 1), "fastdmm_bad_argument",
+                     "search")
+  expect_input_error(dmn_search(screen_iter = 0), "fastdmm_bad_argument", "screen_iter")
+  expect_input_error(dmn_search(split_merge = NA), "fastdmm_bad_argument", "split_merge")
+  expect_input_error(dmn_search(max_tries = 1.5), "fastdmm_bad_argument", "max_tries")
+})
+
+test_that("accelerated EM never raises the NLE and ends where plain EM ends", {
+  # Overlapping components: plain EM needs many iterations here.
+  x <- simulate_counts(n = 60, n_taxa = 20, k = 3, depth = 100, seed = 8, precision = 1)
+  plain <- dmn_fit(x, 3, seed = 2, threads = 1, max_iter = 5000, accelerate = FALSE)
+  fast <- dmn_fit(x, 3, seed = 2, threads = 1, max_iter = 5000, accelerate = TRUE)
+  expect_true(plain$converged)
+  expect_true(fast$converged)
+  expect_nonincreasing(fast$nle_trace, rel_tol = 0)
+  expect_relative(goodnessOfFit(fast)[["NLE"]], goodnessOfFit(plain)[["NLE"]], 1e-8)
+  expect_relative(fitted(fast), fitted(plain), 1e-2, floor = 1e-2)
+  # Extrapolation pays here: far fewer evaluations of the EM map.
+  expect_lt(fast$em_iterations, 0.75 * plain$em_iterations)
+  # The NLE it reports is the model's NLE at its parameters (brute force).
+  alpha <- fitted(fast)
+  weights <- mixturewt(fast)$pi
+  expect_relative(goodnessOfFit(fast)[["NLE"]],
+                  -dense_log_likelihood(x, alpha, weights) + dense_neg_log_prior(alpha), 1e-10)
+})
+
+test_that("the relative floor stops EM at max(tol, rel_tol |NLE|)", {
+  x <- simulate_counts(n = 40, n_taxa = 15, k = 3, depth = 150, seed = 8, precision = 4)
+  fit <- dmn_fit(x, 3, seed = 2, threads = 1, max_iter = 5000, rel_tol = 1e-6,
+                 accelerate = FALSE)
+  trace <- fit$nle_trace
+  n <- length(trace)
+  floor <- max(1e-6, 1e-6 * abs(trace[n]))
+  expect_true(fit$converged)
+  expect_lte(abs(trace[n] - trace[n - 1]), floor)
+  expect_gt(abs(trace[n - 1] - trace[n - 2]), max(1e-6, 1e-6 * abs(trace[n - 1])))
+  # The default floor (1e-12) leaves a table of this size at the absolute tol.
+  default <- dmn_fit(x, 3, seed = 2, threads = 1, max_iter = 5000, accelerate = FALSE)
+  expect_gt(length(default$nle_trace), n)
+})
+
+test_that("several starts: every start on record, the best continued one kept", {
+  x <- search_counts()
+  fit <- dmn_fit(x, 3, seed = 4, nstart = 6, threads = 1)
+  starts <- fit$starts
+  expect_named(starts, c("start", "seed", "kind", "screen_NLE", "continued", "NLE",
+                         "em_iterations", "converged", "status"))
+  expect_identical(starts$seed, r_derived_seeds(4L, 6L))
+  expect_identical(starts$kind, c("reference", rep("kmeans++", 5)))
+  expect_identical(fit$init, "reference")
+  expect_true(fit$accelerate)
+  # 6 starts, ceiling(sqrt(6)) = 3 continued at most; the screened ones have no final NLE.
+  expect_lte(sum(starts$continued), 3L)
+  expect_true(all(is.na(starts$NLE[!starts$continued])))
+  expect_true(all(!is.na(starts$screen_NLE)))
+  expect_true(starts$continued[fit$best_start])
+  expect_true(all(starts$status %in% c("screened", "abandoned", "converged", "max_iter")))
+  # The kept start is the lowest continued one, and moves only lower it further.
+  finals <- starts$NLE[starts$continued & starts$status != "abandoned"]
+  expect_lte(goodnessOfFit(fit)[["NLE"]], min(finals) * (1 + 1e-9))
+  # Continuing never raised a start's NLE above its screened value.
+  both <- starts$continued
+  expect_true(all(starts$NLE[both] <= starts$screen_NLE[both] * (1 + 1e-12)))
+})
+
+test_that("with screening and races off, each start is the fit from that start alone", {
+  x <- search_counts()
+  fit <- dmn_fit(x, 3, seed = 4, nstart = 3, threads = 1,
+                 search = dmn_search(n_continue = 3, split_merge = FALSE))
+  for (s in which(fit$starts$status == "converged")) {
+    single <- dmn_fit(x, 3, seed = fit$starts$seed[s], threads = 1, accelerate = TRUE,
+                      init = fit$starts$kind[s])
+    expect_identical(fit$starts$NLE[s], goodnessOfFit(single)[["NLE"]], label = sprintf("start %d", s))
+  }
+  expect_identical(fit$starts$status[1], "converged")
+})
+
+test_that("split-merge moves never raise the NLE and are all on record", {
+  # Four types, and a single k-means++ start with k = 4 from a seed that merges
+  # two of them: the moves have something to repair.
+  x <- simulate_counts(n = 30, n_taxa = 30, k = 4, depth = 2000, seed = 3, precision = 50)
+  found <- NULL
+  for (seed in 1:20) {
+    plain <- allow_unconverged(dmn_fit(x, 4, seed = seed, init = "kmeans++", threads = 1))
+    moved <- allow_unconverged(dmn_fit(x, 4, seed = seed, init = "kmeans++", threads = 1,
+                                       search = dmn_search(split_merge = TRUE)))
+    expect_lte(goodnessOfFit(moved)[["NLE"]], goodnessOfFit(plain)[["NLE"]] + 1e-9 * abs(goodnessOfFit(plain)[["NLE"]]))
+    moves <- moved$moves
+    expect_named(moves, c("merge_first", "merge_second", "split", "NLE_before", "NLE_after",
+                          "accepted", "em_iterations"))
+    kept <- moves[moves$accepted, ]
+    expect_true(all(kept$NLE_after < kept$NLE_before))
+    expect_nonincreasing(moved$nle_trace, rel_tol = 1e-12)
+    if (nrow(kept) > 0L && is.null(found)) found <- list(plain = plain, moved = moved)
+  }
+  # At least one seed needed a move, and the moves found the simulated types.
+  expect_false(is.null(found))
+  tab <- table(mixture(found$moved, assign = TRUE), rep(1:4, each = 30))
+  expect_true(all(rowSums(tab > 0) == 1) && all(colSums(tab > 0) == 1))
+})
+
+test_that("k-means++ starts do not depend on the order of the samples", {
+  x <- search_counts()
+  shuffled <- with_seed(9, sample(nrow(x)))
+  for (nstart in c(1, 4)) {
+    a <- dmn_fit(x, 3, seed = 11, init = "kmeans++", nstart = nstart, threads = 1)
+    b <- dmn_fit(x[shuffled, ], 3, seed = 11, init = "kmeans++", nstart = nstart, threads = 1)
+    expect_relative(goodnessOfFit(b)[["NLE"]], goodnessOfFit(a)[["NLE"]], 1e-9)
+    expect_identical(table(mixture(a, assign = TRUE)[shuffled], mixture(b, assign = TRUE)) > 0,
+                     table(mixture(a, assign = TRUE)[shuffled], mixture(a, assign = TRUE)[shuffled]) > 0)
+  }
+})
+
+test_that("k-means++ ends at a Lloyd fixed point in Hellinger geometry (against R)", {
+  x <- search_counts()
+  u <- sqrt(x / rowSums(x))
+  labels <- fastdmm:::.hellinger_kmeans(fastdmm:::as_counts(x), 3L, 3L, 1L)
+  centres <- t(vapply(1:3, function(k) colMeans(u[labels == k, , drop = FALSE]), numeric(ncol(x))))
+  d2 <- vapply(1:3, function(k) rowSums((u - rep(centres[k, ], each = nrow(u)))^2), numeric(nrow(u)))
+  expect_identical(as.integer(max.col(-d2, ties.method = "first")), labels)
+  expect_identical(sort(unique(labels)), 1:3)
+})
+
+test_that("searches give identical results on 1 and 2 threads", {
+  x <- simulate_counts(n = 300, n_taxa = 150, k = 4, depth = 300, seed = 12, precision = 5)
+  one <- dmn_fit(x, 4, seed = 3, nstart = 4, threads = 1)
+  two <- dmn_fit(x, 4, seed = 3, nstart = 4, threads = 2)
+  expect_identical(without_call(one)[setdiff(names(one), "threads")],
+                   without_call(two)[setdiff(names(two), "threads")])
+})
