@@ -216,8 +216,14 @@ check_param_settings <- function(settings, fit_args) {
   fit_args <- lapply(stats::setNames(nm = names(fit_args)), function(name) {
     check_fit_arg(name, fit_args[[name]])
   })
-  list(k = as.integer(k), type = type, seed = seed, nstart = nstart,
-       fit_args = fit_args[intersect(param_fit_args, names(fit_args))])
+  # In dmn_fit()'s order, and an empty list when none is given, so that equal
+  # settings make identical objects however they were set.
+  fit_args <- if (length(fit_args) == 0L) {
+    list()
+  } else {
+    fit_args[intersect(param_fit_args, names(fit_args))]
+  }
+  list(k = as.integer(k), type = type, seed = seed, nstart = nstart, fit_args = fit_args)
 }
 
 # The checks dmn_fit() makes of its own arguments, made early so that a bad
