@@ -118,13 +118,13 @@ bluster_bridge <- new.env()
 #'   counts <- rdmm(60, cbind(c(20, 5, 1, 1, 1), c(1, 1, 5, 20, 3)), depth = 300)
 #'   rownames(counts) <- sprintf("sample%02d", seq_len(nrow(counts)))
 #'   param <- FastDmmParam(k = 1:3, seed = 1, threads = 1)
-#'   param
+#'   print(param)
 #'   clusters <- bluster::clusterRows(counts, param)
-#'   table(clusters)
+#'   print(table(clusters))
 #'
 #'   param[["type"]] <- "BIC"
 #'   result <- bluster::clusterRows(counts, param, full = TRUE)
-#'   result$objects$best
+#'   print(result$objects$best)
 #'   summary(result$objects$fits)
 #' }
 FastDmmParam <- function(k = 1:3, type = c("laplace", "AIC", "BIC"), seed = NULL,
@@ -382,11 +382,12 @@ register_bluster_methods <- function() {
 unregister_bluster_methods <- function() {
   if (!isTRUE(bluster_bridge$registered)) return(invisible(FALSE))
   if (isNamespaceLoaded("bluster")) {
-    methods::removeMethod(bluster::clusterRows, c("ANY", "FastDmmParam"))
+    methods::removeMethod(bluster::clusterRows, c("ANY", "FastDmmParam"),
+                          where = bluster_bridge)
   }
-  methods::removeMethod("show", "FastDmmParam")
-  methods::removeMethod("[[", "FastDmmParam")
-  methods::removeMethod("[[<-", "FastDmmParam")
+  methods::removeMethod("show", "FastDmmParam", where = bluster_bridge)
+  methods::removeMethod("[[", "FastDmmParam", where = bluster_bridge)
+  methods::removeMethod("[[<-", "FastDmmParam", where = bluster_bridge)
   methods::removeClass("FastDmmParam", where = bluster_bridge)
   bluster_bridge$registered <- FALSE
   invisible(TRUE)
