@@ -78,12 +78,15 @@ bluster_bridge <- new.env()
 #' @param ... Further arguments of [dmn_fit()], by name: `verbose`, `threads`,
 #'   `hessian`, `max_iter`, `tol`. They are checked here and stored in the
 #'   object.
-#' @param x For `clusterRows()`: a count table with samples in rows and taxa in
-#'   columns (a matrix, data.frame or `Matrix` sparse matrix, or another
-#'   matrix-like object, which is realised as a dense matrix). For `show()`,
-#'   `[[` and `[[<-`: a `FastDmmParam`.
-#' @param BLUSPARAM A `FastDmmParam` object.
-#' @param full If `TRUE`, return the fits as well as the clusters.
+#' @section Methods:
+#' * `bluster::clusterRows(x, BLUSPARAM, full = FALSE)`: `x` is a count table
+#'   with samples in rows and taxa in columns (a matrix, data.frame or
+#'   `Matrix` sparse matrix; another matrix-like object is realised as a dense
+#'   matrix; a SummarizedExperiment is refused, since its rows are taxa),
+#'   `BLUSPARAM` a `FastDmmParam`; `full = TRUE` returns the fits as well as
+#'   the clusters (see Value).
+#' * `show(object)` prints the settings.
+#' * `x[[name]]` and `x[[name]] <- value` read and change one setting.
 #'
 #' @return `FastDmmParam()`: an S4 object of class `FastDmmParam`, a
 #'   `bluster::BlusterParam`. `x[[name]]` returns its setting `name` (`"k"`,
@@ -123,9 +126,8 @@ bluster_bridge <- new.env()
 #'   print(table(clusters))
 #'
 #'   param[["type"]] <- "BIC"
-#'   result <- bluster::clusterRows(counts, param, full = TRUE)
-#'   print(result$objects$best)
-#'   summary(result$objects$fits)
+#'   param[["k"]] <- 2:3
+#'   print(table(bluster::clusterRows(counts, param)))
 #' }
 FastDmmParam <- function(k = 1:3, type = c("laplace", "AIC", "BIC"), seed = NULL,
                          nstart = 1, ...) {
