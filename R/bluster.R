@@ -1,0 +1,414 @@
+# A bluster clustering parameter, FastDmmParam, so that bluster::clusterRows()
+# and mia's addCluster() (design.md section 6) fit their DMMs with dmn_fit().
+#
+# bluster is only suggested. Its S4 class BlusterParam is needed to define a
+# subclass, and loading bluster costs about 2.5 s, so the class and its methods
+# are not defined when fastdmm loads but the first time they are needed: when
+# FastDmmParam() is called, when bluster is loaded after fastdmm (a hook), or
+# when fastdmm loads with bluster already loaded. fastdmm's namespace is sealed
+# by then, so the definitions live in `bluster_bridge`, an environment of their
+# own (a child of the namespace) that names fastdmm as its package: objects
+# have class "FastDmmParam" of package "fastdmm", and a saved one finds its
+# methods again once fastdmm loads.
+
+bluster_bridge <- new.env()
+
+#' Cluster samples with fastdmm through bluster and mia
+#'
+#' `FastDmmParam()` is a clustering parameter for Bioconductor's bluster: pass
+#' it to `bluster::clusterRows()`, or to mia's `addCluster()` (which calls
+#' `clusterRows()`), wherever bluster's own `DmmParam()` is used, and the
+#' Dirichlet-multinomial mixtures are fitted by [dmn_fit()] instead of
+#' `DirichletMultinomial::dmn()`. Its result has the same shape as
+#' `DmmParam`'s, so mia's and miaViz's DMN functions work on it.
+#'
+#' `clusterRows(x, FastDmmParam(...))` fits one mixture for every value of `k`
+#' to `x`, a count matrix with samples in rows and taxa in columns (a matrix,
+#' data.frame or `Matrix` sparse matrix; mia's `addCluster(..., by =
+#' "samples")` passes the transposed assay), all with the same seed, as
+#' `DmmParam` does. When `k` has several values, the best is the one with the
+#' smallest criterion `type` (the first such when several tie), as `DmmParam`
+#' chooses with `DirichletMultinomial::laplace()`, `AIC()` or `BIC()` of each
+#' fit. Each sample's cluster is the component of largest posterior
+#' probability in the best fit (the first when several tie), labelled `"1"`,
+#' `"2"`, ... in the fit's component order (decreasing weight): exactly
+#' `mixture(dmn_fit(x, best, seed = seed), assign = TRUE)`. As in `DmmParam`
+#' the labels become a factor with `factor()`, so its levels are the labels
+#' that occur, sorted as text.
+#'
+#' @section Differences from bluster's DmmParam:
+#' * fastdmm's `Laplace` uses the exact Hessian, while DirichletMultinomial's
+#'   is wrong for `k >= 2` (see [dmn_fit()]), so `type = "laplace"` may choose
+#'   another `k` than `DmmParam` on the same data. Pass `hessian =
+#'   "reference"` to choose with the reference's values. `AIC` and `BIC` do not
+#'   depend on the Hessian.
+#' * Where DirichletMultinomial's EM stops before converging (larger `k`),
+#'   fastdmm may reach a different, usually better, optimum from the same start.
+#' * `nstart` keeps the best of several starts for each `k`; `DmmParam` has
+#'   one start.
+#' * Fits run on fastdmm's threads (`threads`, see [dmn_fit()]), not through
+#'   BiocParallel; `DmmParam`'s `BPPARAM` has no counterpart.
+#' * The result's `objects` also holds `fits`, the `dmn_fit` objects (a
+#'   `dmn_fits` list), for fastdmm's own accessors, `summary()` and `plot()`.
+#'
+#' @section Seeds:
+#' With `seed = NULL` (the default, as in `DmmParam`) every call of
+#' `clusterRows()` draws a new seed with `sample.int(.Machine$integer.max, 1)`
+#' from R's random number generator, so `set.seed()` makes it reproducible; the
+#' seed used is returned in `objects$seed`. Give a seed in analyses you report.
+#'
+#' @section Installation:
+#' bluster is a suggested package, so that installing fastdmm from CRAN does
+#' not pull in Bioconductor: install it with `BiocManager::install("bluster")`
+#' to use `FastDmmParam()`, which otherwise stops with an error of class
+#' `fastdmm_missing_package`. `full = TRUE` also needs DirichletMultinomial.
+#' The class and its methods are defined when bluster is first used with
+#' fastdmm loaded, so `FastDmmParam` is not exported as a class. mia itself is
+#' not needed; the examples, tests and vignette call `bluster::clusterRows()`
+#' as mia's `addCluster()` does.
+#'
+#' @param k Numbers of mixture components to fit, positive whole numbers
+#'   without duplicates (default `1:3`, as `DmmParam`).
+#' @param type Criterion that chooses the best `k`: `"laplace"` (default),
+#'   `"AIC"` or `"BIC"` (case does not matter).
+#' @param seed `NULL` (a new random seed for every `clusterRows()` call, as
+#'   `DmmParam`) or the seed of every fit, a single whole number (see
+#'   [dmn_fit()]).
+#' @param nstart Number of random starts for each `k` (see [dmn_fit()]).
+#' @param ... Further arguments of [dmn_fit()], by name: `verbose`, `threads`,
+#'   `hessian`, `max_iter`, `tol`. They are checked here and stored in the
+#'   object.
+#' @section Methods:
+#' * `bluster::clusterRows(x, BLUSPARAM, full = FALSE)`: `x` is a count table
+#'   with samples in rows and taxa in columns (a matrix, data.frame or
+#'   `Matrix` sparse matrix; another matrix-like object is realised as a dense
+#'   matrix; a SummarizedExperiment is refused, since its rows are taxa),
+#'   `BLUSPARAM` a `FastDmmParam`; `full = TRUE` returns the fits as well as
+#'   the clusters (see Value).
+#' * `show(object)` prints the settings.
+#' * `x[[name]]` and `x[[name]] <- value` read and change one setting.
+#'
+#' @return `FastDmmParam()`: an S4 object of class `FastDmmParam`, a
+#'   `bluster::BlusterParam`. `x[[name]]` returns its setting `name` (`"k"`,
+#'   `"type"`, `"seed"`, `"nstart"` or a [dmn_fit()] argument given in `...`;
+#'   `NULL` for one not given) and `x[[name]] <- value` changes it, checked as
+#'   the constructor checks it.
+#'
+#'   `bluster::clusterRows(x, BLUSPARAM)`: a factor of cluster labels, one per
+#'   row of `x`, named by the row names. With `full = TRUE`, a list of
+#'   `clusters` (that factor) and `objects`, a list of
+#'   * `dmm`: a list of DirichletMultinomial `DMN` objects, one per value of
+#'     `k` in the order given (made by [as_DMN()]);
+#'   * `best`: the chosen number of components, an integer (note that
+#'     `dmm[[best]]` is its fit only when `k` is `1:K`; in general it is
+#'     `dmm[[which(k == best)]]`);
+#'   * `prob`: the samples x `best` posterior matrix of the chosen fit, columns
+#'     named `"1"`, `"2"`, ...;
+#'   * `seed`: the seed of the fits, an integer;
+#'   * `fits`: the fits as a `dmn_fits` list (see [dmn_fits]).
+#'
+#' @references Holmes I, Harris K, Quince C (2012). Dirichlet multinomial
+#'   mixtures: generative models for microbial metagenomics. PLoS ONE 7(2):
+#'   e30126. \doi{10.1371/journal.pone.0030126}
+#' @seealso [dmn_fit()], [as_DMN()], [best_fit()]
+#' @name FastDmmParam
+#' @aliases FastDmmParam-class clusterRows,ANY,FastDmmParam-method
+#'   show,FastDmmParam-method [[,FastDmmParam-method [[<-,FastDmmParam-method
+#' @export
+#' @examples
+#' if (requireNamespace("bluster", quietly = TRUE)) {
+#'   set.seed(1)
+#'   counts <- rdmm(60, cbind(c(20, 5, 1, 1, 1), c(1, 1, 5, 20, 3)), depth = 300)
+#'   rownames(counts) <- sprintf("sample%02d", seq_len(nrow(counts)))
+#'   param <- FastDmmParam(k = 1:3, seed = 1, threads = 1)
+#'   print(param)
+#'   clusters <- bluster::clusterRows(counts, param)
+#'   print(table(clusters))
+#'
+#'   param[["type"]] <- "BIC"
+#'   param[["k"]] <- 2:3
+#'   print(table(bluster::clusterRows(counts, param)))
+#' }
+FastDmmParam <- function(k = 1:3, type = c("laplace", "AIC", "BIC"), seed = NULL,
+                         nstart = 1, ...) {
+  if (!bluster_available()) {
+    abort_input("FastDmmParam", paste(
+      "builds a parameter for the bluster package, which is not installed;",
+      "install it with BiocManager::install(\"bluster\")"
+    ), "fastdmm_missing_package")
+  }
+  register_bluster_methods()
+  settings <- check_param_settings(list(k = k, type = type, seed = seed, nstart = nstart),
+                                   capture_fit_args(...))
+  methods::new("FastDmmParam", k = settings$k, type = settings$type, seed = settings$seed,
+               nstart = settings$nstart, fit_args = settings$fit_args)
+}
+
+# A function so that tests can pretend bluster is missing.
+bluster_available <- function() requireNamespace("bluster", quietly = TRUE)
+
+# ---- settings ---------------------------------------------------------------------
+
+param_settings <- c("k", "type", "seed", "nstart")
+# dmn_fit()'s arguments that a parameter may carry; counts, k, seed and nstart
+# are set by the parameter itself, and assay.type has no meaning for the
+# matrix clusterRows() receives.
+param_fit_args <- c("verbose", "threads", "hessian", "max_iter", "tol")
+
+capture_fit_args <- function(...) {
+  args <- list(...)
+  if (length(args) == 0L) return(list())
+  given <- names(args) %||% rep("", length(args))
+  if (any(!nzchar(given))) {
+    abort_input("...", sprintf(
+      "must name every further dmn_fit() argument (%s); %d %s unnamed",
+      paste(param_fit_args, collapse = ", "), sum(!nzchar(given)),
+      if (sum(!nzchar(given)) == 1L) "is" else "are"
+    ), "fastdmm_bad_argument")
+  }
+  args
+}
+
+# Checks every setting and returns them normalised: list(k, type, seed, nstart,
+# fit_args). Refusals are fastdmm_input_errors naming the setting.
+check_param_settings <- function(settings, fit_args) {
+  k <- settings$k
+  if (!is.numeric(k) || length(k) < 1L || anyNA(k) || !all(is.finite(k)) ||
+      !all(k == round(k)) || !all(k >= 1) || !all(k <= .Machine$integer.max)) {
+    abort_input("k", "must be a positive whole number or a vector of them",
+                "fastdmm_bad_argument")
+  }
+  if (anyDuplicated(k)) {
+    abort_input("k", sprintf("has duplicated values (%s)",
+                             format_names(unique(k[duplicated(k)]))),
+                "fastdmm_bad_argument")
+  }
+  type <- settings$type
+  choices <- c("laplace", "AIC", "BIC")
+  if (identical(type, choices)) type <- choices[1L]
+  if (!is.character(type) || length(type) != 1L || is.na(type) ||
+      !tolower(type) %in% tolower(choices)) {
+    abort_input("type", "must be one of \"laplace\", \"AIC\", \"BIC\"",
+                "fastdmm_bad_argument")
+  }
+  type <- choices[match(tolower(type), tolower(choices))]
+  seed <- if (is.null(settings$seed)) NULL else check_seed(settings$seed)
+  nstart <- check_whole_number(settings$nstart, "nstart", min = 1)
+
+  unknown <- setdiff(names(fit_args), param_fit_args)
+  if (length(unknown) > 0L) {
+    why <- if ("assay.type" %in% unknown) {
+      paste("; 'assay.type' is chosen where the matrix is made",
+            "(addCluster(assay.type = ) or t(assay(se, name)))")
+    } else if (any(unknown %in% c("counts", "x"))) {
+      "; the counts are the 'x' of clusterRows()"
+    } else {
+      ""
+    }
+    abort_input("...", sprintf(
+      "has %s, which FastDmmParam() does not take: further arguments must be dmn_fit()'s %s%s",
+      format_names(sprintf("'%s'", unknown)), paste(param_fit_args, collapse = ", "), why
+    ), "fastdmm_bad_argument")
+  }
+  if (anyDuplicated(names(fit_args))) {
+    abort_input("...", sprintf("gives %s more than once",
+                               format_names(unique(names(fit_args)[duplicated(names(fit_args))]))),
+                "fastdmm_bad_argument")
+  }
+  fit_args <- lapply(stats::setNames(nm = names(fit_args)), function(name) {
+    check_fit_arg(name, fit_args[[name]])
+  })
+  # In dmn_fit()'s order, and an empty list when none is given, so that equal
+  # settings make identical objects however they were set.
+  fit_args <- if (length(fit_args) == 0L) {
+    list()
+  } else {
+    fit_args[intersect(param_fit_args, names(fit_args))]
+  }
+  list(k = as.integer(k), type = type, seed = seed, nstart = nstart, fit_args = fit_args)
+}
+
+# The checks dmn_fit() makes of its own arguments, made early so that a bad
+# parameter fails when it is built rather than after a clustering has started.
+check_fit_arg <- function(name, value) {
+  switch(name,
+    verbose = check_flag(value, "verbose"),
+    threads = if (is.null(value)) NULL else check_whole_number(value, "threads", min = 1),
+    hessian = {
+      choices <- c("exact", "reference")
+      if (!is.character(value) || length(value) != 1L || !value %in% choices) {
+        abort_input("hessian", "must be \"exact\" or \"reference\"", "fastdmm_bad_argument")
+      }
+      value
+    },
+    max_iter = check_whole_number(value, "max_iter", min = 1),
+    tol = {
+      if (!is.numeric(value) || length(value) != 1L || !is.finite(value) || value < 0) {
+        abort_input("tol", "must be a single finite number >= 0", "fastdmm_bad_argument")
+      }
+      as.double(value)
+    }
+  )
+}
+
+# ---- the parameter's methods --------------------------------------------------------
+
+param_get <- function(x, i) {
+  check_setting_name(i)
+  if (i %in% param_settings) methods::slot(x, i) else x@fit_args[[i]]
+}
+
+param_set <- function(x, i, value) {
+  check_setting_name(i)
+  settings <- list(k = x@k, type = x@type, seed = x@seed, nstart = x@nstart)
+  fit_args <- x@fit_args
+  if (i %in% param_settings) {
+    # list(NULL) keeps a NULL seed in the list.
+    settings[i] <- list(value)
+  } else {
+    fit_args[i] <- list(value)
+    # Setting a dmn_fit() argument to NULL returns it to dmn_fit()'s default,
+    # except threads, whose NULL is itself a setting.
+    if (is.null(value) && i != "threads") fit_args[[i]] <- NULL
+  }
+  settings <- check_param_settings(settings, fit_args)
+  x@k <- settings$k
+  x@type <- settings$type
+  x@seed <- settings$seed
+  x@nstart <- settings$nstart
+  x@fit_args <- settings$fit_args
+  x
+}
+
+check_setting_name <- function(i) {
+  known <- c(param_settings, param_fit_args)
+  if (!is.character(i) || length(i) != 1L || !i %in% known) {
+    abort_input("i", sprintf("must name one setting of a FastDmmParam: %s",
+                             paste(known, collapse = ", ")), "fastdmm_bad_argument")
+  }
+  invisible(i)
+}
+
+param_show <- function(object) {
+  cat(sprintf("k: %s\n", paste(object@k, collapse = ", ")))
+  cat(sprintf("type: %s\n", object@type))
+  cat(sprintf("seed: %s\n", if (is.null(object@seed)) {
+    "NULL (a new random seed for every clusterRows() call)"
+  } else {
+    object@seed
+  }))
+  cat(sprintf("nstart: %d\n", object@nstart))
+  for (name in names(object@fit_args)) {
+    value <- object@fit_args[[name]]
+    cat(sprintf("%s: %s\n", name, if (is.null(value)) "NULL" else format(value)))
+  }
+  invisible(object)
+}
+
+param_validity <- function(object) {
+  tryCatch({
+    check_param_settings(list(k = object@k, type = object@type, seed = object@seed,
+                              nstart = object@nstart), object@fit_args)
+    TRUE
+  }, fastdmm_input_error = conditionMessage)
+}
+
+# The clusterRows() method: dmn_fit() for every k, the best by `type`, and the
+# result in DmmParam's shape (see the documentation above).
+param_cluster_rows <- function(x, BLUSPARAM, full = FALSE) {
+  full <- check_flag(full, "full")
+  if (full) {
+    require_package("DirichletMultinomial", "full",
+                    "is TRUE, which returns DirichletMultinomial DMN objects")
+  }
+  kind <- container_kind(x)
+  if (!is.null(kind)) {
+    abort_input("x", sprintf(paste(
+      "is a %s object, but clusterRows() clusters the rows of a matrix: pass the",
+      "samples x taxa table, e.g. t(assay(x, \"counts\")), or use mia's",
+      "addCluster(x, BLUSPARAM, by = \"samples\")"), kind), "fastdmm_bad_argument")
+  }
+  if (isS4(x) && !inherits(x, "Matrix") && length(dim(x)) == 2L) {
+    # Matrix-like objects such as a DelayedMatrix are realised densely.
+    x <- as.matrix(x)
+  }
+  k <- BLUSPARAM@k
+  seed <- BLUSPARAM@seed
+  if (is.null(seed)) seed <- sample.int(.Machine$integer.max, 1L)
+  # The call is built from values, not from this function's variables, so that
+  # each fit records how to make it again.
+  call <- as.call(c(list(quote(dmn_fit), counts = quote(x), k = k, seed = seed,
+                         nstart = BLUSPARAM@nstart), BLUSPARAM@fit_args))
+  fits <- eval(call)
+  if (inherits(fits, "dmn_fit")) fits <- new_dmn_fits(list(fits), call)
+
+  best <- 1L
+  if (length(k) > 1L) {
+    column <- c(laplace = "Laplace", AIC = "AIC", BIC = "BIC")[[BLUSPARAM@type]]
+    best <- which.min(vapply(fits, function(fit) fit$goodnessOfFit[[column]], numeric(1)))
+  }
+  prob <- fits[[best]]$group
+  colnames(prob) <- seq_len(ncol(prob))
+  clusters <- factor(colnames(prob)[max.col(prob, ties.method = "first")])
+  names(clusters) <- rownames(x)
+  if (!full) return(clusters)
+  list(clusters = clusters,
+       objects = list(dmm = lapply(unclass(fits), as_DMN), best = k[[best]], prob = prob,
+                      seed = seed, fits = fits))
+}
+
+# ---- defining the class -------------------------------------------------------------
+
+# Defines the class FastDmmParam and its methods, once; bluster must be loaded.
+register_bluster_methods <- function() {
+  if (isTRUE(bluster_bridge$registered)) return(invisible(FALSE))
+  methods::setClass("FastDmmParam", contains = "BlusterParam",
+                    slots = c(k = "integer", type = "character", seed = "ANY",
+                              nstart = "integer", fit_args = "list"),
+                    validity = param_validity, where = bluster_bridge)
+  methods::setMethod(bluster::clusterRows, c("ANY", "FastDmmParam"), param_cluster_rows,
+                     where = bluster_bridge)
+  methods::setMethod("show", "FastDmmParam", function(object) {
+    methods::callNextMethod()
+    param_show(object)
+  }, where = bluster_bridge)
+  methods::setMethod("[[", "FastDmmParam", function(x, i, j, ...) param_get(x, i),
+                     where = bluster_bridge)
+  methods::setReplaceMethod("[[", "FastDmmParam", function(x, i, j, ..., value) {
+    param_set(x, i, value)
+  }, where = bluster_bridge)
+  bluster_bridge$registered <- TRUE
+  invisible(TRUE)
+}
+
+unregister_bluster_methods <- function() {
+  if (!isTRUE(bluster_bridge$registered)) return(invisible(FALSE))
+  if (isNamespaceLoaded("bluster")) {
+    methods::removeMethod(bluster::clusterRows, c("ANY", "FastDmmParam"),
+                          where = bluster_bridge)
+  }
+  methods::removeMethod("show", "FastDmmParam", where = bluster_bridge)
+  methods::removeMethod("[[", "FastDmmParam", where = bluster_bridge)
+  methods::removeMethod("[[<-", "FastDmmParam", where = bluster_bridge)
+  methods::removeClass("FastDmmParam", where = bluster_bridge)
+  bluster_bridge$registered <- FALSE
+  invisible(TRUE)
+}
+
+# Called from .onLoad(): the bridge takes fastdmm's name, and the class is
+# defined now if bluster is loaded, otherwise as soon as it is.
+setup_bluster_bridge <- function(pkgname) {
+  assign(".packageName", pkgname, envir = bluster_bridge)
+  setHook(packageEvent("bluster", "onLoad"), bluster_loaded_hook)
+  if (isNamespaceLoaded("bluster")) register_bluster_methods()
+  invisible()
+}
+
+bluster_loaded_hook <- function(...) register_bluster_methods()
+
+teardown_bluster_bridge <- function() {
+  hooks <- getHook(packageEvent("bluster", "onLoad"))
+  keep <- !vapply(hooks, identical, logical(1), bluster_loaded_hook)
+  setHook(packageEvent("bluster", "onLoad"), hooks[keep], action = "replace")
+  unregister_bluster_methods()
+}
