@@ -48,16 +48,38 @@
 #' @param max_iter Maximum number of EM iterations (the reference uses 100).
 #' @param tol EM stops when the NLE changes by no more than `tol` between
 #'   iterations (the reference uses 1e-6).
-#' @param nstart Number of random starts for each `k`. Start 1 uses `seed`
-#'   itself (so `nstart = 1` is the single fit), later starts use seeds derived
-#'   from it; the start with the lowest NLE is kept (the earliest one when
-#'   several agree to 1e-9 relative) and all starts' NLE are recorded in the
-#'   fit's `starts` table.
+#' @param nstart Number of starts for each `k`. Start 1 is the start `init`
+#'   asks for, from `seed` itself (so `nstart = 1` is the single fit); starts
+#'   2, 3, ... are k-means++ starts from seeds derived from `seed`. With
+#'   several starts, every start gets a short EM run and only the best few run
+#'   on to convergence (em-EM), and the best of those is refined by split-merge
+#'   moves; see [dmn_search()] and the "Finding the best fit" section of
+#'   `vignette("fastdmm")`. Every start is on record in the fit's `starts`
+#'   table.
 #' @param assay.type For a SummarizedExperiment `counts`: the name of the
 #'   assay holding the counts. `NULL` (default) takes the assay named
 #'   `"counts"` if there is one, otherwise the first assay. Giving it for other
 #'   inputs is an error. Sparse assays are used without densifying.
 #'
+#' @param init The first start: `"reference"` (default), the reference's soft
+#'   k-means on proportions for `seed`; `"kmeans++"`, D^2 seeding and k-means
+#'   on square-root proportions (Hellinger geometry), whose random draws are
+#'   keyed on each sample's content, so that reordering the samples gives the
+#'   same fit; or a start you give: a vector of one component label (1..k) per
+#'   sample, such as another clustering's, or an N x k matrix of posteriors
+#'   with rows summing to 1. A start you give needs a single `k`.
+#' @param accelerate Extrapolate EM with SQUAREM (Varadhan & Roland 2008)? Each
+#'   extrapolated step is kept only when it ends lower than the plain EM steps
+#'   it started from, so the NLE never rises. `NULL` (default) accelerates
+#'   whenever the call searches (`nstart > 1` or `init` other than
+#'   `"reference"`) and runs plain EM, the reference's algorithm, otherwise.
+#'   `max_iter` counts evaluations of the EM map either way.
+#' @param rel_tol Relative floor of the stopping rule: EM stops when the NLE
+#'   changes by at most `max(tol, rel_tol * |NLE|)`. The default 1e-12 leaves
+#'   tables of the reference's size at `tol`, while on large tables (NLE of
+#'   1e7 and more) `tol` alone is below the NLE's rounding.
+#' @param search Settings of the search with several starts, from
+#'   [dmn_search()].
 #' @return An object of class `dmn_fit`, a list with the reference's slots as
 #'   elements: `goodnessOfFit` (named `NLE`, `LogDet`, `Laplace`, `BIC`,
 #'   `AIC`), `group` (samples x components posterior matrix), `mixture`
@@ -68,9 +90,17 @@
 #'   decreasing weight and named `"1"`, `"2"`, ... Use the accessors
 #'   [mixture()], [mixturewt()], [goodnessOfFit()], [laplace()], `AIC()`,
 #'   `BIC()`, `fitted()`, `predict()`, `logLik()`, `summary()` rather than the
-#'   elements. With `nstart > 1` the fit also has `starts` (a data.frame of
-#'   each start's `seed`, `NLE`, `em_iterations`, `converged`) and
-#'   `best_start`.
+#'   elements. `starts` is a data.frame of every start: `start`, `seed`,
+#'   `kind` (`"reference"`, `"kmeans++"` or `"given"`), `screen_NLE` (the NLE
+#'   after screening, `NA` when starts were not screened), `continued` (run on
+#'   after screening), `NLE` (where it ended, `NA` if it was not continued),
+#'   `em_iterations`, `converged` and `status` (`"converged"`, `"max_iter"`,
+#'   `"screened"`: not continued, or `"abandoned"`: stopped once Aitken's
+#'   estimate of its limit showed it could not end below the best). `moves`
+#'   lists the split-merge moves tried on the best start (components merged and
+#'   split, in the numbering of the time, `NLE_before`, `NLE_after`,
+#'   `accepted`), `best_start` the start kept, `init` and `accelerate` what was
+#'   used, and `total_em_iterations` every EM iteration the search spent.
 #'
 #'   When `k` has several values, a `dmn_fits` object: a list of `dmn_fit`, one
 #'   per value of `k` in the order given, with [summary()][summary.dmn_fits],
@@ -88,7 +118,15 @@
 #' @references Holmes I, Harris K, Quince C (2012). Dirichlet multinomial
 #'   mixtures: generative models for microbial metagenomics. PLoS ONE 7(2):
 #'   e30126. \doi{10.1371/journal.pone.0030126}
-#' @seealso [mixture()], [goodnessOfFit()], [predict.dmn_fit()]
+#'
+#'   Varadhan R, Roland C (2008). Simple and globally convergent methods for
+#'   accelerating the convergence of any EM algorithm. Scandinavian Journal of
+#'   Statistics 35: 335-353.
+#'
+#'   Arthur D, Vassilvitskii S (2007). k-means++: the advantages of careful
+#'   seeding. Proceedings of the 18th ACM-SIAM Symposium on Discrete
+#'   Algorithms: 1027-1035.
+#' @seealso [mixture()], [goodnessOfFit()], [predict.dmn_fit()], [dmn_search()]
 #' @export
 #' @examples
 #' set.seed(1)
@@ -103,6 +141,11 @@
 #'
 #' # several k, best of three starts each, choose by Laplace
 #' fits <- dmn_fit(counts, k = 1:3, nstart = 3, seed = 1, threads = 1)
+#' fits[[2]]$starts
+#'
+#' # a start you give: labels from another clustering
+#' labels <- stats::kmeans(sqrt(counts / rowSums(counts)), 2, nstart = 5)$cluster
+#' dmn_fit(counts, k = 2, init = labels, threads = 1)
 #' fits
 #' best_fit(fits, by = "laplace")
 dmn_fit <- function(counts, k, verbose = FALSE,

@@ -163,6 +163,7 @@ EmRun run_em(const Counts& counts, EmState& state, const EmSettings& settings,
   const auto stop = [&](double before, bool first) {
     const bool converged = after_iteration(before, first);
     run.converged = converged;
+    if (converged) run.abandoned = false;
     return converged || run.abandoned;
   };
 
