@@ -91,6 +91,22 @@ bounds_from_variance <- function(lambda, variance, sign) {
 
 # ---- live --------------------------------------------------------------------------
 
+test_that("tests fit with the reference only in fresh processes, through reference_call()", {
+  # An in-process fit could depend on what earlier tests left on the heap
+  # (helper-reference.R). Accessors on its results may run here.
+  files <- list.files(test_path(), pattern = "\\.[Rr]$", full.names = TRUE)
+  files <- files[basename(files) != "helper-reference.R"]
+  direct <- unlist(lapply(files, function(file) {
+    lines <- readLines(file, warn = FALSE)
+    code <- sub("#.*$", "", lines)
+    hits <- grepl("DirichletMultinomial::(dmn|dmngroup|cvdmngroup)\\((?!\\))", code, perl = TRUE) |
+      grepl("(library|require)\\(\"?DirichletMultinomial", code)
+    sprintf("%s:%d", basename(file), which(hits))
+  }))
+  expect(length(direct) == 0L,
+         paste("DirichletMultinomial fits in the test process at", paste(direct, collapse = ", ")))
+})
+
 test_that("fits agree with DirichletMultinomial::dmn() run now (Twins, k = 1 and 2, seed 1)", {
   skip_if_no_twins()
   counts <- twins_counts()
