@@ -5,7 +5,7 @@ PKG := fastdmm
 VERSION := $(shell sed -n 's/^Version: //p' DESCRIPTION)
 TARBALL := $(PKG)_$(VERSION).tar.gz
 
-.PHONY: deps install demo test check bench document clean
+.PHONY: deps install demo test sanitize check bench document clean
 
 deps:
 	bash .ci/install-deps
@@ -18,6 +18,11 @@ demo: install
 
 test: install
 	$(RSCRIPT) .ci/test.R
+
+# The test suite against an AddressSanitizer + UBSan build in a private library;
+# fails on any sanitizer report.
+sanitize: deps
+	bash .ci/sanitize
 
 document: deps
 	$(RSCRIPT) -e 'Rcpp::compileAttributes("."); roxygen2::roxygenise(".")'

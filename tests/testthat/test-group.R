@@ -96,9 +96,8 @@ twins_groups <- local({
   function() {
     if (is.null(groups)) {
       d <- twins_lean_obese()
-      reference <- suppressMessages(DirichletMultinomial::dmngroup(
-        d$count, d$pheno, k = 1:2, seed = 1, .lapply = lapply
-      ))
+      reference <- reference_call("dmngroup", d$count, d$pheno, k = 1:2, seed = 1,
+                                  .lapply = lapply)
       ours <- dmngroup(d$count, d$pheno, k = 1:2, seed = 1, threads = 2,
                        hessian = "reference")
       groups <<- list(reference = reference, ours = ours)
@@ -459,9 +458,8 @@ test_that("cvdmngroup() agrees with the reference's on the Twins Lean/Obese grou
   skip_if_not_installed("DirichletMultinomial")
   d <- twins_lean_obese()
   k <- c(Lean = 1, Obese = 1)
-  reference <- with_seed(3, suppressMessages(DirichletMultinomial::cvdmngroup(
-    3, d$count, k, d$pheno, seed = 1, .lapply = lapply
-  )))
+  reference <- reference_call("cvdmngroup", 3, d$count, k, d$pheno, seed = 1, .lapply = lapply,
+                              r_seed = 3)
   ours <- with_seed(3, cvdmngroup(3, d$count, k, d$pheno, seed = 1, threads = 2))
   expect_identical(names(ours), names(reference))
   expect_identical(rownames(ours), rownames(reference))

@@ -1,7 +1,8 @@
 # Agreement with DirichletMultinomial::dmn() on its Twins table: live for k = 1
-# and 2 (seed 1), and from stored reference fits (fixtures/twins-reference.rds,
-# made by fixtures/make-reference.R from the reference alone) for k = 1..7 and
-# seeds 1, 7 and 42.
+# and 2 (seed 1; each reference fit in a fresh process, see helper-reference.R),
+# and from stored reference fits (fixtures/twins-reference.rds, made by
+# fixtures/make-reference.R from the reference alone) for k = 1..7 and seeds 1,
+# 7 and 42.
 #
 # Tolerances: NLE, AIC and BIC agree to 1e-6 (relative) where both land on the
 # same optimum; the reference's BFGS M-step stops at a gradient norm of 1e-3, so
@@ -90,18 +91,30 @@ bounds_from_variance <- function(lambda, variance, sign) {
 
 # ---- live --------------------------------------------------------------------------
 
+test_that("tests fit with the reference only in fresh processes, through reference_call()", {
+  # An in-process fit could depend on what earlier tests left on the heap
+  # (helper-reference.R). Accessors on its results may run here.
+  files <- list.files(test_path(), pattern = "\\.[Rr]$", full.names = TRUE)
+  files <- files[basename(files) != "helper-reference.R"]
+  direct <- unlist(lapply(files, function(file) {
+    lines <- readLines(file, warn = FALSE)
+    code <- sub("#.*$", "", lines)
+    hits <- grepl("DirichletMultinomial::(dmn|dmngroup|cvdmngroup)\\((?!\\))", code, perl = TRUE) |
+      grepl("(library|require)\\(\"?DirichletMultinomial", code)
+    sprintf("%s:%d", basename(file), which(hits))
+  }))
+  expect(length(direct) == 0L,
+         paste("DirichletMultinomial fits in the test process at", paste(direct, collapse = ", ")))
+})
+
 test_that("fits agree with DirichletMultinomial::dmn() run now (Twins, k = 1 and 2, seed 1)", {
   skip_if_no_twins()
   counts <- twins_counts()
   expect_identical(dim(counts), c(278L, 130L))
   for (k in 1:2) {
-    reference_messages <- NULL
-    reference_output <- utils::capture.output(
-      reference_messages <- capture_messages(
-        DirichletMultinomial::dmn(counts, k, verbose = TRUE, seed = 1)
-      ),
-      type = "output"
-    )
+    reference_messages <- reference_call("dmn", counts, k, verbose = TRUE, seed = 1,
+                                         capture = TRUE)
+    reference_output <- reference_messages$output
     reference_fit <- reference_messages$value
     reference <- list(
       k = k,
