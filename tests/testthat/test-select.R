@@ -195,6 +195,8 @@ test_that("a multisession plan gives the same fits as a sequential one", {
   sequential_default <- dmn_fit(x, 1:3, seed = 4, nstart = 2)
   future::plan(future::multisession, workers = 2)
   expect_equal(future::nbrOfWorkers(), 2)
+  searched <- dmn_fit(x, 2:3, seed = 4, nstart = 3, threads = 1, init = "kmeans++",
+                      rel_tol = 1e-10, search = dmn_search(screen_iter = 3, n_continue = 1))
   parallel <- dmn_fit(x, 1:3, seed = 4, nstart = 2, threads = 1)
   # Without 'threads', fits running side by side get one thread each.
   parallel_default <- dmn_fit(x, 1:3, seed = 4, nstart = 2)
@@ -204,6 +206,13 @@ test_that("a multisession plan gives the same fits as a sequential one", {
   expect_identical(strip(parallel_default), strip(sequential))
   expect_identical(strip(sequential_default), strip(sequential))
   expect_identical(as.data.frame(parallel), as.data.frame(sequential))
+  # The search's own arguments reach the workers.
+  searched_parallel <- dmn_fit(x, 2:3, seed = 4, nstart = 3, threads = 1, init = "kmeans++",
+                               rel_tol = 1e-10,
+                               search = dmn_search(screen_iter = 3, n_continue = 1))
+  expect_identical(strip(searched_parallel), strip(searched))
+  expect_identical(searched[[1]]$starts$kind, rep("kmeans++", 3))
+  expect_lte(sum(searched[[1]]$starts$continued), 1L)
 })
 
 test_that("best_fit() takes the first of tied criteria and ignores missing ones", {
