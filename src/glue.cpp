@@ -15,23 +15,6 @@
 #include "core/parallel.h"
 #include "core/rng.h"
 
-namespace fastdmm_glue {
-
-// `counts` is the list built by the R function as_counts(): compressed columns of a
-// samples x taxa table (p, i 0-based, x) and its dimensions.
-std::shared_ptr<const fastdmm::Counts> count_table(const Rcpp::List& counts) {
-  const Rcpp::IntegerVector p = counts["p"];
-  const Rcpp::IntegerVector i = counts["i"];
-  const Rcpp::NumericVector x = counts["x"];
-  const int n_samples = Rcpp::as<int>(counts["n_samples"]);
-  const int n_taxa = Rcpp::as<int>(counts["n_taxa"]);
-  return std::make_shared<const fastdmm::Counts>(fastdmm::make_counts(static_cast<std::size_t>(n_samples),
-                              static_cast<std::size_t>(n_taxa), p.begin(), i.begin(),
-                              x.begin()));
-}
-
-}  // namespace fastdmm_glue
-
 namespace {
 
 using fastdmm_glue::RcppParallelExecutor;
