@@ -33,3 +33,11 @@
     .Call(`_fastdmm_derive_seeds`, seed, n)
 }
 
+.build_counts <- function(x, threads) {
+    .Call(`_fastdmm_build_counts`, x, threads)
+}
+
+.subset_counts <- function(counts, rows, threads) {
+    .Call(`_fastdmm_subset_counts`, counts, rows, threads)
+}
+

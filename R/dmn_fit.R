@@ -42,7 +42,10 @@
 #'   generator the reference uses (MT19937), so the same seed gives the same
 #'   start.
 #' @param threads Number of threads. `NULL` uses
-#'   `getOption("fastdmm.threads", RcppParallel::defaultNumThreads())`.
+#'   `getOption("fastdmm.threads", RcppParallel::defaultNumThreads())`. Capped
+#'   at the number of cores (`RcppParallel::defaultNumThreads()`); the fit
+#'   records the number used as `threads`. Reading and checking the table
+#'   uses the same threads.
 #' @param hessian `"exact"` (default) or `"reference"`: which Hessian gives
 #'   `LogDet`, `Laplace` and the `Lower`/`Upper` bounds (see Differences).
 #' @param max_iter Maximum number of EM iterations (the reference uses 100).
@@ -158,7 +161,7 @@ dmn_fit <- function(counts, k, verbose = FALSE,
   call <- match.call()
   hessian <- match.arg(hessian)
   verbose <- check_flag(verbose, "verbose")
-  data <- as_counts(counts, "counts", assay.type = assay.type)
+  data <- as_counts(counts, "counts", assay.type = assay.type, threads = threads)
   if (data$n_taxa < 2L) {
     abort_input("counts", sprintf("must have at least 2 taxa (columns); it has %d",
                                   data$n_taxa), "fastdmm_too_few_taxa")
@@ -388,14 +391,27 @@ check_components <- function(k, n_samples) {
 
 # Runs independent fits through future.apply (sequentially unless the user has
 # set a future plan), ticking a progressr progressor once per finished fit.
+# Futures on other workers receive `fun` with only the variables it uses (the
+# compact count table, not the user's object it was built from); every fit in
+# one process shares the table's C++ form.
 run_tasks <- function(tasks, fun) {
   if (length(tasks) == 1L) return(list(fun(tasks[[1L]])))
+  fun <- with_used_locals(fun)
   progress <- progressr::progressor(steps = length(tasks))
   future.apply::future_lapply(tasks, function(task) {
     result <- fun(task)
     progress()
     result
   }, future.seed = NULL)
+}
+
+# `fun` enclosed by a copy of its frame that keeps only the variables its body
+# names (the frame's parent stays the same).
+with_used_locals <- function(fun) {
+  frame <- environment(fun)
+  used <- intersect(all.names(body(fun)), ls(frame, all.names = TRUE))
+  environment(fun) <- list2env(mget(used, envir = frame), parent = parent.env(frame))
+  fun
 }
 
 warn_about_fit <- function(raw, k, tol, rel_tol) {

@@ -108,9 +108,12 @@ dmngroup <- function(count, group, k, ..., simplify = TRUE, assay.type = NULL) {
       if (sum(too_small) == 1L) "it" else "them"
     ), "fastdmm_group_too_small")
   }
+  # The table is read and checked once; each level's samples are taken from its
+  # compressed form (all taxa kept, as csubset() does).
+  table <- as_counts(count, "count", threads = list(...)[["threads"]])
   group_levels <- stats::setNames(nm = levels(group))
   fits <- lapply(group_levels, function(level) {
-    dmn_fit(csubset(level, count, group), k = k, ...)
+    dmn_fit(subset_counts(table, which(group == level)), k = k, ...)
   })
   if (!simplify) {
     return(lapply(fits, function(fit) {

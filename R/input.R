@@ -10,15 +10,27 @@ abort_input <- function(arg, problem, class = NULL) {
   ))
 }
 
-# A count table as list(p, i, x, n_samples, n_taxa, sample_names, taxon_names,
-# depth): compressed columns of the samples x taxa table (0-based row indices),
-# non-zeros only. Accepts a numeric matrix, a data.frame of numeric columns, a
-# Matrix sparse matrix (never densified), or a container that
-# as_count_table() understands (phyloseq, otu_table, SummarizedExperiment and
-# its subclasses). Nothing is modified in place. This is the one coercion every
-# entry point uses.
+# The count table every entry point fits: an object of class fastdmm_counts, a
+# list with n_samples, n_taxa, sample_names and taxon_names, the table's
+# compressed columns (col_ptr, col_sample, col_pair, pair_ptr, pair_value: every
+# non-zero as its sample and the index of its (taxon, value) pair, see
+# src/core/counts.h) and `pointer`, an external pointer to the C++ table built
+# from them. The C++ side views these vectors rather than copying them, and
+# rebuilds from them when the pointer is empty (after serialisation, e.g. on a
+# future's worker), so the object is all that needs to travel.
+#
+# Accepts a numeric matrix, a data.frame of numeric columns, a Matrix sparse
+# matrix (never densified), or a container that as_count_table() understands
+# (phyloseq, otu_table, SummarizedExperiment and its subclasses). Dense double
+# and integer matrices and dgCMatrix are read in place by C++ (one parallel
+# pass validates, a second builds); other classes are first coerced in R. A
+# fastdmm_counts object passes through. Nothing is modified in place. This is
+# the one coercion every entry point uses.
 as_counts <- function(counts, arg = "counts", allow_zero_samples = FALSE,
-                      assay.type = NULL) {
+                      assay.type = NULL, threads = NULL) {
+  if (!isS4(counts) && inherits(counts, "fastdmm_counts") && is.null(assay.type)) {
+    return(counts)
+  }
   counts <- as_count_table(counts, arg, assay.type)
   if (is.data.frame(counts)) {
     if (nrow(counts) == 0L || ncol(counts) == 0L) {
@@ -37,9 +49,12 @@ as_counts <- function(counts, arg = "counts", allow_zero_samples = FALSE,
     counts <- as.matrix(counts)
   }
   if (inherits(counts, "Matrix")) {
-    table <- sparse_columns(counts, arg)
+    counts <- compressed_columns(counts, arg)
   } else if (is.matrix(counts)) {
-    table <- dense_columns(counts, arg)
+    if (!is.numeric(counts)) {
+      abort_input(arg, sprintf("must hold numeric counts, not %s values",
+                               typeof(counts)), "fastdmm_not_numeric")
+    }
   } else {
     abort_input(arg, sprintf(
       paste("must be a count table (a matrix, data.frame or Matrix::dgCMatrix",
@@ -48,29 +63,78 @@ as_counts <- function(counts, arg = "counts", allow_zero_samples = FALSE,
       describe_class(counts)
     ), "fastdmm_not_a_table")
   }
-  if (table$n_samples == 0L || table$n_taxa == 0L) {
-    abort_input(arg, sprintf("is empty (%d samples x %d taxa)",
-                             table$n_samples, table$n_taxa), "fastdmm_empty")
+  if (nrow(counts) == 0L || ncol(counts) == 0L) {
+    abort_input(arg, sprintf("is empty (%d samples x %d taxa)", nrow(counts), ncol(counts)),
+                "fastdmm_empty")
   }
-  depth <- numeric(table$n_samples)
-  if (length(table$x) > 0L) {
-    by_sample <- rowsum(table$x, table$i, reorder = FALSE)
-    depth[as.integer(rownames(by_sample)) + 1L] <- by_sample[, 1L]
-  }
-  if (!allow_zero_samples && any(depth == 0)) {
-    empty <- which(depth == 0)
-    label <- if (is.null(table$sample_names)) {
+  built <- .build_counts(counts, build_threads(threads))
+  report_value_problems(built$problems, arg)
+  sample_names <- rownames(counts)
+  if (!allow_zero_samples && length(built$zero_samples) > 0L) {
+    empty <- built$zero_samples
+    label <- if (is.null(sample_names)) {
       paste("rows", format_names(empty))
     } else {
-      format_names(table$sample_names[empty])
+      format_names(sample_names[empty])
     }
     abort_input(arg, sprintf(
       "has %d sample%s whose counts are all zero: %s; remove them before fitting",
       length(empty), if (length(empty) == 1L) "" else "s", label
     ), "fastdmm_zero_sample")
   }
-  table$depth <- depth
-  table
+  new_count_table(built$table, sample_names, colnames(counts))
+}
+
+# The count table of some samples (`rows`, increasing row numbers) of a
+# fastdmm_counts table, taken from its compressed form: the same table as_counts()
+# gives for those rows of the original input.
+subset_counts <- function(table, rows, threads = NULL) {
+  rows <- as.integer(rows)
+  stopifnot(inherits(table, "fastdmm_counts"), !anyNA(rows), !is.unsorted(rows, strictly = TRUE),
+            all(rows >= 1L & rows <= table$n_samples))
+  built <- .subset_counts(table, rows, build_threads(threads))
+  new_count_table(built$table, table$sample_names[rows], table$taxon_names)
+}
+
+new_count_table <- function(columns, sample_names, taxon_names) {
+  columns$sample_names <- sample_names
+  columns$taxon_names <- taxon_names
+  structure(columns, class = "fastdmm_counts")
+}
+
+#' @export
+#' @noRd
+print.fastdmm_counts <- function(x, ...) {
+  cat(sprintf("<fastdmm count table: %d samples x %d taxa, %.0f non-zero counts>\n",
+              x$n_samples, x$n_taxa, length(x$col_sample)))
+  invisible(x)
+}
+
+# Threads for building a table: as the fit will use, but an invalid `threads`
+# is left for the entry point to refuse after the table's own checks, so that
+# errors keep their order.
+build_threads <- function(threads) {
+  tryCatch(resolve_threads(threads), fastdmm_input_error = function(e) 1L)
+}
+
+# Refuses the table for the first kind of bad value it has (problems: cells per
+# kind, from .build_counts()).
+report_value_problems <- function(problems, arg) {
+  if (is.null(problems)) return(invisible(TRUE))
+  messages <- c(
+    missing = "has NA values in %d cell%s",
+    infinite = "has infinite values in %d cell%s",
+    negative = "has negative values in %d cell%s",
+    fractional = "has non-integer values in %d cell%s; counts must be whole numbers",
+    huge = "has values above 2^53 in %d cell%s, which doubles cannot count exactly"
+  )
+  for (kind in names(messages)) {
+    bad <- problems[[kind]]
+    if (bad > 0) {
+      abort_input(arg, sprintf(messages[[kind]], bad, plural(bad)), "fastdmm_bad_value")
+    }
+  }
+  invisible(TRUE)
 }
 
 # ---- containers ---------------------------------------------------------------
@@ -208,100 +272,18 @@ install_hint <- function(package) {
   }
 }
 
-dense_columns <- function(counts, arg) {
-  if (!is.numeric(counts)) {
-    abort_input(arg, sprintf("must hold numeric counts, not %s values",
-                             typeof(counts)), "fastdmm_not_numeric")
-  }
-  n_samples <- nrow(counts)
-  n_taxa <- ncol(counts)
-  # NA cells would drop out of which() below, so they are refused first (anyNA()
-  # allocates nothing); every other check needs only the non-zero values.
-  if (anyNA(counts)) {
-    bad <- sum(is.na(counts))
-    abort_input(arg, sprintf("has NA values in %d cell%s", bad, plural(bad)),
-                "fastdmm_bad_value")
-  }
-  non_zero <- which(counts != 0)
-  values <- as.double(counts[non_zero])
-  check_values(values, arg)
-  column <- (non_zero - 1) %/% n_samples
-  list(
-    p = as.integer(c(0, cumsum(tabulate(column + 1, nbins = n_taxa)))),
-    i = as.integer((non_zero - 1) %% n_samples),
-    x = values,
-    n_samples = n_samples,
-    n_taxa = n_taxa,
-    sample_names = rownames(counts),
-    taxon_names = colnames(counts)
-  )
-}
-
-sparse_columns <- function(counts, arg) {
+# A Matrix object as a dgCMatrix, the sparse class C++ reads in place.
+compressed_columns <- function(counts, arg) {
   require_package("Matrix", arg, "is a Matrix object")
   if (!methods::is(counts, "dMatrix")) {
-    abort_input(arg, sprintf("must hold numeric counts, not a %s",
+    abort_input(arg, sprintf("must hold numeric counts, not %s",
                              describe_class(counts)), "fastdmm_not_numeric")
   }
-  # General, compressed-column storage: no dense copy is ever made.
-  counts <- methods::as(methods::as(counts, "generalMatrix"), "CsparseMatrix")
-  check_values(counts@x, arg)
-  keep <- counts@x != 0
-  column_counts <- diff(counts@p)
-  column <- rep.int(seq_len(ncol(counts)) - 1L, column_counts)[keep]
-  list(
-    p = as.integer(c(0, cumsum(tabulate(column + 1L, nbins = ncol(counts))))),
-    i = counts@i[keep],
-    x = counts@x[keep],
-    n_samples = nrow(counts),
-    n_taxa = ncol(counts),
-    sample_names = rownames(counts),
-    taxon_names = colnames(counts)
-  )
-}
-
-check_values <- function(x, arg) {
-  if (is.integer(x)) {
-    bad <- sum(is.na(x))
-    if (bad > 0L) {
-      abort_input(arg, sprintf("has NA values in %d cell%s", bad, plural(bad)),
-                  "fastdmm_bad_value")
-    }
-    negative <- sum(x < 0L)
-  } else {
-    bad <- sum(is.na(x))
-    if (bad > 0L) {
-      abort_input(arg, sprintf("has NA values in %d cell%s", bad, plural(bad)),
-                  "fastdmm_bad_value")
-    }
-    bad <- sum(is.infinite(x))
-    if (bad > 0L) {
-      abort_input(arg, sprintf("has infinite values in %d cell%s", bad, plural(bad)),
-                  "fastdmm_bad_value")
-    }
-    negative <- sum(x < 0)
+  if (!methods::is(counts, "dgCMatrix")) {
+    # General, compressed-column storage: no dense copy is ever made.
+    counts <- methods::as(methods::as(counts, "generalMatrix"), "CsparseMatrix")
   }
-  if (negative > 0L) {
-    abort_input(arg, sprintf("has negative values in %d cell%s", negative,
-                             plural(negative)), "fastdmm_bad_value")
-  }
-  if (!is.integer(x)) {
-    fractional <- sum(x != floor(x))
-    if (fractional > 0L) {
-      abort_input(arg, sprintf(
-        "has non-integer values in %d cell%s; counts must be whole numbers",
-        fractional, plural(fractional)
-      ), "fastdmm_bad_value")
-    }
-    huge <- sum(x > 2^53)
-    if (huge > 0L) {
-      abort_input(arg, sprintf(
-        "has values above 2^53 in %d cell%s, which doubles cannot count exactly",
-        huge, plural(huge)
-      ), "fastdmm_bad_value")
-    }
-  }
-  invisible(TRUE)
+  counts
 }
 
 plural <- function(n) if (n == 1L) "" else "s"
@@ -351,9 +333,13 @@ check_seed <- function(seed) {
   as.integer(seed)
 }
 
+# The number of threads to use: `threads`, or the fastdmm.threads option, or
+# all cores; never more than the machine has (more only adds contention, and TBB
+# warns that it ignores the request).
 resolve_threads <- function(threads) {
   if (is.null(threads)) {
     threads <- getOption("fastdmm.threads", RcppParallel::defaultNumThreads())
   }
-  check_whole_number(threads, "threads", min = 1)
+  threads <- check_whole_number(threads, "threads", min = 1)
+  min(threads, max(1L, as.integer(RcppParallel::defaultNumThreads())))
 }

@@ -216,7 +216,7 @@ predict.dmn_fit <- function(object, newdata, ..., logevidence = FALSE, threads =
   newdata <- as_count_table(newdata, "newdata", assay.type)
   newdata <- align_taxa(newdata, rownames(object$fit$Estimate),
                         nrow(object$fit$Estimate), "newdata")
-  data <- as_counts(newdata, "newdata", allow_zero_samples = TRUE)
+  data <- as_counts(newdata, "newdata", allow_zero_samples = TRUE, threads = threads)
   log_alpha <- log(object$fit$Estimate)
   evidence <- .log_evidence(data, log_alpha, threads)
   dimnames(evidence) <- list(data$sample_names, colnames(object$fit$Estimate))

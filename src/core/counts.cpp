@@ -1,4 +1,4 @@
-// Builds the compressed-row, compressed-column and distinct-value views of a count table.
+// Completes a count table from its compressed columns: the row view, depths and multinomial coefficients.
 #include "counts.h"
 
 #include <algorithm>
@@ -7,81 +7,106 @@
 
 namespace fastdmm {
 
-Counts make_counts(std::size_t n_samples, std::size_t n_taxa, const int* col_start,
-                   const int* row_index, const double* values) {
+namespace {
+
+// Samples per block of the transposition: at least a task's worth, and few enough
+// blocks that the per-block binary searches over every column stay cheap.
+std::size_t transpose_block(std::size_t n_samples, int threads) {
+  const std::size_t blocks = 8 * static_cast<std::size_t>(threads < 1 ? 1 : threads);
+  return std::max(kSampleGrain, (n_samples + blocks - 1) / blocks);
+}
+
+// First entry of column j whose sample is >= `sample` (samples increase in a column).
+std::size_t first_entry_from(const Counts& counts, std::size_t j, std::uint32_t sample) {
+  const std::uint32_t* begin = counts.col_sample.data() + counts.col_ptr[j];
+  const std::uint32_t* end = counts.col_sample.data() + counts.col_ptr[j + 1];
+  return counts.col_ptr[j] + static_cast<std::size_t>(std::lower_bound(begin, end, sample) - begin);
+}
+
+}  // namespace
+
+Counts assemble_counts(std::size_t n_samples, std::vector<std::size_t> col_ptr,
+                       IndexArray col_sample, IndexArray col_pair,
+                       std::vector<std::size_t> pair_ptr, std::vector<double> pair_value,
+                       const Executor& executor) {
   Counts counts;
   counts.n_samples = n_samples;
-  counts.n_taxa = n_taxa;
+  counts.n_taxa = col_ptr.empty() ? 0 : col_ptr.size() - 1;
+  counts.col_ptr = std::move(col_ptr);
+  counts.col_sample = std::move(col_sample);
+  counts.col_pair = std::move(col_pair);
+  counts.pair_ptr = std::move(pair_ptr);
+  counts.pair_value = std::move(pair_value);
+  const std::size_t N = n_samples, S = counts.n_taxa, nnz = counts.col_sample.size();
 
-  counts.col_ptr.assign(n_taxa + 1, 0);
-  counts.pair_ptr.assign(n_taxa + 1, 0);
-  std::vector<double> column_values;
-  for (std::size_t j = 0; j < n_taxa; ++j) {
-    column_values.clear();
-    for (int e = col_start[j]; e < col_start[j + 1]; ++e) {
-      if (values[e] == 0.0) continue;
-      counts.col_sample.push_back(static_cast<std::uint32_t>(row_index[e]));
-      counts.col_value.push_back(values[e]);
-      column_values.push_back(values[e]);
+  // Compressed rows: each block of samples finds its entries in every column and
+  // writes only its own rows, walking taxa in order, so every row lists its entries
+  // in increasing taxon order. The result is unique, hence the same on any threads.
+  const std::size_t block = transpose_block(N, executor.threads());
+  const std::size_t n_blocks = (N + block - 1) / block;
+  counts.row_ptr.assign(N + 1, 0);
+  executor.parallel_for(n_blocks, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t b = begin; b < end; ++b) {
+      const auto first = static_cast<std::uint32_t>(b * block);
+      const auto last = static_cast<std::uint32_t>(std::min(N, (b + 1) * block));
+      for (std::size_t j = 0; j < S; ++j) {
+        for (std::size_t e = first_entry_from(counts, j, first);
+             e < counts.col_ptr[j + 1] && counts.col_sample[e] < last; ++e) {
+          ++counts.row_ptr[counts.col_sample[e] + 1];
+        }
+      }
     }
-    counts.col_ptr[j + 1] = counts.col_value.size();
-    std::sort(column_values.begin(), column_values.end());
-    column_values.erase(std::unique(column_values.begin(), column_values.end()),
-                        column_values.end());
-    const std::size_t first_pair = counts.pair_value.size();
-    counts.pair_value.insert(counts.pair_value.end(), column_values.begin(),
-                             column_values.end());
-    counts.pair_ptr[j + 1] = counts.pair_value.size();
-    for (std::size_t e = counts.col_ptr[j]; e < counts.col_ptr[j + 1]; ++e) {
-      const auto position = std::lower_bound(column_values.begin(), column_values.end(),
-                                             counts.col_value[e]);
-      counts.col_pair.push_back(static_cast<std::uint32_t>(
-          first_pair + static_cast<std::size_t>(position - column_values.begin())));
+  });
+  for (std::size_t i = 0; i < N; ++i) counts.row_ptr[i + 1] += counts.row_ptr[i];
+  std::vector<std::uint32_t> row_taxon(nnz), row_pair(nnz);
+  executor.parallel_for(n_blocks, [&](std::size_t begin, std::size_t end) {
+    std::vector<std::size_t> next;
+    for (std::size_t b = begin; b < end; ++b) {
+      const auto first = static_cast<std::uint32_t>(b * block);
+      const auto last = static_cast<std::uint32_t>(std::min(N, (b + 1) * block));
+      next.assign(counts.row_ptr.begin() + first, counts.row_ptr.begin() + last);
+      for (std::size_t j = 0; j < S; ++j) {
+        for (std::size_t e = first_entry_from(counts, j, first);
+             e < counts.col_ptr[j + 1] && counts.col_sample[e] < last; ++e) {
+          const std::size_t slot = next[counts.col_sample[e] - first]++;
+          row_taxon[slot] = static_cast<std::uint32_t>(j);
+          row_pair[slot] = counts.col_pair[e];
+        }
+      }
     }
-  }
+  });
+  counts.row_taxon = IndexArray(std::move(row_taxon));
+  counts.row_pair = IndexArray(std::move(row_pair));
 
-  // Compressed rows by a counting sort of the column entries: walking taxa in order
-  // leaves each row's entries in increasing taxon order.
-  const std::size_t nnz = counts.col_value.size();
-  counts.row_ptr.assign(n_samples + 1, 0);
-  for (std::size_t e = 0; e < nnz; ++e) ++counts.row_ptr[counts.col_sample[e] + 1];
-  for (std::size_t i = 0; i < n_samples; ++i) counts.row_ptr[i + 1] += counts.row_ptr[i];
-  counts.row_taxon.resize(nnz);
-  counts.row_value.resize(nnz);
-  counts.row_pair.resize(nnz);
-  std::vector<std::size_t> next(counts.row_ptr.begin(), counts.row_ptr.end() - 1);
-  for (std::size_t j = 0; j < n_taxa; ++j) {
-    for (std::size_t e = counts.col_ptr[j]; e < counts.col_ptr[j + 1]; ++e) {
-      const std::size_t slot = next[counts.col_sample[e]]++;
-      counts.row_taxon[slot] = static_cast<std::uint32_t>(j);
-      counts.row_value[slot] = counts.col_value[e];
-      counts.row_pair[slot] = counts.col_pair[e];
+  // Depths and multinomial coefficients, each summed over its row in taxon order.
+  counts.depth.assign(N, 0.0);
+  counts.log_multinomial.assign(N, 0.0);
+  executor.parallel_for(N, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t i = begin; i < end; ++i) {
+      double depth = 0.0, log_factorials = 0.0;
+      for (std::size_t e = counts.row_ptr[i]; e < counts.row_ptr[i + 1]; ++e) {
+        const double x = counts.row_count(e);
+        depth += x;
+        log_factorials += log_gamma(x + 1.0);
+      }
+      counts.depth[i] = depth;
+      counts.log_multinomial[i] = log_gamma(depth + 1.0) - log_factorials;
     }
-  }
-
-  counts.depth.assign(n_samples, 0.0);
-  counts.log_multinomial.assign(n_samples, 0.0);
-  for (std::size_t i = 0; i < n_samples; ++i) {
-    double depth = 0.0, log_factorials = 0.0;
-    for (std::size_t e = counts.row_ptr[i]; e < counts.row_ptr[i + 1]; ++e) {
-      depth += counts.row_value[e];
-      log_factorials += log_gamma(counts.row_value[e] + 1.0);
-    }
-    counts.depth[i] = depth;
-    counts.log_multinomial[i] = log_gamma(depth + 1.0) - log_factorials;
-  }
+  }, kSampleGrain);
   counts.depth_value = counts.depth;
   std::sort(counts.depth_value.begin(), counts.depth_value.end());
   counts.depth_value.erase(
       std::unique(counts.depth_value.begin(), counts.depth_value.end()),
       counts.depth_value.end());
-  counts.sample_depth.resize(n_samples);
-  for (std::size_t i = 0; i < n_samples; ++i) {
-    counts.sample_depth[i] = static_cast<std::uint32_t>(
-        std::lower_bound(counts.depth_value.begin(), counts.depth_value.end(),
-                         counts.depth[i]) -
-        counts.depth_value.begin());
-  }
+  counts.sample_depth.resize(N);
+  executor.parallel_for(N, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t i = begin; i < end; ++i) {
+      counts.sample_depth[i] = static_cast<std::uint32_t>(
+          std::lower_bound(counts.depth_value.begin(), counts.depth_value.end(),
+                           counts.depth[i]) -
+          counts.depth_value.begin());
+    }
+  }, kSampleGrain);
   return counts;
 }
 

@@ -4,13 +4,45 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
+
+#include "parallel.h"
 
 namespace fastdmm {
 
-// Only non-zero counts are stored (design section 2, "Sparse input"). Every non-zero
-// also knows its "pair": the index of its (taxon, count value) among the distinct
-// values of that taxon, so per-component tables over pairs replace work per cell.
+// A read-only array of indices that owns its elements or views memory kept alive by
+// `owner` (for instance the R vectors the table was built into), so that the table is
+// never held twice.
+class IndexArray {
+ public:
+  IndexArray() = default;
+  explicit IndexArray(std::vector<std::uint32_t> owned) {
+    auto storage = std::make_shared<const std::vector<std::uint32_t>>(std::move(owned));
+    data_ = storage->data();
+    size_ = storage->size();
+    owner_ = std::move(storage);
+  }
+  IndexArray(const std::uint32_t* data, std::size_t size, std::shared_ptr<const void> owner)
+      : owner_(std::move(owner)), data_(data), size_(size) {}
+
+  std::uint32_t operator[](std::size_t e) const { return data_[e]; }
+  const std::uint32_t* data() const { return data_; }
+  const std::uint32_t* begin() const { return data_; }
+  const std::uint32_t* end() const { return data_ + size_; }
+  std::size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+
+ private:
+  std::shared_ptr<const void> owner_;
+  const std::uint32_t* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+// Only non-zero counts are stored (design section 2, "Sparse input"), each as indices
+// only: its sample (or taxon) and its "pair", the index of its (taxon, count value)
+// among the distinct values of that taxon. The count itself is pair_value[pair], and
+// per-component tables over pairs replace work per cell.
 struct Counts {
   std::size_t n_samples = 0;
   std::size_t n_taxa = 0;
@@ -18,16 +50,14 @@ struct Counts {
   // By taxon (compressed columns): taxon j owns entries col_ptr[j] .. col_ptr[j + 1],
   // in increasing sample order.
   std::vector<std::size_t> col_ptr;
-  std::vector<std::uint32_t> col_sample;
-  std::vector<double> col_value;
-  std::vector<std::uint32_t> col_pair;
+  IndexArray col_sample;
+  IndexArray col_pair;
 
   // By sample (compressed rows): sample i owns entries row_ptr[i] .. row_ptr[i + 1],
   // in increasing taxon order.
   std::vector<std::size_t> row_ptr;
-  std::vector<std::uint32_t> row_taxon;
-  std::vector<double> row_value;
-  std::vector<std::uint32_t> row_pair;
+  IndexArray row_taxon;
+  IndexArray row_pair;
 
   // Distinct non-zero values of taxon j: pair_value[pair_ptr[j] .. pair_ptr[j + 1]],
   // increasing.
@@ -52,12 +82,15 @@ struct Counts {
   std::size_t n_depths() const { return depth_value.size(); }
 };
 
-// Builds Counts from compressed-column input (samples are rows, taxa are columns):
-// column j holds row indices row_index[col_start[j] .. col_start[j + 1]] (0-based,
-// increasing) and their values. Explicit zeros are dropped. Values must already be
-// validated as finite non-negative whole numbers.
-Counts make_counts(std::size_t n_samples, std::size_t n_taxa, const int* col_start,
-                   const int* row_index, const double* values);
+// Completes a table from its compressed columns: col_ptr (n_taxa + 1 offsets),
+// col_sample (increasing within each column), col_pair (indices into pair_value,
+// which holds each taxon's distinct values in increasing order between pair_ptr
+// offsets). Derives the row view, depths and multinomial coefficients; the result
+// is the same for any executor.
+Counts assemble_counts(std::size_t n_samples, std::vector<std::size_t> col_ptr,
+                       IndexArray col_sample, IndexArray col_pair,
+                       std::vector<std::size_t> pair_ptr, std::vector<double> pair_value,
+                       const Executor& executor);
 
 }  // namespace fastdmm
 

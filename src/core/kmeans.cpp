@@ -22,18 +22,20 @@ KmeansResult soft_kmeans(const Counts& counts, std::size_t n_components, std::ui
   z.assign(K * N, 0.0);
   centres.assign(K * S, 0.0);
 
-  // Proportions y_ij = x_ij / J_i, aligned with the column and the row entries.
-  std::vector<double> column_proportion(counts.nnz()), row_proportion(counts.nnz());
-  for (std::size_t j = 0; j < S; ++j) {
+  // Proportions y_ij = x_ij / J_i are computed where they are used, one column or
+  // one row at a time, so that the start needs no memory per non-zero.
+  const auto column_proportions = [&counts](std::size_t j, std::vector<double>& y) {
+    y.resize(counts.col_ptr[j + 1] - counts.col_ptr[j]);
     for (std::size_t e = counts.col_ptr[j]; e < counts.col_ptr[j + 1]; ++e) {
-      column_proportion[e] = counts.col_count(e) / counts.depth[counts.col_sample[e]];
+      y[e - counts.col_ptr[j]] = counts.col_count(e) / counts.depth[counts.col_sample[e]];
     }
-  }
-  for (std::size_t i = 0; i < N; ++i) {
+  };
+  const auto row_proportions = [&counts](std::size_t i, std::vector<double>& y) {
+    y.resize(counts.row_ptr[i + 1] - counts.row_ptr[i]);
     for (std::size_t e = counts.row_ptr[i]; e < counts.row_ptr[i + 1]; ++e) {
-      row_proportion[e] = counts.row_count(e) / counts.depth[i];
+      y[e - counts.row_ptr[i]] = counts.row_count(e) / counts.depth[i];
     }
-  }
+  };
 
   ReferenceRng rng(seed);
   for (std::size_t i = 0; i < N; ++i) {
@@ -52,11 +54,14 @@ KmeansResult soft_kmeans(const Counts& counts, std::size_t n_components, std::ui
     // mu_kj = sum_i z_ik y_ij / W_k, summed in sample order over the non-zeros (the
     // zeros add exact zeros, so this is the dense sum to the last bit).
     executor.parallel_for(S, [&](std::size_t begin, std::size_t end) {
+      std::vector<double> y;
       for (std::size_t j = begin; j < end; ++j) {
+        column_proportions(j, y);
+        const std::size_t first = counts.col_ptr[j];
         for (std::size_t k = 0; k < K; ++k) {
           double sum = 0.0;
-          for (std::size_t e = counts.col_ptr[j]; e < counts.col_ptr[j + 1]; ++e) {
-            sum += z[k * N + counts.col_sample[e]] * column_proportion[e];
+          for (std::size_t e = first; e < counts.col_ptr[j + 1]; ++e) {
+            sum += z[k * N + counts.col_sample[e]] * y[e - first];
           }
           new_centres[k * S + j] = sum / weights[k];
         }
@@ -84,15 +89,17 @@ KmeansResult soft_kmeans(const Counts& counts, std::size_t n_components, std::ui
     }
     // ||y_i - mu_k||^2 = ||mu_k||^2 + sum_{j: y_ij > 0} [(y_ij - mu_kj)^2 - mu_kj^2].
     executor.parallel_for(N, [&](std::size_t begin, std::size_t end) {
-      std::vector<double> kernel(K);
+      std::vector<double> kernel(K), y;
       for (std::size_t i = begin; i < end; ++i) {
+        row_proportions(i, y);
+        const std::size_t first = counts.row_ptr[i];
         double normaliser = 0.0;
         for (std::size_t k = 0; k < K; ++k) {
           const double* mu = &centres[k * S];
           double distance2 = centre_norm2[k];
           for (std::size_t e = counts.row_ptr[i]; e < counts.row_ptr[i + 1]; ++e) {
             const double m = mu[counts.row_taxon[e]];
-            const double difference = m - row_proportion[e];
+            const double difference = m - y[e - first];
             distance2 += difference * difference - m * m;
           }
           // Rounding can leave a tiny negative value where the distance is zero.

@@ -330,3 +330,174 @@ test_that("row-compressed sparse input (the transposed storage) gives the dense 
   expect_s4_class(by_row, "dgRMatrix")
   expect_identical(without_call(dmn_fit(by_row, 2, seed = 4, threads = 1)), dense)
 })
+
+# ---- the C++ input boundary -----------------------------------------------------------
+
+# The compressed columns of a count table (everything but its external pointer).
+table_columns <- function(table) unclass(table)[setdiff(names(table), "pointer")]
+
+test_that("a logical sparse matrix is refused in plain words", {
+  skip_if_not_installed("Matrix")
+  logical_sparse <- Matrix::Matrix(good_counts() > 5, sparse = TRUE)
+  expect_s4_class(logical_sparse, "lgCMatrix")
+  error <- expect_input_error(dmn_fit(logical_sparse, 2, seed = 1, threads = 1),
+                              "fastdmm_not_numeric", "counts",
+                              "must hold numeric counts, not an object of class 'lgCMatrix'$")
+  expect_no_match(conditionMessage(error), "a an", fixed = TRUE)
+})
+
+test_that("bad values are counted per kind and reported in order, for every input class", {
+  skip_if_not_installed("Matrix")
+  x <- good_counts()
+  # Each case: cells to spoil, the values put there, and the expected report.
+  cases <- list(
+    list(cells = 1:3, values = c(NA, -1, 2.5), problem = "NA values in 1 cell$"),
+    list(cells = 1:4, values = c(NaN, NA, Inf, -1), problem = "NA values in 2 cells$"),
+    list(cells = 1:4, values = c(Inf, -Inf, -1, 2.5), problem = "infinite values in 2 cells$"),
+    list(cells = c(2, 7, 9), values = c(-1, -2, 0.5), problem = "negative values in 2 cells$"),
+    list(cells = c(2, 7, 9), values = c(0.5, 1.25, 2^60), problem = "non-integer values in 2 cells;"),
+    list(cells = c(2, 7), values = c(2^60, 2^54), problem = "above 2\\^53 in 2 cells,")
+  )
+  for (case in cases) {
+    bad <- x
+    bad[case$cells] <- case$values
+    expect_input_error(dmn_fit(bad, 2, seed = 1, threads = 1), "fastdmm_bad_value", "counts",
+                       case$problem)
+    sparse <- methods::as(Matrix::Matrix(bad, sparse = TRUE), "CsparseMatrix")
+    expect_s4_class(sparse, "dgCMatrix")
+    expect_input_error(dmn_fit(sparse, 2, seed = 1, threads = 2), "fastdmm_bad_value", "counts",
+                       case$problem)
+  }
+  integer_x <- x
+  storage.mode(integer_x) <- "integer"
+  bad <- integer_x
+  bad[c(1, 5, 8)] <- c(NA, -1L, NA)
+  expect_input_error(dmn_fit(bad, 2, seed = 1, threads = 1), "fastdmm_bad_value", "counts",
+                     "NA values in 2 cells$")
+  bad[c(1, 8)] <- 3L
+  bad[2] <- -7L
+  expect_input_error(dmn_fit(bad, 2, seed = 1, threads = 1), "fastdmm_bad_value", "counts",
+                     "negative values in 2 cells$")
+  # An explicitly stored zero is not a count: a sample of stored zeros is empty.
+  sparse <- methods::as(Matrix::Matrix(x, sparse = TRUE), "CsparseMatrix")
+  in_row_2 <- sparse@i == 1L
+  sparse@x[in_row_2] <- 0
+  expect_input_error(dmn_fit(sparse, 2, seed = 1, threads = 1), "fastdmm_zero_sample", "counts",
+                     paste0("1 sample whose counts are all zero: ", rownames(x)[2], ";"))
+  integer_x[5, ] <- 0L
+  expect_input_error(dmn_fit(unname(integer_x), 2, seed = 1, threads = 1),
+                     "fastdmm_zero_sample", "counts", "rows 5;")
+})
+
+test_that("every input class gives the same compressed table", {
+  skip_if_not_installed("Matrix")
+  x <- simulate_counts(n = 30, n_taxa = 12, k = 2, seed = 26)
+  x[3, 4] <- 70000  # beyond the small-count lookup table
+  x[5, 4] <- 2^40
+  dense <- table_columns(fastdmm:::as_counts(x, threads = 1))
+  integer_x <- x
+  integer_x[5, 4] <- 7
+  storage.mode(integer_x) <- "integer"
+  double_x <- x
+  double_x[5, 4] <- 7
+  expect_identical(table_columns(fastdmm:::as_counts(integer_x, threads = 1)),
+                   table_columns(fastdmm:::as_counts(double_x, threads = 1)))
+  sparse <- methods::as(Matrix::Matrix(x, sparse = TRUE), "CsparseMatrix")
+  expect_identical(table_columns(fastdmm:::as_counts(sparse, threads = 2)), dense)
+  expect_identical(table_columns(fastdmm:::as_counts(as.data.frame(x))), dense)
+  # The column arrays: samples by taxon, each count as its (taxon, value) pair.
+  j <- 4L
+  entries <- seq(dense$col_ptr[j] + 1, dense$col_ptr[j + 1])
+  expect_identical(dense$col_sample[entries] + 1L, unname(which(x[, j] != 0)))
+  expect_identical(dense$pair_value[dense$col_pair[entries] + 1L], unname(x[x[, j] != 0, j]))
+})
+
+test_that("tables built on 1 and 2 threads are identical and give identical fits", {
+  # More than 128 taxa and 512 samples, so that both passes split.
+  x <- simulate_counts(n = 700, n_taxa = 300, k = 2, depth = 400, seed = 36, precision = 10)
+  one <- fastdmm:::as_counts(x, threads = 1)
+  two <- fastdmm:::as_counts(x, threads = 2)
+  expect_identical(table_columns(one), table_columns(two))
+  fit_one <- allow_unconverged(dmn_fit(one, 3, seed = 2, threads = 1, max_iter = 5))
+  fit_two <- allow_unconverged(dmn_fit(two, 3, seed = 2, threads = 1, max_iter = 5))
+  expect_identical(without_call(fit_one), without_call(fit_two))
+  expect_identical(without_call(fit_one),
+                   without_call(allow_unconverged(dmn_fit(x, 3, seed = 2, threads = 1,
+                                                          max_iter = 5))))
+  integer_x <- x
+  storage.mode(integer_x) <- "integer"
+  expect_identical(table_columns(fastdmm:::as_counts(integer_x, threads = 2)), table_columns(one))
+})
+
+test_that("a serialised table is rebuilt and gives the identical fit", {
+  x <- simulate_counts(n = 40, n_taxa = 9, k = 2, seed = 27)
+  table <- fastdmm:::as_counts(x)
+  copy <- unserialize(serialize(table, NULL))
+  expect_identical(table_columns(copy), table_columns(table))
+  fit <- without_call(dmn_fit(table, 2, seed = 3, threads = 1))
+  expect_identical(without_call(dmn_fit(copy, 2, seed = 3, threads = 1)), fit)
+  # The rebuilt table is cached: fitting again reuses it.
+  expect_identical(without_call(dmn_fit(copy, 2, seed = 3, threads = 1)), fit)
+  expect_identical(without_call(dmn_fit(x, 2, seed = 3, threads = 1)), fit)
+})
+
+test_that("a subset of a table is the table of the subset", {
+  skip_if_not_installed("Matrix")
+  x <- simulate_counts(n = 30, n_taxa = 10, k = 3, seed = 28)
+  x[, 2] <- 0
+  x[c(1, 5, 9), 3] <- c(1e6, 17, 2^45)
+  table <- fastdmm:::as_counts(x)
+  for (rows in list(1:30, c(2, 5, 9, 30), 17, seq(1, 29, by = 2))) {
+    subset <- fastdmm:::subset_counts(table, rows)
+    expect_identical(table_columns(subset),
+                     table_columns(fastdmm:::as_counts(x[rows, , drop = FALSE])))
+  }
+  sparse <- fastdmm:::as_counts(Matrix::Matrix(unname(x), sparse = TRUE))
+  expect_identical(table_columns(fastdmm:::subset_counts(sparse, c(3, 4))),
+                   table_columns(fastdmm:::as_counts(unname(x)[3:4, ])))
+})
+
+test_that("dmngroup() gives the per-group fits of every input class", {
+  skip_if_not_installed("Matrix")
+  x <- simulate_counts(n = 15, n_taxa = 6, k = 2, seed = 29)
+  group <- rep(c("b", "a"), times = 15)
+  expected <- lapply(c(a = "a", b = "b"), function(g) {
+    without_call(dmn_fit(x[group == g, ], 2, seed = 5, threads = 1))
+  })
+  for (input in list(x, as.data.frame(x), Matrix::Matrix(x, sparse = TRUE))) {
+    grp <- dmngroup(input, group, k = 2, seed = 5, threads = 1)
+    expect_identical(lapply(unclass(grp), without_call), expected)
+  }
+})
+
+test_that("threads are capped at the number of cores, and the fit records the number used", {
+  x <- good_counts()
+  cores <- RcppParallel::defaultNumThreads()
+  fit <- expect_silent(dmn_fit(x, 2, seed = 1, threads = cores + 3))
+  expect_identical(fit$threads, as.integer(cores))
+  expect_identical(without_call(fit)[names(fit) != "threads"],
+                   without_call(dmn_fit(x, 2, seed = 1, threads = 1))[names(fit) != "threads"])
+})
+
+test_that("futures on other workers receive the compact table, not the user's object", {
+  skip_on_cran()
+  # run_tasks() ships each fit's function with only the variables it names.
+  make_fit_task <- function(counts) {
+    data <- length(counts)
+    function(task) {
+      c(user_object = exists("counts", envir = environment(sys.function()), inherits = FALSE),
+        value = data * task)
+    }
+  }
+  old_plan <- future::plan(future::multisession, workers = 2)
+  on.exit(future::plan(old_plan), add = TRUE)
+  results <- fastdmm:::run_tasks(list(1, 2), make_fit_task(1:10))
+  expect_identical(results, list(c(user_object = 0, value = 10), c(user_object = 0, value = 20)))
+  # And fits on workers, which rebuild the table from its compressed columns,
+  # are the fits in this process.
+  x <- simulate_counts(n = 40, n_taxa = 9, k = 2, seed = 31)
+  parallel <- allow_unconverged(dmn_fit(x, 1:2, seed = 1, threads = 1, max_iter = 3))
+  future::plan(future::sequential)
+  sequential <- allow_unconverged(dmn_fit(x, 1:2, seed = 1, threads = 1, max_iter = 3))
+  expect_identical(lapply(parallel, without_call), lapply(sequential, without_call))
+})
