@@ -1,0 +1,36 @@
+# Issue-3 check, whole dmn_fit() calls side by side: dense 20,000 x 300, k = 6,
+# generated as bench.R's "Parallel" scenario with R seed 7; 1 vs 2 threads,
+# median of 3 each, and whether the fits are identical. Rscript inst/bench/threads.R
+suppressPackageStartupMessages(library(fastdmm))
+scenario <- list(n = 20000, taxa = 300, k = 6, sdlog = 1.8, precision = 30, seed = 7)
+set.seed(scenario$seed)
+n_taxa <- scenario$taxa; n_types <- scenario$k
+base <- stats::rlnorm(n_taxa, 0, scenario$sdlog)
+alpha <- vapply(seq_len(n_types), function(type) {
+  a <- base * stats::rlnorm(n_taxa, 0, 1)
+  dominant <- sample.int(n_taxa, max(1L, round(0.05 * n_taxa)))
+  a[dominant] <- a[dominant] * 50
+  a / sum(a) * scenario$precision * exp(stats::runif(1, -0.5, 0.5))
+}, numeric(n_taxa))
+weights <- stats::rgamma(n_types, 3)
+depth <- pmax(200, round(stats::rlnorm(scenario$n, log(5000), 0.5)))
+counts <- fastdmm::rdmm(scenario$n, alpha, weights, depth)
+attr(counts, "component") <- NULL
+cat(sprintf("%d x %d, storage %s, %.1f%% zeros\n", nrow(counts), ncol(counts),
+            typeof(counts), 100 * mean(counts == 0)))
+fit_once <- function(threads) {
+  seconds <- system.time(fit <- suppressWarnings(dmn_fit(counts, 6, seed = 1, threads = threads)))[["elapsed"]]
+  list(seconds = seconds, fit = fit)
+}
+invisible(fit_once(1))  # warm-up
+runs <- list(`1` = list(), `2` = list())
+for (rep in 1:3) for (threads in c("1", "2")) runs[[threads]][[rep]] <- fit_once(as.integer(threads))
+one <- vapply(runs[["1"]], `[[`, 0, "seconds"); two <- vapply(runs[["2"]], `[[`, 0, "seconds")
+cat("1 thread :", sprintf("%.2f", one), " median", sprintf("%.2f s\n", median(one)))
+cat("2 threads:", sprintf("%.2f", two), " median", sprintf("%.2f s\n", median(two)))
+cat(sprintf("speed-up %.2fx (target >= 1.6x)\n", median(one) / median(two)))
+strip <- function(fit) { fit$call <- NULL; fit$threads <- NULL; fit }
+cat("identical fits:", identical(strip(runs[["1"]][[1]]$fit), strip(runs[["2"]][[1]]$fit)),
+    "; EM iterations", runs[["1"]][[1]]$fit$em_iterations, "\n")
+t_in <- function(threads) median(replicate(3, system.time(fastdmm:::as_counts(counts, threads = threads))[["elapsed"]]))
+cat(sprintf("as_counts() alone: %.3f s on 1 thread, %.3f s on 2\n", t_in(1), t_in(2)))
