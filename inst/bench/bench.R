@@ -91,28 +91,8 @@ skip_reference <- if (length(env_list("FASTDMM_BENCH_SKIP_REF")) > 0L) {
   rep(FALSE, length(scenarios))
 }
 
-# A realistic microbiome table: heavy-tailed (log-normal) taxon abundances
-# shared by all community types, each type perturbing them and boosting its own
-# 5% of dominant taxa 50-fold; unequal type weights; log-normal depths around
-# 5,000 reads.
-simulate_table <- function(scenario) {
-  set.seed(scenario$seed)
-  n_taxa <- scenario$taxa
-  n_types <- scenario$k
-  base <- stats::rlnorm(n_taxa, 0, scenario$sdlog)
-  alpha <- vapply(seq_len(n_types), function(type) {
-    a <- base * stats::rlnorm(n_taxa, 0, 1)
-    dominant <- sample.int(n_taxa, max(1L, round(0.05 * n_taxa)))
-    a[dominant] <- a[dominant] * 50
-    a / sum(a) * scenario$precision * exp(stats::runif(1, -0.5, 0.5))
-  }, numeric(n_taxa))
-  weights <- stats::rgamma(n_types, 3)
-  # Floor of 200 reads: real pipelines drop shallower samples.
-  depth <- pmax(200, round(stats::rlnorm(scenario$n, log(5000), 0.5)))
-  counts <- fastdmm::rdmm(scenario$n, alpha, weights, depth)
-  attr(counts, "component") <- NULL
-  counts
-}
+# simulate_table(scenario): the shared generator of the simulated tables.
+source("inst/bench/tables.R")
 
 load_twins <- function() {
   file <- system.file("extdata", "Twins.csv", package = "DirichletMultinomial")

@@ -35,32 +35,11 @@ timed <- function(expr) {
   list(value = value, seconds = t[["elapsed"]])
 }
 
-# The issue's generator: K types, each boosting `boosted` of S taxa.
-frozen_table <- function(N, S, K, boosted = 40, depth = 5000, seed = 11) {
-  set.seed(seed)
-  alpha <- sapply(1:K, function(k) {
-    a <- rgamma(S, 0.2, 1) * 0.05
-    a[sample(S, boosted)] <- runif(boosted, 1, 5)
-    a
-  })
-  truth <- sample(K, N, TRUE)
-  x <- t(vapply(seq_len(N), function(i) {
-    p <- rgamma(S, alpha[, truth[i]])
-    rmultinom(1, depth, p / sum(p))
-  }, numeric(S)))
-  list(x = x, truth = truth)
-}
+source("inst/bench/tables.R")  # simulate_table(), frozen_table()
 
-# The bench's simulated tables (inst/bench/bench.R, simulate_table()).
 bench_table <- function(n, taxa, k, sdlog, precision, seed) {
-  env <- new.env()
-  bench <- Sys.getenv("FASTDMM_BENCH_FILE", "inst/bench/bench.R")
-  for (ex in parse(bench)) {
-    if (is.call(ex) && identical(ex[[1]], as.name("<-")) &&
-        identical(as.character(ex[[2]]), "simulate_table")) eval(ex, env)
-  }
-  env$simulate_table(list(n = n, taxa = taxa, k = k, sdlog = sdlog, precision = precision,
-                          seed = seed))
+  simulate_table(list(n = n, taxa = taxa, k = k, sdlog = sdlog, precision = precision,
+                      seed = seed))
 }
 
 compare_starts <- function(label, d, k) {

@@ -3,19 +3,8 @@
 # median of 3 each, and whether the fits are identical. Rscript inst/bench/threads.R
 suppressPackageStartupMessages(library(fastdmm))
 scenario <- list(n = 20000, taxa = 300, k = 6, sdlog = 1.8, precision = 30, seed = 7)
-set.seed(scenario$seed)
-n_taxa <- scenario$taxa; n_types <- scenario$k
-base <- stats::rlnorm(n_taxa, 0, scenario$sdlog)
-alpha <- vapply(seq_len(n_types), function(type) {
-  a <- base * stats::rlnorm(n_taxa, 0, 1)
-  dominant <- sample.int(n_taxa, max(1L, round(0.05 * n_taxa)))
-  a[dominant] <- a[dominant] * 50
-  a / sum(a) * scenario$precision * exp(stats::runif(1, -0.5, 0.5))
-}, numeric(n_taxa))
-weights <- stats::rgamma(n_types, 3)
-depth <- pmax(200, round(stats::rlnorm(scenario$n, log(5000), 0.5)))
-counts <- fastdmm::rdmm(scenario$n, alpha, weights, depth)
-attr(counts, "component") <- NULL
+source("inst/bench/tables.R")
+counts <- simulate_table(scenario)
 cat(sprintf("%d x %d, storage %s, %.1f%% zeros\n", nrow(counts), ncol(counts),
             typeof(counts), 100 * mean(counts == 0)))
 fit_once <- function(threads) {

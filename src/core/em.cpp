@@ -39,13 +39,18 @@ Parameters parameters_of(const EmState& state) {
 
 }  // namespace
 
-const Executor& taxon_executor(std::size_t n_components, std::size_t n_taxa,
-                               const Executor& executor, const Executor& serial,
-                               bool* by_component) {
+void for_each_component(std::size_t n, std::size_t n_taxa, const Executor& executor,
+                        const std::function<void(std::size_t, const Executor&)>& body) {
   const std::size_t threads = static_cast<std::size_t>(executor.threads());
   const std::size_t n_blocks = (n_taxa + kTaxonBlock - 1) / kTaxonBlock;
-  *by_component = n_components >= 2 * threads || n_blocks < 2 * threads;
-  return *by_component ? serial : executor;
+  const SerialExecutor serial;
+  if (n >= 2 * threads || n_blocks < 2 * threads) {
+    executor.parallel_for(n, [&](std::size_t begin, std::size_t end) {
+      for (std::size_t c = begin; c < end; ++c) body(c, serial);
+    });
+  } else {
+    for (std::size_t c = 0; c < n; ++c) body(c, executor);
+  }
 }
 
 int run_msteps(const Counts& counts, const std::vector<ComponentWeights>& histograms,
@@ -56,22 +61,11 @@ int run_msteps(const Counts& counts, const std::vector<ComponentWeights>& histog
   for (std::size_t k = 0; k < histograms.size(); ++k) {
     if (optimise.empty() || optimise[k]) chosen.push_back(k);
   }
-  const std::size_t n = chosen.size();
-  std::vector<OptimiserReport> reports(n);
-  const SerialExecutor serial;
-  bool by_component = true;
-  const Executor& inner = taxon_executor(n, S, executor, serial, &by_component);
-  const auto run = [&](std::size_t begin, std::size_t end) {
-    for (std::size_t c = begin; c < end; ++c) {
-      const std::size_t k = chosen[c];
-      reports[c] = optimise_component(counts, histograms[k], &log_alpha[k * S], options, inner);
-    }
-  };
-  if (by_component) {
-    executor.parallel_for(n, run);
-  } else {
-    run(0, n);
-  }
+  std::vector<OptimiserReport> reports(chosen.size());
+  for_each_component(chosen.size(), S, executor, [&](std::size_t c, const Executor& inner) {
+    const std::size_t k = chosen[c];
+    reports[c] = optimise_component(counts, histograms[k], &log_alpha[k * S], options, inner);
+  });
   int unconverged = 0;
   for (const auto& report : reports) unconverged += report.converged ? 0 : 1;
   return unconverged;

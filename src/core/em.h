@@ -45,12 +45,13 @@ int run_msteps(const Counts& counts, const std::vector<ComponentWeights>& histog
                std::vector<double>& log_alpha, const OptimiserOptions& options,
                const Executor& executor, const std::vector<bool>& optimise = {});
 
-// Components run their optimisers side by side when there are at least two per
-// thread (or too few taxa to split); otherwise one after another with the taxa
-// split across threads. Returns the executor the taxon sums should use.
-const Executor& taxon_executor(std::size_t n_components, std::size_t n_taxa,
-                               const Executor& executor, const Executor& serial,
-                               bool* by_component);
+// Calls body(c, inner) for c = 0..n-1, one call per component. Components run
+// side by side when there are at least two per thread (or too few taxa to split),
+// each with a serial `inner` executor for its taxon sums; otherwise one after
+// another with `inner` the executor itself, splitting the taxa. Either way the
+// sums are the same.
+void for_each_component(std::size_t n, std::size_t n_taxa, const Executor& executor,
+                        const std::function<void(std::size_t, const Executor&)>& body);
 
 // The evidence at state.log_alpha and the NLE with state.weights.
 void evaluate_state(const Counts& counts, EmState& state, const Executor& executor);

@@ -19,30 +19,18 @@ FitResult finish_fit(const Counts& counts, EmState state, bool reference_hessian
   result.n_components = K;
 
   std::vector<HessianSummary> hessians(K);
-  {
-    const SerialExecutor serial;
-    bool by_component = true;
-    const Executor& inner = taxon_executor(K, S, executor, serial, &by_component);
-    const auto summarise = [&](std::size_t begin, std::size_t end) {
-      for (std::size_t k = begin; k < end; ++k) {
-        ComponentDerivatives d;
-        if (reference_hessian) {
-          const std::vector<double> pair_counts =
-              nonzero_posterior_pair_counts(counts, &state.posterior[k * N]);
-          component_derivatives(counts, state.histograms[k], &state.log_alpha[k * S], inner, d,
-                                true, &pair_counts);
-        } else {
-          component_derivatives(counts, state.histograms[k], &state.log_alpha[k * S], inner, d);
-        }
-        hessians[k] = summarise_hessian(d);
-      }
-    };
-    if (by_component) {
-      executor.parallel_for(K, summarise);
+  for_each_component(K, S, executor, [&](std::size_t k, const Executor& inner) {
+    ComponentDerivatives d;
+    if (reference_hessian) {
+      const std::vector<double> pair_counts =
+          nonzero_posterior_pair_counts(counts, &state.posterior[k * N]);
+      component_derivatives(counts, state.histograms[k], &state.log_alpha[k * S], inner, d,
+                            true, &pair_counts);
     } else {
-      summarise(0, K);
+      component_derivatives(counts, state.histograms[k], &state.log_alpha[k * S], inner, d);
     }
-  }
+    hessians[k] = summarise_hessian(d);
+  });
 
   // LogDet adds 2 log N - log W_k for every component but the first in the
   // initialisation's order: the reference's convention (design section 1, step 4).
