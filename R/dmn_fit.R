@@ -146,13 +146,13 @@
 #'
 #' # several k, best of three starts each, choose by Laplace
 #' fits <- dmn_fit(counts, k = 1:3, nstart = 3, seed = 1, threads = 1)
+#' fits
+#' best_fit(fits, by = "laplace")
 #' fits[[2]]$starts
 #'
 #' # a start you give: labels from another clustering
 #' labels <- stats::kmeans(sqrt(counts / rowSums(counts)), 2, nstart = 5)$cluster
 #' dmn_fit(counts, k = 2, init = labels, threads = 1)
-#' fits
-#' best_fit(fits, by = "laplace")
 dmn_fit <- function(counts, k, verbose = FALSE,
                     seed = runif(1, 0, .Machine$integer.max), threads = NULL,
                     hessian = c("exact", "reference"), max_iter = 100, tol = 1e-6,
