@@ -26,15 +26,10 @@ constexpr double kLargestExtrapolatedLogAlpha = 50.0;
 // Parameters of the EM map as one vector theta = (lambda, log W): the space
 // SQUAREM extrapolates in. Components of zero weight have no log weight; they
 // keep weight zero (the E-step never gives them mass again).
-struct Parameters {
-  std::vector<double> values;
-};
-
-Parameters parameters_of(const EmState& state) {
-  Parameters p;
-  p.values = state.log_alpha;
-  for (double w : state.weights) p.values.push_back(w > 0.0 ? std::log(w) : 0.0);
-  return p;
+std::vector<double> parameters_of(const EmState& state) {
+  std::vector<double> theta = state.log_alpha;
+  for (double w : state.weights) theta.push_back(w > 0.0 ? std::log(w) : 0.0);
+  return theta;
 }
 
 }  // namespace
@@ -175,7 +170,7 @@ EmRun run_em(const Counts& counts, EmState& state, const EmSettings& settings,
     // r = theta1 - theta0, v = theta2 - 2 theta1 + theta0, step a = -|r| / |v|
     // (at most -1; a = -1 is theta2 itself), theta' = theta0 - 2 a r + a^2 v,
     // stabilised by one more F: the lower of F(theta') and theta2 is kept.
-    const Parameters theta0 = parameters_of(state);
+    const std::vector<double> theta0 = parameters_of(state);
     EmState one = state;
     em_step(counts, one, options, executor);
     ++run.iterations;
@@ -189,17 +184,17 @@ EmRun run_em(const Counts& counts, EmState& state, const EmSettings& settings,
       stop(before, first);
       break;
     }
-    const Parameters theta1 = parameters_of(one);
+    const std::vector<double> theta1 = parameters_of(one);
     EmState two = one;
     em_step(counts, two, options, executor);
     ++run.iterations;
-    const Parameters theta2 = parameters_of(two);
+    const std::vector<double> theta2 = parameters_of(two);
 
     double r2 = 0.0, v2 = 0.0;
-    std::vector<double> r(theta0.values.size()), v(theta0.values.size());
+    std::vector<double> r(theta0.size()), v(theta0.size());
     for (std::size_t c = 0; c < r.size(); ++c) {
-      r[c] = theta1.values[c] - theta0.values[c];
-      v[c] = theta2.values[c] - 2.0 * theta1.values[c] + theta0.values[c];
+      r[c] = theta1[c] - theta0[c];
+      v[c] = theta2[c] - 2.0 * theta1[c] + theta0[c];
       r2 += r[c] * r[c];
       v2 += v[c] * v[c];
     }
@@ -217,7 +212,7 @@ EmRun run_em(const Counts& counts, EmState& state, const EmSettings& settings,
       jump.weights.resize(K);
       bool valid = true;
       for (std::size_t c = 0; c < K * S; ++c) {
-        const double value = theta0.values[c] - 2.0 * step * r[c] + step * step * v[c];
+        const double value = theta0[c] - 2.0 * step * r[c] + step * step * v[c];
         valid = valid && std::isfinite(value) && std::fabs(value) <= kLargestExtrapolatedLogAlpha;
         jump.log_alpha[c] = value;
       }
@@ -225,7 +220,7 @@ EmRun run_em(const Counts& counts, EmState& state, const EmSettings& settings,
       for (std::size_t k = 0; k < K; ++k) {
         const std::size_t c = K * S + k;
         const bool positive = state.weights[k] > 0.0 && one.weights[k] > 0.0 && two.weights[k] > 0.0;
-        const double log_w = theta0.values[c] - 2.0 * step * r[c] + step * step * v[c];
+        const double log_w = theta0[c] - 2.0 * step * r[c] + step * step * v[c];
         jump.weights[k] = positive ? std::exp(log_w) : 0.0;
         valid = valid && std::isfinite(jump.weights[k]);
         sum += jump.weights[k];

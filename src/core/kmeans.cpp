@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "rng.h"
+#include "start.h"
 
 namespace fastdmm {
 
@@ -22,14 +23,8 @@ KmeansResult soft_kmeans(const Counts& counts, std::size_t n_components, std::ui
   z.assign(K * N, 0.0);
   centres.assign(K * S, 0.0);
 
-  // Proportions y_ij = x_ij / J_i are computed where they are used, one column or
-  // one row at a time, so that the start needs no memory per non-zero.
-  const auto column_proportions = [&counts](std::size_t j, std::vector<double>& y) {
-    y.resize(counts.col_ptr[j + 1] - counts.col_ptr[j]);
-    for (std::size_t e = counts.col_ptr[j]; e < counts.col_ptr[j + 1]; ++e) {
-      y[e - counts.col_ptr[j]] = counts.col_count(e) / counts.depth[counts.col_sample[e]];
-    }
-  };
+  // Proportions y_ij = x_ij / J_i are computed where they are used, one row at a
+  // time, so that the start needs no memory per non-zero.
   const auto row_proportions = [&counts](std::size_t i, std::vector<double>& y) {
     y.resize(counts.row_ptr[i + 1] - counts.row_ptr[i]);
     for (std::size_t e = counts.row_ptr[i]; e < counts.row_ptr[i + 1]; ++e) {
@@ -42,31 +37,11 @@ KmeansResult soft_kmeans(const Counts& counts, std::size_t n_components, std::ui
     z[rng.uniform_int(static_cast<std::uint32_t>(K)) * N + i] = 1.0;
   }
 
-  std::vector<double> weights(K), new_centres(K * S), centre_norm2(K);
+  std::vector<double> weights(K), new_centres, centre_norm2(K);
   double max_change = 1.0e9;
   int iteration = 0;
   while (max_change > tolerance && iteration < max_iterations) {
-    for (std::size_t k = 0; k < K; ++k) {
-      double w = 0.0;
-      for (std::size_t i = 0; i < N; ++i) w += z[k * N + i];
-      weights[k] = w;
-    }
-    // mu_kj = sum_i z_ik y_ij / W_k, summed in sample order over the non-zeros (the
-    // zeros add exact zeros, so this is the dense sum to the last bit).
-    executor.parallel_for(S, [&](std::size_t begin, std::size_t end) {
-      std::vector<double> y;
-      for (std::size_t j = begin; j < end; ++j) {
-        column_proportions(j, y);
-        const std::size_t first = counts.col_ptr[j];
-        for (std::size_t k = 0; k < K; ++k) {
-          double sum = 0.0;
-          for (std::size_t e = first; e < counts.col_ptr[j + 1]; ++e) {
-            sum += z[k * N + counts.col_sample[e]] * y[e - first];
-          }
-          new_centres[k * S + j] = sum / weights[k];
-        }
-      }
-    }, kTaxonGrain);
+    new_centres = proportion_centres(counts, z, K, executor, &weights);
     max_change = 0.0;
     for (std::size_t k = 0; k < K; ++k) {
       // A component no sample belongs to has no mean; the reference divides by zero

@@ -210,7 +210,8 @@ HellingerPartition hellinger_kmeans(const Counts& counts, const SquareRootPropor
 }
 
 std::vector<double> proportion_centres(const Counts& counts, const std::vector<double>& posterior,
-                                       std::size_t n_components, const Executor& executor) {
+                                       std::size_t n_components, const Executor& executor,
+                                       std::vector<double>* weights) {
   const std::size_t N = counts.n_samples, S = counts.n_taxa, K = n_components;
   std::vector<double> weight(K, 0.0), centres(K * S, 0.0);
   for (std::size_t k = 0; k < K; ++k) {
@@ -229,6 +230,7 @@ std::vector<double> proportion_centres(const Counts& counts, const std::vector<d
       }
     }
   }, kTaxonGrain);
+  if (weights != nullptr) *weights = weight;
   return centres;
 }
 
