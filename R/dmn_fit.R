@@ -189,12 +189,12 @@ dmn_fit <- function(counts, k, verbose = FALSE,
   # differ from one seed to the next far more than the reference's do.
   kinds <- c(start$kind, rep("kmeans++", nstart - 1L))
   kind_codes <- match(kinds, start_kinds) - 1L
-  fit_task <- function(k) {
+  fit_task <- function(k, report) {
     if (verbose) message(sprintf("dmn, k=%d", k))
     settings <- search
     if (is.na(settings$max_moves)) settings$max_moves <- k
     .fit_dmn(data, k, seeds, kind_codes, start$posterior, threads, max_iter, as.double(tol),
-             as.double(rel_tol), accelerate, hessian == "reference", verbose, settings)
+             as.double(rel_tol), accelerate, hessian == "reference", verbose, settings, report)
   }
   raws <- run_tasks(as.list(k), fit_task)
 
@@ -222,6 +222,7 @@ dmn_fit <- function(counts, k, verbose = FALSE,
     fit$best_start <- raw$best_start
     fit$moves <- as.data.frame(raw$moves)
     fit$total_em_iterations <- raw$total_em_iterations
+    fit$search <- raw$search
     warn_about_fit(raw, k[i], tol, rel_tol)
     fit
   })
@@ -338,13 +339,15 @@ check_tolerance <- function(x, arg) {
 #' dmn_search()
 #' dmn_search(n_continue = 3, split_merge = FALSE)
 dmn_search <- function(screen_iter = 10, n_continue = NULL, split_merge = NULL,
-                       max_moves = NULL, max_tries = 5) {
+                       max_moves = NULL, max_tries = 5, subsample = 20000) {
   structure(list(
     screen_iter = check_whole_number(screen_iter, "screen_iter", min = 1),
     n_continue = if (is.null(n_continue)) NULL else check_whole_number(n_continue, "n_continue", min = 1),
     split_merge = if (is.null(split_merge)) NULL else check_flag(split_merge, "split_merge"),
     max_moves = if (is.null(max_moves)) NULL else check_whole_number(max_moves, "max_moves", min = 0),
-    max_tries = check_whole_number(max_tries, "max_tries", min = 1)
+    max_tries = check_whole_number(max_tries, "max_tries", min = 1),
+    subsample = if (identical(subsample, Inf)) Inf else
+      as.double(check_whole_number(subsample, "subsample", min = 100, max = 2^31 - 1))
   ), class = "dmn_search")
 }
 
@@ -367,7 +370,8 @@ resolve_search <- function(search, nstart) {
     n_continue = search$n_continue %||% as.integer(ceiling(sqrt(nstart))),
     split_merge = search$split_merge %||% (nstart > 1L),
     max_moves = search$max_moves %||% NA_integer_,
-    max_tries = search$max_tries
+    max_tries = search$max_tries,
+    subsample = if (is.infinite(search$subsample %||% 20000)) 0 else (search$subsample %||% 20000)
   )
 }
 
@@ -390,17 +394,30 @@ check_components <- function(k, n_samples) {
 }
 
 # Runs independent fits through future.apply (sequentially unless the user has
-# set a future plan), ticking a progressr progressor once per finished fit.
-# Futures on other workers receive `fun` with only the variables it uses (the
-# compact count table, not the user's object it was built from); every fit in
-# one process shares the table's C++ form.
+# set a future plan). Progress goes to a progressr progressor of 100 steps per
+# fit: `fun(task, report)` calls report(fraction, phase) as its fit advances
+# (from C++, between iterations), so one long fit moves the bar too. Futures on
+# other workers receive `fun` with only the variables it uses (the compact count
+# table, not the user's object it was built from); every fit in one process
+# shares the table's C++ form.
 run_tasks <- function(tasks, fun) {
-  if (length(tasks) == 1L) return(list(fun(tasks[[1L]])))
+  progress <- progressr::progressor(steps = 100L * length(tasks))
+  reporter <- function() {
+    done <- 0L
+    function(fraction, phase) {
+      step <- as.integer(floor(100 * fraction)) - done
+      if (step > 0L) {
+        progress(amount = step, message = phase)
+        done <<- done + step
+      }
+    }
+  }
+  if (length(tasks) == 1L) return(list(fun(tasks[[1L]], reporter())))
   fun <- with_used_locals(fun)
-  progress <- progressr::progressor(steps = length(tasks))
   future.apply::future_lapply(tasks, function(task) {
-    result <- fun(task)
-    progress()
+    report <- reporter()
+    result <- fun(task, report)
+    report(1, "done")
     result
   }, future.seed = NULL)
 }

@@ -12,8 +12,8 @@ Rcpp::Rostream<false>& Rcpp::Rcerr = Rcpp::Rcpp_cerr_get();
 #endif
 
 // fit_dmn
-Rcpp::List fit_dmn(const Rcpp::List& counts, int k, const Rcpp::IntegerVector& seeds, const Rcpp::IntegerVector& kinds, const Rcpp::Nullable<Rcpp::NumericMatrix>& given, int threads, int max_iter, double tol, double rel_tol, bool accelerate, bool reference_hessian, bool verbose, const Rcpp::List& search);
-RcppExport SEXP _fastdmm_fit_dmn(SEXP countsSEXP, SEXP kSEXP, SEXP seedsSEXP, SEXP kindsSEXP, SEXP givenSEXP, SEXP threadsSEXP, SEXP max_iterSEXP, SEXP tolSEXP, SEXP rel_tolSEXP, SEXP accelerateSEXP, SEXP reference_hessianSEXP, SEXP verboseSEXP, SEXP searchSEXP) {
+Rcpp::List fit_dmn(const Rcpp::List& counts, int k, const Rcpp::IntegerVector& seeds, const Rcpp::IntegerVector& kinds, const Rcpp::Nullable<Rcpp::NumericMatrix>& given, int threads, int max_iter, double tol, double rel_tol, bool accelerate, bool reference_hessian, bool verbose, const Rcpp::List& search, const Rcpp::Nullable<Rcpp::Function>& progress);
+RcppExport SEXP _fastdmm_fit_dmn(SEXP countsSEXP, SEXP kSEXP, SEXP seedsSEXP, SEXP kindsSEXP, SEXP givenSEXP, SEXP threadsSEXP, SEXP max_iterSEXP, SEXP tolSEXP, SEXP rel_tolSEXP, SEXP accelerateSEXP, SEXP reference_hessianSEXP, SEXP verboseSEXP, SEXP searchSEXP, SEXP progressSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
@@ -30,7 +30,8 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< bool >::type reference_hessian(reference_hessianSEXP);
     Rcpp::traits::input_parameter< bool >::type verbose(verboseSEXP);
     Rcpp::traits::input_parameter< const Rcpp::List& >::type search(searchSEXP);
-    rcpp_result_gen = Rcpp::wrap(fit_dmn(counts, k, seeds, kinds, given, threads, max_iter, tol, rel_tol, accelerate, reference_hessian, verbose, search));
+    Rcpp::traits::input_parameter< const Rcpp::Nullable<Rcpp::Function>& >::type progress(progressSEXP);
+    rcpp_result_gen = Rcpp::wrap(fit_dmn(counts, k, seeds, kinds, given, threads, max_iter, tol, rel_tol, accelerate, reference_hessian, verbose, search, progress));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -154,7 +155,7 @@ END_RCPP
 }
 
 static const R_CallMethodDef CallEntries[] = {
-    {"_fastdmm_fit_dmn", (DL_FUNC) &_fastdmm_fit_dmn, 13},
+    {"_fastdmm_fit_dmn", (DL_FUNC) &_fastdmm_fit_dmn, 14},
     {"_fastdmm_log_evidence", (DL_FUNC) &_fastdmm_log_evidence, 3},
     {"_fastdmm_component_terms", (DL_FUNC) &_fastdmm_component_terms, 4},
     {"_fastdmm_optimise_component", (DL_FUNC) &_fastdmm_optimise_component, 3},

@@ -37,6 +37,16 @@ Rcpp::NumericMatrix as_matrix(const std::vector<double>& values, std::size_t n_r
   return out;
 }
 
+// The core's sample-major [i * K + k] as R's N x K matrix (column-major).
+Rcpp::NumericMatrix sample_major_as_matrix(const std::vector<double>& values, std::size_t n_row,
+                                           std::size_t n_col) {
+  Rcpp::NumericMatrix out(static_cast<int>(n_row), static_cast<int>(n_col));
+  for (std::size_t i = 0; i < n_row; ++i) {
+    for (std::size_t k = 0; k < n_col; ++k) out[k * n_row + i] = values[i * n_col + k];
+  }
+  return out;
+}
+
 std::vector<double> log_alpha_from_matrix(const Rcpp::NumericMatrix& log_alpha) {
   // R's taxa x components matrix is column-major, i.e. [k * S + j]: the core's layout.
   return std::vector<double>(log_alpha.begin(), log_alpha.end());
@@ -51,7 +61,8 @@ std::vector<double> log_alpha_from_matrix(const Rcpp::NumericMatrix& log_alpha) 
 Rcpp::List fit_dmn(const Rcpp::List& counts, int k, const Rcpp::IntegerVector& seeds,
                    const Rcpp::IntegerVector& kinds, const Rcpp::Nullable<Rcpp::NumericMatrix>& given,
                    int threads, int max_iter, double tol, double rel_tol, bool accelerate,
-                   bool reference_hessian, bool verbose, const Rcpp::List& search) {
+                   bool reference_hessian, bool verbose, const Rcpp::List& search,
+                   const Rcpp::Nullable<Rcpp::Function>& progress) {
   const std::shared_ptr<const fastdmm::Counts> table = fastdmm_glue::count_table(counts);
   const fastdmm::Counts& data = *table;
   fastdmm::SearchOptions options;
@@ -66,6 +77,7 @@ Rcpp::List fit_dmn(const Rcpp::List& counts, int k, const Rcpp::IntegerVector& s
   options.split_merge = Rcpp::as<bool>(search["split_merge"]);
   options.max_moves = Rcpp::as<int>(search["max_moves"]);
   options.max_tries = Rcpp::as<int>(search["max_tries"]);
+  options.subsample_size = static_cast<std::size_t>(Rcpp::as<double>(search["subsample"]));
   // As gsl_rng_set(), which receives the R integer converted to unsigned long.
   options.seed = static_cast<std::uint32_t>(seeds[0]);
 
@@ -75,8 +87,12 @@ Rcpp::List fit_dmn(const Rcpp::List& counts, int k, const Rcpp::IntegerVector& s
     starts[s].seed = static_cast<std::uint32_t>(seeds[s]);
     if (starts[s].kind == fastdmm::StartKind::given) {
       const Rcpp::NumericMatrix z(given.get());
-      // R's N x k matrix is column-major, i.e. [k * N + i]: the core's layout.
-      starts[s].posterior.assign(z.begin(), z.end());
+      // R's N x k matrix is column-major; the core's posteriors are sample-major.
+      const std::size_t n = static_cast<std::size_t>(z.nrow()), K = static_cast<std::size_t>(z.ncol());
+      starts[s].posterior.resize(n * K);
+      for (std::size_t i = 0; i < n; ++i) {
+        for (std::size_t c = 0; c < K; ++c) starts[s].posterior[i * K + c] = z[c * n + i];
+      }
     }
   }
 
@@ -85,6 +101,18 @@ Rcpp::List fit_dmn(const Rcpp::List& counts, int k, const Rcpp::IntegerVector& s
   Rcpp::Function message("message");
   hooks.message = [&message](const std::string& line) { message(line); };
   hooks.check_interrupt = [] { Rcpp::checkUserInterrupt(); };
+  // Progress reaches R (progressr, see dmn_fit.R) at most once per percent or phase.
+  double reported = -1.0;
+  std::string reported_phase;
+  if (progress.isNotNull()) {
+    const Rcpp::Function report(progress.get());
+    hooks.progress = [report, &reported, &reported_phase](double fraction, const char* phase) {
+      if (fraction < reported + 0.01 && reported_phase == phase && fraction < 1.0) return;
+      reported = fraction;
+      reported_phase = phase;
+      report(fraction, std::string(phase));
+    };
+  }
 
   const RcppParallelExecutor executor(threads);
   const fastdmm::SearchResult found = fastdmm::search_dmm(data, starts, options, executor, hooks);
@@ -134,7 +162,7 @@ Rcpp::List fit_dmn(const Rcpp::List& counts, int k, const Rcpp::IntegerVector& s
           Rcpp::Named("Laplace") = fit.laplace, Rcpp::Named("BIC") = fit.bic,
           Rcpp::Named("AIC") = fit.aic),
       Rcpp::Named("weights") = Rcpp::NumericVector(fit.weights.begin(), fit.weights.end()),
-      Rcpp::Named("posterior") = as_matrix(fit.posterior, N, K),
+      Rcpp::Named("posterior") = sample_major_as_matrix(fit.posterior, N, K),
       Rcpp::Named("estimate") = as_matrix(estimate, S, K),
       Rcpp::Named("lower") = as_matrix(fit.lower, S, K),
       Rcpp::Named("upper") = as_matrix(fit.upper, S, K),
@@ -147,6 +175,13 @@ Rcpp::List fit_dmn(const Rcpp::List& counts, int k, const Rcpp::IntegerVector& s
       Rcpp::Named("converged") = found.converged,
       Rcpp::Named("unconverged_msteps") = fit.unconverged_msteps,
       Rcpp::Named("best_start") = static_cast<int>(found.best_start) + 1,
+      Rcpp::Named("search") = Rcpp::List::create(
+          Rcpp::Named("samples") = static_cast<double>(found.search.samples),
+          Rcpp::Named("subsample") = static_cast<double>(found.search.subsample),
+          Rcpp::Named("subsample_NLE") = found.search.subsample < found.search.samples
+                                             ? found.search.subsample_nle
+                                             : NA_REAL,
+          Rcpp::Named("refine_iterations") = found.search.refine_iterations),
       Rcpp::Named("starts") = Rcpp::List::create(
           Rcpp::Named("kind") = start_kind, Rcpp::Named("seed") = start_seed,
           Rcpp::Named("start_NLE") = start_nle, Rcpp::Named("screen_NLE") = screen_nle,
@@ -170,7 +205,7 @@ Rcpp::NumericMatrix log_evidence(const Rcpp::List& counts, const Rcpp::NumericMa
   std::vector<double> evidence;
   fastdmm::log_evidence(data, log_alpha_from_matrix(log_alpha), K,
                         RcppParallelExecutor(threads), evidence);
-  return as_matrix(evidence, data.n_samples, K);
+  return sample_major_as_matrix(evidence, data.n_samples, K);
 }
 
 // Exposes one component's objective, gradient and Hessian summary, for tests against
@@ -185,7 +220,7 @@ Rcpp::List component_terms(const Rcpp::List& counts, const Rcpp::NumericVector& 
       fastdmm::component_weights(data, z, 1, fastdmm::SerialExecutor());
   const std::vector<double> lambda(log_alpha.begin(), log_alpha.end());
   fastdmm::ComponentDerivatives d;
-  const std::vector<double> pair_counts = fastdmm::nonzero_posterior_pair_counts(data, z.data());
+  const std::vector<double> pair_counts = fastdmm::nonzero_posterior_pair_counts(data, z, 1, 0);
   fastdmm::component_derivatives(data, weights[0], lambda.data(), fastdmm::SerialExecutor(), d,
                                  reference_hessian, &pair_counts);
   const fastdmm::HessianSummary hessian = fastdmm::summarise_hessian(d);
@@ -240,7 +275,7 @@ Rcpp::List soft_kmeans(const Rcpp::List& counts, int k, int seed, int threads) {
       fastdmm::soft_kmeans(data, static_cast<std::size_t>(k), static_cast<std::uint32_t>(seed),
                            RcppParallelExecutor(threads), 1000, 1e-6, [](int, double) {});
   return Rcpp::List::create(
-      Rcpp::Named("posterior") = as_matrix(result.posterior, data.n_samples, k),
+      Rcpp::Named("posterior") = sample_major_as_matrix(result.posterior, data.n_samples, k),
       Rcpp::Named("centres") = as_matrix(result.centres, data.n_taxa, k),
       Rcpp::Named("weights") = Rcpp::NumericVector(result.weights.begin(), result.weights.end()),
       Rcpp::Named("iterations") = result.iterations);

@@ -28,8 +28,9 @@ std::size_t first_entry_from(const Counts& counts, std::size_t j, std::uint32_t 
 Counts assemble_counts(std::size_t n_samples, std::vector<std::size_t> col_ptr,
                        IndexArray col_sample, IndexArray col_pair,
                        std::vector<std::size_t> pair_ptr, std::vector<double> pair_value,
-                       const Executor& executor) {
+                       const Executor& executor, std::size_t tile_size) {
   Counts counts;
+  counts.tile_size = tile_size;
   counts.n_samples = n_samples;
   counts.n_taxa = col_ptr.empty() ? 0 : col_ptr.size() - 1;
   counts.col_ptr = std::move(col_ptr);
@@ -77,6 +78,41 @@ Counts assemble_counts(std::size_t n_samples, std::vector<std::size_t> col_ptr,
   });
   counts.row_taxon = IndexArray(std::move(row_taxon));
   counts.row_pair = IndexArray(std::move(row_pair));
+
+  // The tile view: entries per (tile, taxon) counted down each column, laid out
+  // tile-major, filled in sample order, then each segment ordered by pair (a
+  // sample has one entry per taxon, so (pair, row) keys are distinct).
+  const std::size_t n_tiles = counts.n_tiles();
+  counts.tile_ptr.assign(n_tiles * S + 1, 0);
+  executor.parallel_for(S, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t j = begin; j < end; ++j) {
+      for (std::size_t e = counts.col_ptr[j]; e < counts.col_ptr[j + 1]; ++e) {
+        ++counts.tile_ptr[(counts.col_sample[e] / counts.tile_size) * S + j + 1];
+      }
+    }
+  }, kTaxonGrain);
+  for (std::size_t c = 0; c < n_tiles * S; ++c) counts.tile_ptr[c + 1] += counts.tile_ptr[c];
+  counts.tile_row.resize(nnz);
+  counts.tile_pair.resize(nnz);
+  executor.parallel_for(S, [&](std::size_t begin, std::size_t end) {
+    std::vector<std::uint64_t> keys;
+    for (std::size_t j = begin; j < end; ++j) {
+      std::size_t e = counts.col_ptr[j];
+      for (std::size_t t = 0; t < n_tiles; ++t) {
+        const std::size_t first = counts.tile_ptr[t * S + j], last = counts.tile_ptr[t * S + j + 1];
+        keys.clear();
+        for (; e < counts.col_ptr[j + 1] && counts.col_sample[e] < (t + 1) * counts.tile_size; ++e) {
+          keys.push_back((static_cast<std::uint64_t>(counts.col_pair[e]) << 16) |
+                         (counts.col_sample[e] - t * counts.tile_size));
+        }
+        std::sort(keys.begin(), keys.end());
+        for (std::size_t m = 0; m < last - first; ++m) {
+          counts.tile_pair[first + m] = static_cast<std::uint32_t>(keys[m] >> 16);
+          counts.tile_row[first + m] = static_cast<std::uint16_t>(keys[m] & 0xffffu);
+        }
+      }
+    }
+  }, kTaxonGrain);
 
   // Depths and multinomial coefficients, each summed over its row in taxon order.
   counts.depth.assign(N, 0.0);

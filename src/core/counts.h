@@ -43,6 +43,10 @@ class IndexArray {
 // only: its sample (or taxon) and its "pair", the index of its (taxon, count value)
 // among the distinct values of that taxon. The count itself is pair_value[pair], and
 // per-component tables over pairs replace work per cell.
+// Samples per tile: a tile's per-sample rows of k doubles stay in a core's L2
+// cache (and its row numbers fit 16 bits).
+constexpr std::size_t kSampleTile = 16384;
+
 struct Counts {
   std::size_t n_samples = 0;
   std::size_t n_taxa = 0;
@@ -73,11 +77,26 @@ struct Counts {
   // lgamma(J_i + 1) - sum_j lgamma(x_ij + 1): the multinomial coefficient m_i.
   std::vector<double> log_multinomial;
 
+  // The tile view (design section 7): every non-zero once more, tile by tile (a
+  // tile is kSampleTile consecutive samples), within a tile taxon by taxon, and
+  // within a taxon by pair, then sample. Taxon j's entries in tile t are
+  // tile_ptr[t * S + j] .. tile_ptr[t * S + j + 1]; entry e is sample
+  // t * kSampleTile + tile_row[e] with pair tile_pair[e]. Kernels that walk a tile
+  // keep its per-sample rows in cache, read each pair's values once per run of
+  // equal pairs, and still add every sample's non-zeros in increasing taxon order
+  // (a sample has one entry per taxon); each pair's samples stay in increasing
+  // order too.
+  std::size_t tile_size = kSampleTile;
+  std::vector<std::size_t> tile_ptr;
+  std::vector<std::uint16_t> tile_row;
+  std::vector<std::uint32_t> tile_pair;
+
   // The count of a non-zero, by its position in the column or the row view.
   double col_count(std::size_t e) const { return pair_value[col_pair[e]]; }
   double row_count(std::size_t e) const { return pair_value[row_pair[e]]; }
 
   std::size_t nnz() const { return col_pair.size(); }
+  std::size_t n_tiles() const { return (n_samples + tile_size - 1) / tile_size; }
   std::size_t n_pairs() const { return pair_value.size(); }
   std::size_t n_depths() const { return depth_value.size(); }
 };
@@ -90,7 +109,7 @@ struct Counts {
 Counts assemble_counts(std::size_t n_samples, std::vector<std::size_t> col_ptr,
                        IndexArray col_sample, IndexArray col_pair,
                        std::vector<std::size_t> pair_ptr, std::vector<double> pair_value,
-                       const Executor& executor);
+                       const Executor& executor, std::size_t tile_size = kSampleTile);
 
 }  // namespace fastdmm
 

@@ -23,6 +23,9 @@ std::string iteration_line(int iteration, double change) {
 // is a failed extrapolation and the plain EM steps are kept instead.
 constexpr double kLargestExtrapolatedLogAlpha = 50.0;
 
+// Share of the EM threshold left to the M-steps' inexactness (see run_em()).
+constexpr double kMstepShare = 0.01;
+
 // Parameters of the EM map as one vector theta = (lambda, log W): the space
 // SQUAREM extrapolates in. Components of zero weight have no log weight; they
 // keep weight zero (the E-step never gives them mass again).
@@ -67,8 +70,10 @@ int run_msteps(const Counts& counts, const std::vector<ComponentWeights>& histog
 }
 
 void evaluate_state(const Counts& counts, EmState& state, const Executor& executor) {
-  log_evidence(counts, state.log_alpha, state.n_components, executor, state.evidence);
-  state.log_likelihood = log_likelihood(counts, state.evidence, state.weights, executor);
+  EStepOutputs outputs;
+  outputs.posterior = &state.next_posterior;
+  outputs.log_likelihood = &state.log_likelihood;
+  expectation(counts, state.log_alpha, state.weights, state.n_components, executor, outputs);
   state.nle = -state.log_likelihood +
               neg_log_prior(state.log_alpha, counts.n_taxa, state.n_components);
 }
@@ -96,13 +101,12 @@ EmState state_from_posterior(const Counts& counts, std::size_t n_components,
 void em_step(const Counts& counts, EmState& state, const OptimiserOptions& options,
              const Executor& executor) {
   const std::size_t K = state.n_components;
-  posterior_from_evidence(state.evidence, state.weights, counts.n_samples, executor,
-                          state.posterior);
+  state.posterior.swap(state.next_posterior);
   state.histograms = component_weights(counts, state.posterior, K, executor);
   state.unconverged_msteps +=
       run_msteps(counts, state.histograms, state.log_alpha, options, executor);
   for (std::size_t k = 0; k < K; ++k) state.weights[k] = state.histograms[k].total;
-  // The evidence behind this NLE is exactly what the next E-step needs.
+  // The pass behind this NLE also makes the next E-step's posteriors.
   evaluate_state(counts, state, executor);
   state.from_em = true;
 }
@@ -118,7 +122,8 @@ double convergence_threshold(const EmSettings& settings, double nle) {
 }
 
 EmRun run_em(const Counts& counts, EmState& state, const EmSettings& settings,
-             const OptimiserOptions& options, const Executor& executor, const FitHooks& hooks) {
+             const OptimiserOptions& base_options, const Executor& executor,
+             const FitHooks& hooks) {
   EmRun run;
   const std::size_t K = state.n_components, S = counts.n_taxa;
   const double total_weight = static_cast<double>(counts.n_samples);
@@ -159,6 +164,12 @@ EmRun run_em(const Counts& counts, EmState& state, const EmSettings& settings,
   while (run.iterations < settings.max_iterations) {
     const double before = state.nle;
     const bool first = !state.from_em;
+    // Each M-step need only be exact to well below what the EM threshold can see
+    // (a generalised EM step): its Newton iterations stop once the rest of the
+    // decrease is under kMstepShare of the threshold, shared by the K components.
+    OptimiserOptions options = base_options;
+    options.objective_tolerance =
+        kMstepShare * convergence_threshold(settings, state.nle) / static_cast<double>(K);
     if (!settings.accelerate) {
       em_step(counts, state, options, executor);
       ++run.iterations;
@@ -171,7 +182,8 @@ EmRun run_em(const Counts& counts, EmState& state, const EmSettings& settings,
     // (at most -1; a = -1 is theta2 itself), theta' = theta0 - 2 a r + a^2 v,
     // stabilised by one more F: the lower of F(theta') and theta2 is kept.
     const std::vector<double> theta0 = parameters_of(state);
-    EmState one = state;
+    const std::vector<double> weights0 = state.weights;
+    EmState one = std::move(state);
     em_step(counts, one, options, executor);
     ++run.iterations;
     if (std::fabs(before - one.nle) <= convergence_threshold(settings, one.nle) && !first) {
@@ -185,7 +197,8 @@ EmRun run_em(const Counts& counts, EmState& state, const EmSettings& settings,
       break;
     }
     const std::vector<double> theta1 = parameters_of(one);
-    EmState two = one;
+    const std::vector<double> weights1 = one.weights;
+    EmState two = std::move(one);
     em_step(counts, two, options, executor);
     ++run.iterations;
     const std::vector<double> theta2 = parameters_of(two);
@@ -219,7 +232,7 @@ EmRun run_em(const Counts& counts, EmState& state, const EmSettings& settings,
       double sum = 0.0;
       for (std::size_t k = 0; k < K; ++k) {
         const std::size_t c = K * S + k;
-        const bool positive = state.weights[k] > 0.0 && one.weights[k] > 0.0 && two.weights[k] > 0.0;
+        const bool positive = weights0[k] > 0.0 && weights1[k] > 0.0 && two.weights[k] > 0.0;
         const double log_w = theta0[c] - 2.0 * step * r[c] + step * step * v[c];
         jump.weights[k] = positive ? std::exp(log_w) : 0.0;
         valid = valid && std::isfinite(jump.weights[k]);

@@ -19,15 +19,18 @@ struct FitHooks {
   bool verbose = false;
   std::function<void(const std::string&)> message = [](const std::string&) {};
   std::function<void()> check_interrupt = [] {};
+  // The share of the fit done so far (0..1, never decreasing) and its phase.
+  std::function<void(double, const char*)> progress = [](double, const char*) {};
 };
 
-// Where EM stands: parameters, the evidence at them and the NLE they give.
+// Where EM stands: parameters, the NLE they give and the posteriors of the E-step
+// at them. Matrices over samples are sample-major, [i * K + k].
 struct EmState {
   std::size_t n_components = 0;
-  std::vector<double> log_alpha;  // lambda[k * S + j]
-  std::vector<double> weights;    // W_k = sum_i z_ik, so pi_k = W_k / N
-  std::vector<double> evidence;   // e[k * N + i] at log_alpha
-  std::vector<double> posterior;  // z[k * N + i] the last M-step used
+  std::vector<double> log_alpha;       // lambda[k * S + j]
+  std::vector<double> weights;         // W_k = sum_i z_ik, so pi_k = W_k / N
+  std::vector<double> posterior;       // z the last M-step used
+  std::vector<double> next_posterior;  // z at log_alpha and weights: the next E-step's
   // Histograms of `posterior` (filled by em_step(); the Hessian reuses them).
   std::vector<ComponentWeights> histograms;
   double nle = 0.0;
@@ -53,7 +56,7 @@ int run_msteps(const Counts& counts, const std::vector<ComponentWeights>& histog
 void for_each_component(std::size_t n, std::size_t n_taxa, const Executor& executor,
                         const std::function<void(std::size_t, const Executor&)>& body);
 
-// The evidence at state.log_alpha and the NLE with state.weights.
+// The NLE at state.log_alpha with state.weights, and the posteriors there.
 void evaluate_state(const Counts& counts, EmState& state, const Executor& executor);
 
 // The reference's way from a posterior to EM: lambda = log(centre) (-10 where a
@@ -63,8 +66,9 @@ EmState state_from_posterior(const Counts& counts, std::size_t n_components,
                              std::vector<double> posterior, const std::vector<double>& centres,
                              const OptimiserOptions& options, const Executor& executor);
 
-// One EM iteration (the map F of design section 5): E-step from the state's
-// evidence and weights, M-step warm started from its lambda, new evidence and NLE.
+// One EM iteration (the map F of design section 5): the E-step's posteriors (made
+// when the state was evaluated), histograms, M-step warm started from its lambda,
+// then the NLE and posteriors at the new parameters.
 void em_step(const Counts& counts, EmState& state, const OptimiserOptions& options,
              const Executor& executor);
 

@@ -1,42 +1,31 @@
-// Log evidence of every sample under every component, from per-pair lgamma tables.
+// The E-step over tiles of samples: lgamma tables per (taxon, count) pair, per-sample sums, posteriors.
 #include "evidence.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
 #include "model.h"
 #include "special.h"
+#include "width.h"
 
 namespace fastdmm {
 
 namespace {
 
-// The largest e_ik of sample i over components of positive weight: the offset of
-// its log-sum-exp. A component of zero weight takes no mass, and leaving it out
-// keeps the normaliser away from underflow.
-double largest_weighted_evidence(const std::vector<double>& evidence,
-                                 const std::vector<double>& weights, std::size_t n_samples,
-                                 std::size_t i) {
-  double offset = -std::numeric_limits<double>::infinity();
-  for (std::size_t k = 0; k < weights.size(); ++k) {
-    if (weights[k] > 0.0 && evidence[k * n_samples + i] > offset) {
-      offset = evidence[k * n_samples + i];
-    }
-  }
-  return offset;
-}
+// pair_table[p * K + k] = lgamma(alpha_kj + c_p) - lgamma(alpha_kj) for pair p of
+// taxon j: one pair's values for all components sit together, as the tiles read
+// them. depth_table[d * K + k] = lgamma(A_k + J_d) - lgamma(A_k).
+struct EvidenceTables {
+  std::vector<double> pair;
+  std::vector<double> depth;
+};
 
-}  // namespace
-
-void log_evidence(const Counts& counts, const std::vector<double>& log_alpha,
-                  std::size_t n_components, const Executor& executor,
-                  std::vector<double>& evidence) {
-  const std::size_t N = counts.n_samples, S = counts.n_taxa, K = n_components;
-  const std::size_t n_pairs = counts.n_pairs(), n_depths = counts.n_depths();
-
-  // pair_table[p * K + k] = lgamma(alpha_kj + c_p) - lgamma(alpha_kj): one pair's
-  // values for all components sit together, as the per-sample sums read them.
-  std::vector<double> pair_table(K * n_pairs);
+EvidenceTables evidence_tables(const Counts& counts, const std::vector<double>& log_alpha,
+                               std::size_t K, const Executor& executor) {
+  const std::size_t S = counts.n_taxa, n_depths = counts.n_depths();
+  EvidenceTables tables;
+  tables.pair.resize(K * counts.n_pairs());
   executor.parallel_for(S, [&](std::size_t begin, std::size_t end) {
     std::vector<double> differences;
     for (std::size_t j = begin; j < end; ++j) {
@@ -46,60 +35,141 @@ void log_evidence(const Counts& counts, const std::vector<double>& log_alpha,
       for (std::size_t k = 0; k < K; ++k) {
         lgamma_differences(std::exp(log_alpha[k * S + j]), &counts.pair_value[first], n,
                            differences.data());
-        for (std::size_t m = 0; m < n; ++m) pair_table[(first + m) * K + k] = differences[m];
+        for (std::size_t m = 0; m < n; ++m) tables.pair[(first + m) * K + k] = differences[m];
       }
     }
   }, kTaxonGrain);
-
-  // depth_table[k * n_depths + d] = lgamma(A_k + J_d) - lgamma(A_k).
-  std::vector<double> depth_table(K * n_depths);
+  tables.depth.resize(K * n_depths);
   executor.parallel_for(K, [&](std::size_t begin, std::size_t end) {
+    std::vector<double> differences(n_depths);
     for (std::size_t k = begin; k < end; ++k) {
       double total_alpha = 0.0;
       for (std::size_t j = 0; j < S; ++j) total_alpha += std::exp(log_alpha[k * S + j]);
-      lgamma_differences(total_alpha, counts.depth_value.data(), n_depths,
-                         &depth_table[k * n_depths]);
+      lgamma_differences(total_alpha, counts.depth_value.data(), n_depths, differences.data());
+      for (std::size_t d = 0; d < n_depths; ++d) tables.depth[d * K + k] = differences[d];
     }
   });
-
-  // Each component's sum runs over the sample's non-zeros in taxon order, as before
-  // the table was laid out by pair.
-  evidence.assign(K * N, 0.0);
-  executor.parallel_for(N, [&](std::size_t begin, std::size_t end) {
-    std::vector<double> sum(K);
-    for (std::size_t i = begin; i < end; ++i) {
-      const std::size_t first = counts.row_ptr[i], last = counts.row_ptr[i + 1];
-      for (std::size_t k = 0; k < K; ++k) sum[k] = -depth_table[k * n_depths + counts.sample_depth[i]];
-      for (std::size_t e = first; e < last; ++e) {
-        const double* table = &pair_table[static_cast<std::size_t>(counts.row_pair[e]) * K];
-        for (std::size_t k = 0; k < K; ++k) sum[k] += table[k];
-      }
-      for (std::size_t k = 0; k < K; ++k) evidence[k * N + i] = sum[k];
-    }
-  }, kSampleGrain);
+  return tables;
 }
 
-double log_likelihood(const Counts& counts, const std::vector<double>& evidence,
-                      const std::vector<double>& weights, const Executor& executor) {
-  const std::size_t N = counts.n_samples, K = weights.size();
+// The largest e_ik over components of positive weight: the offset of sample i's
+// log-sum-exp. Leaving out components of zero weight keeps the normaliser away
+// from underflow.
+double largest_weighted(const double* e, const double* weights, std::size_t K) {
+  double offset = -std::numeric_limits<double>::infinity();
+  for (std::size_t k = 0; k < K; ++k) {
+    if (weights[k] > 0.0 && e[k] > offset) offset = e[k];
+  }
+  return offset;
+}
+
+// Posterior row z (if asked for) and the sample's log-likelihood term without its
+// multinomial coefficient, from its evidence row e.
+template <std::size_t W>
+double finish_sample(const double* e, const double* weights, double total_weight,
+                     std::size_t K, double* z) {
+  const std::size_t k_count = W ? W : K;
+  const double offset = largest_weighted(e, weights, k_count);
+  double mixture = 0.0, normaliser = 0.0;
+  for (std::size_t k = 0; k < k_count; ++k) {
+    const double scaled = weights[k] > 0.0 ? std::exp(e[k] - offset) : 0.0;
+    mixture += weights[k] / total_weight * scaled;
+    const double value = weights[k] * scaled;
+    if (z != nullptr) z[k] = value;
+    normaliser += value;
+  }
+  if (z != nullptr) {
+    for (std::size_t k = 0; k < k_count; ++k) z[k] /= normaliser;
+  }
+  return std::log(mixture) + offset;
+}
+
+template <std::size_t W>
+void expectation_tiles(const Counts& counts, const EvidenceTables& tables,
+                       const std::vector<double>& weights, std::size_t K,
+                       const Executor& executor, const EStepOutputs& outputs,
+                       std::vector<double>& per_sample) {
+  const std::size_t k_count = W ? W : K;
+  const std::size_t N = counts.n_samples, S = counts.n_taxa;
   double total_weight = 0.0;
   for (double w : weights) total_weight += w;
-  std::vector<double> per_sample(N);
-  executor.parallel_for(N, [&](std::size_t begin, std::size_t end) {
-    for (std::size_t i = begin; i < end; ++i) {
-      const double offset = largest_weighted_evidence(evidence, weights, N, i);
-      double sum = 0.0;
-      for (std::size_t k = 0; k < K; ++k) {
-        if (weights[k] > 0.0) {
-          sum += weights[k] / total_weight * std::exp(evidence[k * N + i] - offset);
+  const bool finish = outputs.posterior != nullptr || outputs.log_likelihood != nullptr;
+  double* evidence = outputs.evidence != nullptr ? outputs.evidence->data() : nullptr;
+  double* posterior = outputs.posterior != nullptr ? outputs.posterior->data() : nullptr;
+  const std::uint16_t* tile_row = counts.tile_row.data();
+  const std::uint32_t* tile_pair = counts.tile_pair.data();
+  const double* pair_table = tables.pair.data();
+
+  executor.parallel_for(counts.n_tiles(), [&](std::size_t begin, std::size_t end) {
+    std::vector<double> rows(counts.tile_size * k_count);
+    double values[W ? W : 1];
+    for (std::size_t t = begin; t < end; ++t) {
+      const std::size_t first = t * counts.tile_size, n = std::min(counts.tile_size, N - first);
+      for (std::size_t r = 0; r < n; ++r) {
+        const double* depth = &tables.depth[counts.sample_depth[first + r] * k_count];
+        for (std::size_t k = 0; k < k_count; ++k) rows[r * k_count + k] = -depth[k];
+      }
+      // The tile's entries in the tile view's order: every sample adds its
+      // non-zeros in taxon order, and a pair's values are read once per run.
+      const std::size_t last = counts.tile_ptr[(t + 1) * S];
+      for (std::size_t e = counts.tile_ptr[t * S]; e < last;) {
+        const std::uint32_t pair = tile_pair[e];
+        const double* table = &pair_table[static_cast<std::size_t>(pair) * k_count];
+        if constexpr (W != 0) {
+          for (std::size_t k = 0; k < k_count; ++k) values[k] = table[k];
+          table = values;
+        }
+        do {
+          double* row = &rows[static_cast<std::size_t>(tile_row[e]) * k_count];
+          for (std::size_t k = 0; k < k_count; ++k) row[k] += table[k];
+          ++e;
+        } while (e < last && tile_pair[e] == pair);
+      }
+      if (evidence != nullptr) {
+        std::copy(rows.begin(), rows.begin() + n * k_count, evidence + first * k_count);
+      }
+      if (finish) {
+        for (std::size_t r = 0; r < n; ++r) {
+          const std::size_t i = first + r;
+          per_sample[i] =
+              finish_sample<W>(&rows[r * k_count], weights.data(), total_weight, k_count,
+                               posterior != nullptr ? posterior + i * k_count : nullptr) +
+              counts.log_multinomial[i];
         }
       }
-      per_sample[i] = std::log(sum) + offset + counts.log_multinomial[i];
     }
-  }, kSampleGrain);
-  double total = 0.0;
-  for (double value : per_sample) total += value;
-  return total;
+  });
+}
+
+}  // namespace
+
+void expectation(const Counts& counts, const std::vector<double>& log_alpha,
+                 const std::vector<double>& weights, std::size_t n_components,
+                 const Executor& executor, const EStepOutputs& outputs) {
+  const std::size_t N = counts.n_samples, K = n_components;
+  const EvidenceTables tables = evidence_tables(counts, log_alpha, K, executor);
+  if (outputs.evidence != nullptr) outputs.evidence->resize(N * K);
+  if (outputs.posterior != nullptr) outputs.posterior->resize(N * K);
+  std::vector<double> per_sample(outputs.log_likelihood != nullptr || outputs.posterior != nullptr
+                                     ? N
+                                     : 0);
+  with_width(K, [&](auto width) {
+    expectation_tiles<decltype(width)::value>(counts, tables, weights, K, executor, outputs,
+                                               per_sample);
+  });
+  if (outputs.log_likelihood != nullptr) {
+    double total = 0.0;
+    for (double value : per_sample) total += value;
+    *outputs.log_likelihood = total;
+  }
+}
+
+void log_evidence(const Counts& counts, const std::vector<double>& log_alpha,
+                  std::size_t n_components, const Executor& executor,
+                  std::vector<double>& evidence) {
+  EStepOutputs outputs;
+  outputs.evidence = &evidence;
+  expectation(counts, log_alpha, {}, n_components, executor, outputs);
 }
 
 double neg_log_prior(const std::vector<double>& log_alpha, std::size_t n_taxa,
@@ -118,18 +188,12 @@ void posterior_from_evidence(const std::vector<double>& evidence,
                              const std::vector<double>& weights, std::size_t n_samples,
                              const Executor& executor, std::vector<double>& posterior) {
   const std::size_t N = n_samples, K = weights.size();
-  posterior.assign(K * N, 0.0);
+  double total_weight = 0.0;
+  for (double w : weights) total_weight += w;
+  posterior.resize(K * N);
   executor.parallel_for(N, [&](std::size_t begin, std::size_t end) {
     for (std::size_t i = begin; i < end; ++i) {
-      const double offset = largest_weighted_evidence(evidence, weights, N, i);
-      double sum = 0.0;
-      for (std::size_t k = 0; k < K; ++k) {
-        const double value =
-            weights[k] > 0.0 ? weights[k] * std::exp(evidence[k * N + i] - offset) : 0.0;
-        posterior[k * N + i] = value;
-        sum += value;
-      }
-      for (std::size_t k = 0; k < K; ++k) posterior[k * N + i] /= sum;
+      finish_sample<0>(&evidence[i * K], weights.data(), total_weight, K, &posterior[i * K]);
     }
   }, kSampleGrain);
 }

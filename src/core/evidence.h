@@ -1,4 +1,4 @@
-// Per-sample log evidence under each component, the log likelihood and the E-step posteriors.
+// The E-step: per-sample log evidence under each component, posteriors and the log likelihood.
 #ifndef FASTDMM_EVIDENCE_H
 #define FASTDMM_EVIDENCE_H
 
@@ -10,25 +10,40 @@
 
 namespace fastdmm {
 
-// e[k * N + i] = lgamma(A_k) - lgamma(A_k + J_i)
-//               + sum_{j: x_ij > 0} [lgamma(alpha_kj + x_ij) - lgamma(alpha_kj)]
-// for log_alpha laid out as log_alpha[k * S + j]. Costs O(pairs K + nnz K).
+// What one pass over the table at parameters (log_alpha, W) gives; each output is
+// filled only when asked for. Matrices are sample-major: [i * K + k].
+struct EStepOutputs {
+  // e_ik = lgamma(A_k) - lgamma(A_k + J_i)
+  //        + sum_{j: x_ij > 0} [lgamma(alpha_kj + x_ij) - lgamma(alpha_kj)]
+  std::vector<double>* evidence = nullptr;
+  // z_ik = W_k exp(e_ik - m) / sum_l W_l exp(e_il - m), m the largest e_il over
+  // components of positive weight (a component of zero weight takes no mass).
+  std::vector<double>* posterior = nullptr;
+  // sum_i log sum_k pi_k exp(e_ik + m_i) with pi_k = W_k / sum W.
+  double* log_likelihood = nullptr;
+};
+
+// One pass over the table in tiles of samples (design section 7): per-pair and
+// per-depth lgamma tables, then each tile's rows of K sums filled taxon by taxon,
+// then its posteriors and log-likelihood terms. Every sample sums its taxa in
+// increasing order and the log-likelihood sums samples in order, so the result is
+// the same for any executor. log_alpha is [k * S + j]; `weights` may be empty
+// when only the evidence is asked for.
+void expectation(const Counts& counts, const std::vector<double>& log_alpha,
+                 const std::vector<double>& weights, std::size_t n_components,
+                 const Executor& executor, const EStepOutputs& outputs);
+
+// The evidence alone, [i * K + k].
 void log_evidence(const Counts& counts, const std::vector<double>& log_alpha,
                   std::size_t n_components, const Executor& executor,
                   std::vector<double>& evidence);
-
-// sum_i log sum_k pi_k exp(e_ik + m_i) with pi_k = W_k / N; components with zero
-// weight contribute nothing.
-double log_likelihood(const Counts& counts, const std::vector<double>& evidence,
-                      const std::vector<double>& weights, const Executor& executor);
 
 // The hyperprior's part of the NLE:
 // S K lgamma(eta) - eta S K log(nu) + nu sum alpha - eta sum lambda.
 double neg_log_prior(const std::vector<double>& log_alpha, std::size_t n_taxa,
                      std::size_t n_components);
 
-// z_ik = W_k exp(e_ik - m) / sum_l W_l exp(e_il - m), m the largest e_il over
-// components of positive weight. Written to posterior[k * N + i].
+// Posteriors from stored evidence (as expectation() computes them), [i * K + k].
 void posterior_from_evidence(const std::vector<double>& evidence,
                              const std::vector<double>& weights, std::size_t n_samples,
                              const Executor& executor, std::vector<double>& posterior);

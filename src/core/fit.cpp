@@ -23,7 +23,7 @@ FitResult finish_fit(const Counts& counts, EmState state, bool reference_hessian
     ComponentDerivatives d;
     if (reference_hessian) {
       const std::vector<double> pair_counts =
-          nonzero_posterior_pair_counts(counts, &state.posterior[k * N]);
+          nonzero_posterior_pair_counts(counts, state.posterior, K, k);
       component_derivatives(counts, state.histograms[k], &state.log_alpha[k * S], inner, d,
                             true, &pair_counts);
     } else {

@@ -16,7 +16,7 @@ struct FitResult {
   std::size_t n_samples = 0, n_taxa = 0, n_components = 0;
   std::vector<double> log_alpha;  // [k * S + j]
   std::vector<double> weights;    // W_k = sum_i z_ik
-  std::vector<double> posterior;  // [k * N + i], from the last E-step
+  std::vector<double> posterior;  // [i * K + k], from the last E-step
   std::vector<double> lower;      // [k * S + j]
   std::vector<double> upper;      // [k * S + j]
   double nle = 0.0, log_det = 0.0, laplace = 0.0, bic = 0.0, aic = 0.0;

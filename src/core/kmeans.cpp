@@ -6,12 +6,52 @@
 
 #include "rng.h"
 #include "start.h"
+#include "width.h"
 
 namespace fastdmm {
 
 namespace {
 constexpr double kSoftness = 50.0;
 }
+
+namespace {
+
+// z_ik proportional to exp(-50 ||y_i - mu_k||) for every sample, from centres laid
+// out by taxon (centre_by_taxon[j * K + k]) with their squared norms:
+// ||y_i - mu_k||^2 = ||mu_k||^2 + sum_{j: y_ij > 0} [(y_ij - mu_kj)^2 - mu_kj^2],
+// one walk over each sample's non-zeros with the components innermost.
+template <std::size_t W>
+void soft_assign(const Counts& counts, std::size_t K, const std::vector<double>& centre_by_taxon,
+                 const std::vector<double>& centre_norm2, const Executor& executor,
+                 std::vector<double>& z) {
+  const std::size_t k_count = W ? W : K;
+  executor.parallel_for(counts.n_samples, [&](std::size_t begin, std::size_t end) {
+    std::vector<double> distance2(k_count);
+    for (std::size_t i = begin; i < end; ++i) {
+      std::copy(centre_norm2.begin(), centre_norm2.end(), distance2.begin());
+      for (std::size_t e = counts.row_ptr[i]; e < counts.row_ptr[i + 1]; ++e) {
+        // Proportions y_ij = x_ij / J_i are computed where they are used, so that
+        // the start needs no memory per non-zero.
+        const double y = counts.row_count(e) / counts.depth[i];
+        const double* mu = &centre_by_taxon[static_cast<std::size_t>(counts.row_taxon[e]) * k_count];
+        for (std::size_t k = 0; k < k_count; ++k) {
+          const double difference = mu[k] - y;
+          distance2[k] += difference * difference - mu[k] * mu[k];
+        }
+      }
+      double* row = &z[i * k_count];
+      double normaliser = 0.0;
+      for (std::size_t k = 0; k < k_count; ++k) {
+        // Rounding can leave a tiny negative value where the distance is zero.
+        row[k] = std::exp(-kSoftness * std::sqrt(std::max(distance2[k], 0.0)));
+        normaliser += row[k];
+      }
+      for (std::size_t k = 0; k < k_count; ++k) row[k] /= normaliser;
+    }
+  }, kSampleGrain);
+}
+
+}  // namespace
 
 KmeansResult soft_kmeans(const Counts& counts, std::size_t n_components, std::uint32_t seed,
                          const Executor& executor, int max_iterations, double tolerance,
@@ -20,24 +60,15 @@ KmeansResult soft_kmeans(const Counts& counts, std::size_t n_components, std::ui
   KmeansResult result;
   auto& z = result.posterior;
   auto& centres = result.centres;
-  z.assign(K * N, 0.0);
+  z.assign(N * K, 0.0);
   centres.assign(K * S, 0.0);
-
-  // Proportions y_ij = x_ij / J_i are computed where they are used, one row at a
-  // time, so that the start needs no memory per non-zero.
-  const auto row_proportions = [&counts](std::size_t i, std::vector<double>& y) {
-    y.resize(counts.row_ptr[i + 1] - counts.row_ptr[i]);
-    for (std::size_t e = counts.row_ptr[i]; e < counts.row_ptr[i + 1]; ++e) {
-      y[e - counts.row_ptr[i]] = counts.row_count(e) / counts.depth[i];
-    }
-  };
 
   ReferenceRng rng(seed);
   for (std::size_t i = 0; i < N; ++i) {
-    z[rng.uniform_int(static_cast<std::uint32_t>(K)) * N + i] = 1.0;
+    z[i * K + rng.uniform_int(static_cast<std::uint32_t>(K))] = 1.0;
   }
 
-  std::vector<double> weights(K), new_centres, centre_norm2(K);
+  std::vector<double> weights(K), new_centres, centre_norm2(K), centre_by_taxon(S * K);
   double max_change = 1.0e9;
   int iteration = 0;
   while (max_change > tolerance && iteration < max_iterations) {
@@ -59,41 +90,22 @@ KmeansResult soft_kmeans(const Counts& counts, std::size_t n_components, std::ui
     }
     for (std::size_t k = 0; k < K; ++k) {
       double norm2 = 0.0;
-      for (std::size_t j = 0; j < S; ++j) norm2 += centres[k * S + j] * centres[k * S + j];
+      for (std::size_t j = 0; j < S; ++j) {
+        norm2 += centres[k * S + j] * centres[k * S + j];
+        centre_by_taxon[j * K + k] = centres[k * S + j];
+      }
       centre_norm2[k] = norm2;
     }
-    // ||y_i - mu_k||^2 = ||mu_k||^2 + sum_{j: y_ij > 0} [(y_ij - mu_kj)^2 - mu_kj^2].
-    executor.parallel_for(N, [&](std::size_t begin, std::size_t end) {
-      std::vector<double> kernel(K), y;
-      for (std::size_t i = begin; i < end; ++i) {
-        row_proportions(i, y);
-        const std::size_t first = counts.row_ptr[i];
-        double normaliser = 0.0;
-        for (std::size_t k = 0; k < K; ++k) {
-          const double* mu = &centres[k * S];
-          double distance2 = centre_norm2[k];
-          for (std::size_t e = counts.row_ptr[i]; e < counts.row_ptr[i + 1]; ++e) {
-            const double m = mu[counts.row_taxon[e]];
-            const double difference = m - y[e - first];
-            distance2 += difference * difference - m * m;
-          }
-          // Rounding can leave a tiny negative value where the distance is zero.
-          const double distance = std::sqrt(std::max(distance2, 0.0));
-          kernel[k] = std::exp(-kSoftness * distance);
-          normaliser += kernel[k];
-        }
-        for (std::size_t k = 0; k < K; ++k) z[k * N + i] = kernel[k] / normaliser;
-      }
-    }, kSampleGrain);
+    with_width(K, [&](auto width) {
+      soft_assign<decltype(width)::value>(counts, K, centre_by_taxon, centre_norm2, executor, z);
+    });
     ++iteration;
     progress(iteration, max_change);
   }
 
   result.weights.assign(K, 0.0);
-  for (std::size_t k = 0; k < K; ++k) {
-    double w = 0.0;
-    for (std::size_t i = 0; i < N; ++i) w += z[k * N + i];
-    result.weights[k] = w;
+  for (std::size_t i = 0; i < N; ++i) {
+    for (std::size_t k = 0; k < K; ++k) result.weights[k] += z[i * K + k];
   }
   result.iterations = iteration;
   return result;

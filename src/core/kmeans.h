@@ -14,7 +14,7 @@
 namespace fastdmm {
 
 struct KmeansResult {
-  std::vector<double> posterior;  // z[k * N + i]
+  std::vector<double> posterior;  // z[i * K + k]
   std::vector<double> centres;    // mu[k * S + j]
   std::vector<double> weights;    // W_k = sum_i z_ik of the final z
   int iterations = 0;

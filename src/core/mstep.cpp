@@ -10,149 +10,293 @@
 
 namespace fastdmm {
 
+namespace {
+
+// Blocks of taxa with about equal numbers of non-zeros, at least two per thread
+// (fewer, longer sweeps over the posteriors). Each pair belongs to one block, so
+// the blocks never write to the same histogram entry.
+std::vector<std::size_t> taxon_blocks(const Counts& counts, int threads) {
+  const std::size_t S = counts.n_taxa;
+  const std::size_t wanted = 2 * static_cast<std::size_t>(threads < 1 ? 1 : threads);
+  const double share = static_cast<double>(counts.nnz()) / static_cast<double>(wanted);
+  std::vector<std::size_t> bounds{0};
+  for (std::size_t j = 0; j < S; ++j) {
+    const double before = static_cast<double>(counts.col_ptr[bounds.back()]);
+    if (static_cast<double>(counts.col_ptr[j + 1]) - before >= share && j + 1 < S) {
+      bounds.push_back(j + 1);
+    }
+  }
+  bounds.push_back(S);
+  return bounds;
+}
+
+// The non-zero posteriors of every sample. With deep samples most posteriors are
+// exactly 0 or 1, so a histogram entry then costs one addition instead of k
+// (leaving out exact zeros changes no sum): sample i's row is `single[i]` when it
+// has one non-zero; otherwise its non-zeros are value[m] for component[m],
+// m = start[i] .. start[i + 1], in component order.
+struct PosteriorRow {
+  double value;
+  std::uint32_t component;
+  std::uint32_t count;  // non-zeros in the row; 1: `value` and `component` say it all
+};
+
+struct NonzeroPosteriors {
+  std::vector<PosteriorRow> single;
+  std::vector<std::size_t> start;
+  std::vector<std::uint32_t> component;
+  std::vector<double> value;
+};
+
+NonzeroPosteriors nonzero_posteriors(const double* posterior, std::size_t N, std::size_t K,
+                                     const Executor& executor) {
+  NonzeroPosteriors nz;
+  nz.single.resize(N);
+  nz.start.assign(N + 1, 0);
+  executor.parallel_for(N, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t i = begin; i < end; ++i) {
+      PosteriorRow row{0.0, 0, 0};
+      for (std::size_t k = 0; k < K; ++k) {
+        const double z = posterior[i * K + k];
+        if (z == 0.0) continue;
+        if (row.count == 0) {
+          row.value = z;
+          row.component = static_cast<std::uint32_t>(k);
+        }
+        ++row.count;
+      }
+      nz.single[i] = row;
+      nz.start[i + 1] = row.count > 1 ? row.count : 0;
+    }
+  }, kSampleGrain);
+  for (std::size_t i = 0; i < N; ++i) nz.start[i + 1] += nz.start[i];
+  nz.component.resize(nz.start[N]);
+  nz.value.resize(nz.start[N]);
+  executor.parallel_for(N, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t i = begin; i < end; ++i) {
+      std::size_t m = nz.start[i];
+      if (m == nz.start[i + 1]) continue;
+      for (std::size_t k = 0; k < K; ++k) {
+        const double z = posterior[i * K + k];
+        if (z == 0.0) continue;
+        nz.component[m] = static_cast<std::uint32_t>(k);
+        nz.value[m++] = z;
+      }
+    }
+  }, kSampleGrain);
+  return nz;
+}
+
+// sum[k] += z_ik for sample i's non-zero posteriors.
+inline void add_posterior_row(const NonzeroPosteriors& nz, std::size_t i, double* sum) {
+  const PosteriorRow& row = nz.single[i];
+  if (row.count == 1) {
+    sum[row.component] += row.value;
+    return;
+  }
+  for (std::size_t m = nz.start[i]; m < nz.start[i + 1]; ++m) sum[nz.component[m]] += nz.value[m];
+}
+
+void fill_histograms(const Counts& counts, const double* posterior, std::size_t K,
+                     const Executor& executor, std::vector<ComponentWeights>& weights) {
+  const std::size_t N = counts.n_samples, S = counts.n_taxa, n_tiles = counts.n_tiles();
+  const NonzeroPosteriors nz = nonzero_posteriors(posterior, N, K, executor);
+  const std::vector<std::size_t> blocks = taxon_blocks(counts, executor.threads());
+  const std::size_t n_blocks = blocks.size() - 1;
+  const std::uint16_t* tile_row = counts.tile_row.data();
+  const std::uint32_t* tile_pair = counts.tile_pair.data();
+  // Task n_blocks sums the depth histograms and totals over samples in order;
+  // the others walk their taxa tile by tile in the tile view, so that a tile's
+  // posteriors stay in cache while its entries are added, each pair's sum still
+  // in sample order.
+  executor.parallel_for(n_blocks + 1, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t b = begin; b < end; ++b) {
+      if (b == n_blocks) {
+        std::vector<double> total(K, 0.0), depth(K * counts.n_depths(), 0.0);
+        for (std::size_t i = 0; i < N; ++i) {
+          add_posterior_row(nz, i, &depth[counts.sample_depth[i] * K]);
+          add_posterior_row(nz, i, total.data());
+        }
+        for (std::size_t k = 0; k < K; ++k) {
+          weights[k].total = total[k];
+          for (std::size_t d = 0; d < counts.n_depths(); ++d) weights[k].depth[d] = depth[d * K + k];
+        }
+        continue;
+      }
+      const std::size_t j0 = blocks[b], j1 = blocks[b + 1];
+      const std::size_t p0 = counts.pair_ptr[j0], n_pairs = counts.pair_ptr[j1] - p0;
+      std::vector<double> sums(n_pairs * K, 0.0);
+      for (std::size_t t = 0; t < n_tiles; ++t) {
+        const std::size_t first_sample = t * counts.tile_size;
+        const std::size_t last = counts.tile_ptr[t * S + j1];
+        for (std::size_t e = counts.tile_ptr[t * S + j0]; e < last;) {
+          const std::uint32_t pair = tile_pair[e];
+          double* sum = &sums[(pair - p0) * K];
+          do {
+            add_posterior_row(nz, first_sample + tile_row[e], sum);
+            ++e;
+          } while (e < last && tile_pair[e] == pair);
+        }
+      }
+      for (std::size_t m = 0; m < n_pairs; ++m) {
+        for (std::size_t k = 0; k < K; ++k) weights[k].pair[p0 + m] = sums[m * K + k];
+      }
+    }
+  });
+}
+
+}  // namespace
+
 std::vector<ComponentWeights> component_weights(const Counts& counts,
                                                 const std::vector<double>& posterior,
                                                 std::size_t n_components,
                                                 const Executor& executor) {
-  const std::size_t N = counts.n_samples, S = counts.n_taxa, K = n_components;
+  const std::size_t K = n_components;
   std::vector<ComponentWeights> weights(K);
   for (auto& w : weights) {
     w.pair.assign(counts.n_pairs(), 0.0);
     w.depth.assign(counts.n_depths(), 0.0);
   }
-  // Taxa own disjoint runs of pairs, so blocks of taxa can be filled concurrently;
-  // each pair's sum runs in sample order whatever the split.
-  executor.parallel_for(S, [&](std::size_t begin, std::size_t end) {
-    for (std::size_t j = begin; j < end; ++j) {
-      for (std::size_t k = 0; k < K; ++k) {
-        const double* z = &posterior[k * N];
-        double* pair = weights[k].pair.data();
-        for (std::size_t e = counts.col_ptr[j]; e < counts.col_ptr[j + 1]; ++e) {
-          pair[counts.col_pair[e]] += z[counts.col_sample[e]];
-        }
-      }
-    }
-  }, kTaxonGrain);
-  executor.parallel_for(K, [&](std::size_t begin, std::size_t end) {
-    for (std::size_t k = begin; k < end; ++k) {
-      const double* z = &posterior[k * N];
-      double total = 0.0;
-      for (std::size_t i = 0; i < N; ++i) {
-        weights[k].depth[counts.sample_depth[i]] += z[i];
-        total += z[i];
-      }
-      weights[k].total = total;
-    }
-  });
+  fill_histograms(counts, posterior.data(), K, executor, weights);
   return weights;
 }
 
 std::vector<double> nonzero_posterior_pair_counts(const Counts& counts,
-                                                  const double* posterior_k) {
+                                                  const std::vector<double>& posterior,
+                                                  std::size_t n_components, std::size_t k) {
   std::vector<double> pair_counts(counts.n_pairs(), 0.0);
   for (std::size_t e = 0; e < counts.nnz(); ++e) {
-    if (posterior_k[counts.col_sample[e]] != 0.0) pair_counts[counts.col_pair[e]] += 1.0;
+    if (posterior[counts.col_sample[e] * n_components + k] != 0.0) {
+      pair_counts[counts.col_pair[e]] += 1.0;
+    }
   }
   return pair_counts;
 }
 
-double component_objective(const Counts& counts, const ComponentWeights& weights,
-                           const double* log_alpha, const Executor& executor,
-                           double* magnitude) {
+namespace {
+
+// f_k (with the scale of its rounding error) and/or its derivatives at lambda, in
+// one walk over each taxon's values: alpha and sum_j alpha_j first (fixed blocks
+// of kTaxonBlock taxa, summed in block order), then the depth sums, then every
+// taxon's lgamma, psi and psi1 sums together.
+template <bool kObjective, bool kDerivatives>
+void evaluate_component(const Counts& counts, const ComponentWeights& weights,
+                        const double* log_alpha, const Executor& executor, double* objective,
+                        double* magnitude, ComponentDerivatives* derivatives) {
   const std::size_t S = counts.n_taxa;
   const std::size_t n_blocks = (S + kTaxonBlock - 1) / kTaxonBlock;
+  std::vector<double> alpha_storage;
+  std::vector<double>& alpha = kDerivatives ? derivatives->alpha : alpha_storage;
+  alpha.resize(S);
   std::vector<double> block_alpha(n_blocks), block_lambda(n_blocks), block_taxa(n_blocks);
   executor.parallel_for(n_blocks, [&](std::size_t begin, std::size_t end) {
     for (std::size_t b = begin; b < end; ++b) {
-      double total_alpha = 0.0, sum_lambda = 0.0, taxa_term = 0.0;
+      double total = 0.0, sum_lambda = 0.0;
       for (std::size_t j = b * kTaxonBlock; j < std::min(S, (b + 1) * kTaxonBlock); ++j) {
-        const double alpha = std::exp(log_alpha[j]);
-        total_alpha += alpha;
+        alpha[j] = std::exp(log_alpha[j]);
+        total += alpha[j];
         sum_lambda += log_alpha[j];
-        const std::size_t first = counts.pair_ptr[j], n = counts.pair_ptr[j + 1] - first;
-        if (n > 0) {
-          taxa_term += weighted_lgamma_difference(alpha, &counts.pair_value[first],
-                                                  &weights.pair[first], n);
-        }
       }
-      block_alpha[b] = total_alpha;
+      block_alpha[b] = total;
       block_lambda[b] = sum_lambda;
-      block_taxa[b] = taxa_term;
     }
   });
-  double total_alpha = 0.0, sum_lambda = 0.0, taxa_term = 0.0;
+  double total_alpha = 0.0, sum_lambda = 0.0;
   for (std::size_t b = 0; b < n_blocks; ++b) {
     total_alpha += block_alpha[b];
     sum_lambda += block_lambda[b];
-    taxa_term += block_taxa[b];
   }
-  const double depth_term = weighted_lgamma_difference(
+  // sum_i z_i [lgamma(A + J_i) - lgamma(A)]; Q = sum_i z_i [psi(A + J_i) - psi(A)];
+  // T1 = sum_i z_i [psi1(A + J_i) - psi1(A)].
+  const GammaSums depth = weighted_gamma_differences<kObjective, kDerivatives>(
       total_alpha, counts.depth_value.data(), weights.depth.data(), counts.n_depths());
-  if (magnitude != nullptr) {
-    *magnitude = std::fabs(depth_term) + std::fabs(taxa_term) + kPriorRate * total_alpha +
-                 kPriorShape * std::fabs(sum_lambda);
+  if (kDerivatives) {
+    derivatives->gradient.resize(S);
+    derivatives->diagonal.resize(S);
+    derivatives->rank_one = depth.trigamma;
   }
-  return depth_term - taxa_term + kPriorRate * total_alpha - kPriorShape * sum_lambda;
+  executor.parallel_for(n_blocks, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t b = begin; b < end; ++b) {
+      double taxa_term = 0.0;
+      for (std::size_t j = b * kTaxonBlock; j < std::min(S, (b + 1) * kTaxonBlock); ++j) {
+        const std::size_t first = counts.pair_ptr[j], n = counts.pair_ptr[j + 1] - first;
+        GammaSums taxon;
+        if (n > 0) {
+          taxon = weighted_gamma_differences<kObjective, kDerivatives>(
+              alpha[j], &counts.pair_value[first], &weights.pair[first], n);
+        }
+        taxa_term += taxon.lgamma;
+        if (kDerivatives) {
+          const double g = depth.digamma + kPriorRate - taxon.digamma;
+          derivatives->gradient[j] = alpha[j] * g - kPriorShape;
+          derivatives->diagonal[j] = alpha[j] * g - alpha[j] * alpha[j] * taxon.trigamma;
+        }
+      }
+      block_taxa[b] = taxa_term;
+    }
+  });
+  if (kObjective) {
+    double taxa_term = 0.0;
+    for (double partial : block_taxa) taxa_term += partial;
+    if (magnitude != nullptr) {
+      *magnitude = std::fabs(depth.lgamma) + std::fabs(taxa_term) + kPriorRate * total_alpha +
+                   kPriorShape * std::fabs(sum_lambda);
+    }
+    *objective = depth.lgamma - taxa_term + kPriorRate * total_alpha - kPriorShape * sum_lambda;
+  }
+}
+
+}  // namespace
+
+double component_objective(const Counts& counts, const ComponentWeights& weights,
+                           const double* log_alpha, const Executor& executor,
+                           double* magnitude) {
+  double objective = 0.0;
+  evaluate_component<true, false>(counts, weights, log_alpha, executor, &objective, magnitude,
+                                  nullptr);
+  return objective;
 }
 
 void component_derivatives(const Counts& counts, const ComponentWeights& weights,
                            const double* log_alpha, const Executor& executor,
                            ComponentDerivatives& out, bool variant_reference,
                            const std::vector<double>* reference_pair_counts) {
+  evaluate_component<false, true>(counts, weights, log_alpha, executor, nullptr, nullptr, &out);
+  if (!variant_reference) return;
+  // The reference sums psi(alpha_j + x_ij) over every sample with z_ik != 0 and
+  // x_ij != 0 unweighted, and psi(alpha_j) over all other samples, then subtracts
+  // W psi(alpha_j): per taxon that is
+  // sum_c count_c [psi(alpha_j + c) - psi(alpha_j)] + (N - W) psi(alpha_j),
+  // and the same with psi1 (design section 1, step 3). Its diagonal is
+  // alpha_j (Q + nu - C0_j) - alpha_j^2 C1_j; the gradient stays exact.
   const std::size_t S = counts.n_taxa;
-  const std::size_t n_blocks = (S + kTaxonBlock - 1) / kTaxonBlock;
-  out.alpha.resize(S);
-  out.gradient.resize(S);
-  out.diagonal.resize(S);
-  std::vector<double> block_alpha(n_blocks);
-  executor.parallel_for(n_blocks, [&](std::size_t begin, std::size_t end) {
-    for (std::size_t b = begin; b < end; ++b) {
-      double total = 0.0;
-      for (std::size_t j = b * kTaxonBlock; j < std::min(S, (b + 1) * kTaxonBlock); ++j) {
-        out.alpha[j] = std::exp(log_alpha[j]);
-        total += out.alpha[j];
-      }
-      block_alpha[b] = total;
-    }
-  });
+  // A = sum_j alpha_j as evaluate_component() sums it, and Q at A.
   double total_alpha = 0.0;
-  for (double partial : block_alpha) total_alpha += partial;
-  // Q = sum_i z_i [psi(A + J_i) - psi(A)], T1 = sum_i z_i [psi1(A + J_i) - psi1(A)].
-  const PolygammaSums depth = weighted_polygamma_differences(
-      total_alpha, counts.depth_value.data(), weights.depth.data(), counts.n_depths());
-  const double unweighted_excess =
-      static_cast<double>(counts.n_samples) - weights.total;
-  executor.parallel_for(n_blocks, [&](std::size_t begin, std::size_t end) {
-    for (std::size_t j = begin * kTaxonBlock; j < std::min(S, end * kTaxonBlock); ++j) {
+  for (std::size_t b = 0; b * kTaxonBlock < S; ++b) {
+    double block = 0.0;
+    for (std::size_t j = b * kTaxonBlock; j < std::min(S, (b + 1) * kTaxonBlock); ++j) {
+      block += out.alpha[j];
+    }
+    total_alpha += block;
+  }
+  const double q = weighted_gamma_differences<false, true>(total_alpha, counts.depth_value.data(),
+                                                           weights.depth.data(),
+                                                           counts.n_depths()).digamma;
+  const double unweighted_excess = static_cast<double>(counts.n_samples) - weights.total;
+  executor.parallel_for(S, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t j = begin; j < end; ++j) {
       const double alpha = out.alpha[j];
       const std::size_t first = counts.pair_ptr[j], n = counts.pair_ptr[j + 1] - first;
-      PolygammaSums taxon;
+      GammaSums unweighted;
       if (n > 0) {
-        taxon = weighted_polygamma_differences(alpha, &counts.pair_value[first],
-                                               &weights.pair[first], n);
+        unweighted = weighted_gamma_differences<false, true>(
+            alpha, &counts.pair_value[first], &(*reference_pair_counts)[first], n);
       }
-      const double g = depth.digamma + kPriorRate - taxon.digamma;
-      out.gradient[j] = alpha * g - kPriorShape;
-      if (!variant_reference) {
-        out.diagonal[j] = alpha * g - alpha * alpha * taxon.trigamma;
-      } else {
-        // The reference sums psi(alpha_j + x_ij) over every sample with z_ik != 0
-        // and x_ij != 0 unweighted, and psi(alpha_j) over all other samples, then
-        // subtracts W psi(alpha_j): per taxon that is
-        // sum_c count_c [psi(alpha_j + c) - psi(alpha_j)] + (N - W) psi(alpha_j),
-        // and the same with psi1 (design section 1, step 3).
-        PolygammaSums unweighted;
-        if (n > 0) {
-          unweighted = weighted_polygamma_differences(
-              alpha, &counts.pair_value[first], &(*reference_pair_counts)[first], n);
-        }
-        const double c0 = unweighted.digamma + unweighted_excess * digamma(alpha);
-        const double c1 = unweighted.trigamma + unweighted_excess * trigamma(alpha);
-        out.diagonal[j] = alpha * (depth.digamma + kPriorRate - c0) - alpha * alpha * c1;
-      }
+      const double c0 = unweighted.digamma + unweighted_excess * digamma(alpha);
+      const double c1 = unweighted.trigamma + unweighted_excess * trigamma(alpha);
+      out.diagonal[j] = alpha * (q + kPriorRate - c0) - alpha * alpha * c1;
     }
-  });
-  out.rank_one = depth.trigamma;
+  }, kTaxonGrain);
 }
 
 namespace {
@@ -210,14 +354,17 @@ OptimiserReport optimise_component(const Counts& counts, const ComponentWeights&
                                    const Executor& executor) {
   const std::size_t S = counts.n_taxa;
   OptimiserReport report;
-  ComponentDerivatives d;
+  ComponentDerivatives d, trial_d;
   std::vector<double> direction(S), trial(S), previous(S);
-  double magnitude = 0.0;
-  double f = component_objective(counts, weights, log_alpha, executor, &magnitude);
+  // The derivatives decide whether a step is needed at all; f (whose terms cost
+  // logs) is evaluated only once a step must be checked, and every trial point
+  // gets f and its derivatives in one walk, so an accepted step costs one walk.
+  evaluate_component<false, true>(counts, weights, log_alpha, executor, nullptr, nullptr, &d);
+  double f = std::numeric_limits<double>::quiet_NaN(), magnitude = 0.0;
+  bool have_f = false;
   double previous_gradient_norm = std::numeric_limits<double>::infinity();
   bool unverified_step = false;
   for (int iteration = 0;; ++iteration) {
-    component_derivatives(counts, weights, log_alpha, executor, d);
     const double gradient_norm = euclidean_norm(d.gradient);
     if (unverified_step && !(gradient_norm < previous_gradient_norm)) {
       // The last step was taken on the gradient's word alone and did not shrink
@@ -228,7 +375,6 @@ OptimiserReport optimise_component(const Counts& counts, const ComponentWeights&
     }
     report.iterations = iteration;
     report.gradient_norm = gradient_norm;
-    report.objective = f;
     if (gradient_norm <= options.gradient_tolerance) {
       report.converged = true;
       break;
@@ -247,10 +393,22 @@ OptimiserReport optimise_component(const Counts& counts, const ComponentWeights&
       largest = 0.0;
       for (double x : direction) largest = std::max(largest, std::fabs(x));
     }
+    // The Newton decrement: a full Newton step would lower f by about -slope / 2.
+    // Below `objective_tolerance` the rest of the M-step is worth less than the
+    // EM threshold can see (design section 7): stop here.
+    if (pure_newton && largest <= options.max_step &&
+        -0.5 * slope <= options.objective_tolerance) {
+      report.converged = true;
+      break;
+    }
     if (largest > options.max_step) {
       const double shrink = options.max_step / largest;
       for (double& x : direction) x *= shrink;
       slope *= shrink;
+    }
+    if (!have_f) {
+      f = component_objective(counts, weights, log_alpha, executor, &magnitude);
+      have_f = true;
     }
 
     // f is a difference of sums far larger than itself; below this its rounding
@@ -264,17 +422,18 @@ OptimiserReport optimise_component(const Counts& counts, const ComponentWeights&
       }
       std::copy(log_alpha, log_alpha + S, previous.begin());
       for (std::size_t j = 0; j < S; ++j) log_alpha[j] += direction[j];
-      f = component_objective(counts, weights, log_alpha, executor, &magnitude);
+      evaluate_component<true, true>(counts, weights, log_alpha, executor, &f, &magnitude, &d);
       previous_gradient_norm = gradient_norm;
       unverified_step = true;
       continue;
     }
-    // Armijo backtracking.
+    // Armijo backtracking; the accepted point's derivatives come with its f.
     bool accepted = false;
     double step = 1.0, f_trial = f, trial_magnitude = magnitude;
     for (int halving = 0; halving < 40; ++halving) {
       for (std::size_t j = 0; j < S; ++j) trial[j] = log_alpha[j] + step * direction[j];
-      f_trial = component_objective(counts, weights, trial.data(), executor, &trial_magnitude);
+      evaluate_component<true, true>(counts, weights, trial.data(), executor, &f_trial,
+                                     &trial_magnitude, &trial_d);
       if (std::isfinite(f_trial) && f_trial <= f + 1e-4 * step * slope + noise) {
         accepted = true;
         break;
@@ -287,9 +446,11 @@ OptimiserReport optimise_component(const Counts& counts, const ComponentWeights&
       break;
     }
     std::copy(trial.begin(), trial.end(), log_alpha);
+    std::swap(d, trial_d);
     f = f_trial;
     magnitude = trial_magnitude;
   }
+  report.objective = f;
   return report;
 }
 

@@ -20,7 +20,8 @@ struct ComponentWeights {
   double total = 0.0;
 };
 
-// Histograms of every component from posterior[k * N + i], O(nnz K).
+// Histograms of every component from posterior[i * K + k], O(nnz K): one pass over
+// the table with the components innermost; each sum runs in sample order.
 std::vector<ComponentWeights> component_weights(const Counts& counts,
                                                 const std::vector<double>& posterior,
                                                 std::size_t n_components,
@@ -29,7 +30,8 @@ std::vector<ComponentWeights> component_weights(const Counts& counts,
 // For the reference's Hessian: per pair, the number of samples with that count whose
 // posterior z_ik is not exactly zero (unweighted, as the reference's C sums them).
 std::vector<double> nonzero_posterior_pair_counts(const Counts& counts,
-                                                  const double* posterior_k);
+                                                  const std::vector<double>& posterior,
+                                                  std::size_t n_components, std::size_t k);
 
 // f_k(lambda) = sum_i z_ik [lgamma(A + J_i) - lgamma(A)]
 //             - sum_ij z_ik [lgamma(alpha_j + x_ij) - lgamma(alpha_j)]
@@ -63,6 +65,9 @@ void component_derivatives(const Counts& counts, const ComponentWeights& weights
 
 struct OptimiserOptions {
   double gradient_tolerance = 1e-6;  // Euclidean norm of the gradient in lambda
+  // Stop once a full Newton step would lower f by no more than this (the Newton
+  // decrement); EM sets it from its own threshold. 0: the gradient alone decides.
+  double objective_tolerance = 0.0;
   int max_iterations = 1000;
   double max_step = 5.0;  // largest change of any lambda_j in one step
 };
@@ -70,7 +75,7 @@ struct OptimiserOptions {
 struct OptimiserReport {
   int iterations = 0;
   double gradient_norm = 0.0;
-  double objective = 0.0;
+  double objective = 0.0;  // NaN when no step was needed (f was not evaluated)
   bool converged = false;
 };
 

@@ -19,7 +19,7 @@ enum class StartKind { reference = 0, kmeanspp = 1, given = 2 };
 struct StartSpec {
   StartKind kind = StartKind::reference;
   std::uint32_t seed = 0;
-  std::vector<double> posterior;  // kind == given: z[k * N + i], rows summing to 1
+  std::vector<double> posterior;  // kind == given: z[i * K + k], rows summing to 1
 };
 
 struct SearchOptions {
@@ -40,7 +40,20 @@ struct SearchOptions {
   bool split_merge = false;
   int max_moves = 0;
   int max_tries = 5;
-  std::uint32_t seed = 0;  // keys the 2-means draws of split moves
+  std::uint32_t seed = 0;  // keys the 2-means draws of split moves and the subsample
+  // Searches other than one reference (or given) start work on a subsample of
+  // this many samples, chosen by content, when the table has at least twice as
+  // many, and are then refined on all samples (design section 7). 0: never.
+  std::size_t subsample_size = 0;
+};
+
+// How the search used the table.
+struct SubsampleRecord {
+  std::size_t samples = 0;      // in the table
+  std::size_t subsample = 0;    // the search worked on (samples when not subsampled)
+  double subsample_nle = 0.0;   // the subsample's best NLE (NaN when not subsampled)
+  bool subsample_converged = false;
+  int refine_iterations = 0;    // EM iterations on all samples after the subsample
 };
 
 struct StartRecord {
@@ -74,8 +87,11 @@ struct SearchResult {
   int extrapolations = 0;         // accepted SQUAREM steps behind the final state
   bool converged = false;
   int kmeans_iterations = 0;      // of the best start
+  SubsampleRecord search;
 };
 
+// The whole search for one k: on the table, or on a subsample then refined on the
+// table; the fit of the best state found.
 SearchResult search_dmm(const Counts& counts, const std::vector<StartSpec>& starts,
                         const SearchOptions& options, const Executor& executor,
                         const FitHooks& hooks);

@@ -35,91 +35,134 @@ inline double digamma(double x) { return boost::math::digamma(x, special_policy(
 
 inline double trigamma(double x) { return boost::math::trigamma(x, special_policy()); }
 
-// Distinct count values closer than this to the previous one are reached by summing
-// log(a + m) (or 1/(a + m), 1/(a + m)^2) over the gap, which is cheaper than a special
-// function call (design section 2, "Special functions").
-constexpr double kLogSumGap = 3.0;
-constexpr double kReciprocalSumGap = 32.0;
+// lgamma, psi and psi1 at one point x > 0, whichever are asked for, from one log
+// and one reciprocal: the recurrences lgamma(x) = lgamma(x + 1) - log(x),
+// psi(x) = psi(x + 1) - 1/x, psi1(x) = psi1(x + 1) + 1/x^2 lift x to y >= 10, where
+// the Stirling series (Abramowitz & Stegun 6.1.41, 6.3.18, 6.4.12) truncated
+// after the y^-13 (lgamma), y^-14 (psi) and y^-15 (psi1) terms are accurate to
+// about 1e-16 relative. Cheaper than the general-purpose functions, and the
+// walks below call it only where count values jump (design section 7).
+struct GammaValues {
+  double lgamma = 0.0;
+  double digamma = 0.0;
+  double trigamma = 0.0;
+};
 
-// Calls visit(m, lgamma(a + v[m]) - lgamma(a)) for increasing positive integers
-// v[0..n), walking the values in order so that short gaps cost a few logs. With
+template <bool kLog, bool kPolygamma>
+inline GammaValues gamma_values(double x) {
+  GammaValues out;
+  double product = 1.0, log_shift = 0.0, psi_shift = 0.0, psi1_shift = 0.0;
+  while (x < 10.0) {
+    if (kLog) {
+      product *= x;
+      // x can be far below 1 (alpha of absent taxa): keep the product normal.
+      if (product < 1e-280) {
+        log_shift += std::log(product);
+        product = 1.0;
+      }
+    }
+    if (kPolygamma) {
+      const double inverse = 1.0 / x;
+      psi_shift += inverse;
+      psi1_shift += inverse * inverse;
+    }
+    x += 1.0;
+  }
+  const double inverse = 1.0 / x, inverse2 = inverse * inverse;
+  if (kLog) {
+    constexpr double kHalfLogTwoPi = 0.91893853320467274178;
+    const double series =
+        inverse * (1.0 / 12 + inverse2 * (-1.0 / 360 + inverse2 * (1.0 / 1260 + inverse2 * (
+        -1.0 / 1680 + inverse2 * (1.0 / 1188 + inverse2 * (-691.0 / 360360 + inverse2 * (1.0 / 156)))))));
+    out.lgamma = (x - 0.5) * std::log(x) - x + kHalfLogTwoPi + series -
+                 (log_shift + std::log(product));
+  }
+  if (kPolygamma) {
+    const double psi_series =
+        inverse2 * (1.0 / 12 + inverse2 * (-1.0 / 120 + inverse2 * (1.0 / 252 + inverse2 * (
+        -1.0 / 240 + inverse2 * (1.0 / 132 + inverse2 * (-691.0 / 32760 + inverse2 * (1.0 / 12)))))));
+    out.digamma = std::log(x) - 0.5 * inverse - psi_series - psi_shift;
+    const double psi1_series =
+        inverse * inverse2 * (1.0 / 6 + inverse2 * (-1.0 / 30 + inverse2 * (1.0 / 42 + inverse2 * (
+        -1.0 / 30 + inverse2 * (5.0 / 66 + inverse2 * (-691.0 / 2730 + inverse2 * (7.0 / 6)))))));
+    out.trigamma = inverse + 0.5 * inverse2 + psi1_series + psi1_shift;
+  }
+  return out;
+}
+
+// Distinct count values at most this far above the previous one are reached by
+// summing log(a + m), 1/(a + m) and 1/(a + m)^2 over the gap, which costs less
+// than gamma_values() (design section 2, "Special functions").
+constexpr double kWalkGap = 3.0;
+
+// Calls visit(m, L, D, T) with L = lgamma(a + v[m]) - lgamma(a),
+// D = psi(a + v[m]) - psi(a) and T = psi1(a + v[m]) - psi1(a) (only the ones asked
+// for; the others are 0) for increasing positive integers v[0..n), walking the
+// values in order so that short gaps cost a few logs and reciprocals. With
 // `weights`, values of weight exactly zero are not visited (they would add
 // nothing to a weighted sum; with 0/1 posteriors most of a component's values
 // belong to other components' samples).
-template <typename Visit>
-inline void walk_lgamma_differences(double a, const double* v, std::size_t n, Visit visit,
-                                    const double* weights = nullptr) {
-  double previous = 0.0, sum = 0.0, lgamma_a = 0.0;
-  bool have_lgamma_a = false;
+template <bool kLog, bool kPolygamma, typename Visit>
+inline void walk_gamma_differences(double a, const double* v, std::size_t n, Visit visit,
+                                   const double* weights = nullptr) {
+  double previous = 0.0, log_sum = 0.0, psi_sum = 0.0, psi1_sum = 0.0;
+  GammaValues at_a;
+  bool have_a = false;
   for (std::size_t m = 0; m < n; ++m) {
     if (weights != nullptr && weights[m] == 0.0) continue;
     const double value = v[m];
-    if (value - previous <= kLogSumGap) {
-      for (double c = previous; c < value; c += 1.0) sum += std::log(a + c);
-    } else {
-      if (!have_lgamma_a) {
-        lgamma_a = log_gamma(a);
-        have_lgamma_a = true;
+    if (value - previous <= kWalkGap) {
+      for (double c = previous; c < value; c += 1.0) {
+        if (kLog) log_sum += std::log(a + c);
+        if (kPolygamma) {
+          const double inverse = 1.0 / (a + c);
+          psi_sum += inverse;
+          psi1_sum -= inverse * inverse;
+        }
       }
-      sum = log_gamma(a + value) - lgamma_a;
+    } else {
+      if (!have_a) {
+        at_a = gamma_values<kLog, kPolygamma>(a);
+        have_a = true;
+      }
+      const GammaValues at_value = gamma_values<kLog, kPolygamma>(a + value);
+      log_sum = at_value.lgamma - at_a.lgamma;
+      psi_sum = at_value.digamma - at_a.digamma;
+      psi1_sum = at_value.trigamma - at_a.trigamma;
     }
     previous = value;
-    visit(m, sum);
+    visit(m, log_sum, psi_sum, psi1_sum);
   }
 }
 
 // out[m] = lgamma(a + v[m]) - lgamma(a).
 inline void lgamma_differences(double a, const double* v, std::size_t n, double* out) {
-  walk_lgamma_differences(a, v, n, [out](std::size_t m, double difference) {
-    out[m] = difference;
-  });
+  walk_gamma_differences<true, false>(a, v, n, [out](std::size_t m, double difference, double,
+                                                     double) { out[m] = difference; });
 }
 
-// sum_m w[m] * (lgamma(a + v[m]) - lgamma(a)).
-inline double weighted_lgamma_difference(double a, const double* v, const double* w,
-                                         std::size_t n) {
-  double total = 0.0;
-  walk_lgamma_differences(a, v, n, [&total, w](std::size_t m, double difference) {
-    total += w[m] * difference;
-  }, w);
-  return total;
-}
-
-struct PolygammaSums {
+struct GammaSums {
+  double lgamma = 0.0;    // sum_m w[m] (lgamma(a + v[m]) - lgamma(a))
   double digamma = 0.0;   // sum_m w[m] (psi(a + v[m]) - psi(a))
   double trigamma = 0.0;  // sum_m w[m] (psi1(a + v[m]) - psi1(a))
 };
 
-// For integer c, psi(a + c) - psi(a) = sum_{m < c} 1 / (a + m) and
-// psi1(a + c) - psi1(a) = -sum_{m < c} 1 / (a + m)^2.
-inline PolygammaSums weighted_polygamma_differences(double a, const double* v,
-                                                    const double* w, std::size_t n) {
-  PolygammaSums total;
-  double previous = 0.0, psi_sum = 0.0, psi1_sum = 0.0;
-  double psi_a = 0.0, psi1_a = 0.0;
-  bool have_a = false;
-  for (std::size_t m = 0; m < n; ++m) {
-    if (w[m] == 0.0) continue;  // adds nothing (see walk_lgamma_differences)
-    const double value = v[m];
-    if (value - previous <= kReciprocalSumGap) {
-      for (double c = previous; c < value; c += 1.0) {
-        const double inverse = 1.0 / (a + c);
-        psi_sum += inverse;
-        psi1_sum -= inverse * inverse;
-      }
-    } else {
-      if (!have_a) {
-        psi_a = digamma(a);
-        psi1_a = trigamma(a);
-        have_a = true;
-      }
-      psi_sum = digamma(a + value) - psi_a;
-      psi1_sum = trigamma(a + value) - psi1_a;
-    }
-    previous = value;
-    total.digamma += w[m] * psi_sum;
-    total.trigamma += w[m] * psi1_sum;
-  }
+// The weighted sums of the differences asked for, in one walk.
+template <bool kLog, bool kPolygamma>
+inline GammaSums weighted_gamma_differences(double a, const double* v, const double* w,
+                                            std::size_t n) {
+  GammaSums total;
+  walk_gamma_differences<kLog, kPolygamma>(
+      a, v, n,
+      [&total, w](std::size_t m, double log_difference, double psi_difference,
+                  double psi1_difference) {
+        if (kLog) total.lgamma += w[m] * log_difference;
+        if (kPolygamma) {
+          total.digamma += w[m] * psi_difference;
+          total.trigamma += w[m] * psi1_difference;
+        }
+      },
+      w);
   return total;
 }
 

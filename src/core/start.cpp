@@ -5,6 +5,8 @@
 #include <cmath>
 #include <limits>
 
+#include "width.h"
+
 namespace fastdmm {
 
 namespace {
@@ -107,7 +109,8 @@ HellingerPartition hellinger_kmeans(const Counts& counts, const SquareRootPropor
                                     const std::vector<std::uint32_t>& subset,
                                     const std::vector<std::uint64_t>& fingerprint,
                                     std::size_t n_components, std::uint64_t seed,
-                                    const Executor& executor, int max_iterations) {
+                                    const Executor& executor, int max_iterations,
+                                    const std::function<void()>& between_rounds) {
   const std::size_t N = counts.n_samples, S = counts.n_taxa, K = n_components;
   std::vector<std::uint32_t> members = subset;
   if (members.empty()) {
@@ -150,6 +153,7 @@ HellingerPartition hellinger_kmeans(const Counts& counts, const SquareRootPropor
     for (std::size_t e = counts.row_ptr[i]; e < counts.row_ptr[i + 1]; ++e) {
       centre[counts.row_taxon[e]] = roots.row(counts, i, e);
     }
+    between_rounds();
     if (k + 1 == K) break;
     double norm2 = 0.0;
     for (std::size_t e = counts.row_ptr[i]; e < counts.row_ptr[i + 1]; ++e) {
@@ -204,32 +208,53 @@ HellingerPartition hellinger_kmeans(const Counts& counts, const SquareRootPropor
     }, kSampleGrain);
     const bool changed = next != label;
     label.swap(next);
+    between_rounds();
     if (!changed) break;
   }
   return result;
 }
+
+namespace {
+
+template <std::size_t W>
+void fill_proportion_centres(const Counts& counts, const std::vector<double>& posterior,
+                             std::size_t K, const std::vector<double>& weight,
+                             const Executor& executor, std::vector<double>& centres) {
+  const std::size_t k_count = W ? W : K;
+  const std::size_t S = counts.n_taxa;
+  executor.parallel_for(S, [&](std::size_t begin, std::size_t end) {
+    std::vector<double> sum(k_count);
+    for (std::size_t j = begin; j < end; ++j) {
+      std::fill(sum.begin(), sum.end(), 0.0);
+      for (std::size_t e = counts.col_ptr[j]; e < counts.col_ptr[j + 1]; ++e) {
+        const std::size_t i = counts.col_sample[e];
+        const double y = counts.col_count(e) / counts.depth[i];
+        const double* z = &posterior[i * k_count];
+        for (std::size_t k = 0; k < k_count; ++k) sum[k] += z[k] * y;
+      }
+      for (std::size_t k = 0; k < k_count; ++k) {
+        if (weight[k] > 0.0) centres[k * S + j] = sum[k] / weight[k];
+      }
+    }
+  }, kTaxonGrain);
+}
+
+}  // namespace
 
 std::vector<double> proportion_centres(const Counts& counts, const std::vector<double>& posterior,
                                        std::size_t n_components, const Executor& executor,
                                        std::vector<double>* weights) {
   const std::size_t N = counts.n_samples, S = counts.n_taxa, K = n_components;
   std::vector<double> weight(K, 0.0), centres(K * S, 0.0);
-  for (std::size_t k = 0; k < K; ++k) {
-    for (std::size_t i = 0; i < N; ++i) weight[k] += posterior[k * N + i];
+  for (std::size_t i = 0; i < N; ++i) {
+    for (std::size_t k = 0; k < K; ++k) weight[k] += posterior[i * K + k];
   }
-  executor.parallel_for(S, [&](std::size_t begin, std::size_t end) {
-    for (std::size_t j = begin; j < end; ++j) {
-      for (std::size_t k = 0; k < K; ++k) {
-        if (!(weight[k] > 0.0)) continue;
-        double sum = 0.0;
-        for (std::size_t e = counts.col_ptr[j]; e < counts.col_ptr[j + 1]; ++e) {
-          const std::size_t i = counts.col_sample[e];
-          sum += posterior[k * N + i] * (counts.col_count(e) / counts.depth[i]);
-        }
-        centres[k * S + j] = sum / weight[k];
-      }
-    }
-  }, kTaxonGrain);
+  // One walk down each column with the components innermost; each sum runs in
+  // sample order.
+  with_width(K, [&](auto width) {
+    fill_proportion_centres<decltype(width)::value>(counts, posterior, K, weight, executor,
+                                                     centres);
+  });
   if (weights != nullptr) *weights = weight;
   return centres;
 }
@@ -238,7 +263,7 @@ std::vector<double> posterior_from_labels(const std::vector<std::uint32_t>& labe
                                           std::size_t n_components) {
   const std::size_t N = label.size();
   std::vector<double> posterior(n_components * N, 0.0);
-  for (std::size_t i = 0; i < N; ++i) posterior[label[i] * N + i] = 1.0;
+  for (std::size_t i = 0; i < N; ++i) posterior[i * n_components + label[i]] = 1.0;
   return posterior;
 }
 

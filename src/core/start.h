@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "counts.h"
@@ -43,11 +44,14 @@ struct HellingerPartition {
 // Vassilvitskii 2007) whose draws are exponential races keyed on (seed, round,
 // fingerprint), then Lloyd iterations until no label changes. `subset` lists the
 // samples to cluster (all when empty). Ties go to the lower component.
+// `between_rounds` is called on the calling thread after every seeding round and
+// Lloyd iteration (an interrupt check).
 HellingerPartition hellinger_kmeans(const Counts& counts, const SquareRootProportions& roots,
                                     const std::vector<std::uint32_t>& subset,
                                     const std::vector<std::uint64_t>& fingerprint,
                                     std::size_t n_components, std::uint64_t seed,
-                                    const Executor& executor, int max_iterations = 100);
+                                    const Executor& executor, int max_iterations = 100,
+                                    const std::function<void()>& between_rounds = [] {});
 
 // Centres in square-root proportions laid out for nearest-centre queries.
 class HellingerCentres {
@@ -66,7 +70,7 @@ class HellingerCentres {
 };
 
 // mu_kj = sum_i z_ik y_ij / W_k with y_ij = x_ij / J_i, zero for a component of
-// zero weight; z is posterior[k * N + i]. Sums run in sample order (the zeros of
+// zero weight; z is posterior[i * K + k]. Sums run in sample order (the zeros of
 // the table would add exact zeros, so this is the dense sum to the last bit).
 // `weights`, if given, receives W_k = sum_i z_ik.
 std::vector<double> proportion_centres(const Counts& counts, const std::vector<double>& posterior,
