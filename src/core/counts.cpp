@@ -2,28 +2,11 @@
 #include "counts.h"
 
 #include <algorithm>
+#include <memory>
 
 #include "special.h"
 
 namespace fastdmm {
-
-namespace {
-
-// Samples per block of the transposition: at least a task's worth, and few enough
-// blocks that the per-block binary searches over every column stay cheap.
-std::size_t transpose_block(std::size_t n_samples, int threads) {
-  const std::size_t blocks = 8 * static_cast<std::size_t>(threads < 1 ? 1 : threads);
-  return std::max(kSampleGrain, (n_samples + blocks - 1) / blocks);
-}
-
-// First entry of column j whose sample is >= `sample` (samples increase in a column).
-std::size_t first_entry_from(const Counts& counts, std::size_t j, std::uint32_t sample) {
-  const std::uint32_t* begin = counts.col_sample.data() + counts.col_ptr[j];
-  const std::uint32_t* end = counts.col_sample.data() + counts.col_ptr[j + 1];
-  return counts.col_ptr[j] + static_cast<std::size_t>(std::lower_bound(begin, end, sample) - begin);
-}
-
-}  // namespace
 
 Counts assemble_counts(std::size_t n_samples, std::vector<std::size_t> col_ptr,
                        IndexArray col_sample, IndexArray col_pair,
@@ -40,79 +23,80 @@ Counts assemble_counts(std::size_t n_samples, std::vector<std::size_t> col_ptr,
   counts.pair_value = std::move(pair_value);
   const std::size_t N = n_samples, S = counts.n_taxa, nnz = counts.col_sample.size();
 
-  // Compressed rows: each block of samples finds its entries in every column and
-  // writes only its own rows, walking taxa in order, so every row lists its entries
-  // in increasing taxon order. The result is unique, hence the same on any threads.
-  const std::size_t block = transpose_block(N, executor.threads());
-  const std::size_t n_blocks = (N + block - 1) / block;
-  counts.row_ptr.assign(N + 1, 0);
-  executor.parallel_for(n_blocks, [&](std::size_t begin, std::size_t end) {
-    for (std::size_t b = begin; b < end; ++b) {
-      const auto first = static_cast<std::uint32_t>(b * block);
-      const auto last = static_cast<std::uint32_t>(std::min(N, (b + 1) * block));
-      for (std::size_t j = 0; j < S; ++j) {
-        for (std::size_t e = first_entry_from(counts, j, first);
-             e < counts.col_ptr[j + 1] && counts.col_sample[e] < last; ++e) {
-          ++counts.row_ptr[counts.col_sample[e] + 1];
-        }
-      }
-    }
-  });
-  for (std::size_t i = 0; i < N; ++i) counts.row_ptr[i + 1] += counts.row_ptr[i];
-  std::vector<std::uint32_t> row_taxon(nnz), row_pair(nnz);
-  executor.parallel_for(n_blocks, [&](std::size_t begin, std::size_t end) {
-    std::vector<std::size_t> next;
-    for (std::size_t b = begin; b < end; ++b) {
-      const auto first = static_cast<std::uint32_t>(b * block);
-      const auto last = static_cast<std::uint32_t>(std::min(N, (b + 1) * block));
-      next.assign(counts.row_ptr.begin() + first, counts.row_ptr.begin() + last);
-      for (std::size_t j = 0; j < S; ++j) {
-        for (std::size_t e = first_entry_from(counts, j, first);
-             e < counts.col_ptr[j + 1] && counts.col_sample[e] < last; ++e) {
-          const std::size_t slot = next[counts.col_sample[e] - first]++;
-          row_taxon[slot] = static_cast<std::uint32_t>(j);
-          row_pair[slot] = counts.col_pair[e];
-        }
-      }
-    }
-  });
-  counts.row_taxon = IndexArray(std::move(row_taxon));
-  counts.row_pair = IndexArray(std::move(row_pair));
-
-  // The tile view: entries per (tile, taxon) counted down each column, laid out
-  // tile-major, filled in sample order, then each segment ordered by pair (a
-  // sample has one entry per taxon, so (pair, row) keys are distinct).
-  const std::size_t n_tiles = counts.n_tiles();
+  // The tile view (see counts.h), from each column in turn: the column's entries
+  // of one tile are a run of it (samples increase down a column), written to
+  // their tile-major place ordered by pair by a counting sort, which keeps them in
+  // sample order within a pair.
+  const std::size_t n_tiles = counts.n_tiles(), T = counts.tile_size;
   counts.tile_ptr.assign(n_tiles * S + 1, 0);
   executor.parallel_for(S, [&](std::size_t begin, std::size_t end) {
     for (std::size_t j = begin; j < end; ++j) {
       for (std::size_t e = counts.col_ptr[j]; e < counts.col_ptr[j + 1]; ++e) {
-        ++counts.tile_ptr[(counts.col_sample[e] / counts.tile_size) * S + j + 1];
+        ++counts.tile_ptr[(counts.col_sample[e] / T) * S + j + 1];
       }
     }
   }, kTaxonGrain);
   for (std::size_t c = 0; c < n_tiles * S; ++c) counts.tile_ptr[c + 1] += counts.tile_ptr[c];
-  counts.tile_row.resize(nnz);
-  counts.tile_pair.resize(nnz);
+  counts.tile_row = Buffer<std::uint16_t>(nnz);
+  counts.tile_pair = Buffer<std::uint32_t>(nnz);
   executor.parallel_for(S, [&](std::size_t begin, std::size_t end) {
-    std::vector<std::uint64_t> keys;
+    std::vector<std::size_t> slot;
     for (std::size_t j = begin; j < end; ++j) {
+      const std::size_t first_pair = counts.pair_ptr[j];
+      slot.resize(counts.pair_ptr[j + 1] - first_pair);
       std::size_t e = counts.col_ptr[j];
       for (std::size_t t = 0; t < n_tiles; ++t) {
-        const std::size_t first = counts.tile_ptr[t * S + j], last = counts.tile_ptr[t * S + j + 1];
-        keys.clear();
-        for (; e < counts.col_ptr[j + 1] && counts.col_sample[e] < (t + 1) * counts.tile_size; ++e) {
-          keys.push_back((static_cast<std::uint64_t>(counts.col_pair[e]) << 16) |
-                         (counts.col_sample[e] - t * counts.tile_size));
+        const std::size_t from = e;
+        const std::size_t to = e + (counts.tile_ptr[t * S + j + 1] - counts.tile_ptr[t * S + j]);
+        if (from == to) continue;
+        std::fill(slot.begin(), slot.end(), 0);
+        for (e = from; e < to; ++e) ++slot[counts.col_pair[e] - first_pair];
+        std::size_t position = counts.tile_ptr[t * S + j];
+        for (std::size_t& place : slot) {
+          const std::size_t n = place;
+          place = position;
+          position += n;
         }
-        std::sort(keys.begin(), keys.end());
-        for (std::size_t m = 0; m < last - first; ++m) {
-          counts.tile_pair[first + m] = static_cast<std::uint32_t>(keys[m] >> 16);
-          counts.tile_row[first + m] = static_cast<std::uint16_t>(keys[m] & 0xffffu);
+        for (e = from; e < to; ++e) {
+          const std::size_t out = slot[counts.col_pair[e] - first_pair]++;
+          counts.tile_pair[out] = counts.col_pair[e];
+          counts.tile_row[out] = static_cast<std::uint16_t>(counts.col_sample[e] - t * T);
         }
       }
     }
   }, kTaxonGrain);
+
+  // Compressed rows from the tile view, tile by tile: a tile's entries list every
+  // sample's non-zeros in increasing taxon order, which a stable scatter by row
+  // keeps. Tiles own disjoint rows, so any split gives the same table.
+  counts.row_ptr.assign(N + 1, 0);
+  executor.parallel_for(n_tiles, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t t = begin; t < end; ++t) {
+      std::size_t* row_ptr = &counts.row_ptr[t * T + 1];
+      for (std::size_t e = counts.tile_ptr[t * S]; e < counts.tile_ptr[(t + 1) * S]; ++e) {
+        ++row_ptr[counts.tile_row[e]];
+      }
+    }
+  });
+  for (std::size_t i = 0; i < N; ++i) counts.row_ptr[i + 1] += counts.row_ptr[i];
+  std::shared_ptr<std::uint32_t[]> row_taxon(new std::uint32_t[nnz > 0 ? nnz : 1]);
+  std::shared_ptr<std::uint32_t[]> row_pair(new std::uint32_t[nnz > 0 ? nnz : 1]);
+  executor.parallel_for(n_tiles, [&](std::size_t begin, std::size_t end) {
+    std::vector<std::size_t> next;
+    for (std::size_t t = begin; t < end; ++t) {
+      const std::size_t first = t * T, n = std::min(T, N - first);
+      next.assign(counts.row_ptr.begin() + first, counts.row_ptr.begin() + first + n);
+      for (std::size_t j = 0; j < S; ++j) {
+        for (std::size_t e = counts.tile_ptr[t * S + j]; e < counts.tile_ptr[t * S + j + 1]; ++e) {
+          const std::size_t out = next[counts.tile_row[e]]++;
+          row_taxon[out] = static_cast<std::uint32_t>(j);
+          row_pair[out] = counts.tile_pair[e];
+        }
+      }
+    }
+  });
+  counts.row_taxon = IndexArray(row_taxon.get(), nnz, row_taxon);
+  counts.row_pair = IndexArray(row_pair.get(), nnz, row_pair);
 
   // Depths and multinomial coefficients, each summed over its row in taxon order.
   counts.depth.assign(N, 0.0);

@@ -39,6 +39,25 @@ class IndexArray {
   std::size_t size_ = 0;
 };
 
+// An owned array whose elements are left uninitialised when it is allocated (every
+// one is written before it is read), which spares large index arrays a pass of
+// zeroing.
+template <class T>
+class Buffer {
+ public:
+  Buffer() = default;
+  explicit Buffer(std::size_t n) : data_(n > 0 ? new T[n] : nullptr), size_(n) {}
+  T& operator[](std::size_t e) { return data_[e]; }
+  const T& operator[](std::size_t e) const { return data_[e]; }
+  T* data() { return data_.get(); }
+  const T* data() const { return data_.get(); }
+  std::size_t size() const { return size_; }
+
+ private:
+  std::unique_ptr<T[]> data_;
+  std::size_t size_ = 0;
+};
+
 // Only non-zero counts are stored (design section 2, "Sparse input"), each as indices
 // only: its sample (or taxon) and its "pair", the index of its (taxon, count value)
 // among the distinct values of that taxon. The count itself is pair_value[pair], and
@@ -88,8 +107,8 @@ struct Counts {
   // order too.
   std::size_t tile_size = kSampleTile;
   std::vector<std::size_t> tile_ptr;
-  std::vector<std::uint16_t> tile_row;
-  std::vector<std::uint32_t> tile_pair;
+  Buffer<std::uint16_t> tile_row;
+  Buffer<std::uint32_t> tile_pair;
 
   // The count of a non-zero, by its position in the column or the row view.
   double col_count(std::size_t e) const { return pair_value[col_pair[e]]; }
