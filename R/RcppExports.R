@@ -41,3 +41,7 @@
     .Call(`_fastdmm_subset_counts`, counts, rows, threads)
 }
 
+.count_table_shape <- function(counts) {
+    .Call(`_fastdmm_count_table_shape`, counts)
+}
+

@@ -32,6 +32,9 @@ csubset <- function(val, x, pheno, cidx = TRUE) {
                                  length(pheno), nrow(x)), "fastdmm_bad_argument")
   }
   rows <- pheno %in% val
+  if (!isTRUE(cidx) && !isFALSE(cidx)) {
+    cidx <- check_index(cidx, ncol(x), colnames(x), "cidx")
+  }
   if (isFALSE(cidx)) {
     selected <- x[rows, , drop = FALSE]
     column_sums <- if (inherits(x, "Matrix")) Matrix::colSums(selected) else colSums(selected)
@@ -90,6 +93,7 @@ csubset <- function(val, x, pheno, cidx = TRUE) {
 #' table(group, predict(grp, counts, assign = TRUE))
 dmngroup <- function(count, group, k, ..., simplify = TRUE, assay.type = NULL) {
   call <- match.call()
+  dots <- check_fit_args(list(...), dmngroup_fit_args, "dmngroup() or dmn_fit()")
   simplify <- check_flag(simplify, "simplify")
   count <- check_count_table(count, "count", assay.type)
   group <- check_group(group, count, "group", "count")
@@ -97,7 +101,7 @@ dmngroup <- function(count, group, k, ..., simplify = TRUE, assay.type = NULL) {
     abort_input("k", "is missing: give the numbers of components to try",
                 "fastdmm_bad_argument")
   }
-  k <- check_components(k, .Machine$integer.max)
+  k <- check_components(k)
   sizes <- table(group)
   too_small <- sizes < max(k)
   if (any(too_small)) {
@@ -110,7 +114,8 @@ dmngroup <- function(count, group, k, ..., simplify = TRUE, assay.type = NULL) {
   }
   # The table is read and checked once; each level's samples are taken from its
   # compressed form (all taxa kept, as csubset() does).
-  table <- as_counts(count, "count", threads = list(...)[["threads"]])
+  table <- as_counts(count, "count", threads = dots[["threads"]])
+  check_enough_taxa(table, "count")
   group_levels <- stats::setNames(nm = levels(group))
   fits <- lapply(group_levels, function(level) {
     dmn_fit(subset_counts(table, which(group == level)), k = k, ...)
@@ -122,6 +127,11 @@ dmngroup <- function(count, group, k, ..., simplify = TRUE, assay.type = NULL) {
   }
   new_dmn_group(lapply(fits, best_fit, by = "laplace"), call)
 }
+
+# The dmn_fit() arguments that dmngroup() and cvdmngroup() pass on through
+# `...` (the table, k and the assay are their own).
+dmngroup_fit_args <- setdiff(names(formals(dmn_fit)), c("counts", "k", "assay.type"))
+cvdmngroup_fit_args <- setdiff(dmngroup_fit_args, "verbose")
 
 new_dmn_group <- function(fits, call = NULL) {
   structure(fits, class = c("dmn_group", "list"), call = call)
@@ -149,7 +159,7 @@ NULL
 #' @rdname dmn_group
 #' @export
 summary.dmn_group <- function(object, ...) {
-  goodness <- t(vapply(object, goodnessOfFit, numeric(5)))
+  goodness <- t(vapply(object, goodnessOfFit, criteria_template))
   data.frame(
     k = vapply(object, function(fit) ncol(fit$group), integer(1)),
     samples = vapply(object, function(fit) nrow(fit$group), integer(1)),
@@ -174,7 +184,7 @@ print.dmn_group <- function(x, ...) {
 #' @rdname dmn_group
 #' @export
 `[.dmn_group` <- function(x, i) {
-  new_dmn_group(unclass(x)[i], attr(x, "call"))
+  new_dmn_group(unclass(x)[check_index(i, length(x), names(x), "i")], attr(x, "call"))
 }
 
 #' Classify samples with per-group models
@@ -212,6 +222,7 @@ print.dmn_group <- function(x, ...) {
 #' table(group, predict(grp, counts, assign = TRUE))
 #' predict(grp, c(10, 2, 1, 1))
 predict.dmn_group <- function(object, newdata, ..., assign = FALSE) {
+  check_dots(list(...), c("threads", "assay.type"), "predict() of a dmn_group")
   if (missing(newdata)) {
     abort_input("newdata", "is missing: give the samples to classify",
                 "fastdmm_bad_argument")
@@ -294,6 +305,9 @@ row_log_sum_exp <- function(x) {
 #' head(cv)
 #' roc(group[match(rownames(cv), rownames(counts))] == "Obese", cv[, "Obese"])
 cvdmngroup <- function(ncv, count, k, z, ..., verbose = FALSE, assay.type = NULL) {
+  # Arguments for the fits are checked before any fold runs, so that a typo is
+  # refused at once rather than failing every fold.
+  dots <- check_fit_args(list(...), cvdmngroup_fit_args, "cvdmngroup() or dmn_fit()")
   verbose <- check_flag(verbose, "verbose")
   count <- check_count_table(count, "count", assay.type)
   n_samples <- nrow(count)
@@ -320,7 +334,6 @@ cvdmngroup <- function(ncv, count, k, z, ..., verbose = FALSE, assay.type = NULL
   folds <- split(sample(n_samples), cut(positions, ncv))
   names(folds) <- seq_along(folds)
 
-  dots <- list(...)
   # Folds running side by side get one thread per fit, unless the user says
   # otherwise, so they do not oversubscribe the cores (results do not depend
   # on the number of threads).
@@ -399,6 +412,7 @@ cv_fold <- function(held_out, count, k, z, dots, verbose) {
 #' score <- c(0.9, 0.8, 0.7, 0.4, 0.2)
 #' roc(truth, score)
 roc <- function(exp, obs, ...) {
+  check_dots_empty(list(...), "roc()")
   if (is.numeric(exp) && !is.object(exp) && all(exp %in% c(0, 1))) {
     exp <- exp == 1
   }
@@ -468,11 +482,12 @@ check_group <- function(group, count, arg, count_arg) {
 }
 
 check_group_components <- function(k) {
-  ok <- is.numeric(k) && length(k) >= 1L && !anyNA(k) && all(is.finite(k)) &&
-    all(k == round(k)) && all(k >= 1)
+  ok <- is.numeric(k) && !is.object(k) && length(k) >= 1L && !anyNA(k) &&
+    all(is.finite(k)) && all(k == round(k)) && all(k >= 1) && all(k <= int_max)
   if (!ok) {
-    abort_input("k", "must hold one positive whole number of components per group",
-                "fastdmm_bad_argument")
+    abort_input("k", sprintf(paste(
+      "must hold one positive whole number of components per group (at most",
+      ".Machine$integer.max), not %s"), describe_value(k)), "fastdmm_bad_argument")
   }
   if (is.null(names(k)) || any(names(k) == "") || anyNA(names(k))) {
     abort_input("k", "must be named by group, for example c(Lean = 1, Obese = 3)",

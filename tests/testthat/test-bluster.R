@@ -87,10 +87,18 @@ test_that("show() prints the class and every setting", {
   skip_if_not_installed("bluster")
   expect_output(show(FastDmmParam()), paste0(
     "^class: FastDmmParam\nk: 1, 2, 3\ntype: laplace\n",
-    "seed: NULL \\(a new random seed for every clusterRows\\(\\) call\\)\nnstart: 1$"
+    "seed: NULL \\(a new random seed for every clusterRows\\(\\) call\\)\n",
+    "BPPARAM: NULL \\(the k's run one after the other, each on fastdmm's threads\\)\n",
+    "nstart: 1$"
   ))
   expect_output(show(FastDmmParam(k = 2, seed = 3, tol = 1e-4)),
-                "k: 2\ntype: laplace\nseed: 3\nnstart: 1\ntol: 1e-04")
+                "k: 2\ntype: laplace\nseed: 3\nBPPARAM: NULL.*\nnstart: 1\ntol: 1e-04")
+  expect_output(
+    show(FastDmmParam(k = 2, init = "kmeans++", accelerate = FALSE, rel_tol = 0,
+                      search = dmn_search(n_continue = 2))),
+    paste0("nstart: 1\ninit: kmeans\\+\\+\naccelerate: FALSE\nrel_tol: 0\n",
+           "search: dmn_search\\(screen_iter = 10, n_continue = 2, split_merge = \\(default\\), ",
+           "max_moves = \\(default\\), max_tries = 5\\)$"))
 })
 
 test_that("[[<- changes a setting, checked as the constructor checks it", {
@@ -136,13 +144,15 @@ test_that("FastDmmParam() refuses bad settings with errors naming them", {
   expect_input_error(FastDmmParam(threads = 0), "fastdmm_bad_argument", "threads")
   expect_input_error(FastDmmParam(verbose = "yes"), "fastdmm_bad_argument", "verbose")
   expect_input_error(FastDmmParam(hessian = "approximate"), "fastdmm_bad_argument", "hessian")
-  expect_input_error(FastDmmParam(centers = 3), "fastdmm_bad_argument", "...",
-                     "'centers'.*verbose, threads, hessian, max_iter, tol")
-  expect_input_error(FastDmmParam(assay.type = "counts"), "fastdmm_bad_argument", "...",
-                     "addCluster\\(assay.type")
-  expect_input_error(FastDmmParam(1:3, "laplace", NULL, 1, 100), "fastdmm_bad_argument",
-                     "...", "name every")
-  expect_input_error(FastDmmParam(tol = 1e-3, tol = 1e-4), "fastdmm_bad_argument", "...",
+  expect_input_error(FastDmmParam(centers = 3), "fastdmm_unknown_argument", "centers",
+                     "not an argument of FastDmmParam.*verbose, threads, hessian, max_iter, tol")
+  expect_input_error(FastDmmParam(assay.type = "counts"), "fastdmm_unknown_argument",
+                     "assay.type", "addCluster\\(assay.type")
+  expect_input_error(FastDmmParam(x = matrix(1, 2, 2)), "fastdmm_unknown_argument", "x",
+                     "the 'x' of clusterRows")
+  expect_input_error(FastDmmParam(1:3, "laplace", NULL, NULL, 1, 100),
+                     "fastdmm_unknown_argument", "...", "must be named")
+  expect_input_error(FastDmmParam(tol = 1e-3, tol = 1e-4), "fastdmm_bad_argument", "tol",
                      "more than once")
 })
 
@@ -281,7 +291,7 @@ test_that("clusterRows() accepts sparse matrices and refuses containers and bad 
   expect_input_error(bluster::clusterRows(counts, param, full = NA), "fastdmm_bad_argument",
                      "full")
   expect_input_error(bluster::clusterRows(matrix(5, 15, 1), param),
-                     "fastdmm_too_few_taxa", "counts")
+                     "fastdmm_too_few_taxa", "x")
 })
 
 test_that("mia's addCluster() route stores what miaViz's DMN functions read", {

@@ -152,8 +152,11 @@ test_that("bad seed, threads, verbose, max_iter, tol and hessian are refused", {
                      "fastdmm_bad_argument", "tol")
   expect_input_error(dmn_fit(x, 2, seed = 1, threads = 1, tol = NA),
                      "fastdmm_bad_argument", "tol")
-  expect_error(dmn_fit(x, 2, seed = 1, threads = 1, hessian = "approximate"),
-               "should be one of")
+  for (hessian in list("approximate", NA, NA_character_, "", 1, c("exact", "exact"),
+                      factor("exact"), NULL)) {
+    expect_input_error(dmn_fit(x, 2, seed = 1, threads = 1, hessian = hessian),
+                       "fastdmm_bad_argument", "hessian", "must be one of \"exact\", \"reference\"")
+  }
 })
 
 test_that("seeds are used as integers, as the reference's as.integer(seed)", {
