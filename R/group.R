@@ -27,9 +27,17 @@
 #' csubset("x", counts, pheno, cidx = FALSE)
 csubset <- function(val, x, pheno, cidx = TRUE) {
   x <- check_count_table(x, "x")
+  if (is.null(pheno) || !is.atomic(pheno) || !is.null(dim(pheno))) {
+    abort_input("pheno", sprintf("must be a vector with one value per sample, not %s",
+                                 describe_value(pheno)), "fastdmm_bad_argument")
+  }
   if (length(pheno) != nrow(x)) {
     abort_input("pheno", sprintf("has %d values but 'x' has %d samples (rows)",
                                  length(pheno), nrow(x)), "fastdmm_bad_argument")
+  }
+  if (!is.null(val) && (!is.atomic(val) || !is.null(dim(val)))) {
+    abort_input("val", sprintf("must be a vector of phenotype values, not %s",
+                               describe_value(val)), "fastdmm_bad_argument")
   }
   rows <- pheno %in% val
   if (!isTRUE(cidx) && !isFALSE(cidx)) {
@@ -96,6 +104,10 @@ dmngroup <- function(count, group, k, ..., simplify = TRUE, assay.type = NULL) {
   dots <- check_fit_args(list(...), dmngroup_fit_args, "dmngroup() or dmn_fit()")
   simplify <- check_flag(simplify, "simplify")
   count <- check_count_table(count, "count", assay.type)
+  # The table is read and checked once; each level's samples are taken from its
+  # compressed form (all taxa kept, as csubset() does).
+  table <- as_counts(count, "count", threads = dots[["threads"]])
+  check_enough_taxa(table, "count")
   group <- check_group(group, count, "group", "count")
   if (missing(k)) {
     abort_input("k", "is missing: give the numbers of components to try",
@@ -112,10 +124,6 @@ dmngroup <- function(count, group, k, ..., simplify = TRUE, assay.type = NULL) {
       if (sum(too_small) == 1L) "it" else "them"
     ), "fastdmm_group_too_small")
   }
-  # The table is read and checked once; each level's samples are taken from its
-  # compressed form (all taxa kept, as csubset() does).
-  table <- as_counts(count, "count", threads = dots[["threads"]])
-  check_enough_taxa(table, "count")
   group_levels <- stats::setNames(nm = levels(group))
   fits <- lapply(group_levels, function(level) {
     dmn_fit(subset_counts(table, which(group == level)), k = k, ...)
@@ -310,6 +318,8 @@ cvdmngroup <- function(ncv, count, k, z, ..., verbose = FALSE, assay.type = NULL
   dots <- check_fit_args(list(...), cvdmngroup_fit_args, "cvdmngroup() or dmn_fit()")
   verbose <- check_flag(verbose, "verbose")
   count <- check_count_table(count, "count", assay.type)
+  # Every value is checked here, once, rather than by the fits of every fold.
+  check_enough_taxa(as_counts(count, "count", threads = dots[["threads"]]), "count")
   n_samples <- nrow(count)
   ncv <- check_whole_number(ncv, "ncv", min = 2)
   if (ncv > n_samples) {

@@ -164,8 +164,11 @@ check_fit <- function(fit, arg) {
 
 # A vector of colours that R's graphics understand (names, "#RRGGBB", numbers).
 check_colours <- function(col, arg) {
+  # Numbers index the palette: whole numbers from 0 (NA is transparent).
+  numbers_ok <- !is.numeric(col) ||
+    all(is.na(col) | (is.finite(col) & col >= 0 & col <= int_max & col == round(col)))
   ok <- (is.character(col) || is.numeric(col)) && !is.object(col) && length(col) >= 1L &&
-    !is.null(tryCatch(grDevices::col2rgb(col), error = function(e) NULL))
+    numbers_ok && !is.null(tryCatch(grDevices::col2rgb(col), error = function(e) NULL))
   if (!ok) {
     abort_input(arg, sprintf("must be a vector of colours, not %s", describe_value(col)),
                 "fastdmm_bad_argument")

@@ -305,6 +305,14 @@ compressed_columns <- function(counts, arg) {
     abort_input(arg, sprintf("must hold numeric counts, not %s",
                              describe_class(counts)), "fastdmm_not_numeric")
   }
+  # Slots edited by hand would otherwise reach the C++ reader; Matrix's own
+  # validity check is one pass over them.
+  valid <- tryCatch(methods::validObject(counts, complete = FALSE), error = function(e) FALSE)
+  if (isFALSE(valid)) {
+    abort_input(arg, sprintf(
+      "is a damaged %s object: its slots fail Matrix's own validity check (validObject())",
+      class(counts)[1L]), "fastdmm_bad_table")
+  }
   if (!methods::is(counts, "dgCMatrix")) {
     # General, compressed-column storage: no dense copy is ever made.
     counts <- methods::as(methods::as(counts, "generalMatrix"), "CsparseMatrix")
@@ -523,8 +531,11 @@ resolve_threads <- function(threads) {
 check_index <- function(i, n, names, arg) {
   positions <- stats::setNames(seq_len(n), names)
   ok_type <- (is.numeric(i) && all(is.finite(i)) && all(i == round(i))) ||
-    (is.logical(i) && length(i) <= n) || (is.character(i) && !is.null(names))
-  selected <- if (ok_type && !is.object(i) && is.null(dim(i)) && !anyNA(i)) {
+    (is.logical(i) && length(i) <= n) ||
+    (is.character(i) && (!is.null(names) || length(i) == 0L))
+  selected <- if (is.null(i)) {
+    integer()
+  } else if (ok_type && !is.object(i) && is.null(dim(i)) && !anyNA(i)) {
     tryCatch(positions[i], error = function(e) NULL)
   }
   if (is.null(selected) || anyNA(selected)) {
