@@ -47,8 +47,10 @@
 #'   records the number used as `threads`. Reading and checking the table
 #'   uses the same threads.
 #' @param hessian `"exact"` (default) or `"reference"`: which Hessian gives
-#'   `LogDet`, `Laplace` and the `Lower`/`Upper` bounds (see Differences).
-#' @param max_iter Maximum number of EM iterations (the reference uses 100).
+#'   `LogDet`, `Laplace` and the `Lower`/`Upper` bounds (see Differences). As
+#'   with [match.arg()], a unique abbreviation will do (`"ref"`).
+#' @param max_iter Maximum number of EM iterations (the reference uses 100), a
+#'   whole number from 1 to `.Machine$integer.max`.
 #' @param tol EM stops when the NLE changes by no more than `tol` between
 #'   iterations (the reference uses 1e-6).
 #' @param nstart Number of starts for each `k`. Start 1 is the start `init`
@@ -58,7 +60,7 @@
 #'   on to convergence (em-EM), and the best of those is refined by split-merge
 #'   moves; see [dmn_search()] and the "Finding the best fit" section of
 #'   `vignette("fastdmm")`. Every start is on record in the fit's `starts`
-#'   table.
+#'   table. At most 100,000.
 #' @param assay.type For a SummarizedExperiment `counts`: the name of the
 #'   assay holding the counts. `NULL` (default) takes the assay named
 #'   `"counts"` if there is one, otherwise the first assay. Giving it for other
@@ -84,7 +86,8 @@
 #'   tables of the reference's size at `tol`, while on large tables (NLE of
 #'   1e7 and more) `tol` alone is below the NLE's rounding.
 #' @param search Settings of the search with several starts, from
-#'   [dmn_search()].
+#'   [dmn_search()]. The settings are checked again here, so an object edited
+#'   after [dmn_search()] made it is held to the same rules.
 #' @return An object of class `dmn_fit`, a list with the reference's slots as
 #'   elements: `goodnessOfFit` (named `NLE`, `LogDet`, `Laplace`, `BIC`,
 #'   `AIC`), `group` (samples x components posterior matrix), `mixture`
@@ -368,7 +371,10 @@ check_enough_taxa <- function(data, arg) {
 #' @param max_tries Candidate moves tried in a row without success before the
 #'   moves stop.
 #' @return A list of class `dmn_search` for the `search` argument of
-#'   [dmn_fit()].
+#'   [dmn_fit()]. Each setting is a whole number up to `.Machine$integer.max`
+#'   (or a flag); [dmn_fit()] checks them again where it uses them, so that an
+#'   object edited afterwards (`search$n_continue <- 0`) is refused there with
+#'   an error naming the setting (`'search$n_continue'`).
 #' @references Biernacki C, Celeux G, Govaert G (2003). Choosing starting values
 #'   for the EM algorithm for getting the highest likelihood in multivariate
 #'   Gaussian mixture models. Computational Statistics & Data Analysis 41:

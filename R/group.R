@@ -67,7 +67,8 @@ csubset <- function(val, x, pheno, cidx = TRUE) {
 #'   with [factor()]); one value per row of `count`, no `NA`. Every level,
 #'   unused ones included, needs at least `max(k)` samples.
 #' @param k Numbers of components to try for every group.
-#' @param ... Passed to [dmn_fit()]: `seed`, `nstart`, `threads`, `verbose`,
+#' @param ... Passed to [dmn_fit()], by name (checked before any fit starts;
+#'   other names are an error naming them): `seed`, `nstart`, `threads`, `verbose`,
 #'   `hessian`, `max_iter`, `tol`. `hessian = "reference"` reproduces the
 #'   reference's (inexact, for k >= 2) Laplace criterion and hence its choice
 #'   of `k`.
@@ -210,7 +211,8 @@ print.dmn_group <- function(x, ...) {
 #' @param newdata A count table of samples to classify (samples x the models'
 #'   taxa, matched by name when both have names) or one sample as a numeric
 #'   vector.
-#' @param ... Passed to [predict.dmn_fit()], such as `threads`.
+#' @param ... Passed to [predict.dmn_fit()]: `threads` or `assay.type`;
+#'   other arguments are an error naming them.
 #' @param assign If `TRUE`, return the most probable group of each sample
 #'   instead of the probabilities. An exact tie goes to the later group, as in
 #'   the reference's two-group rule (group 1 only when its probability exceeds
@@ -288,8 +290,11 @@ row_log_sum_exp <- function(x) {
 #'   group's number of samples.
 #' @param z The group of each sample, one value per row of `count`, each one
 #'   of `names(k)`.
-#' @param ... Passed to [dmn_fit()] (`seed`, `nstart`, `threads`, `hessian`,
-#'   ...).
+#' @param ... Passed to [dmn_fit()], by name: `seed`, `nstart`, `threads`,
+#'   `hessian`, ... (every argument of [dmn_fit()] but `counts`, `k`, `verbose`
+#'   and `assay.type`). They are checked before any fold runs, so a bad value
+#'   or an unknown name is an error at once (naming it), not a failure of every
+#'   fold.
 #' @param verbose If `TRUE`, report each fold and pass `verbose = TRUE` on to
 #'   [dmn_fit()].
 #' @param assay.type For a SummarizedExperiment `count`: the assay holding the
@@ -411,7 +416,8 @@ cv_fold <- function(held_out, count, k, z, dots, verbose) {
 #'   needs both positives and negatives.
 #' @param obs The score of each sample, such as the predicted probability of
 #'   the positive group; `NA` scores sort last, as in the reference.
-#' @param ... Unused.
+#' @param ... Unused; anything passed here is an error (kept for the reference's
+#'   signature).
 #' @return A data.frame with one row per sample and columns `TruePostive` (sic:
 #'   the reference's spelling, kept so that code written for it works) and
 #'   `FalsePositive`, the cumulative fractions of positives and of negatives

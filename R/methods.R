@@ -3,7 +3,9 @@
 #' Posterior component memberships
 #'
 #' @param object A fitted model, as returned by [dmn_fit()].
-#' @param ... Unused.
+#' @param ... Unused; anything passed here is an error, so that a value passed
+#'   by position, as in `mixture(fit, TRUE)`, is not silently ignored (name
+#'   it: `assign = TRUE`).
 #' @param assign If `TRUE`, return the most probable component of each sample
 #'   instead of the posterior matrix.
 #' @return The samples x components matrix of posterior probabilities from the

@@ -19,8 +19,8 @@
 #' @param col Bar colours, recycled over the components shown.
 #' @param criteria For `dmn_fits`: the criteria to draw, any of `"Laplace"`,
 #'   `"BIC"`, `"AIC"`, `"NLE"`.
-#' @param ... Passed on to [graphics::barplot()] by `plot()`; unused by
-#'   `autoplot()`.
+#' @param ... Passed on to [graphics::barplot()] by `plot()`; `autoplot()`
+#'   takes none (anything given is an error).
 #' @return `plot()` returns `x` invisibly; `autoplot()` returns a ggplot
 #'   object.
 #' @seealso `heatmapdmn()` for samples and taxa together, [plot.dmn_fits()].
