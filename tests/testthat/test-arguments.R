@@ -296,6 +296,27 @@ method_rows <- c(
     component_names(renamed) <- .v
     renamed
   }), "value", "NULL", is_fit),
+  probe_row("AIC", quote(AIC(fit, k = .v)), "k", names(probes), quote(is.numeric(.value))),
+  probe_row("component_names<- of a non-fit", quote({
+    object <- .v
+    component_names(object) <- "a"
+    object
+  }), "object", accepts$none),
+  explicit("print of a fit", quote(print(fit)), "value", check = is_fit),
+  explicit("summary of a fit printed", quote(print(summary(fit))), "value",
+           check = quote(inherits(.value, "summary.dmn_fit"))),
+  explicit("summary of fits", quote(summary(fits)), "value",
+           check = quote(inherits(.value, "summary.dmn_fits") && nrow(.value) == 3L)),
+  explicit("as.data.frame of fits", quote(as.data.frame(fits)), "value",
+           check = quote(identical(.value$k, 1:3))),
+  explicit("as.data.frame of no fits", quote(as.data.frame(fits[0])), "value",
+           check = quote(nrow(.value) == 0L && "Laplace" %in% names(.value))),
+  explicit("summary and print of a dmn_group", quote(print(group_fit)), "value",
+           check = quote(inherits(.value, "dmn_group"))),
+  explicit("print of a dmn_search", quote(print(dmn_search(max_moves = 2))), "value",
+           check = quote(inherits(.value, "dmn_search"))),
+  explicit("logLik and nobs", quote(c(logLik(fit), nobs(fit))), "value",
+           check = quote(.value[[2]] == 60)),
   probe_row("as_DMN", quote(as_DMN(.v)), "fit", accepts$none),
   probe_row("as_dmn_fit", quote(as_dmn_fit(.v)), "x", accepts$none)
 )
