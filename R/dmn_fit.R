@@ -456,14 +456,11 @@ format_search <- function(x) {
 # dmn_search() made it), with defaults filled in for nstart (max_moves NA
 # means "k", resolved per fit).
 resolve_search <- function(search, nstart) {
-  search <- check_search(search, "search")
-  list(
-    screen_iter = search$screen_iter,
-    n_continue = search$n_continue %||% as.integer(ceiling(sqrt(nstart))),
-    split_merge = search$split_merge %||% (nstart > 1L),
-    max_moves = search$max_moves %||% NA_integer_,
-    max_tries = search$max_tries
-  )
+  settings <- check_search(search, "search")
+  settings$n_continue <- settings$n_continue %||% as.integer(ceiling(sqrt(nstart)))
+  settings$split_merge <- settings$split_merge %||% (nstart > 1L)
+  settings$max_moves <- settings$max_moves %||% NA_integer_
+  settings
 }
 
 # k: whole numbers from 1 to n_samples (to the int range when n_samples is
@@ -534,7 +531,8 @@ not_converged_message <- function(raw, k, tol, rel_tol) {
     sprintf("last NLE change %.3g > %.3g, %s", abs(diff(utils::tail(trace, 2L))),
             threshold, rule)
   } else {
-    sprintf("too few iterations to compare the NLE change with %.3g, %s", threshold, rule)
+    sprintf("its NLE trace has %d value%s, too few to measure a change against %.3g, %s",
+            length(trace), plural(length(trace)), threshold, rule)
   }
   iterations <- raw$em_iterations
   sprintf("k = %d: EM did not converge in %d iteration%s (%s); increase 'max_iter'",
