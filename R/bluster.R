@@ -145,13 +145,12 @@ bluster_bridge <- new.env()
 #'   clusters <- bluster::clusterRows(counts, param)
 #'   print(table(clusters))
 #'
+#'   # settings change one by one; the search: k-means++ starts, the best of
+#'   # five for each k, chosen by BIC
 #'   param[["type"]] <- "BIC"
-#'   param[["k"]] <- 2:3
-#'   print(table(bluster::clusterRows(counts, param)))
-#'
-#'   # the search: k-means++ starts, the best of five for each k
-#'   param <- FastDmmParam(k = 2:3, seed = 1, nstart = 5, init = "kmeans++",
-#'                         threads = 1)
+#'   param[["nstart"]] <- 5
+#'   param[["init"]] <- "kmeans++"
+#'   print(param)
 #'   print(table(bluster::clusterRows(counts, param)))
 #' }
 FastDmmParam <- function(k = 1:3, type = c("laplace", "AIC", "BIC"), seed = NULL,
