@@ -140,18 +140,18 @@ bluster_bridge <- new.env()
 #'   set.seed(1)
 #'   counts <- rdmm(60, cbind(c(20, 5, 1, 1, 1), c(1, 1, 5, 20, 3)), depth = 300)
 #'   rownames(counts) <- sprintf("sample%02d", seq_len(nrow(counts)))
-#'   param <- FastDmmParam(k = 1:3, seed = 1, threads = 1)
+#'   # DmmParam's arguments, plus the search: k-means++ starts, the best of
+#'   # five for each k
+#'   param <- FastDmmParam(k = 1:3, type = "BIC", seed = 1, nstart = 5,
+#'                         init = "kmeans++", threads = 1)
 #'   print(param)
 #'   clusters <- bluster::clusterRows(counts, param)
 #'   print(table(clusters))
 #'
-#'   # settings change one by one; the search: k-means++ starts, the best of
-#'   # five for each k, chosen by BIC
-#'   param[["type"]] <- "BIC"
-#'   param[["nstart"]] <- 5
-#'   param[["init"]] <- "kmeans++"
-#'   print(param)
-#'   print(table(bluster::clusterRows(counts, param)))
+#'   # settings change one by one, checked as the constructor checks them
+#'   param[["type"]] <- "laplace"
+#'   param[["k"]] <- 2:3
+#'   param[["k"]]
 #' }
 FastDmmParam <- function(k = 1:3, type = c("laplace", "AIC", "BIC"), seed = NULL,
                          BPPARAM = NULL, nstart = 1, ...) {
