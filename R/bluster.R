@@ -36,6 +36,12 @@ bluster_bridge <- new.env()
 #' the labels become a factor with `factor()`, so its levels are the labels
 #' that occur, sorted as text.
 #'
+#' The first four arguments are `DmmParam`'s, in its order (`k`, `type`,
+#' `seed`, `BPPARAM`), so that a call `DmmParam(...)` becomes
+#' `FastDmmParam(...)` by changing that one word. The search of [dmn_fit()]
+#' is reached through `nstart`, `init = "kmeans++"`, `search` and the other
+#' settings in `...`.
+#'
 #' @section Differences from bluster's DmmParam:
 #' * fastdmm's `Laplace` uses the exact Hessian, while DirichletMultinomial's
 #'   is wrong for `k >= 2` (see [dmn_fit()]), so `type = "laplace"` may choose
@@ -44,10 +50,17 @@ bluster_bridge <- new.env()
 #'   depend on the Hessian.
 #' * Where DirichletMultinomial's EM stops before converging (larger `k`),
 #'   fastdmm may reach a different, usually better, optimum from the same start.
-#' * `nstart` keeps the best of several starts for each `k`; `DmmParam` has
-#'   one start.
-#' * Fits run on fastdmm's threads (`threads`, see [dmn_fit()]), not through
-#'   BiocParallel; `DmmParam`'s `BPPARAM` has no counterpart.
+#' * `nstart` keeps the best of several starts for each `k` (screened and
+#'   refined by split-merge moves, see [dmn_search()]); `DmmParam` has one
+#'   start.
+#' * `BPPARAM` is optional: without it (`NULL`, the default) the fits run one
+#'   after the other, each on fastdmm's threads (`threads`, see [dmn_fit()]),
+#'   or through a `future` plan, and BiocParallel is not needed. With a
+#'   `BPPARAM`, as in `DmmParam`, the values of `k` run through
+#'   `BiocParallel::bplapply()`, each fit on one thread unless `threads` is
+#'   given (with a forking parameter such as `MulticoreParam` keep it at 1).
+#'   The result is identical whatever the parameter: every fit uses the same
+#'   seed.
 #' * The result's `objects` also holds `fits`, the `dmn_fit` objects (a
 #'   `dmn_fits` list), for fastdmm's own accessors, `summary()` and `plot()`.
 #'
@@ -74,10 +87,17 @@ bluster_bridge <- new.env()
 #' @param seed `NULL` (a new random seed for every `clusterRows()` call, as
 #'   `DmmParam`) or the seed of every fit, a single whole number (see
 #'   [dmn_fit()]).
-#' @param nstart Number of random starts for each `k` (see [dmn_fit()]).
+#' @param BPPARAM `NULL` (default) or a `BiocParallel::BiocParallelParam`
+#'   (BiocParallel must be installed) that runs the values of `k` side by
+#'   side, as `DmmParam`'s `BPPARAM` (see Differences).
+#' @param nstart Number of starts for each `k` (see [dmn_fit()]).
 #' @param ... Further arguments of [dmn_fit()], by name: `verbose`, `threads`,
-#'   `hessian`, `max_iter`, `tol`. They are checked here and stored in the
-#'   object.
+#'   `hessian` (partial matching as in [dmn_fit()]: `"ref"` is
+#'   `"reference"`), `max_iter`, `tol`, `init` (`"reference"` or
+#'   `"kmeans++"`; a start you give belongs to one `k` and one row order, so
+#'   pass it to [dmn_fit()] itself), `accelerate`, `rel_tol` and `search` (a
+#'   [dmn_search()] object). They are checked here, as [dmn_fit()] checks
+#'   them, and stored in the object; an unknown name is an error naming it.
 #' @section Methods:
 #' * `bluster::clusterRows(x, BLUSPARAM, full = FALSE)`: `x` is a count table
 #'   with samples in rows and taxa in columns (a matrix, data.frame or
@@ -90,8 +110,8 @@ bluster_bridge <- new.env()
 #'
 #' @return `FastDmmParam()`: an S4 object of class `FastDmmParam`, a
 #'   `bluster::BlusterParam`. `x[[name]]` returns its setting `name` (`"k"`,
-#'   `"type"`, `"seed"`, `"nstart"` or a [dmn_fit()] argument given in `...`;
-#'   `NULL` for one not given) and `x[[name]] <- value` changes it, checked as
+#'   `"type"`, `"seed"`, `"BPPARAM"`, `"nstart"` or a [dmn_fit()] argument
+#'   given in `...`; `NULL` for one not given) and `x[[name]] <- value` changes it, checked as
 #'   the constructor checks it.
 #'
 #'   `bluster::clusterRows(x, BLUSPARAM)`: a factor of cluster labels, one per
@@ -120,17 +140,21 @@ bluster_bridge <- new.env()
 #'   set.seed(1)
 #'   counts <- rdmm(60, cbind(c(20, 5, 1, 1, 1), c(1, 1, 5, 20, 3)), depth = 300)
 #'   rownames(counts) <- sprintf("sample%02d", seq_len(nrow(counts)))
-#'   param <- FastDmmParam(k = 1:3, seed = 1, threads = 1)
+#'   # DmmParam's arguments, plus the search: k-means++ starts, the best of
+#'   # five for each k
+#'   param <- FastDmmParam(k = 1:3, type = "BIC", seed = 1, nstart = 5,
+#'                         init = "kmeans++", threads = 1)
 #'   print(param)
 #'   clusters <- bluster::clusterRows(counts, param)
 #'   print(table(clusters))
 #'
-#'   param[["type"]] <- "BIC"
+#'   # settings change one by one, checked as the constructor checks them
+#'   param[["type"]] <- "laplace"
 #'   param[["k"]] <- 2:3
-#'   print(table(bluster::clusterRows(counts, param)))
+#'   param[["k"]]
 #' }
 FastDmmParam <- function(k = 1:3, type = c("laplace", "AIC", "BIC"), seed = NULL,
-                         nstart = 1, ...) {
+                         BPPARAM = NULL, nstart = 1, ...) {
   if (!bluster_available()) {
     abort_input("FastDmmParam", paste(
       "builds a parameter for the bluster package, which is not installed;",
@@ -138,10 +162,11 @@ FastDmmParam <- function(k = 1:3, type = c("laplace", "AIC", "BIC"), seed = NULL
     ), "fastdmm_missing_package")
   }
   register_bluster_methods()
-  settings <- check_param_settings(list(k = k, type = type, seed = seed, nstart = nstart),
-                                   capture_fit_args(...))
+  settings <- check_param_settings(
+    list(k = k, type = type, seed = seed, BPPARAM = BPPARAM, nstart = nstart), list(...))
   methods::new("FastDmmParam", k = settings$k, type = settings$type, seed = settings$seed,
-               nstart = settings$nstart, fit_args = settings$fit_args)
+               BPPARAM = settings$BPPARAM, nstart = settings$nstart,
+               fit_args = settings$fit_args)
 }
 
 # A function so that tests can pretend bluster is missing.
@@ -149,106 +174,63 @@ bluster_available <- function() requireNamespace("bluster", quietly = TRUE)
 
 # ---- settings ---------------------------------------------------------------------
 
-param_settings <- c("k", "type", "seed", "nstart")
-# dmn_fit()'s arguments that a parameter may carry; counts, k, seed and nstart
-# are set by the parameter itself, and assay.type has no meaning for the
-# matrix clusterRows() receives.
-param_fit_args <- c("verbose", "threads", "hessian", "max_iter", "tol")
+# The parameter's own settings (slots), in the constructor's order: k, type,
+# seed and BPPARAM as bluster's DmmParam(k, type, seed, BPPARAM), then nstart.
+param_settings <- c("k", "type", "seed", "BPPARAM", "nstart")
+# dmn_fit()'s arguments that a parameter may carry, in dmn_fit()'s order:
+# those that make sense for every k. counts, k, seed and nstart are set by the
+# parameter itself; assay.type has no meaning for the matrix clusterRows()
+# receives; a start you give (init as labels or posteriors) belongs to one k.
+param_fit_args <- c("verbose", "threads", "hessian", "max_iter", "tol", "init",
+                    "accelerate", "rel_tol", "search")
 
-capture_fit_args <- function(...) {
-  args <- list(...)
-  if (length(args) == 0L) return(list())
-  given <- names(args) %||% rep("", length(args))
-  if (any(!nzchar(given))) {
-    abort_input("...", sprintf(
-      "must name every further dmn_fit() argument (%s); %d %s unnamed",
-      paste(param_fit_args, collapse = ", "), sum(!nzchar(given)),
-      if (sum(!nzchar(given)) == 1L) "is" else "are"
-    ), "fastdmm_bad_argument")
-  }
-  args
-}
-
-# Checks every setting and returns them normalised: list(k, type, seed, nstart,
-# fit_args). Refusals are fastdmm_input_errors naming the setting.
+# Checks every setting and returns them normalised: list(k, type, seed,
+# BPPARAM, nstart, fit_args). Refusals are fastdmm_input_errors naming the
+# setting.
 check_param_settings <- function(settings, fit_args) {
-  k <- settings$k
-  if (!is.numeric(k) || length(k) < 1L || anyNA(k) || !all(is.finite(k)) ||
-      !all(k == round(k)) || !all(k >= 1) || !all(k <= .Machine$integer.max)) {
-    abort_input("k", "must be a positive whole number or a vector of them",
-                "fastdmm_bad_argument")
-  }
-  if (anyDuplicated(k)) {
-    abort_input("k", sprintf("has duplicated values (%s)",
-                             format_names(unique(k[duplicated(k)]))),
-                "fastdmm_bad_argument")
-  }
-  type <- settings$type
-  choices <- c("laplace", "AIC", "BIC")
-  if (identical(type, choices)) type <- choices[1L]
-  if (!is.character(type) || length(type) != 1L || is.na(type) ||
-      !tolower(type) %in% tolower(choices)) {
-    abort_input("type", "must be one of \"laplace\", \"AIC\", \"BIC\"",
-                "fastdmm_bad_argument")
-  }
-  type <- choices[match(tolower(type), tolower(choices))]
+  k <- check_components(settings$k)
+  type <- check_choice(settings$type, c("laplace", "AIC", "BIC"), "type", ignore_case = TRUE)
   seed <- if (is.null(settings$seed)) NULL else check_seed(settings$seed)
-  nstart <- check_whole_number(settings$nstart, "nstart", min = 1)
-
-  unknown <- setdiff(names(fit_args), param_fit_args)
-  if (length(unknown) > 0L) {
-    why <- if ("assay.type" %in% unknown) {
-      paste("; 'assay.type' is chosen where the matrix is made",
-            "(addCluster(assay.type = ) or t(assay(se, name)))")
-    } else if (any(unknown %in% c("counts", "x"))) {
-      "; the counts are the 'x' of clusterRows()"
-    } else {
-      ""
-    }
-    abort_input("...", sprintf(
-      "has %s, which FastDmmParam() does not take: further arguments must be dmn_fit()'s %s%s",
-      format_names(sprintf("'%s'", unknown)), paste(param_fit_args, collapse = ", "), why
-    ), "fastdmm_bad_argument")
-  }
-  if (anyDuplicated(names(fit_args))) {
-    abort_input("...", sprintf("gives %s more than once",
-                               format_names(unique(names(fit_args)[duplicated(names(fit_args))]))),
-                "fastdmm_bad_argument")
-  }
-  fit_args <- lapply(stats::setNames(nm = names(fit_args)), function(name) {
-    check_fit_arg(name, fit_args[[name]])
-  })
-  # In dmn_fit()'s order, and an empty list when none is given, so that equal
-  # settings make identical objects however they were set.
-  fit_args <- if (length(fit_args) == 0L) {
-    list()
-  } else {
-    fit_args[intersect(param_fit_args, names(fit_args))]
-  }
-  list(k = as.integer(k), type = type, seed = seed, nstart = nstart, fit_args = fit_args)
+  BPPARAM <- check_bpparam(settings$BPPARAM)
+  nstart <- check_fit_arg("nstart", settings$nstart)
+  fit_args <- check_param_fit_args(fit_args)
+  list(k = k, type = type, seed = seed, BPPARAM = BPPARAM, nstart = nstart,
+       fit_args = fit_args)
 }
 
-# The checks dmn_fit() makes of its own arguments, made early so that a bad
-# parameter fails when it is built rather than after a clustering has started.
-check_fit_arg <- function(name, value) {
-  switch(name,
-    verbose = check_flag(value, "verbose"),
-    threads = if (is.null(value)) NULL else check_whole_number(value, "threads", min = 1),
-    hessian = {
-      choices <- c("exact", "reference")
-      if (!is.character(value) || length(value) != 1L || !value %in% choices) {
-        abort_input("hessian", "must be \"exact\" or \"reference\"", "fastdmm_bad_argument")
-      }
-      value
-    },
-    max_iter = check_whole_number(value, "max_iter", min = 1),
-    tol = {
-      if (!is.numeric(value) || length(value) != 1L || !is.finite(value) || value < 0) {
-        abort_input("tol", "must be a single finite number >= 0", "fastdmm_bad_argument")
-      }
-      as.double(value)
-    }
-  )
+# The dmn_fit() arguments given in `...`, checked by name and by value, in
+# dmn_fit()'s order (an empty list when none is given, so that equal settings
+# make identical objects however they were set).
+check_param_fit_args <- function(fit_args) {
+  given <- names(fit_args) %||% rep("", length(fit_args))
+  if ("assay.type" %in% given) {
+    abort_input("assay.type", paste(
+      "is not a setting of FastDmmParam(): the assay is chosen where the matrix is made",
+      "(addCluster(assay.type = ) or t(assay(se, name)))"),
+      c("fastdmm_unknown_argument", "fastdmm_bad_argument"))
+  }
+  for (name in intersect(c("counts", "x"), given)) {
+    abort_input(name, "is not a setting of FastDmmParam(): the counts are the 'x' of clusterRows()",
+                c("fastdmm_unknown_argument", "fastdmm_bad_argument"))
+  }
+  fit_args <- check_fit_args(fit_args, param_fit_args, sprintf(
+    "FastDmmParam(), whose further arguments are dmn_fit()'s %s",
+    paste(param_fit_args, collapse = ", ")))
+  if (length(fit_args) == 0L) return(list())
+  fit_args[intersect(param_fit_args, names(fit_args))]
+}
+
+# NULL (the k's run one after the other, each on fastdmm's threads) or a
+# BiocParallel parameter, as bluster's DmmParam takes.
+check_bpparam <- function(BPPARAM) {
+  if (is.null(BPPARAM)) return(NULL)
+  if (!isS4(BPPARAM) || !methods::is(BPPARAM, "BiocParallelParam")) {
+    abort_input("BPPARAM", sprintf(paste(
+      "must be NULL or a BiocParallel parameter such as BiocParallel::SerialParam() or",
+      "BiocParallel::MulticoreParam(2), not %s"), describe_value(BPPARAM)),
+      "fastdmm_bad_argument")
+  }
+  BPPARAM
 }
 
 # ---- the parameter's methods --------------------------------------------------------
@@ -260,10 +242,10 @@ param_get <- function(x, i) {
 
 param_set <- function(x, i, value) {
   check_setting_name(i)
-  settings <- list(k = x@k, type = x@type, seed = x@seed, nstart = x@nstart)
+  settings <- param_settings_of(x)
   fit_args <- x@fit_args
   if (i %in% param_settings) {
-    # list(NULL) keeps a NULL seed in the list.
+    # list(NULL) keeps a NULL seed or BPPARAM in the list.
     settings[i] <- list(value)
   } else {
     fit_args[i] <- list(value)
@@ -275,16 +257,22 @@ param_set <- function(x, i, value) {
   x@k <- settings$k
   x@type <- settings$type
   x@seed <- settings$seed
+  x@BPPARAM <- settings$BPPARAM
   x@nstart <- settings$nstart
   x@fit_args <- settings$fit_args
   x
 }
 
+param_settings_of <- function(x) {
+  list(k = x@k, type = x@type, seed = x@seed, BPPARAM = x@BPPARAM, nstart = x@nstart)
+}
+
 check_setting_name <- function(i) {
   known <- c(param_settings, param_fit_args)
-  if (!is.character(i) || length(i) != 1L || !i %in% known) {
-    abort_input("i", sprintf("must name one setting of a FastDmmParam: %s",
-                             paste(known, collapse = ", ")), "fastdmm_bad_argument")
+  if (!is.character(i) || length(i) != 1L || is.na(i) || !i %in% known) {
+    abort_input("i", sprintf("must name one setting of a FastDmmParam (%s), not %s",
+                             paste(known, collapse = ", "), describe_value(i)),
+                "fastdmm_bad_argument")
   }
   invisible(i)
 }
@@ -297,24 +285,34 @@ param_show <- function(object) {
   } else {
     object@seed
   }))
+  cat(sprintf("BPPARAM: %s\n", if (is.null(object@BPPARAM)) {
+    "NULL (the k's run one after the other, each on fastdmm's threads)"
+  } else {
+    class(object@BPPARAM)[1L]
+  }))
   cat(sprintf("nstart: %d\n", object@nstart))
   for (name in names(object@fit_args)) {
-    value <- object@fit_args[[name]]
-    cat(sprintf("%s: %s\n", name, if (is.null(value)) "NULL" else format(value)))
+    cat(sprintf("%s: %s\n", name, format_setting(object@fit_args[[name]])))
   }
   invisible(object)
 }
 
+format_setting <- function(value) {
+  if (is.null(value)) return("NULL")
+  if (inherits(value, "dmn_search")) return(sprintf("dmn_search(%s)", format_search(value)))
+  paste(format(value), collapse = ", ")
+}
+
 param_validity <- function(object) {
   tryCatch({
-    check_param_settings(list(k = object@k, type = object@type, seed = object@seed,
-                              nstart = object@nstart), object@fit_args)
+    check_param_settings(param_settings_of(object), object@fit_args)
     TRUE
   }, fastdmm_input_error = conditionMessage)
 }
 
 # The clusterRows() method: dmn_fit() for every k, the best by `type`, and the
-# result in DmmParam's shape (see the documentation above).
+# result in DmmParam's shape (see the documentation above). The table is read
+# and checked once, here, so that its errors name clusterRows()'s `x`.
 param_cluster_rows <- function(x, BLUSPARAM, full = FALSE) {
   full <- check_flag(full, "full")
   if (full) {
@@ -332,14 +330,31 @@ param_cluster_rows <- function(x, BLUSPARAM, full = FALSE) {
     # Matrix-like objects such as a DelayedMatrix are realised densely.
     x <- as.matrix(x)
   }
+  sample_names <- rownames(x)
   k <- BLUSPARAM@k
+  fit_args <- BLUSPARAM@fit_args
+  BPPARAM <- BLUSPARAM@BPPARAM
+  if (!is.null(BPPARAM)) {
+    require_package("BiocParallel", "BPPARAM", "is a BiocParallel parameter")
+    # Fits side by side on BiocParallel's workers get one thread each unless
+    # the parameter says otherwise (results do not depend on the threads).
+    if (!"threads" %in% names(fit_args)) fit_args$threads <- 1L
+  }
+  # `x` from here on is the compact table every fit reads.
+  x <- as_counts(x, "x", threads = fit_args$threads)
+  check_enough_taxa(x, "x")
+  k <- check_components(k, x$n_samples)
   seed <- BLUSPARAM@seed
   if (is.null(seed)) seed <- sample.int(.Machine$integer.max, 1L)
   # The call is built from values, not from this function's variables, so that
   # each fit records how to make it again.
   call <- as.call(c(list(quote(dmn_fit), counts = quote(x), k = k, seed = seed,
-                         nstart = BLUSPARAM@nstart), BLUSPARAM@fit_args))
-  fits <- eval(call)
+                         nstart = BLUSPARAM@nstart), fit_args))
+  fits <- if (is.null(BPPARAM)) {
+    eval(call)
+  } else {
+    param_bplapply(x, k, seed, BLUSPARAM@nstart, fit_args, BPPARAM, call)
+  }
   if (inherits(fits, "dmn_fit")) fits <- new_dmn_fits(list(fits), call)
 
   best <- 1L
@@ -350,11 +365,50 @@ param_cluster_rows <- function(x, BLUSPARAM, full = FALSE) {
   prob <- fits[[best]]$group
   colnames(prob) <- seq_len(ncol(prob))
   clusters <- factor(colnames(prob)[max.col(prob, ties.method = "first")])
-  names(clusters) <- rownames(x)
+  names(clusters) <- sample_names
   if (!full) return(clusters)
   list(clusters = clusters,
        objects = list(dmm = lapply(unclass(fits), as_DMN), best = k[[best]], prob = prob,
                       seed = seed, fits = fits))
+}
+
+# The fits of every k through BiocParallel::bplapply(), as the serial run
+# makes them: the same seed for every k, and each fit's call (and the list's)
+# that of the whole run, so that the result is identical to eval(call).
+param_bplapply <- function(table, k, seed, nstart, fit_args, BPPARAM, call) {
+  outcomes <- BiocParallel::bplapply(as.list(k), param_fit_one, table = table, seed = seed,
+                                     nstart = nstart, fit_args = fit_args, BPPARAM = BPPARAM)
+  # Conditions come back as values (their classes intact) and are signalled
+  # here, in the order of k.
+  for (outcome in outcomes) {
+    for (w in outcome$warnings) warning(w)
+    if (!is.null(outcome$error)) stop(outcome$error)
+  }
+  call <- match.call(dmn_fit, call)
+  fits <- lapply(outcomes, function(outcome) {
+    fit <- outcome$fit
+    fit$call <- call
+    fit
+  })
+  if (length(fits) == 1L) fits[[1L]] else new_dmn_fits(fits, call)
+}
+
+# One k on a BiocParallel worker: dmn_fit() with the parameter's settings,
+# returning the fit with the warnings it gave and its error, if any.
+param_fit_one <- function(k, table, seed, nstart, fit_args) {
+  warnings <- list()
+  error <- NULL
+  fit <- withCallingHandlers(
+    tryCatch(do.call(dmn_fit, c(list(table, k = k, seed = seed, nstart = nstart), fit_args)),
+             error = function(e) {
+               error <<- e
+               NULL
+             }),
+    warning = function(w) {
+      warnings[[length(warnings) + 1L]] <<- w
+      invokeRestart("muffleWarning")
+    })
+  list(fit = fit, warnings = warnings, error = error)
 }
 
 # ---- defining the class -------------------------------------------------------------
@@ -364,7 +418,7 @@ register_bluster_methods <- function() {
   if (isTRUE(bluster_bridge$registered)) return(invisible(FALSE))
   methods::setClass("FastDmmParam", contains = "BlusterParam",
                     slots = c(k = "integer", type = "character", seed = "ANY",
-                              nstart = "integer", fit_args = "list"),
+                              BPPARAM = "ANY", nstart = "integer", fit_args = "list"),
                     validity = param_validity, where = bluster_bridge)
   methods::setMethod(bluster::clusterRows, c("ANY", "FastDmmParam"), param_cluster_rows,
                      where = bluster_bridge)

@@ -47,8 +47,10 @@
 #'   records the number used as `threads`. Reading and checking the table
 #'   uses the same threads.
 #' @param hessian `"exact"` (default) or `"reference"`: which Hessian gives
-#'   `LogDet`, `Laplace` and the `Lower`/`Upper` bounds (see Differences).
-#' @param max_iter Maximum number of EM iterations (the reference uses 100).
+#'   `LogDet`, `Laplace` and the `Lower`/`Upper` bounds (see Differences). As
+#'   with [match.arg()], a unique abbreviation will do (`"ref"`).
+#' @param max_iter Maximum number of EM iterations (the reference uses 100), a
+#'   whole number from 1 to `.Machine$integer.max`.
 #' @param tol EM stops when the NLE changes by no more than `tol` between
 #'   iterations (the reference uses 1e-6).
 #' @param nstart Number of starts for each `k`. Start 1 is the start `init`
@@ -58,7 +60,7 @@
 #'   on to convergence (em-EM), and the best of those is refined by split-merge
 #'   moves; see [dmn_search()] and the "Finding the best fit" section of
 #'   `vignette("fastdmm")`. Every start is on record in the fit's `starts`
-#'   table.
+#'   table. At most 100,000.
 #' @param assay.type For a SummarizedExperiment `counts`: the name of the
 #'   assay holding the counts. `NULL` (default) takes the assay named
 #'   `"counts"` if there is one, otherwise the first assay. Giving it for other
@@ -84,7 +86,8 @@
 #'   tables of the reference's size at `tol`, while on large tables (NLE of
 #'   1e7 and more) `tol` alone is below the NLE's rounding.
 #' @param search Settings of the search with several starts, from
-#'   [dmn_search()].
+#'   [dmn_search()]. The settings are checked again here, so an object edited
+#'   after [dmn_search()] made it is held to the same rules.
 #' @return An object of class `dmn_fit`, a list with the reference's slots as
 #'   elements: `goodnessOfFit` (named `NLE`, `LogDet`, `Laplace`, `BIC`,
 #'   `AIC`), `group` (samples x components posterior matrix), `mixture`
@@ -159,23 +162,20 @@ dmn_fit <- function(counts, k, verbose = FALSE,
                     nstart = 1, assay.type = NULL, init = "reference",
                     accelerate = TRUE, rel_tol = 1e-12, search = dmn_search()) {
   call <- match.call()
-  hessian <- match.arg(hessian)
-  verbose <- check_flag(verbose, "verbose")
+  hessian <- check_fit_arg("hessian", hessian)
+  verbose <- check_fit_arg("verbose", verbose)
   data <- as_counts(counts, "counts", assay.type = assay.type, threads = threads)
-  if (data$n_taxa < 2L) {
-    abort_input("counts", sprintf("must have at least 2 taxa (columns); it has %d",
-                                  data$n_taxa), "fastdmm_too_few_taxa")
-  }
+  check_enough_taxa(data, "counts")
   if (missing(k)) abort_input("k", "is missing: give the number of components",
                               "fastdmm_bad_argument")
   k <- check_components(k, data$n_samples)
-  seed <- check_seed(seed)
-  nstart <- check_whole_number(nstart, "nstart", min = 1)
-  max_iter <- check_whole_number(max_iter, "max_iter", min = 1)
-  tol <- check_tolerance(tol, "tol")
-  rel_tol <- check_tolerance(rel_tol, "rel_tol")
+  seed <- check_fit_arg("seed", seed)
+  nstart <- check_fit_arg("nstart", nstart)
+  max_iter <- check_fit_arg("max_iter", max_iter)
+  tol <- check_fit_arg("tol", tol)
+  rel_tol <- check_fit_arg("rel_tol", rel_tol)
   start <- check_init(init, k, data$n_samples)
-  accelerate <- check_flag(accelerate, "accelerate")
+  accelerate <- check_fit_arg("accelerate", accelerate)
   search <- resolve_search(search, nstart)
   # Fits running side by side in futures on one machine get one thread each
   # unless the user says otherwise, so they do not oversubscribe the cores.
@@ -239,13 +239,8 @@ na_if_nan <- function(x) {
 # The start asked for: a kind, or a start the user gives (labels 1..k or an
 # N x k posterior matrix), as list(kind, posterior = N x k matrix or NULL).
 check_init <- function(init, k, n_samples) {
-  if (is.character(init) && length(init) == 1L && !is.na(init)) {
-    if (!init %in% c("reference", "kmeans++")) {
-      abort_input("init", sprintf(paste(
-        "must be \"reference\", \"kmeans++\", a vector of component labels",
-        "or a matrix of posteriors, not \"%s\""), init), "fastdmm_bad_argument")
-    }
-    return(list(kind = init, posterior = NULL))
+  if (is.character(init) && length(init) == 1L) {
+    return(list(kind = check_choice(init, start_kinds[1:2], "init"), posterior = NULL))
   }
   if (length(k) != 1L) {
     abort_input("init", sprintf(
@@ -293,11 +288,62 @@ check_init <- function(init, k, n_samples) {
   list(kind = "given", posterior = posterior)
 }
 
-check_tolerance <- function(x, arg) {
-  if (!is.numeric(x) || length(x) != 1L || !is.finite(x) || x < 0) {
-    abort_input(arg, "must be a single finite number >= 0", "fastdmm_bad_argument")
+# "reference" or "kmeans++" (partial matches allowed, as for every choice).
+check_start_kind <- function(init) {
+  if (!is.character(init) || length(init) != 1L || is.na(init)) {
+    abort_input("init", sprintf(paste(
+      "must be \"reference\" or \"kmeans++\" here, not %s: a start you give (labels",
+      "or posteriors) belongs to one table and one k, so give it to dmn_fit() itself"),
+      describe_value(init)), "fastdmm_bad_argument")
   }
-  as.double(x)
+  check_choice(init, start_kinds[1:2], "init")
+}
+
+# The most starts per k: each start is a seed, a record and a run, and more
+# than this is a slip (nstart = 1e10) rather than a search.
+max_starts <- 100000L
+
+# The checks of dmn_fit()'s arguments that concern one fit rather than the
+# table, one function per argument returning the value normalised. dmn_fit(),
+# FastDmmParam(), dmngroup() and cvdmngroup() all check with these, so that
+# every entry point refuses a bad value the same way, and the latter three
+# before any fit starts. A new argument of dmn_fit() is a new line here.
+fit_arg_checks <- list(
+  verbose = function(x) check_flag(x, "verbose"),
+  seed = function(x) check_seed(x, "seed"),
+  threads = function(x) if (is.null(x)) NULL else check_whole_number(x, "threads", min = 1),
+  hessian = function(x) check_choice(x, c("exact", "reference"), "hessian"),
+  max_iter = function(x) check_whole_number(x, "max_iter", min = 1),
+  tol = function(x) check_number(x, "tol", min = 0),
+  nstart = function(x) check_whole_number(x, "nstart", min = 1, max = max_starts),
+  init = function(x) check_start_kind(x),
+  accelerate = function(x) check_flag(x, "accelerate"),
+  rel_tol = function(x) check_number(x, "rel_tol", min = 0),
+  search = function(x) {
+    check_search(x, "search")
+    x
+  }
+)
+
+check_fit_arg <- function(name, value) fit_arg_checks[[name]](value)
+
+# Checks the dmn_fit() arguments in a list (from `...` of another entry point):
+# names first (unknown or unnamed ones are refused, naming them), then values.
+# `allowed` are the names the caller passes on; `where` names the functions.
+check_fit_args <- function(args, allowed, where) {
+  check_dots(args, allowed, where)
+  for (name in intersect(names(args), names(fit_arg_checks))) {
+    args[name] <- list(check_fit_arg(name, args[[name]]))
+  }
+  args
+}
+
+check_enough_taxa <- function(data, arg) {
+  if (data$n_taxa < 2L) {
+    abort_input(arg, sprintf("must have at least 2 taxa (columns); it has %d",
+                             data$n_taxa), "fastdmm_too_few_taxa")
+  }
+  invisible(data)
 }
 
 #' Control the search for the best fit
@@ -326,7 +372,10 @@ check_tolerance <- function(x, arg) {
 #' @param max_tries Candidate moves tried in a row without success before the
 #'   moves stop.
 #' @return A list of class `dmn_search` for the `search` argument of
-#'   [dmn_fit()].
+#'   [dmn_fit()]. Each setting is a whole number up to `.Machine$integer.max`
+#'   (or a flag); [dmn_fit()] checks them again where it uses them, so that an
+#'   object edited afterwards (`search$n_continue <- 0`) is refused there with
+#'   an error naming the setting (`'search$n_continue'`).
 #' @references Biernacki C, Celeux G, Govaert G (2003). Choosing starting values
 #'   for the EM algorithm for getting the highest likelihood in multivariate
 #'   Gaussian mixture models. Computational Statistics & Data Analysis 41:
@@ -340,57 +389,98 @@ check_tolerance <- function(x, arg) {
 #' dmn_search(n_continue = 3, split_merge = FALSE)
 dmn_search <- function(screen_iter = 10, n_continue = NULL, split_merge = NULL,
                        max_moves = NULL, max_tries = 5, subsample = 20000) {
-  structure(list(
-    screen_iter = check_whole_number(screen_iter, "screen_iter", min = 1),
-    n_continue = if (is.null(n_continue)) NULL else check_whole_number(n_continue, "n_continue", min = 1),
-    split_merge = if (is.null(split_merge)) NULL else check_flag(split_merge, "split_merge"),
-    max_moves = if (is.null(max_moves)) NULL else check_whole_number(max_moves, "max_moves", min = 0),
-    max_tries = check_whole_number(max_tries, "max_tries", min = 1),
-    subsample = if (identical(subsample, Inf)) Inf else
-      as.double(check_whole_number(subsample, "subsample", min = 100, max = 2^31 - 1))
-  ), class = "dmn_search")
+  settings <- mget(names(search_setting_checks))
+  structure(check_search_settings(settings, function(name) name), class = "dmn_search")
+}
+
+# One check per setting of dmn_search(), taking the value and the name to
+# report; NULL is each optional setting's "default for the fit". dmn_search()
+# checks with these, and resolve_search() again where the settings are used,
+# so that an object edited after it was made is held to the same rules. A new
+# setting is a new line here (and a new argument of dmn_search() and a new
+# field read in fit_dmn() in src/glue.cpp).
+search_setting_checks <- list(
+  screen_iter = function(x, arg) check_whole_number(x, arg, min = 1),
+  n_continue = function(x, arg) if (is.null(x)) NULL else check_whole_number(x, arg, min = 1),
+  split_merge = function(x, arg) if (is.null(x)) NULL else check_flag(x, arg),
+  max_moves = function(x, arg) if (is.null(x)) NULL else check_whole_number(x, arg, min = 0),
+  max_tries = function(x, arg) check_whole_number(x, arg, min = 1),
+  subsample = function(x, arg) {
+    if (is.null(x) || identical(x, Inf)) x else as.double(check_whole_number(x, arg, min = 100))
+  }
+)
+
+# Checks every setting of `settings` (a named list holding each of
+# search_setting_checks), naming a bad one as label(name).
+check_search_settings <- function(settings, label) {
+  out <- lapply(stats::setNames(nm = names(search_setting_checks)), function(name) {
+    search_setting_checks[[name]](settings[[name]], label(name))
+  })
+  out
+}
+
+# An object of class dmn_search, as dmn_search() makes it or edited since:
+# checked setting by setting, as search$<setting>.
+check_search <- function(search, arg = "search") {
+  if (!inherits(search, "dmn_search") || !is.list(search) || isS4(search)) {
+    abort_input(arg, sprintf("must be made by dmn_search(), not %s", describe_value(search)),
+                "fastdmm_bad_argument")
+  }
+  given <- names(search) %||% rep("", length(search))
+  unknown <- setdiff(given, names(search_setting_checks))
+  if (length(unknown) > 0L || anyDuplicated(given)) {
+    abort_input(arg, sprintf(
+      "has settings that dmn_search() does not make (%s); make it with dmn_search()",
+      format_names(sprintf("'%s'", c(unknown, given[duplicated(given)])))),
+      "fastdmm_bad_argument")
+  }
+  absent <- setdiff(c("screen_iter", "max_tries"), given)
+  if (length(absent) > 0L) {
+    abort_input(arg, sprintf("lacks the setting%s %s; make it with dmn_search()",
+                             plural(length(absent)), format_names(sprintf("'%s'", absent))),
+                "fastdmm_bad_argument")
+  }
+  check_search_settings(unclass(search), function(name) sprintf("%s$%s", arg, name))
 }
 
 #' @export
 print.dmn_search <- function(x, ...) {
-  shown <- vapply(x, function(v) if (is.null(v)) "(default)" else format(v), character(1))
-  cat("dmn_search:", paste(names(x), shown, sep = " = ", collapse = ", "), "\n")
+  cat("dmn_search:", format_search(x), "\n")
   invisible(x)
 }
 
-# The search settings with defaults filled in for nstart (max_moves 0 means
-# "k", resolved in the core's terms below).
-resolve_search <- function(search, nstart) {
-  if (!inherits(search, "dmn_search")) {
-    abort_input("search", sprintf("must be made by dmn_search(), not %s", describe_class(search)),
-                "fastdmm_bad_argument")
-  }
-  list(
-    screen_iter = search$screen_iter,
-    n_continue = search$n_continue %||% as.integer(ceiling(sqrt(nstart))),
-    split_merge = search$split_merge %||% (nstart > 1L),
-    max_moves = search$max_moves %||% NA_integer_,
-    max_tries = search$max_tries,
-    subsample = if (is.infinite(search$subsample %||% 20000)) 0 else (search$subsample %||% 20000)
-  )
+format_search <- function(x) {
+  shown <- vapply(unclass(x), function(v) {
+    if (is.null(v)) "(default)" else paste(format(v), collapse = " ")
+  }, character(1))
+  paste(names(x), shown, sep = " = ", collapse = ", ")
 }
 
-check_components <- function(k, n_samples) {
-  ok <- is.numeric(k) && length(k) >= 1L && !anyNA(k) && all(is.finite(k)) &&
-    all(k == round(k)) && all(k >= 1)
-  if (!ok) {
-    abort_input("k", "must be a positive whole number (or a vector of them)",
-                "fastdmm_bad_argument")
-  }
-  if (anyDuplicated(k)) {
-    abort_input("k", "has duplicated values", "fastdmm_bad_argument")
-  }
-  if (any(k > n_samples)) {
+# The search settings, checked again (the object may have been edited since
+# dmn_search() made it), with defaults filled in for nstart (max_moves NA
+# means "k", resolved per fit).
+resolve_search <- function(search, nstart) {
+  settings <- check_search(search, "search")
+  settings$n_continue <- settings$n_continue %||% as.integer(ceiling(sqrt(nstart)))
+  settings$split_merge <- settings$split_merge %||% (nstart > 1L)
+  settings$max_moves <- settings$max_moves %||% NA_integer_
+  # NULL (an object saved before the setting existed) is the default; the
+  # core's 0 means "never subsample".
+  subsample <- settings$subsample %||% formals(dmn_search)$subsample
+  settings$subsample <- if (is.infinite(subsample)) 0 else subsample
+  settings
+}
+
+# k: whole numbers from 1 to n_samples (to the int range when n_samples is
+# NULL), without duplicates.
+check_components <- function(k, n_samples = NULL) {
+  k <- check_whole_numbers(k, "k", min = 1, what = "positive whole numbers")
+  if (!is.null(n_samples) && any(k > n_samples)) {
     abort_input("k", sprintf("(%s) must not exceed the number of samples (%d)",
                              format_names(k[k > n_samples]), n_samples),
                 "fastdmm_bad_argument")
   }
-  as.integer(k)
+  k
 }
 
 # Runs independent fits through future.apply (sequentially unless the user has
@@ -435,12 +525,7 @@ warn_about_fit <- function(raw, k, tol, rel_tol) {
   if (!raw$converged) {
     warning(structure(
       class = c("fastdmm_not_converged", "warning", "condition"),
-      list(message = sprintf(paste(
-        "k = %d: EM did not converge in %d iterations (last NLE change %.3g > %.3g,",
-        "the larger of tol = %g and rel_tol = %g times the NLE); increase 'max_iter'"),
-        k, raw$em_iterations, abs(diff(utils::tail(raw$nle_trace, 2))),
-        max(tol, rel_tol * abs(raw$goodness_of_fit[["NLE"]])), tol, rel_tol),
-        call = NULL)
+      list(message = not_converged_message(raw, k, tol, rel_tol), call = NULL)
     ))
   }
   empty <- sum(raw$weights == 0)
@@ -454,6 +539,25 @@ warn_about_fit <- function(raw, k, tol, rel_tol) {
     ))
   }
   invisible(NULL)
+}
+
+# "k = 3: EM did not converge in 1 iteration (...)": the last change of the
+# NLE against the threshold it had to meet, when the trace holds two values
+# to compare (with max_iter = 1, or 2 under SQUAREM, it holds one).
+not_converged_message <- function(raw, k, tol, rel_tol) {
+  trace <- raw$nle_trace
+  threshold <- max(tol, rel_tol * abs(raw$goodness_of_fit[["NLE"]]))
+  rule <- sprintf("the larger of tol = %g and rel_tol = %g times the NLE", tol, rel_tol)
+  change <- if (length(trace) >= 2L) {
+    sprintf("last NLE change %.3g > %.3g, %s", abs(diff(utils::tail(trace, 2L))),
+            threshold, rule)
+  } else {
+    sprintf("its NLE trace has %d value%s, too few to measure a change against %.3g, %s",
+            length(trace), plural(length(trace)), threshold, rule)
+  }
+  iterations <- raw$em_iterations
+  sprintf("k = %d: EM did not converge in %d iteration%s (%s); increase 'max_iter'",
+          k, iterations, plural(iterations), change)
 }
 
 # Sorts the core's components by decreasing weight (as the reference does) and

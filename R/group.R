@@ -27,11 +27,22 @@
 #' csubset("x", counts, pheno, cidx = FALSE)
 csubset <- function(val, x, pheno, cidx = TRUE) {
   x <- check_count_table(x, "x")
+  if (is.null(pheno) || !is.atomic(pheno) || !is.null(dim(pheno))) {
+    abort_input("pheno", sprintf("must be a vector with one value per sample, not %s",
+                                 describe_value(pheno)), "fastdmm_bad_argument")
+  }
   if (length(pheno) != nrow(x)) {
     abort_input("pheno", sprintf("has %d values but 'x' has %d samples (rows)",
                                  length(pheno), nrow(x)), "fastdmm_bad_argument")
   }
+  if (!is.null(val) && (!is.atomic(val) || !is.null(dim(val)))) {
+    abort_input("val", sprintf("must be a vector of phenotype values, not %s",
+                               describe_value(val)), "fastdmm_bad_argument")
+  }
   rows <- pheno %in% val
+  if (!isTRUE(cidx) && !isFALSE(cidx)) {
+    cidx <- check_index(cidx, ncol(x), colnames(x), "cidx")
+  }
   if (isFALSE(cidx)) {
     selected <- x[rows, , drop = FALSE]
     column_sums <- if (inherits(x, "Matrix")) Matrix::colSums(selected) else colSums(selected)
@@ -56,7 +67,8 @@ csubset <- function(val, x, pheno, cidx = TRUE) {
 #'   with [factor()]); one value per row of `count`, no `NA`. Every level,
 #'   unused ones included, needs at least `max(k)` samples.
 #' @param k Numbers of components to try for every group.
-#' @param ... Passed to [dmn_fit()]: `seed`, `nstart`, `threads`, `verbose`,
+#' @param ... Passed to [dmn_fit()], by name (checked before any fit starts;
+#'   other names are an error naming them): `seed`, `nstart`, `threads`, `verbose`,
 #'   `hessian`, `max_iter`, `tol`. `hessian = "reference"` reproduces the
 #'   reference's (inexact, for k >= 2) Laplace criterion and hence its choice
 #'   of `k`.
@@ -90,14 +102,19 @@ csubset <- function(val, x, pheno, cidx = TRUE) {
 #' table(group, predict(grp, counts, assign = TRUE))
 dmngroup <- function(count, group, k, ..., simplify = TRUE, assay.type = NULL) {
   call <- match.call()
+  dots <- check_fit_args(list(...), dmngroup_fit_args, "dmngroup() or dmn_fit()")
   simplify <- check_flag(simplify, "simplify")
   count <- check_count_table(count, "count", assay.type)
+  # The table is read and checked once; each level's samples are taken from its
+  # compressed form (all taxa kept, as csubset() does).
+  table <- as_counts(count, "count", threads = dots[["threads"]])
+  check_enough_taxa(table, "count")
   group <- check_group(group, count, "group", "count")
   if (missing(k)) {
     abort_input("k", "is missing: give the numbers of components to try",
                 "fastdmm_bad_argument")
   }
-  k <- check_components(k, .Machine$integer.max)
+  k <- check_components(k)
   sizes <- table(group)
   too_small <- sizes < max(k)
   if (any(too_small)) {
@@ -108,9 +125,6 @@ dmngroup <- function(count, group, k, ..., simplify = TRUE, assay.type = NULL) {
       if (sum(too_small) == 1L) "it" else "them"
     ), "fastdmm_group_too_small")
   }
-  # The table is read and checked once; each level's samples are taken from its
-  # compressed form (all taxa kept, as csubset() does).
-  table <- as_counts(count, "count", threads = list(...)[["threads"]])
   group_levels <- stats::setNames(nm = levels(group))
   fits <- lapply(group_levels, function(level) {
     dmn_fit(subset_counts(table, which(group == level)), k = k, ...)
@@ -122,6 +136,11 @@ dmngroup <- function(count, group, k, ..., simplify = TRUE, assay.type = NULL) {
   }
   new_dmn_group(lapply(fits, best_fit, by = "laplace"), call)
 }
+
+# The dmn_fit() arguments that dmngroup() and cvdmngroup() pass on through
+# `...` (the table, k and the assay are their own).
+dmngroup_fit_args <- setdiff(names(formals(dmn_fit)), c("counts", "k", "assay.type"))
+cvdmngroup_fit_args <- setdiff(dmngroup_fit_args, "verbose")
 
 new_dmn_group <- function(fits, call = NULL) {
   structure(fits, class = c("dmn_group", "list"), call = call)
@@ -149,7 +168,7 @@ NULL
 #' @rdname dmn_group
 #' @export
 summary.dmn_group <- function(object, ...) {
-  goodness <- t(vapply(object, goodnessOfFit, numeric(5)))
+  goodness <- t(vapply(object, goodnessOfFit, criteria_template))
   data.frame(
     k = vapply(object, function(fit) ncol(fit$group), integer(1)),
     samples = vapply(object, function(fit) nrow(fit$group), integer(1)),
@@ -174,7 +193,7 @@ print.dmn_group <- function(x, ...) {
 #' @rdname dmn_group
 #' @export
 `[.dmn_group` <- function(x, i) {
-  new_dmn_group(unclass(x)[i], attr(x, "call"))
+  new_dmn_group(unclass(x)[check_index(i, length(x), names(x), "i")], attr(x, "call"))
 }
 
 #' Classify samples with per-group models
@@ -192,7 +211,8 @@ print.dmn_group <- function(x, ...) {
 #' @param newdata A count table of samples to classify (samples x the models'
 #'   taxa, matched by name when both have names) or one sample as a numeric
 #'   vector.
-#' @param ... Passed to [predict.dmn_fit()], such as `threads`.
+#' @param ... Passed to [predict.dmn_fit()]: `threads` or `assay.type`;
+#'   other arguments are an error naming them.
 #' @param assign If `TRUE`, return the most probable group of each sample
 #'   instead of the probabilities. An exact tie goes to the later group, as in
 #'   the reference's two-group rule (group 1 only when its probability exceeds
@@ -212,6 +232,7 @@ print.dmn_group <- function(x, ...) {
 #' table(group, predict(grp, counts, assign = TRUE))
 #' predict(grp, c(10, 2, 1, 1))
 predict.dmn_group <- function(object, newdata, ..., assign = FALSE) {
+  check_dots(list(...), c("threads", "assay.type"), "predict() of a dmn_group")
   if (missing(newdata)) {
     abort_input("newdata", "is missing: give the samples to classify",
                 "fastdmm_bad_argument")
@@ -269,8 +290,11 @@ row_log_sum_exp <- function(x) {
 #'   group's number of samples.
 #' @param z The group of each sample, one value per row of `count`, each one
 #'   of `names(k)`.
-#' @param ... Passed to [dmn_fit()] (`seed`, `nstart`, `threads`, `hessian`,
-#'   ...).
+#' @param ... Passed to [dmn_fit()], by name: `seed`, `nstart`, `threads`,
+#'   `hessian`, ... (every argument of [dmn_fit()] but `counts`, `k`, `verbose`
+#'   and `assay.type`). They are checked before any fold runs, so a bad value
+#'   or an unknown name is an error at once (naming it), not a failure of every
+#'   fold.
 #' @param verbose If `TRUE`, report each fold and pass `verbose = TRUE` on to
 #'   [dmn_fit()].
 #' @param assay.type For a SummarizedExperiment `count`: the assay holding the
@@ -294,8 +318,13 @@ row_log_sum_exp <- function(x) {
 #' head(cv)
 #' roc(group[match(rownames(cv), rownames(counts))] == "Obese", cv[, "Obese"])
 cvdmngroup <- function(ncv, count, k, z, ..., verbose = FALSE, assay.type = NULL) {
+  # Arguments for the fits are checked before any fold runs, so that a typo is
+  # refused at once rather than failing every fold.
+  dots <- check_fit_args(list(...), cvdmngroup_fit_args, "cvdmngroup() or dmn_fit()")
   verbose <- check_flag(verbose, "verbose")
   count <- check_count_table(count, "count", assay.type)
+  # Every value is checked here, once, rather than by the fits of every fold.
+  check_enough_taxa(as_counts(count, "count", threads = dots[["threads"]]), "count")
   n_samples <- nrow(count)
   ncv <- check_whole_number(ncv, "ncv", min = 2)
   if (ncv > n_samples) {
@@ -320,7 +349,6 @@ cvdmngroup <- function(ncv, count, k, z, ..., verbose = FALSE, assay.type = NULL
   folds <- split(sample(n_samples), cut(positions, ncv))
   names(folds) <- seq_along(folds)
 
-  dots <- list(...)
   # Folds running side by side get one thread per fit, unless the user says
   # otherwise, so they do not oversubscribe the cores (results do not depend
   # on the number of threads).
@@ -388,7 +416,8 @@ cv_fold <- function(held_out, count, k, z, dots, verbose) {
 #'   needs both positives and negatives.
 #' @param obs The score of each sample, such as the predicted probability of
 #'   the positive group; `NA` scores sort last, as in the reference.
-#' @param ... Unused.
+#' @param ... Unused; anything passed here is an error (kept for the reference's
+#'   signature).
 #' @return A data.frame with one row per sample and columns `TruePostive` (sic:
 #'   the reference's spelling, kept so that code written for it works) and
 #'   `FalsePositive`, the cumulative fractions of positives and of negatives
@@ -399,6 +428,7 @@ cv_fold <- function(held_out, count, k, z, dots, verbose) {
 #' score <- c(0.9, 0.8, 0.7, 0.4, 0.2)
 #' roc(truth, score)
 roc <- function(exp, obs, ...) {
+  check_dots_empty(list(...), "roc()")
   if (is.numeric(exp) && !is.object(exp) && all(exp %in% c(0, 1))) {
     exp <- exp == 1
   }
@@ -468,11 +498,12 @@ check_group <- function(group, count, arg, count_arg) {
 }
 
 check_group_components <- function(k) {
-  ok <- is.numeric(k) && length(k) >= 1L && !anyNA(k) && all(is.finite(k)) &&
-    all(k == round(k)) && all(k >= 1)
+  ok <- is.numeric(k) && !is.object(k) && length(k) >= 1L && !anyNA(k) &&
+    all(is.finite(k)) && all(k == round(k)) && all(k >= 1) && all(k <= int_max)
   if (!ok) {
-    abort_input("k", "must hold one positive whole number of components per group",
-                "fastdmm_bad_argument")
+    abort_input("k", sprintf(paste(
+      "must hold one positive whole number of components per group (at most",
+      ".Machine$integer.max), not %s"), describe_value(k)), "fastdmm_bad_argument")
   }
   if (is.null(names(k)) || any(names(k) == "") || anyNA(names(k))) {
     abort_input("k", "must be named by group, for example c(Lean = 1, Obese = 3)",

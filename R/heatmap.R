@@ -34,7 +34,7 @@ heatmap_colours <- c("#FFFFC8", "#FDEEAE", "#F9D67E", "#F6B732", "#F39300",
 #'   1)`).
 #' @param fitN The fit whose components are drawn.
 #' @param ntaxa Number of taxa to draw (at most the number of taxa).
-#' @param ... Unused.
+#' @param ... Unused; anything passed here is refused.
 #' @param transform Function applied to counts and proportions before drawing.
 #' @param lblwidth Width of the label panel, in the units of the sample panels
 #'   (one per sample).
@@ -55,6 +55,7 @@ heatmap_colours <- c("#FFFFC8", "#FDEEAE", "#F9D67E", "#F6B732", "#F39300",
 heatmapdmn <- function(count, fit1, fitN, ntaxa = 30, ..., transform = sqrt,
                        lblwidth = 0.2 * nrow(count), col = heatmap_colours,
                        assay.type = NULL) {
+  check_dots_empty(list(...), "heatmapdmn()")
   count <- check_count_table(count, "count", assay.type)
   check_fit(fit1, "fit1")
   check_fit(fitN, "fitN")
@@ -67,9 +68,7 @@ heatmapdmn <- function(count, fit1, fitN, ntaxa = 30, ..., transform = sqrt,
       lblwidth <= 0) {
     abort_input("lblwidth", "must be a single positive number", "fastdmm_bad_argument")
   }
-  if ((!is.character(col) && !is.numeric(col)) || length(col) < 1L) {
-    abort_input("col", "must be a vector of colours", "fastdmm_bad_argument")
-  }
+  check_colours(col, "col")
 
   p1 <- fitted(fit1, scale = TRUE)
   pN <- fitted(fitN, scale = TRUE)
@@ -139,12 +138,42 @@ heatmapdmn <- function(count, fit1, fitN, ntaxa = 30, ..., transform = sqrt,
   invisible(rev(labels))
 }
 
+# A dmn_fit whose parameters, weights and posteriors agree in shape and hold
+# usable values (a fit edited since dmn_fit() made it may not).
 check_fit <- function(fit, arg) {
-  if (!inherits(fit, "dmn_fit")) {
+  if (!inherits(fit, "dmn_fit") || !is.list(fit)) {
     abort_input(arg, sprintf("must be a dmn_fit object from dmn_fit(), not %s",
-                             describe_class(fit)), "fastdmm_bad_argument")
+                             describe_value(fit)), "fastdmm_bad_argument")
+  }
+  estimate <- fit$fit$Estimate
+  weights <- fit$mixture$Weight
+  group <- fit$group
+  ok <- is.matrix(estimate) && is.numeric(estimate) && all(dim(estimate) >= 1L) &&
+    all(is.finite(estimate)) && all(estimate >= 0) &&
+    is.numeric(weights) && length(weights) == ncol(estimate) && all(is.finite(weights)) &&
+    all(weights >= 0) && is.matrix(group) && is.numeric(group) &&
+    ncol(group) == ncol(estimate)
+  if (!ok) {
+    abort_input(arg, paste(
+      "is a damaged dmn_fit: its Dirichlet parameters (fit$Estimate, taxa x components),",
+      "weights (mixture$Weight) and posteriors (group) must agree and be finite;",
+      "refit it with dmn_fit()"), "fastdmm_bad_fit")
   }
   invisible(fit)
+}
+
+# A vector of colours that R's graphics understand (names, "#RRGGBB", numbers).
+check_colours <- function(col, arg) {
+  # Numbers index the palette: whole numbers from 0 (NA is transparent).
+  numbers_ok <- !is.numeric(col) ||
+    all(is.na(col) | (is.finite(col) & col >= 0 & col <= int_max & col == round(col)))
+  ok <- (is.character(col) || is.numeric(col)) && !is.object(col) && length(col) >= 1L &&
+    numbers_ok && !is.null(tryCatch(grDevices::col2rgb(col), error = function(e) NULL))
+  if (!ok) {
+    abort_input(arg, sprintf("must be a vector of colours, not %s", describe_value(col)),
+                "fastdmm_bad_argument")
+  }
+  invisible(col)
 }
 
 # Columns of `count` holding the model's taxa `shown` (indices into the

@@ -29,7 +29,7 @@ abort_input <- function(arg, problem, class = NULL) {
 as_counts <- function(counts, arg = "counts", allow_zero_samples = FALSE,
                       assay.type = NULL, threads = NULL) {
   if (!isS4(counts) && inherits(counts, "fastdmm_counts") && is.null(assay.type)) {
-    return(counts)
+    return(check_count_table_object(counts, arg, allow_zero_samples))
   }
   counts <- as_count_table(counts, arg, assay.type)
   if (is.data.frame(counts)) {
@@ -83,6 +83,32 @@ as_counts <- function(counts, arg = "counts", allow_zero_samples = FALSE,
     ), "fastdmm_zero_sample")
   }
   new_count_table(built$table, sample_names, colnames(counts))
+}
+
+# A fastdmm_counts object passed in again (by an entry point, or by a user who
+# kept one): its C++ table, rebuilt and checked when it has to be, must agree
+# with the fields R reads.
+check_count_table_object <- function(counts, arg, allow_zero_samples) {
+  shape <- tryCatch(.count_table_shape(unclass(counts)), error = function(e) conditionMessage(e))
+  consistent <- is.list(shape) &&
+    identical(counts$n_samples, shape$n_samples) && identical(counts$n_taxa, shape$n_taxa) &&
+    (is.null(counts$sample_names) || length(counts$sample_names) == shape$n_samples) &&
+    (is.null(counts$taxon_names) || length(counts$taxon_names) == shape$n_taxa)
+  if (!consistent) {
+    abort_input(arg, sprintf(
+      "is a damaged fastdmm count table%s; build it again from the counts",
+      if (is.character(shape)) sprintf(" (%s)", shape) else ""), "fastdmm_bad_table")
+  }
+  if (shape$n_samples == 0L || shape$n_taxa == 0L) {
+    abort_input(arg, sprintf("is empty (%d samples x %d taxa)", shape$n_samples, shape$n_taxa),
+                "fastdmm_empty")
+  }
+  if (!allow_zero_samples && length(shape$zero_samples) > 0L) {
+    abort_input(arg, sprintf("has %d sample%s whose counts are all zero; remove them before fitting",
+                             length(shape$zero_samples), plural(length(shape$zero_samples))),
+                "fastdmm_zero_sample")
+  }
+  counts
 }
 
 # The count table of some samples (`rows`, increasing row numbers) of a
@@ -279,6 +305,14 @@ compressed_columns <- function(counts, arg) {
     abort_input(arg, sprintf("must hold numeric counts, not %s",
                              describe_class(counts)), "fastdmm_not_numeric")
   }
+  # Slots edited by hand would otherwise reach the C++ reader; Matrix's own
+  # validity check is one pass over them.
+  valid <- tryCatch(methods::validObject(counts, complete = FALSE), error = function(e) FALSE)
+  if (isFALSE(valid)) {
+    abort_input(arg, sprintf(
+      "is a damaged %s object: its slots fail Matrix's own validity check (validObject())",
+      class(counts)[1L]), "fastdmm_bad_table")
+  }
   if (!methods::is(counts, "dgCMatrix")) {
     # General, compressed-column storage: no dense copy is ever made.
     counts <- methods::as(methods::as(counts, "generalMatrix"), "CsparseMatrix")
@@ -302,36 +336,182 @@ describe_class <- function(x) {
   sprintf("an object of class '%s'", paste(class(x), collapse = "/"))
 }
 
-# Scalar argument checks shared by the entry points.
-check_whole_number <- function(x, arg, min = 1, max = Inf) {
-  ok <- is.numeric(x) && length(x) == 1L && !is.na(x) && is.finite(x) &&
-    x == round(x) && x >= min && x <= max
+# ---- argument checks shared by every entry point ------------------------------
+#
+# Each check refuses a bad value with abort_input() naming the argument and the
+# value it got, and returns the value normalised (whole numbers as integers).
+# Whole numbers that reach the C++ core's `int` are checked against its range,
+# so that nothing becomes NA on the way.
+
+int_max <- .Machine$integer.max
+
+# A short description of a value for error messages: the value itself when it
+# is a short scalar, otherwise its type and length.
+describe_value <- function(x) {
+  if (is.null(x)) return("NULL")
+  if (is.atomic(x) && !is.object(x) && is.null(dim(x)) && length(x) == 1L) {
+    if (is.character(x)) {
+      if (is.na(x)) return("NA")
+      text <- if (nchar(x) > 40L) paste0(substr(x, 1L, 40L), "...") else x
+      return(sprintf("\"%s\"", text))
+    }
+    if (is.numeric(x) || is.logical(x)) return(format(x, digits = 15L))
+  }
+  if (is.atomic(x) && !is.object(x) && length(x) == 0L) {
+    return(sprintf("an empty %s vector", typeof(x)))
+  }
+  if (is.factor(x)) return(sprintf("a factor of length %d", length(x)))
+  if (is.atomic(x) && !is.object(x)) {
+    shape <- if (is.null(dim(x))) "vector" else "matrix"
+    return(sprintf("a %s %s of length %d", typeof(x), shape, length(x)))
+  }
+  if (is.function(x)) return("a function")
+  if (is.list(x) && !is.object(x)) return(sprintf("a list of length %d", length(x)))
+  describe_class(x)
+}
+
+# A single whole number in [min, max] (by default the range of a C++ int), as an
+# integer.
+check_whole_number <- function(x, arg, min = 1, max = int_max) {
+  max <- base::min(max, int_max)
+  ok <- is.numeric(x) && !is.object(x) && length(x) == 1L && !is.na(x) &&
+    is.finite(x) && x == round(x) && x >= min && x <= max
   if (!ok) {
-    range <- if (is.finite(max)) sprintf("between %s and %s", min, max) else sprintf(">= %s", min)
-    abort_input(arg, sprintf("must be a single whole number %s", range),
+    abort_input(arg, sprintf("must be a single whole number %s, not %s",
+                             describe_range(min, max), describe_value(x)),
                 "fastdmm_bad_argument")
   }
   as.integer(x)
 }
 
-check_flag <- function(x, arg) {
-  if (!is.logical(x) || length(x) != 1L || is.na(x)) {
-    abort_input(arg, "must be TRUE or FALSE", "fastdmm_bad_argument")
+# One or more whole numbers in [min, max], without NA or duplicates, as integers.
+check_whole_numbers <- function(x, arg, min = 1, max = int_max, what = "whole numbers") {
+  max <- base::min(max, int_max)
+  ok <- is.numeric(x) && !is.object(x) && length(x) >= 1L && !anyNA(x) &&
+    all(is.finite(x)) && all(x == round(x)) && all(x >= min) && all(x <= max)
+  if (!ok) {
+    abort_input(arg, sprintf("must be one or more %s %s, not %s", what,
+                             describe_range(min, max), describe_value(x)),
+                "fastdmm_bad_argument")
   }
-  x
+  if (anyDuplicated(x)) {
+    abort_input(arg, sprintf("has duplicated values (%s)",
+                             format_names(unique(x[duplicated(x)]))),
+                "fastdmm_bad_argument")
+  }
+  as.integer(x)
 }
 
-check_seed <- function(seed) {
-  if (!is.numeric(seed) || length(seed) != 1L || !is.finite(seed)) {
-    abort_input("seed", "must be a single finite number", "fastdmm_bad_argument")
+describe_range <- function(min, max) {
+  if (max >= int_max) {
+    sprintf("between %s and %s (.Machine$integer.max)", format(min), format(max))
+  } else {
+    sprintf("between %s and %s", format(min), format(max))
   }
-  if (abs(seed) > .Machine$integer.max) {
-    abort_input("seed", sprintf("must lie between -%d and %d (it becomes an integer)",
-                                .Machine$integer.max, .Machine$integer.max),
+}
+
+# A single finite number in [min, max], as a double.
+check_number <- function(x, arg, min = -Inf, max = Inf) {
+  ok <- is.numeric(x) && !is.object(x) && length(x) == 1L && !is.na(x) &&
+    is.finite(x) && x >= min && x <= max
+  if (!ok) {
+    range <- if (is.finite(min) && is.finite(max)) {
+      sprintf(" between %s and %s", format(min), format(max))
+    } else if (is.finite(min)) {
+      sprintf(" >= %s", format(min))
+    } else if (is.finite(max)) {
+      sprintf(" <= %s", format(max))
+    } else {
+      ""
+    }
+    abort_input(arg, sprintf("must be a single finite number%s, not %s", range,
+                             describe_value(x)), "fastdmm_bad_argument")
+  }
+  as.double(x)
+}
+
+check_flag <- function(x, arg) {
+  if (!is.logical(x) || is.object(x) || length(x) != 1L || is.na(x)) {
+    abort_input(arg, sprintf("must be TRUE or FALSE, not %s", describe_value(x)),
                 "fastdmm_bad_argument")
+  }
+  as.vector(x)
+}
+
+# One of `choices` (several with several_ok), matched as match.arg() does:
+# exactly, or by a unique partial match ("ref" is "reference"); with
+# ignore_case, in any case. The default (the whole `choices` vector, as in a
+# function's formals) is the first choice. Returns the choices matched.
+check_choice <- function(x, choices, arg, several_ok = FALSE, ignore_case = FALSE) {
+  if (!several_ok && identical(x, choices)) return(choices[1L])
+  listed <- paste(sprintf("\"%s\"", choices), collapse = ", ")
+  expected <- if (several_ok) sprintf("one or more of %s", listed) else sprintf("one of %s", listed)
+  ok <- is.character(x) && !is.object(x) && is.null(dim(x)) && length(x) >= 1L &&
+    (several_ok || length(x) == 1L) && !anyNA(x) && all(nzchar(x))
+  if (!ok) {
+    abort_input(arg, sprintf("must be %s, not %s", expected, describe_value(x)),
+                "fastdmm_bad_argument")
+  }
+  keys <- if (ignore_case) tolower(choices) else choices
+  given <- if (ignore_case) tolower(x) else x
+  index <- pmatch(given, keys, duplicates.ok = TRUE)
+  if (anyNA(index)) {
+    bad <- x[is.na(index)][1L]
+    ambiguous <- sum(startsWith(keys, given[is.na(index)][1L])) > 1L
+    abort_input(arg, sprintf("must be %s, not %s%s", expected, describe_value(bad),
+                             if (ambiguous) " (which matches several)" else ""),
+                "fastdmm_bad_argument")
+  }
+  unique(choices[index])
+}
+
+check_seed <- function(seed, arg = "seed") {
+  if (!is.numeric(seed) || is.object(seed) || length(seed) != 1L || !is.finite(seed)) {
+    abort_input(arg, sprintf("must be a single finite number, not %s", describe_value(seed)),
+                "fastdmm_bad_argument")
+  }
+  if (abs(seed) > int_max) {
+    abort_input(arg, sprintf(
+      "must lie between -%d and %d (it becomes an integer), not %s",
+      int_max, int_max, describe_value(seed)), "fastdmm_bad_argument")
   }
   as.integer(seed)
 }
+
+# Refuses arguments in `dots` (a list(...)) that are unnamed or not in
+# `allowed`, naming the first one: "'bogus' is not an argument of
+# dmngroup() or dmn_fit()". `where` says which functions take the arguments.
+check_dots <- function(dots, allowed, where) {
+  if (length(dots) == 0L) return(invisible(dots))
+  given <- names(dots) %||% rep("", length(dots))
+  unnamed <- which(!nzchar(given))
+  if (length(unnamed) > 0L) {
+    abort_input("...", sprintf(
+      "has %d unnamed argument%s (position %s); further arguments of %s must be named",
+      length(unnamed), plural(length(unnamed)), format_names(unnamed), where),
+      c("fastdmm_unknown_argument", "fastdmm_bad_argument"))
+  }
+  unknown <- setdiff(given, allowed)
+  if (length(unknown) > 0L) {
+    abort_input(unknown[1L], sprintf(
+      "is not an argument of %s%s", where,
+      if (length(unknown) > 1L) {
+        sprintf(" (nor are %s)", format_names(sprintf("'%s'", unknown[-1L])))
+      } else {
+        ""
+      }), c("fastdmm_unknown_argument", "fastdmm_bad_argument"))
+  }
+  duplicated_names <- unique(given[duplicated(given)])
+  if (length(duplicated_names) > 0L) {
+    abort_input(duplicated_names[1L], "is given more than once",
+                c("fastdmm_unknown_argument", "fastdmm_bad_argument"))
+  }
+  invisible(dots)
+}
+
+# For methods whose `...` is unused: refuses anything passed there (a value
+# passed by position into `...` is otherwise silently ignored).
+check_dots_empty <- function(dots, where) check_dots(dots, character(), where)
 
 # The number of threads to use: `threads`, or the fastdmm.threads option, or
 # all cores; never more than the machine has (more only adds contention, and TBB
@@ -342,4 +522,27 @@ resolve_threads <- function(threads) {
   }
   threads <- check_whole_number(threads, "threads", min = 1)
   min(threads, max(1L, as.integer(RcppParallel::defaultNumThreads())))
+}
+
+# The positions that `i` selects among `n` elements named `names` (or NULL), as
+# `[` selects from a list: positive or negative whole numbers, a logical vector
+# (no longer than n) or names. Selecting an element that does not exist, NA
+# and mixed signs are refused rather than giving NULL elements.
+check_index <- function(i, n, names, arg) {
+  positions <- stats::setNames(seq_len(n), names)
+  ok_type <- (is.numeric(i) && all(is.finite(i)) && all(i == round(i))) ||
+    (is.logical(i) && length(i) <= n) ||
+    (is.character(i) && (!is.null(names) || length(i) == 0L))
+  selected <- if (is.null(i)) {
+    integer()
+  } else if (ok_type && !is.object(i) && is.null(dim(i)) && !anyNA(i)) {
+    tryCatch(positions[i], error = function(e) NULL)
+  }
+  if (is.null(selected) || anyNA(selected)) {
+    abort_input(arg, sprintf(
+      "must select existing elements (%d of them%s) by position, sign, logical vector%s; not %s",
+      n, if (is.null(names)) "" else ", named", if (is.null(names)) "" else " or name",
+      describe_value(i)), "fastdmm_bad_argument")
+  }
+  unname(selected)
 }

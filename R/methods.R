@@ -3,7 +3,9 @@
 #' Posterior component memberships
 #'
 #' @param object A fitted model, as returned by [dmn_fit()].
-#' @param ... Unused.
+#' @param ... Unused; anything passed here is an error, so that a value passed
+#'   by position, as in `mixture(fit, TRUE)`, is not silently ignored (name
+#'   it: `assign = TRUE`).
 #' @param assign If `TRUE`, return the most probable component of each sample
 #'   instead of the posterior matrix.
 #' @return The samples x components matrix of posterior probabilities from the
@@ -23,7 +25,12 @@ mixture <- function(object, ...) UseMethod("mixture")
 
 #' @rdname mixture
 #' @export
+mixture.default <- function(object, ...) refuse_not_a_fit(object, "mixture()")
+
+#' @rdname mixture
+#' @export
 mixture.dmn_fit <- function(object, ..., assign = FALSE) {
+  check_dots_empty(list(...), "mixture()")
   assign <- check_flag(assign, "assign")
   if (assign) {
     as_component_labels(apply(object$group, 1L, which.max), object)
@@ -47,7 +54,12 @@ mixturewt <- function(object, ...) UseMethod("mixturewt")
 
 #' @rdname mixturewt
 #' @export
+mixturewt.default <- function(object, ...) refuse_not_a_fit(object, "mixturewt()")
+
+#' @rdname mixturewt
+#' @export
 mixturewt.dmn_fit <- function(object, ...) {
+  check_dots_empty(list(...), "mixturewt()")
   data.frame(pi = as.vector(object$mixture$Weight),
              theta = unname(colSums(object$fit$Estimate)),
              row.names = colnames(object$fit$Estimate))
@@ -79,7 +91,14 @@ goodnessOfFit <- function(object, ...) UseMethod("goodnessOfFit")
 
 #' @rdname goodnessOfFit
 #' @export
-goodnessOfFit.dmn_fit <- function(object, ...) object$goodnessOfFit
+goodnessOfFit.default <- function(object, ...) refuse_not_a_fit(object, "goodnessOfFit()")
+
+#' @rdname goodnessOfFit
+#' @export
+goodnessOfFit.dmn_fit <- function(object, ...) {
+  check_dots_empty(list(...), "goodnessOfFit()")
+  object$goodnessOfFit
+}
 
 #' @rdname goodnessOfFit
 #' @export
@@ -87,7 +106,14 @@ laplace <- function(object, ...) UseMethod("laplace")
 
 #' @rdname goodnessOfFit
 #' @export
-laplace.dmn_fit <- function(object, ...) object$goodnessOfFit[["Laplace"]]
+laplace.default <- function(object, ...) refuse_not_a_fit(object, "laplace()")
+
+#' @rdname goodnessOfFit
+#' @export
+laplace.dmn_fit <- function(object, ...) {
+  check_dots_empty(list(...), "laplace()")
+  object$goodnessOfFit[["Laplace"]]
+}
 
 #' @rdname goodnessOfFit
 #' @export
@@ -138,6 +164,7 @@ n_parameters <- function(object) object$k * object$n_taxa + object$k - 1
 #' fitted(fit)
 #' fitted(fit, scale = TRUE)
 fitted.dmn_fit <- function(object, ..., scale = FALSE) {
+  check_dots_empty(list(...), "fitted()")
   scale <- check_flag(scale, "scale")
   estimate <- object$fit$Estimate
   if (scale) estimate <- base::scale(estimate, FALSE, colSums(estimate))
@@ -146,7 +173,10 @@ fitted.dmn_fit <- function(object, ..., scale = FALSE) {
 
 #' @rdname fitted.dmn_fit
 #' @export
-coef.dmn_fit <- function(object, ...) object$fit$Estimate
+coef.dmn_fit <- function(object, ...) {
+  check_dots_empty(list(...), "coef()")
+  object$fit$Estimate
+}
 
 #' Log-likelihood of a Dirichlet-multinomial mixture
 #'
@@ -163,13 +193,17 @@ coef.dmn_fit <- function(object, ...) object$fit$Estimate
 #' counts <- matrix(c(30, 1, 2, 25, 3, 1, 2, 28, 1, 2, 27, 3), 4, 3, byrow = TRUE)
 #' logLik(dmn_fit(counts, k = 2, seed = 1, threads = 1))
 logLik.dmn_fit <- function(object, ...) {
+  check_dots_empty(list(...), "logLik()")
   structure(object$log_likelihood, df = n_parameters(object),
             nobs = object$n_samples, class = "logLik")
 }
 
 #' @rdname logLik.dmn_fit
 #' @export
-nobs.dmn_fit <- function(object, ...) object$n_samples
+nobs.dmn_fit <- function(object, ...) {
+  check_dots_empty(list(...), "nobs()")
+  object$n_samples
+}
 
 #' Predict component memberships of new samples
 #'
@@ -209,6 +243,8 @@ predict.dmn_fit <- function(object, newdata, ..., logevidence = FALSE, threads =
     abort_input("newdata", "is missing: give the samples to predict (use mixture() for the fitted ones)",
                 "fastdmm_bad_argument")
   }
+  check_dots_empty(list(...), "predict() of a dmn_fit")
+  check_fit(object, "object")
   logevidence <- check_flag(logevidence, "logevidence")
   threads <- resolve_threads(threads)
   # Containers become their samples x taxa table first, so that taxa can be
@@ -265,4 +301,11 @@ align_taxa <- function(newdata, taxa, n_taxa, arg) {
                 "fastdmm_taxa_mismatch")
   }
   newdata
+}
+
+# The default method of fastdmm's generics: a clear error for objects that are
+# not fits (R's own would be "no applicable method").
+refuse_not_a_fit <- function(object, what) {
+  abort_input("object", sprintf("must be a dmn_fit from dmn_fit() for %s, not %s", what,
+                                describe_value(object)), "fastdmm_bad_argument")
 }

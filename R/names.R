@@ -32,11 +32,21 @@ component_names <- function(object) UseMethod("component_names")
 
 #' @rdname component_names
 #' @export
+component_names.default <- function(object) refuse_not_a_fit(object, "component_names()")
+
+#' @rdname component_names
+#' @export
 component_names.dmn_fit <- function(object) colnames(object$fit$Estimate)
 
 #' @rdname component_names
 #' @export
 `component_names<-` <- function(object, value) UseMethod("component_names<-")
+
+#' @rdname component_names
+#' @export
+`component_names<-.default` <- function(object, value) {
+  refuse_not_a_fit(object, "component_names<-")
+}
 
 #' @rdname component_names
 #' @export

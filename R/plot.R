@@ -19,8 +19,8 @@
 #' @param col Bar colours, recycled over the components shown.
 #' @param criteria For `dmn_fits`: the criteria to draw, any of `"Laplace"`,
 #'   `"BIC"`, `"AIC"`, `"NLE"`.
-#' @param ... Passed on to [graphics::barplot()] by `plot()`; unused by
-#'   `autoplot()`.
+#' @param ... Passed on to [graphics::barplot()] by `plot()`; `autoplot()`
+#'   takes none (anything given is an error).
 #' @return `plot()` returns `x` invisibly; `autoplot()` returns a ggplot
 #'   object.
 #' @seealso `heatmapdmn()` for samples and taxa together, [plot.dmn_fits()].
@@ -39,7 +39,8 @@
 #'   ggplot2::autoplot(fit, ntaxa = 4)
 #' }
 plot.dmn_fit <- function(x, ntaxa = 10, components = NULL, col = NULL, ...) {
-  drivers <- driver_taxa(x, ntaxa, components)
+  if (!is.null(col)) check_colours(col, "col")
+  drivers <- driver_taxa(x, ntaxa, components, "x")
   panels <- split(drivers, drivers$component)[unique(drivers$component)]
   n_panels <- length(panels)
   col <- rep_len(col %||% component_palette(ncol(x$fit$Estimate))[unique(drivers$index)],
@@ -72,7 +73,8 @@ plot.dmn_fit <- function(x, ntaxa = 10, components = NULL, col = NULL, ...) {
 # The top `ntaxa` taxa of each chosen component: a data.frame of component
 # (name), index, title, taxon, proportion and rank (1 = largest), components
 # in order and taxa by decreasing proportion within each.
-driver_taxa <- function(fit, ntaxa, components = NULL) {
+driver_taxa <- function(fit, ntaxa, components = NULL, arg = "object") {
+  check_fit(fit, arg)
   ntaxa <- check_whole_number(ntaxa, "ntaxa", min = 1)
   proportions <- fitted(fit, scale = TRUE)
   names <- component_names(fit)
@@ -93,6 +95,10 @@ driver_taxa <- function(fit, ntaxa, components = NULL) {
 
 select_components <- function(components, names) {
   if (is.null(components)) return(seq_along(names))
+  if (length(components) == 0L) {
+    abort_input("components", "is empty: give NULL for every component, or some of them",
+                "fastdmm_bad_argument")
+  }
   if (is.character(components)) {
     unknown <- setdiff(components, names)
     if (length(unknown) > 0L) {
@@ -121,6 +127,7 @@ component_palette <- function(k) {
 #' @rdname plot.dmn_fit
 #' @exportS3Method ggplot2::autoplot
 autoplot.dmn_fit <- function(object, ntaxa = 10, components = NULL, ...) {
+  check_dots_empty(list(...), "autoplot()")
   require_package("ggplot2", "object", "is to be drawn by autoplot()")
   drivers <- driver_taxa(object, ntaxa, components)
   # One y level per (component, taxon), so each panel orders its own taxa;
@@ -147,8 +154,11 @@ autoplot.dmn_fit <- function(object, ntaxa = 10, components = NULL, ...) {
 #' @rdname plot.dmn_fit
 #' @exportS3Method ggplot2::autoplot
 autoplot.dmn_fits <- function(object, criteria = c("Laplace", "BIC", "AIC"), ...) {
+  check_dots_empty(list(...), "autoplot()")
   require_package("ggplot2", "object", "is to be drawn by autoplot()")
-  criteria <- match.arg(criteria, c("Laplace", "BIC", "AIC", "NLE"), several.ok = TRUE)
+  criteria <- check_choice(criteria, c("Laplace", "BIC", "AIC", "NLE"), "criteria",
+                           several_ok = TRUE)
+  check_fits(object, "object")
   table <- as.data.frame(object)
   long <- do.call(rbind, lapply(criteria, function(criterion) {
     values <- table[[criterion]]

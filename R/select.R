@@ -13,11 +13,13 @@ new_dmn_fits <- function(fits, call) {
 #'
 #' @param x,object,fits A `dmn_fits` object.
 #' @param by Criterion to minimise: `"laplace"` (default), `"BIC"` or `"AIC"`
-#'   (case does not matter).
+#'   (case does not matter; a unique abbreviation such as `"lap"` will do).
 #' @param criteria Criteria to plot, any of `"Laplace"`, `"BIC"`, `"AIC"`,
 #'   `"NLE"`.
 #' @param row.names,optional Unused; for compatibility with [as.data.frame()].
-#' @param i Indices of the fits to keep.
+#' @param i Indices of the fits to keep (positive or negative numbers, or a
+#'   logical vector, as for a list; selecting a fit that does not exist is an
+#'   error).
 #' @param ... Passed on to [graphics::matplot()] by `plot()`, unused elsewhere.
 #' @return `as.data.frame()` and `summary()`: a data.frame with one row per fit
 #'   and columns `k`, `NLE`, `LogDet`, `Laplace`, `BIC`, `AIC`, `best_start`
@@ -33,10 +35,14 @@ new_dmn_fits <- function(fits, call) {
 #' plot(fits)
 NULL
 
+# The criteria of goodnessOfFit(), named, so that a table of no fits still has
+# its columns.
+criteria_template <- c(NLE = 0, LogDet = 0, Laplace = 0, BIC = 0, AIC = 0)
+
 #' @rdname dmn_fits
 #' @export
 as.data.frame.dmn_fits <- function(x, row.names = NULL, optional = FALSE, ...) {
-  criteria <- t(vapply(x, goodnessOfFit, numeric(5)))
+  criteria <- t(vapply(x, goodnessOfFit, criteria_template))
   data.frame(
     k = vapply(x, function(fit) fit$k, integer(1)),
     criteria,
@@ -56,6 +62,10 @@ summary.dmn_fits <- function(object, ...) {
 #' @export
 print.summary.dmn_fits <- function(x, ...) {
   table <- as.data.frame(unclass(x))
+  if (nrow(table) == 0L) {
+    cat("Dirichlet-multinomial mixtures: none (an empty list of fits)\n")
+    return(invisible(x))
+  }
   cat(sprintf("Dirichlet-multinomial mixtures for k = %s\n", format_k(table$k)))
   for (criterion in c("Laplace", "BIC", "AIC")) {
     table[[criterion]] <- ifelse(table[[criterion]] == min(table[[criterion]]),
@@ -79,30 +89,49 @@ print.dmn_fits <- function(x, ...) {
 #' @rdname dmn_fits
 #' @export
 `[.dmn_fits` <- function(x, i) {
-  new_dmn_fits(unclass(x)[i], attr(x, "call"))
+  new_dmn_fits(unclass(x)[check_index(i, length(x), NULL, "i")], attr(x, "call"))
 }
 
 #' @rdname dmn_fits
 #' @export
 best_fit <- function(fits, by = c("laplace", "BIC", "AIC")) {
+  by <- check_choice(by, c("laplace", "BIC", "AIC"), "by", ignore_case = TRUE)
   if (inherits(fits, "dmn_fit")) return(fits)
   if (!inherits(fits, "dmn_fits")) {
     abort_input("fits", sprintf("must be a dmn_fits object from dmn_fit(k = <vector>), not %s",
-                                describe_class(fits)), "fastdmm_bad_argument")
+                                describe_value(fits)), "fastdmm_bad_argument")
   }
-  if (!is.character(by) || length(by) < 1L) {
-    abort_input("by", "must be one of \"laplace\", \"BIC\", \"AIC\"", "fastdmm_bad_argument")
-  }
-  by <- match.arg(tolower(by[1L]), c("laplace", "bic", "aic"))
-  column <- c(laplace = "Laplace", bic = "BIC", aic = "AIC")[[by]]
+  check_fits(fits, "fits")
+  column <- c(laplace = "Laplace", BIC = "BIC", AIC = "AIC")[[by]]
   values <- vapply(fits, function(fit) fit$goodnessOfFit[[column]], numeric(1))
+  if (all(is.na(values))) {
+    abort_input("fits", sprintf("has no fit with a %s value to compare", column),
+                "fastdmm_bad_argument")
+  }
   fits[[which.min(values)]]
+}
+
+# A dmn_fits list that holds at least one fit, each a dmn_fit.
+check_fits <- function(fits, arg) {
+  if (length(fits) == 0L) {
+    abort_input(arg, "holds no fits (it is empty)", "fastdmm_bad_argument")
+  }
+  not_fit <- which(!vapply(fits, inherits, logical(1), what = "dmn_fit"))
+  if (length(not_fit) > 0L) {
+    abort_input(arg, sprintf("must hold dmn_fit objects only; element%s %s %s not",
+                             plural(length(not_fit)), format_names(not_fit),
+                             if (length(not_fit) == 1L) "is" else "are"),
+                "fastdmm_bad_argument")
+  }
+  invisible(fits)
 }
 
 #' @rdname dmn_fits
 #' @export
 plot.dmn_fits <- function(x, criteria = c("Laplace", "BIC", "AIC"), ...) {
-  criteria <- match.arg(criteria, c("Laplace", "BIC", "AIC", "NLE"), several.ok = TRUE)
+  criteria <- check_choice(criteria, c("Laplace", "BIC", "AIC", "NLE"), "criteria",
+                           several_ok = TRUE)
+  check_fits(x, "x")
   table <- as.data.frame(x)
   values <- as.matrix(table[, criteria, drop = FALSE])
   colours <- c(Laplace = "#1b9e77", BIC = "#d95f02", AIC = "#7570b3", NLE = "grey40")[criteria]

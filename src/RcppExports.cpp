@@ -12,144 +12,155 @@ Rcpp::Rostream<false>& Rcpp::Rcerr = Rcpp::Rcpp_cerr_get();
 #endif
 
 // fit_dmn
-Rcpp::List fit_dmn(const Rcpp::List& counts, int k, const Rcpp::IntegerVector& seeds, const Rcpp::IntegerVector& kinds, const Rcpp::Nullable<Rcpp::NumericMatrix>& given, int threads, int max_iter, double tol, double rel_tol, bool accelerate, bool reference_hessian, bool verbose, const Rcpp::List& search, const Rcpp::Nullable<Rcpp::Function>& progress);
+Rcpp::List fit_dmn(SEXP counts, SEXP k, SEXP seeds, SEXP kinds, SEXP given, SEXP threads, SEXP max_iter, SEXP tol, SEXP rel_tol, SEXP accelerate, SEXP reference_hessian, SEXP verbose, SEXP search, SEXP progress);
 RcppExport SEXP _fastdmm_fit_dmn(SEXP countsSEXP, SEXP kSEXP, SEXP seedsSEXP, SEXP kindsSEXP, SEXP givenSEXP, SEXP threadsSEXP, SEXP max_iterSEXP, SEXP tolSEXP, SEXP rel_tolSEXP, SEXP accelerateSEXP, SEXP reference_hessianSEXP, SEXP verboseSEXP, SEXP searchSEXP, SEXP progressSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
-    Rcpp::traits::input_parameter< const Rcpp::List& >::type counts(countsSEXP);
-    Rcpp::traits::input_parameter< int >::type k(kSEXP);
-    Rcpp::traits::input_parameter< const Rcpp::IntegerVector& >::type seeds(seedsSEXP);
-    Rcpp::traits::input_parameter< const Rcpp::IntegerVector& >::type kinds(kindsSEXP);
-    Rcpp::traits::input_parameter< const Rcpp::Nullable<Rcpp::NumericMatrix>& >::type given(givenSEXP);
-    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
-    Rcpp::traits::input_parameter< int >::type max_iter(max_iterSEXP);
-    Rcpp::traits::input_parameter< double >::type tol(tolSEXP);
-    Rcpp::traits::input_parameter< double >::type rel_tol(rel_tolSEXP);
-    Rcpp::traits::input_parameter< bool >::type accelerate(accelerateSEXP);
-    Rcpp::traits::input_parameter< bool >::type reference_hessian(reference_hessianSEXP);
-    Rcpp::traits::input_parameter< bool >::type verbose(verboseSEXP);
-    Rcpp::traits::input_parameter< const Rcpp::List& >::type search(searchSEXP);
-    Rcpp::traits::input_parameter< const Rcpp::Nullable<Rcpp::Function>& >::type progress(progressSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type counts(countsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type k(kSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type seeds(seedsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type kinds(kindsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type given(givenSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type threads(threadsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type max_iter(max_iterSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type tol(tolSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type rel_tol(rel_tolSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type accelerate(accelerateSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type reference_hessian(reference_hessianSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type verbose(verboseSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type search(searchSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type progress(progressSEXP);
     rcpp_result_gen = Rcpp::wrap(fit_dmn(counts, k, seeds, kinds, given, threads, max_iter, tol, rel_tol, accelerate, reference_hessian, verbose, search, progress));
     return rcpp_result_gen;
 END_RCPP
 }
 // log_evidence
-Rcpp::NumericMatrix log_evidence(const Rcpp::List& counts, const Rcpp::NumericMatrix& log_alpha, int threads);
+Rcpp::NumericMatrix log_evidence(SEXP counts, SEXP log_alpha, SEXP threads);
 RcppExport SEXP _fastdmm_log_evidence(SEXP countsSEXP, SEXP log_alphaSEXP, SEXP threadsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
-    Rcpp::traits::input_parameter< const Rcpp::List& >::type counts(countsSEXP);
-    Rcpp::traits::input_parameter< const Rcpp::NumericMatrix& >::type log_alpha(log_alphaSEXP);
-    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type counts(countsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type log_alpha(log_alphaSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type threads(threadsSEXP);
     rcpp_result_gen = Rcpp::wrap(log_evidence(counts, log_alpha, threads));
     return rcpp_result_gen;
 END_RCPP
 }
 // component_terms
-Rcpp::List component_terms(const Rcpp::List& counts, const Rcpp::NumericVector& posterior, const Rcpp::NumericVector& log_alpha, bool reference_hessian);
+Rcpp::List component_terms(SEXP counts, SEXP posterior, SEXP log_alpha, SEXP reference_hessian);
 RcppExport SEXP _fastdmm_component_terms(SEXP countsSEXP, SEXP posteriorSEXP, SEXP log_alphaSEXP, SEXP reference_hessianSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
-    Rcpp::traits::input_parameter< const Rcpp::List& >::type counts(countsSEXP);
-    Rcpp::traits::input_parameter< const Rcpp::NumericVector& >::type posterior(posteriorSEXP);
-    Rcpp::traits::input_parameter< const Rcpp::NumericVector& >::type log_alpha(log_alphaSEXP);
-    Rcpp::traits::input_parameter< bool >::type reference_hessian(reference_hessianSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type counts(countsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type posterior(posteriorSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type log_alpha(log_alphaSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type reference_hessian(reference_hessianSEXP);
     rcpp_result_gen = Rcpp::wrap(component_terms(counts, posterior, log_alpha, reference_hessian));
     return rcpp_result_gen;
 END_RCPP
 }
 // optimise_component
-Rcpp::List optimise_component(const Rcpp::List& counts, const Rcpp::NumericVector& posterior, const Rcpp::NumericVector& log_alpha);
+Rcpp::List optimise_component(SEXP counts, SEXP posterior, SEXP log_alpha);
 RcppExport SEXP _fastdmm_optimise_component(SEXP countsSEXP, SEXP posteriorSEXP, SEXP log_alphaSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
-    Rcpp::traits::input_parameter< const Rcpp::List& >::type counts(countsSEXP);
-    Rcpp::traits::input_parameter< const Rcpp::NumericVector& >::type posterior(posteriorSEXP);
-    Rcpp::traits::input_parameter< const Rcpp::NumericVector& >::type log_alpha(log_alphaSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type counts(countsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type posterior(posteriorSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type log_alpha(log_alphaSEXP);
     rcpp_result_gen = Rcpp::wrap(optimise_component(counts, posterior, log_alpha));
     return rcpp_result_gen;
 END_RCPP
 }
 // hellinger_kmeans
-Rcpp::IntegerVector hellinger_kmeans(const Rcpp::List& counts, int k, int seed, int threads);
+Rcpp::IntegerVector hellinger_kmeans(SEXP counts, SEXP k, SEXP seed, SEXP threads);
 RcppExport SEXP _fastdmm_hellinger_kmeans(SEXP countsSEXP, SEXP kSEXP, SEXP seedSEXP, SEXP threadsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
-    Rcpp::traits::input_parameter< const Rcpp::List& >::type counts(countsSEXP);
-    Rcpp::traits::input_parameter< int >::type k(kSEXP);
-    Rcpp::traits::input_parameter< int >::type seed(seedSEXP);
-    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type counts(countsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type k(kSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type seed(seedSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type threads(threadsSEXP);
     rcpp_result_gen = Rcpp::wrap(hellinger_kmeans(counts, k, seed, threads));
     return rcpp_result_gen;
 END_RCPP
 }
 // soft_kmeans
-Rcpp::List soft_kmeans(const Rcpp::List& counts, int k, int seed, int threads);
+Rcpp::List soft_kmeans(SEXP counts, SEXP k, SEXP seed, SEXP threads);
 RcppExport SEXP _fastdmm_soft_kmeans(SEXP countsSEXP, SEXP kSEXP, SEXP seedSEXP, SEXP threadsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
-    Rcpp::traits::input_parameter< const Rcpp::List& >::type counts(countsSEXP);
-    Rcpp::traits::input_parameter< int >::type k(kSEXP);
-    Rcpp::traits::input_parameter< int >::type seed(seedSEXP);
-    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type counts(countsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type k(kSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type seed(seedSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type threads(threadsSEXP);
     rcpp_result_gen = Rcpp::wrap(soft_kmeans(counts, k, seed, threads));
     return rcpp_result_gen;
 END_RCPP
 }
 // reference_stream
-Rcpp::List reference_stream(int seed, int n, int n_values);
+Rcpp::List reference_stream(SEXP seed, SEXP n, SEXP n_values);
 RcppExport SEXP _fastdmm_reference_stream(SEXP seedSEXP, SEXP nSEXP, SEXP n_valuesSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
-    Rcpp::traits::input_parameter< int >::type seed(seedSEXP);
-    Rcpp::traits::input_parameter< int >::type n(nSEXP);
-    Rcpp::traits::input_parameter< int >::type n_values(n_valuesSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type seed(seedSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type n(nSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type n_values(n_valuesSEXP);
     rcpp_result_gen = Rcpp::wrap(reference_stream(seed, n, n_values));
     return rcpp_result_gen;
 END_RCPP
 }
 // derive_seeds
-Rcpp::IntegerVector derive_seeds(int seed, int n);
+Rcpp::IntegerVector derive_seeds(SEXP seed, SEXP n);
 RcppExport SEXP _fastdmm_derive_seeds(SEXP seedSEXP, SEXP nSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
-    Rcpp::traits::input_parameter< int >::type seed(seedSEXP);
-    Rcpp::traits::input_parameter< int >::type n(nSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type seed(seedSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type n(nSEXP);
     rcpp_result_gen = Rcpp::wrap(derive_seeds(seed, n));
     return rcpp_result_gen;
 END_RCPP
 }
 // build_counts
-Rcpp::List build_counts(SEXP x, int threads);
+Rcpp::List build_counts(SEXP x, SEXP threads);
 RcppExport SEXP _fastdmm_build_counts(SEXP xSEXP, SEXP threadsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< SEXP >::type x(xSEXP);
-    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type threads(threadsSEXP);
     rcpp_result_gen = Rcpp::wrap(build_counts(x, threads));
     return rcpp_result_gen;
 END_RCPP
 }
 // subset_counts
-Rcpp::List subset_counts(const Rcpp::List& counts, const Rcpp::IntegerVector& rows, int threads);
+Rcpp::List subset_counts(SEXP counts, SEXP rows, SEXP threads);
 RcppExport SEXP _fastdmm_subset_counts(SEXP countsSEXP, SEXP rowsSEXP, SEXP threadsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
-    Rcpp::traits::input_parameter< const Rcpp::List& >::type counts(countsSEXP);
-    Rcpp::traits::input_parameter< const Rcpp::IntegerVector& >::type rows(rowsSEXP);
-    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type counts(countsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type rows(rowsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type threads(threadsSEXP);
     rcpp_result_gen = Rcpp::wrap(subset_counts(counts, rows, threads));
+    return rcpp_result_gen;
+END_RCPP
+}
+// count_table_shape
+Rcpp::List count_table_shape(SEXP counts);
+RcppExport SEXP _fastdmm_count_table_shape(SEXP countsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type counts(countsSEXP);
+    rcpp_result_gen = Rcpp::wrap(count_table_shape(counts));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -165,6 +176,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_fastdmm_derive_seeds", (DL_FUNC) &_fastdmm_derive_seeds, 2},
     {"_fastdmm_build_counts", (DL_FUNC) &_fastdmm_build_counts, 2},
     {"_fastdmm_subset_counts", (DL_FUNC) &_fastdmm_subset_counts, 3},
+    {"_fastdmm_count_table_shape", (DL_FUNC) &_fastdmm_count_table_shape, 1},
     {NULL, NULL, 0}
 };
 

@@ -1,5 +1,6 @@
 // Rcpp glue: maps R objects onto the core's plain arrays, runs the core, builds R results.
 #include "glue.h"
+#include "glue_args.h"
 
 // Eigen from RcppEigen, without RcppEigen.h's conversions (which add megabytes of
 // debug information for the three maps built by hand below).
@@ -9,6 +10,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -47,65 +49,106 @@ Rcpp::NumericMatrix sample_major_as_matrix(const std::vector<double>& values, st
   return out;
 }
 
-std::vector<double> log_alpha_from_matrix(const Rcpp::NumericMatrix& log_alpha) {
-  // R's taxa x components matrix is column-major, i.e. [k * S + j]: the core's layout.
-  return std::vector<double>(log_alpha.begin(), log_alpha.end());
-}
-
 }  // namespace
 
 // One search per k: the starts given by `kinds` (0 reference soft k-means, 1
 // k-means++, 2 the posterior `given`, N x k) and `seeds`, screened, continued and
-// refined as `search` says, then the Hessian and criteria of the best.
+// refined as `search` says, then the Hessian and criteria of the best. Every
+// argument and setting is checked here again (see glue_args.h).
 // [[Rcpp::export(.fit_dmn)]]
-Rcpp::List fit_dmn(const Rcpp::List& counts, int k, const Rcpp::IntegerVector& seeds,
-                   const Rcpp::IntegerVector& kinds, const Rcpp::Nullable<Rcpp::NumericMatrix>& given,
-                   int threads, int max_iter, double tol, double rel_tol, bool accelerate,
-                   bool reference_hessian, bool verbose, const Rcpp::List& search,
-                   const Rcpp::Nullable<Rcpp::Function>& progress) {
-  const std::shared_ptr<const fastdmm::Counts> table = fastdmm_glue::count_table(counts);
+Rcpp::List fit_dmn(SEXP counts, SEXP k, SEXP seeds, SEXP kinds, SEXP given, SEXP threads,
+                   SEXP max_iter, SEXP tol, SEXP rel_tol, SEXP accelerate,
+                   SEXP reference_hessian, SEXP verbose, SEXP search,
+                   SEXP progress = R_NilValue) {
+  using namespace fastdmm_glue;
+  const std::shared_ptr<const fastdmm::Counts> table = count_table(counts);
   const fastdmm::Counts& data = *table;
-  fastdmm::SearchOptions options;
-  options.n_components = static_cast<std::size_t>(k);
-  options.em.max_iterations = max_iter;
-  options.em.tolerance = tol;
-  options.em.rel_tolerance = rel_tol;
-  options.em.accelerate = accelerate;
-  options.reference_hessian = reference_hessian;
-  options.screen_iterations = Rcpp::as<int>(search["screen_iter"]);
-  options.n_continue = static_cast<std::size_t>(Rcpp::as<int>(search["n_continue"]));
-  options.split_merge = Rcpp::as<bool>(search["split_merge"]);
-  options.max_moves = Rcpp::as<int>(search["max_moves"]);
-  options.max_tries = Rcpp::as<int>(search["max_tries"]);
-  options.subsample_size = static_cast<std::size_t>(Rcpp::as<double>(search["subsample"]));
-  // As gsl_rng_set(), which receives the R integer converted to unsigned long.
-  options.seed = static_cast<std::uint32_t>(seeds[0]);
+  const int n_samples = static_cast<int>(data.n_samples);
+  if (n_samples < 1) refuse("counts", "has no samples");
+  const int n_components = read_int(k, "k", 1, n_samples);
 
-  std::vector<fastdmm::StartSpec> starts(static_cast<std::size_t>(seeds.size()));
-  for (R_xlen_t s = 0; s < seeds.size(); ++s) {
-    starts[s].kind = static_cast<fastdmm::StartKind>(kinds[s]);
-    starts[s].seed = static_cast<std::uint32_t>(seeds[s]);
+  fastdmm::SearchOptions options;
+  options.n_components = static_cast<std::size_t>(n_components);
+  options.em.max_iterations = read_int(max_iter, "max_iter", 1, kIntMax);
+  options.em.tolerance = read_double(tol, "tol", 0.0, INFINITY);
+  options.em.rel_tolerance = read_double(rel_tol, "rel_tol", 0.0, INFINITY);
+  options.em.accelerate = read_flag(accelerate, "accelerate");
+  options.reference_hessian = read_flag(reference_hessian, "reference_hessian");
+  const int n_threads = read_int(threads, "threads", 1, kIntMax);
+  const bool is_verbose = read_flag(verbose, "verbose");
+  // The search settings, one line each (R's dmn_search() makes them; a new
+  // setting of SearchOptions is a new line here).
+  const SettingsReader settings(search, "search");
+  options.screen_iterations = settings.integer("screen_iter", 1, kIntMax);
+  options.n_continue = static_cast<std::size_t>(settings.integer("n_continue", 1, kIntMax));
+  options.split_merge = settings.flag("split_merge");
+  options.max_moves = settings.integer_or_na("max_moves", 0, kIntMax, n_components);
+  options.max_tries = settings.integer("max_tries", 1, kIntMax);
+  // 0: never subsample; otherwise a number of samples (R's Inf arrives as 0).
+  const double subsample = settings.number("subsample", 0, 4294967295.0);
+  if (subsample != std::floor(subsample)) refuse("search$subsample", "must be a whole number");
+  options.subsample_size = static_cast<std::size_t>(subsample);
+
+  // One seed and one kind per start; a given start needs its N x k posterior.
+  if (TYPEOF(seeds) != INTSXP || XLENGTH(seeds) < 1) {
+    refuse("seeds", "must be an integer vector of one seed per start");
+  }
+  if (TYPEOF(kinds) != INTSXP || XLENGTH(kinds) != XLENGTH(seeds)) {
+    refuse("kinds", "must be an integer vector of one kind per start (as many as 'seeds')");
+  }
+  const R_xlen_t n_given_starts = XLENGTH(seeds);
+  const int* seed_values = INTEGER(seeds);
+  const int* kind_values = INTEGER(kinds);
+  const double* posterior = nullptr;
+  for (R_xlen_t s = 0; s < n_given_starts; ++s) {
+    if (seed_values[s] == NA_INTEGER) refuse("seeds", "must not hold NA");
+    if (kind_values[s] < 0 || kind_values[s] > 2) {
+      refuse("kinds", "must hold 0 (reference), 1 (k-means++) or 2 (given)");
+    }
+    if (kind_values[s] == 2 && posterior == nullptr) {
+      check_matrix(given, "given", n_samples, n_components);
+      posterior = REAL(given);
+      for (R_xlen_t c = 0; c < XLENGTH(given); ++c) {
+        if (!(posterior[c] >= 0.0 && posterior[c] <= 1.0)) {
+          refuse("given", "must hold posteriors between 0 and 1");
+        }
+      }
+      for (int i = 0; i < n_samples; ++i) {
+        double row_sum = 0.0;
+        for (int c = 0; c < n_components; ++c) row_sum += posterior[static_cast<R_xlen_t>(c) * n_samples + i];
+        if (std::fabs(row_sum - 1.0) > 1e-6) refuse("given", "must have rows summing to 1");
+      }
+    }
+  }
+  // As gsl_rng_set(), which receives the R integer converted to unsigned long.
+  options.seed = static_cast<std::uint32_t>(seed_values[0]);
+
+  std::vector<fastdmm::StartSpec> starts(static_cast<std::size_t>(n_given_starts));
+  for (R_xlen_t s = 0; s < n_given_starts; ++s) {
+    starts[s].kind = static_cast<fastdmm::StartKind>(kind_values[s]);
+    starts[s].seed = static_cast<std::uint32_t>(seed_values[s]);
     if (starts[s].kind == fastdmm::StartKind::given) {
-      const Rcpp::NumericMatrix z(given.get());
       // R's N x k matrix is column-major; the core's posteriors are sample-major.
-      const std::size_t n = static_cast<std::size_t>(z.nrow()), K = static_cast<std::size_t>(z.ncol());
+      const std::size_t n = static_cast<std::size_t>(n_samples);
+      const std::size_t K = static_cast<std::size_t>(n_components);
       starts[s].posterior.resize(n * K);
       for (std::size_t i = 0; i < n; ++i) {
-        for (std::size_t c = 0; c < K; ++c) starts[s].posterior[i * K + c] = z[c * n + i];
+        for (std::size_t c = 0; c < K; ++c) starts[s].posterior[i * K + c] = posterior[c * n + i];
       }
     }
   }
 
   fastdmm::FitHooks hooks;
-  hooks.verbose = verbose;
+  hooks.verbose = is_verbose;
   Rcpp::Function message("message");
   hooks.message = [&message](const std::string& line) { message(line); };
   hooks.check_interrupt = [] { Rcpp::checkUserInterrupt(); };
   // Progress reaches R (progressr, see dmn_fit.R) at most once per percent or phase.
   double reported = -1.0;
   std::string reported_phase;
-  if (progress.isNotNull()) {
-    const Rcpp::Function report(progress.get());
+  if (progress != R_NilValue) {
+    if (TYPEOF(progress) != CLOSXP) refuse("progress", "must be NULL or a function");
+    const Rcpp::Function report(progress);
     hooks.progress = [report, &reported, &reported_phase](double fraction, const char* phase) {
       if (fraction < reported + 0.01 && reported_phase == phase && fraction < 1.0) return;
       reported = fraction;
@@ -114,7 +157,7 @@ Rcpp::List fit_dmn(const Rcpp::List& counts, int k, const Rcpp::IntegerVector& s
     };
   }
 
-  const RcppParallelExecutor executor(threads);
+  const RcppParallelExecutor executor(n_threads);
   const fastdmm::SearchResult found = fastdmm::search_dmm(data, starts, options, executor, hooks);
   const fastdmm::FitResult& fit = found.fit;
 
@@ -197,32 +240,39 @@ Rcpp::List fit_dmn(const Rcpp::List& counts, int k, const Rcpp::IntegerVector& s
 }
 
 // [[Rcpp::export(.log_evidence)]]
-Rcpp::NumericMatrix log_evidence(const Rcpp::List& counts, const Rcpp::NumericMatrix& log_alpha,
-                                 int threads) {
-  const std::shared_ptr<const fastdmm::Counts> table = fastdmm_glue::count_table(counts);
+Rcpp::NumericMatrix log_evidence(SEXP counts, SEXP log_alpha, SEXP threads) {
+  using namespace fastdmm_glue;
+  const std::shared_ptr<const fastdmm::Counts> table = count_table(counts);
   const fastdmm::Counts& data = *table;
-  const std::size_t K = static_cast<std::size_t>(log_alpha.ncol());
+  check_matrix(log_alpha, "log_alpha", static_cast<int>(data.n_taxa), -1);
+  const int n_threads = read_int(threads, "threads", 1, kIntMax);
+  const std::size_t K = static_cast<std::size_t>(Rf_ncols(log_alpha));
+  // R's taxa x components matrix is column-major, i.e. [k * S + j]: the core's layout.
+  const std::vector<double> lambda(REAL(log_alpha), REAL(log_alpha) + XLENGTH(log_alpha));
   std::vector<double> evidence;
-  fastdmm::log_evidence(data, log_alpha_from_matrix(log_alpha), K,
-                        RcppParallelExecutor(threads), evidence);
+  fastdmm::log_evidence(data, lambda, K, RcppParallelExecutor(n_threads), evidence);
   return sample_major_as_matrix(evidence, data.n_samples, K);
 }
 
 // Exposes one component's objective, gradient and Hessian summary, for tests against
 // brute-force R computations.
 // [[Rcpp::export(.component_terms)]]
-Rcpp::List component_terms(const Rcpp::List& counts, const Rcpp::NumericVector& posterior,
-                           const Rcpp::NumericVector& log_alpha, bool reference_hessian) {
-  const std::shared_ptr<const fastdmm::Counts> table = fastdmm_glue::count_table(counts);
+Rcpp::List component_terms(SEXP counts, SEXP posterior, SEXP log_alpha,
+                           SEXP reference_hessian) {
+  using namespace fastdmm_glue;
+  const std::shared_ptr<const fastdmm::Counts> table = count_table(counts);
   const fastdmm::Counts& data = *table;
-  const std::vector<double> z(posterior.begin(), posterior.end());
+  const double* z_values = read_doubles(posterior, "posterior", static_cast<R_xlen_t>(data.n_samples));
+  const double* lambda_values = read_doubles(log_alpha, "log_alpha", static_cast<R_xlen_t>(data.n_taxa));
+  const bool reference = read_flag(reference_hessian, "reference_hessian");
+  const std::vector<double> z(z_values, z_values + data.n_samples);
   const std::vector<fastdmm::ComponentWeights> weights =
       fastdmm::component_weights(data, z, 1, fastdmm::SerialExecutor());
-  const std::vector<double> lambda(log_alpha.begin(), log_alpha.end());
+  const std::vector<double> lambda(lambda_values, lambda_values + data.n_taxa);
   fastdmm::ComponentDerivatives d;
   const std::vector<double> pair_counts = fastdmm::nonzero_posterior_pair_counts(data, z, 1, 0);
   fastdmm::component_derivatives(data, weights[0], lambda.data(), fastdmm::SerialExecutor(), d,
-                                 reference_hessian, &pair_counts);
+                                 reference, &pair_counts);
   const fastdmm::HessianSummary hessian = fastdmm::summarise_hessian(d);
   return Rcpp::List::create(
       Rcpp::Named("objective") = fastdmm::component_objective(data, weights[0], lambda.data(),
@@ -237,14 +287,16 @@ Rcpp::List component_terms(const Rcpp::List& counts, const Rcpp::NumericVector& 
 
 // Runs the M-step optimiser for one component from a start, for tests.
 // [[Rcpp::export(.optimise_component)]]
-Rcpp::List optimise_component(const Rcpp::List& counts, const Rcpp::NumericVector& posterior,
-                              const Rcpp::NumericVector& log_alpha) {
-  const std::shared_ptr<const fastdmm::Counts> table = fastdmm_glue::count_table(counts);
+Rcpp::List optimise_component(SEXP counts, SEXP posterior, SEXP log_alpha) {
+  using namespace fastdmm_glue;
+  const std::shared_ptr<const fastdmm::Counts> table = count_table(counts);
   const fastdmm::Counts& data = *table;
-  const std::vector<double> z(posterior.begin(), posterior.end());
+  const double* z_values = read_doubles(posterior, "posterior", static_cast<R_xlen_t>(data.n_samples));
+  const double* lambda_values = read_doubles(log_alpha, "log_alpha", static_cast<R_xlen_t>(data.n_taxa));
+  const std::vector<double> z(z_values, z_values + data.n_samples);
   const std::vector<fastdmm::ComponentWeights> weights =
       fastdmm::component_weights(data, z, 1, fastdmm::SerialExecutor());
-  std::vector<double> lambda(log_alpha.begin(), log_alpha.end());
+  std::vector<double> lambda(lambda_values, lambda_values + data.n_taxa);
   const fastdmm::OptimiserReport report =
       fastdmm::optimise_component(data, weights[0], lambda.data(), fastdmm::OptimiserOptions(),
                                   fastdmm::SerialExecutor());
@@ -256,27 +308,35 @@ Rcpp::List optimise_component(const Rcpp::List& counts, const Rcpp::NumericVecto
 
 // The k-means++ partition (labels 1..k) of every sample, for tests.
 // [[Rcpp::export(.hellinger_kmeans)]]
-Rcpp::IntegerVector hellinger_kmeans(const Rcpp::List& counts, int k, int seed, int threads) {
-  const std::shared_ptr<const fastdmm::Counts> table = fastdmm_glue::count_table(counts);
-  const RcppParallelExecutor executor(threads);
+Rcpp::IntegerVector hellinger_kmeans(SEXP counts, SEXP k, SEXP seed, SEXP threads) {
+  using namespace fastdmm_glue;
+  const std::shared_ptr<const fastdmm::Counts> table = count_table(counts);
+  const int n_components = read_int(k, "k", 1, static_cast<int>(table->n_samples));
+  const int seed_value = read_int(seed, "seed", -kIntMax, kIntMax);
+  const RcppParallelExecutor executor(read_int(threads, "threads", 1, kIntMax));
   const fastdmm::HellingerPartition partition = fastdmm::hellinger_kmeans(
       *table, fastdmm::SquareRootProportions(*table), {},
-      fastdmm::sample_fingerprints(*table, executor), static_cast<std::size_t>(k),
-      static_cast<std::uint32_t>(seed), executor);
+      fastdmm::sample_fingerprints(*table, executor), static_cast<std::size_t>(n_components),
+      static_cast<std::uint32_t>(seed_value), executor);
   Rcpp::IntegerVector labels(partition.label.begin(), partition.label.end());
   return labels + 1;
 }
 
 // [[Rcpp::export(.soft_kmeans)]]
-Rcpp::List soft_kmeans(const Rcpp::List& counts, int k, int seed, int threads) {
-  const std::shared_ptr<const fastdmm::Counts> table = fastdmm_glue::count_table(counts);
+Rcpp::List soft_kmeans(SEXP counts, SEXP k, SEXP seed, SEXP threads) {
+  using namespace fastdmm_glue;
+  const std::shared_ptr<const fastdmm::Counts> table = count_table(counts);
   const fastdmm::Counts& data = *table;
+  const int n_components = read_int(k, "k", 1, static_cast<int>(data.n_samples));
+  const int seed_value = read_int(seed, "seed", -kIntMax, kIntMax);
+  const int n_threads = read_int(threads, "threads", 1, kIntMax);
   const fastdmm::KmeansResult result =
-      fastdmm::soft_kmeans(data, static_cast<std::size_t>(k), static_cast<std::uint32_t>(seed),
-                           RcppParallelExecutor(threads), 1000, 1e-6, [](int, double) {});
+      fastdmm::soft_kmeans(data, static_cast<std::size_t>(n_components),
+                           static_cast<std::uint32_t>(seed_value),
+                           RcppParallelExecutor(n_threads), 1000, 1e-6, [](int, double) {});
   return Rcpp::List::create(
-      Rcpp::Named("posterior") = sample_major_as_matrix(result.posterior, data.n_samples, k),
-      Rcpp::Named("centres") = as_matrix(result.centres, data.n_taxa, k),
+      Rcpp::Named("posterior") = sample_major_as_matrix(result.posterior, data.n_samples, n_components),
+      Rcpp::Named("centres") = as_matrix(result.centres, data.n_taxa, n_components),
       Rcpp::Named("weights") = Rcpp::NumericVector(result.weights.begin(), result.weights.end()),
       Rcpp::Named("iterations") = result.iterations);
 }
@@ -284,14 +344,18 @@ Rcpp::List soft_kmeans(const Rcpp::List& counts, int k, int seed, int threads) {
 // The first `n` raw 32-bit outputs of the reference generator and `n` draws of
 // uniform_int(n_values) from a second generator with the same seed, for tests.
 // [[Rcpp::export(.reference_stream)]]
-Rcpp::List reference_stream(int seed, int n, int n_values) {
-  fastdmm::ReferenceRng raw(static_cast<std::uint32_t>(seed));
-  fastdmm::ReferenceRng draws(static_cast<std::uint32_t>(seed));
-  Rcpp::NumericVector u32(n);
-  Rcpp::IntegerVector k(n);
-  for (int m = 0; m < n; ++m) {
+Rcpp::List reference_stream(SEXP seed, SEXP n, SEXP n_values) {
+  using namespace fastdmm_glue;
+  const int seed_value = read_int(seed, "seed", -kIntMax, kIntMax);
+  const int n_draws = read_int(n, "n", 0, kIntMax);
+  const int range = read_int(n_values, "n_values", 1, kIntMax);
+  fastdmm::ReferenceRng raw(static_cast<std::uint32_t>(seed_value));
+  fastdmm::ReferenceRng draws(static_cast<std::uint32_t>(seed_value));
+  Rcpp::NumericVector u32(n_draws);
+  Rcpp::IntegerVector k(n_draws);
+  for (int m = 0; m < n_draws; ++m) {
     u32[m] = static_cast<double>(raw.next_u32());
-    k[m] = static_cast<int>(draws.uniform_int(static_cast<std::uint32_t>(n_values)));
+    k[m] = static_cast<int>(draws.uniform_int(static_cast<std::uint32_t>(range)));
   }
   return Rcpp::List::create(Rcpp::Named("u32") = u32, Rcpp::Named("uniform_int") = k);
 }
@@ -299,12 +363,15 @@ Rcpp::List reference_stream(int seed, int n, int n_values) {
 // Seeds for restarts 2..n derived from the user's seed by SplitMix64, so that every
 // start of every k is reproducible from one seed; restart 1 uses the seed itself.
 // [[Rcpp::export(.derive_seeds)]]
-Rcpp::IntegerVector derive_seeds(int seed, int n) {
-  Rcpp::IntegerVector seeds(n);
-  std::uint64_t state = static_cast<std::uint32_t>(seed);
-  for (int s = 0; s < n; ++s) {
+Rcpp::IntegerVector derive_seeds(SEXP seed, SEXP n) {
+  using namespace fastdmm_glue;
+  const int seed_value = read_int(seed, "seed", -kIntMax, kIntMax);
+  const int n_seeds = read_int(n, "n", 0, kIntMax);
+  Rcpp::IntegerVector seeds(n_seeds);
+  std::uint64_t state = static_cast<std::uint32_t>(seed_value);
+  for (int s = 0; s < n_seeds; ++s) {
     if (s == 0) {
-      seeds[s] = seed;
+      seeds[s] = seed_value;
       continue;
     }
     state += 0x9e3779b97f4a7c15ULL;
@@ -352,12 +419,65 @@ Rcpp::NumericVector offsets_to_r(const std::vector<std::size_t>& offsets) {
   return Rcpp::NumericVector(offsets.begin(), offsets.end());
 }
 
+[[noreturn]] void corrupt_table(const std::string& problem) {
+  throw std::invalid_argument("corrupt count table: " + problem);
+}
+
+// Offsets from R: `length` whole numbers from 0 up, never decreasing (doubles
+// hold them exactly up to 2^53).
 std::vector<std::size_t> offsets_from_r(SEXP x, std::size_t length, const char* what) {
   if (TYPEOF(x) != REALSXP || static_cast<std::size_t>(XLENGTH(x)) != length) {
-    throw std::invalid_argument(std::string("corrupt count table: bad ") + what);
+    corrupt_table(std::string("bad ") + what);
   }
   const double* values = REAL(x);
-  return std::vector<std::size_t>(values, values + length);
+  std::vector<std::size_t> offsets(length);
+  double previous = 0.0;
+  for (std::size_t m = 0; m < length; ++m) {
+    const double v = values[m];
+    if (!(v >= previous && v <= 9007199254740992.0) || v != std::floor(v) ||
+        (m == 0 && v != 0.0)) {
+      corrupt_table(std::string(what) + " must start at 0 and never decrease");
+    }
+    offsets[m] = static_cast<std::size_t>(v);
+    previous = v;
+  }
+  return offsets;
+}
+
+// The element `name` of a list (R_NilValue when absent).
+SEXP list_element(SEXP list, const char* name) {
+  SEXP names = Rf_getAttrib(list, R_NamesSymbol);
+  if (TYPEOF(names) != STRSXP) return R_NilValue;
+  for (R_xlen_t i = 0; i < XLENGTH(list); ++i) {
+    if (std::strcmp(CHAR(STRING_ELT(names, i)), name) == 0) return VECTOR_ELT(list, i);
+  }
+  return R_NilValue;
+}
+
+// Checks compressed columns as assemble_counts() needs them: per taxon, samples
+// increasing and below n_samples, pairs among the taxon's own, whose values are
+// increasing whole numbers >= 1.
+void check_columns(std::size_t n_samples, const std::vector<std::size_t>& col_ptr,
+                   const std::uint32_t* col_sample, const std::uint32_t* col_pair,
+                   const std::vector<std::size_t>& pair_ptr, const double* pair_value) {
+  const std::size_t S = col_ptr.size() - 1;
+  for (std::size_t j = 0; j < S; ++j) {
+    for (std::size_t m = pair_ptr[j]; m < pair_ptr[j + 1]; ++m) {
+      const double v = pair_value[m];
+      if (!(v >= 1.0 && v <= 9007199254740992.0) || v != std::floor(v) ||
+          (m > pair_ptr[j] && !(v > pair_value[m - 1]))) {
+        corrupt_table("pair_value must hold increasing whole counts for each taxon");
+      }
+    }
+    for (std::size_t e = col_ptr[j]; e < col_ptr[j + 1]; ++e) {
+      if (col_sample[e] >= n_samples || (e > col_ptr[j] && col_sample[e] <= col_sample[e - 1])) {
+        corrupt_table("col_sample must hold increasing sample indices for each taxon");
+      }
+      if (col_pair[e] < pair_ptr[j] || col_pair[e] >= pair_ptr[j + 1]) {
+        corrupt_table("col_pair must index the pairs of its own taxon");
+      }
+    }
+  }
 }
 
 // ---- the cache behind the external pointer -------------------------------------
@@ -372,8 +492,12 @@ void attach_table(SEXP pointer, const SharedCounts& table) {
   R_RegisterCFinalizerEx(pointer, finalize_table, TRUE);
 }
 
+// The tag that marks fastdmm's own table pointers: a pointer of another origin
+// put into a table object is never dereferenced.
+SEXP table_tag() { return Rf_install("fastdmm_counts"); }
+
 SEXP new_table_pointer(const SharedCounts& table) {
-  Rcpp::Shield<SEXP> pointer(R_MakeExternalPtr(nullptr, R_NilValue, R_NilValue));
+  Rcpp::Shield<SEXP> pointer(R_MakeExternalPtr(nullptr, table_tag(), R_NilValue));
   attach_table(pointer, table);
   return pointer;
 }
@@ -423,29 +547,41 @@ Rcpp::List build_table(fastdmm::CountLayout& layout, Fill fill, const fastdmm::E
 
 namespace fastdmm_glue {
 
-std::shared_ptr<const fastdmm::Counts> count_table(const Rcpp::List& counts) {
-  SEXP pointer = counts.containsElementNamed("pointer") ? SEXP(counts["pointer"]) : R_NilValue;
-  if (TYPEOF(pointer) == EXTPTRSXP && R_ExternalPtrAddr(pointer) != nullptr) {
+std::shared_ptr<const fastdmm::Counts> count_table(SEXP counts) {
+  if (TYPEOF(counts) != VECSXP) corrupt_table("it is not a list");
+  SEXP pointer = list_element(counts, "pointer");
+  const bool ours = TYPEOF(pointer) == EXTPTRSXP && R_ExternalPtrTag(pointer) == table_tag();
+  if (ours && R_ExternalPtrAddr(pointer) != nullptr) {
     return *static_cast<SharedCounts*>(R_ExternalPtrAddr(pointer));
   }
-  const std::size_t n_samples = static_cast<std::size_t>(Rcpp::as<int>(counts["n_samples"]));
-  const std::size_t n_taxa = static_cast<std::size_t>(Rcpp::as<int>(counts["n_taxa"]));
-  SEXP col_sample = counts["col_sample"], col_pair = counts["col_pair"];
-  std::vector<std::size_t> col_ptr = offsets_from_r(counts["col_ptr"], n_taxa + 1, "col_ptr");
-  std::vector<std::size_t> pair_ptr = offsets_from_r(counts["pair_ptr"], n_taxa + 1, "pair_ptr");
-  const Rcpp::NumericVector pair_value = counts["pair_value"];
-  if (TYPEOF(col_sample) != INTSXP || TYPEOF(col_pair) != INTSXP ||
+  // Rebuilt from the compressed columns, which are checked first: the object may
+  // have been edited since as_counts() made it.
+  const std::size_t n_samples = static_cast<std::size_t>(
+      read_int(list_element(counts, "n_samples"), "counts$n_samples", 0, kIntMax));
+  const std::size_t n_taxa = static_cast<std::size_t>(
+      read_int(list_element(counts, "n_taxa"), "counts$n_taxa", 0, kIntMax));
+  SEXP col_sample = list_element(counts, "col_sample"), col_pair = list_element(counts, "col_pair");
+  SEXP pair_value = list_element(counts, "pair_value");
+  std::vector<std::size_t> col_ptr =
+      offsets_from_r(list_element(counts, "col_ptr"), n_taxa + 1, "col_ptr");
+  std::vector<std::size_t> pair_ptr =
+      offsets_from_r(list_element(counts, "pair_ptr"), n_taxa + 1, "pair_ptr");
+  if (TYPEOF(col_sample) != INTSXP || TYPEOF(col_pair) != INTSXP || TYPEOF(pair_value) != REALSXP ||
       static_cast<std::size_t>(XLENGTH(col_sample)) != col_ptr[n_taxa] ||
       static_cast<std::size_t>(XLENGTH(col_pair)) != col_ptr[n_taxa] ||
-      static_cast<std::size_t>(pair_value.size()) != pair_ptr[n_taxa]) {
-    throw std::invalid_argument("corrupt count table: its arrays do not match");
+      static_cast<std::size_t>(XLENGTH(pair_value)) != pair_ptr[n_taxa] ||
+      pair_ptr[n_taxa] > 4294967295ULL) {
+    corrupt_table("its arrays do not match");
   }
+  check_columns(n_samples, col_ptr, index_data(col_sample), index_data(col_pair), pair_ptr,
+                REAL(pair_value));
   // Rebuilt on one thread: this happens once per worker process.
   const SharedCounts table =
       assemble(n_samples, std::move(col_ptr), col_sample, col_pair, std::move(pair_ptr),
-               std::vector<double>(pair_value.begin(), pair_value.end()),
+               std::vector<double>(REAL(pair_value), REAL(pair_value) + XLENGTH(pair_value)),
                fastdmm::SerialExecutor());
-  if (TYPEOF(pointer) == EXTPTRSXP) attach_table(pointer, table);
+  // Cached behind the object's own (empty) pointer; another pointer is left alone.
+  if (ours) attach_table(pointer, table);
   return table;
 }
 
@@ -455,7 +591,8 @@ std::shared_ptr<const fastdmm::Counts> count_table(const Rcpp::List& counts) {
 // builds its count table in two parallel passes over R's own memory. With bad
 // values, returns only `problems` (cells per kind of problem) for R to word.
 // [[Rcpp::export(.build_counts)]]
-Rcpp::List build_counts(SEXP x, int threads) {
+Rcpp::List build_counts(SEXP x, SEXP threads) {
+  const int n_threads = fastdmm_glue::read_int(threads, "threads", 1, fastdmm_glue::kIntMax);
   fastdmm::ColumnSource source;
   if (Rf_isMatrix(x) && TYPEOF(x) == REALSXP) {
     const Eigen::Map<const Eigen::MatrixXd> m(REAL(x), Rf_nrows(x), Rf_ncols(x));
@@ -478,9 +615,15 @@ Rcpp::List build_counts(SEXP x, int threads) {
     const Rcpp::IntegerVector col_start = matrix.slot("p");
     const Rcpp::IntegerVector row_index = matrix.slot("i");
     const Rcpp::NumericVector values = matrix.slot("x");
-    if (dim.size() != 2 || col_start.size() != dim[1] + 1 || row_index.size() != values.size() ||
+    if (dim.size() != 2 || dim[0] < 0 || dim[1] < 0 || col_start.size() != dim[1] + 1 ||
+        row_index.size() != values.size() || col_start[0] != 0 ||
         col_start[dim[1]] != values.size()) {
       Rcpp::stop("invalid dgCMatrix: its slots do not agree");
+    }
+    // Row indices are checked as the columns are read (build_counts.cpp); the
+    // column starts must not decrease for those reads to stay in bounds.
+    for (int j = 0; j < dim[1]; ++j) {
+      if (col_start[j + 1] < col_start[j]) Rcpp::stop("invalid dgCMatrix: its slot p decreases");
     }
     const Eigen::Map<const Eigen::SparseMatrix<double>> m(
         dim[0], dim[1], values.size(), col_start.begin(), row_index.begin(), values.begin());
@@ -493,7 +636,7 @@ Rcpp::List build_counts(SEXP x, int threads) {
   } else {
     Rcpp::stop("internal error: .build_counts() takes a double or integer matrix or a dgCMatrix");
   }
-  const RcppParallelExecutor executor(threads);
+  const RcppParallelExecutor executor(n_threads);
   fastdmm::CountLayout layout = fastdmm::scan_columns(source, executor);
   if (layout.problems.any()) {
     const fastdmm::ValueProblems& p = layout.problems;
@@ -512,16 +655,38 @@ Rcpp::List build_counts(SEXP x, int threads) {
 // The count table of the samples `rows` (1-based, increasing) of a built table: what
 // .build_counts() gives for those rows of the original input.
 // [[Rcpp::export(.subset_counts)]]
-Rcpp::List subset_counts(const Rcpp::List& counts, const Rcpp::IntegerVector& rows, int threads) {
+Rcpp::List subset_counts(SEXP counts, SEXP rows, SEXP threads) {
   const SharedCounts parent = fastdmm_glue::count_table(counts);
-  std::vector<std::uint32_t> kept(static_cast<std::size_t>(rows.size()));
-  for (R_xlen_t r = 0; r < rows.size(); ++r) {
-    if (rows[r] < 1) Rcpp::stop("internal error: rows must be positive");
-    kept[static_cast<std::size_t>(r)] = static_cast<std::uint32_t>(rows[r] - 1);
+  const int n_threads = fastdmm_glue::read_int(threads, "threads", 1, fastdmm_glue::kIntMax);
+  if (TYPEOF(rows) != INTSXP) Rcpp::stop("'rows' must be an integer vector");
+  const int* row_values = INTEGER(rows);
+  std::vector<std::uint32_t> kept(static_cast<std::size_t>(XLENGTH(rows)));
+  for (R_xlen_t r = 0; r < XLENGTH(rows); ++r) {
+    if (row_values[r] < 1 || static_cast<std::size_t>(row_values[r]) > parent->n_samples ||
+        (r > 0 && row_values[r] <= row_values[r - 1])) {
+      Rcpp::stop("'rows' must be increasing row numbers of the table");
+    }
+    kept[static_cast<std::size_t>(r)] = static_cast<std::uint32_t>(row_values[r] - 1);
   }
-  const RcppParallelExecutor executor(threads);
+  const RcppParallelExecutor executor(n_threads);
   fastdmm::CountLayout layout = fastdmm::scan_rows(*parent, kept, executor);
   return build_table(layout, [&](std::uint32_t* col_sample, std::uint32_t* col_pair) {
     fastdmm::fill_rows(*parent, kept, layout, col_sample, col_pair, executor);
   }, executor);
+}
+
+// The shape of the table a count table object stands for (rebuilding and
+// checking it if needed): samples, taxa and the samples without counts
+// (1-based), for as_counts() to compare with the object's own fields.
+// [[Rcpp::export(.count_table_shape)]]
+Rcpp::List count_table_shape(SEXP counts) {
+  const SharedCounts table = fastdmm_glue::count_table(counts);
+  std::vector<int> zero_samples;
+  for (std::size_t i = 0; i < table->n_samples; ++i) {
+    if (table->row_ptr[i] == table->row_ptr[i + 1]) zero_samples.push_back(static_cast<int>(i + 1));
+  }
+  return Rcpp::List::create(
+      Rcpp::Named("n_samples") = static_cast<int>(table->n_samples),
+      Rcpp::Named("n_taxa") = static_cast<int>(table->n_taxa),
+      Rcpp::Named("zero_samples") = Rcpp::IntegerVector(zero_samples.begin(), zero_samples.end()));
 }

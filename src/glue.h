@@ -56,13 +56,12 @@ class RcppParallelExecutor : public fastdmm::Executor {
   int threads_;
 };
 
-// The core's view of a count table built by as_counts() (see input.R and
-// glue_input.cpp): the table cached behind the object's external pointer, or, when
+// The core's view of a count table built by as_counts() (see input.R): the table cached behind the object's external pointer, or, when
 // the pointer is empty (the object was serialised, e.g. sent to a future's worker),
 // one rebuilt from its compressed columns, which it views without copying, and
 // cached again. Call on R's main thread; workers take the Counts by reference and
 // never hold (or drop) a copy of the returned pointer.
-std::shared_ptr<const fastdmm::Counts> count_table(const Rcpp::List& counts);
+std::shared_ptr<const fastdmm::Counts> count_table(SEXP counts);
 
 }  // namespace fastdmm_glue
 

@@ -87,10 +87,18 @@ test_that("show() prints the class and every setting", {
   skip_if_not_installed("bluster")
   expect_output(show(FastDmmParam()), paste0(
     "^class: FastDmmParam\nk: 1, 2, 3\ntype: laplace\n",
-    "seed: NULL \\(a new random seed for every clusterRows\\(\\) call\\)\nnstart: 1$"
+    "seed: NULL \\(a new random seed for every clusterRows\\(\\) call\\)\n",
+    "BPPARAM: NULL \\(the k's run one after the other, each on fastdmm's threads\\)\n",
+    "nstart: 1$"
   ))
   expect_output(show(FastDmmParam(k = 2, seed = 3, tol = 1e-4)),
-                "k: 2\ntype: laplace\nseed: 3\nnstart: 1\ntol: 1e-04")
+                "k: 2\ntype: laplace\nseed: 3\nBPPARAM: NULL.*\nnstart: 1\ntol: 1e-04")
+  expect_output(
+    show(FastDmmParam(k = 2, init = "kmeans++", accelerate = FALSE, rel_tol = 0,
+                      search = dmn_search(n_continue = 2))),
+    paste0("nstart: 1\ninit: kmeans\\+\\+\naccelerate: FALSE\nrel_tol: 0\n",
+           "search: dmn_search\\(screen_iter = 10, n_continue = 2, split_merge = \\(default\\), ",
+           "max_moves = \\(default\\), max_tries = 5, subsample = 20000\\)$"))
 })
 
 test_that("[[<- changes a setting, checked as the constructor checks it", {
@@ -136,13 +144,15 @@ test_that("FastDmmParam() refuses bad settings with errors naming them", {
   expect_input_error(FastDmmParam(threads = 0), "fastdmm_bad_argument", "threads")
   expect_input_error(FastDmmParam(verbose = "yes"), "fastdmm_bad_argument", "verbose")
   expect_input_error(FastDmmParam(hessian = "approximate"), "fastdmm_bad_argument", "hessian")
-  expect_input_error(FastDmmParam(centers = 3), "fastdmm_bad_argument", "...",
-                     "'centers'.*verbose, threads, hessian, max_iter, tol")
-  expect_input_error(FastDmmParam(assay.type = "counts"), "fastdmm_bad_argument", "...",
-                     "addCluster\\(assay.type")
-  expect_input_error(FastDmmParam(1:3, "laplace", NULL, 1, 100), "fastdmm_bad_argument",
-                     "...", "name every")
-  expect_input_error(FastDmmParam(tol = 1e-3, tol = 1e-4), "fastdmm_bad_argument", "...",
+  expect_input_error(FastDmmParam(centers = 3), "fastdmm_unknown_argument", "centers",
+                     "not an argument of FastDmmParam.*verbose, threads, hessian, max_iter, tol")
+  expect_input_error(FastDmmParam(assay.type = "counts"), "fastdmm_unknown_argument",
+                     "assay.type", "addCluster\\(assay.type")
+  expect_input_error(FastDmmParam(x = matrix(1, 2, 2)), "fastdmm_unknown_argument", "x",
+                     "the 'x' of clusterRows")
+  expect_input_error(FastDmmParam(1:3, "laplace", NULL, NULL, 1, 100),
+                     "fastdmm_unknown_argument", "...", "must be named")
+  expect_input_error(FastDmmParam(tol = 1e-3, tol = 1e-4), "fastdmm_bad_argument", "tol",
                      "more than once")
 })
 
@@ -281,7 +291,7 @@ test_that("clusterRows() accepts sparse matrices and refuses containers and bad 
   expect_input_error(bluster::clusterRows(counts, param, full = NA), "fastdmm_bad_argument",
                      "full")
   expect_input_error(bluster::clusterRows(matrix(5, 15, 1), param),
-                     "fastdmm_too_few_taxa", "counts")
+                     "fastdmm_too_few_taxa", "x")
 })
 
 test_that("mia's addCluster() route stores what miaViz's DMN functions read", {
@@ -327,4 +337,144 @@ test_that("a saved FastDmmParam still clusters after readRDS()", {
   expect_identical(restored, param)
   counts <- simulate_counts(n = 15, n_taxa = 6, k = 2, seed = 3)
   expect_identical(bluster::clusterRows(counts, restored), bluster::clusterRows(counts, param))
+})
+
+test_that("FastDmmParam() takes DmmParam's arguments in DmmParam's order", {
+  skip_if_not_installed("bluster")
+  # bluster's DmmParam(k = 1:3, type = "laplace", seed = NULL, BPPARAM = SerialParam()).
+  expect_identical(names(formals(FastDmmParam))[1:4], c("k", "type", "seed", "BPPARAM"))
+  skip_if_not_installed("BiocParallel")
+  serial <- BiocParallel::SerialParam()
+  param <- FastDmmParam(2:3, "BIC", 5, serial)
+  expect_identical(param[["k"]], 2:3)
+  expect_identical(param[["type"]], "BIC")
+  expect_identical(param[["seed"]], 5L)
+  expect_identical(param[["BPPARAM"]], serial)
+  param[["BPPARAM"]] <- NULL
+  expect_null(param[["BPPARAM"]])
+  expect_input_error(FastDmmParam(BPPARAM = "serial"), "fastdmm_bad_argument", "BPPARAM",
+                     "BiocParallel parameter")
+  expect_input_error(FastDmmParam(BPPARAM = list()), "fastdmm_bad_argument", "BPPARAM")
+  expect_input_error(param[["BPPARAM"]] <- 2, "fastdmm_bad_argument", "BPPARAM")
+})
+
+test_that("FastDmmParam() takes every per-k argument of dmn_fit(), checked as dmn_fit() does", {
+  skip_if_not_installed("bluster")
+  search <- dmn_search(n_continue = 2, split_merge = FALSE)
+  param <- FastDmmParam(k = 2, init = "kmeans", accelerate = FALSE, rel_tol = 1e-10,
+                        search = search, hessian = "ref")
+  # Partial matching as dmn_fit()'s (match.arg()'s rules).
+  expect_identical(param[["init"]], "kmeans++")
+  expect_identical(param[["hessian"]], "reference")
+  expect_identical(param[["accelerate"]], FALSE)
+  expect_identical(param[["rel_tol"]], 1e-10)
+  expect_identical(param[["search"]], search)
+  expect_input_error(FastDmmParam(hessian = "bogus"), "fastdmm_bad_argument", "hessian",
+                     "must be one of \"exact\", \"reference\", not \"bogus\"")
+  expect_input_error(FastDmmParam(hessian = NA), "fastdmm_bad_argument", "hessian")
+  expect_input_error(FastDmmParam(init = rep(1:2, 10)), "fastdmm_bad_argument", "init",
+                     "one table and one k")
+  expect_input_error(FastDmmParam(init = diag(2)), "fastdmm_bad_argument", "init")
+  expect_input_error(FastDmmParam(init = "random"), "fastdmm_bad_argument", "init")
+  expect_input_error(FastDmmParam(accelerate = NA), "fastdmm_bad_argument", "accelerate")
+  expect_input_error(FastDmmParam(rel_tol = -1), "fastdmm_bad_argument", "rel_tol")
+  expect_input_error(FastDmmParam(search = list(screen_iter = 2)), "fastdmm_bad_argument",
+                     "search")
+  edited <- dmn_search()
+  edited$n_continue <- 0
+  expect_input_error(FastDmmParam(search = edited), "fastdmm_bad_argument", "search\\$n_continue")
+  expect_input_error(FastDmmParam(nstart = 1e10), "fastdmm_bad_argument", "nstart")
+  expect_input_error(FastDmmParam(k = 1e10), "fastdmm_bad_argument", "k")
+  expect_input_error(FastDmmParam(threads = 1e10), "fastdmm_bad_argument", "threads")
+  expect_input_error(FastDmmParam(max_iter = 1e10), "fastdmm_bad_argument", "max_iter")
+  expect_input_error(FastDmmParam(seed = 1e10), "fastdmm_bad_argument", "seed")
+  expect_input_error(param[["hessian"]] <- "bogus", "fastdmm_bad_argument", "hessian")
+  param[["hessian"]] <- "exact"
+  expect_identical(param[["hessian"]], "exact")
+})
+
+test_that("the search and the other settings reach the fits through clusterRows()", {
+  skip_if_no_bluster()
+  counts <- simulate_counts(n = 20, n_taxa = 6, k = 3, seed = 3)
+  search <- dmn_search(screen_iter = 3, n_continue = 2)
+  param <- FastDmmParam(k = 2:3, seed = 1, init = "kmeans++", nstart = 5, search = search,
+                        rel_tol = 1e-10, accelerate = FALSE, threads = 1)
+  result <- bluster::clusterRows(counts, param, full = TRUE)
+  for (fit in result$objects$fits) {
+    expect_identical(nrow(fit$starts), 5L)
+    expect_identical(fit$init, "kmeans++")
+    expect_identical(fit$accelerate, FALSE)
+    expect_identical(fit$starts$kind, rep("kmeans++", 5))
+    # Screened: three iterations each, then the best two run on.
+    expect_identical(sum(fit$starts$continued), 2L)
+    # The same fit as dmn_fit() with the same settings makes.
+    expected <- dmn_fit(counts, fit$k, seed = 1, init = "kmeans++", nstart = 5,
+                        search = search, rel_tol = 1e-10, accelerate = FALSE, threads = 1)
+    expect_identical(without_call(fit), without_call(expected))
+  }
+})
+
+test_that("a BiocParallel BPPARAM gives the serial run's result, fits included", {
+  skip_if_no_bluster()
+  skip_if_not_installed("BiocParallel")
+  counts <- simulate_counts(n = 20, n_taxa = 6, k = 3, seed = 3)
+  serial <- bluster::clusterRows(
+    counts, FastDmmParam(k = 1:4, seed = 1, BPPARAM = BiocParallel::SerialParam()),
+    full = TRUE)
+  # Without BPPARAM, on one thread (a BPPARAM's workers get one thread each).
+  plain <- bluster::clusterRows(counts, FastDmmParam(k = 1:4, seed = 1, threads = 1),
+                                full = TRUE)
+  expect_identical(serial, plain)
+  expect_identical(vapply(serial$objects$fits, function(fit) fit$threads, integer(1)),
+                   rep(1L, 4))
+  # Each fit is dmn_fit()'s for its k and the shared seed.
+  for (i in 1:4) {
+    expect_identical(without_call(serial$objects$fits[[i]]),
+                     without_call(dmn_fit(counts, i, seed = 1, threads = 1)))
+  }
+  skip_on_os("windows") # MulticoreParam forks
+  parallel <- bluster::clusterRows(
+    counts, FastDmmParam(k = 1:4, seed = 1, BPPARAM = BiocParallel::MulticoreParam(2)),
+    full = TRUE)
+  expect_identical(parallel, serial)
+})
+
+test_that("with a BPPARAM, the fits' warnings arrive with their class", {
+  skip_if_no_bluster()
+  skip_if_not_installed("BiocParallel")
+  counts <- simulate_counts(n = 40, n_taxa = 8, k = 1, depth = 50, seed = 2)
+  for (max_iter in 1:2) {
+    for (bpparam in list(NULL, BiocParallel::SerialParam())) {
+      warnings <- list()
+      withCallingHandlers(
+        bluster::clusterRows(counts, FastDmmParam(k = 2:3, seed = 1, max_iter = max_iter,
+                                                  BPPARAM = bpparam, threads = 1)),
+        warning = function(w) {
+          warnings[[length(warnings) + 1L]] <<- w
+          invokeRestart("muffleWarning")
+        })
+      expect_length(warnings, 2L)
+      for (i in 1:2) {
+        expect_s3_class(warnings[[i]], "fastdmm_not_converged")
+        expect_match(conditionMessage(warnings[[i]]), sprintf(
+          "^k = %d: EM did not converge in %d iterations? \\(.*; increase 'max_iter'$",
+          i + 1L, max_iter))
+      }
+    }
+  }
+})
+
+test_that("clusterRows() errors name its own argument 'x'", {
+  skip_if_no_bluster()
+  param <- FastDmmParam(k = 1:2, seed = 1, threads = 1)
+  counts <- simulate_counts(n = 15, n_taxa = 6, k = 2, seed = 3)
+  bad <- counts
+  bad[2, 3] <- -1
+  expect_input_error(bluster::clusterRows(bad, param), "fastdmm_bad_value", "x", "negative")
+  zero <- counts
+  zero[4, ] <- 0
+  expect_input_error(bluster::clusterRows(zero, param), "fastdmm_zero_sample", "x")
+  expect_input_error(bluster::clusterRows(letters, param), "fastdmm_not_a_table", "x")
+  expect_input_error(bluster::clusterRows(counts[1, , drop = FALSE], param),
+                     "fastdmm_bad_argument", "k", "must not exceed the number of samples")
 })

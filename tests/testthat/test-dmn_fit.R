@@ -340,6 +340,47 @@ test_that("EM stops at max_iter with a classed warning, and tol is honoured", {
   expect_lte(abs(diff(utils::tail(c(0, loose$nle_trace), 2))), 1)
 })
 
+# The not-converged warning of a fit, checked against the fit's own record:
+# its iteration count and, when the trace has two values, its last change.
+expect_not_converged_message <- function(message, fit) {
+  expect_match(message, sprintf("^k = %d: EM did not converge in %d iterations? \\(",
+                                fit$k, fit$em_iterations))
+  expect_match(message, "increase 'max_iter'$")
+  trace <- fit$nle_trace
+  if (length(trace) >= 2L) {
+    change <- sprintf("%.3g", abs(trace[length(trace)] - trace[length(trace) - 1L]))
+    expect_match(message, sprintf("last NLE change %s > ", change), fixed = TRUE)
+  } else {
+    expect_match(message, sprintf("its NLE trace has %d value%s, too few to measure a change",
+                                  length(trace), if (length(trace) == 1L) "" else "s"),
+                 fixed = TRUE)
+  }
+}
+
+test_that("the not-converged warning has a message for any length of NLE trace", {
+  # One type drawn, three fitted: components overlap and EM needs many
+  # iterations, so none of these short runs converges.
+  x <- simulate_counts(n = 40, n_taxa = 8, k = 1, depth = 50, seed = 2)
+  for (accelerate in c(TRUE, FALSE)) {
+    for (max_iter in 1:4) {
+      messages <- character()
+      fit <- withCallingHandlers(
+        dmn_fit(x, 3, seed = 1, threads = 1, max_iter = max_iter, accelerate = accelerate),
+        fastdmm_not_converged = function(w) {
+          messages <<- c(messages, conditionMessage(w))
+          invokeRestart("muffleWarning")
+        })
+      expect_false(fit$converged)
+      expect_length(messages, 1L)
+      expect_not_converged_message(messages, fit)
+    }
+  }
+  # With SQUAREM, two evaluations of the EM map make one cycle: one NLE, so
+  # the message cannot quote a change.
+  fit <- allow_unconverged(dmn_fit(x, 3, seed = 1, threads = 1, max_iter = 2))
+  expect_length(fit$nle_trace, 1L)
+})
+
 test_that("results are identical on 1 and 16 threads", {
   # More threads than cores (CRAN allows tests two, so not there).
   skip_on_cran()

@@ -252,6 +252,61 @@ test_that("dmngroup() refuses bad groups with clear errors", {
   expect_error(dmngroup(as.list(x), d$group, k = 1), class = "fastdmm_not_a_table")
 })
 
+test_that("dmngroup() refuses unknown or bad further arguments before fitting", {
+  d <- group_data()
+  x <- d$counts
+  expect_input_error(dmngroup(x, d$group, k = 1:2, bogus = 1), "fastdmm_unknown_argument",
+                     "bogus", "is not an argument of dmngroup\\(\\) or dmn_fit\\(\\)")
+  expect_input_error(dmngroup(x, d$group, k = 1:2, 5), "fastdmm_unknown_argument", "...",
+                     "unnamed")
+  # dmn_fit()'s arguments for the table and k are dmngroup()'s own.
+  expect_input_error(dmngroup(x, d$group, k = 1, counts = x), "fastdmm_unknown_argument",
+                     "counts")
+  expect_input_error(dmngroup(x, d$group, k = 1, hessian = "bogus"), "fastdmm_bad_argument",
+                     "hessian")
+  expect_input_error(dmngroup(x, d$group, k = 1, nstart = 1e10), "fastdmm_bad_argument",
+                     "nstart", "between 1 and 100000")
+  expect_input_error(dmngroup(x, d$group, k = 1, init = rep(1, 60)), "fastdmm_bad_argument",
+                     "init", "give it to dmn_fit\\(\\) itself")
+  expect_input_error(dmngroup(x, d$group, k = 1e10), "fastdmm_bad_argument", "k")
+  # Partial matching as dmn_fit()'s.
+  fits <- dmngroup(x, d$group, k = 1, seed = 1, threads = 1, hessian = "ref")
+  expect_identical(fits$a$hessian, "reference")
+})
+
+test_that("dmngroup() and cvdmngroup() pass on the not-converged warning with its message", {
+  d <- group_data()
+  for (max_iter in 1:2) {
+    warnings <- list()
+    withCallingHandlers(
+      dmngroup(d$counts, d$group, k = 3, seed = 1, threads = 1, max_iter = max_iter),
+      warning = function(w) {
+        warnings[[length(warnings) + 1L]] <<- w
+        invokeRestart("muffleWarning")
+      })
+    expect_length(warnings, 3L) # one per group
+    for (w in warnings) {
+      expect_s3_class(w, "fastdmm_not_converged")
+      expect_match(conditionMessage(w), sprintf(
+        "^k = 3: EM did not converge in %d iterations? \\(.*\\); increase 'max_iter'$",
+        max_iter))
+    }
+    warnings <- list()
+    with_seed(1, withCallingHandlers(
+      cvdmngroup(2, d$counts, c(a = 2, b = 2, c = 2), d$group, seed = 1, threads = 1,
+                 max_iter = max_iter),
+      warning = function(w) {
+        warnings[[length(warnings) + 1L]] <<- w
+        invokeRestart("muffleWarning")
+      }))
+    expect_length(warnings, 6L) # one per group and fold
+    for (w in warnings) {
+      expect_s3_class(w, "fastdmm_not_converged")
+      expect_match(conditionMessage(w), "^k = 2: EM did not converge in [12] iterations? \\(")
+    }
+  }
+})
+
 test_that("dmngroup() agrees with the reference on the Twins Lean/Obese groups", {
   skip_if_not_installed("DirichletMultinomial")
   groups <- twins_groups()
@@ -452,6 +507,18 @@ test_that("cvdmngroup() refuses bad arguments with clear errors", {
                regexp = "^'z' has 59 values")
   expect_error(cvdmngroup(3, x, c(a = 1, b = 1, c = 1), z, verbose = NA),
                class = "fastdmm_bad_argument", regexp = "^'verbose'")
+  expect_error(cvdmngroup(3, x, c(a = 1, b = 1e10, c = 1), z), class = "fastdmm_bad_argument",
+               regexp = "^'k'")
+  # Unknown or bad arguments for the fits are refused at once, not by every fold.
+  expect_no_warning(expect_input_error(
+    cvdmngroup(3, x, c(a = 1, b = 1, c = 1), z, bogus = 1), "fastdmm_unknown_argument",
+    "bogus", "is not an argument of cvdmngroup\\(\\) or dmn_fit\\(\\)"))
+  expect_no_warning(expect_input_error(
+    cvdmngroup(3, x, c(a = 1, b = 1, c = 1), z, hessian = "bogus"), "fastdmm_bad_argument",
+    "hessian"))
+  expect_no_warning(expect_input_error(
+    cvdmngroup(3, x, c(a = 1, b = 1, c = 1), z, max_iter = 1e10), "fastdmm_bad_argument",
+    "max_iter"))
 })
 
 test_that("cvdmngroup() agrees with the reference's on the Twins Lean/Obese groups", {

@@ -152,8 +152,11 @@ test_that("bad seed, threads, verbose, max_iter, tol and hessian are refused", {
                      "fastdmm_bad_argument", "tol")
   expect_input_error(dmn_fit(x, 2, seed = 1, threads = 1, tol = NA),
                      "fastdmm_bad_argument", "tol")
-  expect_error(dmn_fit(x, 2, seed = 1, threads = 1, hessian = "approximate"),
-               "should be one of")
+  for (hessian in list("approximate", NA, NA_character_, "", 1, c("exact", "exact"),
+                      factor("exact"), NULL)) {
+    expect_input_error(dmn_fit(x, 2, seed = 1, threads = 1, hessian = hessian),
+                       "fastdmm_bad_argument", "hessian", "must be one of \"exact\", \"reference\"")
+  }
 })
 
 test_that("seeds are used as integers, as the reference's as.integer(seed)", {
@@ -484,7 +487,7 @@ test_that("futures on other workers receive the compact table, not the user's ob
   # run_tasks() ships each fit's function with only the variables it names.
   make_fit_task <- function(counts) {
     data <- length(counts)
-    function(task) {
+    function(task, report) {
       c(user_object = exists("counts", envir = environment(sys.function()), inherits = FALSE),
         value = data * task)
     }

@@ -100,6 +100,70 @@ test_that("bad starts are refused with a clear error", {
   expect_input_error(dmn_search(max_tries = 1.5), "fastdmm_bad_argument", "max_tries")
 })
 
+test_that("a dmn_search object edited after dmn_search() is checked where it is used", {
+  x <- search_counts()
+  edit <- function(field, value) {
+    search <- dmn_search()
+    search[field] <- list(value)
+    search
+  }
+  # The edit that crashed R: n_continue = 0 reached the core.
+  expect_input_error(dmn_fit(x, 3, nstart = 3, search = edit("n_continue", 0), threads = 1),
+                     "fastdmm_bad_argument", "search\\$n_continue", "between 1 and")
+  for (field in c("screen_iter", "max_tries", "n_continue", "max_moves")) {
+    for (value in list(-1, NA, NA_integer_, 1e10, .Machine$integer.max + 1, 1.5, "3",
+                       c(2, 3), TRUE, list(2), Inf, NaN)) {
+      expect_input_error(dmn_fit(x, 3, nstart = 3, search = edit(field, value), threads = 1),
+                         "fastdmm_bad_argument", sprintf("search\\$%s", field))
+    }
+  }
+  for (value in list(NA, 1, "yes", c(TRUE, FALSE))) {
+    expect_input_error(dmn_fit(x, 3, nstart = 3, search = edit("split_merge", value),
+                               threads = 1), "fastdmm_bad_argument", "search\\$split_merge")
+  }
+  # Required settings removed, unknown ones added, the class put on other things.
+  expect_input_error(dmn_fit(x, 3, nstart = 3, search = structure(list(), class = "dmn_search"),
+                             threads = 1), "fastdmm_bad_argument", "search", "lacks")
+  for (field in c("screen_iter", "max_tries")) {
+    search <- dmn_search()
+    search[[field]] <- NULL
+    expect_input_error(dmn_fit(x, 3, nstart = 3, search = search, threads = 1),
+                       "fastdmm_bad_argument", "search", sprintf("lacks the setting '%s'", field))
+  }
+  search <- dmn_search()
+  search$bogus <- 100
+  expect_input_error(dmn_fit(x, 3, search = search, threads = 1), "fastdmm_bad_argument",
+                     "search", "'bogus'")
+  expect_input_error(dmn_fit(x, 3, search = structure(1:5, class = "dmn_search"), threads = 1),
+                     "fastdmm_bad_argument", "search")
+  # Optional settings set to NULL are the defaults, as in dmn_search().
+  search <- dmn_search(n_continue = 2)
+  search["n_continue"] <- list(NULL)
+  expect_identical(without_call(dmn_fit(x, 3, nstart = 3, seed = 1, search = search, threads = 1)),
+                   without_call(dmn_fit(x, 3, nstart = 3, seed = 1, threads = 1)))
+  # Whole numbers given as doubles are fine, as dmn_search() takes them.
+  search <- dmn_search()
+  search$screen_iter <- 4
+  expect_identical(
+    without_call(dmn_fit(x, 3, nstart = 3, seed = 1, search = search, threads = 1)),
+    without_call(dmn_fit(x, 3, nstart = 3, seed = 1, search = dmn_search(screen_iter = 4L),
+                         threads = 1)))
+})
+
+test_that("dmn_search() refuses values outside the int range and prints its settings", {
+  for (field in c("screen_iter", "n_continue", "max_moves", "max_tries")) {
+    for (value in list(1e10, .Machine$integer.max + 1, -1, NA, "1", c(1, 2))) {
+      expect_input_error(do.call(dmn_search, stats::setNames(list(value), field)),
+                         "fastdmm_bad_argument", field)
+    }
+  }
+  search <- dmn_search(screen_iter = .Machine$integer.max, max_moves = 0)
+  expect_identical(search$screen_iter, .Machine$integer.max)
+  expect_identical(search$max_moves, 0L)
+  expect_output(print(dmn_search(n_continue = 2)),
+                "^dmn_search: screen_iter = 10, n_continue = 2, split_merge = \\(default\\)")
+})
+
 test_that("accelerated EM never raises the NLE and ends where plain EM ends", {
   # Overlapping components: plain EM needs many iterations here.
   x <- simulate_counts(n = 60, n_taxa = 20, k = 3, depth = 100, seed = 8, precision = 1)
