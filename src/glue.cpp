@@ -409,7 +409,9 @@ fastdmm::IndexArray index_view(SEXP x) {
 }
 
 SEXP new_index_vector(std::size_t n) {
-  return Rf_allocVector(INTSXP, static_cast<R_xlen_t>(n));
+  SEXP x = Rf_allocVector(INTSXP, static_cast<R_xlen_t>(n));
+  fastdmm::advise_large_pages(INTEGER(x), n * sizeof(int));
+  return x;
 }
 
 std::uint32_t* index_data(SEXP x) { return reinterpret_cast<std::uint32_t*>(INTEGER(x)); }

@@ -6,7 +6,43 @@
 
 #include "special.h"
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 namespace fastdmm {
+
+void advise_large_pages(void* data, std::size_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  // Only whole 2 MB pages inside the range; smaller ranges are not worth it.
+  constexpr std::uintptr_t kPage = std::uintptr_t{1} << 21;
+  const auto begin = (reinterpret_cast<std::uintptr_t>(data) + kPage - 1) & ~(kPage - 1);
+  const auto end = (reinterpret_cast<std::uintptr_t>(data) + bytes) & ~(kPage - 1);
+  // Advice only: a refusal leaves ordinary pages, which work the same.
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+#else
+  (void)data;
+  (void)bytes;
+#endif
+}
+
+// Blocks of taxa with about equal numbers of non-zeros, at least two per thread
+// (fewer, longer sweeps over the posteriors). Each pair belongs to one block, so
+// the blocks never write to the same histogram entry.
+std::vector<std::size_t> taxon_blocks(const Counts& counts, int threads) {
+  const std::size_t S = counts.n_taxa;
+  const std::size_t wanted = 2 * static_cast<std::size_t>(threads < 1 ? 1 : threads);
+  const double share = static_cast<double>(counts.nnz()) / static_cast<double>(wanted);
+  std::vector<std::size_t> bounds{0};
+  for (std::size_t j = 0; j < S; ++j) {
+    const double before = static_cast<double>(counts.col_ptr[bounds.back()]);
+    if (static_cast<double>(counts.col_ptr[j + 1]) - before >= share && j + 1 < S) {
+      bounds.push_back(j + 1);
+    }
+  }
+  bounds.push_back(S);
+  return bounds;
+}
 
 Counts assemble_counts(std::size_t n_samples, std::vector<std::size_t> col_ptr,
                        IndexArray col_sample, IndexArray col_pair,
@@ -79,8 +115,8 @@ Counts assemble_counts(std::size_t n_samples, std::vector<std::size_t> col_ptr,
     }
   });
   for (std::size_t i = 0; i < N; ++i) counts.row_ptr[i + 1] += counts.row_ptr[i];
-  std::shared_ptr<std::uint32_t[]> row_taxon(new std::uint32_t[nnz > 0 ? nnz : 1]);
-  std::shared_ptr<std::uint32_t[]> row_pair(new std::uint32_t[nnz > 0 ? nnz : 1]);
+  auto row_taxon = std::make_shared<Buffer<std::uint32_t>>(nnz);
+  auto row_pair = std::make_shared<Buffer<std::uint32_t>>(nnz);
   executor.parallel_for(n_tiles, [&](std::size_t begin, std::size_t end) {
     std::vector<std::size_t> next;
     for (std::size_t t = begin; t < end; ++t) {
@@ -89,25 +125,29 @@ Counts assemble_counts(std::size_t n_samples, std::vector<std::size_t> col_ptr,
       for (std::size_t j = 0; j < S; ++j) {
         for (std::size_t e = counts.tile_ptr[t * S + j]; e < counts.tile_ptr[t * S + j + 1]; ++e) {
           const std::size_t out = next[counts.tile_row[e]]++;
-          row_taxon[out] = static_cast<std::uint32_t>(j);
-          row_pair[out] = counts.tile_pair[e];
+          (*row_taxon)[out] = static_cast<std::uint32_t>(j);
+          (*row_pair)[out] = counts.tile_pair[e];
         }
       }
     }
   });
-  counts.row_taxon = IndexArray(row_taxon.get(), nnz, row_taxon);
-  counts.row_pair = IndexArray(row_pair.get(), nnz, row_pair);
+  counts.row_taxon = IndexArray(row_taxon->data(), nnz, row_taxon);
+  counts.row_pair = IndexArray(row_pair->data(), nnz, row_pair);
 
-  // Depths and multinomial coefficients, each summed over its row in taxon order.
+  // Depths and multinomial coefficients, each summed over its row in taxon order;
+  // lgamma(x + 1) once per distinct (taxon, count) pair.
+  std::vector<double> log_factorial(counts.n_pairs());
+  executor.parallel_for(counts.n_pairs(), [&](std::size_t begin, std::size_t end) {
+    for (std::size_t p = begin; p < end; ++p) log_factorial[p] = log_gamma(counts.pair_value[p] + 1.0);
+  }, kSampleGrain);
   counts.depth.assign(N, 0.0);
   counts.log_multinomial.assign(N, 0.0);
   executor.parallel_for(N, [&](std::size_t begin, std::size_t end) {
     for (std::size_t i = begin; i < end; ++i) {
       double depth = 0.0, log_factorials = 0.0;
       for (std::size_t e = counts.row_ptr[i]; e < counts.row_ptr[i + 1]; ++e) {
-        const double x = counts.row_count(e);
-        depth += x;
-        log_factorials += log_gamma(x + 1.0);
+        depth += counts.row_count(e);
+        log_factorials += log_factorial[counts.row_pair[e]];
       }
       counts.depth[i] = depth;
       counts.log_multinomial[i] = log_gamma(depth + 1.0) - log_factorials;

@@ -73,7 +73,8 @@ void evaluate_state(const Counts& counts, EmState& state, const Executor& execut
   EStepOutputs outputs;
   outputs.posterior = &state.next_posterior;
   outputs.log_likelihood = &state.log_likelihood;
-  expectation(counts, state.log_alpha, state.weights, state.n_components, executor, outputs);
+  expectation(counts, state.log_alpha, state.weights, state.n_components, executor, outputs,
+              &state.workspace->estep);
   state.nle = -state.log_likelihood +
               neg_log_prior(state.log_alpha, counts.n_taxa, state.n_components);
 }
@@ -102,7 +103,8 @@ void em_step(const Counts& counts, EmState& state, const OptimiserOptions& optio
              const Executor& executor) {
   const std::size_t K = state.n_components;
   state.posterior.swap(state.next_posterior);
-  state.histograms = component_weights(counts, state.posterior, K, executor);
+  fill_component_weights(counts, state.posterior, K, executor, state.histograms,
+                         &state.workspace->histograms);
   state.unconverged_msteps +=
       run_msteps(counts, state.histograms, state.log_alpha, options, executor);
   for (std::size_t k = 0; k < K; ++k) state.weights[k] = state.histograms[k].total;
@@ -220,6 +222,7 @@ EmRun run_em(const Counts& counts, EmState& state, const EmSettings& settings,
     bool accepted = false;
     if (step < -1.0 && run.iterations < settings.max_iterations) {
       EmState jump;
+      jump.workspace = two.workspace;
       jump.n_components = K;
       jump.log_alpha.resize(K * S);
       jump.weights.resize(K);

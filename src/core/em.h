@@ -5,10 +5,12 @@
 #include <cstddef>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "counts.h"
+#include "evidence.h"
 #include "mstep.h"
 #include "parallel.h"
 
@@ -21,6 +23,13 @@ struct FitHooks {
   std::function<void()> check_interrupt = [] {};
   // The share of the fit done so far (0..1, never decreasing) and its phase.
   std::function<void(double, const char*)> progress = [](double, const char*) {};
+};
+
+// Buffers EM iterations reuse: shared by the states of one search, which are
+// used one at a time.
+struct EmWorkspace {
+  EStepWorkspace estep;
+  HistogramWorkspace histograms;
 };
 
 // Where EM stands: parameters, the NLE they give and the posteriors of the E-step
@@ -40,6 +49,7 @@ struct EmState {
   // is measured from 0).
   bool from_em = false;
   int unconverged_msteps = 0;  // M-steps whose optimiser stopped above 1e-3
+  std::shared_ptr<EmWorkspace> workspace = std::make_shared<EmWorkspace>();
 };
 
 // Runs the M-step of every component k with optimise[k] (all when empty), warm

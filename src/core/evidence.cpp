@@ -16,16 +16,10 @@ namespace {
 // pair_table[p * K + k] = lgamma(alpha_kj + c_p) - lgamma(alpha_kj) for pair p of
 // taxon j: one pair's values for all components sit together, as the tiles read
 // them. depth_table[d * K + k] = lgamma(A_k + J_d) - lgamma(A_k).
-struct EvidenceTables {
-  std::vector<double> pair;
-  std::vector<double> depth;
-};
-
-EvidenceTables evidence_tables(const Counts& counts, const std::vector<double>& log_alpha,
-                               std::size_t K, const Executor& executor) {
+void evidence_tables(const Counts& counts, const std::vector<double>& log_alpha, std::size_t K,
+                     const Executor& executor, EStepWorkspace& tables) {
   const std::size_t S = counts.n_taxa, n_depths = counts.n_depths();
-  EvidenceTables tables;
-  tables.pair.resize(K * counts.n_pairs());
+  tables.pair_table.resize(K * counts.n_pairs());
   executor.parallel_for(S, [&](std::size_t begin, std::size_t end) {
     std::vector<double> differences;
     for (std::size_t j = begin; j < end; ++j) {
@@ -35,21 +29,20 @@ EvidenceTables evidence_tables(const Counts& counts, const std::vector<double>& 
       for (std::size_t k = 0; k < K; ++k) {
         lgamma_differences(std::exp(log_alpha[k * S + j]), &counts.pair_value[first], n,
                            differences.data());
-        for (std::size_t m = 0; m < n; ++m) tables.pair[(first + m) * K + k] = differences[m];
+        for (std::size_t m = 0; m < n; ++m) tables.pair_table[(first + m) * K + k] = differences[m];
       }
     }
   }, kTaxonGrain);
-  tables.depth.resize(K * n_depths);
+  tables.depth_table.resize(K * n_depths);
   executor.parallel_for(K, [&](std::size_t begin, std::size_t end) {
     std::vector<double> differences(n_depths);
     for (std::size_t k = begin; k < end; ++k) {
       double total_alpha = 0.0;
       for (std::size_t j = 0; j < S; ++j) total_alpha += std::exp(log_alpha[k * S + j]);
       lgamma_differences(total_alpha, counts.depth_value.data(), n_depths, differences.data());
-      for (std::size_t d = 0; d < n_depths; ++d) tables.depth[d * K + k] = differences[d];
+      for (std::size_t d = 0; d < n_depths; ++d) tables.depth_table[d * K + k] = differences[d];
     }
   });
-  return tables;
 }
 
 // The largest e_ik over components of positive weight: the offset of sample i's
@@ -72,7 +65,10 @@ double finish_sample(const double* e, const double* weights, double total_weight
   const double offset = largest_weighted(e, weights, k_count);
   double mixture = 0.0, normaliser = 0.0;
   for (std::size_t k = 0; k < k_count; ++k) {
-    const double scaled = weights[k] > 0.0 ? std::exp(e[k] - offset) : 0.0;
+    // exp() of anything below -746 is 0 in doubles; skipping the call (whose
+    // underflow path is slow) changes nothing.
+    const double difference = e[k] - offset;
+    const double scaled = weights[k] > 0.0 && difference >= -746.0 ? std::exp(difference) : 0.0;
     mixture += weights[k] / total_weight * scaled;
     const double value = weights[k] * scaled;
     if (z != nullptr) z[k] = value;
@@ -85,7 +81,7 @@ double finish_sample(const double* e, const double* weights, double total_weight
 }
 
 template <std::size_t W>
-void expectation_tiles(const Counts& counts, const EvidenceTables& tables,
+void expectation_tiles(const Counts& counts, const EStepWorkspace& tables,
                        const std::vector<double>& weights, std::size_t K,
                        const Executor& executor, const EStepOutputs& outputs,
                        std::vector<double>& per_sample) {
@@ -98,15 +94,15 @@ void expectation_tiles(const Counts& counts, const EvidenceTables& tables,
   double* posterior = outputs.posterior != nullptr ? outputs.posterior->data() : nullptr;
   const std::uint16_t* tile_row = counts.tile_row.data();
   const std::uint32_t* tile_pair = counts.tile_pair.data();
-  const double* pair_table = tables.pair.data();
+  const double* pair_table = tables.pair_table.data();
 
   executor.parallel_for(counts.n_tiles(), [&](std::size_t begin, std::size_t end) {
-    std::vector<double> rows(counts.tile_size * k_count);
+    Buffer<double> rows(counts.tile_size * k_count);
     double values[W ? W : 1];
     for (std::size_t t = begin; t < end; ++t) {
       const std::size_t first = t * counts.tile_size, n = std::min(counts.tile_size, N - first);
       for (std::size_t r = 0; r < n; ++r) {
-        const double* depth = &tables.depth[counts.sample_depth[first + r] * k_count];
+        const double* depth = &tables.depth_table[counts.sample_depth[first + r] * k_count];
         for (std::size_t k = 0; k < k_count; ++k) rows[r * k_count + k] = -depth[k];
       }
       // The tile's entries in the tile view's order: every sample adds its
@@ -126,7 +122,7 @@ void expectation_tiles(const Counts& counts, const EvidenceTables& tables,
         } while (e < last && tile_pair[e] == pair);
       }
       if (evidence != nullptr) {
-        std::copy(rows.begin(), rows.begin() + n * k_count, evidence + first * k_count);
+        std::copy(rows.data(), rows.data() + n * k_count, evidence + first * k_count);
       }
       if (finish) {
         for (std::size_t r = 0; r < n; ++r) {
@@ -145,14 +141,16 @@ void expectation_tiles(const Counts& counts, const EvidenceTables& tables,
 
 void expectation(const Counts& counts, const std::vector<double>& log_alpha,
                  const std::vector<double>& weights, std::size_t n_components,
-                 const Executor& executor, const EStepOutputs& outputs) {
+                 const Executor& executor, const EStepOutputs& outputs,
+                 EStepWorkspace* workspace) {
   const std::size_t N = counts.n_samples, K = n_components;
-  const EvidenceTables tables = evidence_tables(counts, log_alpha, K, executor);
+  EStepWorkspace local;
+  EStepWorkspace& tables = workspace != nullptr ? *workspace : local;
+  evidence_tables(counts, log_alpha, K, executor, tables);
   if (outputs.evidence != nullptr) outputs.evidence->resize(N * K);
   if (outputs.posterior != nullptr) outputs.posterior->resize(N * K);
-  std::vector<double> per_sample(outputs.log_likelihood != nullptr || outputs.posterior != nullptr
-                                     ? N
-                                     : 0);
+  std::vector<double>& per_sample = tables.per_sample;
+  per_sample.resize(outputs.log_likelihood != nullptr || outputs.posterior != nullptr ? N : 0);
   with_width(K, [&](auto width) {
     expectation_tiles<decltype(width)::value>(counts, tables, weights, K, executor, outputs,
                                                per_sample);

@@ -23,6 +23,14 @@ struct EStepOutputs {
   double* log_likelihood = nullptr;
 };
 
+// Buffers an E-step fills and the next one reuses (no allocation, no page faults
+// per iteration).
+struct EStepWorkspace {
+  std::vector<double> pair_table;   // [p * K + k]
+  std::vector<double> depth_table;  // [d * K + k]
+  std::vector<double> per_sample;   // log-likelihood terms
+};
+
 // One pass over the table in tiles of samples (design section 7): per-pair and
 // per-depth lgamma tables, then each tile's rows of K sums filled taxon by taxon,
 // then its posteriors and log-likelihood terms. Every sample sums its taxa in
@@ -31,7 +39,8 @@ struct EStepOutputs {
 // when only the evidence is asked for.
 void expectation(const Counts& counts, const std::vector<double>& log_alpha,
                  const std::vector<double>& weights, std::size_t n_components,
-                 const Executor& executor, const EStepOutputs& outputs);
+                 const Executor& executor, const EStepOutputs& outputs,
+                 EStepWorkspace* workspace = nullptr);
 
 // The evidence alone, [i * K + k].
 void log_evidence(const Counts& counts, const std::vector<double>& log_alpha,

@@ -26,13 +26,17 @@ void soft_assign(const Counts& counts, std::size_t K, const std::vector<double>&
                  std::vector<double>& z) {
   const std::size_t k_count = W ? W : K;
   executor.parallel_for(counts.n_samples, [&](std::size_t begin, std::size_t end) {
-    std::vector<double> distance2(k_count);
+    // A local array when k is known at compile time, so the sums stay in registers.
+    double fixed[W ? W : 1];
+    std::vector<double> dynamic(W ? 0 : k_count);
+    double* distance2 = W ? fixed : dynamic.data();
     for (std::size_t i = begin; i < end; ++i) {
-      std::copy(centre_norm2.begin(), centre_norm2.end(), distance2.begin());
+      for (std::size_t k = 0; k < k_count; ++k) distance2[k] = centre_norm2[k];
+      const double depth = counts.depth[i];
       for (std::size_t e = counts.row_ptr[i]; e < counts.row_ptr[i + 1]; ++e) {
         // Proportions y_ij = x_ij / J_i are computed where they are used, so that
         // the start needs no memory per non-zero.
-        const double y = counts.row_count(e) / counts.depth[i];
+        const double y = counts.row_count(e) / depth;
         const double* mu = &centre_by_taxon[static_cast<std::size_t>(counts.row_taxon[e]) * k_count];
         for (std::size_t k = 0; k < k_count; ++k) {
           const double difference = mu[k] - y;

@@ -12,45 +12,8 @@ namespace fastdmm {
 
 namespace {
 
-// Blocks of taxa with about equal numbers of non-zeros, at least two per thread
-// (fewer, longer sweeps over the posteriors). Each pair belongs to one block, so
-// the blocks never write to the same histogram entry.
-std::vector<std::size_t> taxon_blocks(const Counts& counts, int threads) {
-  const std::size_t S = counts.n_taxa;
-  const std::size_t wanted = 2 * static_cast<std::size_t>(threads < 1 ? 1 : threads);
-  const double share = static_cast<double>(counts.nnz()) / static_cast<double>(wanted);
-  std::vector<std::size_t> bounds{0};
-  for (std::size_t j = 0; j < S; ++j) {
-    const double before = static_cast<double>(counts.col_ptr[bounds.back()]);
-    if (static_cast<double>(counts.col_ptr[j + 1]) - before >= share && j + 1 < S) {
-      bounds.push_back(j + 1);
-    }
-  }
-  bounds.push_back(S);
-  return bounds;
-}
-
-// The non-zero posteriors of every sample. With deep samples most posteriors are
-// exactly 0 or 1, so a histogram entry then costs one addition instead of k
-// (leaving out exact zeros changes no sum): sample i's row is `single[i]` when it
-// has one non-zero; otherwise its non-zeros are value[m] for component[m],
-// m = start[i] .. start[i + 1], in component order.
-struct PosteriorRow {
-  double value;
-  std::uint32_t component;
-  std::uint32_t count;  // non-zeros in the row; 1: `value` and `component` say it all
-};
-
-struct NonzeroPosteriors {
-  std::vector<PosteriorRow> single;
-  std::vector<std::size_t> start;
-  std::vector<std::uint32_t> component;
-  std::vector<double> value;
-};
-
-NonzeroPosteriors nonzero_posteriors(const double* posterior, std::size_t N, std::size_t K,
-                                     const Executor& executor) {
-  NonzeroPosteriors nz;
+void nonzero_posteriors(const double* posterior, std::size_t N, std::size_t K,
+                        const Executor& executor, HistogramWorkspace& nz) {
   nz.single.resize(N);
   nz.start.assign(N + 1, 0);
   executor.parallel_for(N, [&](std::size_t begin, std::size_t end) {
@@ -84,11 +47,10 @@ NonzeroPosteriors nonzero_posteriors(const double* posterior, std::size_t N, std
       }
     }
   }, kSampleGrain);
-  return nz;
 }
 
 // sum[k] += z_ik for sample i's non-zero posteriors.
-inline void add_posterior_row(const NonzeroPosteriors& nz, std::size_t i, double* sum) {
+inline void add_posterior_row(const HistogramWorkspace& nz, std::size_t i, double* sum) {
   const PosteriorRow& row = nz.single[i];
   if (row.count == 1) {
     sum[row.component] += row.value;
@@ -98,9 +60,11 @@ inline void add_posterior_row(const NonzeroPosteriors& nz, std::size_t i, double
 }
 
 void fill_histograms(const Counts& counts, const double* posterior, std::size_t K,
-                     const Executor& executor, std::vector<ComponentWeights>& weights) {
+                     const Executor& executor, std::vector<ComponentWeights>& weights,
+                     HistogramWorkspace& nz) {
   const std::size_t N = counts.n_samples, S = counts.n_taxa, n_tiles = counts.n_tiles();
-  const NonzeroPosteriors nz = nonzero_posteriors(posterior, N, K, executor);
+  nonzero_posteriors(posterior, N, K, executor, nz);
+  nz.sums.resize(counts.n_pairs() * K);
   const std::vector<std::size_t> blocks = taxon_blocks(counts, executor.threads());
   const std::size_t n_blocks = blocks.size() - 1;
   const std::uint16_t* tile_row = counts.tile_row.data();
@@ -125,7 +89,8 @@ void fill_histograms(const Counts& counts, const double* posterior, std::size_t 
       }
       const std::size_t j0 = blocks[b], j1 = blocks[b + 1];
       const std::size_t p0 = counts.pair_ptr[j0], n_pairs = counts.pair_ptr[j1] - p0;
-      std::vector<double> sums(n_pairs * K, 0.0);
+      double* sums = &nz.sums[p0 * K];
+      std::fill(sums, sums + n_pairs * K, 0.0);
       for (std::size_t t = 0; t < n_tiles; ++t) {
         const std::size_t first_sample = t * counts.tile_size;
         const std::size_t last = counts.tile_ptr[t * S + j1];
@@ -147,17 +112,28 @@ void fill_histograms(const Counts& counts, const double* posterior, std::size_t 
 
 }  // namespace
 
+void fill_component_weights(const Counts& counts, const std::vector<double>& posterior,
+                            std::size_t n_components, const Executor& executor,
+                            std::vector<ComponentWeights>& weights,
+                            HistogramWorkspace* workspace) {
+  const std::size_t K = n_components;
+  // Every entry is written below: sizes only, no zeroing.
+  weights.resize(K);
+  for (auto& w : weights) {
+    w.pair.resize(counts.n_pairs());
+    w.depth.resize(counts.n_depths());
+  }
+  HistogramWorkspace local;
+  fill_histograms(counts, posterior.data(), K, executor, weights,
+                  workspace != nullptr ? *workspace : local);
+}
+
 std::vector<ComponentWeights> component_weights(const Counts& counts,
                                                 const std::vector<double>& posterior,
                                                 std::size_t n_components,
                                                 const Executor& executor) {
-  const std::size_t K = n_components;
-  std::vector<ComponentWeights> weights(K);
-  for (auto& w : weights) {
-    w.pair.assign(counts.n_pairs(), 0.0);
-    w.depth.assign(counts.n_depths(), 0.0);
-  }
-  fill_histograms(counts, posterior.data(), K, executor, weights);
+  std::vector<ComponentWeights> weights;
+  fill_component_weights(counts, posterior, n_components, executor, weights);
   return weights;
 }
 

@@ -4,6 +4,7 @@
 #define FASTDMM_MSTEP_H
 
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include "counts.h"
@@ -20,8 +21,34 @@ struct ComponentWeights {
   double total = 0.0;
 };
 
+// The non-zero posteriors of every sample, and room for the histograms' sums,
+// kept from one EM iteration to the next. With deep samples most posteriors are
+// exactly 0 or 1, so a histogram entry then costs one addition instead of k
+// (leaving out exact zeros changes no sum): sample i's row is `single[i]` when it
+// has one non-zero; otherwise its non-zeros are value[m] for component[m],
+// m = start[i] .. start[i + 1], in component order.
+struct PosteriorRow {
+  double value;
+  std::uint32_t component;
+  std::uint32_t count;  // non-zeros in the row; 1: `value` and `component` say it all
+};
+
+struct HistogramWorkspace {
+  std::vector<PosteriorRow> single;
+  std::vector<std::size_t> start;
+  std::vector<std::uint32_t> component;
+  std::vector<double> value;
+  std::vector<double> sums;  // [p * K + k]
+};
+
 // Histograms of every component from posterior[i * K + k], O(nnz K): one pass over
-// the table with the components innermost; each sum runs in sample order.
+// the table's tile view per block of taxa; each sum runs in sample order.
+// `weights` is resized and overwritten (its storage reused).
+void fill_component_weights(const Counts& counts, const std::vector<double>& posterior,
+                            std::size_t n_components, const Executor& executor,
+                            std::vector<ComponentWeights>& weights,
+                            HistogramWorkspace* workspace = nullptr);
+
 std::vector<ComponentWeights> component_weights(const Counts& counts,
                                                 const std::vector<double>& posterior,
                                                 std::size_t n_components,

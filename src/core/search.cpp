@@ -359,6 +359,7 @@ EmState search_table(const Counts& counts, const std::vector<StartSpec>& starts,
           half[members[m]] = static_cast<int>(halves.label[m]);
         }
         EmState trial;
+        trial.workspace = state.workspace;
         trial.n_components = K;
         trial.posterior = posterior;
         std::size_t first_half = 0;

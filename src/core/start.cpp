@@ -222,21 +222,42 @@ void fill_proportion_centres(const Counts& counts, const std::vector<double>& po
                              const Executor& executor, std::vector<double>& centres) {
   const std::size_t k_count = W ? W : K;
   const std::size_t S = counts.n_taxa;
-  executor.parallel_for(S, [&](std::size_t begin, std::size_t end) {
-    std::vector<double> sum(k_count);
-    for (std::size_t j = begin; j < end; ++j) {
-      std::fill(sum.begin(), sum.end(), 0.0);
-      for (std::size_t e = counts.col_ptr[j]; e < counts.col_ptr[j + 1]; ++e) {
-        const std::size_t i = counts.col_sample[e];
-        const double y = counts.col_count(e) / counts.depth[i];
-        const double* z = &posterior[i * k_count];
-        for (std::size_t k = 0; k < k_count; ++k) sum[k] += z[k] * y;
+  const std::vector<std::size_t> blocks = taxon_blocks(counts, executor.threads());
+  const std::size_t n_tiles = counts.n_tiles();
+  const std::uint32_t* col_sample = counts.col_sample.data();
+  const std::uint32_t* col_pair = counts.col_pair.data();
+  // Blocks of taxa walk the samples tile by tile, so that a tile's posteriors stay
+  // in cache while every taxon of the block adds its entries of that tile: each
+  // column's run in a tile, so each sum still runs in sample order.
+  executor.parallel_for(blocks.size() - 1, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t b = begin; b < end; ++b) {
+      const std::size_t j0 = blocks[b], j1 = blocks[b + 1];
+      std::vector<double> sums((j1 - j0) * k_count, 0.0);
+      std::vector<std::size_t> next(counts.col_ptr.begin() + j0, counts.col_ptr.begin() + j1);
+      for (std::size_t t = 0; t < n_tiles; ++t) {
+        for (std::size_t j = j0; j < j1; ++j) {
+          const std::size_t first = next[j - j0];
+          const std::size_t last = first + (counts.tile_ptr[t * S + j + 1] - counts.tile_ptr[t * S + j]);
+          double sum[W ? W : 1];
+          double* total = W ? sum : &sums[(j - j0) * k_count];
+          if constexpr (W != 0) std::copy(&sums[(j - j0) * k_count], &sums[(j - j0) * k_count] + k_count, sum);
+          for (std::size_t e = first; e < last; ++e) {
+            const std::size_t i = col_sample[e];
+            const double y = counts.pair_value[col_pair[e]] / counts.depth[i];
+            const double* z = &posterior[i * k_count];
+            for (std::size_t k = 0; k < k_count; ++k) total[k] += z[k] * y;
+          }
+          if constexpr (W != 0) std::copy(sum, sum + k_count, &sums[(j - j0) * k_count]);
+          next[j - j0] = last;
+        }
       }
-      for (std::size_t k = 0; k < k_count; ++k) {
-        if (weight[k] > 0.0) centres[k * S + j] = sum[k] / weight[k];
+      for (std::size_t j = j0; j < j1; ++j) {
+        for (std::size_t k = 0; k < k_count; ++k) {
+          if (weight[k] > 0.0) centres[k * S + j] = sums[(j - j0) * k_count + k] / weight[k];
+        }
       }
     }
-  }, kTaxonGrain);
+  });
 }
 
 }  // namespace
