@@ -5,7 +5,7 @@ PKG := fastdmm
 VERSION := $(shell sed -n 's/^Version: //p' DESCRIPTION)
 TARBALL := $(PKG)_$(VERSION).tar.gz
 
-.PHONY: deps install demo test sanitize check bench document clean
+.PHONY: deps install demo test sanitize check bench bench-scale document clean
 
 deps:
 	bash .ci/install-deps
@@ -34,6 +34,10 @@ check: deps
 
 bench: install
 	$(RSCRIPT) inst/bench/bench.R
+
+# fastdmm at 10^4 to 10^6 samples: kernels, the subsampled search, memory.
+bench-scale: install
+	$(RSCRIPT) inst/bench/scale.R
 
 clean:
 	rm -rf src/*.o src/*.so src/core/*.o $(PKG).Rcheck $(PKG)_*.tar.gz

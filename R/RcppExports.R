@@ -45,3 +45,11 @@
     .Call(`_fastdmm_count_table_shape`, counts)
 }
 
+.retile_counts <- function(counts, tile_size) {
+    .Call(`_fastdmm_retile_counts`, counts, tile_size)
+}
+
+.gamma_values <- function(x) {
+    .Call(`_fastdmm_gamma_values`, x)
+}
+

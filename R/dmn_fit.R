@@ -50,7 +50,11 @@
 #'   `LogDet`, `Laplace` and the `Lower`/`Upper` bounds (see Differences). As
 #'   with [match.arg()], a unique abbreviation will do (`"ref"`).
 #' @param max_iter Maximum number of EM iterations (the reference uses 100), a
-#'   whole number from 1 to `.Machine$integer.max`.
+#'   whole number from 1 to `.Machine$integer.max`. In a search (`nstart >
+#'   1`, or `init = "kmeans++"`) it bounds every EM run: each start's
+#'   screening and continuation together, each split-merge trial, and the
+#'   refinement on all samples after a subsample; the fit warns when the run
+#'   behind the result stopped at `max_iter` without converging.
 #' @param tol EM stops when the NLE changes by no more than `tol` between
 #'   iterations (the reference uses 1e-6).
 #' @param nstart Number of starts for each `k`. Start 1 is the start `init`
@@ -109,6 +113,13 @@
 #'   split, in the numbering of the time, `NLE_before`, `NLE_after`,
 #'   `accepted`), `best_start` the start kept, `init` and `accelerate` what was
 #'   used, and `total_em_iterations` every EM iteration the search spent.
+#'   `search` records how the table was used: `samples` (all of them),
+#'   `subsample` (how many the starts and moves worked on; `samples` when the
+#'   search used them all), `subsample_NLE` (the best NLE on the subsample,
+#'   `NA` without one) and `refine_iterations` (EM iterations on all samples
+#'   after the subsample). When a subsample was used, the NLEs in `starts` and
+#'   `moves` are the subsample's, and `nle_trace`, `em_iterations` and
+#'   `converged` are those of the refinement on all samples.
 #'
 #'   When `k` has several values, a `dmn_fits` object: a list of `dmn_fit`, one
 #'   per value of `k` in the order given, with [summary()][summary.dmn_fits],
@@ -120,8 +131,12 @@
 #' cluster or batchtools plan) spreads them over workers. The result is the
 #' same whatever the plan. When the plan runs fits side by side, each fit gets
 #' one thread unless `threads` is given. Progress is reported through
-#' progressr, one tick per finished fit: wrap the call in
+#' progressr from inside every fit, as it screens starts, runs them on, tries
+#' split-merge moves and refines on all samples (100 steps per value of `k`),
+#' so a single long fit moves the bar too: wrap the call in
 #' `progressr::with_progress()` or set `progressr::handlers(global = TRUE)`.
+#' A user interrupt stops the fit between EM iterations and between the
+#' rounds of every start.
 #'
 #' @references Holmes I, Harris K, Quince C (2012). Dirichlet multinomial
 #'   mixtures: generative models for microbial metagenomics. PLoS ONE 7(2):
@@ -361,6 +376,21 @@ check_enough_taxa <- function(data, arg) {
 #' the posteriors are 0/1 and EM cannot move samples between components itself,
 #' so such moves reach optima that no EM run can.
 #'
+#' On tables of many samples the search works on a subsample: when the table
+#' has at least twice `subsample` samples, the starts, their screening and
+#' the split-merge moves run on `subsample` samples chosen by a hash of each
+#' sample's content and the seed (so the same samples are chosen whatever the
+#' order of the rows, and identical samples are taken or left together), and
+#' the best fit found is then refined by EM on all samples from its
+#' parameters. With thousands of reads per sample the first E-step on all
+#' samples already settles their posteriors, so the refinement takes few
+#' iterations and the search costs nearly the same at any N. A type with a
+#' share `p` of the samples has about `p * subsample` samples in the
+#' subsample: the default 20,000 leaves 40 to a type of 0.2%. `nstart = 1`
+#' from the reference's start (or a start you give) never subsamples: it is
+#' the reference's algorithm on every sample. `fit$search` records what was
+#' done.
+#'
 #' @param screen_iter EM iterations of each start before the starts are
 #'   compared.
 #' @param n_continue Number of starts run to convergence; `NULL` (default) is
@@ -371,6 +401,9 @@ check_enough_taxa <- function(data, arg) {
 #' @param max_moves Most split-merge moves kept; `NULL` (default) is `k`.
 #' @param max_tries Candidate moves tried in a row without success before the
 #'   moves stop.
+#' @param subsample Number of samples the search works on when the table has
+#'   at least twice as many (a whole number >= 100), or `Inf` to search on all
+#'   samples. See Details.
 #' @return A list of class `dmn_search` for the `search` argument of
 #'   [dmn_fit()]. Each setting is a whole number up to `.Machine$integer.max`
 #'   (or a flag); [dmn_fit()] checks them again where it uses them, so that an
@@ -387,6 +420,7 @@ check_enough_taxa <- function(data, arg) {
 #' @examples
 #' dmn_search()
 #' dmn_search(n_continue = 3, split_merge = FALSE)
+#' dmn_search(subsample = Inf)   # search on every sample, however many
 dmn_search <- function(screen_iter = 10, n_continue = NULL, split_merge = NULL,
                        max_moves = NULL, max_tries = 5, subsample = 20000) {
   settings <- mget(names(search_setting_checks))

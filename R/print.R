@@ -47,6 +47,12 @@ print.dmn_fit <- function(x, ...) {
   if (NROW(x$moves) > 0L) {
     cat(sprintf("split-merge: %d of %d moves kept\n", sum(x$moves$accepted), nrow(x$moves)))
   }
+  search <- x$search
+  if (is.list(search) && isTRUE(search$subsample < search$samples)) {
+    cat(sprintf("searched on a subsample of %s of %s samples, then %d EM iterations on all\n",
+                format(search$subsample, big.mark = ","), format(search$samples, big.mark = ","),
+                as.integer(search$refine_iterations)))
+  }
   invisible(x)
 }
 

@@ -164,6 +164,29 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// retile_counts
+Rcpp::List retile_counts(SEXP counts, SEXP tile_size);
+RcppExport SEXP _fastdmm_retile_counts(SEXP countsSEXP, SEXP tile_sizeSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type counts(countsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type tile_size(tile_sizeSEXP);
+    rcpp_result_gen = Rcpp::wrap(retile_counts(counts, tile_size));
+    return rcpp_result_gen;
+END_RCPP
+}
+// gamma_values
+Rcpp::NumericMatrix gamma_values(SEXP x);
+RcppExport SEXP _fastdmm_gamma_values(SEXP xSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type x(xSEXP);
+    rcpp_result_gen = Rcpp::wrap(gamma_values(x));
+    return rcpp_result_gen;
+END_RCPP
+}
 
 static const R_CallMethodDef CallEntries[] = {
     {"_fastdmm_fit_dmn", (DL_FUNC) &_fastdmm_fit_dmn, 14},
@@ -177,6 +200,8 @@ static const R_CallMethodDef CallEntries[] = {
     {"_fastdmm_build_counts", (DL_FUNC) &_fastdmm_build_counts, 2},
     {"_fastdmm_subset_counts", (DL_FUNC) &_fastdmm_subset_counts, 3},
     {"_fastdmm_count_table_shape", (DL_FUNC) &_fastdmm_count_table_shape, 1},
+    {"_fastdmm_retile_counts", (DL_FUNC) &_fastdmm_retile_counts, 2},
+    {"_fastdmm_gamma_values", (DL_FUNC) &_fastdmm_gamma_values, 1},
     {NULL, NULL, 0}
 };
 

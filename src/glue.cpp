@@ -27,6 +27,7 @@
 #include "core/mstep.h"
 #include "core/parallel.h"
 #include "core/rng.h"
+#include "core/special.h"
 
 namespace {
 
@@ -691,4 +692,38 @@ Rcpp::List count_table_shape(SEXP counts) {
       Rcpp::Named("n_samples") = static_cast<int>(table->n_samples),
       Rcpp::Named("n_taxa") = static_cast<int>(table->n_taxa),
       Rcpp::Named("zero_samples") = Rcpp::IntegerVector(zero_samples.begin(), zero_samples.end()));
+}
+
+// The same table with tiles of `tile_size` samples, for tests: no result may depend
+// on the tiles.
+// [[Rcpp::export(.retile_counts)]]
+Rcpp::List retile_counts(SEXP counts, SEXP tile_size) {
+  using namespace fastdmm_glue;
+  const SharedCounts table = count_table(counts);
+  const int size = read_int(tile_size, "tile_size", 1, 65536);
+  const SharedCounts retiled = std::make_shared<const fastdmm::Counts>(fastdmm::assemble_counts(
+      table->n_samples, table->col_ptr, table->col_sample, table->col_pair, table->pair_ptr,
+      table->pair_value, fastdmm::SerialExecutor(), static_cast<std::size_t>(size)));
+  Rcpp::List out = Rcpp::clone(Rcpp::List(counts));
+  out["pointer"] = Rcpp::RObject(new_table_pointer(retiled));
+  return out;
+}
+
+// lgamma, digamma and trigamma of every element of `x` (> 0) by the core's series
+// (special.h), as a length(x) x 3 matrix, for tests against R's functions.
+// [[Rcpp::export(.gamma_values)]]
+Rcpp::NumericMatrix gamma_values(SEXP x) {
+  using namespace fastdmm_glue;
+  if (TYPEOF(x) != REALSXP) refuse("x", "must be a double vector");
+  const R_xlen_t n = XLENGTH(x);
+  Rcpp::NumericMatrix out(static_cast<int>(n), 3);
+  for (R_xlen_t i = 0; i < n; ++i) {
+    const double value = REAL(x)[i];
+    if (!(value > 0.0) || !std::isfinite(value)) refuse("x", "must hold finite positive values");
+    const fastdmm::GammaValues g = fastdmm::gamma_values<true, true>(value);
+    out(static_cast<int>(i), 0) = g.lgamma;
+    out(static_cast<int>(i), 1) = g.digamma;
+    out(static_cast<int>(i), 2) = g.trigamma;
+  }
+  return out;
 }
