@@ -83,8 +83,9 @@ void fill_columns(const ColumnSource& source, const CountLayout& layout,
 //   problems); fill_block() for the same blocks in the same order; finish_fill().
 // The result is exactly what scan_columns() and fill_columns() give for the whole table:
 // blocks only change how much of it is in memory at a time. Every step checks that the
-// blocks tile the samples in order and that pass 2 sees what pass 1 saw (a source that
-// changed in between is an error, never a corrupt table).
+// blocks tile the samples in order, and pass 2 that each column has the non-zeros and
+// values pass 1 counted: a source that changed in between so that it no longer fits the
+// layout is an error, and nothing is ever written out of place.
 class BlockCountBuilder {
  public:
   BlockCountBuilder(std::size_t n_samples, std::size_t n_taxa);
