@@ -147,15 +147,16 @@ CountLayout finish_layout(std::size_t n_samples, std::vector<ColumnScan>& scans)
   return layout;
 }
 
-// Pass 2 for column j of `source`, whose row 0 is sample first_sample: writes each
-// non-zero's sample and pair into col_sample/col_pair from entry `out` on, and returns
-// the entry after the last one written. small_pair (kSmallCount slots) is scratch.
-// Entries stop at layout.col_ptr[j + 1] and every value must be one of the column's
-// distinct values: a source that does not match its layout throws rather than writing
-// out of place.
-std::size_t fill_column(const ColumnSource& source, const CountLayout& layout, std::size_t j,
-                        std::size_t first_sample, std::size_t out, std::uint32_t* col_sample,
-                        std::uint32_t* col_pair, std::vector<std::uint32_t>& small_pair) {
+// Pass 2 for column j of the table, column `column` of `source`, whose row 0 is sample
+// first_sample: writes each non-zero's sample and pair into col_sample/col_pair from
+// entry `out` on, and returns the entry after the last one written. small_pair
+// (kSmallCount slots) is scratch. Entries stop at layout.col_ptr[j + 1] and every value
+// must be one of the column's distinct values: a source that does not match its layout
+// throws rather than writing out of place.
+std::size_t fill_column(const ColumnSource& source, std::size_t column, const CountLayout& layout,
+                        std::size_t j, std::size_t first_sample, std::size_t out,
+                        std::uint32_t* col_sample, std::uint32_t* col_pair,
+                        std::vector<std::uint32_t>& small_pair) {
   const std::size_t first_pair = layout.pair_ptr[j];
   const std::size_t end_pair = layout.pair_ptr[j + 1];
   const std::size_t end = layout.col_ptr[j + 1];
@@ -166,7 +167,7 @@ std::size_t fill_column(const ColumnSource& source, const CountLayout& layout, s
   for (const double* v = values; v < values_end && *v < static_cast<double>(kSmallCount); ++v) {
     small_pair[static_cast<std::size_t>(*v)] = static_cast<std::uint32_t>(first_pair + (v - values));
   }
-  visit_column(source, j, [&](std::size_t row, Cell cell, double value) {
+  visit_column(source, column, [&](std::size_t row, Cell cell, double value) {
     if (cell != Cell::count) return;
     const std::size_t pair =
         value < static_cast<double>(kSmallCount)
@@ -182,6 +183,57 @@ std::size_t fill_column(const ColumnSource& source, const CountLayout& layout, s
     ++out;
   });
   return out;
+}
+
+// Columns gathered at a time from a dense source whose rows lie far apart in memory.
+constexpr std::size_t kGatherColumns = 4;
+
+// Calls body(view, column, j) for the columns j = begin .. end of `source`, where column
+// `column` of `view` is column j of the source. A dense source whose cells of one column
+// are far apart (row_stride > 1: a taxa x samples block, read across its columns) is
+// first copied kGatherColumns columns at a time into a buffer where each column is
+// contiguous, so that each sample's cells for those columns come from one cache line
+// instead of one cache line (and page) per cell. Measured on a block of 12,500 samples
+// x 1,000 taxa, one thread, fastest of 9: scanning took 0.068 s gathering 4 columns,
+// 0.125 s reading in place, 0.098 s gathering 16 and 0.115 s gathering 32 (a buffer
+// that no longer stays in cache); the same block stored samples x taxa took 0.034 s.
+template <class Body>
+void for_each_column(const ColumnSource& source, std::size_t begin, std::size_t end,
+                     Body&& body) {
+  if (source.kind == ColumnSource::Kind::compressed || source.row_stride == 1) {
+    for (std::size_t j = begin; j < end; ++j) body(source, j, j);
+    return;
+  }
+  const std::size_t n_rows = source.n_rows;
+  const bool real = source.kind == ColumnSource::Kind::dense_double;
+  std::vector<double> real_buffer(real ? n_rows * kGatherColumns : 0);
+  std::vector<int> integer_buffer(real ? 0 : n_rows * kGatherColumns);
+  for (std::size_t first = begin; first < end; first += kGatherColumns) {
+    const std::size_t width = std::min(kGatherColumns, end - first);
+    ColumnSource view = source;
+    view.n_cols = width;
+    view.row_stride = 1;
+    view.column_stride = n_rows;
+    const std::size_t offset = first * source.column_stride;
+    if (real) {
+      for (std::size_t i = 0; i < n_rows; ++i) {
+        const double* cells = source.real + offset + i * source.row_stride;
+        for (std::size_t c = 0; c < width; ++c) {
+          real_buffer[c * n_rows + i] = cells[c * source.column_stride];
+        }
+      }
+      view.real = real_buffer.data();
+    } else {
+      for (std::size_t i = 0; i < n_rows; ++i) {
+        const int* cells = source.integer + offset + i * source.row_stride;
+        for (std::size_t c = 0; c < width; ++c) {
+          integer_buffer[c * n_rows + i] = cells[c * source.column_stride];
+        }
+      }
+      view.integer = integer_buffer.data();
+    }
+    for (std::size_t c = 0; c < width; ++c) body(view, c, first + c);
+  }
 }
 
 }  // namespace
@@ -206,7 +258,7 @@ void fill_columns(const ColumnSource& source, const CountLayout& layout,
   executor.parallel_for(source.n_cols, [&](std::size_t begin, std::size_t end) {
     std::vector<std::uint32_t> small_pair(kSmallCount);
     for (std::size_t j = begin; j < end; ++j) {
-      if (fill_column(source, layout, j, 0, layout.col_ptr[j], col_sample, col_pair,
+      if (fill_column(source, j, layout, j, 0, layout.col_ptr[j], col_sample, col_pair,
                       small_pair) != layout.col_ptr[j + 1]) {
         throw std::runtime_error("the table changed between its two passes (column " +
                                  std::to_string(j + 1) + ")");
@@ -240,25 +292,26 @@ void BlockCountBuilder::scan_block(const ColumnSource& block, std::size_t first_
     std::vector<std::uint32_t> seen(kSmallCount, 0);
     std::vector<double> large, merged;
     ColumnScan scan;
-    for (std::size_t j = begin; j < end; ++j) {
+    for_each_column(block, begin, end, [&](const ColumnSource& view, std::size_t column,
+                                           std::size_t j) {
       scan.nnz = 0;
       scan.problems = ValueProblems();
       scan.distinct.clear();
-      scan_column(block, j, static_cast<std::uint32_t>(j - begin + 1), seen, large, scan);
+      scan_column(view, column, static_cast<std::uint32_t>(j - begin + 1), seen, large, scan);
       ColumnScan& total = scans_[j];
       total.nnz += scan.nnz;
       add_problems(total.problems, scan.problems);
       // The column's distinct values so far: the union of two increasing sets.
-      if (scan.distinct.empty()) continue;
+      if (scan.distinct.empty()) return;
       if (total.distinct.empty()) {
         total.distinct = scan.distinct;
-        continue;
+        return;
       }
       merged.clear();
       std::set_union(total.distinct.begin(), total.distinct.end(), scan.distinct.begin(),
                      scan.distinct.end(), std::back_inserter(merged));
       total.distinct.assign(merged.begin(), merged.end());
-    }
+    });
   }, kTaxonGrain);
   next_sample_ += block.n_rows;
 }
@@ -285,10 +338,11 @@ void BlockCountBuilder::fill_block(const ColumnSource& block, std::size_t first_
   check_block(block, first_sample, Stage::filling);
   executor.parallel_for(n_taxa_, [&](std::size_t begin, std::size_t end) {
     std::vector<std::uint32_t> small_pair(kSmallCount);
-    for (std::size_t j = begin; j < end; ++j) {
-      cursor_[j] = fill_column(block, layout_, j, first_sample, cursor_[j], col_sample, col_pair,
-                               small_pair);
-    }
+    for_each_column(block, begin, end, [&](const ColumnSource& view, std::size_t column,
+                                           std::size_t j) {
+      cursor_[j] = fill_column(view, column, layout_, j, first_sample, cursor_[j], col_sample,
+                               col_pair, small_pair);
+    });
   }, kTaxonGrain);
   next_sample_ += block.n_rows;
 }

@@ -31,8 +31,10 @@ table_arrays <- function(table) {
 # The dense samples x taxa matrix a count table stands for, rebuilt in R from
 # its compressed columns (an independent reading of the layout in counts.h).
 dense_from_table <- function(table) {
-  x <- matrix(0, table$n_samples, table$n_taxa,
-              dimnames = list(table$sample_names, table$taxon_names))
+  x <- matrix(0, table$n_samples, table$n_taxa)
+  if (!is.null(table$sample_names) || !is.null(table$taxon_names)) {
+    dimnames(x) <- list(table$sample_names, table$taxon_names)
+  }
   for (j in seq_len(table$n_taxa)) {
     entries <- seq_len(table$col_ptr[j + 1] - table$col_ptr[j]) + table$col_ptr[j]
     samples <- table$col_sample[entries] + 1
@@ -58,6 +60,7 @@ hdf5_assay <- function(taxa_by_samples, sparse = FALSE) {
 }
 
 skip_without_hdf5 <- function() {
+  skip_if_not_installed("Matrix")
   skip_if_not_installed("DelayedArray")
   skip_if_not_installed("HDF5Array")
   skip_if_not_installed("SummarizedExperiment")
@@ -144,6 +147,35 @@ test_that("blocks smaller than the table give the same count table on any thread
   with_block_size(1, {
     expect_identical(table_arrays(fastdmm:::as_counts(inputs$dense, threads = 2)), expected)
     expect_identical(table_arrays(fastdmm:::as_counts(inputs$sparse, threads = 2)), expected)
+  })
+})
+
+test_that("wide tables split over tasks give the same table, whatever the taxa count", {
+  skip_without_hdf5()
+  # 301 taxa: several tasks of taxa on two threads, and a last group of
+  # gathered columns narrower than the others.
+  wide <- with_seed(23, matrix(stats::rpois(40 * 301, 0.4), 40, 301))
+  wide[, 5] <- 0
+  wide[7, 300] <- 3e6
+  wide[rowSums(wide) == 0, 1] <- 1
+  expected <- table_arrays(fastdmm:::as_counts(wide, threads = 1))
+  expect_identical(dense_from_table(expected), wide)
+  integer_wide <- wide
+  storage.mode(integer_wide) <- "integer"
+  inputs <- list(
+    double = hdf5_assay(t(wide)),
+    integer = hdf5_assay(t(integer_wide)),
+    sparse = hdf5_assay(Matrix::Matrix(t(wide), sparse = TRUE), sparse = TRUE)
+  )
+  with_block_size(7 * 301 * 8, {
+    expect_gt(length(DelayedArray::colAutoGrid(inputs$double)), 4)
+    for (kind in names(inputs)) {
+      se <- SummarizedExperiment::SummarizedExperiment(assays = list(counts = inputs[[kind]]))
+      for (threads in 1:2) {
+        table <- fastdmm:::as_counts(se, threads = threads)
+        expect_identical(table_arrays(table), expected, label = paste(kind, threads))
+      }
+    }
   })
 })
 
