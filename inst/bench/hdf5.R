@@ -66,8 +66,8 @@ generate <- function(out_dir, n, n_taxa, nnz_per_sample) {
   sink <- HDF5Array::HDF5RealizationSink(
     dim = c(as.integer(n_taxa), as.integer(n)), type = "double",
     filepath = file.path(out_dir, "counts.h5"), name = "counts",
-    chunkdim = c(as.integer(n_taxa), 100L), level = 6L)
-  grid <- DelayedArray::colAutoGrid(sink, ncol = 10000L)
+    chunkdim = c(as.integer(n_taxa), as.integer(min(n, 100))), level = 6L)
+  grid <- DelayedArray::colAutoGrid(sink, ncol = as.integer(min(n, 10000)))
   for (b in seq_len(length(grid))) {
     viewport <- grid[[b]]
     columns <- BiocGenerics::start(viewport)[2L] - 1L + seq_len(dim(viewport)[2L])
@@ -190,7 +190,8 @@ first <- tables[[1L]]
 # index and multinomial coefficient, 28 bytes; per taxon and pair, offsets and
 # values.
 compact <- 16 * first$nnz + 28 * first$n + 32 * first$n_taxa + 8 * first$n_pairs
-cat(sprintf("table: %d x %d, %.0f non-zeros (%.1f%% of cells), %.0f distinct (taxon, count) pairs; compact table %.1f MB\n",
+cat(sprintf(paste("table: %d x %d, %.0f non-zeros (%.1f%% of cells), %.0f distinct (taxon,",
+                  "count) pairs; compact table %.1f MB\n"),
             first$n, first$n_taxa, first$nnz, 100 * first$nnz / (first$n * first$n_taxa),
             first$n_pairs, compact / mb))
 for (r in tables) {
@@ -203,7 +204,8 @@ for (r in tables) {
 }
 fit <- one("fit", block_sizes[1L])
 sparse <- one("sparse", block_sizes[1L])
-cat(sprintf("dmn_fit(k = %g, max_iter = 3) from HDF5, block size %g B: peak growth %.1f MB, %.1f s\n",
+cat(sprintf(paste("dmn_fit(k = %g, max_iter = 3) from HDF5, block size %g B: peak growth",
+                  "%.1f MB, %.1f s\n"),
             k, block_sizes[1L], fit$growth / mb, fit$seconds))
 cat(sprintf(paste("dmn_fit() of the same table as a dgCMatrix already in memory: peak growth",
                   "%.1f MB (beyond the %.1f MB input), %.1f s\n"),

@@ -165,7 +165,8 @@ std::size_t fill_column(const ColumnSource& source, std::size_t column, const Co
   // small_pair[v]: the pair of the small count v in this column (entries of values the
   // column lacks are stale, and caught by the check below).
   for (const double* v = values; v < values_end && *v < static_cast<double>(kSmallCount); ++v) {
-    small_pair[static_cast<std::size_t>(*v)] = static_cast<std::uint32_t>(first_pair + (v - values));
+    small_pair[static_cast<std::size_t>(*v)] =
+        static_cast<std::uint32_t>(first_pair + static_cast<std::size_t>(v - values));
   }
   visit_column(source, column, [&](std::size_t row, Cell cell, double value) {
     if (cell != Cell::count) return;
