@@ -53,3 +53,23 @@
     .Call(`_fastdmm_gamma_values`, x)
 }
 
+.block_builder <- function(n_samples, n_taxa) {
+    .Call(`_fastdmm_block_builder`, n_samples, n_taxa)
+}
+
+.scan_block <- function(builder, block, first_sample, samples_in_rows, threads) {
+    invisible(.Call(`_fastdmm_scan_block`, builder, block, first_sample, samples_in_rows, threads))
+}
+
+.finish_scan <- function(builder) {
+    .Call(`_fastdmm_finish_scan`, builder)
+}
+
+.fill_block <- function(builder, block, first_sample, samples_in_rows, threads) {
+    invisible(.Call(`_fastdmm_fill_block`, builder, block, first_sample, samples_in_rows, threads))
+}
+
+.finish_blocks <- function(builder, threads) {
+    .Call(`_fastdmm_finish_blocks`, builder, threads)
+}
+

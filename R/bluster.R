@@ -326,8 +326,9 @@ param_cluster_rows <- function(x, BLUSPARAM, full = FALSE) {
       "samples x taxa table, e.g. t(assay(x, \"counts\")), or use mia's",
       "addCluster(x, BLUSPARAM, by = \"samples\")"), kind), "fastdmm_bad_argument")
   }
-  if (isS4(x) && !inherits(x, "Matrix") && length(dim(x)) == 2L) {
-    # Matrix-like objects such as a DelayedMatrix are realised densely.
+  if (isS4(x) && !inherits(x, "Matrix") && !is_delayed_matrix(x) && length(dim(x)) == 2L) {
+    # Other matrix-like objects are realised densely; a DelayedMatrix (such as
+    # an HDF5Matrix) is read block by block by dmn_fit().
     x <- as.matrix(x)
   }
   sample_names <- rownames(x)

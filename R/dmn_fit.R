@@ -25,9 +25,11 @@
 #'   parameter count and the information criteria stay comparable.
 #'
 #' @param counts A count table: a numeric matrix or a data.frame of numeric
-#'   columns with samples in rows and taxa in columns, or a `Matrix` sparse
-#'   matrix such as a `dgCMatrix` (never densified), likewise samples x taxa;
-#'   or a container in its own orientation: a phyloseq object or `otu_table`
+#'   columns with samples in rows and taxa in columns, a `Matrix` sparse
+#'   matrix such as a `dgCMatrix` (never densified), or a DelayedArray
+#'   `DelayedMatrix` such as an `HDF5Array::HDF5Matrix` (read block by block,
+#'   never densified: see "Tables on disk"), likewise samples x taxa; or a
+#'   container in its own orientation: a phyloseq object or `otu_table`
 #'   (`taxa_are_rows()` is respected), or a SummarizedExperiment (or subclass,
 #'   such as TreeSummarizedExperiment) with taxa in rows and samples in
 #'   columns (see `assay.type`). The orientation is never guessed from the
@@ -68,7 +70,9 @@
 #' @param assay.type For a SummarizedExperiment `counts`: the name of the
 #'   assay holding the counts. `NULL` (default) takes the assay named
 #'   `"counts"` if there is one, otherwise the first assay. Giving it for other
-#'   inputs is an error. Sparse assays are used without densifying.
+#'   inputs is an error. Sparse assays are used without densifying, and
+#'   `DelayedMatrix` assays (HDF5-backed, such as `HDF5Array::HDF5Matrix`, or
+#'   with delayed operations) are read block by block (see "Tables on disk").
 #'
 #' @param init The first start: `"reference"` (default), the reference's soft
 #'   k-means on proportions for `seed`; `"kmeans++"`, D^2 seeding and k-means
@@ -124,6 +128,21 @@
 #'   When `k` has several values, a `dmn_fits` object: a list of `dmn_fit`, one
 #'   per value of `k` in the order given, with [summary()][summary.dmn_fits],
 #'   [plot()][plot.dmn_fits], [best_fit()] and `as.data.frame()` methods.
+#'
+#' @section Tables on disk:
+#' A `DelayedMatrix` (DelayedArray package), whether given as `counts` or as
+#' the assay of a SummarizedExperiment, is never realised as a dense matrix.
+#' It is read in blocks of whole samples through DelayedArray's block
+#' processing (row blocks of a samples x taxa `counts`, column blocks of a
+#' taxa x samples assay; sparse blocks when `DelayedArray::is_sparse()`), each
+#' block at most `DelayedArray::getAutoBlockSize()` bytes (100 MB unless
+#' changed with `DelayedArray::setAutoBlockSize()`). The blocks are read
+#' twice: once to check the counts and lay out the table, once to fill it. So
+#' an HDF5 file of any size needs memory for the compact table of its
+#' non-zero counts (about 16 bytes per non-zero) plus one block, and gives
+#' exactly the fit of the same table in memory, with the same errors for bad
+#' values. Smaller blocks use less memory and take longer; delayed operations
+#' are applied block by block as they are read.
 #'
 #' @section Parallel and distributed fitting:
 #' Several `k` or starts are independent fits; they run through

@@ -20,18 +20,49 @@ abort_input <- function(arg, problem, class = NULL) {
 # future's worker), so the object is all that needs to travel.
 #
 # Accepts a numeric matrix, a data.frame of numeric columns, a Matrix sparse
-# matrix (never densified), or a container that as_count_table() understands
-# (phyloseq, otu_table, SummarizedExperiment and its subclasses). Dense double
-# and integer matrices and dgCMatrix are read in place by C++ (one parallel
-# pass validates, a second builds); other classes are first coerced in R. A
-# fastdmm_counts object passes through. Nothing is modified in place. This is
-# the one coercion every entry point uses.
+# matrix (never densified), a DelayedMatrix (such as an HDF5Matrix; read block
+# by block, never densified, see build_delayed_counts()), or a container that
+# as_count_table() understands (phyloseq, otu_table, SummarizedExperiment and
+# its subclasses, whose DelayedMatrix assays are read block by block too).
+# Dense double and integer matrices and dgCMatrix are read in place by C++ (one
+# parallel pass validates, a second builds); other classes are first coerced
+# in R. A fastdmm_counts object passes through. Nothing is modified in place.
+# This is the one coercion every entry point uses.
 as_counts <- function(counts, arg = "counts", allow_zero_samples = FALSE,
                       assay.type = NULL, threads = NULL) {
   if (!isS4(counts) && inherits(counts, "fastdmm_counts") && is.null(assay.type)) {
     return(check_count_table_object(counts, arg, allow_zero_samples))
   }
-  counts <- as_count_table(counts, arg, assay.type)
+  counts <- as_count_table(counts, arg, assay.type, delayed = TRUE)
+  if (is_delayed_matrix(counts)) counts <- delayed_table(counts, samples_in_rows = TRUE)
+  if (inherits(counts, "fastdmm_delayed_table")) {
+    built <- build_delayed_counts(counts, arg, build_threads(threads))
+    names <- delayed_names(counts)
+  } else {
+    counts <- as_table_in_memory(counts, arg)
+    built <- .build_counts(counts, build_threads(threads))
+    names <- list(samples = rownames(counts), taxa = colnames(counts))
+  }
+  report_value_problems(built$problems, arg)
+  sample_names <- names$samples
+  if (!allow_zero_samples && length(built$zero_samples) > 0L) {
+    empty <- built$zero_samples
+    label <- if (is.null(sample_names)) {
+      paste("rows", format_names(empty))
+    } else {
+      format_names(sample_names[empty])
+    }
+    abort_input(arg, sprintf(
+      "has %d sample%s whose counts are all zero: %s; remove them before fitting",
+      length(empty), if (length(empty) == 1L) "" else "s", label
+    ), "fastdmm_zero_sample")
+  }
+  new_count_table(built$table, sample_names, names$taxa)
+}
+
+# A samples x taxa table in memory as .build_counts() reads it: a numeric
+# matrix or a dgCMatrix, refused with the entry point's wording otherwise.
+as_table_in_memory <- function(counts, arg) {
   if (is.data.frame(counts)) {
     if (nrow(counts) == 0L || ncol(counts) == 0L) {
       abort_input(arg, sprintf("is empty (%d samples x %d taxa)", nrow(counts),
@@ -57,8 +88,8 @@ as_counts <- function(counts, arg = "counts", allow_zero_samples = FALSE,
     }
   } else {
     abort_input(arg, sprintf(
-      paste("must be a count table (a matrix, data.frame or Matrix::dgCMatrix",
-            "with samples in rows and taxa in columns, or a phyloseq,",
+      paste("must be a count table (a matrix, data.frame, Matrix::dgCMatrix or",
+            "DelayedMatrix with samples in rows and taxa in columns, or a phyloseq,",
             "otu_table or SummarizedExperiment object), not %s"),
       describe_class(counts)
     ), "fastdmm_not_a_table")
@@ -67,22 +98,7 @@ as_counts <- function(counts, arg = "counts", allow_zero_samples = FALSE,
     abort_input(arg, sprintf("is empty (%d samples x %d taxa)", nrow(counts), ncol(counts)),
                 "fastdmm_empty")
   }
-  built <- .build_counts(counts, build_threads(threads))
-  report_value_problems(built$problems, arg)
-  sample_names <- rownames(counts)
-  if (!allow_zero_samples && length(built$zero_samples) > 0L) {
-    empty <- built$zero_samples
-    label <- if (is.null(sample_names)) {
-      paste("rows", format_names(empty))
-    } else {
-      format_names(sample_names[empty])
-    }
-    abort_input(arg, sprintf(
-      "has %d sample%s whose counts are all zero: %s; remove them before fitting",
-      length(empty), if (length(empty) == 1L) "" else "s", label
-    ), "fastdmm_zero_sample")
-  }
-  new_count_table(built$table, sample_names, colnames(counts))
+  counts
 }
 
 # A fastdmm_counts object passed in again (by an entry point, or by a user who
@@ -174,7 +190,10 @@ report_value_problems <- function(problems, arg) {
 # samples its columns. Sparse assays stay sparse. Orientation is never guessed
 # from the shape. Entry points that need the table itself (to subset samples,
 # or to match taxa by name) call this; everything else calls as_counts().
-as_count_table <- function(counts, arg = "counts", assay.type = NULL) {
+# With `delayed`, a DelayedMatrix assay is not realised but returned as a
+# delayed_table() for as_counts() to read block by block; otherwise it is
+# realised as a dense matrix.
+as_count_table <- function(counts, arg = "counts", assay.type = NULL, delayed = FALSE) {
   check_assay_type(assay.type)
   if (isS4(counts)) {
     # An S4 object's class is only known with its package: without it even
@@ -194,7 +213,7 @@ as_count_table <- function(counts, arg = "counts", assay.type = NULL) {
     return(counts)
   }
   if (kind == "SummarizedExperiment") {
-    return(summarized_experiment_table(counts, arg, assay.type))
+    return(summarized_experiment_table(counts, arg, assay.type, delayed))
   }
   if (!is.null(assay.type)) {
     abort_input("assay.type", sprintf(
@@ -228,7 +247,7 @@ phyloseq_table <- function(counts, arg, kind) {
   if (phyloseq::taxa_are_rows(otu)) t(table) else table
 }
 
-summarized_experiment_table <- function(counts, arg, assay.type) {
+summarized_experiment_table <- function(counts, arg, assay.type, delayed = FALSE) {
   require_package("SummarizedExperiment", arg, sprintf("is a %s object", class(counts)[1L]))
   n_assays <- length(SummarizedExperiment::assays(counts))
   if (n_assays == 0L) {
@@ -251,12 +270,15 @@ summarized_experiment_table <- function(counts, arg, assay.type) {
   }
   table <- SummarizedExperiment::assay(counts, which_assay, withDimnames = TRUE)
   # Taxa are the rows of a SummarizedExperiment, samples its columns.
-  if (inherits(table, "Matrix")) {
+  if (delayed && is_delayed_matrix(table)) {
+    delayed_table(table, samples_in_rows = FALSE)
+  } else if (inherits(table, "Matrix")) {
     Matrix::t(table)
   } else if (is.matrix(table)) {
     t(table)
   } else {
-    # Other assay classes (DelayedMatrix, ...) are realised as dense matrices.
+    # Other assay classes (and a DelayedMatrix unless `delayed`) are realised
+    # as dense matrices.
     t(as.matrix(table))
   }
 }

@@ -187,6 +187,69 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// block_builder
+SEXP block_builder(double n_samples, double n_taxa);
+RcppExport SEXP _fastdmm_block_builder(SEXP n_samplesSEXP, SEXP n_taxaSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< double >::type n_samples(n_samplesSEXP);
+    Rcpp::traits::input_parameter< double >::type n_taxa(n_taxaSEXP);
+    rcpp_result_gen = Rcpp::wrap(block_builder(n_samples, n_taxa));
+    return rcpp_result_gen;
+END_RCPP
+}
+// scan_block
+void scan_block(SEXP builder, SEXP block, double first_sample, bool samples_in_rows, int threads);
+RcppExport SEXP _fastdmm_scan_block(SEXP builderSEXP, SEXP blockSEXP, SEXP first_sampleSEXP, SEXP samples_in_rowsSEXP, SEXP threadsSEXP) {
+BEGIN_RCPP
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type builder(builderSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type block(blockSEXP);
+    Rcpp::traits::input_parameter< double >::type first_sample(first_sampleSEXP);
+    Rcpp::traits::input_parameter< bool >::type samples_in_rows(samples_in_rowsSEXP);
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    scan_block(builder, block, first_sample, samples_in_rows, threads);
+    return R_NilValue;
+END_RCPP
+}
+// finish_scan
+SEXP finish_scan(SEXP builder);
+RcppExport SEXP _fastdmm_finish_scan(SEXP builderSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type builder(builderSEXP);
+    rcpp_result_gen = Rcpp::wrap(finish_scan(builder));
+    return rcpp_result_gen;
+END_RCPP
+}
+// fill_block
+void fill_block(SEXP builder, SEXP block, double first_sample, bool samples_in_rows, int threads);
+RcppExport SEXP _fastdmm_fill_block(SEXP builderSEXP, SEXP blockSEXP, SEXP first_sampleSEXP, SEXP samples_in_rowsSEXP, SEXP threadsSEXP) {
+BEGIN_RCPP
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type builder(builderSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type block(blockSEXP);
+    Rcpp::traits::input_parameter< double >::type first_sample(first_sampleSEXP);
+    Rcpp::traits::input_parameter< bool >::type samples_in_rows(samples_in_rowsSEXP);
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    fill_block(builder, block, first_sample, samples_in_rows, threads);
+    return R_NilValue;
+END_RCPP
+}
+// finish_blocks
+Rcpp::List finish_blocks(SEXP builder, int threads);
+RcppExport SEXP _fastdmm_finish_blocks(SEXP builderSEXP, SEXP threadsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type builder(builderSEXP);
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(finish_blocks(builder, threads));
+    return rcpp_result_gen;
+END_RCPP
+}
 
 static const R_CallMethodDef CallEntries[] = {
     {"_fastdmm_fit_dmn", (DL_FUNC) &_fastdmm_fit_dmn, 14},
@@ -202,6 +265,11 @@ static const R_CallMethodDef CallEntries[] = {
     {"_fastdmm_count_table_shape", (DL_FUNC) &_fastdmm_count_table_shape, 1},
     {"_fastdmm_retile_counts", (DL_FUNC) &_fastdmm_retile_counts, 2},
     {"_fastdmm_gamma_values", (DL_FUNC) &_fastdmm_gamma_values, 1},
+    {"_fastdmm_block_builder", (DL_FUNC) &_fastdmm_block_builder, 2},
+    {"_fastdmm_scan_block", (DL_FUNC) &_fastdmm_scan_block, 5},
+    {"_fastdmm_finish_scan", (DL_FUNC) &_fastdmm_finish_scan, 1},
+    {"_fastdmm_fill_block", (DL_FUNC) &_fastdmm_fill_block, 5},
+    {"_fastdmm_finish_blocks", (DL_FUNC) &_fastdmm_finish_blocks, 2},
     {NULL, NULL, 0}
 };
 

@@ -514,14 +514,21 @@ SharedCounts assemble(std::size_t n_samples, std::vector<std::size_t> col_ptr, S
       std::move(pair_ptr), std::move(pair_value), executor));
 }
 
-// Fills the layout's index arrays with `fill`, completes the table and returns what
-// as_counts() turns into the R object: the compressed columns, the pointer to the
-// completed table, and the samples without counts (1-based).
+// Fills the layout's index arrays with `fill` and completes the table (see finish_table()).
 template <class Fill>
 Rcpp::List build_table(fastdmm::CountLayout& layout, Fill fill, const fastdmm::Executor& executor) {
   Rcpp::IntegerVector col_sample(new_index_vector(layout.nnz()));
   Rcpp::IntegerVector col_pair(new_index_vector(layout.nnz()));
   fill(index_data(col_sample), index_data(col_pair));
+  return fastdmm_glue::finish_table(layout, col_sample, col_pair, executor);
+}
+
+}  // namespace
+
+namespace fastdmm_glue {
+
+Rcpp::List finish_table(fastdmm::CountLayout& layout, const Rcpp::IntegerVector& col_sample,
+                        const Rcpp::IntegerVector& col_pair, const fastdmm::Executor& executor) {
   Rcpp::NumericVector col_ptr = offsets_to_r(layout.col_ptr);
   Rcpp::NumericVector pair_ptr = offsets_to_r(layout.pair_ptr);
   Rcpp::NumericVector pair_value(layout.pair_value.begin(), layout.pair_value.end());
@@ -546,9 +553,70 @@ Rcpp::List build_table(fastdmm::CountLayout& layout, Fill fill, const fastdmm::E
                             Rcpp::Named("table") = columns);
 }
 
-}  // namespace
+Rcpp::List problems_result(const fastdmm::ValueProblems& p) {
+  return Rcpp::List::create(Rcpp::Named("problems") = Rcpp::NumericVector::create(
+      Rcpp::Named("missing") = static_cast<double>(p.missing),
+      Rcpp::Named("infinite") = static_cast<double>(p.infinite),
+      Rcpp::Named("negative") = static_cast<double>(p.negative),
+      Rcpp::Named("fractional") = static_cast<double>(p.fractional),
+      Rcpp::Named("huge") = static_cast<double>(p.huge)));
+}
 
-namespace fastdmm_glue {
+bool column_source(SEXP x, bool samples_in_rows, fastdmm::CompressedColumns& storage,
+                   fastdmm::ColumnSource& source) {
+  source = fastdmm::ColumnSource();
+  if (Rf_isMatrix(x) && (TYPEOF(x) == REALSXP || TYPEOF(x) == INTSXP)) {
+    const auto rows = static_cast<std::size_t>(Rf_nrows(x));
+    const auto cols = static_cast<std::size_t>(Rf_ncols(x));
+    if (TYPEOF(x) == REALSXP) {
+      source.kind = fastdmm::ColumnSource::Kind::dense_double;
+      source.real = REAL(x);
+    } else {
+      source.kind = fastdmm::ColumnSource::Kind::dense_integer;
+      source.integer = INTEGER(x);
+    }
+    // R matrices are column-major: a taxa x samples one is read across its columns.
+    source.n_rows = samples_in_rows ? rows : cols;
+    source.n_cols = samples_in_rows ? cols : rows;
+    source.column_stride = samples_in_rows ? rows : 1;
+    source.row_stride = samples_in_rows ? 1 : rows;
+    return true;
+  }
+  if (!(Rf_isS4(x) && Rf_inherits(x, "dgCMatrix"))) return false;
+  // The slots of a dgCMatrix are Eigen's compressed-column layout.
+  const Rcpp::S4 matrix(x);
+  const Rcpp::IntegerVector dim = matrix.slot("Dim");
+  const Rcpp::IntegerVector col_start = matrix.slot("p");
+  const Rcpp::IntegerVector row_index = matrix.slot("i");
+  const Rcpp::NumericVector values = matrix.slot("x");
+  if (dim.size() != 2 || dim[0] < 0 || dim[1] < 0 || col_start.size() != dim[1] + 1 ||
+      row_index.size() != values.size() || col_start[0] != 0 ||
+      col_start[dim[1]] != values.size()) {
+    Rcpp::stop("invalid dgCMatrix: its slots do not agree");
+  }
+  // Row indices are checked as the columns are read (build_counts.cpp); the
+  // column starts must not decrease for those reads to stay in bounds.
+  for (int j = 0; j < dim[1]; ++j) {
+    if (col_start[j + 1] < col_start[j]) Rcpp::stop("invalid dgCMatrix: its slot p decreases");
+  }
+  if (!samples_in_rows) {
+    // Compressed by sample: re-compressed by taxon, a copy of the non-zeros only.
+    storage = fastdmm::compress_columns_of_rows(
+        static_cast<std::size_t>(dim[1]), static_cast<std::size_t>(dim[0]), col_start.begin(),
+        row_index.begin(), values.begin());
+    source = storage.source();
+    return true;
+  }
+  const Eigen::Map<const Eigen::SparseMatrix<double>> m(
+      dim[0], dim[1], values.size(), col_start.begin(), row_index.begin(), values.begin());
+  source.kind = fastdmm::ColumnSource::Kind::compressed;
+  source.real = m.valuePtr();
+  source.col_start = m.outerIndexPtr();
+  source.row_index = m.innerIndexPtr();
+  source.n_rows = static_cast<std::size_t>(m.rows());
+  source.n_cols = static_cast<std::size_t>(m.cols());
+  return true;
+}
 
 std::shared_ptr<const fastdmm::Counts> count_table(SEXP counts) {
   if (TYPEOF(counts) != VECSXP) corrupt_table("it is not a list");
@@ -597,59 +665,13 @@ std::shared_ptr<const fastdmm::Counts> count_table(SEXP counts) {
 Rcpp::List build_counts(SEXP x, SEXP threads) {
   const int n_threads = fastdmm_glue::read_int(threads, "threads", 1, fastdmm_glue::kIntMax);
   fastdmm::ColumnSource source;
-  if (Rf_isMatrix(x) && TYPEOF(x) == REALSXP) {
-    const Eigen::Map<const Eigen::MatrixXd> m(REAL(x), Rf_nrows(x), Rf_ncols(x));
-    source.kind = fastdmm::ColumnSource::Kind::dense_double;
-    source.real = m.data();
-    source.n_rows = static_cast<std::size_t>(m.rows());
-    source.n_cols = static_cast<std::size_t>(m.cols());
-    source.column_stride = static_cast<std::size_t>(m.outerStride());
-  } else if (Rf_isMatrix(x) && TYPEOF(x) == INTSXP) {
-    const Eigen::Map<const Eigen::MatrixXi> m(INTEGER(x), Rf_nrows(x), Rf_ncols(x));
-    source.kind = fastdmm::ColumnSource::Kind::dense_integer;
-    source.integer = m.data();
-    source.n_rows = static_cast<std::size_t>(m.rows());
-    source.n_cols = static_cast<std::size_t>(m.cols());
-    source.column_stride = static_cast<std::size_t>(m.outerStride());
-  } else if (Rf_isS4(x) && Rf_inherits(x, "dgCMatrix")) {
-    // The slots of a dgCMatrix are Eigen's compressed-column layout.
-    const Rcpp::S4 matrix(x);
-    const Rcpp::IntegerVector dim = matrix.slot("Dim");
-    const Rcpp::IntegerVector col_start = matrix.slot("p");
-    const Rcpp::IntegerVector row_index = matrix.slot("i");
-    const Rcpp::NumericVector values = matrix.slot("x");
-    if (dim.size() != 2 || dim[0] < 0 || dim[1] < 0 || col_start.size() != dim[1] + 1 ||
-        row_index.size() != values.size() || col_start[0] != 0 ||
-        col_start[dim[1]] != values.size()) {
-      Rcpp::stop("invalid dgCMatrix: its slots do not agree");
-    }
-    // Row indices are checked as the columns are read (build_counts.cpp); the
-    // column starts must not decrease for those reads to stay in bounds.
-    for (int j = 0; j < dim[1]; ++j) {
-      if (col_start[j + 1] < col_start[j]) Rcpp::stop("invalid dgCMatrix: its slot p decreases");
-    }
-    const Eigen::Map<const Eigen::SparseMatrix<double>> m(
-        dim[0], dim[1], values.size(), col_start.begin(), row_index.begin(), values.begin());
-    source.kind = fastdmm::ColumnSource::Kind::compressed;
-    source.real = m.valuePtr();
-    source.col_start = m.outerIndexPtr();
-    source.row_index = m.innerIndexPtr();
-    source.n_rows = static_cast<std::size_t>(m.rows());
-    source.n_cols = static_cast<std::size_t>(m.cols());
-  } else {
+  fastdmm::CompressedColumns unused;
+  if (!fastdmm_glue::column_source(x, true, unused, source)) {
     Rcpp::stop("internal error: .build_counts() takes a double or integer matrix or a dgCMatrix");
   }
   const RcppParallelExecutor executor(n_threads);
   fastdmm::CountLayout layout = fastdmm::scan_columns(source, executor);
-  if (layout.problems.any()) {
-    const fastdmm::ValueProblems& p = layout.problems;
-    return Rcpp::List::create(Rcpp::Named("problems") = Rcpp::NumericVector::create(
-        Rcpp::Named("missing") = static_cast<double>(p.missing),
-        Rcpp::Named("infinite") = static_cast<double>(p.infinite),
-        Rcpp::Named("negative") = static_cast<double>(p.negative),
-        Rcpp::Named("fractional") = static_cast<double>(p.fractional),
-        Rcpp::Named("huge") = static_cast<double>(p.huge)));
-  }
+  if (layout.problems.any()) return fastdmm_glue::problems_result(layout.problems);
   return build_table(layout, [&](std::uint32_t* col_sample, std::uint32_t* col_pair) {
     fastdmm::fill_columns(source, layout, col_sample, col_pair, executor);
   }, executor);

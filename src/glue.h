@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/build_counts.h"
 #include "core/counts.h"
 #include "core/parallel.h"
 
@@ -62,6 +63,21 @@ class RcppParallelExecutor : public fastdmm::Executor {
 // cached again. Call on R's main thread; workers take the Counts by reference and
 // never hold (or drop) a copy of the returned pointer.
 std::shared_ptr<const fastdmm::Counts> count_table(SEXP counts);
+
+// The core's view of a dense double or integer matrix or a dgCMatrix holding samples in
+// rows (samples_in_rows) or in columns (taxa x samples, as a SummarizedExperiment's
+// assay); only a dgCMatrix with samples in columns is copied, its non-zeros re-compressed
+// by taxon into `storage`. False when x is none of these.
+bool column_source(SEXP x, bool samples_in_rows, fastdmm::CompressedColumns& storage,
+                   fastdmm::ColumnSource& source);
+
+// What .build_counts() returns for a table whose layout and index arrays (R integer
+// vectors, filled) are complete: the compressed columns, the pointer to the completed
+// table, and the samples without counts (1-based); or, for a table with bad values,
+// only `problems` (cells per kind of problem) for R to word.
+Rcpp::List finish_table(fastdmm::CountLayout& layout, const Rcpp::IntegerVector& col_sample,
+                        const Rcpp::IntegerVector& col_pair, const fastdmm::Executor& executor);
+Rcpp::List problems_result(const fastdmm::ValueProblems& problems);
 
 }  // namespace fastdmm_glue
 

@@ -1,8 +1,9 @@
-// Validation and compression of a user's table (dense or compressed columns) into Counts.
+// Validation and compression of a user's table, whole or block by block, into Counts.
 #include "build_counts.h"
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -40,14 +41,16 @@ template <class Visit>
 void visit_column(const ColumnSource& source, std::size_t j, Visit&& visit) {
   switch (source.kind) {
     case ColumnSource::Kind::dense_double: {
-      const double* column = source.real + j * source.column_stride;
-      for (std::size_t i = 0; i < source.n_rows; ++i) visit(i, classify(column[i]), column[i]);
+      const double* cell = source.real + j * source.column_stride;
+      for (std::size_t i = 0; i < source.n_rows; ++i, cell += source.row_stride) {
+        visit(i, classify(*cell), *cell);
+      }
       break;
     }
     case ColumnSource::Kind::dense_integer: {
-      const int* column = source.integer + j * source.column_stride;
-      for (std::size_t i = 0; i < source.n_rows; ++i) {
-        visit(i, classify(column[i]), static_cast<double>(column[i]));
+      const int* cell = source.integer + j * source.column_stride;
+      for (std::size_t i = 0; i < source.n_rows; ++i, cell += source.row_stride) {
+        visit(i, classify(*cell), static_cast<double>(*cell));
       }
       break;
     }
@@ -69,12 +72,6 @@ void visit_column(const ColumnSource& source, std::size_t j, Visit&& visit) {
   }
 }
 
-struct ColumnScan {
-  std::size_t nnz = 0;
-  ValueProblems problems;
-  std::vector<double> distinct;
-};
-
 void count_problem(Cell cell, ValueProblems& problems) {
   switch (cell) {
     case Cell::missing: ++problems.missing; break;
@@ -84,6 +81,44 @@ void count_problem(Cell cell, ValueProblems& problems) {
     case Cell::huge: ++problems.huge; break;
     default: break;
   }
+}
+
+void add_problems(ValueProblems& total, const ValueProblems& more) {
+  total.missing += more.missing;
+  total.infinite += more.infinite;
+  total.negative += more.negative;
+  total.fractional += more.fractional;
+  total.huge += more.huge;
+}
+
+// Pass 1 for column j of `source`: scan.nnz, scan.problems and scan.distinct (increasing).
+// seen (kSmallCount slots) marks small values met with `stamp`, which must differ from
+// every stamp used before with the same `seen`; large is scratch.
+void scan_column(const ColumnSource& source, std::size_t j, std::uint32_t stamp,
+                 std::vector<std::uint32_t>& seen, std::vector<double>& large, ColumnScan& scan) {
+  large.clear();
+  visit_column(source, j, [&](std::size_t, Cell cell, double value) {
+    if (cell == Cell::zero) return;
+    if (cell != Cell::count) {
+      count_problem(cell, scan.problems);
+      return;
+    }
+    ++scan.nnz;
+    if (value < static_cast<double>(kSmallCount)) {
+      const auto v = static_cast<std::size_t>(value);
+      if (seen[v] != stamp) {
+        seen[v] = stamp;
+        scan.distinct.push_back(value);
+      }
+    } else {
+      large.push_back(value);
+    }
+  });
+  // Small values first, then the large ones: together increasing.
+  std::sort(scan.distinct.begin(), scan.distinct.end());
+  std::sort(large.begin(), large.end());
+  large.erase(std::unique(large.begin(), large.end()), large.end());
+  scan.distinct.insert(scan.distinct.end(), large.begin(), large.end());
 }
 
 // Offsets and concatenated distinct values of the per-column scans, in column order.
@@ -96,11 +131,7 @@ CountLayout finish_layout(std::size_t n_samples, std::vector<ColumnScan>& scans)
   for (std::size_t j = 0; j < S; ++j) {
     layout.col_ptr[j + 1] = layout.col_ptr[j] + scans[j].nnz;
     layout.pair_ptr[j + 1] = layout.pair_ptr[j] + scans[j].distinct.size();
-    layout.problems.missing += scans[j].problems.missing;
-    layout.problems.infinite += scans[j].problems.infinite;
-    layout.problems.negative += scans[j].problems.negative;
-    layout.problems.fractional += scans[j].problems.fractional;
-    layout.problems.huge += scans[j].problems.huge;
+    add_problems(layout.problems, scans[j].problems);
   }
   // Samples and pairs are stored as 32-bit indices.
   if (n_samples > kNotKept || layout.pair_ptr[S] > kNotKept) {
@@ -116,41 +147,106 @@ CountLayout finish_layout(std::size_t n_samples, std::vector<ColumnScan>& scans)
   return layout;
 }
 
+// Pass 2 for column j of the table, column `column` of `source`, whose row 0 is sample
+// first_sample: writes each non-zero's sample and pair into col_sample/col_pair from
+// entry `out` on, and returns the entry after the last one written. small_pair
+// (kSmallCount slots) is scratch. Entries stop at layout.col_ptr[j + 1] and every value
+// must be one of the column's distinct values: a source that does not match its layout
+// throws rather than writing out of place.
+std::size_t fill_column(const ColumnSource& source, std::size_t column, const CountLayout& layout,
+                        std::size_t j, std::size_t first_sample, std::size_t out,
+                        std::uint32_t* col_sample, std::uint32_t* col_pair,
+                        std::vector<std::uint32_t>& small_pair) {
+  const std::size_t first_pair = layout.pair_ptr[j];
+  const std::size_t end_pair = layout.pair_ptr[j + 1];
+  const std::size_t end = layout.col_ptr[j + 1];
+  const double* values = layout.pair_value.data() + first_pair;
+  const double* values_end = layout.pair_value.data() + end_pair;
+  // small_pair[v]: the pair of the small count v in this column (entries of values the
+  // column lacks are stale, and caught by the check below).
+  for (const double* v = values; v < values_end && *v < static_cast<double>(kSmallCount); ++v) {
+    small_pair[static_cast<std::size_t>(*v)] =
+        static_cast<std::uint32_t>(first_pair + static_cast<std::size_t>(v - values));
+  }
+  visit_column(source, column, [&](std::size_t row, Cell cell, double value) {
+    if (cell != Cell::count) return;
+    const std::size_t pair =
+        value < static_cast<double>(kSmallCount)
+            ? small_pair[static_cast<std::size_t>(value)]
+            : first_pair + static_cast<std::size_t>(
+                               std::lower_bound(values, values_end, value) - values);
+    if (out >= end || pair < first_pair || pair >= end_pair || layout.pair_value[pair] != value) {
+      throw std::runtime_error("the table changed between its two passes (column " +
+                               std::to_string(j + 1) + ")");
+    }
+    col_sample[out] = static_cast<std::uint32_t>(first_sample + row);
+    col_pair[out] = static_cast<std::uint32_t>(pair);
+    ++out;
+  });
+  return out;
+}
+
+// Columns gathered at a time from a dense source whose rows lie far apart in memory.
+constexpr std::size_t kGatherColumns = 4;
+
+// Calls body(view, column, j) for the columns j = begin .. end of `source`, where column
+// `column` of `view` is column j of the source. A dense source whose cells of one column
+// are far apart (row_stride > 1: a taxa x samples block, read across its columns) is
+// first copied kGatherColumns columns at a time into a buffer where each column is
+// contiguous, so that each sample's cells for those columns come from one cache line
+// instead of one cache line (and page) per cell. Measured on a block of 12,500 samples
+// x 1,000 taxa, one thread, fastest of 9: scanning took 0.068 s gathering 4 columns,
+// 0.125 s reading in place, 0.098 s gathering 16 and 0.115 s gathering 32 (a buffer
+// that no longer stays in cache); the same block stored samples x taxa took 0.034 s.
+template <class Body>
+void for_each_column(const ColumnSource& source, std::size_t begin, std::size_t end,
+                     Body&& body) {
+  if (source.kind == ColumnSource::Kind::compressed || source.row_stride == 1) {
+    for (std::size_t j = begin; j < end; ++j) body(source, j, j);
+    return;
+  }
+  const std::size_t n_rows = source.n_rows;
+  const bool real = source.kind == ColumnSource::Kind::dense_double;
+  std::vector<double> real_buffer(real ? n_rows * kGatherColumns : 0);
+  std::vector<int> integer_buffer(real ? 0 : n_rows * kGatherColumns);
+  for (std::size_t first = begin; first < end; first += kGatherColumns) {
+    const std::size_t width = std::min(kGatherColumns, end - first);
+    ColumnSource view = source;
+    view.n_cols = width;
+    view.row_stride = 1;
+    view.column_stride = n_rows;
+    const std::size_t offset = first * source.column_stride;
+    if (real) {
+      for (std::size_t i = 0; i < n_rows; ++i) {
+        const double* cells = source.real + offset + i * source.row_stride;
+        for (std::size_t c = 0; c < width; ++c) {
+          real_buffer[c * n_rows + i] = cells[c * source.column_stride];
+        }
+      }
+      view.real = real_buffer.data();
+    } else {
+      for (std::size_t i = 0; i < n_rows; ++i) {
+        const int* cells = source.integer + offset + i * source.row_stride;
+        for (std::size_t c = 0; c < width; ++c) {
+          integer_buffer[c * n_rows + i] = cells[c * source.column_stride];
+        }
+      }
+      view.integer = integer_buffer.data();
+    }
+    for (std::size_t c = 0; c < width; ++c) body(view, c, first + c);
+  }
+}
+
 }  // namespace
 
 CountLayout scan_columns(const ColumnSource& source, const Executor& executor) {
   std::vector<ColumnScan> scans(source.n_cols);
   executor.parallel_for(source.n_cols, [&](std::size_t begin, std::size_t end) {
-    // seen[v] == j + 1 once the small count v has been met in column j.
     std::vector<std::uint32_t> seen(kSmallCount, 0);
     std::vector<double> large;
     for (std::size_t j = begin; j < end; ++j) {
-      ColumnScan& scan = scans[j];
-      const auto stamp = static_cast<std::uint32_t>(j + 1);
-      large.clear();
-      visit_column(source, j, [&](std::size_t, Cell cell, double value) {
-        if (cell == Cell::zero) return;
-        if (cell != Cell::count) {
-          count_problem(cell, scan.problems);
-          return;
-        }
-        ++scan.nnz;
-        if (value < static_cast<double>(kSmallCount)) {
-          const auto v = static_cast<std::size_t>(value);
-          if (seen[v] != stamp) {
-            seen[v] = stamp;
-            scan.distinct.push_back(value);
-          }
-        } else {
-          large.push_back(value);
-        }
-      });
-      // Small values first, then the large ones: together increasing.
-      std::sort(scan.distinct.begin(), scan.distinct.end());
-      std::sort(large.begin(), large.end());
-      large.erase(std::unique(large.begin(), large.end()), large.end());
-      scan.distinct.insert(scan.distinct.end(), large.begin(), large.end());
-      scan.distinct.shrink_to_fit();
+      scan_column(source, j, static_cast<std::uint32_t>(j + 1), seen, large, scans[j]);
+      scans[j].distinct.shrink_to_fit();
     }
   }, kTaxonGrain);
   return finish_layout(source.n_rows, scans);
@@ -161,30 +257,156 @@ void fill_columns(const ColumnSource& source, const CountLayout& layout,
                   const Executor& executor) {
   if (layout.problems.any()) throw std::logic_error("fill_columns() on a table with problems");
   executor.parallel_for(source.n_cols, [&](std::size_t begin, std::size_t end) {
-    // small_pair[v]: the pair of the small count v in the current column (entries of
-    // values the column lacks are stale and never read).
     std::vector<std::uint32_t> small_pair(kSmallCount);
     for (std::size_t j = begin; j < end; ++j) {
-      const std::size_t first_pair = layout.pair_ptr[j];
-      const double* values = layout.pair_value.data() + first_pair;
-      const double* values_end = layout.pair_value.data() + layout.pair_ptr[j + 1];
-      for (const double* v = values; v < values_end && *v < static_cast<double>(kSmallCount);
-           ++v) {
-        small_pair[static_cast<std::size_t>(*v)] = static_cast<std::uint32_t>(first_pair + (v - values));
+      if (fill_column(source, j, layout, j, 0, layout.col_ptr[j], col_sample, col_pair,
+                      small_pair) != layout.col_ptr[j + 1]) {
+        throw std::runtime_error("the table changed between its two passes (column " +
+                                 std::to_string(j + 1) + ")");
       }
-      std::size_t out = layout.col_ptr[j];
-      visit_column(source, j, [&](std::size_t row, Cell cell, double value) {
-        if (cell != Cell::count) return;
-        col_sample[out] = static_cast<std::uint32_t>(row);
-        col_pair[out] = value < static_cast<double>(kSmallCount)
-                            ? small_pair[static_cast<std::size_t>(value)]
-                            : static_cast<std::uint32_t>(
-                                  first_pair +
-                                  (std::lower_bound(values, values_end, value) - values));
-        ++out;
-      });
     }
   }, kTaxonGrain);
+}
+
+// ---- blocks of samples ---------------------------------------------------------
+
+BlockCountBuilder::BlockCountBuilder(std::size_t n_samples, std::size_t n_taxa)
+    : n_samples_(n_samples), n_taxa_(n_taxa), scans_(n_taxa) {}
+
+void BlockCountBuilder::check_block(const ColumnSource& block, std::size_t first_sample,
+                                    Stage stage) const {
+  if (stage_ != stage) throw std::logic_error("count table blocks given out of turn");
+  if (block.n_cols != n_taxa_) {
+    throw std::invalid_argument("a block has " + std::to_string(block.n_cols) +
+                                " taxa where the table has " + std::to_string(n_taxa_));
+  }
+  if (first_sample != next_sample_ || block.n_rows > n_samples_ - next_sample_) {
+    throw std::invalid_argument("blocks must cover the samples in order, each once (block at "
+                                "sample " + std::to_string(first_sample + 1) + ")");
+  }
+}
+
+void BlockCountBuilder::scan_block(const ColumnSource& block, std::size_t first_sample,
+                                   const Executor& executor) {
+  check_block(block, first_sample, Stage::scanning);
+  executor.parallel_for(n_taxa_, [&](std::size_t begin, std::size_t end) {
+    std::vector<std::uint32_t> seen(kSmallCount, 0);
+    std::vector<double> large, merged;
+    ColumnScan scan;
+    for_each_column(block, begin, end, [&](const ColumnSource& view, std::size_t column,
+                                           std::size_t j) {
+      scan.nnz = 0;
+      scan.problems = ValueProblems();
+      scan.distinct.clear();
+      scan_column(view, column, static_cast<std::uint32_t>(j - begin + 1), seen, large, scan);
+      ColumnScan& total = scans_[j];
+      total.nnz += scan.nnz;
+      add_problems(total.problems, scan.problems);
+      // The column's distinct values so far: the union of two increasing sets.
+      if (scan.distinct.empty()) return;
+      if (total.distinct.empty()) {
+        total.distinct = scan.distinct;
+        return;
+      }
+      merged.clear();
+      std::set_union(total.distinct.begin(), total.distinct.end(), scan.distinct.begin(),
+                     scan.distinct.end(), std::back_inserter(merged));
+      total.distinct.assign(merged.begin(), merged.end());
+    });
+  }, kTaxonGrain);
+  next_sample_ += block.n_rows;
+}
+
+const CountLayout& BlockCountBuilder::finish_scan() {
+  if (stage_ != Stage::scanning || next_sample_ != n_samples_) {
+    throw std::logic_error("finish_scan() before every block was scanned");
+  }
+  layout_ = finish_layout(n_samples_, scans_);
+  std::vector<ColumnScan>().swap(scans_);
+  stage_ = Stage::scanned;
+  next_sample_ = 0;
+  return layout_;
+}
+
+void BlockCountBuilder::fill_block(const ColumnSource& block, std::size_t first_sample,
+                                   std::uint32_t* col_sample, std::uint32_t* col_pair,
+                                   const Executor& executor) {
+  if (stage_ == Stage::scanned) {
+    if (layout_.problems.any()) throw std::logic_error("fill_block() on a table with problems");
+    cursor_.assign(layout_.col_ptr.begin(), layout_.col_ptr.end() - 1);
+    stage_ = Stage::filling;
+  }
+  check_block(block, first_sample, Stage::filling);
+  executor.parallel_for(n_taxa_, [&](std::size_t begin, std::size_t end) {
+    std::vector<std::uint32_t> small_pair(kSmallCount);
+    for_each_column(block, begin, end, [&](const ColumnSource& view, std::size_t column,
+                                           std::size_t j) {
+      cursor_[j] = fill_column(view, column, layout_, j, first_sample, cursor_[j], col_sample,
+                               col_pair, small_pair);
+    });
+  }, kTaxonGrain);
+  next_sample_ += block.n_rows;
+}
+
+void BlockCountBuilder::finish_fill() {
+  if (stage_ != Stage::filling || next_sample_ != n_samples_) {
+    throw std::logic_error("finish_fill() before every block was filled");
+  }
+  for (std::size_t j = 0; j < n_taxa_; ++j) {
+    if (cursor_[j] != layout_.col_ptr[j + 1]) {
+      throw std::runtime_error("the table changed between its two passes (column " +
+                               std::to_string(j + 1) + ")");
+    }
+  }
+  stage_ = Stage::filled;
+}
+
+ColumnSource CompressedColumns::source() const {
+  ColumnSource source;
+  source.kind = ColumnSource::Kind::compressed;
+  source.n_rows = n_rows;
+  source.n_cols = n_cols;
+  source.real = values.data();
+  source.col_start = col_start.data();
+  source.row_index = row_index.data();
+  return source;
+}
+
+CompressedColumns compress_columns_of_rows(std::size_t n_rows, std::size_t n_cols,
+                                           const int* row_start, const int* col_index,
+                                           const double* values) {
+  CompressedColumns out;
+  out.n_rows = n_rows;
+  out.n_cols = n_cols;
+  if (row_start[0] != 0) throw std::invalid_argument("invalid compressed block: bad offsets");
+  for (std::size_t i = 0; i < n_rows; ++i) {
+    if (row_start[i + 1] < row_start[i]) {
+      throw std::invalid_argument("invalid compressed block: its offsets decrease");
+    }
+  }
+  const auto nnz = static_cast<std::size_t>(row_start[n_rows]);
+  out.col_start.assign(n_cols + 1, 0);
+  for (std::size_t e = 0; e < nnz; ++e) {
+    const int j = col_index[e];
+    if (j < 0 || static_cast<std::size_t>(j) >= n_cols) {
+      throw std::invalid_argument("invalid compressed block: an index lies outside its table");
+    }
+    ++out.col_start[static_cast<std::size_t>(j) + 1];
+  }
+  for (std::size_t j = 0; j < n_cols; ++j) out.col_start[j + 1] += out.col_start[j];
+  out.row_index.resize(nnz);
+  out.values.resize(nnz);
+  std::vector<int> next(out.col_start.begin(), out.col_start.end() - 1);
+  // Rows in increasing order, so each column lists its rows increasing (a row naming a
+  // column twice shows up as a repeated row, which scanning refuses).
+  for (std::size_t i = 0; i < n_rows; ++i) {
+    for (int e = row_start[i]; e < row_start[i + 1]; ++e) {
+      const int slot = next[static_cast<std::size_t>(col_index[e])]++;
+      out.row_index[static_cast<std::size_t>(slot)] = static_cast<int>(i);
+      out.values[static_cast<std::size_t>(slot)] = values[e];
+    }
+  }
+  return out;
 }
 
 namespace {

@@ -1,4 +1,5 @@
-// The input boundary: validates a user's table and compresses it into Counts in parallel passes.
+// The input boundary: validates a user's table and compresses it into Counts in parallel passes,
+// from the whole table in memory or from blocks of samples read one at a time.
 #ifndef FASTDMM_BUILD_COUNTS_H
 #define FASTDMM_BUILD_COUNTS_H
 
@@ -11,11 +12,14 @@
 
 namespace fastdmm {
 
-// A samples x taxa table as plain memory, read column by column and never copied.
-// Dense: column j is the cells real[j * column_stride + i] (or integer[...]),
-// i < n_rows; an integer cell equal to kMissingInteger is missing (R's NA).
-// Compressed columns: column j holds rows row_index[col_start[j] .. col_start[j + 1]]
-// (0-based, increasing) with values real[...]; explicit zeros are allowed.
+// A samples x taxa table (or a block of its samples) as plain memory, read column by
+// column and never copied. Dense: cell (i, j) is real[j * column_stride + i * row_stride]
+// (or integer[...]), i < n_rows, so that a column-major samples x taxa matrix
+// (row_stride 1) and a column-major taxa x samples one (column_stride 1, row_stride its
+// number of taxa) are both read in place; an integer cell equal to kMissingInteger is
+// missing (R's NA). Compressed columns: column j holds rows
+// row_index[col_start[j] .. col_start[j + 1]] (0-based, increasing) with values real[...];
+// explicit zeros are allowed.
 struct ColumnSource {
   enum class Kind { dense_double, dense_integer, compressed };
   static constexpr int kMissingInteger = -2147483647 - 1;
@@ -26,6 +30,7 @@ struct ColumnSource {
   const double* real = nullptr;
   const int* integer = nullptr;
   std::size_t column_stride = 0;
+  std::size_t row_stride = 1;
   const int* col_start = nullptr;
   const int* row_index = nullptr;
 };
@@ -53,6 +58,14 @@ struct CountLayout {
   std::size_t nnz() const { return col_ptr.empty() ? 0 : col_ptr.back(); }
 };
 
+// What pass 1 learns about one column: its non-zeros, its bad cells, and its distinct
+// non-zero values in increasing order.
+struct ColumnScan {
+  std::size_t nnz = 0;
+  ValueProblems problems;
+  std::vector<double> distinct;
+};
+
 // Pass 1, parallel over columns: validates every cell and lays out the table. When
 // problems.any(), the layout is incomplete and must not be filled.
 CountLayout scan_columns(const ColumnSource& source, const Executor& executor);
@@ -62,6 +75,61 @@ CountLayout scan_columns(const ColumnSource& source, const Executor& executor);
 void fill_columns(const ColumnSource& source, const CountLayout& layout,
                   std::uint32_t* col_sample, std::uint32_t* col_pair,
                   const Executor& executor);
+
+// The same two passes over a table that arrives as blocks of consecutive samples (all
+// taxa of samples first_sample, first_sample + 1, ...), so that only the compact table
+// and the block in hand are ever in memory, whatever the size of the dense table:
+//   scan_block() for every block in sample order; finish_scan() (the layout, or the
+//   problems); fill_block() for the same blocks in the same order; finish_fill().
+// The result is exactly what scan_columns() and fill_columns() give for the whole table:
+// blocks only change how much of it is in memory at a time. Every step checks that the
+// blocks tile the samples in order, and pass 2 that each column has the non-zeros and
+// values pass 1 counted: a source that changed in between so that it no longer fits the
+// layout is an error, and nothing is ever written out of place.
+class BlockCountBuilder {
+ public:
+  BlockCountBuilder(std::size_t n_samples, std::size_t n_taxa);
+
+  void scan_block(const ColumnSource& block, std::size_t first_sample, const Executor& executor);
+  const CountLayout& finish_scan();
+  // col_sample and col_pair: layout().nnz() elements each, owned by the caller and the
+  // same on every call.
+  void fill_block(const ColumnSource& block, std::size_t first_sample,
+                  std::uint32_t* col_sample, std::uint32_t* col_pair, const Executor& executor);
+  void finish_fill();
+
+  const CountLayout& layout() const { return layout_; }
+  std::size_t n_samples() const { return n_samples_; }
+  std::size_t n_taxa() const { return n_taxa_; }
+
+ private:
+  enum class Stage { scanning, scanned, filling, filled };
+  void check_block(const ColumnSource& block, std::size_t first_sample, Stage stage) const;
+
+  std::size_t n_samples_;
+  std::size_t n_taxa_;
+  Stage stage_ = Stage::scanning;
+  std::size_t next_sample_ = 0;
+  std::vector<ColumnScan> scans_;
+  CountLayout layout_;
+  std::vector<std::size_t> cursor_;  // next entry of each column in pass 2
+};
+
+// A compressed-rows block (row r holds columns col_index[row_start[r] .. row_start[r + 1]],
+// 0-based, with values) in compressed columns: what a sparse block stored sample by sample
+// (such as a column block of a taxa x samples dgCMatrix) becomes before it is scanned.
+// Within each column the rows come out increasing.
+struct CompressedColumns {
+  std::size_t n_rows = 0;
+  std::size_t n_cols = 0;
+  std::vector<int> col_start;
+  std::vector<int> row_index;
+  std::vector<double> values;
+  ColumnSource source() const;
+};
+CompressedColumns compress_columns_of_rows(std::size_t n_rows, std::size_t n_cols,
+                                           const int* row_start, const int* col_index,
+                                           const double* values);
 
 // The same two passes for the samples `rows` (increasing, 0-based) of a table that
 // is already built: the result is what building those rows from scratch gives.
