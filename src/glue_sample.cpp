@@ -84,7 +84,7 @@ Rcpp::List rdmm_sparse(const Rcpp::NumericMatrix& alpha, const Rcpp::IntegerVect
   // Every entry is written by compress_columns().
   Rcpp::IntegerVector i(Rcpp::no_init(static_cast<R_xlen_t>(table.nnz)));
   Rcpp::NumericVector x(Rcpp::no_init(static_cast<R_xlen_t>(table.nnz)));
-  fastdmm::compress_columns(table, p.begin(), i.begin(), x.begin());
+  fastdmm::compress_columns(table, executor, p.begin(), i.begin(), x.begin());
   return Rcpp::List::create(Rcpp::Named("i") = i, Rcpp::Named("p") = p, Rcpp::Named("x") = x,
                             Rcpp::Named("nnz") = nnz);
 }

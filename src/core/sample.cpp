@@ -440,34 +440,64 @@ SampledTable sample_mixture(const MixtureDraw& draw, const Executor& executor) {
         }
       },
       1);
-  table.column_count.assign(draw.n_taxa, 0);
   for (const SampleBlock& block : table.blocks) {
-    for (const std::uint32_t taxon : block.taxon) ++table.column_count[taxon];
     table.nnz += static_cast<std::int64_t>(block.taxon.size());
   }
   return table;
 }
 
-void compress_columns(SampledTable& table, int* column_start, int* row_index, double* value) {
-  std::vector<std::int64_t> next(table.n_taxa + 1, 0);
-  column_start[0] = 0;
-  for (std::size_t j = 0; j < table.n_taxa; ++j) {
-    next[j + 1] = next[j] + table.column_count[j];
-    column_start[j + 1] = static_cast<int>(next[j + 1]);
-  }
-  // Blocks in order, rows in order: each column's rows come out increasing.
-  for (SampleBlock& block : table.blocks) {
-    std::size_t entry = 0;
-    for (std::size_t r = 0; r < block.row_end.size(); ++r) {
-      const int row = static_cast<int>(block.first + r);
-      for (; entry < block.row_end[r]; ++entry) {
-        const std::int64_t position = next[block.taxon[entry]]++;
-        row_index[position] = row;
-        value[position] = static_cast<double>(block.count[entry]);
-      }
+void compress_columns(SampledTable& table, const Executor& executor, int* column_start,
+                      int* row_index, double* value) {
+  // Consecutive groups of blocks, each scattered by one task: group g's rows of column
+  // j go after those of the groups before it, so every column's rows come out in
+  // increasing order, as a serial pass would write them.
+  const std::size_t n_taxa = table.n_taxa;
+  const std::size_t n_blocks = table.blocks.size();
+  const std::size_t n_groups = std::min<std::size_t>(n_blocks, kCompressGroups);
+  auto group_begin = [&](std::size_t g) { return g * n_blocks / n_groups; };
+  std::vector<std::int64_t> offset(n_groups * n_taxa, 0);  // counts, then start positions
+  executor.parallel_for(
+      n_groups,
+      [&](std::size_t begin, std::size_t end) {
+        for (std::size_t g = begin; g < end; ++g) {
+          std::int64_t* count = offset.data() + g * n_taxa;
+          for (std::size_t b = group_begin(g); b < group_begin(g + 1); ++b) {
+            for (const std::uint32_t taxon : table.blocks[b].taxon) ++count[taxon];
+          }
+        }
+      },
+      1);
+  std::int64_t position = 0;
+  for (std::size_t j = 0; j < n_taxa; ++j) {
+    column_start[j] = static_cast<int>(position);
+    for (std::size_t g = 0; g < n_groups; ++g) {
+      const std::int64_t count = offset[g * n_taxa + j];
+      offset[g * n_taxa + j] = position;
+      position += count;
     }
-    block = SampleBlock();  // release this block's memory
   }
+  column_start[n_taxa] = static_cast<int>(position);
+  executor.parallel_for(
+      n_groups,
+      [&](std::size_t begin, std::size_t end) {
+        for (std::size_t g = begin; g < end; ++g) {
+          std::int64_t* next = offset.data() + g * n_taxa;
+          for (std::size_t b = group_begin(g); b < group_begin(g + 1); ++b) {
+            SampleBlock& block = table.blocks[b];
+            std::size_t entry = 0;
+            for (std::size_t r = 0; r < block.row_end.size(); ++r) {
+              const int row = static_cast<int>(block.first + r);
+              for (; entry < block.row_end[r]; ++entry) {
+                const std::int64_t at = next[block.taxon[entry]]++;
+                row_index[at] = row;
+                value[at] = static_cast<double>(block.count[entry]);
+              }
+            }
+            block = SampleBlock();  // release this block's memory
+          }
+        }
+      },
+      1);
 }
 
 }  // namespace fastdmm

@@ -103,18 +103,20 @@ struct SampleBlock {
   std::vector<std::int32_t> count;
 };
 
-// The drawn table, by blocks of samples, and its non-zeros per taxon.
+// The drawn table, by blocks of samples.
 struct SampledTable {
   std::size_t n_samples = 0;
   std::size_t n_taxa = 0;
   std::vector<SampleBlock> blocks;
-  std::vector<std::int64_t> column_count;
   std::int64_t nnz = 0;
 };
 
 // Samples per block, the unit of parallel work. Every sample has its own stream, so
 // the blocks (and the threads that draw them) do not affect the result.
 constexpr std::size_t kDrawBlock = 1024;
+
+// Groups of blocks compress_columns() scatters in parallel.
+constexpr std::size_t kCompressGroups = 16;
 
 // Draws the table: per sample, proportions from the Dirichlet of its component and
 // counts from the multinomial (see sample.cpp for the exact method).
@@ -123,7 +125,8 @@ SampledTable sample_mixture(const MixtureDraw& draw, const Executor& executor);
 // Writes the table in compressed-column form (column_start has n_taxa + 1 entries;
 // row_index 0-based and increasing within each column), releasing the blocks as it
 // goes. Requires table.nnz <= INT_MAX; the outputs hold table.nnz entries.
-void compress_columns(SampledTable& table, int* column_start, int* row_index, double* value);
+void compress_columns(SampledTable& table, const Executor& executor, int* column_start,
+                      int* row_index, double* value);
 
 }  // namespace fastdmm
 
