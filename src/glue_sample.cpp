@@ -77,7 +77,8 @@ Rcpp::List rdmm_sparse(const Rcpp::NumericMatrix& alpha, const Rcpp::IntegerVect
   fastdmm::MixtureDraw draw = mixture_draw(alpha, component, depth, component0);
   seed_words(seed, draw.seed);
   const fastdmm_glue::RcppParallelExecutor executor(threads);
-  fastdmm::SampledTable table = fastdmm::sample_mixture(draw, executor);
+  fastdmm::SampledTable table =
+      fastdmm::sample_mixture(draw, executor, [] { Rcpp::checkUserInterrupt(); });
   const double nnz = static_cast<double>(table.nnz);
   if (table.nnz > INT_MAX) return Rcpp::List::create(Rcpp::Named("nnz") = nnz);
   Rcpp::IntegerVector p(static_cast<R_xlen_t>(draw.n_taxa) + 1);

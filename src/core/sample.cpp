@@ -401,7 +401,8 @@ std::int64_t draw_binomial(std::int64_t n, double p, SampleRng& rng) {
   return flip ? n - k : k;
 }
 
-SampledTable sample_mixture(const MixtureDraw& draw, const Executor& executor) {
+SampledTable sample_mixture(const MixtureDraw& draw, const Executor& executor,
+                            const std::function<void()>& check_interrupt) {
   std::vector<std::int64_t> smallest_depth(draw.n_components, 0);
   for (std::size_t i = 0; i < draw.n_samples; ++i) {
     std::int64_t& smallest = smallest_depth[static_cast<std::size_t>(draw.component[i])];
@@ -417,29 +418,39 @@ SampledTable sample_mixture(const MixtureDraw& draw, const Executor& executor) {
   table.n_taxa = draw.n_taxa;
   const std::size_t n_blocks = (draw.n_samples + kDrawBlock - 1) / kDrawBlock;
   table.blocks.resize(n_blocks);
-  executor.parallel_for(
-      n_blocks,
-      [&](std::size_t begin, std::size_t end) {
-        Scratch scratch(draw.n_taxa);
-        std::size_t previous_entries = 0;
-        for (std::size_t b = begin; b < end; ++b) {
-          SampleBlock& block = table.blocks[b];
-          block.first = b * kDrawBlock;
-          const std::size_t last = std::min(draw.n_samples, block.first + kDrawBlock);
-          block.row_end.reserve(last - block.first);
-          // Room for about as many entries as the previous block had (a guess; growing
-          // beyond it only costs a copy).
-          block.taxon.reserve(previous_entries + previous_entries / 16);
-          block.count.reserve(previous_entries + previous_entries / 16);
-          for (std::size_t i = block.first; i < last; ++i) {
-            SampleRng rng(draw.seed, i);
-            draw_sample(plans[static_cast<std::size_t>(draw.component[i])], draw.depth[i], rng,
-                        scratch, block);
+  // Loops of kInterruptBlocks blocks, with an interrupt check between them. Each block
+  // reserves room for as many entries per sample as the loops before averaged (a guess:
+  // it affects only how often a block's vectors grow, never what they hold).
+  double entries_per_sample = 0.0;
+  std::size_t entries = 0;
+  for (std::size_t first = 0; first < n_blocks; first += kInterruptBlocks) {
+    check_interrupt();
+    const std::size_t n_chunk = std::min(kInterruptBlocks, n_blocks - first);
+    const std::size_t reserve =
+        static_cast<std::size_t>(1.05 * entries_per_sample * static_cast<double>(kDrawBlock));
+    executor.parallel_for(
+        n_chunk,
+        [&](std::size_t chunk_begin, std::size_t chunk_end) {
+          Scratch scratch(draw.n_taxa);
+          for (std::size_t b = first + chunk_begin; b < first + chunk_end; ++b) {
+            SampleBlock& block = table.blocks[b];
+            block.first = b * kDrawBlock;
+            const std::size_t last = std::min(draw.n_samples, block.first + kDrawBlock);
+            block.row_end.reserve(last - block.first);
+            block.taxon.reserve(reserve);
+            block.count.reserve(reserve);
+            for (std::size_t i = block.first; i < last; ++i) {
+              SampleRng rng(draw.seed, i);
+              draw_sample(plans[static_cast<std::size_t>(draw.component[i])], draw.depth[i], rng,
+                          scratch, block);
+            }
           }
-          previous_entries = block.taxon.size();
-        }
-      },
-      1);
+        },
+        1);
+    for (std::size_t b = first; b < first + n_chunk; ++b) entries += table.blocks[b].taxon.size();
+    const std::size_t samples_drawn = std::min(draw.n_samples, (first + n_chunk) * kDrawBlock);
+    entries_per_sample = static_cast<double>(entries) / static_cast<double>(samples_drawn);
+  }
   for (const SampleBlock& block : table.blocks) {
     table.nnz += static_cast<std::int64_t>(block.taxon.size());
   }

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "core/parallel.h"
@@ -118,9 +119,14 @@ constexpr std::size_t kDrawBlock = 1024;
 // Groups of blocks compress_columns() scatters in parallel.
 constexpr std::size_t kCompressGroups = 16;
 
+// Blocks per parallel loop; check_interrupt runs between loops.
+constexpr std::size_t kInterruptBlocks = 64;
+
 // Draws the table: per sample, proportions from the Dirichlet of its component and
-// counts from the multinomial (see sample.cpp for the exact method).
-SampledTable sample_mixture(const MixtureDraw& draw, const Executor& executor);
+// counts from the multinomial (see sample.cpp for the exact method). check_interrupt
+// is called on the calling thread between parallel loops (it may throw).
+SampledTable sample_mixture(const MixtureDraw& draw, const Executor& executor,
+                            const std::function<void()>& check_interrupt = [] {});
 
 // Writes the table in compressed-column form (column_start has n_taxa + 1 entries;
 // row_index 0-based and increasing within each column), releasing the blocks as it
