@@ -102,9 +102,10 @@ std::int64_t binomial_btrd(std::int64_t n, double q, SampleRng& rng) {
   // log P(k) / P(m) = h + (n + 1) log((n - m + 1) / (n - k + 1))
   //                   + (k + 1/2) log((n - k + 1) odds / (k + 1)) - fc(k) - fc(n - k),
   // by Stirling's formula with remainders fc (every term of moderate size, so no
-  // cancellation even for n near 2^31).
-  const double h = (m + 0.5) * std::log((m + 1.0) / (odds * (nd - m + 1.0))) +
-                   stirling_remainder(m) + stirling_remainder(nd - m);
+  // cancellation even for n near 2^31). h is computed when first needed: most draws
+  // are accepted in the box.
+  double h = 0.0;
+  bool have_h = false;
   for (;;) {
     const double u = rng.uniform() - 0.5;
     double v = rng.uniform();
@@ -113,6 +114,11 @@ std::int64_t binomial_btrd(std::int64_t n, double q, SampleRng& rng) {
     if (!(k >= 0.0 && k <= nd)) continue;
     if (us >= 0.07 && v <= v_r) return static_cast<std::int64_t>(k);
     v = std::log(v * alpha / (a / (us * us) + b));
+    if (!have_h) {
+      h = (m + 0.5) * std::log((m + 1.0) / (odds * (nd - m + 1.0))) + stirling_remainder(m) +
+          stirling_remainder(nd - m);
+      have_h = true;
+    }
     const double bound = h + (nd + 1.0) * std::log((nd - m + 1.0) / (nd - k + 1.0)) +
                          (k + 0.5) * std::log((nd - k + 1.0) * odds / (k + 1.0)) -
                          stirling_remainder(k) - stirling_remainder(nd - k);
