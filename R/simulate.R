@@ -118,16 +118,18 @@ check_mixture_alpha <- function(alpha) {
 }
 
 # Mixture weights for rdmm(): equal by default; otherwise k finite non-negative
-# values, not all zero, scaled by their largest (sample.int() takes them unnormalised,
-# and the largest doubles would overflow a sum).
+# values, not all zero. sample.int() normalises them itself; weights whose sum
+# overflows are first scaled by their largest.
 check_mixture_weights <- function(pi, n_components) {
-  if (is.null(pi)) return(rep(1, n_components))
+  if (is.null(pi)) return(rep(1 / n_components, n_components))
   if (!is.numeric(pi) || is.object(pi) || length(pi) != n_components || any(!is.finite(pi)) ||
       any(pi < 0) || all(pi == 0)) {
     abort_input("pi", sprintf("must hold %d non-negative finite weights, not all zero",
                               n_components), "fastdmm_bad_argument")
   }
-  as.vector(pi) / max(pi)
+  pi <- as.vector(pi)
+  if (!is.finite(sum(pi))) pi <- pi / max(pi)
+  pi
 }
 
 # rdmm()'s depths, one per sample, as integers.
