@@ -120,6 +120,14 @@ test_that("rdmm() refuses every kind of bad value in every argument, in both for
   }
   # A missing depth is named too.
   expect_input_error(rdmm(5, alpha, sparse = TRUE), "fastdmm_bad_argument", "depth")
+  # Weights are relative: huge ones whose sum overflows are fine, and a zero weight
+  # leaves its component out.
+  for (sparse in c(FALSE, TRUE)) {
+    huge <- with_seed(80, rdmm(400, alpha, pi = c(1e308, 1e308), depth = 10, sparse = sparse))
+    expect_true(all(table(attr(huge, "component")) > 150))
+    only_second <- with_seed(80, rdmm(50, alpha, pi = c(0, 3), depth = 10, sparse = sparse))
+    expect_true(all(attr(only_second, "component") == 2L))
+  }
 })
 
 test_that("rdmm() gives a tiny alpha's limit: all counts on one taxon, taxon j with probability a_j / sum(a)", {
