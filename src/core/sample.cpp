@@ -257,6 +257,28 @@ void split_by_gamma(std::size_t n_cells, std::int64_t total, SampleRng& rng, Scr
   }
 }
 
+// Unsigned LEB128: 7 bits per byte, low bits first, the high bit marking a byte that
+// is followed by another. Writes at most 10 bytes at `out`; returns the end.
+std::uint8_t* put_varint(std::uint8_t* out, std::uint64_t value) {
+  while (value >= 0x80) {
+    *out++ = static_cast<std::uint8_t>(value | 0x80);
+    value >>= 7;
+  }
+  *out++ = static_cast<std::uint8_t>(value);
+  return out;
+}
+
+std::uint64_t get_varint(const std::uint8_t*& in) {
+  std::uint64_t value = 0;
+  int shift = 0;
+  for (;;) {
+    const std::uint8_t byte = *in++;
+    value |= static_cast<std::uint64_t>(byte & 0x7f) << shift;
+    if (byte < 0x80) return value;
+    shift += 7;
+  }
+}
+
 void add_count(Scratch& s, std::uint32_t taxon, std::int64_t count) {
   if (s.taxon_count[taxon] == 0) s.touched.push_back(taxon);
   s.taxon_count[taxon] += count;
@@ -314,12 +336,15 @@ void draw_sample(const ComponentPlan& plan, std::int64_t depth, SampleRng& rng, 
     if (n_group > 0 && s.cell_count[0] > 0) split_group(plan, n_group, s.cell_count[0], rng, s);
   }
   for (const std::uint32_t taxon : s.touched) {
-    block.taxon.push_back(taxon);
-    block.count.push_back(static_cast<std::int32_t>(s.taxon_count[taxon]));
+    std::uint8_t entry[20];
+    std::uint8_t* end = put_varint(entry, taxon);
+    end = put_varint(end, static_cast<std::uint64_t>(s.taxon_count[taxon]));
+    block.bytes.insert(block.bytes.end(), entry, end);
     s.taxon_count[taxon] = 0;
   }
+  block.row_length.push_back(static_cast<std::uint32_t>(s.touched.size()));
+  block.n_entries += s.touched.size();
   s.touched.clear();
-  block.row_end.push_back(block.taxon.size());
 }
 
 }  // namespace
@@ -425,15 +450,15 @@ SampledTable sample_mixture(const MixtureDraw& draw, const Executor& executor,
   const std::size_t n_blocks = (draw.n_samples + kDrawBlock - 1) / kDrawBlock;
   table.blocks.resize(n_blocks);
   // Loops of kInterruptBlocks blocks, with an interrupt check between them. Each block
-  // reserves room for as many entries per sample as the loops before averaged (a guess:
-  // it affects only how often a block's vectors grow, never what they hold).
-  double entries_per_sample = 0.0;
-  std::size_t entries = 0;
+  // reserves room for as many bytes per sample as the loops before averaged (a guess:
+  // it affects only how often a block's vector grows, never what it holds).
+  double bytes_per_sample = 0.0;
+  std::size_t bytes = 0;
   for (std::size_t first = 0; first < n_blocks; first += kInterruptBlocks) {
     check_interrupt();
     const std::size_t n_chunk = std::min(kInterruptBlocks, n_blocks - first);
     const std::size_t reserve =
-        static_cast<std::size_t>(1.05 * entries_per_sample * static_cast<double>(kDrawBlock));
+        static_cast<std::size_t>(1.05 * bytes_per_sample * static_cast<double>(kDrawBlock));
     executor.parallel_for(
         n_chunk,
         [&](std::size_t chunk_begin, std::size_t chunk_end) {
@@ -442,9 +467,8 @@ SampledTable sample_mixture(const MixtureDraw& draw, const Executor& executor,
             SampleBlock& block = table.blocks[b];
             block.first = b * kDrawBlock;
             const std::size_t last = std::min(draw.n_samples, block.first + kDrawBlock);
-            block.row_end.reserve(last - block.first);
-            block.taxon.reserve(reserve);
-            block.count.reserve(reserve);
+            block.row_length.reserve(last - block.first);
+            block.bytes.reserve(reserve);
             for (std::size_t i = block.first; i < last; ++i) {
               SampleRng rng(draw.seed, i);
               draw_sample(plans[static_cast<std::size_t>(draw.component[i])], draw.depth[i], rng,
@@ -453,12 +477,12 @@ SampledTable sample_mixture(const MixtureDraw& draw, const Executor& executor,
           }
         },
         1);
-    for (std::size_t b = first; b < first + n_chunk; ++b) entries += table.blocks[b].taxon.size();
+    for (std::size_t b = first; b < first + n_chunk; ++b) bytes += table.blocks[b].bytes.size();
     const std::size_t samples_drawn = std::min(draw.n_samples, (first + n_chunk) * kDrawBlock);
-    entries_per_sample = static_cast<double>(entries) / static_cast<double>(samples_drawn);
+    bytes_per_sample = static_cast<double>(bytes) / static_cast<double>(samples_drawn);
   }
   for (const SampleBlock& block : table.blocks) {
-    table.nnz += static_cast<std::int64_t>(block.taxon.size());
+    table.nnz += static_cast<std::int64_t>(block.n_entries);
   }
   return table;
 }
@@ -479,7 +503,12 @@ void compress_columns(SampledTable& table, const Executor& executor, int* column
         for (std::size_t g = begin; g < end; ++g) {
           std::int64_t* count = offset.data() + g * n_taxa;
           for (std::size_t b = group_begin(g); b < group_begin(g + 1); ++b) {
-            for (const std::uint32_t taxon : table.blocks[b].taxon) ++count[taxon];
+            const SampleBlock& block = table.blocks[b];
+            const std::uint8_t* in = block.bytes.data();
+            for (std::size_t entry = 0; entry < block.n_entries; ++entry) {
+              ++count[get_varint(in)];
+              get_varint(in);  // the count
+            }
           }
         }
       },
@@ -501,13 +530,14 @@ void compress_columns(SampledTable& table, const Executor& executor, int* column
           std::int64_t* next = offset.data() + g * n_taxa;
           for (std::size_t b = group_begin(g); b < group_begin(g + 1); ++b) {
             SampleBlock& block = table.blocks[b];
-            std::size_t entry = 0;
-            for (std::size_t r = 0; r < block.row_end.size(); ++r) {
+            const std::uint8_t* in = block.bytes.data();
+            for (std::size_t r = 0; r < block.row_length.size(); ++r) {
               const int row = static_cast<int>(block.first + r);
-              for (; entry < block.row_end[r]; ++entry) {
-                const std::int64_t at = next[block.taxon[entry]]++;
+              for (std::uint32_t e = 0; e < block.row_length[r]; ++e) {
+                const std::uint64_t taxon = get_varint(in);
+                const std::int64_t at = next[taxon]++;
                 row_index[at] = row;
-                value[at] = static_cast<double>(block.count[entry]);
+                value[at] = static_cast<double>(get_varint(in));
               }
             }
             block = SampleBlock();  // release this block's memory

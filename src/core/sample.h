@@ -95,13 +95,15 @@ struct MixtureDraw {
 };
 
 // The non-zero counts of a block of consecutive samples, row by row: sample
-// first + r holds entries [row_end[r - 1], row_end[r]) (row_end[-1] = 0), in no
-// particular taxon order.
+// first + r has row_length[r] entries, each a (taxon, count) pair stored as two
+// LEB128 varints in `bytes` (3 bytes for a typical entry, against 8 as two integers:
+// the blocks hold the whole table until it is compressed), in no particular taxon
+// order.
 struct SampleBlock {
   std::size_t first = 0;
-  std::vector<std::size_t> row_end;
-  std::vector<std::uint32_t> taxon;
-  std::vector<std::int32_t> count;
+  std::vector<std::uint32_t> row_length;
+  std::vector<std::uint8_t> bytes;
+  std::size_t n_entries = 0;
 };
 
 // The drawn table, by blocks of samples.
