@@ -7,10 +7,7 @@
 #include <cstdint>
 #include <vector>
 
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
-
+#include "core/memory.h"
 #include "core/sample.h"
 
 namespace {
@@ -66,27 +63,6 @@ fastdmm::MixtureDraw mixture_draw(const Rcpp::NumericMatrix& alpha,
   return draw;
 }
 
-// Asks Linux to back the whole 2 MB pages inside [data, data + bytes) with transparent
-// huge pages when they are first written. The compressed table is written once, in
-// scattered order, right after allocation: with 4 KB pages its first writes are one
-// page fault per 4 KB, which on virtual machines costs more than the sampling itself
-// (measured: 3x faster writing of the table). Only a hint: ignored where transparent
-// huge pages are off or unavailable.
-void prefer_huge_pages(void* data, std::size_t bytes) {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  constexpr std::uintptr_t kHugePage = std::uintptr_t{1} << 21;
-  const std::uintptr_t start = reinterpret_cast<std::uintptr_t>(data);
-  const std::uintptr_t begin = (start + kHugePage - 1) & ~(kHugePage - 1);
-  const std::uintptr_t end = (start + bytes) & ~(kHugePage - 1);
-  if (end > begin) {
-    (void)madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
-  }
-#else
-  (void)data;
-  (void)bytes;
-#endif
-}
-
 }  // namespace
 
 // Counts of samples drawn from a Dirichlet-multinomial mixture: sample i from
@@ -110,8 +86,9 @@ Rcpp::List rdmm_sparse(const Rcpp::NumericMatrix& alpha, const Rcpp::IntegerVect
   // Every entry is written by compress_columns().
   Rcpp::IntegerVector i(Rcpp::no_init(static_cast<R_xlen_t>(table.nnz)));
   Rcpp::NumericVector x(Rcpp::no_init(static_cast<R_xlen_t>(table.nnz)));
-  prefer_huge_pages(i.begin(), sizeof(int) * static_cast<std::size_t>(table.nnz));
-  prefer_huge_pages(x.begin(), sizeof(double) * static_cast<std::size_t>(table.nnz));
+  // Written once, in scattered order, by compress_columns().
+  fastdmm::prefer_huge_pages(i.begin(), sizeof(int) * static_cast<std::size_t>(table.nnz));
+  fastdmm::prefer_huge_pages(x.begin(), sizeof(double) * static_cast<std::size_t>(table.nnz));
   fastdmm::compress_columns(table, executor, p.begin(), i.begin(), x.begin());
   return Rcpp::List::create(Rcpp::Named("i") = i, Rcpp::Named("p") = p, Rcpp::Named("x") = x,
                             Rcpp::Named("nnz") = nnz);

@@ -25,7 +25,9 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <utility>
 
+#include "core/memory.h"
 #include "core/special.h"
 
 namespace fastdmm {
@@ -447,29 +449,44 @@ SampledTable sample_mixture(const MixtureDraw& draw, const Executor& executor,
   SampledTable table;
   table.n_samples = draw.n_samples;
   table.n_taxa = draw.n_taxa;
-  const std::size_t n_blocks = (draw.n_samples + kDrawBlock - 1) / kDrawBlock;
-  table.blocks.resize(n_blocks);
-  // Loops of kInterruptBlocks blocks, with an interrupt check between them. Each block
-  // reserves room for as many bytes per sample as the loops before averaged (a guess:
-  // it affects only how often a block's vector grows, never what it holds).
+  // Loops of blocks, with an interrupt check before each. The first loop's blocks are
+  // small; later blocks are sized, and reserve room, by the bytes per sample drawn so
+  // far (a guess: it decides only how the samples are grouped and how often a block's
+  // vector grows, never what it holds).
   double bytes_per_sample = 0.0;
   std::size_t bytes = 0;
-  for (std::size_t first = 0; first < n_blocks; first += kInterruptBlocks) {
+  std::size_t next_sample = 0;
+  while (next_sample < draw.n_samples) {
     check_interrupt();
-    const std::size_t n_chunk = std::min(kInterruptBlocks, n_blocks - first);
+    const bool first_loop = next_sample == 0;
+    std::size_t block_samples = kFirstBlockSamples;
+    if (!first_loop && bytes_per_sample > 0.0) {
+      const double wanted = std::ceil(kBlockBytes / bytes_per_sample);
+      block_samples = wanted >= static_cast<double>(kMaxBlockSamples)
+                          ? kMaxBlockSamples
+                          : std::max(kFirstBlockSamples, static_cast<std::size_t>(wanted));
+    }
+    const std::size_t loop_blocks = first_loop ? kFirstLoopBlocks : kLoopBlocks;
+    const std::size_t loop_first_block = table.blocks.size();
+    for (std::size_t b = 0; b < loop_blocks && next_sample < draw.n_samples; ++b) {
+      SampleBlock block;
+      block.first = next_sample;
+      next_sample = std::min(draw.n_samples, next_sample + block_samples);
+      block.end = next_sample;
+      block.row_length.reserve(block.end - block.first);
+      table.blocks.push_back(std::move(block));
+    }
     const std::size_t reserve =
-        static_cast<std::size_t>(1.05 * bytes_per_sample * static_cast<double>(kDrawBlock));
+        static_cast<std::size_t>(1.05 * bytes_per_sample * static_cast<double>(block_samples));
     executor.parallel_for(
-        n_chunk,
-        [&](std::size_t chunk_begin, std::size_t chunk_end) {
+        table.blocks.size() - loop_first_block,
+        [&](std::size_t begin, std::size_t end) {
           Scratch scratch(draw.n_taxa);
-          for (std::size_t b = first + chunk_begin; b < first + chunk_end; ++b) {
+          for (std::size_t b = loop_first_block + begin; b < loop_first_block + end; ++b) {
             SampleBlock& block = table.blocks[b];
-            block.first = b * kDrawBlock;
-            const std::size_t last = std::min(draw.n_samples, block.first + kDrawBlock);
-            block.row_length.reserve(last - block.first);
             block.bytes.reserve(reserve);
-            for (std::size_t i = block.first; i < last; ++i) {
+            prefer_huge_pages(block.bytes.data(), block.bytes.capacity());
+            for (std::size_t i = block.first; i < block.end; ++i) {
               SampleRng rng(draw.seed, i);
               draw_sample(plans[static_cast<std::size_t>(draw.component[i])], draw.depth[i], rng,
                           scratch, block);
@@ -477,9 +494,10 @@ SampledTable sample_mixture(const MixtureDraw& draw, const Executor& executor,
           }
         },
         1);
-    for (std::size_t b = first; b < first + n_chunk; ++b) bytes += table.blocks[b].bytes.size();
-    const std::size_t samples_drawn = std::min(draw.n_samples, (first + n_chunk) * kDrawBlock);
-    bytes_per_sample = static_cast<double>(bytes) / static_cast<double>(samples_drawn);
+    for (std::size_t b = loop_first_block; b < table.blocks.size(); ++b) {
+      bytes += table.blocks[b].bytes.size();
+    }
+    bytes_per_sample = static_cast<double>(bytes) / static_cast<double>(next_sample);
   }
   for (const SampleBlock& block : table.blocks) {
     table.nnz += static_cast<std::int64_t>(block.n_entries);

@@ -94,13 +94,14 @@ struct MixtureDraw {
   std::uint64_t seed[2] = {0, 0};
 };
 
-// The non-zero counts of a block of consecutive samples, row by row: sample
+// The non-zero counts of the samples [first, end), row by row: sample
 // first + r has row_length[r] entries, each a (taxon, count) pair stored as two
 // LEB128 varints in `bytes` (3 bytes for a typical entry, against 8 as two integers:
 // the blocks hold the whole table until it is compressed), in no particular taxon
 // order.
 struct SampleBlock {
   std::size_t first = 0;
+  std::size_t end = 0;
   std::vector<std::uint32_t> row_length;
   std::vector<std::uint8_t> bytes;
   std::size_t n_entries = 0;
@@ -114,19 +115,23 @@ struct SampledTable {
   std::int64_t nnz = 0;
 };
 
-// Samples per block, the unit of parallel work. Every sample has its own stream, so
-// the blocks (and the threads that draw them) do not affect the result.
-constexpr std::size_t kDrawBlock = 1024;
+// Blocks of samples are the unit of parallel work. Every sample has its own stream, so
+// the blocks (and the threads that draw them) do not affect the result. The first
+// loop draws kFirstLoopBlocks blocks of kFirstBlockSamples samples; later loops draw
+// kLoopBlocks blocks sized to hold about kBlockBytes each (so that their buffers can
+// be backed by huge pages), between kFirstBlockSamples and kMaxBlockSamples samples.
+constexpr std::size_t kFirstBlockSamples = 1024;
+constexpr std::size_t kFirstLoopBlocks = 64;
+constexpr std::size_t kLoopBlocks = 16;
+constexpr double kBlockBytes = 4194304.0;
+constexpr std::size_t kMaxBlockSamples = 65536;
 
 // Groups of blocks compress_columns() scatters in parallel.
 constexpr std::size_t kCompressGroups = 16;
 
-// Blocks per parallel loop; check_interrupt runs between loops.
-constexpr std::size_t kInterruptBlocks = 64;
-
 // Draws the table: per sample, proportions from the Dirichlet of its component and
 // counts from the multinomial (see sample.cpp for the exact method). check_interrupt
-// is called on the calling thread between parallel loops (it may throw).
+// is called on the calling thread before each parallel loop (it may throw).
 SampledTable sample_mixture(const MixtureDraw& draw, const Executor& executor,
                             const std::function<void()>& check_interrupt = [] {});
 

@@ -224,6 +224,11 @@ test_that("rdmm(sparse = TRUE) is reproducible under set.seed() and identical fo
   expect_false(identical(draw(76, 2), one))
   # Thread-independence must not come from a serial run: 5000 samples make 5 blocks.
   expect_gt(length(one@x), 5000)
+  # Past the first 65,536 samples, blocks are sized by the bytes drawn so far.
+  many <- function(threads) {
+    with_seed(81, rdmm(80000, alpha[1:30, ], depth = 50, sparse = TRUE, threads = threads))
+  }
+  expect_identical(many(2), many(1))
 })
 
 test_that("rdmm(sparse = TRUE) draws the Dirichlet-multinomial exactly (chi-square on every outcome)", {
