@@ -92,6 +92,7 @@ test_that("rdmm() refuses bad arguments, naming them", {
 })
 
 test_that("rdmm() refuses every kind of bad value in every argument, in both forms", {
+  skip_if_not_installed("Matrix")
   alpha <- cbind(c(3, 2, 1), c(1, 2, 3))
   cases <- list(
     n = list(1e10, 2^31, NA, NA_real_, NaN, Inf, -1, 0, 2.5, "5", c(5, 6), numeric(0), NULL,
@@ -131,6 +132,7 @@ test_that("rdmm() refuses every kind of bad value in every argument, in both for
 })
 
 test_that("rdmm() gives a tiny alpha's limit: all counts on one taxon, taxon j with probability a_j / sum(a)", {
+  skip_if_not_installed("Matrix")
   # As a -> 0 the Dirichlet puts all its mass on one taxon, taxon j with probability
   # a_j / A. Alphas of 1e-310 underflow every proportion; the draws must still be exactly
   # that limit, in both forms and for shallow (urn) and deep (Gamma) samples.
@@ -324,6 +326,7 @@ test_that("the sampler's binomial and Gamma draws follow their distributions", {
 })
 
 test_that("rdmm() leaves its arguments unmodified", {
+  skip_if_not_installed("Matrix")
   alpha <- cbind(a = c(x = 2, y = 1, z = 0.01), b = c(0.5, 3, 0.02))
   storage.mode(alpha) <- "double"
   integer_alpha <- matrix(1:6, 3)
