@@ -73,3 +73,15 @@
     .Call(`_fastdmm_finish_blocks`, builder, threads)
 }
 
+.rdmm_sparse <- function(alpha, component, depth, seed, threads) {
+    .Call(`_fastdmm_rdmm_sparse`, alpha, component, depth, seed, threads)
+}
+
+.draw_binomial <- function(size, prob, n, seed) {
+    .Call(`_fastdmm_draw_binomial`, size, prob, n, seed)
+}
+
+.draw_log_gamma <- function(shape, n, seed) {
+    .Call(`_fastdmm_draw_log_gamma`, shape, n, seed)
+}
+

@@ -250,6 +250,48 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// rdmm_sparse
+Rcpp::List rdmm_sparse(const Rcpp::NumericMatrix& alpha, const Rcpp::IntegerVector& component, const Rcpp::IntegerVector& depth, const Rcpp::NumericVector& seed, int threads);
+RcppExport SEXP _fastdmm_rdmm_sparse(SEXP alphaSEXP, SEXP componentSEXP, SEXP depthSEXP, SEXP seedSEXP, SEXP threadsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< const Rcpp::NumericMatrix& >::type alpha(alphaSEXP);
+    Rcpp::traits::input_parameter< const Rcpp::IntegerVector& >::type component(componentSEXP);
+    Rcpp::traits::input_parameter< const Rcpp::IntegerVector& >::type depth(depthSEXP);
+    Rcpp::traits::input_parameter< const Rcpp::NumericVector& >::type seed(seedSEXP);
+    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(rdmm_sparse(alpha, component, depth, seed, threads));
+    return rcpp_result_gen;
+END_RCPP
+}
+// draw_binomial
+Rcpp::NumericVector draw_binomial(double size, double prob, int n, const Rcpp::NumericVector& seed);
+RcppExport SEXP _fastdmm_draw_binomial(SEXP sizeSEXP, SEXP probSEXP, SEXP nSEXP, SEXP seedSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< double >::type size(sizeSEXP);
+    Rcpp::traits::input_parameter< double >::type prob(probSEXP);
+    Rcpp::traits::input_parameter< int >::type n(nSEXP);
+    Rcpp::traits::input_parameter< const Rcpp::NumericVector& >::type seed(seedSEXP);
+    rcpp_result_gen = Rcpp::wrap(draw_binomial(size, prob, n, seed));
+    return rcpp_result_gen;
+END_RCPP
+}
+// draw_log_gamma
+Rcpp::NumericVector draw_log_gamma(double shape, int n, const Rcpp::NumericVector& seed);
+RcppExport SEXP _fastdmm_draw_log_gamma(SEXP shapeSEXP, SEXP nSEXP, SEXP seedSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< double >::type shape(shapeSEXP);
+    Rcpp::traits::input_parameter< int >::type n(nSEXP);
+    Rcpp::traits::input_parameter< const Rcpp::NumericVector& >::type seed(seedSEXP);
+    rcpp_result_gen = Rcpp::wrap(draw_log_gamma(shape, n, seed));
+    return rcpp_result_gen;
+END_RCPP
+}
 
 static const R_CallMethodDef CallEntries[] = {
     {"_fastdmm_fit_dmn", (DL_FUNC) &_fastdmm_fit_dmn, 14},
@@ -270,6 +312,9 @@ static const R_CallMethodDef CallEntries[] = {
     {"_fastdmm_finish_scan", (DL_FUNC) &_fastdmm_finish_scan, 1},
     {"_fastdmm_fill_block", (DL_FUNC) &_fastdmm_fill_block, 5},
     {"_fastdmm_finish_blocks", (DL_FUNC) &_fastdmm_finish_blocks, 2},
+    {"_fastdmm_rdmm_sparse", (DL_FUNC) &_fastdmm_rdmm_sparse, 5},
+    {"_fastdmm_draw_binomial", (DL_FUNC) &_fastdmm_draw_binomial, 4},
+    {"_fastdmm_draw_log_gamma", (DL_FUNC) &_fastdmm_draw_log_gamma, 3},
     {NULL, NULL, 0}
 };
 

@@ -411,7 +411,7 @@ fastdmm::IndexArray index_view(SEXP x) {
 
 SEXP new_index_vector(std::size_t n) {
   SEXP x = Rf_allocVector(INTSXP, static_cast<R_xlen_t>(n));
-  fastdmm::advise_large_pages(INTEGER(x), n * sizeof(int));
+  fastdmm::prefer_huge_pages(INTEGER(x), n * sizeof(int));
   return x;
 }
 

@@ -6,25 +6,7 @@
 
 #include "special.h"
 
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
-
 namespace fastdmm {
-
-void advise_large_pages(void* data, std::size_t bytes) {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  // Only whole 2 MB pages inside the range; smaller ranges are not worth it.
-  constexpr std::uintptr_t kPage = std::uintptr_t{1} << 21;
-  const auto begin = (reinterpret_cast<std::uintptr_t>(data) + kPage - 1) & ~(kPage - 1);
-  const auto end = (reinterpret_cast<std::uintptr_t>(data) + bytes) & ~(kPage - 1);
-  // Advice only: a refusal leaves ordinary pages, which work the same.
-  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
-#else
-  (void)data;
-  (void)bytes;
-#endif
-}
 
 // Blocks of taxa with about equal numbers of non-zeros, at least two per thread
 // (fewer, longer sweeps over the posteriors). Each pair belongs to one block, so

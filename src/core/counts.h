@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "memory.h"
 #include "parallel.h"
 
 namespace fastdmm {
@@ -39,13 +40,6 @@ class IndexArray {
   std::size_t size_ = 0;
 };
 
-// Asks the operating system to back [data, data + bytes) with large pages where it
-// can (Linux's transparent huge pages; elsewhere nothing): a table of a hundred
-// million entries otherwise takes hundreds of thousands of page faults, a large
-// share of its building time on virtual machines. Call before the memory is first
-// written.
-void advise_large_pages(void* data, std::size_t bytes);
-
 // An owned array whose elements are left uninitialised when it is allocated (every
 // one is written before it is read), which spares large index arrays a pass of
 // zeroing, in large pages where the system has them.
@@ -54,7 +48,7 @@ class Buffer {
  public:
   Buffer() = default;
   explicit Buffer(std::size_t n) : data_(n > 0 ? new T[n] : nullptr), size_(n) {
-    advise_large_pages(data_.get(), n * sizeof(T));
+    prefer_huge_pages(data_.get(), n * sizeof(T));
   }
   T& operator[](std::size_t e) { return data_[e]; }
   const T& operator[](std::size_t e) const { return data_[e]; }

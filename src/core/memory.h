@@ -1,0 +1,35 @@
+// A memory hint for large buffers that are written once, right after allocation.
+#ifndef FASTDMM_MEMORY_H
+#define FASTDMM_MEMORY_H
+
+#include <cstddef>
+#include <cstdint>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+namespace fastdmm {
+
+// Asks Linux to back the whole 2 MB pages inside [data, data + bytes) with transparent
+// huge pages when they are first written. With 4 KB pages, the first writes to a fresh
+// buffer take one page fault per 4 KB, which on virtual machines (where each fault can
+// reach the host) costs more than computing what is written: measured 3x faster
+// writing of rdmm()'s table. Only a hint: without effect where transparent huge pages
+// are off or unavailable, and elsewhere than Linux.
+inline void prefer_huge_pages(void* data, std::size_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  constexpr std::uintptr_t kHugePage = std::uintptr_t{1} << 21;
+  const std::uintptr_t start = reinterpret_cast<std::uintptr_t>(data);
+  const std::uintptr_t begin = (start + kHugePage - 1) & ~(kHugePage - 1);
+  const std::uintptr_t end = (start + bytes) & ~(kHugePage - 1);
+  if (end > begin) (void)madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+#else
+  (void)data;
+  (void)bytes;
+#endif
+}
+
+}  // namespace fastdmm
+
+#endif
