@@ -7,10 +7,20 @@
 
 #include "model.h"
 #include "special.h"
+#include "width.h"
 
 namespace fastdmm {
 
 namespace {
+
+// Posteriors below this are left out of the per-pair histograms (not of W_k or
+// the depth histograms). With deep samples most posteriors that are not 0 or 1
+// are far below it (a sample 100 log units worse under a component has z ~ 1e-44),
+// and leaving them out makes a histogram entry one addition instead of k. What
+// they would add to a component's objective is at most N * 1e-30 times its
+// largest lgamma difference, far below the rounding of its prior terms (eta
+// lambda_j per taxon), so no fit can tell.
+constexpr double kNegligiblePosterior = 1e-30;
 
 void nonzero_posteriors(const double* posterior, std::size_t N, std::size_t K,
                         const Executor& executor, HistogramWorkspace& nz) {
@@ -21,7 +31,7 @@ void nonzero_posteriors(const double* posterior, std::size_t N, std::size_t K,
       PosteriorRow row{0.0, 0, 0};
       for (std::size_t k = 0; k < K; ++k) {
         const double z = posterior[i * K + k];
-        if (z == 0.0) continue;
+        if (!(z >= kNegligiblePosterior)) continue;
         if (row.count == 0) {
           row.value = z;
           row.component = static_cast<std::uint32_t>(k);
@@ -29,41 +39,45 @@ void nonzero_posteriors(const double* posterior, std::size_t N, std::size_t K,
         ++row.count;
       }
       nz.single[i] = row;
-      nz.start[i + 1] = row.count > 1 ? row.count : 0;
+      nz.start[i + 1] = row.count > 1 ? 1 : 0;
     }
   }, kSampleGrain);
+  // Rows of several posteriors are copied whole, negligible ones as 0 (adding
+  // +0.0 changes no sum), so that they are added k at a time.
   for (std::size_t i = 0; i < N; ++i) nz.start[i + 1] += nz.start[i];
-  nz.component.resize(nz.start[N]);
-  nz.value.resize(nz.start[N]);
+  nz.dense.resize(nz.start[N] * K);
   executor.parallel_for(N, [&](std::size_t begin, std::size_t end) {
     for (std::size_t i = begin; i < end; ++i) {
-      std::size_t m = nz.start[i];
-      if (m == nz.start[i + 1]) continue;
+      if (nz.start[i] == nz.start[i + 1]) continue;
+      double* row = &nz.dense[nz.start[i] * K];
       for (std::size_t k = 0; k < K; ++k) {
         const double z = posterior[i * K + k];
-        if (z == 0.0) continue;
-        nz.component[m] = static_cast<std::uint32_t>(k);
-        nz.value[m++] = z;
+        row[k] = z >= kNegligiblePosterior ? z : 0.0;
       }
     }
   }, kSampleGrain);
 }
 
-// sum[k] += z_ik for sample i's non-zero posteriors.
-inline void add_posterior_row(const HistogramWorkspace& nz, std::size_t i, double* sum) {
+// sum[k] += z_ik for sample i's posteriors that are not negligible.
+template <std::size_t W>
+inline void add_posterior_row(const HistogramWorkspace& nz, std::size_t i, std::size_t K,
+                              double* sum) {
   const PosteriorRow& row = nz.single[i];
   if (row.count == 1) {
     sum[row.component] += row.value;
     return;
   }
-  for (std::size_t m = nz.start[i]; m < nz.start[i + 1]; ++m) sum[nz.component[m]] += nz.value[m];
+  if (row.count == 0) return;
+  const std::size_t k_count = W ? W : K;
+  const double* z = &nz.dense[nz.start[i] * k_count];
+  for (std::size_t k = 0; k < k_count; ++k) sum[k] += z[k];
 }
 
+template <std::size_t W>
 void fill_histograms(const Counts& counts, const double* posterior, std::size_t K,
                      const Executor& executor, std::vector<ComponentWeights>& weights,
                      HistogramWorkspace& nz) {
   const std::size_t N = counts.n_samples, S = counts.n_taxa, n_tiles = counts.n_tiles();
-  nonzero_posteriors(posterior, N, K, executor, nz);
   nz.sums.resize(counts.n_pairs() * K);
   const std::vector<std::size_t> blocks = taxon_blocks(counts, executor.threads());
   const std::size_t n_blocks = blocks.size() - 1;
@@ -76,10 +90,16 @@ void fill_histograms(const Counts& counts, const double* posterior, std::size_t 
   executor.parallel_for(n_blocks + 1, [&](std::size_t begin, std::size_t end) {
     for (std::size_t b = begin; b < end; ++b) {
       if (b == n_blocks) {
+        // Every posterior, however small: W_k decides which components are empty.
         std::vector<double> total(K, 0.0), depth(K * counts.n_depths(), 0.0);
         for (std::size_t i = 0; i < N; ++i) {
-          add_posterior_row(nz, i, &depth[counts.sample_depth[i] * K]);
-          add_posterior_row(nz, i, total.data());
+          const double* z = &posterior[i * K];
+          double* depth_row = &depth[counts.sample_depth[i] * K];
+          for (std::size_t k = 0; k < K; ++k) {
+            if (z[k] == 0.0) continue;
+            depth_row[k] += z[k];
+            total[k] += z[k];
+          }
         }
         for (std::size_t k = 0; k < K; ++k) {
           weights[k].total = total[k];
@@ -98,7 +118,7 @@ void fill_histograms(const Counts& counts, const double* posterior, std::size_t 
           const std::uint32_t pair = tile_pair[e];
           double* sum = &sums[(pair - p0) * K];
           do {
-            add_posterior_row(nz, first_sample + tile_row[e], sum);
+            add_posterior_row<W>(nz, first_sample + tile_row[e], K, sum);
             ++e;
           } while (e < last && tile_pair[e] == pair);
         }
@@ -124,8 +144,11 @@ void fill_component_weights(const Counts& counts, const std::vector<double>& pos
     w.depth.resize(counts.n_depths());
   }
   HistogramWorkspace local;
-  fill_histograms(counts, posterior.data(), K, executor, weights,
-                  workspace != nullptr ? *workspace : local);
+  HistogramWorkspace& nz = workspace != nullptr ? *workspace : local;
+  nonzero_posteriors(posterior.data(), counts.n_samples, K, executor, nz);
+  with_width(K, [&](auto width) {
+    fill_histograms<decltype(width)::value>(counts, posterior.data(), K, executor, weights, nz);
+  });
 }
 
 std::vector<ComponentWeights> component_weights(const Counts& counts,
@@ -376,6 +399,27 @@ OptimiserReport optimise_component(const Counts& counts, const ComponentWeights&
         -0.5 * slope <= options.objective_tolerance) {
       report.converged = true;
       break;
+    }
+    // The step is taken in alpha rather than lambda: lambda_j + log(1 + d_j), which
+    // moves alpha_j by alpha_j d_j, as the Newton step d_j does to first order. For a
+    // taxon whose f_j is dominated by c alpha - b log(alpha) (the prior and rare or
+    // absent counts: most taxa in most components) that is the exact minimiser,
+    // where the Newton step in lambda shrinks alpha by at most a factor e per
+    // iteration. Near the optimum the two agree to second order, so convergence
+    // stays quadratic. Kept only when it is a descent direction.
+    {
+      const double floor = std::expm1(-options.max_step);
+      double alpha_slope = 0.0, alpha_largest = 0.0;
+      for (std::size_t j = 0; j < S; ++j) {
+        trial[j] = std::log1p(std::max(direction[j], floor));
+        alpha_slope += d.gradient[j] * trial[j];
+        alpha_largest = std::max(alpha_largest, std::fabs(trial[j]));
+      }
+      if (alpha_slope < 0.0 && std::isfinite(alpha_largest)) {
+        direction.swap(trial);
+        slope = alpha_slope;
+        largest = alpha_largest;
+      }
     }
     if (largest > options.max_step) {
       const double shrink = options.max_step / largest;

@@ -21,12 +21,13 @@ struct ComponentWeights {
   double total = 0.0;
 };
 
-// The non-zero posteriors of every sample, and room for the histograms' sums,
-// kept from one EM iteration to the next. With deep samples most posteriors are
-// exactly 0 or 1, so a histogram entry then costs one addition instead of k
-// (leaving out exact zeros changes no sum): sample i's row is `single[i]` when it
-// has one non-zero; otherwise its non-zeros are value[m] for component[m],
-// m = start[i] .. start[i + 1], in component order.
+// The posteriors of every sample that the per-pair histograms add (all but the
+// negligible ones, see mstep.cpp), and room for the histograms' sums, kept from
+// one EM iteration to the next. With deep samples a sample's posteriors are
+// nearly always one 1 and the rest negligible, so a histogram entry costs one
+// addition instead of k: sample i's row is `single[i]` when it has one such
+// posterior; otherwise its k posteriors (the negligible ones 0) are
+// dense[start[i] * k .. (start[i] + 1) * k].
 struct PosteriorRow {
   double value;
   std::uint32_t component;
@@ -36,8 +37,7 @@ struct PosteriorRow {
 struct HistogramWorkspace {
   std::vector<PosteriorRow> single;
   std::vector<std::size_t> start;
-  std::vector<std::uint32_t> component;
-  std::vector<double> value;
+  std::vector<double> dense;
   std::vector<double> sums;  // [p * K + k]
 };
 
