@@ -90,8 +90,9 @@ EmState state_from_posterior(const Counts& counts, std::size_t n_components,
     state.log_alpha[c] = centres[c] > 0.0 ? std::log(centres[c]) : -10.0;
   }
   state.posterior = std::move(posterior);
-  const std::vector<ComponentWeights> histograms =
-      component_weights(counts, state.posterior, K, executor);
+  std::vector<ComponentWeights> histograms;
+  fill_component_weights(counts, state.posterior, K, executor, histograms,
+                         &state.workspace->histograms);
   state.weights.resize(K);
   for (std::size_t k = 0; k < K; ++k) state.weights[k] = histograms[k].total;
   state.unconverged_msteps += run_msteps(counts, histograms, state.log_alpha, options, executor);

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "memory.h"
 #include "model.h"
 #include "special.h"
 #include "width.h"
@@ -19,7 +20,7 @@ namespace {
 void evidence_tables(const Counts& counts, const std::vector<double>& log_alpha, std::size_t K,
                      const Executor& executor, EStepWorkspace& tables) {
   const std::size_t S = counts.n_taxa, n_depths = counts.n_depths();
-  tables.pair_table.resize(K * counts.n_pairs());
+  resize_for_overwrite(tables.pair_table, K * counts.n_pairs());
   executor.parallel_for(S, [&](std::size_t begin, std::size_t end) {
     std::vector<double> differences;
     for (std::size_t j = begin; j < end; ++j) {
@@ -147,10 +148,11 @@ void expectation(const Counts& counts, const std::vector<double>& log_alpha,
   EStepWorkspace local;
   EStepWorkspace& tables = workspace != nullptr ? *workspace : local;
   evidence_tables(counts, log_alpha, K, executor, tables);
-  if (outputs.evidence != nullptr) outputs.evidence->resize(N * K);
-  if (outputs.posterior != nullptr) outputs.posterior->resize(N * K);
+  if (outputs.evidence != nullptr) resize_for_overwrite(*outputs.evidence, N * K);
+  if (outputs.posterior != nullptr) resize_for_overwrite(*outputs.posterior, N * K);
   std::vector<double>& per_sample = tables.per_sample;
-  per_sample.resize(outputs.log_likelihood != nullptr || outputs.posterior != nullptr ? N : 0);
+  resize_for_overwrite(per_sample,
+                       outputs.log_likelihood != nullptr || outputs.posterior != nullptr ? N : 0);
   with_width(K, [&](auto width) {
     expectation_tiles<decltype(width)::value>(counts, tables, weights, K, executor, outputs,
                                                per_sample);
@@ -188,7 +190,7 @@ void posterior_from_evidence(const std::vector<double>& evidence,
   const std::size_t N = n_samples, K = weights.size();
   double total_weight = 0.0;
   for (double w : weights) total_weight += w;
-  posterior.resize(K * N);
+  resize_for_overwrite(posterior, K * N);
   executor.parallel_for(N, [&](std::size_t begin, std::size_t end) {
     for (std::size_t i = begin; i < end; ++i) {
       finish_sample<0>(&evidence[i * K], weights.data(), total_weight, K, &posterior[i * K]);

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "memory.h"
 #include "rng.h"
 #include "start.h"
 #include "width.h"
@@ -22,8 +23,8 @@ namespace {
 // one walk over each sample's non-zeros with the components innermost.
 template <std::size_t W>
 void soft_assign(const Counts& counts, std::size_t K, const std::vector<double>& centre_by_taxon,
-                 const std::vector<double>& centre_norm2, const Executor& executor,
-                 std::vector<double>& z) {
+                 const std::vector<double>& centre_norm2, const double* proportions,
+                 const Executor& executor, std::vector<double>& z) {
   const std::size_t k_count = W ? W : K;
   executor.parallel_for(counts.n_samples, [&](std::size_t begin, std::size_t end) {
     // A local array when k is known at compile time, so the sums stay in registers.
@@ -32,12 +33,10 @@ void soft_assign(const Counts& counts, std::size_t K, const std::vector<double>&
     double* distance2 = W ? fixed : dynamic.data();
     for (std::size_t i = begin; i < end; ++i) {
       for (std::size_t k = 0; k < k_count; ++k) distance2[k] = centre_norm2[k];
-      const double depth = counts.depth[i];
       for (std::size_t e = counts.row_ptr[i]; e < counts.row_ptr[i + 1]; ++e) {
-        // Proportions y_ij = x_ij / J_i are computed where they are used, so that
-        // the start needs no memory per non-zero.
-        const double y = counts.row_count(e) / depth;
+        const double y = proportions[e];
         const double* mu = &centre_by_taxon[static_cast<std::size_t>(counts.row_taxon[e]) * k_count];
+        FASTDMM_UNROLL_COMPONENTS
         for (std::size_t k = 0; k < k_count; ++k) {
           const double difference = mu[k] - y;
           distance2[k] += difference * difference - mu[k] * mu[k];
@@ -64,7 +63,8 @@ KmeansResult soft_kmeans(const Counts& counts, std::size_t n_components, std::ui
   KmeansResult result;
   auto& z = result.posterior;
   auto& centres = result.centres;
-  z.assign(N * K, 0.0);
+  resize_for_overwrite(z, N * K);
+  std::fill(z.begin(), z.end(), 0.0);
   centres.assign(K * S, 0.0);
 
   ReferenceRng rng(seed);
@@ -72,11 +72,29 @@ KmeansResult soft_kmeans(const Counts& counts, std::size_t n_components, std::ui
     z[i * K + rng.uniform_int(static_cast<std::uint32_t>(K))] = 1.0;
   }
 
+  // Proportions y_ij = x_ij / J_i of every non-zero, in the row view's and the
+  // column view's orders, divided once for all iterations (the same divisions the
+  // reference makes, so the same values).
+  const std::size_t nnz = counts.nnz();
+  Buffer<double> by_row(nnz), by_column(nnz);
+  executor.parallel_for(N, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t i = begin; i < end; ++i) {
+      for (std::size_t e = counts.row_ptr[i]; e < counts.row_ptr[i + 1]; ++e) {
+        by_row[e] = counts.row_count(e) / counts.depth[i];
+      }
+    }
+  }, kSampleGrain);
+  executor.parallel_for(S, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t e = counts.col_ptr[begin]; e < counts.col_ptr[end]; ++e) {
+      by_column[e] = counts.col_count(e) / counts.depth[counts.col_sample[e]];
+    }
+  }, kTaxonGrain);
+
   std::vector<double> weights(K), new_centres, centre_norm2(K), centre_by_taxon(S * K);
   double max_change = 1.0e9;
   int iteration = 0;
   while (max_change > tolerance && iteration < max_iterations) {
-    new_centres = proportion_centres(counts, z, K, executor, &weights);
+    new_centres = proportion_centres(counts, z, K, executor, &weights, by_column.data());
     max_change = 0.0;
     for (std::size_t k = 0; k < K; ++k) {
       // A component no sample belongs to has no mean; the reference divides by zero
@@ -101,7 +119,8 @@ KmeansResult soft_kmeans(const Counts& counts, std::size_t n_components, std::ui
       centre_norm2[k] = norm2;
     }
     with_width(K, [&](auto width) {
-      soft_assign<decltype(width)::value>(counts, K, centre_by_taxon, centre_norm2, executor, z);
+      soft_assign<decltype(width)::value>(counts, K, centre_by_taxon, centre_norm2, by_row.data(),
+                                          executor, z);
     });
     ++iteration;
     progress(iteration, max_change);

@@ -30,6 +30,23 @@ inline void prefer_huge_pages(void* data, std::size_t bytes) {
 #endif
 }
 
+// Gives `v` size n for a caller that writes every element before reading it. When
+// it must grow, fresh storage is reserved, advised onto huge pages before it is
+// first touched, and zero-filled (the old contents are dropped, not copied);
+// otherwise the existing storage is reused untouched (its contents unspecified).
+template <class Vector>
+void resize_for_overwrite(Vector& v, std::size_t n) {
+  if (v.capacity() < n) {
+    Vector fresh;
+    fresh.reserve(n);
+    prefer_huge_pages(fresh.data(), n * sizeof(typename Vector::value_type));
+    fresh.resize(n);
+    v.swap(fresh);
+  } else {
+    v.resize(n);
+  }
+}
+
 }  // namespace fastdmm
 
 #endif

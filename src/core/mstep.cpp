@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "memory.h"
 #include "model.h"
 #include "special.h"
 #include "width.h"
@@ -22,10 +23,14 @@ namespace {
 // lambda_j per taxon), so no fit can tell.
 constexpr double kNegligiblePosterior = 1e-30;
 
+// Samples whose posteriors a histogram pass keeps in cache at a time.
+constexpr std::size_t kHistogramRun = 4096;
+
 void nonzero_posteriors(const double* posterior, std::size_t N, std::size_t K,
                         const Executor& executor, HistogramWorkspace& nz) {
-  nz.single.resize(N);
-  nz.start.assign(N + 1, 0);
+  resize_for_overwrite(nz.single, N);
+  resize_for_overwrite(nz.start, N + 1);
+  nz.start[0] = 0;
   executor.parallel_for(N, [&](std::size_t begin, std::size_t end) {
     for (std::size_t i = begin; i < end; ++i) {
       PosteriorRow row{0.0, 0, 0};
@@ -45,7 +50,7 @@ void nonzero_posteriors(const double* posterior, std::size_t N, std::size_t K,
   // Rows of several posteriors are copied whole, negligible ones as 0 (adding
   // +0.0 changes no sum), so that they are added k at a time.
   for (std::size_t i = 0; i < N; ++i) nz.start[i + 1] += nz.start[i];
-  nz.dense.resize(nz.start[N] * K);
+  resize_for_overwrite(nz.dense, nz.start[N] * K);
   executor.parallel_for(N, [&](std::size_t begin, std::size_t end) {
     for (std::size_t i = begin; i < end; ++i) {
       if (nz.start[i] == nz.start[i + 1]) continue;
@@ -70,6 +75,7 @@ inline void add_posterior_row(const HistogramWorkspace& nz, std::size_t i, std::
   if (row.count == 0) return;
   const std::size_t k_count = W ? W : K;
   const double* z = &nz.dense[nz.start[i] * k_count];
+  FASTDMM_UNROLL_COMPONENTS
   for (std::size_t k = 0; k < k_count; ++k) sum[k] += z[k];
 }
 
@@ -78,15 +84,15 @@ void fill_histograms(const Counts& counts, const double* posterior, std::size_t 
                      const Executor& executor, std::vector<ComponentWeights>& weights,
                      HistogramWorkspace& nz) {
   const std::size_t N = counts.n_samples, S = counts.n_taxa, n_tiles = counts.n_tiles();
-  nz.sums.resize(counts.n_pairs() * K);
+  resize_for_overwrite(nz.sums, counts.n_pairs() * K);
   const std::vector<std::size_t> blocks = taxon_blocks(counts, executor.threads());
   const std::size_t n_blocks = blocks.size() - 1;
-  const std::uint16_t* tile_row = counts.tile_row.data();
-  const std::uint32_t* tile_pair = counts.tile_pair.data();
+  const std::uint32_t* col_sample = counts.col_sample.data();
+  const std::uint32_t* col_pair = counts.col_pair.data();
   // Task n_blocks sums the depth histograms and totals over samples in order;
-  // the others walk their taxa tile by tile in the tile view, so that a tile's
-  // posteriors stay in cache while its entries are added, each pair's sum still
-  // in sample order.
+  // the others walk their taxa's columns in runs of kHistogramRun samples, so
+  // that a run's posteriors stay in a core's cache while every taxon of the
+  // block adds its entries of that run, each pair's sum still in sample order.
   executor.parallel_for(n_blocks + 1, [&](std::size_t begin, std::size_t end) {
     for (std::size_t b = begin; b < end; ++b) {
       if (b == n_blocks) {
@@ -111,16 +117,16 @@ void fill_histograms(const Counts& counts, const double* posterior, std::size_t 
       const std::size_t p0 = counts.pair_ptr[j0], n_pairs = counts.pair_ptr[j1] - p0;
       double* sums = &nz.sums[p0 * K];
       std::fill(sums, sums + n_pairs * K, 0.0);
-      for (std::size_t t = 0; t < n_tiles; ++t) {
-        const std::size_t first_sample = t * counts.tile_size;
-        const std::size_t last = counts.tile_ptr[t * S + j1];
-        for (std::size_t e = counts.tile_ptr[t * S + j0]; e < last;) {
-          const std::uint32_t pair = tile_pair[e];
-          double* sum = &sums[(pair - p0) * K];
-          do {
-            add_posterior_row<W>(nz, first_sample + tile_row[e], K, sum);
-            ++e;
-          } while (e < last && tile_pair[e] == pair);
+      std::vector<std::size_t> next(counts.col_ptr.begin() + j0, counts.col_ptr.begin() + j1);
+      for (std::size_t run_end = kHistogramRun; run_end < N + kHistogramRun;
+           run_end += kHistogramRun) {
+        for (std::size_t j = j0; j < j1; ++j) {
+          std::size_t e = next[j - j0];
+          const std::size_t column_end = counts.col_ptr[j + 1];
+          for (; e < column_end && col_sample[e] < run_end; ++e) {
+            add_posterior_row<W>(nz, col_sample[e], K, &sums[(col_pair[e] - p0) * K]);
+          }
+          next[j - j0] = e;
         }
       }
       for (std::size_t m = 0; m < n_pairs; ++m) {
@@ -140,8 +146,8 @@ void fill_component_weights(const Counts& counts, const std::vector<double>& pos
   // Every entry is written below: sizes only, no zeroing.
   weights.resize(K);
   for (auto& w : weights) {
-    w.pair.resize(counts.n_pairs());
-    w.depth.resize(counts.n_depths());
+    resize_for_overwrite(w.pair, counts.n_pairs());
+    resize_for_overwrite(w.depth, counts.n_depths());
   }
   HistogramWorkspace local;
   HistogramWorkspace& nz = workspace != nullptr ? *workspace : local;

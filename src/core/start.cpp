@@ -219,36 +219,41 @@ namespace {
 template <std::size_t W>
 void fill_proportion_centres(const Counts& counts, const std::vector<double>& posterior,
                              std::size_t K, const std::vector<double>& weight,
-                             const Executor& executor, std::vector<double>& centres) {
+                             const double* proportions, const Executor& executor,
+                             std::vector<double>& centres) {
   const std::size_t k_count = W ? W : K;
   const std::size_t S = counts.n_taxa;
   const std::vector<std::size_t> blocks = taxon_blocks(counts, executor.threads());
-  const std::size_t n_tiles = counts.n_tiles();
+  const std::size_t N = counts.n_samples;
   const std::uint32_t* col_sample = counts.col_sample.data();
   const std::uint32_t* col_pair = counts.col_pair.data();
-  // Blocks of taxa walk the samples tile by tile, so that a tile's posteriors stay
-  // in cache while every taxon of the block adds its entries of that tile: each
-  // column's run in a tile, so each sum still runs in sample order.
+  // Blocks of taxa walk the samples in runs of kCentreRun, so that a run's
+  // posteriors stay in a core's cache while every taxon of the block adds its
+  // entries of that run: each column in order, so each sum still runs in sample
+  // order.
+  constexpr std::size_t kCentreRun = 4096;
   executor.parallel_for(blocks.size() - 1, [&](std::size_t begin, std::size_t end) {
     for (std::size_t b = begin; b < end; ++b) {
       const std::size_t j0 = blocks[b], j1 = blocks[b + 1];
       std::vector<double> sums((j1 - j0) * k_count, 0.0);
       std::vector<std::size_t> next(counts.col_ptr.begin() + j0, counts.col_ptr.begin() + j1);
-      for (std::size_t t = 0; t < n_tiles; ++t) {
+      for (std::size_t run_end = kCentreRun; run_end < N + kCentreRun; run_end += kCentreRun) {
         for (std::size_t j = j0; j < j1; ++j) {
-          const std::size_t first = next[j - j0];
-          const std::size_t last = first + (counts.tile_ptr[t * S + j + 1] - counts.tile_ptr[t * S + j]);
+          std::size_t e = next[j - j0];
+          const std::size_t column_end = counts.col_ptr[j + 1];
           double sum[W ? W : 1];
           double* total = W ? sum : &sums[(j - j0) * k_count];
           if constexpr (W != 0) std::copy(&sums[(j - j0) * k_count], &sums[(j - j0) * k_count] + k_count, sum);
-          for (std::size_t e = first; e < last; ++e) {
+          for (; e < column_end && col_sample[e] < run_end; ++e) {
             const std::size_t i = col_sample[e];
-            const double y = counts.pair_value[col_pair[e]] / counts.depth[i];
+            const double y = proportions != nullptr ? proportions[e]
+                                                    : counts.pair_value[col_pair[e]] / counts.depth[i];
             const double* z = &posterior[i * k_count];
+            FASTDMM_UNROLL_COMPONENTS
             for (std::size_t k = 0; k < k_count; ++k) total[k] += z[k] * y;
           }
           if constexpr (W != 0) std::copy(sum, sum + k_count, &sums[(j - j0) * k_count]);
-          next[j - j0] = last;
+          next[j - j0] = e;
         }
       }
       for (std::size_t j = j0; j < j1; ++j) {
@@ -264,7 +269,8 @@ void fill_proportion_centres(const Counts& counts, const std::vector<double>& po
 
 std::vector<double> proportion_centres(const Counts& counts, const std::vector<double>& posterior,
                                        std::size_t n_components, const Executor& executor,
-                                       std::vector<double>* weights) {
+                                       std::vector<double>* weights,
+                                       const double* proportions) {
   const std::size_t N = counts.n_samples, S = counts.n_taxa, K = n_components;
   std::vector<double> weight(K, 0.0), centres(K * S, 0.0);
   for (std::size_t i = 0; i < N; ++i) {
@@ -273,8 +279,8 @@ std::vector<double> proportion_centres(const Counts& counts, const std::vector<d
   // One walk down each column with the components innermost; each sum runs in
   // sample order.
   with_width(K, [&](auto width) {
-    fill_proportion_centres<decltype(width)::value>(counts, posterior, K, weight, executor,
-                                                     centres);
+    fill_proportion_centres<decltype(width)::value>(counts, posterior, K, weight, proportions,
+                                                     executor, centres);
   });
   if (weights != nullptr) *weights = weight;
   return centres;

@@ -72,10 +72,12 @@ class HellingerCentres {
 // mu_kj = sum_i z_ik y_ij / W_k with y_ij = x_ij / J_i, zero for a component of
 // zero weight; z is posterior[i * K + k]. Sums run in sample order (the zeros of
 // the table would add exact zeros, so this is the dense sum to the last bit).
-// `weights`, if given, receives W_k = sum_i z_ik.
+// `weights`, if given, receives W_k = sum_i z_ik. `proportions`, if given, holds
+// x_ij / J_i of every non-zero in the column view's order (see soft_kmeans()).
 std::vector<double> proportion_centres(const Counts& counts, const std::vector<double>& posterior,
                                        std::size_t n_components, const Executor& executor,
-                                       std::vector<double>* weights = nullptr);
+                                       std::vector<double>* weights = nullptr,
+                                       const double* proportions = nullptr);
 
 // A 0/1 posterior from labels 0..K-1.
 std::vector<double> posterior_from_labels(const std::vector<std::uint32_t>& label,

@@ -14,6 +14,16 @@ constexpr std::size_t kLargestFixedWidth = 16;
 template <std::size_t W>
 using Width = std::integral_constant<std::size_t, W>;
 
+// Placed before a loop over the k components of a fixed width: unrolled whole, its
+// sums stay in registers instead of memory (GCC does not unroll such loops at -O2).
+#if defined(__GNUC__) && !defined(__clang__)
+#define FASTDMM_UNROLL_COMPONENTS _Pragma("GCC unroll 16")
+#elif defined(__clang__)
+#define FASTDMM_UNROLL_COMPONENTS _Pragma("unroll 16")
+#else
+#define FASTDMM_UNROLL_COMPONENTS
+#endif
+
 // Calls f(Width<K>()) for K <= kLargestFixedWidth, else f(Width<0>()): a kernel
 // written as `const std::size_t k_count = W ? W : K;` then loops over a constant,
 // which the compiler unrolls and vectorises. Every width sums in the same order.
