@@ -298,3 +298,40 @@ test_that("the log evidence stays accurate for counts beyond 32-bit integers", {
   expect_true(all(abs(ours - expected) <= allowed))
   expect_true(all(is.finite(ours)))
 })
+
+test_that("the core's Stirling series match R's lgamma, digamma and trigamma", {
+  x <- c(1e-12, 1e-5, 0.01, 0.3, 0.5, 1, 1.5, 2, 3.7, 7, 9.99, 10, 10.01, 55.5, 1e3, 1e6, 1e12)
+  values <- fastdmm:::.gamma_values(x)
+  # Absolute error relative to max(1, |value|): about 1e-15 at worst.
+  scaled <- function(a, b) abs(a - b) / pmax(1, abs(b))
+  expect_lt(max(scaled(values[, 1], lgamma(x))), 1e-14)
+  expect_lt(max(scaled(values[, 2], digamma(x))), 1e-14)
+  expect_lt(max(scaled(values[, 3], trigamma(x))), 1e-14)
+})
+
+test_that("no result depends on the table's tiles of samples", {
+  # Tiles of 7 samples cut the table at many places, mid-column and mid-run of
+  # equal counts; one tile holds it whole. Every output must be identical.
+  x <- simulate_counts(n = 60, n_taxa = 15, k = 3, depth = 500, seed = 19, precision = 8)
+  data <- fastdmm:::as_counts(x)
+  but_threads <- function(fit) {
+    fit <- without_call(fit)
+    fit[setdiff(names(fit), "threads")]
+  }
+  base <- but_threads(allow_unconverged(dmn_fit(data, 3, seed = 1, threads = 1, nstart = 3)))
+  for (size in c(1L, 7L, 1000L)) {
+    tiled <- fastdmm:::.retile_counts(data, size)
+    log_alpha <- matrix(log(seq_len(45) / 10), 15, 3)
+    expect_identical(fastdmm:::.log_evidence(tiled, log_alpha, 1L),
+                     fastdmm:::.log_evidence(data, log_alpha, 1L))
+    for (threads in 1:2) {
+      expect_identical(
+        but_threads(allow_unconverged(dmn_fit(tiled, 3, seed = 1, threads = threads, nstart = 3))),
+        base, label = sprintf("tiles of %d samples, %d threads", size, threads))
+    }
+  }
+  # The tiled E-step against the brute-force evidence (1e-12 relative).
+  alpha <- matrix(seq_len(45) / 10, 15, 3)
+  expect_relative(fastdmm:::.log_evidence(fastdmm:::.retile_counts(data, 7L), log(alpha), 1L),
+                  dense_log_evidence(x, alpha), 1e-12)
+})

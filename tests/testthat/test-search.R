@@ -287,3 +287,133 @@ test_that("searches give identical results on 1 and 2 threads", {
   expect_identical(without_call(one)[setdiff(names(one), "threads")],
                    without_call(two)[setdiff(names(two), "threads")])
 })
+
+# ---- searching a subsample, then all samples (design.md section 7) ---------------
+
+# Three distinct types of 120 samples each, deep enough for 0/1 posteriors.
+subsample_counts <- function() {
+  simulate_counts(n = 120, n_taxa = 20, k = 3, depth = 3000, seed = 21, precision = 40)
+}
+
+test_that("a search on a subsample is refined on all samples and on record", {
+  x <- subsample_counts()
+  fit <- dmn_fit(x, 3, seed = 2, nstart = 4, threads = 1,
+                 search = dmn_search(subsample = 150))
+  expect_identical(fit$search$samples, 360)
+  # Samples are taken by key; ties (identical samples) can only add to the 150.
+  expect_gte(fit$search$subsample, 150)
+  expect_lt(fit$search$subsample, 360)
+  expect_gte(fit$search$refine_iterations, 1L)
+  expect_identical(fit$em_iterations, fit$search$refine_iterations)
+  expect_nonincreasing(fit$nle_trace, rel_tol = 1e-12)
+  expect_true(is.finite(fit$search$subsample_NLE))
+  # The refinement ran on every sample: the NLE is the brute-force one of the whole
+  # table at the fit's parameters (1e-10), and every type is found.
+  alpha <- fitted(fit)
+  weights <- mixturewt(fit)$pi
+  expected <- -dense_log_likelihood(x, alpha, weights) + dense_neg_log_prior(alpha)
+  expect_relative(goodnessOfFit(fit)[["NLE"]], expected, 1e-10)
+  expect_identical(nrow(mixture(fit)), 360L)
+  tab <- table(mixture(fit, assign = TRUE), rep(1:3, each = 120))
+  expect_true(all(rowSums(tab > 0) == 1) && all(colSums(tab > 0) == 1))
+  expect_output(print(fit), "searched on a subsample of [0-9,]+ of 360 samples")
+})
+
+test_that("the subsample does not depend on the order of the samples", {
+  x <- subsample_counts()
+  shuffled <- with_seed(3, sample(nrow(x)))
+  search <- dmn_search(subsample = 150)
+  a <- dmn_fit(x, 3, seed = 5, nstart = 3, threads = 1, search = search)
+  b <- dmn_fit(x[shuffled, ], 3, seed = 5, nstart = 3, threads = 1, search = search)
+  expect_identical(a$search$subsample, b$search$subsample)
+  expect_relative(b$search$subsample_NLE, a$search$subsample_NLE, 1e-9)
+  expect_relative(goodnessOfFit(b)[["NLE"]], goodnessOfFit(a)[["NLE"]], 1e-9)
+  # The same partition (the three types have equal weights, so their numbering
+  # may differ).
+  tab <- table(mixture(a, assign = TRUE)[shuffled], mixture(b, assign = TRUE))
+  expect_true(all(rowSums(tab > 0) == 1) && all(colSums(tab > 0) == 1))
+})
+
+test_that("one reference start never subsamples; subsample = Inf searches every sample", {
+  x <- subsample_counts()
+  small <- dmn_search(subsample = 100)
+  one <- dmn_fit(x, 3, seed = 2, threads = 1, search = small)
+  expect_identical(one$search$subsample, 360)
+  expect_identical(without_call(one), without_call(dmn_fit(x, 3, seed = 2, threads = 1)))
+  given <- dmn_fit(x, 3, init = rep(1:3, each = 120), threads = 1, search = small)
+  expect_identical(given$search$subsample, 360)
+  # k-means++ alone is a search: it subsamples.
+  expect_lt(dmn_fit(x, 3, seed = 2, init = "kmeans++", threads = 1, search = small)$search$subsample,
+            360)
+  all <- dmn_fit(x, 3, seed = 2, nstart = 3, threads = 1, search = dmn_search(subsample = Inf))
+  expect_identical(all$search$subsample, 360)
+  expect_true(is.na(all$search$subsample_NLE))
+  expect_identical(all$search$refine_iterations, 0L)
+})
+
+test_that("subsampled searches give identical results on 1 and 2 threads", {
+  x <- simulate_counts(n = 700, n_taxa = 60, k = 3, depth = 1000, seed = 8, precision = 10)
+  search <- dmn_search(subsample = 500)
+  one <- dmn_fit(x, 3, seed = 3, nstart = 3, threads = 1, search = search)
+  two <- dmn_fit(x, 3, seed = 3, nstart = 3, threads = 2, search = search)
+  expect_lt(one$search$subsample, 2100)
+  expect_identical(without_call(one)[setdiff(names(one), "threads")],
+                   without_call(two)[setdiff(names(two), "threads")])
+})
+
+test_that("max_iter bounds every EM run of a search, and the fit warns", {
+  x <- subsample_counts()
+  fit <- NULL
+  expect_warning(fit <- dmn_fit(x, 3, seed = 2, nstart = 4, max_iter = 2, threads = 1,
+                                search = dmn_search(subsample = Inf)),
+                 class = "fastdmm_not_converged")
+  expect_true(all(fit$starts$em_iterations <= 2L))
+  expect_true(all(fit$moves$em_iterations <= 2L))
+  expect_lte(fit$em_iterations, 2L * (1L + sum(fit$moves$accepted)))
+  refined <- NULL
+  expect_warning(refined <- dmn_fit(x, 3, seed = 2, nstart = 4, max_iter = 1, threads = 1,
+                                    search = dmn_search(subsample = 150)),
+                 class = "fastdmm_not_converged")
+  expect_identical(refined$search$refine_iterations, 1L)
+  expect_true(all(refined$starts$em_iterations <= 1L))
+})
+
+test_that("a fit reports its progress through progressr as it goes", {
+  x <- subsample_counts()
+  updates <- list()
+  withr::local_options(progressr.enable = TRUE)
+  withCallingHandlers(
+    progressr::with_progress(
+      fit <- dmn_fit(x, 3, seed = 2, nstart = 4, threads = 1, search = dmn_search(subsample = 150)),
+      handlers = progressr::handler_void()),
+    progression = function(p) {
+      if (identical(p$type, "update")) updates[[length(updates) + 1L]] <<- p
+    })
+  amounts <- vapply(updates, function(p) p$amount, numeric(1))
+  messages <- vapply(updates, function(p) paste(p$message, collapse = ""), character(1))
+  # Many updates, each a step forward, adding up to the fit's 100 steps, from
+  # every phase of the search.
+  expect_gt(length(updates), 5L)
+  expect_true(all(amounts > 0))
+  expect_identical(sum(amounts), 100)
+  expect_true(all(c("screening starts", "trying split-merge moves", "refining on all samples")
+                  %in% messages))
+})
+
+test_that("a search stops at a user interrupt during its start-up", {
+  # k-means++ starts on a table large enough that their seeding and Lloyd rounds
+  # take longer than the limit: the interrupt comes before any EM iteration.
+  x <- simulate_counts(n = 4000, n_taxa = 300, k = 8, depth = 2000, seed = 37, precision = 5)
+  data <- fastdmm:::as_counts(x)
+  # setTimeLimit() acts where R checks for interrupts: in the core's checks (an
+  # interrupt) or in R code the fit calls back, its progress report (an error).
+  outcome <- tryCatch({
+    setTimeLimit(elapsed = 0.2, transient = TRUE)
+    dmn_fit(data, 8, seed = 1, threads = 1, nstart = 50, init = "kmeans++",
+            search = dmn_search(subsample = Inf))
+    "finished"
+  }, interrupt = function(condition) "interrupted",
+     error = function(condition) conditionMessage(condition),
+     finally = setTimeLimit())
+  expect_true(outcome %in% c("interrupted", "reached elapsed time limit"), label = outcome)
+})
