@@ -62,6 +62,7 @@ table_file <- function(name, make) {
 fit_in_child <- function(file, k, args) {
   callr::r(function(file, k, args, threads) {
     suppressPackageStartupMessages(library(fastdmm))
+    `%||%` <- function(x, y) if (is.null(x)) y else x
     peak <- function() {
       status <- readLines("/proc/self/status")
       as.numeric(sub("[^0-9]*([0-9]+).*", "\\1", grep("^VmHWM", status, value = TRUE))) * 1024
@@ -106,7 +107,7 @@ compare <- function(label, file, k, extra = list()) {
       "(all runs %5d), converged %s, subsample %s, ARI %.4f, NLE - truth-started NLE %.3g",
       "(relative %.2g)\n"),
       label, nstart, r$seconds, gb(r$growth), gb(r$peak), r$em_iterations,
-      r$total_em_iterations, r$converged, format(r$subsample, big.mark = ","), r$ari,
+      r$total_em_iterations, r$converged, format(r$subsample, big.mark = ",", scientific = FALSE), r$ari,
       r$nle - truth$nle, (r$nle - truth$nle) / abs(truth$nle)))
   }
   cat(sprintf("%-34s truth start: %6.1f s, NLE %.4f, %d non-zeros\n", label, truth$seconds,
