@@ -115,7 +115,8 @@
 #'   estimate of its limit showed it could not end below the best). `moves`
 #'   lists the split-merge moves tried on the best start (components merged and
 #'   split, in the numbering of the time, `NLE_before`, `NLE_after`,
-#'   `accepted`), `best_start` the start kept, `init` and `accelerate` what was
+#'   `accepted`; `merge_first` equal to `merge_second` is an empty component
+#'   taking half of the split one), `best_start` the start kept, `init` and `accelerate` what was
 #'   used, and `total_em_iterations` every EM iteration the search spent.
 #'   `search` records how the table was used: `samples` (all of them),
 #'   `subsample` (how many the starts and moves worked on; `samples` when the
@@ -389,9 +390,12 @@ check_enough_taxa <- function(data, arg) {
 #'
 #' Every start first gets `screen_iter` EM iterations; only the `n_continue`
 #' starts with the lowest NLE then run to convergence, and the best of those is
-#' refined by split-merge moves: the two most alike components are merged and
-#' the worst-fitting one split in two, the three refitted and EM run again; a
-#' move is kept only when it lowers the NLE. With thousands of reads per sample
+#' refined by split-merge moves: two alike components are merged (or an empty
+#' one taken) and another split in two, the three refitted and EM run again; a
+#' move is kept only when it lowers the NLE. Each component's split is planned
+#' first (a 2-means of its samples, a Dirichlet fitted to each half) and moves
+#' are tried in order of the NLE they promise: the split's gain against the
+#' merge's cost. With thousands of reads per sample
 #' the posteriors are 0/1 and EM cannot move samples between components itself,
 #' so such moves reach optima that no EM run can.
 #'

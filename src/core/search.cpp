@@ -44,44 +44,116 @@ struct Candidate {
   EmRun run;
 };
 
-// Sum over samples of x_ij log(x_ij / J_i): the log-likelihood of the saturated
-// multinomial, against which a component's fit of a sample is measured.
-std::vector<double> saturated_log_likelihood(const Counts& counts, const Executor& executor) {
-  std::vector<double> saturated(counts.n_samples);
-  executor.parallel_for(counts.n_samples, [&](std::size_t begin, std::size_t end) {
-    for (std::size_t i = begin; i < end; ++i) {
-      double sum = 0.0;
-      for (std::size_t e = counts.row_ptr[i]; e < counts.row_ptr[i + 1]; ++e) {
-        const double x = counts.row_count(e);
-        sum += x * std::log(x / counts.depth[i]);
-      }
-      saturated[i] = sum;
+// How component k would split (design section 5): its members (z_ik >= 1/2) cut
+// in two by 2-means in Hellinger geometry, each half's Dirichlet fitted to its
+// members' posterior-weighted histogram (warm started from alpha_k), and the
+// gain sum_i z_ik (e_i(half of i) - e_ik) in log-likelihood of scoring each
+// member with its half's parameters. A component of two types gains far more
+// than a homogeneous one, however deep or sparse its samples; gain is -inf for
+// a component that cannot be split.
+// A plan is an estimate, so its 2-means stops after this many Lloyd rounds: a
+// component of two types separates at once (D^2 seeding puts the two centres in
+// different types), while further rounds only move the arbitrary cut through a
+// homogeneous component (20-60 rounds to a fixed point at 2,000 members).
+constexpr int kPlanLloydRounds = 10;
+
+struct SplitPlan {
+  std::vector<std::uint32_t> members;
+  HellingerPartition halves;
+  std::vector<double> log_alpha;  // the halves' lambda, [h * S + j]
+  double gain = -std::numeric_limits<double>::infinity();
+};
+
+std::vector<SplitPlan> plan_splits(const Counts& counts, const SquareRootProportions& roots,
+                                   const std::vector<std::uint64_t>& fingerprint,
+                                   const EmState& state, const std::vector<double>& evidence,
+                                   const std::vector<double>& posterior, std::uint64_t seed,
+                                   const OptimiserOptions& optimiser, const Executor& executor,
+                                   const FitHooks& hooks) {
+  const std::size_t N = counts.n_samples, S = counts.n_taxa, K = state.n_components;
+  std::vector<SplitPlan> plans(K);
+  std::vector<bool> refit(2 * K, false);
+  for (std::size_t k = 0; k < K; ++k) {
+    SplitPlan& plan = plans[k];
+    if (!(state.weights[k] > 0.0)) continue;
+    for (std::size_t i = 0; i < N; ++i) {
+      if (posterior[i * K + k] >= 0.5) plan.members.push_back(static_cast<std::uint32_t>(i));
     }
-  }, kSampleGrain);
-  return saturated;
+    if (plan.members.size() < 2) continue;
+    plan.halves = hellinger_kmeans(counts, roots, plan.members, fingerprint, 2,
+                                   mix64(seed ^ mix64(static_cast<std::uint64_t>(k))), executor,
+                                   kPlanLloydRounds, hooks.check_interrupt);
+    std::size_t first = 0;
+    for (std::uint32_t h : plan.halves.label) first += h == 0 ? 1 : 0;
+    if (first == 0 || first == plan.members.size()) continue;
+    refit[2 * k] = refit[2 * k + 1] = true;
+    hooks.check_interrupt();
+  }
+  if (std::none_of(refit.begin(), refit.end(), [](bool r) { return r; })) return plans;
+  // Both halves of every component in one pass: components 2k and 2k + 1.
+  std::vector<double> halves_posterior(N * 2 * K, 0.0);
+  for (std::size_t k = 0; k < K; ++k) {
+    if (!refit[2 * k]) continue;
+    const SplitPlan& plan = plans[k];
+    for (std::size_t m = 0; m < plan.members.size(); ++m) {
+      const std::size_t i = plan.members[m];
+      halves_posterior[i * 2 * K + 2 * k + plan.halves.label[m]] = posterior[i * K + k];
+    }
+  }
+  std::vector<double> log_alpha(2 * K * S);
+  for (std::size_t c = 0; c < 2 * K; ++c) {
+    std::copy(&state.log_alpha[(c / 2) * S], &state.log_alpha[(c / 2) * S] + S,
+              &log_alpha[c * S]);
+  }
+  {
+    const std::vector<ComponentWeights> histograms =
+        component_weights(counts, halves_posterior, 2 * K, executor);
+    halves_posterior = std::vector<double>();
+    run_msteps(counts, histograms, log_alpha, optimiser, executor, refit);
+  }
+  hooks.check_interrupt();
+  std::vector<double> halves_evidence;
+  log_evidence(counts, log_alpha, 2 * K, executor, halves_evidence);
+  for (std::size_t k = 0; k < K; ++k) {
+    if (!refit[2 * k]) continue;
+    SplitPlan& plan = plans[k];
+    double gain = 0.0;
+    for (std::size_t m = 0; m < plan.members.size(); ++m) {
+      const std::size_t i = plan.members[m];
+      gain += posterior[i * K + k] *
+              (halves_evidence[i * 2 * K + 2 * k + plan.halves.label[m]] - evidence[i * K + k]);
+    }
+    plan.gain = gain;
+    plan.log_alpha.assign(&log_alpha[2 * k * S], &log_alpha[2 * k * S] + 2 * S);
+  }
+  return plans;
 }
 
 struct Triplet {
   std::size_t merge_first, merge_second, split;
-  std::size_t merge_rank, split_rank;
+  double predicted;  // merge cost - split gain: the NLE change it promises
+  std::size_t merge_rank;
 };
 
-// Candidate moves in Ueda et al.'s order. Merging a and b costs about
-// min(sum_i z_ia (e_ia - e_ib), sum_i z_ib (e_ib - e_ia)): the NLE rise of
-// scoring the smaller side's samples with the other's parameters; the lowest
-// cost merges first. A component's split score is its members' mean excess
-// sum_i z_ik (s_i - e_ik) / W_k over the saturated multinomial s_i (a local
-// Kullback-Leibler divergence); the worst fit splits first. Triplets are ordered
-// by the sum of the two ranks.
-std::vector<Triplet> candidate_moves(const Counts& counts, const EmState& state,
-                                     const std::vector<double>& evidence,
+// Candidate moves (Ueda et al.), most promising first. Merging a and b costs
+// about min(sum_i z_ia (e_ia - e_ib), sum_i z_ib (e_ib - e_ia)): the NLE rise of
+// scoring the smaller side's samples with the other's parameters. An empty
+// component e is a free slot, "merged" with itself (a = b = e) at no cost, so
+// that splitting a component into it is a move too. Splitting k gains plan.gain. Both are changes in NLE, so a triplet promises their
+// difference, and triplets are tried in order of it (ties: the cheaper merge).
+std::vector<Triplet> candidate_moves(const EmState& state, const std::vector<double>& evidence,
                                      const std::vector<double>& posterior,
-                                     const std::vector<double>& saturated) {
-  const std::size_t N = counts.n_samples, K = state.n_components;
+                                     const std::vector<SplitPlan>& plans) {
+  const std::size_t N = posterior.size() / std::max<std::size_t>(1, state.n_components),
+                    K = state.n_components;
   std::vector<std::pair<double, std::pair<std::size_t, std::size_t>>> merges;
   for (std::size_t a = 0; a < K; ++a) {
+    if (!(state.weights[a] > 0.0)) {
+      merges.push_back({0.0, {a, a}});
+      continue;
+    }
     for (std::size_t b = a + 1; b < K; ++b) {
-      if (!(state.weights[a] > 0.0) || !(state.weights[b] > 0.0)) continue;
+      if (!(state.weights[b] > 0.0)) continue;
       double a_to_b = 0.0, b_to_a = 0.0;
       for (std::size_t i = 0; i < N; ++i) {
         const double difference = evidence[i * K + a] - evidence[i * K + b];
@@ -93,29 +165,16 @@ std::vector<Triplet> candidate_moves(const Counts& counts, const EmState& state,
   }
   std::stable_sort(merges.begin(), merges.end(),
                    [](const auto& x, const auto& y) { return x.first < y.first; });
-  std::vector<std::pair<double, std::size_t>> splits;
-  for (std::size_t k = 0; k < K; ++k) {
-    if (!(state.weights[k] > 0.0)) continue;
-    double excess = 0.0;
-    for (std::size_t i = 0; i < N; ++i) {
-      excess += posterior[i * K + k] * (saturated[i] - evidence[i * K + k]);
-    }
-    splits.push_back({excess / state.weights[k], k});
-  }
-  std::stable_sort(splits.begin(), splits.end(),
-                   [](const auto& x, const auto& y) { return x.first > y.first; });
   std::vector<Triplet> triplets;
   for (std::size_t m = 0; m < merges.size(); ++m) {
-    for (std::size_t s = 0; s < splits.size(); ++s) {
-      const std::size_t k = splits[s].second;
-      const auto& pair = merges[m].second;
-      if (k == pair.first || k == pair.second) continue;
-      triplets.push_back({pair.first, pair.second, k, m, s});
+    const auto& pair = merges[m].second;
+    for (std::size_t k = 0; k < K; ++k) {
+      if (k == pair.first || k == pair.second || !std::isfinite(plans[k].gain)) continue;
+      triplets.push_back({pair.first, pair.second, k, merges[m].first - plans[k].gain, m});
     }
   }
   std::stable_sort(triplets.begin(), triplets.end(), [](const Triplet& x, const Triplet& y) {
-    const std::size_t rx = x.merge_rank + x.split_rank, ry = y.merge_rank + y.split_rank;
-    return rx != ry ? rx < ry : x.merge_rank < y.merge_rank;
+    return x.predicted != y.predicted ? x.predicted < y.predicted : x.merge_rank < y.merge_rank;
   });
   return triplets;
 }
@@ -322,37 +381,31 @@ EmState search_table(const Counts& counts, const std::vector<StartSpec>& starts,
   EmState state = std::move(chosen.state);
 
   if (options.split_merge && K >= 3) {
-    const std::vector<double> saturated = saturated_log_likelihood(counts, executor);
-    int accepted_moves = 0, tries = 0;
+    int accepted_moves = 0, rounds = 0;
     bool improved = true;
     while (improved && accepted_moves < options.max_moves) {
       improved = false;
       const std::vector<double> posterior = state.next_posterior;
       std::vector<double> evidence;
       log_evidence(counts, state.log_alpha, K, executor, evidence);
-      const std::vector<Triplet> triplets =
-          candidate_moves(counts, state, evidence, posterior, saturated);
+      const std::vector<SplitPlan> plans =
+          plan_splits(counts, roots, fingerprint, state, evidence, posterior,
+                      mix64(options.seed ^ mix64(static_cast<std::uint64_t>(++rounds))),
+                      options.optimiser, executor, hooks);
+      const std::vector<Triplet> triplets = candidate_moves(state, evidence, posterior, plans);
       evidence = std::vector<double>();
       int tried = 0;
       for (const Triplet& move : triplets) {
         if (tried >= options.max_tries) break;
         const std::size_t a = move.merge_first, b = move.merge_second, k = move.split;
-        // Split k's members (z_ik >= 1/2) by 2-means in Hellinger geometry; the
-        // rest of its mass follows the nearer half.
-        std::vector<std::uint32_t> members;
-        for (std::size_t i = 0; i < N; ++i) {
-          if (posterior[i * K + k] >= 0.5) members.push_back(static_cast<std::uint32_t>(i));
-        }
-        if (members.size() < 2) continue;
+        // k's members (z_ik >= 1/2) split as planned; the rest of its mass
+        // follows the nearer half.
+        const std::vector<std::uint32_t>& members = plans[k].members;
+        const HellingerPartition& halves = plans[k].halves;
         ++tried;
-        ++tries;
         moving.report((accepted_moves * options.max_tries + tried - 1.0) /
                           (std::max(1, options.max_moves) * options.max_tries),
                       "trying split-merge moves");
-        const HellingerPartition halves = hellinger_kmeans(
-            counts, roots, members, fingerprint, 2,
-            mix64(options.seed ^ mix64(static_cast<std::uint64_t>(tries))), executor, 100,
-            hooks.check_interrupt);
         const HellingerCentres half_centres(halves.centres, 2, S);
         std::vector<int> half(N, -1);
         for (std::size_t m = 0; m < members.size(); ++m) {
@@ -362,9 +415,9 @@ EmState search_table(const Counts& counts, const std::vector<StartSpec>& starts,
         trial.workspace = state.workspace;
         trial.n_components = K;
         trial.posterior = posterior;
-        std::size_t first_half = 0;
+        const bool free_slot = a == b;
         for (std::size_t i = 0; i < N; ++i) {
-          trial.posterior[i * K + a] = posterior[i * K + a] + posterior[i * K + b];
+          if (!free_slot) trial.posterior[i * K + a] = posterior[i * K + a] + posterior[i * K + b];
           const double z = posterior[i * K + k];
           int h = 0;
           if (z > 0.0) {
@@ -372,25 +425,23 @@ EmState search_table(const Counts& counts, const std::vector<StartSpec>& starts,
           }
           trial.posterior[i * K + b] = h == 0 ? z : 0.0;
           trial.posterior[i * K + k] = h == 0 ? 0.0 : z;
-          first_half += (half[i] == 0) ? 1 : 0;
         }
         MoveRecord record;
         record.merge_first = static_cast<int>(a);
         record.merge_second = static_cast<int>(b);
         record.split = static_cast<int>(k);
         record.nle_before = state.nle;
-        if (first_half == 0 || first_half == members.size()) {
-          record.nle_after = nan;
-          result.moves.push_back(record);
-          continue;
-        }
-        // The merged component starts from the heavier one's parameters, both
-        // halves from the split one's; the three are refitted, the rest kept.
+        // The merged component starts from the heavier one's parameters, the
+        // halves from the plan's; the three (two for a free slot) are refitted,
+        // the rest kept.
         trial.log_alpha = state.log_alpha;
         const std::size_t heavier = state.weights[a] >= state.weights[b] ? a : b;
         std::copy(&state.log_alpha[heavier * S], &state.log_alpha[heavier * S] + S,
                   &trial.log_alpha[a * S]);
-        std::copy(&state.log_alpha[k * S], &state.log_alpha[k * S] + S, &trial.log_alpha[b * S]);
+        std::copy(plans[k].log_alpha.begin(), plans[k].log_alpha.begin() + S,
+                  &trial.log_alpha[b * S]);
+        std::copy(plans[k].log_alpha.begin() + S, plans[k].log_alpha.end(),
+                  &trial.log_alpha[k * S]);
         trial.histograms = component_weights(counts, trial.posterior, K, executor);
         trial.weights.resize(K);
         for (std::size_t c = 0; c < K; ++c) trial.weights[c] = trial.histograms[c].total;
@@ -423,7 +474,8 @@ EmState search_table(const Counts& counts, const std::vector<StartSpec>& starts,
         record.accepted = trial.nle < state.nle - threshold;
         result.moves.push_back(record);
         if (hooks.verbose) {
-          hooks.message(format_line("  merge %.0f+%.0f", a + 1.0, b + 1.0) +
+          hooks.message((free_slot ? format_line("  empty %.0f", a + 1.0)
+                                   : format_line("  merge %.0f+%.0f", a + 1.0, b + 1.0)) +
                         format_line(", split %.0f: NLE %.4f -> %.4f", k + 1.0, state.nle,
                                     trial.nle) +
                         (record.accepted ? " (accepted)" : " (rejected)"));

@@ -258,6 +258,27 @@ test_that("split-merge moves never raise the NLE and are all on record", {
   expect_true(all(rowSums(tab > 0) == 1) && all(colSums(tab > 0) == 1))
 })
 
+test_that("an empty component takes half of a component that holds two types", {
+  # Four deep types started with two of them in component 1 and component 4
+  # empty: no merge of two non-empty components pays for the split, so only the
+  # free slot can repair the fit. The repaired fit must find the four simulated
+  # types (a one-to-one table against the truth) at a lower NLE.
+  x <- simulate_counts(n = 40, n_taxa = 40, k = 4, depth = 3000, seed = 8, precision = 50)
+  truth <- rep(1:4, each = 40)
+  start <- diag(4)[c(1, 1, 2, 3)[truth], ]
+  plain <- suppressWarnings(dmn_fit(x, 4, init = start, threads = 1,
+                                    search = dmn_search(split_merge = FALSE)))
+  moved <- suppressWarnings(dmn_fit(x, 4, init = start, threads = 1,
+                                    search = dmn_search(split_merge = TRUE)))
+  first <- moved$moves[1L, ]
+  expect_equal(first$merge_first, first$merge_second)
+  expect_true(first$accepted)
+  expect_lt(goodnessOfFit(moved)[["NLE"]], goodnessOfFit(plain)[["NLE"]])
+  tab <- table(mixture(moved, assign = TRUE), truth)
+  expect_true(all(rowSums(tab > 0) == 1) && all(colSums(tab > 0) == 1))
+  expect_equal(sum(mixturewt(plain)$pi == 0), 1L)
+})
+
 test_that("k-means++ starts do not depend on the order of the samples", {
   x <- search_counts()
   shuffled <- with_seed(9, sample(nrow(x)))
