@@ -44,6 +44,13 @@ struct Candidate {
   EmRun run;
 };
 
+// A split plan is an estimate, so its 2-means stops after this many Lloyd
+// rounds: a component of two types separates at once (D^2 seeding puts the two
+// centres in different types), while further rounds only move the arbitrary cut
+// through a homogeneous component (20-60 rounds to a fixed point at 2,000
+// members).
+constexpr int kPlanLloydRounds = 10;
+
 // How component k would split (design section 5): its members (z_ik >= 1/2) cut
 // in two by 2-means in Hellinger geometry, each half's Dirichlet fitted to its
 // members' posterior-weighted histogram (warm started from alpha_k), and the
@@ -51,12 +58,6 @@ struct Candidate {
 // member with its half's parameters. A component of two types gains far more
 // than a homogeneous one, however deep or sparse its samples; gain is -inf for
 // a component that cannot be split.
-// A plan is an estimate, so its 2-means stops after this many Lloyd rounds: a
-// component of two types separates at once (D^2 seeding puts the two centres in
-// different types), while further rounds only move the arbitrary cut through a
-// homogeneous component (20-60 rounds to a fixed point at 2,000 members).
-constexpr int kPlanLloydRounds = 10;
-
 struct SplitPlan {
   std::vector<std::uint32_t> members;
   HellingerPartition halves;
@@ -139,13 +140,13 @@ struct Triplet {
 // about min(sum_i z_ia (e_ia - e_ib), sum_i z_ib (e_ib - e_ia)): the NLE rise of
 // scoring the smaller side's samples with the other's parameters. An empty
 // component e is a free slot, "merged" with itself (a = b = e) at no cost, so
-// that splitting a component into it is a move too. Splitting k gains plan.gain. Both are changes in NLE, so a triplet promises their
-// difference, and triplets are tried in order of it (ties: the cheaper merge).
+// that splitting a component into it is a move too. Splitting k gains
+// plan.gain. Both are changes in NLE, so a triplet promises their difference,
+// and triplets are tried in order of it (ties: the cheaper merge).
 std::vector<Triplet> candidate_moves(const EmState& state, const std::vector<double>& evidence,
                                      const std::vector<double>& posterior,
                                      const std::vector<SplitPlan>& plans) {
-  const std::size_t N = posterior.size() / std::max<std::size_t>(1, state.n_components),
-                    K = state.n_components;
+  const std::size_t K = state.n_components, N = posterior.size() / K;
   std::vector<std::pair<double, std::pair<std::size_t, std::size_t>>> merges;
   for (std::size_t a = 0; a < K; ++a) {
     if (!(state.weights[a] > 0.0)) {
