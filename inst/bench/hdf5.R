@@ -23,13 +23,10 @@
 # serves dmn_fit()), FASTDMM_HDF5_DIR (where the files go; a temporary
 # directory by default, deleted at the end).
 
-setting <- function(name, default) as.numeric(Sys.getenv(name, default))
-
-# Resident memory fields of this process, in bytes.
-vm_bytes <- function(field) {
-  line <- grep(paste0("^", field, ":"), readLines("/proc/self/status"), value = TRUE)
-  as.numeric(gsub("[^0-9]", "", line)) * 1024
-}
+# This script's directory: its helpers (child.R) and tables (tables.R) are there.
+bench_dir <- dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)))
+source(file.path(bench_dir, "child.R"))
+source(file.path(bench_dir, "tables.R"))
 
 load_packages <- function() {
   suppressPackageStartupMessages({
@@ -39,25 +36,14 @@ load_packages <- function() {
   })
 }
 
-# A DMM-like table (as memory.R's): 10 community types, each sample drawing
-# `nnz` distinct taxa (weighted sampling without replacement by exponential
-# keys) with counts 1 + Poisson around its type's abundance of each.
+# tables.R's DMM-like table (as memory.R's), saved as a dgCMatrix and written to
+# HDF5 block by block.
 generate <- function(out_dir, n, n_taxa, nnz_per_sample) {
   load_packages()
-  set.seed(1)
-  n_types <- 10L
-  weights <- matrix(stats::rgamma(n_taxa * n_types, shape = 0.3), n_taxa, n_types)
-  type <- sample.int(n_types, n, replace = TRUE)
-  taxa <- integer(n * nnz_per_sample)
-  values <- numeric(n * nnz_per_sample)
-  for (i in seq_len(n)) {
-    w <- weights[, type[i]]
-    keys <- log(stats::runif(n_taxa)) / w
-    chosen <- order(keys, decreasing = TRUE)[seq_len(nnz_per_sample)]
-    slots <- (i - 1L) * nnz_per_sample + seq_len(nnz_per_sample)
-    taxa[slots] <- chosen
-    values[slots] <- 1 + stats::rpois(nnz_per_sample, 40 * w[chosen] / mean(w[chosen]))
-  }
+  entries <- dmm_like_entries(n, n_taxa, nnz_per_sample)
+  taxa <- entries$taxa
+  values <- entries$values
+  rm(entries)
   # Taxa x samples, compressed by sample: column blocks are cheap to take.
   by_sample <- Matrix::sparseMatrix(i = taxa, j = rep(seq_len(n), each = nnz_per_sample),
                                     x = values, dims = c(n_taxa, n))
@@ -133,12 +119,6 @@ measure <- function(out_dir, result_file, what, block_size, k, threads) {
     figures$group <- result$group
   }
   saveRDS(figures, result_file)
-}
-
-run_child <- function(...) {
-  script <- sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE))
-  status <- system2(file.path(R.home("bin"), "Rscript"), c(shQuote(script), ...))
-  if (status != 0) stop("child R process failed", call. = FALSE)
 }
 
 args <- commandArgs(trailingOnly = TRUE)

@@ -1,5 +1,5 @@
-# The simulated tables of fastdmm's benchmarks, shared by bench.R, search.R and
-# threads.R (run them from the package root).
+# The simulated tables of fastdmm's benchmarks, shared by bench.R, search.R,
+# threads.R, scale.R, memory.R and hdf5.R.
 
 # A realistic microbiome table: heavy-tailed (log-normal) taxon abundances
 # shared by all community types, each type perturbing them and boosting its own
@@ -39,4 +39,27 @@ frozen_table <- function(N, S, K, boosted = 40, depth = 5000, seed = 11) {
     rmultinom(1, depth, p / sum(p))
   }, numeric(S)))
   list(x = x, truth = truth)
+}
+
+# The entries of a DMM-like table with a fixed number of non-zeros per sample
+# (memory.R, hdf5.R): 10 community types, each sample drawing `nnz_per_sample`
+# distinct taxa (weighted sampling without replacement by exponential keys) with
+# counts 1 + Poisson around its type's abundance of each. Returns the taxa and
+# counts of sample 1, then sample 2, ... (`nnz_per_sample` each).
+dmm_like_entries <- function(n, n_taxa, nnz_per_sample) {
+  set.seed(1)
+  n_types <- 10L
+  weights <- matrix(stats::rgamma(n_taxa * n_types, shape = 0.3), n_taxa, n_types)
+  type <- sample.int(n_types, n, replace = TRUE)
+  taxa <- integer(n * nnz_per_sample)
+  values <- numeric(n * nnz_per_sample)
+  for (i in seq_len(n)) {
+    w <- weights[, type[i]]
+    keys <- log(stats::runif(n_taxa)) / w
+    chosen <- order(keys, decreasing = TRUE)[seq_len(nnz_per_sample)]
+    slots <- (i - 1L) * nnz_per_sample + seq_len(nnz_per_sample)
+    taxa[slots] <- chosen
+    values[slots] <- 1 + stats::rpois(nnz_per_sample, 40 * w[chosen] / mean(w[chosen]))
+  }
+  list(taxa = taxa, values = values)
 }
