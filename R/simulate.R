@@ -196,7 +196,10 @@ draw_sparse_table <- function(alpha, component, depth, threads, sample_names, ta
 #' response. For a mixture, the useful unit is a sample: `nsim` is the number
 #' of samples (rows) of the one table returned, so `simulate(fit, 500, depth =
 #' 5000)` gives a 500-sample table to refit, compare or benchmark with. For
-#' replicate tables, call it repeatedly.
+#' replicate tables, call it repeatedly. With `sparse = TRUE` the table is
+#' drawn by [rdmm()]'s parallel C++ sampler and returned as a
+#' `Matrix::dgCMatrix`, for simulating tables of many samples; the same seed
+#' then gives other draws than the dense form (see [rdmm()]).
 #'
 #' @param object A fitted model, as returned by [dmn_fit()].
 #' @param nsim Number of samples to draw, a whole number >= 1.
@@ -207,9 +210,13 @@ draw_sparse_table <- function(alpha, component, depth, threads, sample_names, ta
 #'   number for all samples, or `nsim` of them (for example
 #'   `sample(rowSums(counts), nsim, replace = TRUE)` to mimic the fitted
 #'   table's depths).
-#' @param ... Unused.
-#' @return An integer matrix, `nsim` samples x taxa (taxon names as in the
-#'   fit), with attributes `"component"` (the component each sample was drawn
+#' @param sparse `FALSE` (default) for an integer matrix; `TRUE` for a
+#'   `Matrix::dgCMatrix` (as in [rdmm()]).
+#' @param threads Number of threads for `sparse = TRUE`, as in [rdmm()]; the
+#'   table is the same for any number.
+#' @param ... Not used; anything passed here is an error.
+#' @return An integer matrix (or with `sparse = TRUE` a `dgCMatrix`), `nsim`
+#'   samples x taxa (taxon names as in the fit), with attributes `"component"` (the component each sample was drawn
 #'   from, an integer index or, once the fit's components have been named with
 #'   [component_names<-], a factor of their names) and `"seed"` (as in
 #'   [stats::simulate()]: the seed given, or the random number state before
@@ -225,7 +232,9 @@ draw_sparse_table <- function(alpha, component, depth, threads, sample_names, ta
 #' table(attr(draws, "component")) / 200
 #' mixturewt(fit)
 #' @importFrom stats simulate
-simulate.dmn_fit <- function(object, nsim = 1, seed = NULL, depth, ...) {
+simulate.dmn_fit <- function(object, nsim = 1, seed = NULL, depth, sparse = FALSE,
+                             threads = NULL, ...) {
+  check_dots_empty(list(...), "simulate()")
   nsim <- check_whole_number(nsim, "nsim", min = 1)
   if (missing(depth)) {
     abort_input("depth", "is missing: give the number of counts per simulated sample",
@@ -247,7 +256,8 @@ simulate.dmn_fit <- function(object, nsim = 1, seed = NULL, depth, ...) {
     set.seed(seed)
     rng_state <- structure(seed, kind = as.list(RNGkind()))
   }
-  draws <- rdmm(nsim, fitted(object), pi = as.vector(object$mixture$Weight), depth = depth)
+  draws <- rdmm(nsim, fitted(object), pi = as.vector(object$mixture$Weight), depth = depth,
+                sparse = sparse, threads = threads)
   attr(draws, "component") <- as_component_labels(attr(draws, "component"), object)
   attr(draws, "seed") <- rng_state
   draws

@@ -728,6 +728,8 @@ test_that("every exported function ends every case in a value or a classed error
 # ---- rdmm() (its edge cases are issue 13, item 5) ---------------------------------------
 
 is_counts <- quote(is.matrix(.value) && is.integer(.value))
+is_sparse_counts <- quote(inherits(.value, "dgCMatrix") && nrow(.value) %in% c(5L, 10L) &&
+                            length(attr(.value, "component")) == nrow(.value))
 rdmm_cases <- c(
   probe_row("rdmm", quote(rdmm(.v, alpha, depth = 100)), "n", accepts$count, is_counts),
   probe_row("rdmm", quote(rdmm(10, .v, depth = 100)), "alpha",
@@ -740,6 +742,16 @@ rdmm_cases <- c(
   probe_row("simulate", quote(simulate(fit, 5, depth = .v)), "depth", accepts$count, is_counts),
   probe_row("simulate", quote(simulate(fit, 5, seed = .v, depth = 100)), "seed",
             c("0", "-1", "1.5", "matrix(1)", "NULL"), is_counts),
+  probe_row("rdmm", quote(rdmm(10, alpha, depth = 100, sparse = .v)), "sparse",
+            accepts$flag, is_sparse_counts),
+  probe_row("rdmm", quote(rdmm(10, alpha, depth = 100, sparse = TRUE, threads = .v)),
+            "threads", c(accepts$count, "NULL"), is_sparse_counts),
+  probe_row("simulate", quote(simulate(fit, 5, depth = 100, sparse = .v)), "sparse",
+            accepts$flag, is_sparse_counts),
+  probe_row("simulate", quote(simulate(fit, 5, depth = 100, sparse = TRUE, threads = .v)),
+            "threads", c(accepts$count, "NULL"), is_sparse_counts),
+  probe_row("simulate", quote(simulate(fit, 5, depth = 100, bogus = .v)), "bogus",
+            accepts$none),
   explicit("issue 5: rdmm of tiny alphas", quote(rdmm(10, rep(1e-310, 12), depth = 100)),
            "either", "alpha", is_counts),
   explicit("issue 5: rdmm of no taxa", quote(rdmm(10, numeric(0), depth = 100)), "error",

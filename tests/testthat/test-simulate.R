@@ -407,6 +407,24 @@ test_that("a large simulation's component frequencies match the weights", {
   expect_true(all(abs(frequency - weights) < 5 * sqrt(weights * (1 - weights) / nsim)))
 })
 
+test_that("simulate(fit, sparse = TRUE) is rdmm(sparse = TRUE) of the fit, on any threads", {
+  skip_if_not_installed("Matrix")
+  fit <- simulate_fit()
+  draws <- simulate(fit, nsim = 300, seed = 3, depth = 250, sparse = TRUE, threads = 1)
+  expect_s4_class(draws, "dgCMatrix")
+  expect_identical(dim(draws), c(300L, 5L))
+  expect_identical(colnames(draws), rownames(fitted(fit)))
+  expect_true(all(Matrix::rowSums(draws) == 250))
+  expect_identical(attr(draws, "seed"), structure(3, kind = as.list(RNGkind())))
+  # The same draws as rdmm() with the fit's parameters from the same seed.
+  direct <- with_seed(3, rdmm(300, fitted(fit), pi = fit$mixture$Weight, depth = 250,
+                              sparse = TRUE, threads = 1))
+  expect_identical(unname(as.matrix(draws)), unname(as.matrix(direct)))
+  expect_identical(as.vector(attr(draws, "component")), attr(direct, "component"))
+  expect_identical(simulate(fit, nsim = 300, seed = 3, depth = 250, sparse = TRUE, threads = 2),
+                   draws)
+})
+
 test_that("simulate(fit) refuses bad arguments, naming them", {
   fit <- simulate_fit()
   expect_error(simulate(fit, 10), class = "fastdmm_bad_argument", regexp = "^'depth' is missing")
@@ -417,4 +435,8 @@ test_that("simulate(fit) refuses bad arguments, naming them", {
   expect_error(simulate(fit, 3, depth = 0), class = "fastdmm_bad_argument", regexp = "^'depth'")
   expect_error(simulate(fit, 3, seed = "a", depth = 10), class = "fastdmm_bad_argument",
                regexp = "^'seed'")
+  expect_error(simulate(fit, 3, depth = 10, sparse = NA), class = "fastdmm_bad_argument",
+               regexp = "^'sparse'")
+  expect_error(simulate(fit, 3, depth = 10, bogus = 1), class = "fastdmm_unknown_argument",
+               regexp = "'bogus'")
 })
