@@ -216,11 +216,11 @@ draw_sparse_table <- function(alpha, component, depth, threads, sample_names, ta
 #'   table is the same for any number.
 #' @param ... Not used; anything passed here is an error.
 #' @return An integer matrix (or with `sparse = TRUE` a `dgCMatrix`), `nsim`
-#'   samples x taxa (taxon names as in the fit), with attributes `"component"` (the component each sample was drawn
-#'   from, an integer index or, once the fit's components have been named with
-#'   [component_names<-], a factor of their names) and `"seed"` (as in
-#'   [stats::simulate()]: the seed given, or the random number state before
-#'   the draws).
+#'   samples x taxa (taxon names as in the fit), with attributes `"component"`
+#'   (the component each sample was drawn from, an integer index or, once the
+#'   fit's components have been named with [component_names<-], a factor of
+#'   their names) and `"seed"` (as in [stats::simulate()]: the seed given, or
+#'   the random number state before the draws).
 #' @export
 #' @examples
 #' set.seed(1)
