@@ -11,6 +11,105 @@ Rcpp::Rostream<true>&  Rcpp::Rcout = Rcpp::Rcpp_cout_get();
 Rcpp::Rostream<false>& Rcpp::Rcerr = Rcpp::Rcpp_cerr_get();
 #endif
 
+// block_builder
+SEXP block_builder(SEXP n_samples, SEXP n_taxa);
+RcppExport SEXP _fastdmm_block_builder(SEXP n_samplesSEXP, SEXP n_taxaSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type n_samples(n_samplesSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type n_taxa(n_taxaSEXP);
+    rcpp_result_gen = Rcpp::wrap(block_builder(n_samples, n_taxa));
+    return rcpp_result_gen;
+END_RCPP
+}
+// scan_block
+void scan_block(SEXP builder, SEXP block, SEXP first_sample, SEXP samples_in_rows, SEXP threads);
+RcppExport SEXP _fastdmm_scan_block(SEXP builderSEXP, SEXP blockSEXP, SEXP first_sampleSEXP, SEXP samples_in_rowsSEXP, SEXP threadsSEXP) {
+BEGIN_RCPP
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type builder(builderSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type block(blockSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type first_sample(first_sampleSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type samples_in_rows(samples_in_rowsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type threads(threadsSEXP);
+    scan_block(builder, block, first_sample, samples_in_rows, threads);
+    return R_NilValue;
+END_RCPP
+}
+// finish_scan
+SEXP finish_scan(SEXP builder);
+RcppExport SEXP _fastdmm_finish_scan(SEXP builderSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type builder(builderSEXP);
+    rcpp_result_gen = Rcpp::wrap(finish_scan(builder));
+    return rcpp_result_gen;
+END_RCPP
+}
+// fill_block
+void fill_block(SEXP builder, SEXP block, SEXP first_sample, SEXP samples_in_rows, SEXP threads);
+RcppExport SEXP _fastdmm_fill_block(SEXP builderSEXP, SEXP blockSEXP, SEXP first_sampleSEXP, SEXP samples_in_rowsSEXP, SEXP threadsSEXP) {
+BEGIN_RCPP
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type builder(builderSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type block(blockSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type first_sample(first_sampleSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type samples_in_rows(samples_in_rowsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type threads(threadsSEXP);
+    fill_block(builder, block, first_sample, samples_in_rows, threads);
+    return R_NilValue;
+END_RCPP
+}
+// finish_blocks
+Rcpp::List finish_blocks(SEXP builder, SEXP threads);
+RcppExport SEXP _fastdmm_finish_blocks(SEXP builderSEXP, SEXP threadsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type builder(builderSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(finish_blocks(builder, threads));
+    return rcpp_result_gen;
+END_RCPP
+}
+// build_counts
+Rcpp::List build_counts(SEXP x, SEXP threads);
+RcppExport SEXP _fastdmm_build_counts(SEXP xSEXP, SEXP threadsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type x(xSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(build_counts(x, threads));
+    return rcpp_result_gen;
+END_RCPP
+}
+// subset_counts
+Rcpp::List subset_counts(SEXP counts, SEXP rows, SEXP threads);
+RcppExport SEXP _fastdmm_subset_counts(SEXP countsSEXP, SEXP rowsSEXP, SEXP threadsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type counts(countsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type rows(rowsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(subset_counts(counts, rows, threads));
+    return rcpp_result_gen;
+END_RCPP
+}
+// count_table_shape
+Rcpp::List count_table_shape(SEXP counts);
+RcppExport SEXP _fastdmm_count_table_shape(SEXP countsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type counts(countsSEXP);
+    rcpp_result_gen = Rcpp::wrap(count_table_shape(counts));
+    return rcpp_result_gen;
+END_RCPP
+}
 // fit_dmn
 Rcpp::List fit_dmn(SEXP counts, SEXP k, SEXP seeds, SEXP kinds, SEXP given, SEXP threads, SEXP max_iter, SEXP tol, SEXP rel_tol, SEXP accelerate, SEXP reference_hessian, SEXP verbose, SEXP search, SEXP progress);
 RcppExport SEXP _fastdmm_fit_dmn(SEXP countsSEXP, SEXP kSEXP, SEXP seedsSEXP, SEXP kindsSEXP, SEXP givenSEXP, SEXP threadsSEXP, SEXP max_iterSEXP, SEXP tolSEXP, SEXP rel_tolSEXP, SEXP accelerateSEXP, SEXP reference_hessianSEXP, SEXP verboseSEXP, SEXP searchSEXP, SEXP progressSEXP) {
@@ -35,6 +134,18 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// derive_seeds
+Rcpp::IntegerVector derive_seeds(SEXP seed, SEXP n);
+RcppExport SEXP _fastdmm_derive_seeds(SEXP seedSEXP, SEXP nSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type seed(seedSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type n(nSEXP);
+    rcpp_result_gen = Rcpp::wrap(derive_seeds(seed, n));
+    return rcpp_result_gen;
+END_RCPP
+}
 // log_evidence
 Rcpp::NumericMatrix log_evidence(SEXP counts, SEXP log_alpha, SEXP threads);
 RcppExport SEXP _fastdmm_log_evidence(SEXP countsSEXP, SEXP log_alphaSEXP, SEXP threadsSEXP) {
@@ -45,6 +156,21 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< SEXP >::type log_alpha(log_alphaSEXP);
     Rcpp::traits::input_parameter< SEXP >::type threads(threadsSEXP);
     rcpp_result_gen = Rcpp::wrap(log_evidence(counts, log_alpha, threads));
+    return rcpp_result_gen;
+END_RCPP
+}
+// rdmm_sparse
+Rcpp::List rdmm_sparse(SEXP alpha, SEXP component, SEXP depth, SEXP seed, SEXP threads);
+RcppExport SEXP _fastdmm_rdmm_sparse(SEXP alphaSEXP, SEXP componentSEXP, SEXP depthSEXP, SEXP seedSEXP, SEXP threadsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type alpha(alphaSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type component(componentSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type depth(depthSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type seed(seedSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(rdmm_sparse(alpha, component, depth, seed, threads));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -116,54 +242,6 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
-// derive_seeds
-Rcpp::IntegerVector derive_seeds(SEXP seed, SEXP n);
-RcppExport SEXP _fastdmm_derive_seeds(SEXP seedSEXP, SEXP nSEXP) {
-BEGIN_RCPP
-    Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
-    Rcpp::traits::input_parameter< SEXP >::type seed(seedSEXP);
-    Rcpp::traits::input_parameter< SEXP >::type n(nSEXP);
-    rcpp_result_gen = Rcpp::wrap(derive_seeds(seed, n));
-    return rcpp_result_gen;
-END_RCPP
-}
-// build_counts
-Rcpp::List build_counts(SEXP x, SEXP threads);
-RcppExport SEXP _fastdmm_build_counts(SEXP xSEXP, SEXP threadsSEXP) {
-BEGIN_RCPP
-    Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
-    Rcpp::traits::input_parameter< SEXP >::type x(xSEXP);
-    Rcpp::traits::input_parameter< SEXP >::type threads(threadsSEXP);
-    rcpp_result_gen = Rcpp::wrap(build_counts(x, threads));
-    return rcpp_result_gen;
-END_RCPP
-}
-// subset_counts
-Rcpp::List subset_counts(SEXP counts, SEXP rows, SEXP threads);
-RcppExport SEXP _fastdmm_subset_counts(SEXP countsSEXP, SEXP rowsSEXP, SEXP threadsSEXP) {
-BEGIN_RCPP
-    Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
-    Rcpp::traits::input_parameter< SEXP >::type counts(countsSEXP);
-    Rcpp::traits::input_parameter< SEXP >::type rows(rowsSEXP);
-    Rcpp::traits::input_parameter< SEXP >::type threads(threadsSEXP);
-    rcpp_result_gen = Rcpp::wrap(subset_counts(counts, rows, threads));
-    return rcpp_result_gen;
-END_RCPP
-}
-// count_table_shape
-Rcpp::List count_table_shape(SEXP counts);
-RcppExport SEXP _fastdmm_count_table_shape(SEXP countsSEXP) {
-BEGIN_RCPP
-    Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
-    Rcpp::traits::input_parameter< SEXP >::type counts(countsSEXP);
-    rcpp_result_gen = Rcpp::wrap(count_table_shape(counts));
-    return rcpp_result_gen;
-END_RCPP
-}
 // retile_counts
 Rcpp::List retile_counts(SEXP counts, SEXP tile_size);
 RcppExport SEXP _fastdmm_retile_counts(SEXP countsSEXP, SEXP tile_sizeSEXP) {
@@ -187,132 +265,54 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
-// block_builder
-SEXP block_builder(double n_samples, double n_taxa);
-RcppExport SEXP _fastdmm_block_builder(SEXP n_samplesSEXP, SEXP n_taxaSEXP) {
-BEGIN_RCPP
-    Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
-    Rcpp::traits::input_parameter< double >::type n_samples(n_samplesSEXP);
-    Rcpp::traits::input_parameter< double >::type n_taxa(n_taxaSEXP);
-    rcpp_result_gen = Rcpp::wrap(block_builder(n_samples, n_taxa));
-    return rcpp_result_gen;
-END_RCPP
-}
-// scan_block
-void scan_block(SEXP builder, SEXP block, double first_sample, bool samples_in_rows, int threads);
-RcppExport SEXP _fastdmm_scan_block(SEXP builderSEXP, SEXP blockSEXP, SEXP first_sampleSEXP, SEXP samples_in_rowsSEXP, SEXP threadsSEXP) {
-BEGIN_RCPP
-    Rcpp::RNGScope rcpp_rngScope_gen;
-    Rcpp::traits::input_parameter< SEXP >::type builder(builderSEXP);
-    Rcpp::traits::input_parameter< SEXP >::type block(blockSEXP);
-    Rcpp::traits::input_parameter< double >::type first_sample(first_sampleSEXP);
-    Rcpp::traits::input_parameter< bool >::type samples_in_rows(samples_in_rowsSEXP);
-    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
-    scan_block(builder, block, first_sample, samples_in_rows, threads);
-    return R_NilValue;
-END_RCPP
-}
-// finish_scan
-SEXP finish_scan(SEXP builder);
-RcppExport SEXP _fastdmm_finish_scan(SEXP builderSEXP) {
-BEGIN_RCPP
-    Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
-    Rcpp::traits::input_parameter< SEXP >::type builder(builderSEXP);
-    rcpp_result_gen = Rcpp::wrap(finish_scan(builder));
-    return rcpp_result_gen;
-END_RCPP
-}
-// fill_block
-void fill_block(SEXP builder, SEXP block, double first_sample, bool samples_in_rows, int threads);
-RcppExport SEXP _fastdmm_fill_block(SEXP builderSEXP, SEXP blockSEXP, SEXP first_sampleSEXP, SEXP samples_in_rowsSEXP, SEXP threadsSEXP) {
-BEGIN_RCPP
-    Rcpp::RNGScope rcpp_rngScope_gen;
-    Rcpp::traits::input_parameter< SEXP >::type builder(builderSEXP);
-    Rcpp::traits::input_parameter< SEXP >::type block(blockSEXP);
-    Rcpp::traits::input_parameter< double >::type first_sample(first_sampleSEXP);
-    Rcpp::traits::input_parameter< bool >::type samples_in_rows(samples_in_rowsSEXP);
-    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
-    fill_block(builder, block, first_sample, samples_in_rows, threads);
-    return R_NilValue;
-END_RCPP
-}
-// finish_blocks
-Rcpp::List finish_blocks(SEXP builder, int threads);
-RcppExport SEXP _fastdmm_finish_blocks(SEXP builderSEXP, SEXP threadsSEXP) {
-BEGIN_RCPP
-    Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
-    Rcpp::traits::input_parameter< SEXP >::type builder(builderSEXP);
-    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
-    rcpp_result_gen = Rcpp::wrap(finish_blocks(builder, threads));
-    return rcpp_result_gen;
-END_RCPP
-}
-// rdmm_sparse
-Rcpp::List rdmm_sparse(const Rcpp::NumericMatrix& alpha, const Rcpp::IntegerVector& component, const Rcpp::IntegerVector& depth, const Rcpp::NumericVector& seed, int threads);
-RcppExport SEXP _fastdmm_rdmm_sparse(SEXP alphaSEXP, SEXP componentSEXP, SEXP depthSEXP, SEXP seedSEXP, SEXP threadsSEXP) {
-BEGIN_RCPP
-    Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
-    Rcpp::traits::input_parameter< const Rcpp::NumericMatrix& >::type alpha(alphaSEXP);
-    Rcpp::traits::input_parameter< const Rcpp::IntegerVector& >::type component(componentSEXP);
-    Rcpp::traits::input_parameter< const Rcpp::IntegerVector& >::type depth(depthSEXP);
-    Rcpp::traits::input_parameter< const Rcpp::NumericVector& >::type seed(seedSEXP);
-    Rcpp::traits::input_parameter< int >::type threads(threadsSEXP);
-    rcpp_result_gen = Rcpp::wrap(rdmm_sparse(alpha, component, depth, seed, threads));
-    return rcpp_result_gen;
-END_RCPP
-}
 // draw_binomial
-Rcpp::NumericVector draw_binomial(double size, double prob, int n, const Rcpp::NumericVector& seed);
+Rcpp::NumericVector draw_binomial(SEXP size, SEXP prob, SEXP n, SEXP seed);
 RcppExport SEXP _fastdmm_draw_binomial(SEXP sizeSEXP, SEXP probSEXP, SEXP nSEXP, SEXP seedSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
-    Rcpp::traits::input_parameter< double >::type size(sizeSEXP);
-    Rcpp::traits::input_parameter< double >::type prob(probSEXP);
-    Rcpp::traits::input_parameter< int >::type n(nSEXP);
-    Rcpp::traits::input_parameter< const Rcpp::NumericVector& >::type seed(seedSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type size(sizeSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type prob(probSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type n(nSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type seed(seedSEXP);
     rcpp_result_gen = Rcpp::wrap(draw_binomial(size, prob, n, seed));
     return rcpp_result_gen;
 END_RCPP
 }
 // draw_log_gamma
-Rcpp::NumericVector draw_log_gamma(double shape, int n, const Rcpp::NumericVector& seed);
+Rcpp::NumericVector draw_log_gamma(SEXP shape, SEXP n, SEXP seed);
 RcppExport SEXP _fastdmm_draw_log_gamma(SEXP shapeSEXP, SEXP nSEXP, SEXP seedSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
-    Rcpp::traits::input_parameter< double >::type shape(shapeSEXP);
-    Rcpp::traits::input_parameter< int >::type n(nSEXP);
-    Rcpp::traits::input_parameter< const Rcpp::NumericVector& >::type seed(seedSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type shape(shapeSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type n(nSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type seed(seedSEXP);
     rcpp_result_gen = Rcpp::wrap(draw_log_gamma(shape, n, seed));
     return rcpp_result_gen;
 END_RCPP
 }
 
 static const R_CallMethodDef CallEntries[] = {
-    {"_fastdmm_fit_dmn", (DL_FUNC) &_fastdmm_fit_dmn, 14},
-    {"_fastdmm_log_evidence", (DL_FUNC) &_fastdmm_log_evidence, 3},
-    {"_fastdmm_component_terms", (DL_FUNC) &_fastdmm_component_terms, 4},
-    {"_fastdmm_optimise_component", (DL_FUNC) &_fastdmm_optimise_component, 3},
-    {"_fastdmm_hellinger_kmeans", (DL_FUNC) &_fastdmm_hellinger_kmeans, 4},
-    {"_fastdmm_soft_kmeans", (DL_FUNC) &_fastdmm_soft_kmeans, 4},
-    {"_fastdmm_reference_stream", (DL_FUNC) &_fastdmm_reference_stream, 3},
-    {"_fastdmm_derive_seeds", (DL_FUNC) &_fastdmm_derive_seeds, 2},
-    {"_fastdmm_build_counts", (DL_FUNC) &_fastdmm_build_counts, 2},
-    {"_fastdmm_subset_counts", (DL_FUNC) &_fastdmm_subset_counts, 3},
-    {"_fastdmm_count_table_shape", (DL_FUNC) &_fastdmm_count_table_shape, 1},
-    {"_fastdmm_retile_counts", (DL_FUNC) &_fastdmm_retile_counts, 2},
-    {"_fastdmm_gamma_values", (DL_FUNC) &_fastdmm_gamma_values, 1},
     {"_fastdmm_block_builder", (DL_FUNC) &_fastdmm_block_builder, 2},
     {"_fastdmm_scan_block", (DL_FUNC) &_fastdmm_scan_block, 5},
     {"_fastdmm_finish_scan", (DL_FUNC) &_fastdmm_finish_scan, 1},
     {"_fastdmm_fill_block", (DL_FUNC) &_fastdmm_fill_block, 5},
     {"_fastdmm_finish_blocks", (DL_FUNC) &_fastdmm_finish_blocks, 2},
+    {"_fastdmm_build_counts", (DL_FUNC) &_fastdmm_build_counts, 2},
+    {"_fastdmm_subset_counts", (DL_FUNC) &_fastdmm_subset_counts, 3},
+    {"_fastdmm_count_table_shape", (DL_FUNC) &_fastdmm_count_table_shape, 1},
+    {"_fastdmm_fit_dmn", (DL_FUNC) &_fastdmm_fit_dmn, 14},
+    {"_fastdmm_derive_seeds", (DL_FUNC) &_fastdmm_derive_seeds, 2},
+    {"_fastdmm_log_evidence", (DL_FUNC) &_fastdmm_log_evidence, 3},
     {"_fastdmm_rdmm_sparse", (DL_FUNC) &_fastdmm_rdmm_sparse, 5},
+    {"_fastdmm_component_terms", (DL_FUNC) &_fastdmm_component_terms, 4},
+    {"_fastdmm_optimise_component", (DL_FUNC) &_fastdmm_optimise_component, 3},
+    {"_fastdmm_hellinger_kmeans", (DL_FUNC) &_fastdmm_hellinger_kmeans, 4},
+    {"_fastdmm_soft_kmeans", (DL_FUNC) &_fastdmm_soft_kmeans, 4},
+    {"_fastdmm_reference_stream", (DL_FUNC) &_fastdmm_reference_stream, 3},
+    {"_fastdmm_retile_counts", (DL_FUNC) &_fastdmm_retile_counts, 2},
+    {"_fastdmm_gamma_values", (DL_FUNC) &_fastdmm_gamma_values, 1},
     {"_fastdmm_draw_binomial", (DL_FUNC) &_fastdmm_draw_binomial, 4},
     {"_fastdmm_draw_log_gamma", (DL_FUNC) &_fastdmm_draw_log_gamma, 3},
     {NULL, NULL, 0}

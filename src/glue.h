@@ -1,5 +1,4 @@
-// Glue shared by the Rcpp exports: the core's Executor on RcppParallel, and the
-// count table as_counts() built, as the core's Counts.
+// What the glue files share: the core's Executor on RcppParallel, the count table behind an R object, and core arrays as R matrices.
 #ifndef FASTDMM_GLUE_H
 #define FASTDMM_GLUE_H
 
@@ -7,10 +6,12 @@
 
 #include "parallel_backend.h"
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "core/build_counts.h"
 #include "core/counts.h"
@@ -64,6 +65,10 @@ class RcppParallelExecutor : public fastdmm::Executor {
 // never hold (or drop) a copy of the returned pointer.
 std::shared_ptr<const fastdmm::Counts> count_table(SEXP counts);
 
+// A new external pointer (tagged as fastdmm's) that holds `table`, for a count
+// table object's `pointer` field.
+SEXP new_table_pointer(const std::shared_ptr<const fastdmm::Counts>& table);
+
 // The core's view of a dense double or integer matrix or a dgCMatrix holding samples in
 // rows (samples_in_rows) or in columns (taxa x samples, as a SummarizedExperiment's
 // assay); only a dgCMatrix with samples in columns is copied, its non-zeros re-compressed
@@ -78,6 +83,25 @@ bool column_source(SEXP x, bool samples_in_rows, fastdmm::CompressedColumns& sto
 Rcpp::List finish_table(fastdmm::CountLayout& layout, const Rcpp::IntegerVector& col_sample,
                         const Rcpp::IntegerVector& col_pair, const fastdmm::Executor& executor);
 Rcpp::List problems_result(const fastdmm::ValueProblems& problems);
+
+// Core arrays as R matrices: `values` already column-major (as the core's
+// [k * S + j] parameters are) ...
+inline Rcpp::NumericMatrix as_matrix(const std::vector<double>& values, std::size_t n_row,
+                                     std::size_t n_col) {
+  Rcpp::NumericMatrix out(static_cast<int>(n_row), static_cast<int>(n_col));
+  std::copy(values.begin(), values.end(), out.begin());
+  return out;
+}
+
+// ... or sample-major [i * K + k], as R's N x K matrix (column-major).
+inline Rcpp::NumericMatrix sample_major_as_matrix(const std::vector<double>& values,
+                                                  std::size_t n_row, std::size_t n_col) {
+  Rcpp::NumericMatrix out(static_cast<int>(n_row), static_cast<int>(n_col));
+  for (std::size_t i = 0; i < n_row; ++i) {
+    for (std::size_t k = 0; k < n_col; ++k) out[k * n_row + i] = values[i * n_col + k];
+  }
+  return out;
+}
 
 }  // namespace fastdmm_glue
 

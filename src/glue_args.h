@@ -1,4 +1,4 @@
-// Reading scalars, vectors and settings lists that arrive from R, refusing any value the core cannot take.
+// The one way the glue reads arguments from R: readers that check each value and refuse, by name, any the core cannot take.
 #ifndef FASTDMM_GLUE_ARGS_H
 #define FASTDMM_GLUE_ARGS_H
 
@@ -7,13 +7,27 @@
 #include <climits>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <utility>
 
-// R checks every argument before it calls the core, with errors for users; these
+// THE RULE for every glue file (glue_*.cpp):
+// 1. Every export takes its arguments as SEXP, never as typed Rcpp arguments
+//    (whose silent coercions would hide a wrong type).
+// 2. Each argument is read by a reader of this file (read_int, read_double,
+//    read_flag, read_whole, read_doubles, read_ints, check_matrix,
+//    read_double_matrix, read_seed_words, SettingsReader) or, for a count table,
+//    by count_table() of glue.h. Scalar readers check type, length, NA and range;
+//    vector readers check type and length, and the export checks the elements
+//    right after reading them.
+// 3. Every refusal goes through refuse() (an R error "'name' problem" naming the
+//    argument) or, for an object only the package makes and something edited or
+//    broke (a count table, a block builder, a dgCMatrix's slots), refuse_object().
+//    No export calls Rcpp::stop() itself.
+// R checks every argument first, with classed errors for users (R/input.R); these
 // checks are the last line: whatever an R object holds (a settings list edited by
 // hand, a call through `:::`), a value outside the range the core is written for
-// stops here with an R error naming it, and never reaches the core.
+// stops here, on R's main thread, and never reaches the core.
 namespace fastdmm_glue {
 
 constexpr int kIntMax = INT_MAX;
@@ -21,6 +35,9 @@ constexpr int kIntMax = INT_MAX;
 [[noreturn]] inline void refuse(const std::string& name, const std::string& problem) {
   Rcpp::stop("'" + name + "' " + problem);
 }
+
+// An object made by the package that is not as it made it; `problem` says what.
+[[noreturn]] inline void refuse_object(const std::string& problem) { Rcpp::stop(problem); }
 
 inline std::string range_text(double min, double max) {
   auto text = [](double v) {
@@ -74,6 +91,22 @@ inline double read_double(SEXP x, const std::string& name, double min, double ma
   return value;
 }
 
+// A whole number in [0, max] held in an integer or double vector of length 1, as a
+// size (doubles hold whole numbers exactly up to 2^53).
+inline std::size_t read_whole(SEXP x, const std::string& name, double max) {
+  if ((TYPEOF(x) != INTSXP && TYPEOF(x) != REALSXP) || XLENGTH(x) != 1) {
+    refuse(name, "must be a single whole number");
+  }
+  const double value = TYPEOF(x) == INTSXP
+                           ? (INTEGER(x)[0] == NA_INTEGER ? NAN : INTEGER(x)[0])
+                           : REAL(x)[0];
+  if (!std::isfinite(value) || value != std::floor(value)) {
+    refuse(name, "must be a finite whole number");
+  }
+  if (value < 0 || value > max) refuse(name, "must be " + range_text(0, max));
+  return static_cast<std::size_t>(value);
+}
+
 inline bool read_flag(SEXP x, const std::string& name) {
   if (TYPEOF(x) != LGLSXP || XLENGTH(x) != 1 || LOGICAL(x)[0] == NA_LOGICAL) {
     refuse(name, "must be TRUE or FALSE");
@@ -87,6 +120,42 @@ inline const double* read_doubles(SEXP x, const std::string& name, R_xlen_t leng
     refuse(name, "must be a double vector of length " + std::to_string(length));
   }
   return REAL(x);
+}
+
+// An integer vector of min_length to max_length elements, for reading in place
+// (elements unchecked: the caller checks them); refused as "must be <what>".
+inline const int* read_ints(SEXP x, const std::string& name, R_xlen_t min_length,
+                            R_xlen_t max_length, const std::string& what) {
+  if (TYPEOF(x) != INTSXP || XLENGTH(x) < min_length || XLENGTH(x) > max_length) {
+    refuse(name, "must be " + what);
+  }
+  return INTEGER(x);
+}
+
+// A double matrix with at least one row and one column; its shape in n_row, n_col.
+inline const double* read_double_matrix(SEXP x, const std::string& name, int& n_row,
+                                        int& n_col) {
+  if (TYPEOF(x) != REALSXP || !Rf_isMatrix(x)) refuse(name, "must be a double matrix");
+  n_row = Rf_nrows(x);
+  n_col = Rf_ncols(x);
+  if (n_row < 1 || n_col < 1) refuse(name, "must have rows and columns");
+  return REAL(x);
+}
+
+// Two 64-bit seed words from four 32-bit words (whole numbers in [0, 2^32) in a
+// double vector, drawn from R's random number generator by rdmm()).
+inline void read_seed_words(SEXP x, const std::string& name, std::uint64_t out[2]) {
+  if (TYPEOF(x) != REALSXP || XLENGTH(x) != 4) refuse(name, "must hold 4 words");
+  std::uint64_t word[4];
+  for (int m = 0; m < 4; ++m) {
+    const double value = REAL(x)[m];
+    if (!(value >= 0.0 && value < 4294967296.0) || value != std::floor(value)) {
+      refuse(name, "words must be whole numbers in [0, 2^32)");
+    }
+    word[m] = static_cast<std::uint64_t>(value);
+  }
+  out[0] = (word[0] << 32) | word[1];
+  out[1] = (word[2] << 32) | word[3];
 }
 
 // A double matrix with n_row rows and n_col columns (n_col < 0: any number >= 1).

@@ -1,5 +1,6 @@
-// Rcpp glue for building a count table from blocks of samples that R reads one at a time.
+// Rcpp glue for building a count table from blocks of samples that R reads one at a time (DelayedArray input).
 #include "glue.h"
+#include "glue_args.h"
 
 #include <cstdint>
 #include <string>
@@ -22,18 +23,11 @@ using BuildPointer = Rcpp::XPtr<BlockBuild>;
 
 BlockBuild& build_of(SEXP pointer) {
   if (TYPEOF(pointer) != EXTPTRSXP || R_ExternalPtrAddr(pointer) == nullptr) {
-    Rcpp::stop("internal error: not a block builder");
+    fastdmm_glue::refuse_object("internal error: not a block builder");
   }
   BlockBuild& build = *BuildPointer(pointer);
-  if (build.finished) Rcpp::stop("internal error: the block builder has finished");
+  if (build.finished) fastdmm_glue::refuse_object("internal error: the block builder has finished");
   return build;
-}
-
-std::size_t whole_count(double x, const char* what) {
-  if (!(x >= 0) || x != static_cast<double>(static_cast<std::size_t>(x))) {
-    Rcpp::stop(std::string("internal error: bad ") + what);
-  }
-  return static_cast<std::size_t>(x);
 }
 
 // The block as the core reads it; storage holds a sparse block re-compressed by taxon.
@@ -41,7 +35,7 @@ fastdmm::ColumnSource block_source(SEXP block, bool samples_in_rows,
                                    fastdmm::CompressedColumns& storage) {
   fastdmm::ColumnSource source;
   if (!fastdmm_glue::column_source(block, samples_in_rows, storage, source)) {
-    Rcpp::stop("internal error: a block must be a double or integer matrix or a dgCMatrix");
+    fastdmm_glue::refuse("block", "must be a double or integer matrix or a dgCMatrix");
   }
   return source;
 }
@@ -50,22 +44,25 @@ fastdmm::ColumnSource block_source(SEXP block, bool samples_in_rows,
 
 // A builder for a table of n_samples x n_taxa whose blocks of samples follow.
 // [[Rcpp::export(.block_builder)]]
-SEXP block_builder(double n_samples, double n_taxa) {
-  return BuildPointer(new BlockBuild(whole_count(n_samples, "number of samples"),
-                                     whole_count(n_taxa, "number of taxa")),
-                      true);
+SEXP block_builder(SEXP n_samples, SEXP n_taxa) {
+  using namespace fastdmm_glue;
+  const std::size_t samples = read_whole(n_samples, "n_samples", 4294967295.0);
+  const std::size_t taxa = read_whole(n_taxa, "n_taxa", 4294967295.0);
+  return BuildPointer(new BlockBuild(samples, taxa), true);
 }
 
 // Pass 1 over one block (samples first_sample + 1, ... in R's numbering; samples in
 // the rows of `block` or in its columns).
 // [[Rcpp::export(.scan_block)]]
-void scan_block(SEXP builder, SEXP block, double first_sample, bool samples_in_rows,
-                int threads) {
+void scan_block(SEXP builder, SEXP block, SEXP first_sample, SEXP samples_in_rows, SEXP threads) {
+  using namespace fastdmm_glue;
   BlockBuild& build = build_of(builder);
+  const std::size_t first = read_whole(first_sample, "first_sample", 4294967295.0);
+  const bool by_rows = read_flag(samples_in_rows, "samples_in_rows");
+  const RcppParallelExecutor executor(read_int(threads, "threads", 1, kIntMax));
   fastdmm::CompressedColumns storage;
-  const fastdmm::ColumnSource source = block_source(block, samples_in_rows, storage);
-  build.builder.scan_block(source, whole_count(first_sample, "first sample"),
-                           fastdmm_glue::RcppParallelExecutor(threads));
+  const fastdmm::ColumnSource source = block_source(block, by_rows, storage);
+  build.builder.scan_block(source, first, executor);
 }
 
 // Ends pass 1: `problems` (cells per kind) when the table has bad values, otherwise
@@ -86,27 +83,30 @@ SEXP finish_scan(SEXP builder) {
 
 // Pass 2 over the same block.
 // [[Rcpp::export(.fill_block)]]
-void fill_block(SEXP builder, SEXP block, double first_sample, bool samples_in_rows,
-                int threads) {
+void fill_block(SEXP builder, SEXP block, SEXP first_sample, SEXP samples_in_rows, SEXP threads) {
+  using namespace fastdmm_glue;
   BlockBuild& build = build_of(builder);
+  const std::size_t first = read_whole(first_sample, "first_sample", 4294967295.0);
+  const bool by_rows = read_flag(samples_in_rows, "samples_in_rows");
+  const RcppParallelExecutor executor(read_int(threads, "threads", 1, kIntMax));
   fastdmm::CompressedColumns storage;
-  const fastdmm::ColumnSource source = block_source(block, samples_in_rows, storage);
-  build.builder.fill_block(source, whole_count(first_sample, "first sample"),
+  const fastdmm::ColumnSource source = block_source(block, by_rows, storage);
+  build.builder.fill_block(source, first,
                            reinterpret_cast<std::uint32_t*>(INTEGER(build.col_sample)),
-                           reinterpret_cast<std::uint32_t*>(INTEGER(build.col_pair)),
-                           fastdmm_glue::RcppParallelExecutor(threads));
+                           reinterpret_cast<std::uint32_t*>(INTEGER(build.col_pair)), executor);
 }
 
 // Ends pass 2 and returns what .build_counts() returns for the whole table.
 // [[Rcpp::export(.finish_blocks)]]
-Rcpp::List finish_blocks(SEXP builder, int threads) {
+Rcpp::List finish_blocks(SEXP builder, SEXP threads) {
+  using namespace fastdmm_glue;
   BlockBuild& build = build_of(builder);
+  const int n_threads = read_int(threads, "threads", 1, kIntMax);
   build.builder.finish_fill();
   build.finished = true;
   fastdmm::CountLayout layout = build.builder.layout();
   Rcpp::IntegerVector col_sample = build.col_sample, col_pair = build.col_pair;
   build.col_sample = Rcpp::IntegerVector();
   build.col_pair = Rcpp::IntegerVector();
-  return fastdmm_glue::finish_table(layout, col_sample, col_pair,
-                                    fastdmm_glue::RcppParallelExecutor(threads));
+  return finish_table(layout, col_sample, col_pair, RcppParallelExecutor(n_threads));
 }

@@ -479,14 +479,4 @@ void fill_rows(const Counts& counts, const std::vector<std::uint32_t>& rows,
   }, kTaxonGrain);
 }
 
-Counts subset_table(const Counts& counts, const std::vector<std::uint32_t>& rows,
-                    const Executor& executor) {
-  CountLayout layout = scan_rows(counts, rows, executor);
-  std::vector<std::uint32_t> col_sample(layout.nnz()), col_pair(layout.nnz());
-  fill_rows(counts, rows, layout, col_sample.data(), col_pair.data(), executor);
-  return assemble_counts(rows.size(), std::move(layout.col_ptr), IndexArray(std::move(col_sample)),
-                         IndexArray(std::move(col_pair)), std::move(layout.pair_ptr),
-                         std::move(layout.pair_value), executor);
-}
-
 }  // namespace fastdmm

@@ -139,11 +139,6 @@ void fill_rows(const Counts& counts, const std::vector<std::uint32_t>& rows,
                const CountLayout& layout, std::uint32_t* col_sample, std::uint32_t* col_pair,
                const Executor& executor);
 
-// The complete table of the samples `rows` (increasing, 0-based) of a built table,
-// owning its arrays: what building those rows from scratch gives.
-Counts subset_table(const Counts& counts, const std::vector<std::uint32_t>& rows,
-                    const Executor& executor);
-
 }  // namespace fastdmm
 
 #endif

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <memory>
 
+#include "build_counts.h"
 #include "special.h"
 
 namespace fastdmm {
@@ -150,6 +151,16 @@ Counts assemble_counts(std::size_t n_samples, std::vector<std::size_t> col_ptr,
     }
   }, kSampleGrain);
   return counts;
+}
+
+Counts subset_table(const Counts& counts, const std::vector<std::uint32_t>& rows,
+                    const Executor& executor) {
+  CountLayout layout = scan_rows(counts, rows, executor);
+  std::vector<std::uint32_t> col_sample(layout.nnz()), col_pair(layout.nnz());
+  fill_rows(counts, rows, layout, col_sample.data(), col_pair.data(), executor);
+  return assemble_counts(rows.size(), std::move(layout.col_ptr), IndexArray(std::move(col_sample)),
+                         IndexArray(std::move(col_pair)), std::move(layout.pair_ptr),
+                         std::move(layout.pair_value), executor);
 }
 
 }  // namespace fastdmm

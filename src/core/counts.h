@@ -61,14 +61,14 @@ class Buffer {
   std::size_t size_ = 0;
 };
 
-// Only non-zero counts are stored (design section 2, "Sparse input"), each as indices
-// only: its sample (or taxon) and its "pair", the index of its (taxon, count value)
-// among the distinct values of that taxon. The count itself is pair_value[pair], and
-// per-component tables over pairs replace work per cell.
-// Samples per tile: a tile's per-sample rows of k doubles stay in a core's L2
-// cache (and its row numbers fit 16 bits).
+// Samples per tile of the tile view (see Counts): a tile's per-sample rows of k
+// doubles stay in a core's L2 cache (and its row numbers fit 16 bits).
 constexpr std::size_t kSampleTile = 16384;
 
+// The count table. Only non-zero counts are stored (DESIGN.md section 2), each as
+// indices only: its sample (or taxon) and its "pair", the index of its (taxon, count
+// value) among the distinct values of that taxon. The count itself is
+// pair_value[pair], and per-component tables over pairs replace work per cell.
 struct Counts {
   std::size_t n_samples = 0;
   std::size_t n_taxa = 0;
@@ -138,6 +138,12 @@ Counts assemble_counts(std::size_t n_samples, std::vector<std::size_t> col_ptr,
 // that sum per taxon in parallel split the work by these (results do not depend
 // on the split).
 std::vector<std::size_t> taxon_blocks(const Counts& counts, int threads);
+
+// The complete table of the samples `rows` (increasing, 0-based) of a built table,
+// owning its arrays: what building those rows from scratch gives (the row passes
+// of build_counts.h).
+Counts subset_table(const Counts& counts, const std::vector<std::uint32_t>& rows,
+                    const Executor& executor);
 
 }  // namespace fastdmm
 

@@ -18,6 +18,16 @@ std::string iteration_line(int iteration, double change) {
   return buffer;
 }
 
+}  // namespace
+
+std::string format_message(const char* format, double a, double b, double c) {
+  char buffer[160];
+  std::snprintf(buffer, sizeof buffer, format, a, b, c);
+  return buffer;
+}
+
+namespace {
+
 // Largest |lambda| an extrapolation may reach. alpha = exp(lambda) beyond e^50 or
 // below e^-50 is no Dirichlet parameter any data here supports; a step that far
 // is a failed extrapolation and the plain EM steps are kept instead.
@@ -33,6 +43,113 @@ std::vector<double> parameters_of(const EmState& state) {
   std::vector<double> theta = state.log_alpha;
   for (double w : state.weights) theta.push_back(w > 0.0 ? std::log(w) : 0.0);
   return theta;
+}
+
+// theta' = theta0 - 2 a r + a^2 v as a state (lambda and weights W_k rescaled to
+// sum to N), evaluated; false when it leaves the range of sane parameters (no
+// state is then made). Components of zero weight in any of the three states keep
+// weight zero.
+bool extrapolated_state(const Counts& counts, const std::vector<double>& theta0,
+                        const std::vector<double>& r, const std::vector<double>& v, double step,
+                        const std::vector<double>& weights0, const std::vector<double>& weights1,
+                        const EmState& two, const Executor& executor, EmState& jump) {
+  const std::size_t K = two.n_components, S = counts.n_taxa;
+  jump.workspace = two.workspace;
+  jump.n_components = K;
+  jump.log_alpha.resize(K * S);
+  jump.weights.resize(K);
+  bool valid = true;
+  for (std::size_t c = 0; c < K * S; ++c) {
+    const double value = theta0[c] - 2.0 * step * r[c] + step * step * v[c];
+    valid = valid && std::isfinite(value) && std::fabs(value) <= kLargestExtrapolatedLogAlpha;
+    jump.log_alpha[c] = value;
+  }
+  double sum = 0.0;
+  for (std::size_t k = 0; k < K; ++k) {
+    const std::size_t c = K * S + k;
+    const bool positive = weights0[k] > 0.0 && weights1[k] > 0.0 && two.weights[k] > 0.0;
+    const double log_w = theta0[c] - 2.0 * step * r[c] + step * step * v[c];
+    jump.weights[k] = positive ? std::exp(log_w) : 0.0;
+    valid = valid && std::isfinite(jump.weights[k]);
+    sum += jump.weights[k];
+  }
+  valid = valid && sum > 0.0 && std::isfinite(sum);
+  if (!valid) return false;
+  // Weights stay on the scale W_k = N pi_k that the E-step expects.
+  const double total_weight = static_cast<double>(counts.n_samples);
+  for (double& w : jump.weights) w *= total_weight / sum;
+  evaluate_state(counts, jump, executor);
+  jump.from_em = true;
+  return true;
+}
+
+// How a SQUAREM cycle ended: after its first plain step (converged there, or the
+// iterations ran out), or as a whole cycle.
+enum class SquaremEnd { converged_after_one, out_of_iterations, cycle };
+
+// One SQUAREM cycle (Varadhan & Roland 2008): theta1 = F(theta0), theta2 = F(theta1),
+// r = theta1 - theta0, v = theta2 - 2 theta1 + theta0, step a = -|r| / |v|
+// (at most -1; a = -1 is theta2 itself), theta' = theta0 - 2 a r + a^2 v,
+// stabilised by one more F: the lower of F(theta') and theta2 is kept in `state`.
+// `step_max`, the largest step length, grows fourfold when a step at the bound
+// succeeds and shrinks when one fails.
+SquaremEnd squarem_cycle(const Counts& counts, EmState& state, const EmSettings& settings,
+                         const OptimiserOptions& options, const Executor& executor, bool first,
+                         EmRun& run, double& step_max) {
+  const double before = state.nle;
+  const std::vector<double> theta0 = parameters_of(state);
+  const std::vector<double> weights0 = state.weights;
+  EmState one = std::move(state);
+  em_step(counts, one, options, executor);
+  ++run.iterations;
+  if (std::fabs(before - one.nle) <= convergence_threshold(settings, one.nle) && !first) {
+    state = std::move(one);
+    return SquaremEnd::converged_after_one;
+  }
+  if (run.iterations >= settings.max_iterations) {
+    state = std::move(one);
+    return SquaremEnd::out_of_iterations;
+  }
+  const std::vector<double> theta1 = parameters_of(one);
+  const std::vector<double> weights1 = one.weights;
+  EmState two = std::move(one);
+  em_step(counts, two, options, executor);
+  ++run.iterations;
+  const std::vector<double> theta2 = parameters_of(two);
+
+  double r2 = 0.0, v2 = 0.0;
+  std::vector<double> r(theta0.size()), v(theta0.size());
+  for (std::size_t c = 0; c < r.size(); ++c) {
+    r[c] = theta1[c] - theta0[c];
+    v[c] = theta2[c] - 2.0 * theta1[c] + theta0[c];
+    r2 += r[c] * r[c];
+    v2 += v[c] * v[c];
+  }
+  const double raw_step = v2 > 0.0 ? -std::sqrt(r2 / v2) : -1.0;
+  const bool at_bound = raw_step <= -step_max;
+  const double step = std::max(-step_max, std::min(-1.0, raw_step));
+  // A step held back by the bound lets the bound grow (a = -1 is the plain
+  // step, which always holds).
+  if (at_bound && step == -1.0) step_max *= 4.0;
+  bool accepted = false;
+  if (step < -1.0 && run.iterations < settings.max_iterations) {
+    EmState jump;
+    if (extrapolated_state(counts, theta0, r, v, step, weights0, weights1, two, executor, jump) &&
+        std::isfinite(jump.nle)) {
+      em_step(counts, jump, options, executor);
+      ++run.iterations;
+      if (std::isfinite(jump.nle) && jump.nle <= two.nle) {
+        jump.unconverged_msteps += two.unconverged_msteps;
+        state = std::move(jump);
+        accepted = true;
+        ++run.extrapolations;
+        if (at_bound) step_max *= 4.0;
+      }
+    }
+    if (!accepted) step_max = std::max(1.0, step_max / 4.0);
+  }
+  if (!accepted) state = std::move(two);
+  return SquaremEnd::cycle;
 }
 
 }  // namespace
@@ -51,7 +168,7 @@ void for_each_component(std::size_t n, std::size_t n_taxa, const Executor& execu
   }
 }
 
-int run_msteps(const Counts& counts, const std::vector<ComponentWeights>& histograms,
+int run_msteps(const Counts& counts, const std::vector<ComponentHistograms>& histograms,
                std::vector<double>& log_alpha, const OptimiserOptions& options,
                const Executor& executor, const std::vector<bool>& optimise) {
   const std::size_t S = counts.n_taxa;
@@ -90,8 +207,8 @@ EmState state_from_posterior(const Counts& counts, std::size_t n_components,
     state.log_alpha[c] = centres[c] > 0.0 ? std::log(centres[c]) : -10.0;
   }
   state.posterior = std::move(posterior);
-  std::vector<ComponentWeights> histograms;
-  fill_component_weights(counts, state.posterior, K, executor, histograms,
+  std::vector<ComponentHistograms> histograms;
+  fill_component_histograms(counts, state.posterior, K, executor, histograms,
                          &state.workspace->histograms);
   state.weights.resize(K);
   for (std::size_t k = 0; k < K; ++k) state.weights[k] = histograms[k].total;
@@ -104,7 +221,7 @@ void em_step(const Counts& counts, EmState& state, const OptimiserOptions& optio
              const Executor& executor) {
   const std::size_t K = state.n_components;
   state.posterior.swap(state.next_posterior);
-  fill_component_weights(counts, state.posterior, K, executor, state.histograms,
+  fill_component_histograms(counts, state.posterior, K, executor, state.histograms,
                          &state.workspace->histograms);
   state.unconverged_msteps +=
       run_msteps(counts, state.histograms, state.log_alpha, options, executor);
@@ -128,10 +245,8 @@ EmRun run_em(const Counts& counts, EmState& state, const EmSettings& settings,
              const OptimiserOptions& base_options, const Executor& executor,
              const FitHooks& hooks) {
   EmRun run;
-  const std::size_t K = state.n_components, S = counts.n_taxa;
-  const double total_weight = static_cast<double>(counts.n_samples);
-  // SQUAREM's largest step length, adapted as in Varadhan & Roland's scheme:
-  // grows fourfold when a step at the bound succeeds, shrinks when one fails.
+  const std::size_t K = state.n_components;
+  // SQUAREM's largest step length (see squarem_cycle()).
   double step_max = 1.0;
   double change = std::numeric_limits<double>::infinity();
   int reported = 0;  // the reference reports every tenth iteration
@@ -180,92 +295,14 @@ EmRun run_em(const Counts& counts, EmState& state, const EmSettings& settings,
       continue;
     }
 
-    // One SQUAREM cycle: theta1 = F(theta0), theta2 = F(theta1),
-    // r = theta1 - theta0, v = theta2 - 2 theta1 + theta0, step a = -|r| / |v|
-    // (at most -1; a = -1 is theta2 itself), theta' = theta0 - 2 a r + a^2 v,
-    // stabilised by one more F: the lower of F(theta') and theta2 is kept.
-    const std::vector<double> theta0 = parameters_of(state);
-    const std::vector<double> weights0 = state.weights;
-    EmState one = std::move(state);
-    em_step(counts, one, options, executor);
-    ++run.iterations;
-    if (std::fabs(before - one.nle) <= convergence_threshold(settings, one.nle) && !first) {
-      state = std::move(one);
-      if (stop(before, first)) break;
-      continue;
-    }
-    if (run.iterations >= settings.max_iterations) {
-      state = std::move(one);
+    const SquaremEnd end = squarem_cycle(counts, state, settings, options, executor, first,
+                                         run, step_max);
+    if (end == SquaremEnd::out_of_iterations) {
       stop(before, first);
       break;
     }
-    const std::vector<double> theta1 = parameters_of(one);
-    const std::vector<double> weights1 = one.weights;
-    EmState two = std::move(one);
-    em_step(counts, two, options, executor);
-    ++run.iterations;
-    const std::vector<double> theta2 = parameters_of(two);
-
-    double r2 = 0.0, v2 = 0.0;
-    std::vector<double> r(theta0.size()), v(theta0.size());
-    for (std::size_t c = 0; c < r.size(); ++c) {
-      r[c] = theta1[c] - theta0[c];
-      v[c] = theta2[c] - 2.0 * theta1[c] + theta0[c];
-      r2 += r[c] * r[c];
-      v2 += v[c] * v[c];
-    }
-    const double raw_step = v2 > 0.0 ? -std::sqrt(r2 / v2) : -1.0;
-    const bool at_bound = raw_step <= -step_max;
-    const double step = std::max(-step_max, std::min(-1.0, raw_step));
-    // A step held back by the bound lets the bound grow (a = -1 is the plain
-    // step, which always holds).
-    if (at_bound && step == -1.0) step_max *= 4.0;
-    bool accepted = false;
-    if (step < -1.0 && run.iterations < settings.max_iterations) {
-      EmState jump;
-      jump.workspace = two.workspace;
-      jump.n_components = K;
-      jump.log_alpha.resize(K * S);
-      jump.weights.resize(K);
-      bool valid = true;
-      for (std::size_t c = 0; c < K * S; ++c) {
-        const double value = theta0[c] - 2.0 * step * r[c] + step * step * v[c];
-        valid = valid && std::isfinite(value) && std::fabs(value) <= kLargestExtrapolatedLogAlpha;
-        jump.log_alpha[c] = value;
-      }
-      double sum = 0.0;
-      for (std::size_t k = 0; k < K; ++k) {
-        const std::size_t c = K * S + k;
-        const bool positive = weights0[k] > 0.0 && weights1[k] > 0.0 && two.weights[k] > 0.0;
-        const double log_w = theta0[c] - 2.0 * step * r[c] + step * step * v[c];
-        jump.weights[k] = positive ? std::exp(log_w) : 0.0;
-        valid = valid && std::isfinite(jump.weights[k]);
-        sum += jump.weights[k];
-      }
-      valid = valid && sum > 0.0 && std::isfinite(sum);
-      if (valid) {
-        // Weights stay on the scale W_k = N pi_k that the E-step expects.
-        for (double& w : jump.weights) w *= total_weight / sum;
-        evaluate_state(counts, jump, executor);
-        jump.from_em = true;
-        if (std::isfinite(jump.nle)) {
-          em_step(counts, jump, options, executor);
-          ++run.iterations;
-          if (std::isfinite(jump.nle) && jump.nle <= two.nle) {
-            jump.unconverged_msteps += two.unconverged_msteps;
-            state = std::move(jump);
-            accepted = true;
-            ++run.extrapolations;
-            if (at_bound) step_max *= 4.0;
-          }
-        }
-      }
-      if (!accepted) step_max = std::max(1.0, step_max / 4.0);
-    }
-    if (!accepted) state = std::move(two);
     if (stop(before, first)) break;
   }
-  run.last_change = change;
   return run;
 }
 

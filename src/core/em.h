@@ -2,6 +2,7 @@
 #ifndef FASTDMM_EM_H
 #define FASTDMM_EM_H
 
+#include <algorithm>
 #include <cstddef>
 #include <functional>
 #include <limits>
@@ -25,6 +26,22 @@ struct FitHooks {
   std::function<void(double, const char*)> progress = [](double, const char*) {};
 };
 
+// Progress of one part of a fit, reported through hooks->progress as a share of
+// the whole: `fraction` of this part is from + (to - from) * fraction overall.
+struct ProgressRange {
+  const FitHooks* hooks;
+  double from, to;
+  void report(double fraction, const char* phase) const {
+    hooks->progress(from + (to - from) * std::min(1.0, std::max(0.0, fraction)), phase);
+  }
+  ProgressRange part(double a, double b) const {
+    return {hooks, from + (to - from) * a, from + (to - from) * b};
+  }
+};
+
+// A line for FitHooks::message from a printf format with up to three numbers.
+std::string format_message(const char* format, double a, double b = 0.0, double c = 0.0);
+
 // Buffers EM iterations reuse: shared by the states of one search, which are
 // used one at a time.
 struct EmWorkspace {
@@ -41,7 +58,7 @@ struct EmState {
   std::vector<double> posterior;       // z the last M-step used
   std::vector<double> next_posterior;  // z at log_alpha and weights: the next E-step's
   // Histograms of `posterior` (filled by em_step(); the Hessian reuses them).
-  std::vector<ComponentWeights> histograms;
+  std::vector<ComponentHistograms> histograms;
   double nle = 0.0;
   double log_likelihood = 0.0;
   // False until an EM iteration produced `nle`: the first iteration of a run from
@@ -54,7 +71,7 @@ struct EmState {
 
 // Runs the M-step of every component k with optimise[k] (all when empty), warm
 // started from log_alpha. Returns the number of optimisers that stopped early.
-int run_msteps(const Counts& counts, const std::vector<ComponentWeights>& histograms,
+int run_msteps(const Counts& counts, const std::vector<ComponentHistograms>& histograms,
                std::vector<double>& log_alpha, const OptimiserOptions& options,
                const Executor& executor, const std::vector<bool>& optimise = {});
 
@@ -96,7 +113,6 @@ struct EmSettings {
 struct EmRun {
   int iterations = 0;              // evaluations of F
   bool converged = false;
-  double last_change = 0.0;
   std::vector<double> nle_trace;   // after each iteration (each SQUAREM cycle when accelerated)
   int extrapolations = 0;          // accepted SQUAREM steps
   bool abandoned = false;          // stopped because it could not reach `target`

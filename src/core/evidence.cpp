@@ -184,18 +184,4 @@ double neg_log_prior(const std::vector<double>& log_alpha, std::size_t n_taxa,
          kPriorRate * sum_alpha - kPriorShape * sum_log_alpha;
 }
 
-void posterior_from_evidence(const std::vector<double>& evidence,
-                             const std::vector<double>& weights, std::size_t n_samples,
-                             const Executor& executor, std::vector<double>& posterior) {
-  const std::size_t N = n_samples, K = weights.size();
-  double total_weight = 0.0;
-  for (double w : weights) total_weight += w;
-  resize_for_overwrite(posterior, K * N);
-  executor.parallel_for(N, [&](std::size_t begin, std::size_t end) {
-    for (std::size_t i = begin; i < end; ++i) {
-      finish_sample<0>(&evidence[i * K], weights.data(), total_weight, K, &posterior[i * K]);
-    }
-  }, kSampleGrain);
-}
-
 }  // namespace fastdmm

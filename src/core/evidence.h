@@ -52,11 +52,6 @@ void log_evidence(const Counts& counts, const std::vector<double>& log_alpha,
 double neg_log_prior(const std::vector<double>& log_alpha, std::size_t n_taxa,
                      std::size_t n_components);
 
-// Posteriors from stored evidence (as expectation() computes them), [i * K + k].
-void posterior_from_evidence(const std::vector<double>& evidence,
-                             const std::vector<double>& weights, std::size_t n_samples,
-                             const Executor& executor, std::vector<double>& posterior);
-
 }  // namespace fastdmm
 
 #endif

@@ -1,17 +1,29 @@
-// The fitted model's Hessians, criteria and bounds from a converged EM state (design section 1, steps 3-5).
+// A fit: the search, then the best state's Hessians, criteria and bounds (DESIGN.md section 1).
 #include "fit.h"
 
 #include <cmath>
+#include <utility>
 
-#include "mstep.h"
 
 namespace fastdmm {
 
-FitResult finish_fit(const Counts& counts, EmState state, bool reference_hessian,
+FittedSearch fit_dmm(const Counts& counts, const std::vector<StartSpec>& starts,
+                     const FitOptions& options, const Executor& executor,
+                     const FitHooks& hooks) {
+  FittedSearch result;
+  static_cast<SearchResult&>(result) =
+      search_dmm(counts, starts, options.search, executor, hooks);
+  if (hooks.verbose) hooks.message("  Hessian");
+  result.fit = finish_fit(counts, std::move(result.state), options.hessian, executor);
+  hooks.progress(1.0, "done");
+  return result;
+}
+
+FitResult finish_fit(const Counts& counts, EmState state, Hessian hessian,
                      const Executor& executor) {
   const std::size_t N = counts.n_samples, S = counts.n_taxa, K = state.n_components;
   if (state.histograms.size() != K) {
-    state.histograms = component_weights(counts, state.posterior, K, executor);
+    state.histograms = component_histograms(counts, state.posterior, K, executor);
   }
   FitResult result;
   result.n_samples = N;
@@ -21,11 +33,11 @@ FitResult finish_fit(const Counts& counts, EmState state, bool reference_hessian
   std::vector<HessianSummary> hessians(K);
   for_each_component(K, S, executor, [&](std::size_t k, const Executor& inner) {
     ComponentDerivatives d;
-    if (reference_hessian) {
+    if (hessian == Hessian::reference) {
       const std::vector<double> pair_counts =
           nonzero_posterior_pair_counts(counts, state.posterior, K, k);
       component_derivatives(counts, state.histograms[k], &state.log_alpha[k * S], inner, d,
-                            true, &pair_counts);
+                            Hessian::reference, &pair_counts);
     } else {
       component_derivatives(counts, state.histograms[k], &state.log_alpha[k * S], inner, d);
     }
@@ -33,7 +45,7 @@ FitResult finish_fit(const Counts& counts, EmState state, bool reference_hessian
   });
 
   // LogDet adds 2 log N - log W_k for every component but the first in the
-  // initialisation's order: the reference's convention (design section 1, step 4).
+  // initialisation's order: the reference's convention (DESIGN.md section 1).
   const double nle = state.nle;
   double log_det = 0.0;
   for (std::size_t k = 0; k < K; ++k) {

@@ -1,4 +1,4 @@
-// A fitted model from a converged EM state: Hessians, LogDet, criteria and bounds (design section 1, steps 3-5).
+// The top layer: a fit runs the search, then finishes the best state with Hessians, LogDet, criteria and bounds (DESIGN.md section 1).
 #ifndef FASTDMM_FIT_H
 #define FASTDMM_FIT_H
 
@@ -7,7 +7,9 @@
 
 #include "counts.h"
 #include "em.h"
+#include "mstep.h"
 #include "parallel.h"
+#include "search.h"
 
 namespace fastdmm {
 
@@ -27,8 +29,24 @@ struct FitResult {
 // The Hessian of every component at the state's lambda with the histograms of its
 // last E-step (recomputed from its posterior when absent), LogDet with the
 // reference's convention, Laplace, BIC, AIC and the Lower/Upper bounds.
-FitResult finish_fit(const Counts& counts, EmState state, bool reference_hessian,
+FitResult finish_fit(const Counts& counts, EmState state, Hessian hessian,
                      const Executor& executor);
+
+struct FitOptions {
+  SearchOptions search;
+  Hessian hessian = Hessian::exact;
+};
+
+// The search's records and the finished fit of its best state (`state` is
+// moved into `fit`).
+struct FittedSearch : SearchResult {
+  FitResult fit;
+};
+
+// One fit for one k: search_dmm(), then finish_fit() of the best state found.
+FittedSearch fit_dmm(const Counts& counts, const std::vector<StartSpec>& starts,
+                     const FitOptions& options, const Executor& executor,
+                     const FitHooks& hooks);
 
 }  // namespace fastdmm
 

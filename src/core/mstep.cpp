@@ -81,7 +81,7 @@ inline void add_posterior_row(const HistogramWorkspace& nz, std::size_t i, std::
 
 template <std::size_t W>
 void fill_histograms(const Counts& counts, const double* posterior, std::size_t K,
-                     const Executor& executor, std::vector<ComponentWeights>& weights,
+                     const Executor& executor, std::vector<ComponentHistograms>& weights,
                      HistogramWorkspace& nz) {
   const std::size_t N = counts.n_samples, S = counts.n_taxa, n_tiles = counts.n_tiles();
   resize_for_overwrite(nz.sums, counts.n_pairs() * K);
@@ -138,9 +138,9 @@ void fill_histograms(const Counts& counts, const double* posterior, std::size_t 
 
 }  // namespace
 
-void fill_component_weights(const Counts& counts, const std::vector<double>& posterior,
+void fill_component_histograms(const Counts& counts, const std::vector<double>& posterior,
                             std::size_t n_components, const Executor& executor,
-                            std::vector<ComponentWeights>& weights,
+                            std::vector<ComponentHistograms>& weights,
                             HistogramWorkspace* workspace) {
   const std::size_t K = n_components;
   // Every entry is written below: sizes only, no zeroing.
@@ -157,12 +157,12 @@ void fill_component_weights(const Counts& counts, const std::vector<double>& pos
   });
 }
 
-std::vector<ComponentWeights> component_weights(const Counts& counts,
+std::vector<ComponentHistograms> component_histograms(const Counts& counts,
                                                 const std::vector<double>& posterior,
                                                 std::size_t n_components,
                                                 const Executor& executor) {
-  std::vector<ComponentWeights> weights;
-  fill_component_weights(counts, posterior, n_components, executor, weights);
+  std::vector<ComponentHistograms> weights;
+  fill_component_histograms(counts, posterior, n_components, executor, weights);
   return weights;
 }
 
@@ -185,7 +185,7 @@ namespace {
 // of kTaxonBlock taxa, summed in block order), then the depth sums, then every
 // taxon's lgamma, psi and psi1 sums together.
 template <bool kObjective, bool kDerivatives>
-void evaluate_component(const Counts& counts, const ComponentWeights& weights,
+void evaluate_component(const Counts& counts, const ComponentHistograms& weights,
                         const double* log_alpha, const Executor& executor, double* objective,
                         double* magnitude, ComponentDerivatives* derivatives) {
   const std::size_t S = counts.n_taxa;
@@ -253,7 +253,7 @@ void evaluate_component(const Counts& counts, const ComponentWeights& weights,
 
 }  // namespace
 
-double component_objective(const Counts& counts, const ComponentWeights& weights,
+double component_objective(const Counts& counts, const ComponentHistograms& weights,
                            const double* log_alpha, const Executor& executor,
                            double* magnitude) {
   double objective = 0.0;
@@ -262,12 +262,12 @@ double component_objective(const Counts& counts, const ComponentWeights& weights
   return objective;
 }
 
-void component_derivatives(const Counts& counts, const ComponentWeights& weights,
+void component_derivatives(const Counts& counts, const ComponentHistograms& weights,
                            const double* log_alpha, const Executor& executor,
-                           ComponentDerivatives& out, bool variant_reference,
+                           ComponentDerivatives& out, Hessian hessian,
                            const std::vector<double>* reference_pair_counts) {
   evaluate_component<false, true>(counts, weights, log_alpha, executor, nullptr, nullptr, &out);
-  if (!variant_reference) return;
+  if (hessian != Hessian::reference) return;
   // The reference sums psi(alpha_j + x_ij) over every sample with z_ik != 0 and
   // x_ij != 0 unweighted, and psi(alpha_j) over all other samples, then subtracts
   // W psi(alpha_j): per taxon that is
@@ -354,7 +354,7 @@ bool damped_newton_direction(const ComponentDerivatives& d, std::vector<double>&
 
 }  // namespace
 
-OptimiserReport optimise_component(const Counts& counts, const ComponentWeights& weights,
+OptimiserReport optimise_component(const Counts& counts, const ComponentHistograms& weights,
                                    double* log_alpha, const OptimiserOptions& options,
                                    const Executor& executor) {
   const std::size_t S = counts.n_taxa;

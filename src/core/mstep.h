@@ -15,7 +15,7 @@ namespace fastdmm {
 // The z-weighted histograms a component's objective needs (design section 2):
 // pair[p] = sum of z_ik over the samples whose count of p's taxon equals p's value,
 // depth[d] = sum of z_ik over the samples of depth J_d, total = W_k.
-struct ComponentWeights {
+struct ComponentHistograms {
   std::vector<double> pair;
   std::vector<double> depth;
   double total = 0.0;
@@ -42,14 +42,15 @@ struct HistogramWorkspace {
 };
 
 // Histograms of every component from posterior[i * K + k], O(nnz K): one pass over
-// the table's tile view per block of taxa; each sum runs in sample order.
+// the table's column view per block of taxa (taken a tile's samples at a time,
+// not through the tile view); each sum runs in sample order.
 // `weights` is resized and overwritten (its storage reused).
-void fill_component_weights(const Counts& counts, const std::vector<double>& posterior,
+void fill_component_histograms(const Counts& counts, const std::vector<double>& posterior,
                             std::size_t n_components, const Executor& executor,
-                            std::vector<ComponentWeights>& weights,
+                            std::vector<ComponentHistograms>& weights,
                             HistogramWorkspace* workspace = nullptr);
 
-std::vector<ComponentWeights> component_weights(const Counts& counts,
+std::vector<ComponentHistograms> component_histograms(const Counts& counts,
                                                 const std::vector<double>& posterior,
                                                 std::size_t n_components,
                                                 const Executor& executor);
@@ -69,7 +70,7 @@ constexpr std::size_t kTaxonBlock = 256;
 
 // `magnitude`, if given, receives the sum of the absolute values of its terms: the
 // scale of its rounding error.
-double component_objective(const Counts& counts, const ComponentWeights& weights,
+double component_objective(const Counts& counts, const ComponentHistograms& weights,
                            const double* log_alpha, const Executor& executor,
                            double* magnitude = nullptr);
 
@@ -82,12 +83,15 @@ struct ComponentDerivatives {
   double rank_one = 0.0;
 };
 
-// `variant_reference` reproduces DirichletMultinomial's Hessian, whose per-taxon
-// sums drop the weights (then `reference_pair_counts` and `n_samples` are used);
-// the gradient is exact either way.
-void component_derivatives(const Counts& counts, const ComponentWeights& weights,
+// Which Hessian the fit reports: the exact one, or DirichletMultinomial's
+// (R's hessian = "reference"), whose per-taxon sums drop the weights.
+enum class Hessian { exact, reference };
+
+// With Hessian::reference, `reference_pair_counts` is used; the gradient is exact
+// either way.
+void component_derivatives(const Counts& counts, const ComponentHistograms& weights,
                            const double* log_alpha, const Executor& executor,
-                           ComponentDerivatives& out, bool variant_reference = false,
+                           ComponentDerivatives& out, Hessian hessian = Hessian::exact,
                            const std::vector<double>* reference_pair_counts = nullptr);
 
 struct OptimiserOptions {
@@ -107,7 +111,7 @@ struct OptimiserReport {
 };
 
 // Minimises f_k over lambda from the given start (warm start), in place.
-OptimiserReport optimise_component(const Counts& counts, const ComponentWeights& weights,
+OptimiserReport optimise_component(const Counts& counts, const ComponentHistograms& weights,
                                    double* log_alpha, const OptimiserOptions& options,
                                    const Executor& executor);
 

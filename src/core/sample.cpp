@@ -19,7 +19,7 @@
 //     is split by Gamma variates and binomials over its own taxa instead.
 // Every step is exact (to double precision); the split into U only decides which exact
 // method draws what, so any split gives the same distribution.
-#include "core/sample.h"
+#include "sample.h"
 
 #include <algorithm>
 #include <cmath>
@@ -27,21 +27,15 @@
 #include <numeric>
 #include <utility>
 
-#include "core/memory.h"
-#include "core/special.h"
+#include "hash.h"
+#include "memory.h"
+#include "special.h"
 
 namespace fastdmm {
 
 namespace {
 
-constexpr std::uint64_t kGolden = 0x9e3779b97f4a7c15ULL;
 
-// SplitMix64's output function (Steele, Lea & Flood 2014): a bijection of 64-bit words.
-std::uint64_t mix64(std::uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
 
 constexpr double kNegativeInfinity = -std::numeric_limits<double>::infinity();
 
@@ -352,10 +346,10 @@ void draw_sample(const ComponentPlan& plan, std::int64_t depth, SampleRng& rng, 
 }  // namespace
 
 SampleRng::SampleRng(const std::uint64_t seed[2], std::uint64_t stream) {
-  std::uint64_t key = mix64(mix64(seed[0] + kGolden * (stream + 1)) ^ seed[1]);
+  std::uint64_t key = splitmix64_finalise(splitmix64_finalise(seed[0] + kSplitMix64Gamma * (stream + 1)) ^ seed[1]);
   for (std::uint64_t& word : state_) {
-    key += kGolden;
-    word = mix64(key);
+    key += kSplitMix64Gamma;
+    word = splitmix64_finalise(key);
   }
   // xoshiro's one forbidden state; SplitMix64 outputs make it practically impossible.
   if ((state_[0] | state_[1] | state_[2] | state_[3]) == 0) state_[0] = 1;

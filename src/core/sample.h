@@ -8,7 +8,7 @@
 #include <functional>
 #include <vector>
 
-#include "core/parallel.h"
+#include "parallel.h"
 
 namespace fastdmm {
 

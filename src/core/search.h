@@ -1,4 +1,4 @@
-// The search for the best optimum: starts of several kinds, em-EM screening, split-merge moves (design section 5).
+// The search for the best optimum: starts, em-EM screening, split-merge moves and the subsample (DESIGN.md sections 5 and 7).
 #ifndef FASTDMM_SEARCH_H
 #define FASTDMM_SEARCH_H
 
@@ -8,25 +8,17 @@
 
 #include "counts.h"
 #include "em.h"
-#include "fit.h"
 #include "mstep.h"
 #include "parallel.h"
+#include "split_merge.h"
+#include "starts.h"
 
 namespace fastdmm {
-
-enum class StartKind { reference = 0, kmeanspp = 1, given = 2 };
-
-struct StartSpec {
-  StartKind kind = StartKind::reference;
-  std::uint32_t seed = 0;
-  std::vector<double> posterior;  // kind == given: z[i * K + k], rows summing to 1
-};
 
 struct SearchOptions {
   std::size_t n_components = 1;
   EmSettings em;  // runs to convergence
   OptimiserOptions optimiser;
-  bool reference_hessian = false;
   int kmeans_max_iterations = 1000;  // the reference's soft k-means
   double kmeans_tolerance = 1e-6;
   // em-EM (Biernacki, Celeux & Govaert 2003): with more starts than n_continue,
@@ -43,7 +35,7 @@ struct SearchOptions {
   std::uint32_t seed = 0;  // keys the 2-means draws of split moves and the subsample
   // Searches other than one reference (or given) start work on a subsample of
   // this many samples, chosen by content, when the table has at least twice as
-  // many, and are then refined on all samples (design section 7). 0: never.
+  // many, and are then refined on all samples (DESIGN.md section 7). 0: never.
   std::size_t subsample_size = 0;
 };
 
@@ -52,7 +44,6 @@ struct SubsampleRecord {
   std::size_t samples = 0;      // in the table
   std::size_t subsample = 0;    // the search worked on (samples when not subsampled)
   double subsample_nle = 0.0;   // the subsample's best NLE (NaN when not subsampled)
-  bool subsample_converged = false;
   int refine_iterations = 0;    // EM iterations on all samples after the subsample
 };
 
@@ -69,15 +60,9 @@ struct StartRecord {
   int kmeans_iterations = 0;  // soft k-means (reference) or Lloyd (k-means++) iterations
 };
 
-struct MoveRecord {
-  int merge_first = 0, merge_second = 0, split = 0;  // components, 0-based, at the time
-  double nle_before = 0.0, nle_after = 0.0;           // nle_after: the trial's NLE
-  bool accepted = false;
-  int em_iterations = 0;
-};
-
+// The best state found and the records of the way there.
 struct SearchResult {
-  FitResult fit;
+  EmState state;  // the best state: converged EM on every sample
   std::vector<StartRecord> starts;
   std::vector<MoveRecord> moves;
   std::size_t best_start = 0;
@@ -91,7 +76,7 @@ struct SearchResult {
 };
 
 // The whole search for one k: on the table, or on a subsample then refined on the
-// table; the fit of the best state found.
+// table. Its progress runs to 0.95 of the fit's; fit_dmm() (fit.h) reports the rest.
 SearchResult search_dmm(const Counts& counts, const std::vector<StartSpec>& starts,
                         const SearchOptions& options, const Executor& executor,
                         const FitHooks& hooks);

@@ -1,6 +1,6 @@
-// Soft k-means on sample proportions: the reference's initialisation (design section 1).
-#ifndef FASTDMM_KMEANS_H
-#define FASTDMM_KMEANS_H
+// The reference's start: soft k-means on sample proportions from its random stream (DESIGN.md section 1).
+#ifndef FASTDMM_REFERENCE_START_H
+#define FASTDMM_REFERENCE_START_H
 
 #include <cstddef>
 #include <cstdint>

@@ -1,10 +1,11 @@
-// k-means++ starts on square-root proportions, keyed on sample content; centres of a posterior.
-#include "start.h"
+// Hellinger k-means on square-root proportions, keyed on sample content; proportion centres of a posterior.
+#include "hellinger_kmeans.h"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
+#include "hash.h"
 #include "width.h"
 
 namespace fastdmm {
@@ -17,7 +18,7 @@ double unit_uniform(std::uint64_t key) {
 }
 
 std::uint64_t draw_key(std::uint64_t seed, std::uint64_t round, std::uint64_t fingerprint) {
-  return mix64(mix64(seed ^ mix64(round)) ^ fingerprint);
+  return splitmix64_first(splitmix64_first(seed ^ splitmix64_first(round)) ^ fingerprint);
 }
 
 // ||u_i - c||^2 = 1 + ||c||^2 - 2 u_i . c, since ||u_i||^2 = sum_j x_ij / J_i = 1.
@@ -58,7 +59,7 @@ std::vector<std::uint64_t> sample_fingerprints(const Counts& counts, const Execu
       for (std::size_t e = counts.row_ptr[i]; e < counts.row_ptr[i + 1]; ++e) {
         // Counts are whole numbers below 2^53, exact as integers.
         const auto count = static_cast<std::uint64_t>(counts.row_count(e));
-        h = mix64(h ^ mix64((static_cast<std::uint64_t>(counts.row_taxon[e]) << 32) ^ count));
+        h = splitmix64_first(h ^ splitmix64_first((static_cast<std::uint64_t>(counts.row_taxon[e]) << 32) ^ count));
       }
       fingerprint[i] = h;
     }

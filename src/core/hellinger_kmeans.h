@@ -1,6 +1,6 @@
-// Starts for EM besides the reference's soft k-means: k-means++ in Hellinger geometry, content-keyed, and centres of any posterior.
-#ifndef FASTDMM_START_H
-#define FASTDMM_START_H
+// The Hellinger k-means kernel (sample fingerprints, square-root proportions, D^2-seeded Lloyd) and proportion centres of a posterior.
+#ifndef FASTDMM_HELLINGER_KMEANS_H
+#define FASTDMM_HELLINGER_KMEANS_H
 
 #include <cstddef>
 #include <cstdint>
@@ -83,13 +83,6 @@ std::vector<double> proportion_centres(const Counts& counts, const std::vector<d
 std::vector<double> posterior_from_labels(const std::vector<std::uint32_t>& label,
                                           std::size_t n_components);
 
-// SplitMix64's output function: a bijective 64-bit mix.
-inline std::uint64_t mix64(std::uint64_t z) {
-  z += 0x9e3779b97f4a7c15ULL;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
 
 }  // namespace fastdmm
 

@@ -1,12 +1,12 @@
-// Soft k-means initialisation over the non-zeros only: O(nnz K) per iteration.
-#include "kmeans.h"
+// The reference's start, soft k-means over the non-zeros only: O(nnz K) per iteration.
+#include "reference_start.h"
 
 #include <algorithm>
 #include <cmath>
 
 #include "memory.h"
 #include "rng.h"
-#include "start.h"
+#include "hellinger_kmeans.h"
 #include "width.h"
 
 namespace fastdmm {

@@ -1,0 +1,56 @@
+// Split-merge moves on a converged EM state (Ueda et al. 2000): split plans, candidate moves and their trials (DESIGN.md section 5).
+#ifndef FASTDMM_SPLIT_MERGE_H
+#define FASTDMM_SPLIT_MERGE_H
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "counts.h"
+#include "em.h"
+#include "hellinger_kmeans.h"
+#include "mstep.h"
+#include "parallel.h"
+
+namespace fastdmm {
+
+struct MoveSettings {
+  EmSettings em;               // the fit's EM settings; max_iterations bounds each trial
+  int screen_iterations = 10;  // a trial's first run, before it must look promising
+  int max_moves = 0;           // accepted moves at most
+  int max_tries = 5;           // candidates per round; a round without success ends the moves
+  std::uint32_t seed = 0;      // keys the 2-means draws of the split plans
+  OptimiserOptions optimiser;
+};
+
+struct MoveRecord {
+  int merge_first = 0, merge_second = 0, split = 0;  // components, 0-based, at the time
+  double nle_before = 0.0, nle_after = 0.0;           // nle_after: the trial's NLE
+  bool accepted = false;
+  int em_iterations = 0;
+};
+
+// What the moves did: every trial, and the accepted ones' contribution to the
+// state's history.
+struct MovesResult {
+  std::vector<MoveRecord> moves;
+  std::vector<double> accepted_nle;  // the NLE after each accepted move
+  int em_iterations = 0;             // iterations of the accepted moves
+  int extrapolations = 0;            // accepted SQUAREM steps of the accepted moves
+  int total_em_iterations = 0;       // iterations of every trial
+  bool converged = false;            // the last accepted move's EM converged
+};
+
+// Rounds of moves on `state` (in place) until a round accepts none or max_moves
+// are accepted. Each round plans a split of every component, ranks merge-split
+// triplets by the NLE change they promise and tries at most max_tries of them;
+// the first that lowers the NLE is accepted. `roots` and `fingerprint` are the
+// table's (hellinger_kmeans.h). `progress` receives the share of max_moves tried.
+MovesResult split_merge_moves(const Counts& counts, const SquareRootProportions& roots,
+                              const std::vector<std::uint64_t>& fingerprint, EmState& state,
+                              const MoveSettings& settings, const Executor& executor,
+                              const FitHooks& hooks, const ProgressRange& progress);
+
+}  // namespace fastdmm
+
+#endif

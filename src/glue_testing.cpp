@@ -1,0 +1,197 @@
+// Rcpp glue of the test-only hooks: the core's kernels, starts, random streams and samplers exposed for tests against R.
+#include "glue.h"
+#include "glue_args.h"
+
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/counts.h"
+#include "core/hellinger_kmeans.h"
+#include "core/mstep.h"
+#include "core/parallel.h"
+#include "core/reference_start.h"
+#include "core/rng.h"
+#include "core/sample.h"
+#include "core/special.h"
+
+using fastdmm_glue::RcppParallelExecutor;
+using fastdmm_glue::as_matrix;
+using fastdmm_glue::sample_major_as_matrix;
+
+// Exposes one component's objective, gradient and Hessian summary, for tests against
+// brute-force R computations.
+// [[Rcpp::export(.component_terms)]]
+Rcpp::List component_terms(SEXP counts, SEXP posterior, SEXP log_alpha,
+                           SEXP reference_hessian) {
+  using namespace fastdmm_glue;
+  const std::shared_ptr<const fastdmm::Counts> table = count_table(counts);
+  const fastdmm::Counts& data = *table;
+  const double* z_values = read_doubles(posterior, "posterior", static_cast<R_xlen_t>(data.n_samples));
+  const double* lambda_values = read_doubles(log_alpha, "log_alpha", static_cast<R_xlen_t>(data.n_taxa));
+  const bool reference = read_flag(reference_hessian, "reference_hessian");
+  const std::vector<double> z(z_values, z_values + data.n_samples);
+  const std::vector<fastdmm::ComponentHistograms> weights =
+      fastdmm::component_histograms(data, z, 1, fastdmm::SerialExecutor());
+  const std::vector<double> lambda(lambda_values, lambda_values + data.n_taxa);
+  fastdmm::ComponentDerivatives d;
+  const std::vector<double> pair_counts = fastdmm::nonzero_posterior_pair_counts(data, z, 1, 0);
+  fastdmm::component_derivatives(data, weights[0], lambda.data(), fastdmm::SerialExecutor(), d,
+                                 reference ? fastdmm::Hessian::reference : fastdmm::Hessian::exact,
+                                 &pair_counts);
+  const fastdmm::HessianSummary hessian = fastdmm::summarise_hessian(d);
+  return Rcpp::List::create(
+      Rcpp::Named("objective") = fastdmm::component_objective(data, weights[0], lambda.data(),
+                                                                    fastdmm::SerialExecutor()),
+      Rcpp::Named("gradient") = Rcpp::NumericVector(d.gradient.begin(), d.gradient.end()),
+      Rcpp::Named("diagonal") = Rcpp::NumericVector(d.diagonal.begin(), d.diagonal.end()),
+      Rcpp::Named("rank_one") = d.rank_one,
+      Rcpp::Named("log_abs_det") = hessian.log_abs_det,
+      Rcpp::Named("inverse_diagonal") = Rcpp::NumericVector(hessian.inverse_diagonal.begin(),
+                                                            hessian.inverse_diagonal.end()));
+}
+
+// Runs the M-step optimiser for one component from a start, for tests.
+// [[Rcpp::export(.optimise_component)]]
+Rcpp::List optimise_component(SEXP counts, SEXP posterior, SEXP log_alpha) {
+  using namespace fastdmm_glue;
+  const std::shared_ptr<const fastdmm::Counts> table = count_table(counts);
+  const fastdmm::Counts& data = *table;
+  const double* z_values = read_doubles(posterior, "posterior", static_cast<R_xlen_t>(data.n_samples));
+  const double* lambda_values = read_doubles(log_alpha, "log_alpha", static_cast<R_xlen_t>(data.n_taxa));
+  const std::vector<double> z(z_values, z_values + data.n_samples);
+  const std::vector<fastdmm::ComponentHistograms> weights =
+      fastdmm::component_histograms(data, z, 1, fastdmm::SerialExecutor());
+  std::vector<double> lambda(lambda_values, lambda_values + data.n_taxa);
+  const fastdmm::OptimiserReport report =
+      fastdmm::optimise_component(data, weights[0], lambda.data(), fastdmm::OptimiserOptions(),
+                                  fastdmm::SerialExecutor());
+  return Rcpp::List::create(Rcpp::Named("log_alpha") = Rcpp::NumericVector(lambda.begin(), lambda.end()),
+                            Rcpp::Named("iterations") = report.iterations,
+                            Rcpp::Named("gradient_norm") = report.gradient_norm,
+                            Rcpp::Named("converged") = report.converged);
+}
+
+// The k-means++ partition (labels 1..k) of every sample, for tests.
+// [[Rcpp::export(.hellinger_kmeans)]]
+Rcpp::IntegerVector hellinger_kmeans(SEXP counts, SEXP k, SEXP seed, SEXP threads) {
+  using namespace fastdmm_glue;
+  const std::shared_ptr<const fastdmm::Counts> table = count_table(counts);
+  const int n_components = read_int(k, "k", 1, static_cast<int>(table->n_samples));
+  const int seed_value = read_int(seed, "seed", -kIntMax, kIntMax);
+  const RcppParallelExecutor executor(read_int(threads, "threads", 1, kIntMax));
+  const fastdmm::HellingerPartition partition = fastdmm::hellinger_kmeans(
+      *table, fastdmm::SquareRootProportions(*table), {},
+      fastdmm::sample_fingerprints(*table, executor), static_cast<std::size_t>(n_components),
+      static_cast<std::uint32_t>(seed_value), executor);
+  Rcpp::IntegerVector labels(partition.label.begin(), partition.label.end());
+  return labels + 1;
+}
+
+// The reference's soft k-means start from `seed`, for tests.
+// [[Rcpp::export(.soft_kmeans)]]
+Rcpp::List soft_kmeans(SEXP counts, SEXP k, SEXP seed, SEXP threads) {
+  using namespace fastdmm_glue;
+  const std::shared_ptr<const fastdmm::Counts> table = count_table(counts);
+  const fastdmm::Counts& data = *table;
+  const int n_components = read_int(k, "k", 1, static_cast<int>(data.n_samples));
+  const int seed_value = read_int(seed, "seed", -kIntMax, kIntMax);
+  const int n_threads = read_int(threads, "threads", 1, kIntMax);
+  const fastdmm::KmeansResult result =
+      fastdmm::soft_kmeans(data, static_cast<std::size_t>(n_components),
+                           static_cast<std::uint32_t>(seed_value),
+                           RcppParallelExecutor(n_threads), 1000, 1e-6, [](int, double) {});
+  return Rcpp::List::create(
+      Rcpp::Named("posterior") = sample_major_as_matrix(result.posterior, data.n_samples, n_components),
+      Rcpp::Named("centres") = as_matrix(result.centres, data.n_taxa, n_components),
+      Rcpp::Named("weights") = Rcpp::NumericVector(result.weights.begin(), result.weights.end()),
+      Rcpp::Named("iterations") = result.iterations);
+}
+
+// The first `n` raw 32-bit outputs of the reference generator and `n` draws of
+// uniform_int(n_values) from a second generator with the same seed, for tests.
+// [[Rcpp::export(.reference_stream)]]
+Rcpp::List reference_stream(SEXP seed, SEXP n, SEXP n_values) {
+  using namespace fastdmm_glue;
+  const int seed_value = read_int(seed, "seed", -kIntMax, kIntMax);
+  const int n_draws = read_int(n, "n", 0, kIntMax);
+  const int range = read_int(n_values, "n_values", 1, kIntMax);
+  fastdmm::ReferenceRng raw(static_cast<std::uint32_t>(seed_value));
+  fastdmm::ReferenceRng draws(static_cast<std::uint32_t>(seed_value));
+  Rcpp::NumericVector u32(n_draws);
+  Rcpp::IntegerVector k(n_draws);
+  for (int m = 0; m < n_draws; ++m) {
+    u32[m] = static_cast<double>(raw.next_u32());
+    k[m] = static_cast<int>(draws.uniform_int(static_cast<std::uint32_t>(range)));
+  }
+  return Rcpp::List::create(Rcpp::Named("u32") = u32, Rcpp::Named("uniform_int") = k);
+}
+
+// The same table with tiles of `tile_size` samples, for tests: no result may depend
+// on the tiles.
+// [[Rcpp::export(.retile_counts)]]
+Rcpp::List retile_counts(SEXP counts, SEXP tile_size) {
+  using namespace fastdmm_glue;
+  const std::shared_ptr<const fastdmm::Counts> table = count_table(counts);
+  const int size = read_int(tile_size, "tile_size", 1, 65536);
+  const std::shared_ptr<const fastdmm::Counts> retiled = std::make_shared<const fastdmm::Counts>(fastdmm::assemble_counts(
+      table->n_samples, table->col_ptr, table->col_sample, table->col_pair, table->pair_ptr,
+      table->pair_value, fastdmm::SerialExecutor(), static_cast<std::size_t>(size)));
+  Rcpp::List out = Rcpp::clone(Rcpp::List(counts));
+  out["pointer"] = Rcpp::RObject(new_table_pointer(retiled));
+  return out;
+}
+
+// lgamma, digamma and trigamma of every element of `x` (> 0) by the core's series
+// (special.h), as a length(x) x 3 matrix, for tests against R's functions.
+// [[Rcpp::export(.gamma_values)]]
+Rcpp::NumericMatrix gamma_values(SEXP x) {
+  using namespace fastdmm_glue;
+  if (TYPEOF(x) != REALSXP) refuse("x", "must be a double vector");
+  const R_xlen_t n = XLENGTH(x);
+  Rcpp::NumericMatrix out(static_cast<int>(n), 3);
+  for (R_xlen_t i = 0; i < n; ++i) {
+    const double value = REAL(x)[i];
+    if (!(value > 0.0) || !std::isfinite(value)) refuse("x", "must hold finite positive values");
+    const fastdmm::GammaValues g = fastdmm::gamma_values<true, true>(value);
+    out(static_cast<int>(i), 0) = g.lgamma;
+    out(static_cast<int>(i), 1) = g.digamma;
+    out(static_cast<int>(i), 2) = g.trigamma;
+  }
+  return out;
+}
+
+// Draws of the sampler's building blocks, from the stream of (seed, 0), for tests:
+// `n` binomials Bin(size, prob) or log Gamma(shape) variates.
+// [[Rcpp::export(.draw_binomial)]]
+Rcpp::NumericVector draw_binomial(SEXP size, SEXP prob, SEXP n, SEXP seed) {
+  using namespace fastdmm_glue;
+  const double trials = static_cast<double>(read_whole(size, "size", 9007199254740992.0));
+  const double p = read_double(prob, "prob", 0.0, 1.0);
+  const int n_draws = read_int(n, "n", 0, kIntMax);
+  std::uint64_t words[2];
+  read_seed_words(seed, "seed", words);
+  fastdmm::SampleRng rng(words, 0);
+  Rcpp::NumericVector out(n_draws);
+  for (int m = 0; m < n_draws; ++m) {
+    out[m] = static_cast<double>(fastdmm::draw_binomial(static_cast<std::int64_t>(trials), p, rng));
+  }
+  return out;
+}
+
+// [[Rcpp::export(.draw_log_gamma)]]
+Rcpp::NumericVector draw_log_gamma(SEXP shape, SEXP n, SEXP seed) {
+  using namespace fastdmm_glue;
+  const double a = read_double(shape, "shape", 0.0, INFINITY);
+  if (!(a > 0.0)) refuse("shape", "must be positive");
+  const int n_draws = read_int(n, "n", 0, kIntMax);
+  std::uint64_t words[2];
+  read_seed_words(seed, "seed", words);
+  fastdmm::SampleRng rng(words, 0);
+  const fastdmm::GammaShape gamma_shape(a);
+  Rcpp::NumericVector out(n_draws);
+  double log_uniform;
+  for (int m = 0; m < n_draws; ++m) out[m] = fastdmm::draw_log_gamma(gamma_shape, rng, &log_uniform);
+  return out;
+}
