@@ -1,5 +1,6 @@
-// RcppParallel's parallelFor without RcppParallel.h, whose RVector/RMatrix (unused
-// here) derive from std::iterator, deprecated in C++17.
+// RcppParallel's parallelFor for the glue's executor, without RcppParallel.h.
+// (RcppParallel.h's RVector/RMatrix, unused here, derive from std::iterator,
+// deprecated in C++17.)
 #ifndef FASTDMM_PARALLEL_BACKEND_H
 #define FASTDMM_PARALLEL_BACKEND_H
 

@@ -1,5 +1,4 @@
-// The input boundary: validates a user's table and compresses it into Counts in parallel passes,
-// from the whole table in memory or from blocks of samples read one at a time.
+// The table's builders: validate a user's table and compress it into Counts in parallel passes, whole or block by block, and the row passes of a subset.
 #ifndef FASTDMM_BUILD_COUNTS_H
 #define FASTDMM_BUILD_COUNTS_H
 

@@ -99,7 +99,7 @@ struct Counts {
   // lgamma(J_i + 1) - sum_j lgamma(x_ij + 1): the multinomial coefficient m_i.
   std::vector<double> log_multinomial;
 
-  // The tile view (design section 7): every non-zero once more, tile by tile (a
+  // The tile view (DESIGN.md section 7): every non-zero once more, tile by tile (a
   // tile is kSampleTile consecutive samples), within a tile taxon by taxon, and
   // within a taxon by pair, then sample. Taxon j's entries in tile t are
   // tile_ptr[t * S + j] .. tile_ptr[t * S + j + 1]; entry e is sample

@@ -93,7 +93,7 @@ EmState state_from_posterior(const Counts& counts, std::size_t n_components,
                              std::vector<double> posterior, const std::vector<double>& centres,
                              const OptimiserOptions& options, const Executor& executor);
 
-// One EM iteration (the map F of design section 5): the E-step's posteriors (made
+// One EM iteration (the map F of DESIGN.md section 5): the E-step's posteriors (made
 // when the state was evaluated), histograms, M-step warm started from its lambda,
 // then the NLE and posteriors at the new parameters.
 void em_step(const Counts& counts, EmState& state, const OptimiserOptions& options,

@@ -31,7 +31,7 @@ struct EStepWorkspace {
   std::vector<double> per_sample;   // log-likelihood terms
 };
 
-// One pass over the table in tiles of samples (design section 7): per-pair and
+// One pass over the table in tiles of samples (DESIGN.md section 7): per-pair and
 // per-depth lgamma tables, then each tile's rows of K sums filled taxon by taxon,
 // then its posteriors and log-likelihood terms. Every sample sums its taxa in
 // increasing order and the log-likelihood sums samples in order, so the result is

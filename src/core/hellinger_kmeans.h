@@ -13,7 +13,7 @@
 namespace fastdmm {
 
 // A 64-bit fingerprint of each sample's content (its taxa and counts), so that
-// random draws keyed on it do not depend on the sample's row (design section 5).
+// random draws keyed on it do not depend on the sample's row (DESIGN.md section 5).
 std::vector<std::uint64_t> sample_fingerprints(const Counts& counts, const Executor& executor);
 
 // u_ij = sqrt(x_ij / J_i) = sqrt(c_p) / sqrt(J_i) for the pair p of x_ij: square

@@ -1,4 +1,4 @@
-// Model constants and the hyperprior shared by the kernels (design section 1).
+// Model constants and the hyperprior shared by the kernels (DESIGN.md section 1).
 #ifndef FASTDMM_MODEL_H
 #define FASTDMM_MODEL_H
 

@@ -272,7 +272,7 @@ void component_derivatives(const Counts& counts, const ComponentHistograms& weig
   // x_ij != 0 unweighted, and psi(alpha_j) over all other samples, then subtracts
   // W psi(alpha_j): per taxon that is
   // sum_c count_c [psi(alpha_j + c) - psi(alpha_j)] + (N - W) psi(alpha_j),
-  // and the same with psi1 (design section 1, step 3). Its diagonal is
+  // and the same with psi1 (DESIGN.md section 1). Its diagonal is
   // alpha_j (Q + nu - C0_j) - alpha_j^2 C1_j; the gradient stays exact.
   const std::size_t S = counts.n_taxa;
   // A = sum_j alpha_j as evaluate_component() sums it, and Q at A.
@@ -400,7 +400,7 @@ OptimiserReport optimise_component(const Counts& counts, const ComponentHistogra
     }
     // The Newton decrement: a full Newton step would lower f by about -slope / 2.
     // Below `objective_tolerance` the rest of the M-step is worth less than the
-    // EM threshold can see (design section 7): stop here.
+    // EM threshold can see (DESIGN.md section 2): stop here.
     if (pure_newton && largest <= options.max_step &&
         -0.5 * slope <= options.objective_tolerance) {
       report.converged = true;

@@ -1,5 +1,4 @@
-// M-step: each component's negative log posterior in lambda = log(alpha), its
-// derivatives (diagonal-plus-rank-one Hessian) and a damped Newton optimiser.
+// The M-step kernel: each component's negative log posterior in lambda = log(alpha), its derivatives (diagonal-plus-rank-one Hessian) and a damped Newton optimiser.
 #ifndef FASTDMM_MSTEP_H
 #define FASTDMM_MSTEP_H
 
@@ -12,7 +11,7 @@
 
 namespace fastdmm {
 
-// The z-weighted histograms a component's objective needs (design section 2):
+// The z-weighted histograms a component's objective needs (DESIGN.md section 2):
 // pair[p] = sum of z_ik over the samples whose count of p's taxon equals p's value,
 // depth[d] = sum of z_ik over the samples of depth J_d, total = W_k.
 struct ComponentHistograms {
@@ -75,7 +74,7 @@ double component_objective(const Counts& counts, const ComponentHistograms& weig
                            double* magnitude = nullptr);
 
 // Gradient and Hessian of f_k: gradient_j = alpha_j G_j - eta and
-// H = diag(diagonal) + rank_one * alpha alpha^T (design section 1, step 3).
+// H = diag(diagonal) + rank_one * alpha alpha^T (DESIGN.md section 1).
 struct ComponentDerivatives {
   std::vector<double> alpha;
   std::vector<double> gradient;

@@ -17,7 +17,7 @@ constexpr std::size_t kTaxonGrain = 128;   // taxa per task
 // Calls `body` on disjoint sub-ranges that together cover [0, n). Bodies may run
 // concurrently, so a body writes only to slots owned by its indices; any reduction
 // is done afterwards, serially and in index order, so results never depend on how
-// the range was split (design section 2, "Determinism").
+// the range was split (DESIGN.md section 2, "Determinism").
 class Executor {
  public:
   virtual ~Executor() = default;

@@ -8,7 +8,7 @@
 namespace fastdmm {
 
 // Reproduces gsl_rng_mt19937 seeded by gsl_rng_set(seed) and gsl_rng_uniform_int(),
-// which is what DirichletMultinomial draws its random start from (design section 1).
+// which is what DirichletMultinomial draws its random start from (DESIGN.md section 1).
 class ReferenceRng {
  public:
   explicit ReferenceRng(std::uint32_t seed) : engine_(seed == 0 ? 4357u : seed) {}

@@ -41,7 +41,7 @@ inline double trigamma(double x) { return boost::math::trigamma(x, special_polic
 // the Stirling series (Abramowitz & Stegun 6.1.41, 6.3.18, 6.4.12) truncated
 // after the y^-13 (lgamma), y^-14 (psi) and y^-15 (psi1) terms are accurate to
 // about 1e-16 relative. Cheaper than the general-purpose functions, and the
-// walks below call it only where count values jump (design section 7).
+// walks below call it only where count values jump (DESIGN.md section 2).
 struct GammaValues {
   double lgamma = 0.0;
   double digamma = 0.0;
@@ -92,7 +92,7 @@ inline GammaValues gamma_values(double x) {
 
 // Distinct count values at most this far above the previous one are reached by
 // summing log(a + m), 1/(a + m) and 1/(a + m)^2 over the gap, which costs less
-// than gamma_values() (design section 2, "Special functions").
+// than gamma_values() (DESIGN.md section 2, "Special functions").
 constexpr double kWalkGap = 3.0;
 
 // Calls visit(m, L, D, T) with L = lgamma(a + v[m]) - lgamma(a),

@@ -1,4 +1,4 @@
-// Compile-time numbers of components for the kernels' innermost loops (design section 7).
+// Compile-time numbers of components for the kernels' innermost loops (DESIGN.md section 2).
 #ifndef FASTDMM_WIDTH_H
 #define FASTDMM_WIDTH_H
 
