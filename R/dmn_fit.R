@@ -223,7 +223,7 @@ dmn_fit <- function(counts, k, verbose = FALSE,
   # Start 1 is the kind asked for; further starts are k-means++ starts, which
   # differ from one seed to the next far more than the reference's do.
   kinds <- c(start$kind, rep("kmeans++", nstart - 1L))
-  kind_codes <- match(kinds, start_kinds) - 1L
+  kind_codes <- unname(start_kind_codes[kinds])
   fit_task <- function(k, report) {
     if (verbose) message(sprintf("dmn, k=%d", k))
     settings <- search
@@ -264,7 +264,10 @@ dmn_fit <- function(counts, k, verbose = FALSE,
   if (length(k) == 1L) fits[[1L]] else new_dmn_fits(fits, call)
 }
 
-start_kinds <- c("reference", "kmeans++", "given")
+# The kinds of start by name, each with its code in C++ (enum StartKind in
+# src/core/starts.h): .fit_dmn() receives the codes.
+start_kind_codes <- c(reference = 0L, "kmeans++" = 1L, given = 2L)
+start_kinds <- names(start_kind_codes)
 
 na_if_nan <- function(x) {
   x[is.nan(x)] <- NA_real_
