@@ -16,8 +16,9 @@
 //    (whose silent coercions would hide a wrong type).
 // 2. Each argument is read by a reader of this file (read_int, read_double,
 //    read_flag, read_whole, read_doubles, read_ints, check_matrix,
-//    read_double_matrix, read_seed_words, SettingsReader) or, for a count table,
-//    by count_table() of glue.h. Scalar readers check type, length, NA and range;
+//    read_double_matrix, read_seed_words, SettingsReader) or by one of glue.h's
+//    readers of objects: count_table() for a count table, column_source() for a
+//    matrix to build one from. Scalar readers check type, length, NA and range;
 //    vector readers check type and length, and the export checks the elements
 //    right after reading them.
 // 3. Every refusal goes through refuse() (an R error "'name' problem" naming the

@@ -27,25 +27,14 @@ std::vector<std::size_t> taxon_blocks(const Counts& counts, int threads) {
   return bounds;
 }
 
-Counts assemble_counts(std::size_t n_samples, std::vector<std::size_t> col_ptr,
-                       IndexArray col_sample, IndexArray col_pair,
-                       std::vector<std::size_t> pair_ptr, std::vector<double> pair_value,
-                       const Executor& executor, std::size_t tile_size) {
-  Counts counts;
-  counts.tile_size = tile_size;
-  counts.n_samples = n_samples;
-  counts.n_taxa = col_ptr.empty() ? 0 : col_ptr.size() - 1;
-  counts.col_ptr = std::move(col_ptr);
-  counts.col_sample = std::move(col_sample);
-  counts.col_pair = std::move(col_pair);
-  counts.pair_ptr = std::move(pair_ptr);
-  counts.pair_value = std::move(pair_value);
-  const std::size_t N = n_samples, S = counts.n_taxa, nnz = counts.col_sample.size();
+namespace {
 
-  // The tile view (see counts.h), from each column in turn: the column's entries
-  // of one tile are a run of it (samples increase down a column), written to
-  // their tile-major place ordered by pair by a counting sort, which keeps them in
-  // sample order within a pair.
+// The tile view (see counts.h), from each column in turn: the column's entries
+// of one tile are a run of it (samples increase down a column), written to
+// their tile-major place ordered by pair by a counting sort, which keeps them in
+// sample order within a pair.
+void build_tile_view(Counts& counts, const Executor& executor) {
+  const std::size_t S = counts.n_taxa, nnz = counts.col_sample.size();
   const std::size_t n_tiles = counts.n_tiles(), T = counts.tile_size;
   counts.tile_ptr.assign(n_tiles * S + 1, 0);
   executor.parallel_for(S, [&](std::size_t begin, std::size_t end) {
@@ -84,10 +73,14 @@ Counts assemble_counts(std::size_t n_samples, std::vector<std::size_t> col_ptr,
       }
     }
   }, kTaxonGrain);
+}
 
-  // Compressed rows from the tile view, tile by tile: a tile's entries list every
-  // sample's non-zeros in increasing taxon order, which a stable scatter by row
-  // keeps. Tiles own disjoint rows, so any split gives the same table.
+// Compressed rows from the tile view, tile by tile: a tile's entries list every
+// sample's non-zeros in increasing taxon order, which a stable scatter by row
+// keeps. Tiles own disjoint rows, so any split gives the same table.
+void build_row_view(Counts& counts, const Executor& executor) {
+  const std::size_t N = counts.n_samples, S = counts.n_taxa, nnz = counts.col_sample.size();
+  const std::size_t n_tiles = counts.n_tiles(), T = counts.tile_size;
   counts.row_ptr.assign(N + 1, 0);
   executor.parallel_for(n_tiles, [&](std::size_t begin, std::size_t end) {
     for (std::size_t t = begin; t < end; ++t) {
@@ -116,9 +109,12 @@ Counts assemble_counts(std::size_t n_samples, std::vector<std::size_t> col_ptr,
   });
   counts.row_taxon = IndexArray(row_taxon->data(), nnz, row_taxon);
   counts.row_pair = IndexArray(row_pair->data(), nnz, row_pair);
+}
 
-  // Depths and multinomial coefficients, each summed over its row in taxon order;
-  // lgamma(x + 1) once per distinct (taxon, count) pair.
+// Depths and multinomial coefficients, each summed over its row in taxon order;
+// lgamma(x + 1) once per distinct (taxon, count) pair. Then the distinct depths.
+void fill_depths(Counts& counts, const Executor& executor) {
+  const std::size_t N = counts.n_samples;
   std::vector<double> log_factorial(counts.n_pairs());
   executor.parallel_for(counts.n_pairs(), [&](std::size_t begin, std::size_t end) {
     for (std::size_t p = begin; p < end; ++p) log_factorial[p] = log_gamma(counts.pair_value[p] + 1.0);
@@ -150,6 +146,26 @@ Counts assemble_counts(std::size_t n_samples, std::vector<std::size_t> col_ptr,
           counts.depth_value.begin());
     }
   }, kSampleGrain);
+}
+
+}  // namespace
+
+Counts assemble_counts(std::size_t n_samples, std::vector<std::size_t> col_ptr,
+                       IndexArray col_sample, IndexArray col_pair,
+                       std::vector<std::size_t> pair_ptr, std::vector<double> pair_value,
+                       const Executor& executor, std::size_t tile_size) {
+  Counts counts;
+  counts.tile_size = tile_size;
+  counts.n_samples = n_samples;
+  counts.n_taxa = col_ptr.empty() ? 0 : col_ptr.size() - 1;
+  counts.col_ptr = std::move(col_ptr);
+  counts.col_sample = std::move(col_sample);
+  counts.col_pair = std::move(col_pair);
+  counts.pair_ptr = std::move(pair_ptr);
+  counts.pair_value = std::move(pair_value);
+  build_tile_view(counts, executor);
+  build_row_view(counts, executor);
+  fill_depths(counts, executor);
   return counts;
 }
 

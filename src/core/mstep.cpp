@@ -83,7 +83,7 @@ template <std::size_t W>
 void fill_histograms(const Counts& counts, const double* posterior, std::size_t K,
                      const Executor& executor, std::vector<ComponentHistograms>& weights,
                      HistogramWorkspace& nz) {
-  const std::size_t N = counts.n_samples, S = counts.n_taxa, n_tiles = counts.n_tiles();
+  const std::size_t N = counts.n_samples;
   resize_for_overwrite(nz.sums, counts.n_pairs() * K);
   const std::vector<std::size_t> blocks = taxon_blocks(counts, executor.threads());
   const std::size_t n_blocks = blocks.size() - 1;
@@ -352,6 +352,83 @@ bool damped_newton_direction(const ComponentDerivatives& d, std::vector<double>&
   return false;
 }
 
+
+// The search direction from derivatives d: the damped Newton direction, or
+// steepest descent when that is no descent direction (or not finite). Sets
+// `slope` (g . direction) and `largest` (max |direction_j|); returns whether it is
+// the undamped Newton step.
+bool descent_direction(const ComponentDerivatives& d, double gradient_norm,
+                       std::vector<double>& direction, double& slope, double& largest) {
+  const std::size_t S = d.alpha.size();
+  const bool pure_newton = damped_newton_direction(d, direction);
+  slope = 0.0;
+  largest = 0.0;
+  for (std::size_t j = 0; j < S; ++j) {
+    slope += d.gradient[j] * direction[j];
+    largest = std::max(largest, std::fabs(direction[j]));
+  }
+  if (!(slope < 0.0) || !std::isfinite(largest)) {
+    for (std::size_t j = 0; j < S; ++j) direction[j] = -d.gradient[j];
+    slope = -gradient_norm * gradient_norm;
+    largest = 0.0;
+    for (double x : direction) largest = std::max(largest, std::fabs(x));
+  }
+  return pure_newton;
+}
+
+// The step is taken in alpha rather than lambda: lambda_j + log(1 + d_j), which
+// moves alpha_j by alpha_j d_j, as the Newton step d_j does to first order. For a
+// taxon whose f_j is dominated by c alpha - b log(alpha) (the prior and rare or
+// absent counts: most taxa in most components) that is the exact minimiser,
+// where the Newton step in lambda shrinks alpha by at most a factor e per
+// iteration. Near the optimum the two agree to second order, so convergence
+// stays quadratic. Kept only when it is a descent direction. Then no lambda_j
+// moves by more than options.max_step. `scratch` is a buffer of S values.
+void step_in_alpha(const ComponentDerivatives& d, const OptimiserOptions& options,
+                   std::vector<double>& direction, std::vector<double>& scratch, double& slope,
+                   double& largest) {
+  const std::size_t S = d.alpha.size();
+  {
+    const double floor = std::expm1(-options.max_step);
+    double alpha_slope = 0.0, alpha_largest = 0.0;
+    for (std::size_t j = 0; j < S; ++j) {
+      scratch[j] = std::log1p(std::max(direction[j], floor));
+      alpha_slope += d.gradient[j] * scratch[j];
+      alpha_largest = std::max(alpha_largest, std::fabs(scratch[j]));
+    }
+    if (alpha_slope < 0.0 && std::isfinite(alpha_largest)) {
+      direction.swap(scratch);
+      slope = alpha_slope;
+      largest = alpha_largest;
+    }
+  }
+  if (largest > options.max_step) {
+    const double shrink = options.max_step / largest;
+    for (double& x : direction) x *= shrink;
+    slope *= shrink;
+  }
+}
+
+// Armijo backtracking from log_alpha along `direction` (slope g . direction < 0),
+// halving the step up to 40 times until f falls by 1e-4 step |slope| (less the
+// rounding `noise`). On success the point is in `trial`, with its f, magnitude and
+// derivatives (one walk gives all three); false when no decrease is measurable.
+bool armijo_search(const Counts& counts, const ComponentHistograms& weights,
+                   const double* log_alpha, const std::vector<double>& direction, double slope,
+                   double f, double noise, const Executor& executor, std::vector<double>& trial,
+                   double& f_trial, double& trial_magnitude, ComponentDerivatives& trial_d) {
+  const std::size_t S = direction.size();
+  double step = 1.0;
+  for (int halving = 0; halving < 40; ++halving) {
+    for (std::size_t j = 0; j < S; ++j) trial[j] = log_alpha[j] + step * direction[j];
+    evaluate_component<true, true>(counts, weights, trial.data(), executor, &f_trial,
+                                   &trial_magnitude, &trial_d);
+    if (std::isfinite(f_trial) && f_trial <= f + 1e-4 * step * slope + noise) return true;
+    step *= 0.5;
+  }
+  return false;
+}
+
 }  // namespace
 
 OptimiserReport optimise_component(const Counts& counts, const ComponentHistograms& weights,
@@ -386,18 +463,8 @@ OptimiserReport optimise_component(const Counts& counts, const ComponentHistogra
     }
     if (iteration >= options.max_iterations) break;
 
-    const bool pure_newton = damped_newton_direction(d, direction);
     double slope = 0.0, largest = 0.0;
-    for (std::size_t j = 0; j < S; ++j) {
-      slope += d.gradient[j] * direction[j];
-      largest = std::max(largest, std::fabs(direction[j]));
-    }
-    if (!(slope < 0.0) || !std::isfinite(largest)) {
-      for (std::size_t j = 0; j < S; ++j) direction[j] = -d.gradient[j];
-      slope = -gradient_norm * gradient_norm;
-      largest = 0.0;
-      for (double x : direction) largest = std::max(largest, std::fabs(x));
-    }
+    const bool pure_newton = descent_direction(d, gradient_norm, direction, slope, largest);
     // The Newton decrement: a full Newton step would lower f by about -slope / 2.
     // Below `objective_tolerance` the rest of the M-step is worth less than the
     // EM threshold can see (DESIGN.md section 2): stop here.
@@ -406,32 +473,7 @@ OptimiserReport optimise_component(const Counts& counts, const ComponentHistogra
       report.converged = true;
       break;
     }
-    // The step is taken in alpha rather than lambda: lambda_j + log(1 + d_j), which
-    // moves alpha_j by alpha_j d_j, as the Newton step d_j does to first order. For a
-    // taxon whose f_j is dominated by c alpha - b log(alpha) (the prior and rare or
-    // absent counts: most taxa in most components) that is the exact minimiser,
-    // where the Newton step in lambda shrinks alpha by at most a factor e per
-    // iteration. Near the optimum the two agree to second order, so convergence
-    // stays quadratic. Kept only when it is a descent direction.
-    {
-      const double floor = std::expm1(-options.max_step);
-      double alpha_slope = 0.0, alpha_largest = 0.0;
-      for (std::size_t j = 0; j < S; ++j) {
-        trial[j] = std::log1p(std::max(direction[j], floor));
-        alpha_slope += d.gradient[j] * trial[j];
-        alpha_largest = std::max(alpha_largest, std::fabs(trial[j]));
-      }
-      if (alpha_slope < 0.0 && std::isfinite(alpha_largest)) {
-        direction.swap(trial);
-        slope = alpha_slope;
-        largest = alpha_largest;
-      }
-    }
-    if (largest > options.max_step) {
-      const double shrink = options.max_step / largest;
-      for (double& x : direction) x *= shrink;
-      slope *= shrink;
-    }
+    step_in_alpha(d, options, direction, trial, slope, largest);
     if (!have_f) {
       f = component_objective(counts, weights, log_alpha, executor, &magnitude);
       have_f = true;
@@ -453,20 +495,9 @@ OptimiserReport optimise_component(const Counts& counts, const ComponentHistogra
       unverified_step = true;
       continue;
     }
-    // Armijo backtracking; the accepted point's derivatives come with its f.
-    bool accepted = false;
-    double step = 1.0, f_trial = f, trial_magnitude = magnitude;
-    for (int halving = 0; halving < 40; ++halving) {
-      for (std::size_t j = 0; j < S; ++j) trial[j] = log_alpha[j] + step * direction[j];
-      evaluate_component<true, true>(counts, weights, trial.data(), executor, &f_trial,
-                                     &trial_magnitude, &trial_d);
-      if (std::isfinite(f_trial) && f_trial <= f + 1e-4 * step * slope + noise) {
-        accepted = true;
-        break;
-      }
-      step *= 0.5;
-    }
-    if (!accepted) {
+    double f_trial = f, trial_magnitude = magnitude;
+    if (!armijo_search(counts, weights, log_alpha, direction, slope, f, noise, executor, trial,
+                       f_trial, trial_magnitude, trial_d)) {
       // No decrease is measurable: the optimum as far as doubles can tell.
       report.converged = gradient_norm <= 1e-3;
       break;
