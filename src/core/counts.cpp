@@ -1,4 +1,4 @@
-// Completes a count table from its compressed columns: the row view, depths and multinomial coefficients.
+// Completes a count table from its compressed columns (tile and row views, depths, multinomial coefficients); the table of a subset of samples.
 #include "counts.h"
 
 #include <algorithm>
