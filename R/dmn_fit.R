@@ -235,29 +235,9 @@ dmn_fit <- function(counts, k, verbose = FALSE,
 
   fits <- lapply(seq_along(k), function(i) {
     raw <- raws[[i]]
-    fit <- new_dmn_fit(raw, data, k = k[i], seed = seeds[raw$best_start],
-                       hessian = hessian, threads = threads, call = call)
-    fit$init <- start$kind
-    fit$accelerate <- accelerate
-    starts <- raw$starts
-    fit$starts <- data.frame(
-      start = seq_len(nstart),
-      seed = seeds,
-      kind = kinds,
-      screen_NLE = na_if_nan(starts$screen_NLE),
-      continued = starts$continued,
-      NLE = na_if_nan(starts$NLE),
-      em_iterations = starts$em_iterations,
-      converged = starts$converged,
-      status = ifelse(starts$abandoned, "abandoned",
-                      ifelse(!starts$continued, "screened",
-                             ifelse(starts$converged, "converged", "max_iter"))),
-      stringsAsFactors = FALSE
-    )
-    fit$best_start <- raw$best_start
-    fit$moves <- as.data.frame(raw$moves)
-    fit$total_em_iterations <- raw$total_em_iterations
-    fit$search <- raw$search
+    fit <- new_dmn_fit(raw, data, k = k[i], seeds = seeds, kinds = kinds, init = start$kind,
+                       hessian = hessian, accelerate = accelerate, threads = threads,
+                       call = call)
     warn_about_fit(raw, k[i], tol, rel_tol)
     fit
   })
@@ -497,9 +477,13 @@ not_converged_message <- function(raw, k, tol, rel_tol) {
           k, iterations, plural(iterations), change)
 }
 
-# Sorts the core's components by decreasing weight (as the reference does) and
-# dresses the matrices with sample, taxon and component names.
-new_dmn_fit <- function(raw, data, k, seed, hessian, threads, call) {
+# The whole dmn_fit object, built here only: the core's result `raw` for `k`
+# components, sorted by decreasing weight (as the reference does), with its
+# matrices dressed with sample, taxon and component names; the record of every
+# start (`seeds` and `kinds`, one per start); and what the fit used (`init`,
+# `hessian`, `accelerate`, `threads`, `call`).
+new_dmn_fit <- function(raw, data, k, seeds, kinds, init, hessian, accelerate, threads,
+                        call) {
   order_by_weight <- order(raw$weights, decreasing = TRUE)
   components <- as.character(seq_len(k))
   taxa <- data$taxon_names
@@ -521,7 +505,7 @@ new_dmn_fit <- function(raw, data, k, seed, hessian, threads, call) {
     k = k,
     n_samples = data$n_samples,
     n_taxa = data$n_taxa,
-    seed = seed,
+    seed = seeds[raw$best_start],
     hessian = hessian,
     log_likelihood = raw$log_likelihood,
     nle_trace = raw$nle_trace,
@@ -529,6 +513,32 @@ new_dmn_fit <- function(raw, data, k, seed, hessian, threads, call) {
     converged = raw$converged,
     kmeans_iterations = raw$kmeans_iterations,
     threads = threads,
-    call = call
+    call = call,
+    init = init,
+    accelerate = accelerate,
+    starts = start_table(raw$starts, seeds, kinds),
+    best_start = raw$best_start,
+    moves = as.data.frame(raw$moves),
+    total_em_iterations = raw$total_em_iterations,
+    search = raw$search
   ), class = "dmn_fit")
+}
+
+# The fit's record of every start: the core's `starts` (one element per start)
+# with each start's seed and kind, and its status in words.
+start_table <- function(starts, seeds, kinds) {
+  data.frame(
+    start = seq_along(seeds),
+    seed = seeds,
+    kind = kinds,
+    screen_NLE = na_if_nan(starts$screen_NLE),
+    continued = starts$continued,
+    NLE = na_if_nan(starts$NLE),
+    em_iterations = starts$em_iterations,
+    converged = starts$converged,
+    status = ifelse(starts$abandoned, "abandoned",
+                    ifelse(!starts$continued, "screened",
+                           ifelse(starts$converged, "converged", "max_iter"))),
+    stringsAsFactors = FALSE
+  )
 }
