@@ -1,6 +1,6 @@
 # The C++ kernels (random stream, M-step objective and derivatives, Hessian
 # summaries, optimiser, soft k-means, log evidence) against independent
-# brute-force R computations of design.md section 1.
+# brute-force R computations of DESIGN.md section 1.
 
 # A small table that exercises every branch of the lgamma/psi difference code:
 # repeated small counts (summed logs), gaps above 8 and above 32 between

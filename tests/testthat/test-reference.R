@@ -82,7 +82,7 @@ log_det_at_reference <- function(data, reference) {
 closest_candidate <- function(candidates, target) candidates[which.min(abs(candidates - target))]
 
 # Lower/Upper = exp(lambda -/+ 2 sd), NaN where the variance is negative or the
-# sd reaches 100 (design section 1, step 5).
+# sd reaches 100 (DESIGN.md section 1, the bounds).
 bounds_from_variance <- function(lambda, variance, sign) {
   sd <- ifelse(variance >= 0, sqrt(pmax(variance, 0)), NaN)
   sd[!is.nan(sd) & sd >= 100] <- NaN
@@ -218,6 +218,7 @@ test_that("the exact Hessian differs from the reference's only when k >= 2", {
   variant <- vapply(1:3, function(k) {
     fastdmm:::.component_terms(data, three$group[, k], log(three$estimate[, k]), TRUE)$log_abs_det
   }, numeric(1))
-  # Design section 1, step 3: the Laplace criterion is off by tens at k = 3.
+  # The reference's Hessian (DESIGN.md section 1): the Laplace criterion is off
+  # by tens at k = 3.
   expect_gt(abs(sum(exact) - sum(variant)) / 2, 10)
 })

@@ -1,4 +1,4 @@
-# The search for the best optimum (design.md section 5): starts, em-EM screening,
+# The search for the best optimum (DESIGN.md section 5): starts, em-EM screening,
 # split-merge moves, SQUAREM acceleration and the relative convergence floor.
 
 search_counts <- function() {
@@ -309,7 +309,7 @@ test_that("searches give identical results on 1 and 2 threads", {
                    without_call(two)[setdiff(names(two), "threads")])
 })
 
-# ---- searching a subsample, then all samples (design.md section 7) ---------------
+# ---- searching a subsample, then all samples (DESIGN.md section 7) -------------
 
 # Three distinct types of 120 samples each, deep enough for 0/1 posteriors.
 subsample_counts <- function() {
