@@ -35,3 +35,33 @@ without_call <- function(fit) {
   fit$call <- NULL
   fit
 }
+
+# Evaluates `code`, a fit with verbose = TRUE, and presses Ctrl-C (SIGINT to
+# this process) once, when the fit reports a message matching `at` (the first
+# after one matching `after`, when that is given). The interrupt is then
+# pending, and the next check for interrupts (the core's, or R's in code the
+# fit calls back) stops the fit: where it stops is set by the fit's messages,
+# not by a clock. Returns list(outcome = "interrupted", "finished" or an
+# error's message, messages = every message up to the stop). Skipped on
+# Windows, where pskill() ends the process whatever the signal.
+interrupt_at_message <- function(code, at, after = NULL) {
+  skip_on_os("windows")
+  messages <- character()
+  pressed <- FALSE
+  armed <- is.null(after)
+  outcome <- tryCatch(withCallingHandlers({
+    code
+    "finished"
+  }, message = function(m) {
+    line <- sub("\n$", "", conditionMessage(m))
+    messages <<- c(messages, line)
+    if (!pressed && armed && grepl(at, line)) {
+      pressed <<- TRUE
+      tools::pskill(Sys.getpid(), tools::SIGINT)
+    }
+    if (!armed && grepl(after, line)) armed <<- TRUE
+    invokeRestart("muffleMessage")
+  }), interrupt = function(condition) "interrupted",
+  error = function(condition) conditionMessage(condition))
+  list(outcome = outcome, messages = messages)
+}

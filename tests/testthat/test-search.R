@@ -421,20 +421,16 @@ test_that("a fit reports its progress through progressr as it goes", {
                   %in% messages))
 })
 
-test_that("a search stops at a user interrupt during its start-up", {
-  # k-means++ starts on a table large enough that their seeding and Lloyd rounds
-  # take longer than the limit: the interrupt comes before any EM iteration.
-  x <- simulate_counts(n = 4000, n_taxa = 300, k = 8, depth = 2000, seed = 37, precision = 5)
-  data <- fastdmm:::as_counts(x)
-  # setTimeLimit() acts where R checks for interrupts: in the core's checks (an
-  # interrupt) or in R code the fit calls back, its progress report (an error).
-  outcome <- tryCatch({
-    setTimeLimit(elapsed = 0.2, transient = TRUE)
-    dmn_fit(data, 8, seed = 1, threads = 1, nstart = 50, init = "kmeans++",
-            search = dmn_search(subsample = Inf))
-    "finished"
-  }, interrupt = function(condition) "interrupted",
-     error = function(condition) conditionMessage(condition),
-     finally = setTimeLimit())
-  expect_true(outcome %in% c("interrupted", "reached elapsed time limit"), label = outcome)
+test_that("a search stops at a user interrupt between its starts", {
+  # The interrupt comes once the first of six k-means++ starts is screened (its
+  # verbose line): the search must stop there, before the second start is
+  # screened, and signal an interrupt rather than finish.
+  x <- simulate_counts(n = 60, n_taxa = 20, k = 3, depth = 500, seed = 37, precision = 5)
+  run <- interrupt_at_message(
+    dmn_fit(x, 3, seed = 1, threads = 1, nstart = 6, init = "kmeans++", verbose = TRUE,
+            search = dmn_search(subsample = Inf)),
+    at = "^  start 1: ")
+  expect_identical(run$outcome, "interrupted")
+  expect_match(run$messages[length(run$messages)], "^  start 1: NLE .* after screening")
+  expect_false(any(grepl("^  start 2: ", run$messages)))
 })
