@@ -45,15 +45,23 @@ dense_neg_log_prior <- function(alpha) {
     prior_rate * sum(alpha) - prior_shape * sum(log(alpha))
 }
 
-# f_k(lambda) of the M-step, summed over every cell (zeros included).
-dense_objective <- function(x, z, lambda) {
+# The sums f_k and its derivatives are made of, for `f` = lgamma, digamma or
+# trigamma at alpha = exp(lambda): `samples`, sum_i z_i [f(A + J_i) - f(A)],
+# and `cells`, the N x S matrix f(alpha_j + x_ij) - f(alpha_j) (zeros included).
+dense_sums <- function(x, z, lambda, f) {
   x <- as.matrix(x)
   a <- exp(lambda)
   total <- sum(a)
   depth <- rowSums(x)
-  cells <- lgamma(x + rep(a, each = nrow(x))) - rep(lgamma(a), each = nrow(x))
-  sum(z * (lgamma(total + depth) - lgamma(total))) - sum(z * cells) +
-    prior_rate * sum(a) - prior_shape * sum(lambda)
+  list(alpha = a,
+       samples = sum(z * (f(total + depth) - f(total))),
+       cells = f(x + rep(a, each = nrow(x))) - rep(f(a), each = nrow(x)))
+}
+
+# f_k(lambda) of the M-step, summed over every cell (zeros included).
+dense_objective <- function(x, z, lambda) {
+  sums <- dense_sums(x, z, lambda, lgamma)
+  sums$samples - sum(z * sums$cells) + prior_rate * sum(sums$alpha) - prior_shape * sum(lambda)
 }
 
 # Lower/Upper = exp(lambda -/+ 2 sd) with sd from the inverse of a dense Hessian
@@ -67,26 +75,18 @@ dense_bounds <- function(x, z, lambda, hessian) {
 
 # df/dlambda_j = alpha_j G_j - eta.
 dense_gradient <- function(x, z, lambda) {
-  x <- as.matrix(x)
-  a <- exp(lambda)
-  total <- sum(a)
-  depth <- rowSums(x)
-  cells <- digamma(x + rep(a, each = nrow(x))) - rep(digamma(a), each = nrow(x))
-  G <- sum(z * (digamma(total + depth) - digamma(total))) - colSums(z * cells) + prior_rate
-  a * G - prior_shape
+  sums <- dense_sums(x, z, lambda, digamma)
+  G <- sums$samples - colSums(z * sums$cells) + prior_rate
+  sums$alpha * G - prior_shape
 }
 
 # The exact Hessian of f_k in lambda, as a dense S x S matrix.
 dense_hessian <- function(x, z, lambda) {
-  x <- as.matrix(x)
-  a <- exp(lambda)
-  total <- sum(a)
-  depth <- rowSums(x)
-  T1 <- sum(z * (trigamma(total + depth) - trigamma(total)))
-  cells1 <- trigamma(x + rep(a, each = nrow(x))) - rep(trigamma(a), each = nrow(x))
-  H <- T1 * outer(a, a)
+  sums <- dense_sums(x, z, lambda, trigamma)
+  a <- sums$alpha
+  H <- sums$samples * outer(a, a)
   diag(H) <- diag(H) + (dense_gradient(x, z, lambda) + prior_shape) -
-    a^2 * colSums(z * cells1)
+    a^2 * colSums(z * sums$cells)
   H
 }
 
