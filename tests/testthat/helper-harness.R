@@ -49,6 +49,7 @@ interrupt_at_message <- function(code, at, after = NULL) {
   messages <- character()
   pressed <- FALSE
   armed <- is.null(after)
+  signalled_in <- NA_character_
   outcome <- tryCatch(withCallingHandlers({
     code
     "finished"
@@ -61,7 +62,13 @@ interrupt_at_message <- function(code, at, after = NULL) {
     }
     if (!armed && grepl(after, line)) armed <<- TRUE
     invokeRestart("muffleMessage")
+  }, interrupt = function(condition) {
+    # The function whose frame is innermost as the interrupt is signalled
+    # (.Call() has no frame of its own): the fit's .Call wrapper when the
+    # core's check saw it, an R function the core called back otherwise.
+    calls <- sys.calls()
+    signalled_in <<- paste(deparse(calls[[length(calls) - 1L]][[1L]]), collapse = "")
   }), interrupt = function(condition) "interrupted",
   error = function(condition) conditionMessage(condition))
-  list(outcome = outcome, messages = messages)
+  list(outcome = outcome, messages = messages, signalled_in = signalled_in)
 }

@@ -394,7 +394,7 @@ test_that("results are identical on 1 and 16 threads", {
 test_that("a fit stops at a user interrupt between iterations", {
   # The interrupt comes at the verbose line of EM iteration 10 of a run that
   # goes on to iteration 20 and beyond when left alone (tol = rel_tol = 0): the
-  # fit must stop at the check after the next iteration, so that no other EM
+  # core's check after the next iteration must stop it, so that no other EM
   # line follows, and signal an interrupt rather than finish.
   x <- simulate_counts(n = 60, n_taxa = 20, k = 4, depth = 500, seed = 36, precision = 5)
   run <- interrupt_at_message(
@@ -402,6 +402,7 @@ test_that("a fit stops at a user interrupt between iterations", {
             accelerate = FALSE, verbose = TRUE),
     at = "^    iteration 10 ", after = "^  Expectation Maximization$")
   expect_identical(run$outcome, "interrupted")
+  expect_identical(run$signalled_in, ".fit_dmn")
   em <- run$messages[-seq_len(match("  Expectation Maximization", run$messages))]
   expect_identical(length(em), 1L)
   expect_match(em, "^    iteration 10 change")

@@ -421,16 +421,17 @@ test_that("a fit reports its progress through progressr as it goes", {
                   %in% messages))
 })
 
-test_that("a search stops at a user interrupt between its starts", {
-  # The interrupt comes once the first of six k-means++ starts is screened (its
-  # verbose line): the search must stop there, before the second start is
-  # screened, and signal an interrupt rather than finish.
-  x <- simulate_counts(n = 60, n_taxa = 20, k = 3, depth = 500, seed = 37, precision = 5)
+test_that("a search stops at a user interrupt during its start-up", {
+  # The interrupt comes as the search announces its subsample, before it lays
+  # out its k-means++ starts: the core's first check must stop it there, before
+  # any start is screened, and signal an interrupt rather than finish.
+  x <- simulate_counts(n = 100, n_taxa = 20, k = 3, depth = 500, seed = 37, precision = 5)
   run <- interrupt_at_message(
     dmn_fit(x, 3, seed = 1, threads = 1, nstart = 6, init = "kmeans++", verbose = TRUE,
-            search = dmn_search(subsample = Inf)),
-    at = "^  start 1: ")
+            search = dmn_search(subsample = 100)),
+    at = "^  searching a subsample of 100 of 300 samples$")
   expect_identical(run$outcome, "interrupted")
-  expect_match(run$messages[length(run$messages)], "^  start 1: NLE .* after screening")
-  expect_false(any(grepl("^  start 2: ", run$messages)))
+  expect_identical(run$signalled_in, ".fit_dmn")
+  expect_match(run$messages[length(run$messages)], "^  searching a subsample")
+  expect_false(any(grepl("^  start 1: ", run$messages)))
 })
