@@ -399,7 +399,7 @@ check_fit_args <- function(args, allowed, where) {
 # checks with these, and resolve_search() again where the settings are used,
 # so that an object edited after it was made is held to the same rules. A new
 # setting is a new line here (and a new argument of dmn_search() and a new
-# field read in fit_dmn() in src/glue.cpp).
+# field that the C++ glue behind .fit_dmn() reads).
 search_setting_checks <- list(
   screen_iter = function(x, arg) check_whole_number(x, arg, min = 1),
   n_continue = function(x, arg) if (is.null(x)) NULL else check_whole_number(x, arg, min = 1),
