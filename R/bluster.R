@@ -1,5 +1,5 @@
 # A bluster clustering parameter, FastDmmParam, so that bluster::clusterRows()
-# and mia's addCluster() (design.md section 6) fit their DMMs with dmn_fit().
+# and mia's addCluster() (DESIGN.md section 6) fit their DMMs with dmn_fit().
 #
 # bluster is only suggested. Its S4 class BlusterParam is needed to define a
 # subclass, and loading bluster costs about 2.5 s, so the class and its methods

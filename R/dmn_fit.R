@@ -235,29 +235,9 @@ dmn_fit <- function(counts, k, verbose = FALSE,
 
   fits <- lapply(seq_along(k), function(i) {
     raw <- raws[[i]]
-    fit <- new_dmn_fit(raw, data, k = k[i], seed = seeds[raw$best_start],
-                       hessian = hessian, threads = threads, call = call)
-    fit$init <- start$kind
-    fit$accelerate <- accelerate
-    starts <- raw$starts
-    fit$starts <- data.frame(
-      start = seq_len(nstart),
-      seed = seeds,
-      kind = kinds,
-      screen_NLE = na_if_nan(starts$screen_NLE),
-      continued = starts$continued,
-      NLE = na_if_nan(starts$NLE),
-      em_iterations = starts$em_iterations,
-      converged = starts$converged,
-      status = ifelse(starts$abandoned, "abandoned",
-                      ifelse(!starts$continued, "screened",
-                             ifelse(starts$converged, "converged", "max_iter"))),
-      stringsAsFactors = FALSE
-    )
-    fit$best_start <- raw$best_start
-    fit$moves <- as.data.frame(raw$moves)
-    fit$total_em_iterations <- raw$total_em_iterations
-    fit$search <- raw$search
+    fit <- new_dmn_fit(raw, data, k = k[i], seeds = seeds, kinds = kinds, init = start$kind,
+                       hessian = hessian, accelerate = accelerate, threads = threads,
+                       call = call)
     warn_about_fit(raw, k[i], tol, rel_tol)
     fit
   })
@@ -324,64 +304,6 @@ check_init <- function(init, k, n_samples) {
   posterior <- matrix(0, n_samples, k)
   posterior[cbind(seq_len(n_samples), as.integer(labels))] <- 1
   list(kind = "given", posterior = posterior)
-}
-
-# "reference" or "kmeans++" (partial matches allowed, as for every choice).
-check_start_kind <- function(init) {
-  if (!is.character(init) || length(init) != 1L || is.na(init)) {
-    abort_input("init", sprintf(paste(
-      "must be \"reference\" or \"kmeans++\" here, not %s: a start you give (labels",
-      "or posteriors) belongs to one table and one k, so give it to dmn_fit() itself"),
-      describe_value(init)), "fastdmm_bad_argument")
-  }
-  check_choice(init, start_kinds[1:2], "init")
-}
-
-# The most starts per k: each start is a seed, a record and a run, and more
-# than this is a slip (nstart = 1e10) rather than a search.
-max_starts <- 100000L
-
-# The checks of dmn_fit()'s arguments that concern one fit rather than the
-# table, one function per argument returning the value normalised. dmn_fit(),
-# FastDmmParam(), dmngroup() and cvdmngroup() all check with these, so that
-# every entry point refuses a bad value the same way, and the latter three
-# before any fit starts. A new argument of dmn_fit() is a new line here.
-fit_arg_checks <- list(
-  verbose = function(x) check_flag(x, "verbose"),
-  seed = function(x) check_seed(x, "seed"),
-  threads = function(x) if (is.null(x)) NULL else check_whole_number(x, "threads", min = 1),
-  hessian = function(x) check_choice(x, c("exact", "reference"), "hessian"),
-  max_iter = function(x) check_whole_number(x, "max_iter", min = 1),
-  tol = function(x) check_number(x, "tol", min = 0),
-  nstart = function(x) check_whole_number(x, "nstart", min = 1, max = max_starts),
-  init = function(x) check_start_kind(x),
-  accelerate = function(x) check_flag(x, "accelerate"),
-  rel_tol = function(x) check_number(x, "rel_tol", min = 0),
-  search = function(x) {
-    check_search(x, "search")
-    x
-  }
-)
-
-check_fit_arg <- function(name, value) fit_arg_checks[[name]](value)
-
-# Checks the dmn_fit() arguments in a list (from `...` of another entry point):
-# names first (unknown or unnamed ones are refused, naming them), then values.
-# `allowed` are the names the caller passes on; `where` names the functions.
-check_fit_args <- function(args, allowed, where) {
-  check_dots(args, allowed, where)
-  for (name in intersect(names(args), names(fit_arg_checks))) {
-    args[name] <- list(check_fit_arg(name, args[[name]]))
-  }
-  args
-}
-
-check_enough_taxa <- function(data, arg) {
-  if (data$n_taxa < 2L) {
-    abort_input(arg, sprintf("must have at least 2 taxa (columns); it has %d",
-                             data$n_taxa), "fastdmm_too_few_taxa")
-  }
-  invisible(data)
 }
 
 #' Control the search for the best fit
@@ -453,56 +375,6 @@ dmn_search <- function(screen_iter = 10, n_continue = NULL, split_merge = NULL,
   structure(check_search_settings(settings, function(name) name), class = "dmn_search")
 }
 
-# One check per setting of dmn_search(), taking the value and the name to
-# report; NULL is each optional setting's "default for the fit". dmn_search()
-# checks with these, and resolve_search() again where the settings are used,
-# so that an object edited after it was made is held to the same rules. A new
-# setting is a new line here (and a new argument of dmn_search() and a new
-# field read in fit_dmn() in src/glue.cpp).
-search_setting_checks <- list(
-  screen_iter = function(x, arg) check_whole_number(x, arg, min = 1),
-  n_continue = function(x, arg) if (is.null(x)) NULL else check_whole_number(x, arg, min = 1),
-  split_merge = function(x, arg) if (is.null(x)) NULL else check_flag(x, arg),
-  max_moves = function(x, arg) if (is.null(x)) NULL else check_whole_number(x, arg, min = 0),
-  max_tries = function(x, arg) check_whole_number(x, arg, min = 1),
-  subsample = function(x, arg) {
-    if (is.null(x) || identical(x, Inf)) x else as.double(check_whole_number(x, arg, min = 100))
-  }
-)
-
-# Checks every setting of `settings` (a named list holding each of
-# search_setting_checks), naming a bad one as label(name).
-check_search_settings <- function(settings, label) {
-  out <- lapply(stats::setNames(nm = names(search_setting_checks)), function(name) {
-    search_setting_checks[[name]](settings[[name]], label(name))
-  })
-  out
-}
-
-# An object of class dmn_search, as dmn_search() makes it or edited since:
-# checked setting by setting, as search$<setting>.
-check_search <- function(search, arg = "search") {
-  if (!inherits(search, "dmn_search") || !is.list(search) || isS4(search)) {
-    abort_input(arg, sprintf("must be made by dmn_search(), not %s", describe_value(search)),
-                "fastdmm_bad_argument")
-  }
-  given <- names(search) %||% rep("", length(search))
-  unknown <- setdiff(given, names(search_setting_checks))
-  if (length(unknown) > 0L || anyDuplicated(given)) {
-    abort_input(arg, sprintf(
-      "has settings that dmn_search() does not make (%s); make it with dmn_search()",
-      format_names(sprintf("'%s'", c(unknown, given[duplicated(given)])))),
-      "fastdmm_bad_argument")
-  }
-  absent <- setdiff(c("screen_iter", "max_tries"), given)
-  if (length(absent) > 0L) {
-    abort_input(arg, sprintf("lacks the setting%s %s; make it with dmn_search()",
-                             plural(length(absent)), format_names(sprintf("'%s'", absent))),
-                "fastdmm_bad_argument")
-  }
-  check_search_settings(unclass(search), function(name) sprintf("%s$%s", arg, name))
-}
-
 #' @export
 print.dmn_search <- function(x, ...) {
   cat("dmn_search:", format_search(x), "\n")
@@ -529,18 +401,6 @@ resolve_search <- function(search, nstart) {
   subsample <- settings$subsample %||% formals(dmn_search)$subsample
   settings$subsample <- if (is.infinite(subsample)) 0 else subsample
   settings
-}
-
-# k: whole numbers from 1 to n_samples (to the int range when n_samples is
-# NULL), without duplicates.
-check_components <- function(k, n_samples = NULL) {
-  k <- check_whole_numbers(k, "k", min = 1, what = "positive whole numbers")
-  if (!is.null(n_samples) && any(k > n_samples)) {
-    abort_input("k", sprintf("(%s) must not exceed the number of samples (%d)",
-                             format_names(k[k > n_samples]), n_samples),
-                "fastdmm_bad_argument")
-  }
-  k
 }
 
 # Runs independent fits through future.apply (sequentially unless the user has
@@ -620,9 +480,13 @@ not_converged_message <- function(raw, k, tol, rel_tol) {
           k, iterations, plural(iterations), change)
 }
 
-# Sorts the core's components by decreasing weight (as the reference does) and
-# dresses the matrices with sample, taxon and component names.
-new_dmn_fit <- function(raw, data, k, seed, hessian, threads, call) {
+# The whole dmn_fit object, built here only: the core's result `raw` for `k`
+# components, sorted by decreasing weight (as the reference does), with its
+# matrices dressed with sample, taxon and component names; the record of every
+# start (`seeds` and `kinds`, one per start); and what the fit used (`init`,
+# `hessian`, `accelerate`, `threads`, `call`).
+new_dmn_fit <- function(raw, data, k, seeds, kinds, init, hessian, accelerate, threads,
+                        call) {
   order_by_weight <- order(raw$weights, decreasing = TRUE)
   components <- as.character(seq_len(k))
   taxa <- data$taxon_names
@@ -644,7 +508,7 @@ new_dmn_fit <- function(raw, data, k, seed, hessian, threads, call) {
     k = k,
     n_samples = data$n_samples,
     n_taxa = data$n_taxa,
-    seed = seed,
+    seed = seeds[raw$best_start],
     hessian = hessian,
     log_likelihood = raw$log_likelihood,
     nle_trace = raw$nle_trace,
@@ -652,6 +516,32 @@ new_dmn_fit <- function(raw, data, k, seed, hessian, threads, call) {
     converged = raw$converged,
     kmeans_iterations = raw$kmeans_iterations,
     threads = threads,
-    call = call
+    call = call,
+    init = init,
+    accelerate = accelerate,
+    starts = start_table(raw$starts, seeds, kinds),
+    best_start = raw$best_start,
+    moves = as.data.frame(raw$moves),
+    total_em_iterations = raw$total_em_iterations,
+    search = raw$search
   ), class = "dmn_fit")
+}
+
+# The fit's record of every start: the core's `starts` (one element per start)
+# with each start's seed and kind, and its status in words.
+start_table <- function(starts, seeds, kinds) {
+  data.frame(
+    start = seq_along(seeds),
+    seed = seeds,
+    kind = kinds,
+    screen_NLE = na_if_nan(starts$screen_NLE),
+    continued = starts$continued,
+    NLE = na_if_nan(starts$NLE),
+    em_iterations = starts$em_iterations,
+    converged = starts$converged,
+    status = ifelse(starts$abandoned, "abandoned",
+                    ifelse(!starts$continued, "screened",
+                           ifelse(starts$converged, "converged", "max_iter"))),
+    stringsAsFactors = FALSE
+  )
 }

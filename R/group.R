@@ -459,21 +459,6 @@ roc <- function(exp, obs, ...) {
 
 # ---- validation -----------------------------------------------------------------
 
-# Returns the table as samples x taxa (containers such as phyloseq objects and
-# SummarizedExperiments turned around by as_count_table()).
-check_count_table <- function(x, arg, assay.type = NULL) {
-  x <- as_count_table(x, arg, assay.type)
-  if (!(is.matrix(x) || is.data.frame(x) || inherits(x, "Matrix")) ||
-      length(dim(x)) != 2L) {
-    abort_input(arg, sprintf(
-      paste("must be a count table (a matrix, data.frame or Matrix::dgCMatrix",
-            "with samples in rows and taxa in columns), not %s"),
-      describe_class(x)
-    ), "fastdmm_not_a_table")
-  }
-  x
-}
-
 # The group of every sample as a factor without NA (levels kept, as factor()
 # does for the reference).
 check_group <- function(group, count, arg, count_arg) {

@@ -138,44 +138,6 @@ heatmapdmn <- function(count, fit1, fitN, ntaxa = 30, ..., transform = sqrt,
   invisible(rev(labels))
 }
 
-# A dmn_fit whose parameters, weights and posteriors agree in shape and hold
-# usable values (a fit edited since dmn_fit() made it may not).
-check_fit <- function(fit, arg) {
-  if (!inherits(fit, "dmn_fit") || !is.list(fit)) {
-    abort_input(arg, sprintf("must be a dmn_fit object from dmn_fit(), not %s",
-                             describe_value(fit)), "fastdmm_bad_argument")
-  }
-  estimate <- fit$fit$Estimate
-  weights <- fit$mixture$Weight
-  group <- fit$group
-  ok <- is.matrix(estimate) && is.numeric(estimate) && all(dim(estimate) >= 1L) &&
-    all(is.finite(estimate)) && all(estimate >= 0) &&
-    is.numeric(weights) && length(weights) == ncol(estimate) && all(is.finite(weights)) &&
-    all(weights >= 0) && is.matrix(group) && is.numeric(group) &&
-    ncol(group) == ncol(estimate)
-  if (!ok) {
-    abort_input(arg, paste(
-      "is a damaged dmn_fit: its Dirichlet parameters (fit$Estimate, taxa x components),",
-      "weights (mixture$Weight) and posteriors (group) must agree and be finite;",
-      "refit it with dmn_fit()"), "fastdmm_bad_fit")
-  }
-  invisible(fit)
-}
-
-# A vector of colours that R's graphics understand (names, "#RRGGBB", numbers).
-check_colours <- function(col, arg) {
-  # Numbers index the palette: whole numbers from 0 (NA is transparent).
-  numbers_ok <- !is.numeric(col) ||
-    all(is.na(col) | (is.finite(col) & col >= 0 & col <= int_max & col == round(col)))
-  ok <- (is.character(col) || is.numeric(col)) && !is.object(col) && length(col) >= 1L &&
-    numbers_ok && !is.null(tryCatch(grDevices::col2rgb(col), error = function(e) NULL))
-  if (!ok) {
-    abort_input(arg, sprintf("must be a vector of colours, not %s", describe_value(col)),
-                "fastdmm_bad_argument")
-  }
-  invisible(col)
-}
-
 # Columns of `count` holding the model's taxa `shown` (indices into the
 # model's taxa): by name when both have names, else by position.
 heatmap_columns <- function(count, taxa_names, shown, n_taxa) {

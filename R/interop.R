@@ -126,7 +126,7 @@ is_dmn_object <- function(x) {
 }
 
 # The Gamma(eta, nu) hyperprior's negative log density on the log scale
-# (design.md section 1): S K lgamma(eta) - eta S K log(nu) + nu sum(alpha) -
+# (DESIGN.md section 1): S K lgamma(eta) - eta S K log(nu) + nu sum(alpha) -
 # eta sum(log alpha).
 neg_log_prior <- function(alpha, shape = 0.1, rate = 0.1) {
   n <- length(alpha)

@@ -302,10 +302,3 @@ align_taxa <- function(newdata, taxa, n_taxa, arg) {
   }
   newdata
 }
-
-# The default method of fastdmm's generics: a clear error for objects that are
-# not fits (R's own would be "no applicable method").
-refuse_not_a_fit <- function(object, what) {
-  abort_input("object", sprintf("must be a dmn_fit from dmn_fit() for %s, not %s", what,
-                                describe_value(object)), "fastdmm_bad_argument")
-}

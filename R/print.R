@@ -104,5 +104,3 @@ print.summary.dmn_fit <- function(x, digits = max(3L, getOption("digits") - 3L),
 
 # TRUE for fits made by as_dmn_fit() from a DMN, which records no EM details.
 is_converted <- function(object) identical(object$converted_from, "DMN")
-
-`%||%` <- function(x, y) if (is.null(x)) y else x

@@ -111,21 +111,6 @@ best_fit <- function(fits, by = c("laplace", "BIC", "AIC")) {
   fits[[which.min(values)]]
 }
 
-# A dmn_fits list that holds at least one fit, each a dmn_fit.
-check_fits <- function(fits, arg) {
-  if (length(fits) == 0L) {
-    abort_input(arg, "holds no fits (it is empty)", "fastdmm_bad_argument")
-  }
-  not_fit <- which(!vapply(fits, inherits, logical(1), what = "dmn_fit"))
-  if (length(not_fit) > 0L) {
-    abort_input(arg, sprintf("must hold dmn_fit objects only; element%s %s %s not",
-                             plural(length(not_fit)), format_names(not_fit),
-                             if (length(not_fit) == 1L) "is" else "are"),
-                "fastdmm_bad_argument")
-  }
-  invisible(fits)
-}
-
 #' @rdname dmn_fits
 #' @export
 plot.dmn_fits <- function(x, criteria = c("Laplace", "BIC", "AIC"), ...) {

@@ -1,6 +1,6 @@
 # The C++ kernels (random stream, M-step objective and derivatives, Hessian
 # summaries, optimiser, soft k-means, log evidence) against independent
-# brute-force R computations of design.md section 1.
+# brute-force R computations of DESIGN.md section 1.
 
 # A small table that exercises every branch of the lgamma/psi difference code:
 # repeated small counts (summed logs), gaps above 8 and above 32 between
@@ -132,7 +132,7 @@ test_that("the Hessian summary handles an indefinite Hessian (log |det|)", {
   expect_relative(terms$inverse_diagonal, diag(solve(exact)), 1e-8)
 })
 
-test_that("the reference Hessian variant reproduces the reference's unweighted sums", {
+test_that("the reference Hessian reproduces the reference's unweighted sums", {
   x <- core_table()
   data <- fastdmm:::as_counts(x)
   # Some posteriors exactly zero: those samples drop out of C0 and C1.
@@ -145,7 +145,7 @@ test_that("the reference Hessian variant reproduces the reference's unweighted s
     expect_lt(max(abs(pieces - reference)) / max(abs(reference)), 1e-10)
     expect_relative(terms$log_abs_det, as.numeric(determinant(reference)$modulus), 1e-10)
     expect_relative(terms$inverse_diagonal, diag(solve(reference)), 1e-8)
-    # The objective and gradient do not depend on the variant; the Hessian does.
+    # The objective and gradient do not depend on the Hessian chosen; LogDet does.
     exact <- fastdmm:::.component_terms(data, z, lambda, FALSE)
     expect_identical(terms$objective, exact$objective)
     expect_identical(terms$gradient, exact$gradient)
@@ -175,12 +175,13 @@ test_that("objective, gradient and Hessian are right for tables wider than one b
   data <- fastdmm:::as_counts(x)
   z <- core_posterior(nrow(x))
   lambda <- with_seed(14, stats::rnorm(700, -1))
-  for (variant in c(FALSE, TRUE)) {
-    terms <- fastdmm:::.component_terms(data, z, lambda, variant)
+  for (reference_hessian in c(FALSE, TRUE)) {
+    terms <- fastdmm:::.component_terms(data, z, lambda, reference_hessian)
     expect_relative(terms$objective, dense_objective(x, z, lambda), 1e-10)
     expect_lt(max(abs(terms$gradient - dense_gradient(x, z, lambda))) / max(abs(terms$gradient)),
               1e-10)
-    hessian <- if (variant) dense_reference_hessian(x, z, lambda) else dense_hessian(x, z, lambda)
+    hessian <- if (reference_hessian) dense_reference_hessian(x, z, lambda) else
+      dense_hessian(x, z, lambda)
     expect_relative(terms$log_abs_det, as.numeric(determinant(hessian)$modulus), 1e-9)
     expect_relative(terms$inverse_diagonal, diag(solve(hessian)), 1e-8)
   }

@@ -7,7 +7,7 @@ fit_counts <- function() simulate_counts(n = 25, n_taxa = 10, k = 3, depth = 300
 shared_fit <- cached_fit(n = 25, n_taxa = 10, k = 3, depth = 300, seed = 31)
 
 # log|det H| of component k, by the dense R Hessian at the fitted parameters
-# (exact or reference variant), and LogDet under each candidate for the
+# (exact or the reference's), and LogDet under each candidate for the
 # component that came first out of the initialisation.
 dense_log_det_candidates <- function(x, fit, hessian = dense_hessian) {
   group <- mixture(fit)
@@ -392,15 +392,18 @@ test_that("results are identical on 1 and 16 threads", {
 })
 
 test_that("a fit stops at a user interrupt between iterations", {
-  # setTimeLimit() is enforced where R checks for user interrupts, so a fit that
-  # honours them is cut short and signals an interrupt, not a finished fit.
-  x <- simulate_counts(n = 3000, n_taxa = 300, k = 6, depth = 5000, seed = 36, precision = 5)
-  outcome <- tryCatch({
-    setTimeLimit(elapsed = 0.3, transient = TRUE)
-    dmn_fit(x, 6, seed = 1, threads = 1, max_iter = 1000, tol = 0)
-    "finished"
-  }, interrupt = function(condition) "interrupted",
-     error = function(condition) conditionMessage(condition),
-     finally = setTimeLimit())
-  expect_identical(outcome, "interrupted")
+  # The interrupt comes at the verbose line of EM iteration 10 of a run that
+  # goes on to iteration 20 and beyond when left alone (tol = rel_tol = 0): the
+  # core's check after the next iteration must stop it, so that no other EM
+  # line follows, and signal an interrupt rather than finish.
+  x <- simulate_counts(n = 60, n_taxa = 20, k = 4, depth = 500, seed = 36, precision = 5)
+  run <- interrupt_at_message(
+    dmn_fit(x, 4, seed = 1, threads = 1, max_iter = 1000, tol = 0, rel_tol = 0,
+            accelerate = FALSE, verbose = TRUE),
+    at = "^    iteration 10 ", after = "^  Expectation Maximization$")
+  expect_identical(run$outcome, "interrupted")
+  expect_identical(run$signalled_in, ".fit_dmn")
+  em <- run$messages[-seq_len(match("  Expectation Maximization", run$messages))]
+  expect_identical(length(em), 1L)
+  expect_match(em, "^    iteration 10 change")
 })

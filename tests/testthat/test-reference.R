@@ -62,7 +62,7 @@ expect_same_optimum <- function(ours, reference, label) {
                   label = paste(label, "Laplace (reference Hessian)"))
 }
 
-# LogDet from the reference-variant Hessian evaluated at the reference's own
+# LogDet from the reference Hessian evaluated at the reference's own
 # parameters and posteriors. The component that came first out of the
 # reference's initialisation is unknown after its sort by weight: take the
 # candidate that fits best.
@@ -82,7 +82,7 @@ log_det_at_reference <- function(data, reference) {
 closest_candidate <- function(candidates, target) candidates[which.min(abs(candidates - target))]
 
 # Lower/Upper = exp(lambda -/+ 2 sd), NaN where the variance is negative or the
-# sd reaches 100 (design section 1, step 5).
+# sd reaches 100 (DESIGN.md section 1, the bounds).
 bounds_from_variance <- function(lambda, variance, sign) {
   sd <- ifelse(variance >= 0, sqrt(pmax(variance, 0)), NaN)
   sd[!is.nan(sd) & sd >= 100] <- NaN
@@ -136,7 +136,7 @@ test_that("fits agree with DirichletMultinomial::dmn() run now (Twins, k = 1 and
     if (k == 2) expect_gte(length(kmeans_lines(reference_output)), 1L)
     expect_identical(grep("iteration", ours$messages[-1], value = TRUE, invert = TRUE),
                      grep("iteration", reference_output, value = TRUE, invert = TRUE))
-    # The reference-variant Hessian at the reference's parameters gives its LogDet.
+    # The reference Hessian at the reference's parameters gives its LogDet.
     at_reference <- log_det_at_reference(fastdmm:::as_counts(counts), reference)
     expect_relative(closest_candidate(at_reference$candidates, reference$goodness_of_fit[["LogDet"]]),
                     reference$goodness_of_fit[["LogDet"]], 1e-6, label = paste(label, "LogDet"))
@@ -209,15 +209,16 @@ test_that("the exact Hessian differs from the reference's only when k >= 2", {
   fixture <- reference_fixture()
   one <- fixture[["k1_seed1"]]
   exact <- fastdmm:::.component_terms(data, one$group[, 1], log(one$estimate[, 1]), FALSE)
-  variant <- fastdmm:::.component_terms(data, one$group[, 1], log(one$estimate[, 1]), TRUE)
-  expect_relative(exact$log_abs_det, variant$log_abs_det, 1e-12)
+  as_reference <- fastdmm:::.component_terms(data, one$group[, 1], log(one$estimate[, 1]), TRUE)
+  expect_relative(exact$log_abs_det, as_reference$log_abs_det, 1e-12)
   three <- fixture[["k3_seed1"]]
   exact <- vapply(1:3, function(k) {
     fastdmm:::.component_terms(data, three$group[, k], log(three$estimate[, k]), FALSE)$log_abs_det
   }, numeric(1))
-  variant <- vapply(1:3, function(k) {
+  as_reference <- vapply(1:3, function(k) {
     fastdmm:::.component_terms(data, three$group[, k], log(three$estimate[, k]), TRUE)$log_abs_det
   }, numeric(1))
-  # Design section 1, step 3: the Laplace criterion is off by tens at k = 3.
-  expect_gt(abs(sum(exact) - sum(variant)) / 2, 10)
+  # The reference's Hessian (DESIGN.md section 1): the Laplace criterion is off
+  # by tens at k = 3.
+  expect_gt(abs(sum(exact) - sum(as_reference)) / 2, 10)
 })

@@ -1,4 +1,4 @@
-# The search for the best optimum (design.md section 5): starts, em-EM screening,
+# The search for the best optimum (DESIGN.md section 5): starts, em-EM screening,
 # split-merge moves, SQUAREM acceleration and the relative convergence floor.
 
 search_counts <- function() {
@@ -309,7 +309,7 @@ test_that("searches give identical results on 1 and 2 threads", {
                    without_call(two)[setdiff(names(two), "threads")])
 })
 
-# ---- searching a subsample, then all samples (design.md section 7) ---------------
+# ---- searching a subsample, then all samples (DESIGN.md section 7) -------------
 
 # Three distinct types of 120 samples each, deep enough for 0/1 posteriors.
 subsample_counts <- function() {
@@ -422,19 +422,16 @@ test_that("a fit reports its progress through progressr as it goes", {
 })
 
 test_that("a search stops at a user interrupt during its start-up", {
-  # k-means++ starts on a table large enough that their seeding and Lloyd rounds
-  # take longer than the limit: the interrupt comes before any EM iteration.
-  x <- simulate_counts(n = 4000, n_taxa = 300, k = 8, depth = 2000, seed = 37, precision = 5)
-  data <- fastdmm:::as_counts(x)
-  # setTimeLimit() acts where R checks for interrupts: in the core's checks (an
-  # interrupt) or in R code the fit calls back, its progress report (an error).
-  outcome <- tryCatch({
-    setTimeLimit(elapsed = 0.2, transient = TRUE)
-    dmn_fit(data, 8, seed = 1, threads = 1, nstart = 50, init = "kmeans++",
-            search = dmn_search(subsample = Inf))
-    "finished"
-  }, interrupt = function(condition) "interrupted",
-     error = function(condition) conditionMessage(condition),
-     finally = setTimeLimit())
-  expect_true(outcome %in% c("interrupted", "reached elapsed time limit"), label = outcome)
+  # The interrupt comes as the search announces its subsample, before it lays
+  # out its k-means++ starts: the core's first check must stop it there, before
+  # any start is screened, and signal an interrupt rather than finish.
+  x <- simulate_counts(n = 100, n_taxa = 20, k = 3, depth = 500, seed = 37, precision = 5)
+  run <- interrupt_at_message(
+    dmn_fit(x, 3, seed = 1, threads = 1, nstart = 6, init = "kmeans++", verbose = TRUE,
+            search = dmn_search(subsample = 100)),
+    at = "^  searching a subsample of 100 of 300 samples$")
+  expect_identical(run$outcome, "interrupted")
+  expect_identical(run$signalled_in, ".fit_dmn")
+  expect_match(run$messages[length(run$messages)], "^  searching a subsample")
+  expect_false(any(grepl("^  start 1: ", run$messages)))
 })
