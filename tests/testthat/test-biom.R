@@ -121,6 +121,9 @@ test_that("a BIOM 2.1 file gives exactly the fit of the table biomformat reads f
   expect_s4_class(whole, "dgCMatrix")
   expect_identical(as.matrix(whole), x)
   expect_identical(fastdmm:::as_count_table(path, delayed = TRUE)$n_samples, nrow(x))
+  group <- rep(c("a", "b"), length.out = nrow(x))
+  expect_identical(dmngroup(path, group, k = 1, seed = 2, threads = 1)$b$fit,
+                   dmngroup(x, group, k = 1, seed = 2, threads = 1)$b$fit)
 })
 
 test_that("a BIOM 2.1 file written by biom-format itself is read as biomformat reads it", {
