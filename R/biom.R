@@ -41,17 +41,17 @@ biom_table <- function(path, arg) {
       "a path where no file exists (a single string is read as the path of a BIOM 2.1 file)"
     }, "fastdmm_missing_file")
   }
-  require_package("rhdf5", arg, sprintf(
-    "is the path of a file, read as a BIOM 2.1 (HDF5) table"))
+  # Told apart before rhdf5 is needed.
+  if (is_json_file(file)) {
+    abort_biom(arg, path, paste(
+      "a BIOM 1.0 (JSON) file; fastdmm reads BIOM 2.1 (HDF5) files, the format",
+      "of QIIME 2 and current biom-format: convert it with `biom convert -i in.biom",
+      "-o out.biom --to-hdf5`, or read it with biomformat::read_biom() and pass",
+      "t(as.matrix(biomformat::biom_data(...))) (samples in rows)"),
+      "fastdmm_biom_json")
+  }
+  require_package("rhdf5", arg, "is the path of a file, read as a BIOM 2.1 (HDF5) table")
   if (!isTRUE(suppressWarnings(rhdf5::H5Fis_hdf5(file)))) {
-    if (is_json_file(file)) {
-      abort_biom(arg, path, paste(
-        "a BIOM 1.0 (JSON) file; fastdmm reads BIOM 2.1 (HDF5) files, the format",
-        "of QIIME 2 and current biom-format: convert it with `biom convert -i in.biom",
-        "-o out.biom --to-hdf5`, or read it with biomformat::read_biom() and pass",
-        "t(as.matrix(biomformat::biom_data(...))) (samples in rows)"),
-        "fastdmm_biom_json")
-    }
     abort_biom(arg, path, paste(
       "a file that is neither a BIOM 2.1 (HDF5) file nor a BIOM 1.0 (JSON) file",
       "(a single string is read as the path of a BIOM file)"))
@@ -220,11 +220,15 @@ read_biom_block <- function(handle, table, first, last, arg) {
   count <- to - from
   read <- function(name) {
     if (count == 0) return(numeric())
-    tryCatch(as.vector(rhdf5::h5read(handle, name, start = from + 1, count = count)),
-             error = function(e) {
-               bad(sprintf(paste("a BIOM file whose dataset %s cannot be read",
-                                 "(truncated or damaged?): %s"), name, conditionMessage(e)))
-             })
+    values <- tryCatch(rhdf5::h5read(handle, name, start = from + 1, count = count),
+                       error = function(e) {
+                         bad(sprintf(paste("a BIOM file whose dataset %s cannot be read",
+                                           "(truncated or damaged?): %s"), name,
+                                     conditionMessage(e)))
+                       })
+    # A vector without copying it (as.vector() would copy the one-dimensional array).
+    dim(values) <- NULL
+    values
   }
   indices <- read("sample/matrix/indices")
   if (!is.numeric(indices) || anyNA(indices) ||
@@ -237,7 +241,7 @@ read_biom_block <- function(handle, table, first, last, arg) {
     bad(sprintf("a BIOM file whose sample/matrix/data holds %s values, not numbers",
                 typeof(values)))
   }
-  block <- methods::new("dgCMatrix")
+  block <- methods::new(methods::getClass("dgCMatrix", where = asNamespace("Matrix")))
   block@Dim <- c(table$n_taxa, last - first + 1L)
   block@p <- as.integer(table$indptr[first:(last + 1L)] - from)
   block@i <- as.integer(indices)
