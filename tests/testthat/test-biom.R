@@ -7,9 +7,11 @@
 # (sample/matrix) and by observation (observation/matrix), the ids, and the
 # root's attributes. `edit(parts)` may change the parts before they are
 # written (NULL drops a dataset or attribute); `order` shuffles each sample's
-# entries; `zeros` stores explicit zeros in the sample-wise copy.
+# entries; `zeros` stores explicit zeros in the sample-wise copy; `integer`
+# stores the values as integers; `wide` stores indices and index pointers as
+# 64-bit integers and the values as 32-bit floats.
 write_biom21 <- function(x, path = tempfile(fileext = ".biom"), edit = identity,
-                         order = FALSE, zeros = FALSE, integer = FALSE) {
+                         order = FALSE, zeros = FALSE, integer = FALSE, wide = FALSE) {
   by_sample <- lapply(seq_len(nrow(x)), function(i) {
     taxa <- if (zeros) seq_len(ncol(x)) else which(x[i, ] != 0)
     if (order) taxa <- rev(taxa)
@@ -42,7 +44,12 @@ write_biom21 <- function(x, path = tempfile(fileext = ".biom"), edit = identity,
     rhdf5::h5createGroup(path, group)
   }
   for (name in setdiff(names(parts), "attributes")) {
-    if (!is.null(parts[[name]])) rhdf5::h5write(parts[[name]], path, name)
+    if (is.null(parts[[name]])) next
+    if (wide && grepl("/matrix/", name)) {
+      type <- if (endsWith(name, "/data")) "H5T_IEEE_F32LE" else "H5T_STD_I64LE"
+      rhdf5::h5createDataset(path, name, length(parts[[name]]), H5type = type)
+    }
+    rhdf5::h5write(parts[[name]], path, name)
   }
   file <- rhdf5::H5Fopen(path)
   on.exit(rhdf5::H5Fclose(file))
@@ -173,7 +180,7 @@ test_that("blocks of a few samples give the same table on any threads", {
                    biom_fit_parts(dmn_fit(x, 2, seed = 4, threads = 2)))
 })
 
-test_that("unsorted entries, stored zeros and integer data read as the same table", {
+test_that("unsorted entries, stored zeros and other data types read as the same table", {
   skip_without_biom()
   x <- biom_counts()
   expected <- biom_table_arrays(fastdmm:::as_counts(x, threads = 1))
@@ -181,6 +188,7 @@ test_that("unsorted entries, stored zeros and integer data read as the same tabl
     unsorted = write_biom21(x, order = TRUE),
     zeros = write_biom21(x, zeros = TRUE),
     integer = write_biom21(x, integer = TRUE),
+    wide = write_biom21(x, wide = TRUE),
     # BIOM 2.0 states its version as a string; no nnz or shape attribute.
     version_2_0 = write_biom21(x, edit = function(parts) {
       parts$attributes$`format-version` <- NULL
