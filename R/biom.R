@@ -134,8 +134,8 @@ biom_header <- function(handle, path, arg) {
                 paste(format(shape), collapse = " x "), format(n_taxa), format(n_samples)))
   }
   if (lengths[["sample/matrix/indices"]] != nnz) {
-    bad(sprintf(paste("a BIOM file whose sample/matrix/indices (%s entries) and sample/matrix/data",
-                      "(%s) differ in length"),
+    bad(sprintf(paste("a BIOM file whose sample/matrix/indices (%s entries) and",
+                      "sample/matrix/data (%s) differ in length"),
                 format(lengths[["sample/matrix/indices"]]), format(nnz)))
   }
   if (!is.null(attributes[["nnz"]]) &&
@@ -178,8 +178,9 @@ biom_blocks <- function(table, block_bytes = biom_block_bytes()) {
   budget <- min(max(1, floor(block_bytes / 12)), int_max)
   indptr <- table$indptr
   n <- table$n_samples
-  first <- integer()
-  last <- integer()
+  # Room for the blocks, doubled when full (blocks of one sample each at worst).
+  first <- last <- integer(min(n, 2 * ceiling(table$nnz / budget) + 16))
+  count <- 0L
   start <- 1L
   while (start <= n) {
     # The last sample whose entries end within the budget from the block's start
@@ -192,11 +193,16 @@ biom_blocks <- function(table, block_bytes = biom_block_bytes()) {
       if (indptr[middle + 1L] <= limit) low <- middle else high <- middle
     }
     end <- low
-    first <- c(first, start)
-    last <- c(last, end)
+    if (count == length(first)) {
+      first <- c(first, integer(length(first)))
+      last <- c(last, integer(length(last)))
+    }
+    count <- count + 1L
+    first[count] <- start
+    last[count] <- end
     start <- end + 1L
   }
-  data.frame(first = first, last = last)
+  data.frame(first = first[seq_len(count)], last = last[seq_len(count)])
 }
 
 # The size of the blocks on-disk tables are read in: DelayedArray's automatic

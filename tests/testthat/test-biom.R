@@ -169,6 +169,17 @@ test_that("blocks of a few samples give the same table on any threads", {
       expect_identical(biom_table_arrays(table), expected, label = paste(bytes, threads))
     }
   }
+  # Samples without entries next to samples larger than the budget.
+  depths <- rep(c(0, 5, 0, 0, 30, 1, 1, 1), 50)
+  plan <- fastdmm:::biom_blocks(list(indptr = c(0, cumsum(depths)), n_samples = 400L,
+                                     nnz = sum(depths)), 12 * 4)
+  expect_identical(plan$first, c(1L, utils::head(plan$last, -1L) + 1L))
+  expect_identical(utils::tail(plan$last, 1L), 400L)
+  in_block <- mapply(function(a, b) sum(depths[a:b]), plan$first, plan$last)
+  expect_true(all(in_block <= 4 | plan$first == plan$last))
+  # Greedy: a block ends only where the next sample would exceed the budget.
+  following <- c(depths[plan$last[-nrow(plan)] + 1L], 0)
+  expect_true(all(in_block + following > 4 | seq_len(nrow(plan)) == nrow(plan)))
   # The block size DelayedArray's tables are read in sets the BIOM reader's too.
   skip_if_not_installed("DelayedArray")
   old <- DelayedArray::getAutoBlockSize()
