@@ -463,7 +463,8 @@ missing_package_problem <- function(package, what) {
 
 install_hint <- function(package) {
   bioconductor <- c("phyloseq", "SummarizedExperiment", "S4Vectors", "SingleCellExperiment",
-                    "TreeSummarizedExperiment", "mia", "DirichletMultinomial")
+                    "TreeSummarizedExperiment", "mia", "DirichletMultinomial", "rhdf5",
+                    "biomformat")
   if (package %in% bioconductor) {
     sprintf("BiocManager::install(\"%s\")", package)
   } else {

@@ -28,9 +28,12 @@
 #'   columns with samples in rows and taxa in columns, a `Matrix` sparse
 #'   matrix such as a `dgCMatrix` (never densified), or a DelayedArray
 #'   `DelayedMatrix` such as an `HDF5Array::HDF5Matrix` (read block by block,
-#'   never densified: see "Tables on disk"), likewise samples x taxa; or a
-#'   container in its own orientation: a phyloseq object or `otu_table`
-#'   (`taxa_are_rows()` is respected), or a SummarizedExperiment (or subclass,
+#'   never densified: see "Tables on disk"), likewise samples x taxa; the
+#'   path of a BIOM 2.1 (HDF5) file, such as a QIIME 2 feature table, read a
+#'   block of samples at a time with its sample and observation ids as names
+#'   (needs rhdf5; see "Tables on disk"); or a container in its own
+#'   orientation: a phyloseq object or `otu_table` (`taxa_are_rows()` is
+#'   respected), or a SummarizedExperiment (or subclass,
 #'   such as TreeSummarizedExperiment) with taxa in rows and samples in
 #'   columns (see `assay.type`). The orientation is never guessed from the
 #'   shape. Counts must be finite, non-negative whole numbers, and every sample
@@ -144,6 +147,25 @@
 #' exactly the fit of the same table in memory, with the same errors for bad
 #' values. Smaller blocks use less memory and take longer; delayed operations
 #' are applied block by block as they are read.
+#'
+#' A single string is the path of a BIOM 2.1 (HDF5) file, the format of QIIME
+#' 2 feature tables and of large public collections (BIOM 2.0 reads too). Its
+#' table compressed by sample (`sample/matrix/data`, `indices`, `indptr`) is
+#' read with rhdf5, a block of whole samples at a time (at most
+#' `DelayedArray::getAutoBlockSize()` bytes of non-zeros at 12 bytes each, or
+#' 100 MB without DelayedArray), twice as above; `sample/ids` and
+#' `observation/ids` name the samples and taxa. Memory is the compact table,
+#' the ids, the file's index pointers (4 or 8 bytes per sample) and one block:
+#' never the dense matrix that `biomformat::read_biom()` and
+#' `phyloseq::import_biom()` build. The fit is exactly that of the same table
+#' in memory, and bad values and samples without counts are refused as in a
+#' matrix. A path to no file (class `fastdmm_missing_file`), a BIOM 1.0 (JSON)
+#' file (`fastdmm_biom_json`: read it with `biomformat::read_biom()` or convert
+#' it with `biom convert --to-hdf5`), and a file that is not HDF5, is
+#' truncated, lacks a dataset or whose datasets and attributes disagree, are
+#' refused with errors of class `fastdmm_bad_biom`. [predict()][predict.dmn_fit]
+#' and [dmngroup()] take a path too; they read the whole table as a sparse
+#' `dgCMatrix`.
 #'
 #' @section Parallel and distributed fitting:
 #' Several `k` or starts are independent fits; they run through

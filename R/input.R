@@ -13,7 +13,9 @@
 #
 # Accepts a numeric matrix, a data.frame of numeric columns, a Matrix sparse
 # matrix (never densified), a DelayedMatrix (such as an HDF5Matrix; read block
-# by block, never densified, see build_delayed_counts()), or a container that
+# by block, never densified, see build_delayed_counts()), the path of a BIOM
+# 2.1 (HDF5) file (read a block of samples at a time, never densified, sample
+# and observation ids as the names, see biom.R), or a container that
 # as_count_table() understands (phyloseq, otu_table, SummarizedExperiment and
 # its subclasses, whose DelayedMatrix assays are read block by block too).
 # Dense double and integer matrices and dgCMatrix are read in place by C++ (one
@@ -27,7 +29,11 @@ as_counts <- function(counts, arg = "counts", allow_zero_samples = FALSE,
   }
   counts <- as_count_table(counts, arg, assay.type, delayed = TRUE)
   if (is_delayed_matrix(counts)) counts <- delayed_table(counts, samples_in_rows = TRUE)
-  if (inherits(counts, "fastdmm_delayed_table")) {
+  if (inherits(counts, "fastdmm_biom_table")) {
+    # A BIOM file's path (see biom.R): read a block of samples at a time.
+    built <- build_biom_counts(counts, arg, build_threads(threads))
+    names <- list(samples = counts$sample_names, taxa = counts$taxon_names)
+  } else if (inherits(counts, "fastdmm_delayed_table")) {
     built <- build_delayed_counts(counts, arg, build_threads(threads))
     names <- delayed_names(counts)
   } else {
@@ -81,8 +87,9 @@ as_table_in_memory <- function(counts, arg) {
   } else {
     abort_input(arg, sprintf(
       paste("must be a count table (a matrix, data.frame, Matrix::dgCMatrix or",
-            "DelayedMatrix with samples in rows and taxa in columns, or a phyloseq,",
-            "otu_table or SummarizedExperiment object), not %s"),
+            "DelayedMatrix with samples in rows and taxa in columns, a phyloseq,",
+            "otu_table or SummarizedExperiment object, or the path of a BIOM 2.1",
+            "file), not %s"),
       describe_class(counts)
     ), "fastdmm_not_a_table")
   }
@@ -201,6 +208,11 @@ as_count_table <- function(counts, arg = "counts", assay.type = NULL, delayed = 
       abort_input("assay.type", sprintf(
         "applies only to SummarizedExperiment input, but '%s' is %s",
         arg, describe_class(counts)), "fastdmm_bad_argument")
+    }
+    # A single string is the path of a BIOM file (biom.R): opened and checked
+    # for as_counts() to read block by block, or read whole as a dgCMatrix.
+    if (is_biom_path(counts)) {
+      return(if (delayed) biom_table(counts, arg) else read_biom_matrix(counts, arg))
     }
     return(counts)
   }
