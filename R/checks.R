@@ -210,15 +210,25 @@ check_dots <- function(dots, allowed, where) {
 # passed by position into `...` is otherwise silently ignored).
 check_dots_empty <- function(dots, where) check_dots(dots, character(), where)
 
-# The number of threads to use: `threads`, or the fastdmm.threads option, or
-# all cores; never more than the machine has (more only adds contention, and TBB
-# warns that it ignores the request).
-resolve_threads <- function(threads) {
+# Work, in component x non-zero count units of one E-step, that pays for one
+# thread: a parallel loop costs some tens of microseconds to start and join on
+# two threads, about what an E-step of 65,536 such units costs (~1 ns each;
+# inst/bench/default-threads.R measures where a second thread starts to pay).
+work_per_thread <- 65536
+
+# The number of threads to use: `threads`, or the fastdmm.threads option, or as
+# many as the work pays for (one per `work_per_thread` units of `work`, at
+# least one), never more than the machine has (more only adds contention, and
+# TBB warns that it ignores the request). The default `work` (Inf) asks for
+# every core.
+resolve_threads <- function(threads, work = Inf) {
+  available <- max(1L, as.integer(RcppParallel::defaultNumThreads()))
+  if (is.null(threads)) threads <- getOption("fastdmm.threads")
   if (is.null(threads)) {
-    threads <- getOption("fastdmm.threads", RcppParallel::defaultNumThreads())
+    return(as.integer(max(1, min(available, floor(work / work_per_thread)))))
   }
   threads <- check_whole_number(threads, "threads", min = 1)
-  min(threads, max(1L, as.integer(RcppParallel::defaultNumThreads())))
+  min(threads, available)
 }
 
 # The positions that `i` selects among `n` elements named `names` (or NULL), as

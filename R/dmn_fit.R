@@ -47,10 +47,14 @@
 #'   generator the reference uses (MT19937), so the same seed gives the same
 #'   start.
 #' @param threads Number of threads. `NULL` uses
-#'   `getOption("fastdmm.threads", RcppParallel::defaultNumThreads())`. Capped
-#'   at the number of cores (`RcppParallel::defaultNumThreads()`); the fit
-#'   records the number used as `threads`. Reading and checking the table
-#'   uses the same threads.
+#'   `getOption("fastdmm.threads")` when set, and otherwise as many threads as
+#'   the table's size pays for: one per 65,536 non-zero counts x components
+#'   (the work of one E-step; below that, starting and joining a parallel loop
+#'   costs more than a second thread saves), at least one, at most
+#'   `RcppParallel::defaultNumThreads()`. A number you give is obeyed up to the
+#'   number of cores. Results are identical for any number of threads; the
+#'   fit records the number used as `threads`. Reading and checking the table
+#'   uses every core unless `threads` is given.
 #' @param hessian `"exact"` (default) or `"reference"`: which Hessian gives
 #'   `LogDet`, `Laplace` and the `Lower`/`Upper` bounds (see Differences). As
 #'   with [match.arg()], a unique abbreviation will do (`"ref"`).
@@ -239,7 +243,7 @@ dmn_fit <- function(counts, k, verbose = FALSE,
   if (is.null(threads) && length(k) > 1L && future::nbrOfWorkers() > 1) {
     threads <- 1L
   }
-  threads <- resolve_threads(threads)
+  threads <- resolve_threads(threads, work = length(data$col_sample) * max(k))
 
   seeds <- .derive_seeds(seed, nstart)
   # Start 1 is the kind asked for; further starts are k-means++ starts, which

@@ -11,7 +11,8 @@
 #'
 #' @section Options:
 #' * `fastdmm.threads`: default number of threads for fits and predictions
-#'   (otherwise [RcppParallel::defaultNumThreads()]).
+#'   (otherwise, for a fit, as many as the table's size pays for, see
+#'   [dmn_fit()]; for a prediction, [RcppParallel::defaultNumThreads()]).
 #'
 #' @references Holmes I, Harris K, Quince C (2012). Dirichlet multinomial
 #'   mixtures: generative models for microbial metagenomics. PLoS ONE 7(2):
