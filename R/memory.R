@@ -41,16 +41,17 @@ available_memory <- function() {
 #   histogram sums and each live state's histograms.
 # - per taxon and component: parameters of every state, SQUAREM's vectors,
 #   Hessians, bounds and the R result (a few dozen; 32 counted).
-# - per non-zero: the reference's soft k-means keeps the proportions of every
-#   non-zero of the table it runs on (reference_start.cpp, 16 B each).
+# Nothing per non-zero: the table is built already and a fit keeps no array
+# over the non-zeros.
 fit_memory_estimate <- function(n_samples, n_taxa, nnz, n_pairs, k, nstart, search,
-                                given, reference) {
+                                given) {
   double <- 8
   subsampled <- !(nstart == 1L && !isTRUE(search$split_merge)) && search$subsample > 0 &&
     n_samples >= 2 * search$subsample
   n <- if (subsampled) search$subsample else n_samples
-  # The share of the non-zeros in the subsample (the search's own table).
-  search_nnz <- if (subsampled) nnz * n / n_samples else nnz
+  # The subsample's own table (its share of the non-zeros, at 22 B each with
+  # the column view it is built into).
+  search_table <- if (subsampled) 22 * nnz * n / n_samples else 0
   screening <- nstart > search$n_continue
   moves <- isTRUE(search$split_merge)
   # States alive at once: the kept ones (and the one being screened), SQUAREM's
@@ -62,9 +63,8 @@ fit_memory_estimate <- function(n_samples, n_taxa, nnz, n_pairs, k, nstart, sear
   given_rows <- if (given) n_samples * k * 2 + n * k else 0
   pair_terms <- n_pairs * k * (live_states + 3)
   taxon_terms <- 32 * n_taxa * k
-  per_nnz <- if (reference) 16 * search_nnz else 0
   double * (max(search_rows, refine_rows) + result_rows + given_rows + pair_terms +
-              taxon_terms) + per_nnz + 16 * 2^20
+              taxon_terms) + search_table + 16 * 2^20
 }
 
 # Refuses (class fastdmm_insufficient_memory) a fit whose estimate exceeds the
@@ -74,16 +74,14 @@ check_fit_memory <- function(data, k, nstart, search, init) {
   available <- available_memory()
   if (is.na(available) || is.infinite(available)) return(invisible(NULL))
   given <- identical(given_kind(init), "given")
-  reference <- identical(given_kind(init), "reference")
   k_max <- max(k)
   needed <- fit_memory_estimate(data$n_samples, data$n_taxa, length(data$col_sample),
-                                length(data$pair_value), k_max, nstart, search, given,
-                                reference)
+                                length(data$pair_value), k_max, nstart, search, given)
   if (needed <= available) return(invisible(needed))
   # The largest k that would fit, everything else unchanged.
   fits <- vapply(seq_len(k_max), function(kk) {
     fit_memory_estimate(data$n_samples, data$n_taxa, length(data$col_sample),
-                        length(data$pair_value), kk, nstart, search, given, reference) <=
+                        length(data$pair_value), kk, nstart, search, given) <=
       available
   }, logical(1))
   largest <- if (any(fits)) max(which(fits)) else 0L

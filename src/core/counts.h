@@ -1,4 +1,4 @@
-// The count table as the kernels see it: non-zeros by sample and by taxon, distinct values, depths.
+// The count table as the kernels see it: non-zeros by taxon and by tile of samples, distinct values, depths.
 #ifndef FASTDMM_COUNTS_H
 #define FASTDMM_COUNTS_H
 
@@ -79,12 +79,6 @@ struct Counts {
   IndexArray col_sample;
   IndexArray col_pair;
 
-  // By sample (compressed rows): sample i owns entries row_ptr[i] .. row_ptr[i + 1],
-  // in increasing taxon order.
-  std::vector<std::size_t> row_ptr;
-  IndexArray row_taxon;
-  IndexArray row_pair;
-
   // Distinct non-zero values of taxon j: pair_value[pair_ptr[j] .. pair_ptr[j + 1]],
   // increasing.
   std::vector<std::size_t> pair_ptr;
@@ -107,15 +101,15 @@ struct Counts {
   // keep its per-sample rows in cache, read each pair's values once per run of
   // equal pairs, and still add every sample's non-zeros in increasing taxon order
   // (a sample has one entry per taxon); each pair's samples stay in increasing
-  // order too.
+  // order too. Walks over samples use it with per-sample accumulators
+  // (for_each_in_tile()): there is no row view.
   std::size_t tile_size = kSampleTile;
   std::vector<std::size_t> tile_ptr;
   Buffer<std::uint16_t> tile_row;
   Buffer<std::uint32_t> tile_pair;
 
-  // The count of a non-zero, by its position in the column or the row view.
+  // The count of a non-zero, by its position in the column view.
   double col_count(std::size_t e) const { return pair_value[col_pair[e]]; }
-  double row_count(std::size_t e) const { return pair_value[row_pair[e]]; }
 
   std::size_t nnz() const { return col_pair.size(); }
   std::size_t n_tiles() const { return (n_samples + tile_size - 1) / tile_size; }
@@ -123,10 +117,27 @@ struct Counts {
   std::size_t n_depths() const { return depth_value.size(); }
 };
 
+// Calls visit(row, taxon, pair) for every non-zero of tile t in the tile view's
+// order (row: the sample's index within the tile). A sample's non-zeros come in
+// increasing taxon order, so sums over a sample's taxa accumulated per row run
+// in the order a walk along the sample would take.
+template <class Visit>
+void for_each_in_tile(const Counts& counts, std::size_t t, Visit&& visit) {
+  const std::size_t S = counts.n_taxa;
+  const std::size_t* tile_ptr = &counts.tile_ptr[t * S];
+  const std::uint16_t* tile_row = counts.tile_row.data();
+  const std::uint32_t* tile_pair = counts.tile_pair.data();
+  for (std::size_t j = 0; j < S; ++j) {
+    for (std::size_t e = tile_ptr[j]; e < tile_ptr[j + 1]; ++e) {
+      visit(static_cast<std::size_t>(tile_row[e]), j, tile_pair[e]);
+    }
+  }
+}
+
 // Completes a table from its compressed columns: col_ptr (n_taxa + 1 offsets),
 // col_sample (increasing within each column), col_pair (indices into pair_value,
 // which holds each taxon's distinct values in increasing order between pair_ptr
-// offsets). Derives the row view, depths and multinomial coefficients; the result
+// offsets). Derives the tile view, depths and multinomial coefficients; the result
 // is the same for any executor.
 Counts assemble_counts(std::size_t n_samples, std::vector<std::size_t> col_ptr,
                        IndexArray col_sample, IndexArray col_pair,

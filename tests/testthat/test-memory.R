@@ -45,25 +45,23 @@ test_that("the estimate counts the N x k arrays and names the largest k that fit
   # The issue's example: 2,000,000 x 20 with k = 500 from given labels grew past
   # 24 GB; the posteriors alone (a state's two N x k matrices and the result's)
   # are 3 x 8 x N x k bytes.
-  expect_gt(estimate(500, given = TRUE, reference = FALSE), 24 * 2^30)
-  expect_gt(estimate(10, given = FALSE, reference = TRUE), 3 * 8 * 2e6 * 10)
-  # At most a dozen N x k matrices, the proportions of the reference's start
-  # (16 B per non-zero) and 64 MB.
-  expect_lt(estimate(10, given = FALSE, reference = TRUE),
-            12 * 8 * 2e6 * 10 + 16 * 2e7 + 64 * 2^20)
-  expect_gt(estimate(11, given = FALSE, reference = TRUE),
-            estimate(10, given = FALSE, reference = TRUE))
+  expect_gt(estimate(500, given = TRUE), 24 * 2^30)
+  expect_gt(estimate(10, given = FALSE), 3 * 8 * 2e6 * 10)
+  # At most a dozen N x k matrices and 64 MB (nothing per non-zero).
+  expect_lt(estimate(10, given = FALSE), 12 * 8 * 2e6 * 10 + 64 * 2^20)
+  expect_gt(estimate(11, given = FALSE),
+            estimate(10, given = FALSE))
   # A subsampled search needs less than the same search on every sample.
   many <- fastdmm:::resolve_search(dmn_search(), 10L)
   all_samples <- fastdmm:::resolve_search(dmn_search(subsample = Inf), 10L)
-  expect_lt(fastdmm:::fit_memory_estimate(2e6, 20, 2e7, 5e4, 10, 10L, many, FALSE, FALSE),
-            fastdmm:::fit_memory_estimate(2e6, 20, 2e7, 5e4, 10, 10L, all_samples, FALSE, FALSE))
+  expect_lt(fastdmm:::fit_memory_estimate(2e6, 20, 2e7, 5e4, 10, 10L, many, FALSE),
+            fastdmm:::fit_memory_estimate(2e6, 20, 2e7, 5e4, 10, 10L, all_samples, FALSE))
 
   x <- simulate_counts(n = 30, n_taxa = 12, k = 2, seed = 3)
   data <- fastdmm:::as_counts(x)
   at <- function(k) {
     fastdmm:::fit_memory_estimate(60, 12, length(data$col_sample), length(data$pair_value), k,
-                                  1L, search, FALSE, TRUE)
+                                  1L, search, FALSE)
   }
   withr::local_options(fastdmm.available_memory = (at(7) + at(8)) / 2)
   expect_error(dmn_fit(x, 9, seed = 1, threads = 1), "At most k = 7 would fit",
