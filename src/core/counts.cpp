@@ -46,7 +46,11 @@ void build_tile_view(Counts& counts, const Executor& executor) {
   }, kTaxonGrain);
   for (std::size_t c = 0; c < n_tiles * S; ++c) counts.tile_ptr[c + 1] += counts.tile_ptr[c];
   counts.tile_row = Buffer<std::uint16_t>(nnz);
-  counts.tile_pair = Buffer<std::uint32_t>(nnz);
+  if (counts.narrow_pairs) {
+    counts.tile_rank = Buffer<std::uint16_t>(nnz);
+  } else {
+    counts.tile_pair = Buffer<std::uint32_t>(nnz);
+  }
   executor.parallel_for(S, [&](std::size_t begin, std::size_t end) {
     std::vector<std::size_t> slot;
     for (std::size_t j = begin; j < end; ++j) {
@@ -67,7 +71,11 @@ void build_tile_view(Counts& counts, const Executor& executor) {
         }
         for (e = from; e < to; ++e) {
           const std::size_t out = slot[counts.col_pair[e] - first_pair]++;
-          counts.tile_pair[out] = counts.col_pair[e];
+          if (counts.narrow_pairs) {
+            counts.tile_rank[out] = static_cast<std::uint16_t>(counts.col_pair[e] - first_pair);
+          } else {
+            counts.tile_pair[out] = counts.col_pair[e];
+          }
           counts.tile_row[out] = static_cast<std::uint16_t>(counts.col_sample[e] - t * T);
         }
       }
@@ -123,7 +131,7 @@ void fill_depths(Counts& counts, const Executor& executor) {
 Counts assemble_counts(std::size_t n_samples, std::vector<std::size_t> col_ptr,
                        IndexArray col_sample, IndexArray col_pair,
                        std::vector<std::size_t> pair_ptr, std::vector<double> pair_value,
-                       const Executor& executor, std::size_t tile_size) {
+                       const Executor& executor, std::size_t tile_size, bool wide_pairs) {
   Counts counts;
   counts.tile_size = tile_size;
   counts.n_samples = n_samples;
@@ -133,6 +141,11 @@ Counts assemble_counts(std::size_t n_samples, std::vector<std::size_t> col_ptr,
   counts.col_pair = std::move(col_pair);
   counts.pair_ptr = std::move(pair_ptr);
   counts.pair_value = std::move(pair_value);
+  // 16-bit ranks when every taxon has at most 65,536 distinct values.
+  counts.narrow_pairs = !wide_pairs;
+  for (std::size_t j = 0; j < counts.n_taxa && counts.narrow_pairs; ++j) {
+    counts.narrow_pairs = counts.pair_ptr[j + 1] - counts.pair_ptr[j] <= 65536;
+  }
   build_tile_view(counts, executor);
   fill_depths(counts, executor);
   return counts;
