@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <stdexcept>
 
 #include "hash.h"
 #include "width.h"
@@ -29,6 +30,11 @@ struct TileMembers {
 
 std::vector<TileMembers> members_by_tile(const Counts& counts,
                                          const std::vector<std::uint32_t>& samples) {
+  for (std::size_t m = 0; m < samples.size(); ++m) {
+    if (samples[m] >= counts.n_samples || (m > 0 && samples[m] <= samples[m - 1])) {
+      throw std::invalid_argument("samples must be increasing rows of the table");
+    }
+  }
   std::vector<TileMembers> tiles;
   for (std::size_t m = 0; m < samples.size();) {
     const std::size_t t = samples[m] / counts.tile_size;
