@@ -69,8 +69,8 @@
     .Call(`_fastdmm_reference_stream`, seed, n, n_values)
 }
 
-.retile_counts <- function(counts, tile_size) {
-    .Call(`_fastdmm_retile_counts`, counts, tile_size)
+.retile_counts <- function(counts, tile_size, wide_pairs = NULL) {
+    .Call(`_fastdmm_retile_counts`, counts, tile_size, wide_pairs)
 }
 
 .gamma_values <- function(x) {

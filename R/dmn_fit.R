@@ -235,9 +235,11 @@ dmn_fit <- function(counts, k, verbose = FALSE,
   max_iter <- check_fit_arg("max_iter", max_iter)
   tol <- check_fit_arg("tol", tol)
   rel_tol <- check_fit_arg("rel_tol", rel_tol)
-  start <- check_init(init, k, data$n_samples)
   accelerate <- check_fit_arg("accelerate", accelerate)
   search <- resolve_search(search, nstart)
+  # Before anything of size N x k is made (a given start's matrix included).
+  check_fit_memory(data, k, nstart, search, init)
+  start <- check_init(init, k, data$n_samples)
   # Fits running side by side in futures on one machine get one thread each
   # unless the user says otherwise, so they do not oversubscribe the cores.
   if (is.null(threads) && length(k) > 1L && future::nbrOfWorkers() > 1) {

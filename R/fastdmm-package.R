@@ -13,6 +13,11 @@
 #' * `fastdmm.threads`: default number of threads for fits and predictions
 #'   (otherwise, for a fit, as many as the table's size pays for, see
 #'   [dmn_fit()]; for a prediction, [RcppParallel::defaultNumThreads()]).
+#' * `fastdmm.available_memory`: the bytes [dmn_fit()] may assume are free
+#'   (otherwise `MemAvailable` of `/proc/meminfo` on Linux; no check
+#'   elsewhere). A fit whose estimated needs exceed it is refused with an error
+#'   of class `fastdmm_insufficient_memory` before it allocates; `Inf` turns the
+#'   check off.
 #'
 #' @references Holmes I, Harris K, Quince C (2012). Dirichlet multinomial
 #'   mixtures: generative models for microbial metagenomics. PLoS ONE 7(2):

@@ -243,14 +243,15 @@ BEGIN_RCPP
 END_RCPP
 }
 // retile_counts
-Rcpp::List retile_counts(SEXP counts, SEXP tile_size);
-RcppExport SEXP _fastdmm_retile_counts(SEXP countsSEXP, SEXP tile_sizeSEXP) {
+Rcpp::List retile_counts(SEXP counts, SEXP tile_size, SEXP wide_pairs);
+RcppExport SEXP _fastdmm_retile_counts(SEXP countsSEXP, SEXP tile_sizeSEXP, SEXP wide_pairsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< SEXP >::type counts(countsSEXP);
     Rcpp::traits::input_parameter< SEXP >::type tile_size(tile_sizeSEXP);
-    rcpp_result_gen = Rcpp::wrap(retile_counts(counts, tile_size));
+    Rcpp::traits::input_parameter< SEXP >::type wide_pairs(wide_pairsSEXP);
+    rcpp_result_gen = Rcpp::wrap(retile_counts(counts, tile_size, wide_pairs));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -311,7 +312,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_fastdmm_hellinger_kmeans", (DL_FUNC) &_fastdmm_hellinger_kmeans, 4},
     {"_fastdmm_soft_kmeans", (DL_FUNC) &_fastdmm_soft_kmeans, 4},
     {"_fastdmm_reference_stream", (DL_FUNC) &_fastdmm_reference_stream, 3},
-    {"_fastdmm_retile_counts", (DL_FUNC) &_fastdmm_retile_counts, 2},
+    {"_fastdmm_retile_counts", (DL_FUNC) &_fastdmm_retile_counts, 3},
     {"_fastdmm_gamma_values", (DL_FUNC) &_fastdmm_gamma_values, 1},
     {"_fastdmm_draw_binomial", (DL_FUNC) &_fastdmm_draw_binomial, 4},
     {"_fastdmm_draw_log_gamma", (DL_FUNC) &_fastdmm_draw_log_gamma, 3},

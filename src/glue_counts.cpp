@@ -170,7 +170,7 @@ Rcpp::List finish_table(fastdmm::CountLayout& layout, const Rcpp::IntegerVector&
                std::move(layout.pair_ptr), std::move(layout.pair_value), executor);
   std::vector<int> zero_samples;
   for (std::size_t i = 0; i < n_samples; ++i) {
-    if (table->row_ptr[i] == table->row_ptr[i + 1]) zero_samples.push_back(static_cast<int>(i + 1));
+    if (table->depth[i] == 0.0) zero_samples.push_back(static_cast<int>(i + 1));
   }
   Rcpp::List columns = Rcpp::List::create(
       Rcpp::Named("n_samples") = static_cast<int>(n_samples),
@@ -340,7 +340,7 @@ Rcpp::List count_table_shape(SEXP counts) {
   const SharedCounts table = fastdmm_glue::count_table(counts);
   std::vector<int> zero_samples;
   for (std::size_t i = 0; i < table->n_samples; ++i) {
-    if (table->row_ptr[i] == table->row_ptr[i + 1]) zero_samples.push_back(static_cast<int>(i + 1));
+    if (table->depth[i] == 0.0) zero_samples.push_back(static_cast<int>(i + 1));
   }
   return Rcpp::List::create(
       Rcpp::Named("n_samples") = static_cast<int>(table->n_samples),

@@ -128,16 +128,17 @@ Rcpp::List reference_stream(SEXP seed, SEXP n, SEXP n_values) {
   return Rcpp::List::create(Rcpp::Named("u32") = u32, Rcpp::Named("uniform_int") = k);
 }
 
-// The same table with tiles of `tile_size` samples, for tests: no result may depend
-// on the tiles.
+// The same table with tiles of `tile_size` samples, and with 32-bit pairs in its
+// tiles when `wide_pairs` is TRUE, for tests: no result may depend on either.
 // [[Rcpp::export(.retile_counts)]]
-Rcpp::List retile_counts(SEXP counts, SEXP tile_size) {
+Rcpp::List retile_counts(SEXP counts, SEXP tile_size, SEXP wide_pairs = R_NilValue) {
   using namespace fastdmm_glue;
   const std::shared_ptr<const fastdmm::Counts> table = count_table(counts);
   const int size = read_int(tile_size, "tile_size", 1, 65536);
+  const bool wide = !Rf_isNull(wide_pairs) && read_flag(wide_pairs, "wide_pairs");
   const std::shared_ptr<const fastdmm::Counts> retiled = std::make_shared<const fastdmm::Counts>(fastdmm::assemble_counts(
       table->n_samples, table->col_ptr, table->col_sample, table->col_pair, table->pair_ptr,
-      table->pair_value, fastdmm::SerialExecutor(), static_cast<std::size_t>(size)));
+      table->pair_value, fastdmm::SerialExecutor(), static_cast<std::size_t>(size), wide));
   Rcpp::List out = Rcpp::clone(Rcpp::List(counts));
   out["pointer"] = Rcpp::RObject(new_table_pointer(retiled));
   return out;

@@ -1,4 +1,4 @@
-// Completes a count table from its compressed columns (tile and row views, depths, multinomial coefficients); the table of a subset of samples.
+// Completes a count table from its compressed columns (tile view, depths, multinomial coefficients); the table of a subset of samples.
 #include "counts.h"
 
 #include <algorithm>
@@ -46,7 +46,11 @@ void build_tile_view(Counts& counts, const Executor& executor) {
   }, kTaxonGrain);
   for (std::size_t c = 0; c < n_tiles * S; ++c) counts.tile_ptr[c + 1] += counts.tile_ptr[c];
   counts.tile_row = Buffer<std::uint16_t>(nnz);
-  counts.tile_pair = Buffer<std::uint32_t>(nnz);
+  if (counts.narrow_pairs) {
+    counts.tile_rank = Buffer<std::uint16_t>(nnz);
+  } else {
+    counts.tile_pair = Buffer<std::uint32_t>(nnz);
+  }
   executor.parallel_for(S, [&](std::size_t begin, std::size_t end) {
     std::vector<std::size_t> slot;
     for (std::size_t j = begin; j < end; ++j) {
@@ -67,48 +71,16 @@ void build_tile_view(Counts& counts, const Executor& executor) {
         }
         for (e = from; e < to; ++e) {
           const std::size_t out = slot[counts.col_pair[e] - first_pair]++;
-          counts.tile_pair[out] = counts.col_pair[e];
+          if (counts.narrow_pairs) {
+            counts.tile_rank[out] = static_cast<std::uint16_t>(counts.col_pair[e] - first_pair);
+          } else {
+            counts.tile_pair[out] = counts.col_pair[e];
+          }
           counts.tile_row[out] = static_cast<std::uint16_t>(counts.col_sample[e] - t * T);
         }
       }
     }
   }, kTaxonGrain);
-}
-
-// Compressed rows from the tile view, tile by tile: a tile's entries list every
-// sample's non-zeros in increasing taxon order, which a stable scatter by row
-// keeps. Tiles own disjoint rows, so any split gives the same table.
-void build_row_view(Counts& counts, const Executor& executor) {
-  const std::size_t N = counts.n_samples, S = counts.n_taxa, nnz = counts.col_sample.size();
-  const std::size_t n_tiles = counts.n_tiles(), T = counts.tile_size;
-  counts.row_ptr.assign(N + 1, 0);
-  executor.parallel_for(n_tiles, [&](std::size_t begin, std::size_t end) {
-    for (std::size_t t = begin; t < end; ++t) {
-      std::size_t* row_ptr = &counts.row_ptr[t * T + 1];
-      for (std::size_t e = counts.tile_ptr[t * S]; e < counts.tile_ptr[(t + 1) * S]; ++e) {
-        ++row_ptr[counts.tile_row[e]];
-      }
-    }
-  });
-  for (std::size_t i = 0; i < N; ++i) counts.row_ptr[i + 1] += counts.row_ptr[i];
-  auto row_taxon = std::make_shared<Buffer<std::uint32_t>>(nnz);
-  auto row_pair = std::make_shared<Buffer<std::uint32_t>>(nnz);
-  executor.parallel_for(n_tiles, [&](std::size_t begin, std::size_t end) {
-    std::vector<std::size_t> next;
-    for (std::size_t t = begin; t < end; ++t) {
-      const std::size_t first = t * T, n = std::min(T, N - first);
-      next.assign(counts.row_ptr.begin() + first, counts.row_ptr.begin() + first + n);
-      for (std::size_t j = 0; j < S; ++j) {
-        for (std::size_t e = counts.tile_ptr[t * S + j]; e < counts.tile_ptr[t * S + j + 1]; ++e) {
-          const std::size_t out = next[counts.tile_row[e]]++;
-          (*row_taxon)[out] = static_cast<std::uint32_t>(j);
-          (*row_pair)[out] = counts.tile_pair[e];
-        }
-      }
-    }
-  });
-  counts.row_taxon = IndexArray(row_taxon->data(), nnz, row_taxon);
-  counts.row_pair = IndexArray(row_pair->data(), nnz, row_pair);
 }
 
 // Depths and multinomial coefficients, each summed over its row in taxon order;
@@ -119,19 +91,25 @@ void fill_depths(Counts& counts, const Executor& executor) {
   executor.parallel_for(counts.n_pairs(), [&](std::size_t begin, std::size_t end) {
     for (std::size_t p = begin; p < end; ++p) log_factorial[p] = log_gamma(counts.pair_value[p] + 1.0);
   }, kSampleGrain);
+  // Each sample's sums accumulate per row of its tile, taxon by taxon: the order
+  // of a walk along the sample. Tiles own disjoint samples.
   counts.depth.assign(N, 0.0);
   counts.log_multinomial.assign(N, 0.0);
-  executor.parallel_for(N, [&](std::size_t begin, std::size_t end) {
-    for (std::size_t i = begin; i < end; ++i) {
-      double depth = 0.0, log_factorials = 0.0;
-      for (std::size_t e = counts.row_ptr[i]; e < counts.row_ptr[i + 1]; ++e) {
-        depth += counts.row_count(e);
-        log_factorials += log_factorial[counts.row_pair[e]];
+  executor.parallel_for(counts.n_tiles(), [&](std::size_t begin, std::size_t end) {
+    for (std::size_t t = begin; t < end; ++t) {
+      const std::size_t first = t * counts.tile_size;
+      double* depth = &counts.depth[first];
+      double* log_factorials = &counts.log_multinomial[first];
+      for_each_in_tile(counts, t, [&](std::size_t r, std::size_t, std::uint32_t pair) {
+        depth[r] += counts.pair_value[pair];
+        log_factorials[r] += log_factorial[pair];
+      });
+      const std::size_t n = std::min(counts.tile_size, N - first);
+      for (std::size_t r = 0; r < n; ++r) {
+        log_factorials[r] = log_gamma(depth[r] + 1.0) - log_factorials[r];
       }
-      counts.depth[i] = depth;
-      counts.log_multinomial[i] = log_gamma(depth + 1.0) - log_factorials;
     }
-  }, kSampleGrain);
+  });
   counts.depth_value = counts.depth;
   std::sort(counts.depth_value.begin(), counts.depth_value.end());
   counts.depth_value.erase(
@@ -153,7 +131,7 @@ void fill_depths(Counts& counts, const Executor& executor) {
 Counts assemble_counts(std::size_t n_samples, std::vector<std::size_t> col_ptr,
                        IndexArray col_sample, IndexArray col_pair,
                        std::vector<std::size_t> pair_ptr, std::vector<double> pair_value,
-                       const Executor& executor, std::size_t tile_size) {
+                       const Executor& executor, std::size_t tile_size, bool wide_pairs) {
   Counts counts;
   counts.tile_size = tile_size;
   counts.n_samples = n_samples;
@@ -163,8 +141,12 @@ Counts assemble_counts(std::size_t n_samples, std::vector<std::size_t> col_ptr,
   counts.col_pair = std::move(col_pair);
   counts.pair_ptr = std::move(pair_ptr);
   counts.pair_value = std::move(pair_value);
+  // 16-bit ranks when every taxon has at most 65,536 distinct values.
+  counts.narrow_pairs = !wide_pairs;
+  for (std::size_t j = 0; j < counts.n_taxa && counts.narrow_pairs; ++j) {
+    counts.narrow_pairs = counts.pair_ptr[j + 1] - counts.pair_ptr[j] <= 65536;
+  }
   build_tile_view(counts, executor);
-  build_row_view(counts, executor);
   fill_depths(counts, executor);
   return counts;
 }

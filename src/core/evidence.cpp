@@ -94,47 +94,52 @@ void expectation_tiles(const Counts& counts, const EStepWorkspace& tables,
   double* evidence = outputs.evidence != nullptr ? outputs.evidence->data() : nullptr;
   double* posterior = outputs.posterior != nullptr ? outputs.posterior->data() : nullptr;
   const std::uint16_t* tile_row = counts.tile_row.data();
-  const std::uint32_t* tile_pair = counts.tile_pair.data();
   const double* pair_table = tables.pair_table.data();
 
-  executor.parallel_for(counts.n_tiles(), [&](std::size_t begin, std::size_t end) {
-    Buffer<double> rows(counts.tile_size * k_count);
-    double values[W ? W : 1];
-    for (std::size_t t = begin; t < end; ++t) {
-      const std::size_t first = t * counts.tile_size, n = std::min(counts.tile_size, N - first);
-      for (std::size_t r = 0; r < n; ++r) {
-        const double* depth = &tables.depth_table[counts.sample_depth[first + r] * k_count];
-        for (std::size_t k = 0; k < k_count; ++k) rows[r * k_count + k] = -depth[k];
-      }
-      // The tile's entries in the tile view's order: every sample adds its
-      // non-zeros in taxon order, and a pair's values are read once per run.
-      const std::size_t last = counts.tile_ptr[(t + 1) * S];
-      for (std::size_t e = counts.tile_ptr[t * S]; e < last;) {
-        const std::uint32_t pair = tile_pair[e];
-        const double* table = &pair_table[static_cast<std::size_t>(pair) * k_count];
-        if constexpr (W != 0) {
-          for (std::size_t k = 0; k < k_count; ++k) values[k] = table[k];
-          table = values;
-        }
-        do {
-          double* row = &rows[static_cast<std::size_t>(tile_row[e]) * k_count];
-          for (std::size_t k = 0; k < k_count; ++k) row[k] += table[k];
-          ++e;
-        } while (e < last && tile_pair[e] == pair);
-      }
-      if (evidence != nullptr) {
-        std::copy(rows.data(), rows.data() + n * k_count, evidence + first * k_count);
-      }
-      if (finish) {
+  // tile_pairs[e] + pair_base[j] is entry e's pair (16-bit ranks or 32-bit pairs).
+  with_tile_pairs(counts, [&](const auto* tile_pairs, const auto& pair_base) {
+    executor.parallel_for(counts.n_tiles(), [&](std::size_t begin, std::size_t end) {
+      Buffer<double> rows(counts.tile_size * k_count);
+      double values[W ? W : 1];
+      for (std::size_t t = begin; t < end; ++t) {
+        const std::size_t first = t * counts.tile_size, n = std::min(counts.tile_size, N - first);
         for (std::size_t r = 0; r < n; ++r) {
-          const std::size_t i = first + r;
-          per_sample[i] =
-              finish_sample<W>(&rows[r * k_count], weights.data(), total_weight, k_count,
-                               posterior != nullptr ? posterior + i * k_count : nullptr) +
-              counts.log_multinomial[i];
+          const double* depth = &tables.depth_table[counts.sample_depth[first + r] * k_count];
+          for (std::size_t k = 0; k < k_count; ++k) rows[r * k_count + k] = -depth[k];
+        }
+        // The tile's entries in the tile view's order: every sample adds its
+        // non-zeros in taxon order, and a pair's values are read once per run.
+        for (std::size_t j = 0; j < S; ++j) {
+          const std::size_t first_pair = pair_base[j];
+          const std::size_t last = counts.tile_ptr[t * S + j + 1];
+          for (std::size_t e = counts.tile_ptr[t * S + j]; e < last;) {
+            const auto pair = tile_pairs[e];
+            const double* table = &pair_table[(first_pair + pair) * k_count];
+            if constexpr (W != 0) {
+              for (std::size_t k = 0; k < k_count; ++k) values[k] = table[k];
+              table = values;
+            }
+            do {
+              double* row = &rows[static_cast<std::size_t>(tile_row[e]) * k_count];
+              for (std::size_t k = 0; k < k_count; ++k) row[k] += table[k];
+              ++e;
+            } while (e < last && tile_pairs[e] == pair);
+          }
+        }
+        if (evidence != nullptr) {
+          std::copy(rows.data(), rows.data() + n * k_count, evidence + first * k_count);
+        }
+        if (finish) {
+          for (std::size_t r = 0; r < n; ++r) {
+            const std::size_t i = first + r;
+            per_sample[i] =
+                finish_sample<W>(&rows[r * k_count], weights.data(), total_weight, k_count,
+                                 posterior != nullptr ? posterior + i * k_count : nullptr) +
+                counts.log_multinomial[i];
+          }
         }
       }
-    }
+    });
   });
 }
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <stdexcept>
 
 #include "hash.h"
 #include "width.h"
@@ -21,15 +22,52 @@ std::uint64_t draw_key(std::uint64_t seed, std::uint64_t round, std::uint64_t fi
   return splitmix64_first(splitmix64_first(seed ^ splitmix64_first(round)) ^ fingerprint);
 }
 
-// ||u_i - c||^2 = 1 + ||c||^2 - 2 u_i . c, since ||u_i||^2 = sum_j x_ij / J_i = 1.
-double hellinger_distance2(const Counts& counts, const SquareRootProportions& roots,
-                           std::size_t i, const double* centre, double centre_norm2) {
-  double dot = 0.0;
-  for (std::size_t e = counts.row_ptr[i]; e < counts.row_ptr[i + 1]; ++e) {
-    dot += roots.row(counts, i, e) * centre[counts.row_taxon[e]];
+// The samples of an increasing list that each tile holds: tile `tile` holds
+// samples[begin .. end).
+struct TileMembers {
+  std::size_t tile, begin, end;
+};
+
+std::vector<TileMembers> members_by_tile(const Counts& counts,
+                                         const std::vector<std::uint32_t>& samples) {
+  for (std::size_t m = 0; m < samples.size(); ++m) {
+    if (samples[m] >= counts.n_samples || (m > 0 && samples[m] <= samples[m - 1])) {
+      throw std::invalid_argument("samples must be increasing rows of the table");
+    }
   }
-  // Rounding can leave a tiny negative value where the distance is zero.
-  return std::max(0.0, 1.0 + centre_norm2 - 2.0 * dot);
+  std::vector<TileMembers> tiles;
+  for (std::size_t m = 0; m < samples.size();) {
+    const std::size_t t = samples[m] / counts.tile_size;
+    const std::size_t begin = m;
+    while (m < samples.size() && samples[m] / counts.tile_size == t) ++m;
+    tiles.push_back({t, begin, m});
+  }
+  return tiles;
+}
+
+// distance2[m] = min(distance2[m], ||u_i - c||^2) for each member i = members[m],
+// with ||u_i - c||^2 = 1 + ||c||^2 - 2 u_i . c, since ||u_i||^2 = sum_j x_ij / J_i
+// = 1. The dot products accumulate per row of a tile, each in taxon order.
+void lower_distances(const Counts& counts, const SquareRootProportions& roots,
+                     const std::vector<std::uint32_t>& members,
+                     const std::vector<TileMembers>& tiles, const double* centre,
+                     double centre_norm2, const Executor& executor,
+                     std::vector<double>& distance2) {
+  executor.parallel_for(tiles.size(), [&](std::size_t begin, std::size_t end) {
+    std::vector<double> dot(counts.tile_size);
+    for (std::size_t b = begin; b < end; ++b) {
+      const std::size_t first = tiles[b].tile * counts.tile_size;
+      std::fill(dot.begin(), dot.end(), 0.0);
+      for_each_in_tile(counts, tiles[b].tile, [&](std::size_t r, std::size_t j, std::uint32_t pair) {
+        dot[r] += roots.value(pair, first + r) * centre[j];
+      });
+      for (std::size_t m = tiles[b].begin; m < tiles[b].end; ++m) {
+        // Rounding can leave a tiny negative value where the distance is zero.
+        const double d = std::max(0.0, 1.0 + centre_norm2 - 2.0 * dot[members[m] - first]);
+        distance2[m] = std::min(distance2[m], d);
+      }
+    }
+  });
 }
 
 std::vector<double> squared_norms(const std::vector<double>& centres, std::size_t K,
@@ -52,18 +90,19 @@ SquareRootProportions::SquareRootProportions(const Counts& counts)
 }
 
 std::vector<std::uint64_t> sample_fingerprints(const Counts& counts, const Executor& executor) {
-  std::vector<std::uint64_t> fingerprint(counts.n_samples);
-  executor.parallel_for(counts.n_samples, [&](std::size_t begin, std::size_t end) {
-    for (std::size_t i = begin; i < end; ++i) {
-      std::uint64_t h = 0x2545f4914f6cdd1dULL;
-      for (std::size_t e = counts.row_ptr[i]; e < counts.row_ptr[i + 1]; ++e) {
+  const std::size_t N = counts.n_samples;
+  std::vector<std::uint64_t> fingerprint(N, 0x2545f4914f6cdd1dULL);
+  // Each sample's hash chains its non-zeros in taxon order, tile by tile.
+  executor.parallel_for(counts.n_tiles(), [&](std::size_t begin, std::size_t end) {
+    for (std::size_t t = begin; t < end; ++t) {
+      std::uint64_t* h = &fingerprint[t * counts.tile_size];
+      for_each_in_tile(counts, t, [&](std::size_t r, std::size_t j, std::uint32_t pair) {
         // Counts are whole numbers below 2^53, exact as integers.
-        const auto count = static_cast<std::uint64_t>(counts.row_count(e));
-        h = splitmix64_first(h ^ splitmix64_first((static_cast<std::uint64_t>(counts.row_taxon[e]) << 32) ^ count));
-      }
-      fingerprint[i] = h;
+        const auto count = static_cast<std::uint64_t>(counts.pair_value[pair]);
+        h[r] = splitmix64_first(h[r] ^ splitmix64_first((static_cast<std::uint64_t>(j) << 32) ^ count));
+      });
     }
-  }, kSampleGrain);
+  });
   return fingerprint;
 }
 
@@ -77,33 +116,37 @@ HellingerCentres::HellingerCentres(const std::vector<double>& centres, std::size
   }
 }
 
-std::uint32_t HellingerCentres::nearest(const Counts& counts, const SquareRootProportions& roots,
-                                        std::size_t i) const {
+void HellingerCentres::nearest(const Counts& counts, const SquareRootProportions& roots,
+                               const std::vector<std::uint32_t>& samples,
+                               const Executor& executor, std::uint32_t* nearest) const {
   const std::size_t K = n_components_;
-  // Stack space for the usual k; larger k use the heap.
-  double small[16];
-  std::vector<double> large;
-  double* dot = small;
-  if (K > 16) {
-    large.assign(K, 0.0);
-    dot = large.data();
-  }
-  std::fill(dot, dot + K, 0.0);
-  for (std::size_t e = counts.row_ptr[i]; e < counts.row_ptr[i + 1]; ++e) {
-    const double u = roots.row(counts, i, e);
-    const double* c = &by_taxon_[static_cast<std::size_t>(counts.row_taxon[e]) * K];
-    for (std::size_t k = 0; k < K; ++k) dot[k] += u * c[k];
-  }
-  std::uint32_t best = 0;
-  double best_distance = std::numeric_limits<double>::infinity();
-  for (std::size_t k = 0; k < K; ++k) {
-    const double d = 1.0 + norm2_[k] - 2.0 * dot[k];
-    if (d < best_distance) {
-      best_distance = d;
-      best = static_cast<std::uint32_t>(k);
+  const std::vector<TileMembers> tiles = members_by_tile(counts, samples);
+  executor.parallel_for(tiles.size(), [&](std::size_t begin, std::size_t end) {
+    std::vector<double> dot(counts.tile_size * K);
+    for (std::size_t b = begin; b < end; ++b) {
+      const std::size_t first = tiles[b].tile * counts.tile_size;
+      std::fill(dot.begin(), dot.end(), 0.0);
+      for_each_in_tile(counts, tiles[b].tile, [&](std::size_t r, std::size_t j, std::uint32_t pair) {
+        const double u = roots.value(pair, first + r);
+        const double* c = &by_taxon_[j * K];
+        double* row = &dot[r * K];
+        for (std::size_t k = 0; k < K; ++k) row[k] += u * c[k];
+      });
+      for (std::size_t m = tiles[b].begin; m < tiles[b].end; ++m) {
+        const double* row = &dot[(samples[m] - first) * K];
+        std::uint32_t best = 0;
+        double best_distance = std::numeric_limits<double>::infinity();
+        for (std::size_t k = 0; k < K; ++k) {
+          const double d = 1.0 + norm2_[k] - 2.0 * row[k];
+          if (d < best_distance) {
+            best_distance = d;
+            best = static_cast<std::uint32_t>(k);
+          }
+        }
+        nearest[m] = best;
+      }
     }
-  }
-  return best;
+  });
 }
 
 HellingerPartition hellinger_kmeans(const Counts& counts, const SquareRootProportions& roots,
@@ -129,6 +172,7 @@ HellingerPartition hellinger_kmeans(const Counts& counts, const SquareRootPropor
   // -log(U_i) / D_i^2 (an exponential race), U_i keyed on the member's content,
   // so the draw is the same whatever the order of the samples. Round 0 draws
   // uniformly (D_i^2 = 1 for all).
+  const std::vector<TileMembers> tiles = members_by_tile(counts, members);
   std::vector<double> distance2(n, 1.0);
   for (std::size_t k = 0; k < K; ++k) {
     std::size_t chosen = n;
@@ -149,24 +193,20 @@ HellingerPartition hellinger_kmeans(const Counts& counts, const SquareRootPropor
         chosen = m;
       }
     }
+    // The chosen sample's u, found in its tile, and its squared norm in taxon order.
     double* centre = &result.centres[k * S];
     const std::size_t i = members[chosen];
-    for (std::size_t e = counts.row_ptr[i]; e < counts.row_ptr[i + 1]; ++e) {
-      centre[counts.row_taxon[e]] = roots.row(counts, i, e);
-    }
+    const std::size_t t = i / counts.tile_size, row = i - t * counts.tile_size;
+    double norm2 = 0.0;
+    for_each_in_tile(counts, t, [&](std::size_t r, std::size_t j, std::uint32_t pair) {
+      if (r != row) return;
+      const double u = roots.value(pair, i);
+      centre[j] = u;
+      norm2 += u * u;
+    });
     between_rounds();
     if (k + 1 == K) break;
-    double norm2 = 0.0;
-    for (std::size_t e = counts.row_ptr[i]; e < counts.row_ptr[i + 1]; ++e) {
-      const double u = centre[counts.row_taxon[e]];
-      norm2 += u * u;
-    }
-    executor.parallel_for(n, [&](std::size_t begin, std::size_t end) {
-      for (std::size_t m = begin; m < end; ++m) {
-        distance2[m] = std::min(distance2[m],
-                                hellinger_distance2(counts, roots, members[m], centre, norm2));
-      }
-    }, kSampleGrain);
+    lower_distances(counts, roots, members, tiles, centre, norm2, executor, distance2);
   }
 
   // Lloyd iterations: nearest centre, then centres as member means.
@@ -174,9 +214,7 @@ HellingerPartition hellinger_kmeans(const Counts& counts, const SquareRootPropor
   std::vector<std::uint32_t>& label = result.label;
   {
     const HellingerCentres seeds(result.centres, K, S);
-    executor.parallel_for(n, [&](std::size_t begin, std::size_t end) {
-      for (std::size_t m = begin; m < end; ++m) label[m] = seeds.nearest(counts, roots, members[m]);
-    }, kSampleGrain);
+    seeds.nearest(counts, roots, members, executor, label.data());
   }
   std::vector<double> size(K);
   std::vector<std::uint32_t> next(n);
@@ -204,9 +242,7 @@ HellingerPartition hellinger_kmeans(const Counts& counts, const SquareRootPropor
       }
     }, kTaxonGrain);
     const HellingerCentres centres(result.centres, K, S);
-    executor.parallel_for(n, [&](std::size_t begin, std::size_t end) {
-      for (std::size_t m = begin; m < end; ++m) next[m] = centres.nearest(counts, roots, members[m]);
-    }, kSampleGrain);
+    centres.nearest(counts, roots, members, executor, next.data());
     const bool changed = next != label;
     label.swap(next);
     between_rounds();
@@ -220,7 +256,7 @@ namespace {
 template <std::size_t W>
 void fill_proportion_centres(const Counts& counts, const std::vector<double>& posterior,
                              std::size_t K, const std::vector<double>& weight,
-                             const double* proportions, const Executor& executor,
+                             const Executor& executor,
                              std::vector<double>& centres) {
   const std::size_t k_count = W ? W : K;
   const std::size_t S = counts.n_taxa;
@@ -247,8 +283,7 @@ void fill_proportion_centres(const Counts& counts, const std::vector<double>& po
           if constexpr (W != 0) std::copy(&sums[(j - j0) * k_count], &sums[(j - j0) * k_count] + k_count, sum);
           for (; e < column_end && col_sample[e] < run_end; ++e) {
             const std::size_t i = col_sample[e];
-            const double y = proportions != nullptr ? proportions[e]
-                                                    : counts.pair_value[col_pair[e]] / counts.depth[i];
+            const double y = counts.pair_value[col_pair[e]] / counts.depth[i];
             const double* z = &posterior[i * k_count];
             FASTDMM_UNROLL_COMPONENTS
             for (std::size_t k = 0; k < k_count; ++k) total[k] += z[k] * y;
@@ -270,8 +305,7 @@ void fill_proportion_centres(const Counts& counts, const std::vector<double>& po
 
 std::vector<double> proportion_centres(const Counts& counts, const std::vector<double>& posterior,
                                        std::size_t n_components, const Executor& executor,
-                                       std::vector<double>* weights,
-                                       const double* proportions) {
+                                       std::vector<double>* weights) {
   const std::size_t N = counts.n_samples, S = counts.n_taxa, K = n_components;
   std::vector<double> weight(K, 0.0), centres(K * S, 0.0);
   for (std::size_t i = 0; i < N; ++i) {
@@ -280,8 +314,8 @@ std::vector<double> proportion_centres(const Counts& counts, const std::vector<d
   // One walk down each column with the components innermost; each sum runs in
   // sample order.
   with_width(K, [&](auto width) {
-    fill_proportion_centres<decltype(width)::value>(counts, posterior, K, weight, proportions,
-                                                     executor, centres);
+    fill_proportion_centres<decltype(width)::value>(counts, posterior, K, weight, executor,
+                                                     centres);
   });
   if (weights != nullptr) *weights = weight;
   return centres;

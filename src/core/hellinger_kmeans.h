@@ -21,8 +21,9 @@ std::vector<std::uint64_t> sample_fingerprints(const Counts& counts, const Execu
 class SquareRootProportions {
  public:
   explicit SquareRootProportions(const Counts& counts);
-  double row(const Counts& counts, std::size_t i, std::size_t e) const {
-    return root_count_[counts.row_pair[e]] * inverse_root_depth_[i];
+  // u_ij of sample i's non-zero of pair p.
+  double value(std::uint32_t pair, std::size_t i) const {
+    return root_count_[pair] * inverse_root_depth_[i];
   }
   double col(const Counts& counts, std::size_t e) const {
     return root_count_[counts.col_pair[e]] * inverse_root_depth_[counts.col_sample[e]];
@@ -43,7 +44,7 @@ struct HellingerPartition {
 // which evens out the multinomial variance across taxa): D^2 seeding (Arthur &
 // Vassilvitskii 2007) whose draws are exponential races keyed on (seed, round,
 // fingerprint), then Lloyd iterations until no label changes. `subset` lists the
-// samples to cluster (all when empty). Ties go to the lower component.
+// samples to cluster, increasing (all when empty). Ties go to the lower component.
 // `between_rounds` is called on the calling thread after every seeding round and
 // Lloyd iteration (an interrupt check).
 HellingerPartition hellinger_kmeans(const Counts& counts, const SquareRootProportions& roots,
@@ -58,10 +59,13 @@ class HellingerCentres {
  public:
   HellingerCentres(const std::vector<double>& centres, std::size_t n_components,
                    std::size_t n_taxa);
-  // The nearest centre to sample i (the lower index on ties): one pass over its
-  // non-zeros, using ||u_i - c_k||^2 = 1 + ||c_k||^2 - 2 u_i . c_k.
-  std::uint32_t nearest(const Counts& counts, const SquareRootProportions& roots,
-                        std::size_t i) const;
+  // The nearest centre to each of `samples` (increasing; the lower index on
+  // ties) into nearest[m], using ||u_i - c_k||^2 = 1 + ||c_k||^2 - 2 u_i . c_k:
+  // one pass over the tiles holding them, the dot products accumulated per row
+  // of a tile (scratch of one tile's size), each in the sample's taxon order.
+  void nearest(const Counts& counts, const SquareRootProportions& roots,
+               const std::vector<std::uint32_t>& samples, const Executor& executor,
+               std::uint32_t* nearest) const;
 
  private:
   std::size_t n_components_;
@@ -72,12 +76,11 @@ class HellingerCentres {
 // mu_kj = sum_i z_ik y_ij / W_k with y_ij = x_ij / J_i, zero for a component of
 // zero weight; z is posterior[i * K + k]. Sums run in sample order (the zeros of
 // the table would add exact zeros, so this is the dense sum to the last bit).
-// `weights`, if given, receives W_k = sum_i z_ik. `proportions`, if given, holds
-// x_ij / J_i of every non-zero in the column view's order (see soft_kmeans()).
+// `weights`, if given, receives W_k = sum_i z_ik. Each y_ij is divided where it
+// is used (no per-non-zero array).
 std::vector<double> proportion_centres(const Counts& counts, const std::vector<double>& posterior,
                                        std::size_t n_components, const Executor& executor,
-                                       std::vector<double>* weights = nullptr,
-                                       const double* proportions = nullptr);
+                                       std::vector<double>* weights = nullptr);
 
 // A 0/1 posterior from labels 0..K-1.
 std::vector<double> posterior_from_labels(const std::vector<std::uint32_t>& label,

@@ -1,4 +1,4 @@
-// The reference's start, soft k-means over the non-zeros only: O(nnz K) per iteration.
+// The reference's start, soft k-means over the non-zeros only (tile by tile): O(nnz K) per iteration.
 #include "reference_start.h"
 
 #include <algorithm>
@@ -19,39 +19,45 @@ namespace {
 
 // z_ik proportional to exp(-50 ||y_i - mu_k||) for every sample, from centres laid
 // out by taxon (centre_by_taxon[j * K + k]) with their squared norms:
-// ||y_i - mu_k||^2 = ||mu_k||^2 + sum_{j: y_ij > 0} [(y_ij - mu_kj)^2 - mu_kj^2],
-// one walk over each sample's non-zeros with the components innermost.
+// ||y_i - mu_k||^2 = ||mu_k||^2 + sum_{j: y_ij > 0} [(y_ij - mu_kj)^2 - mu_kj^2].
+// Tile by tile, the sums accumulate in z's rows themselves, taxon by taxon, so
+// each sample adds its non-zeros in taxon order, as a walk along it would.
 template <std::size_t W>
 void soft_assign(const Counts& counts, std::size_t K, const std::vector<double>& centre_by_taxon,
-                 const std::vector<double>& centre_norm2, const double* proportions,
-                 const Executor& executor, std::vector<double>& z) {
+                 const std::vector<double>& centre_norm2, const Executor& executor,
+                 std::vector<double>& z) {
   const std::size_t k_count = W ? W : K;
-  executor.parallel_for(counts.n_samples, [&](std::size_t begin, std::size_t end) {
-    // A local array when k is known at compile time, so the sums stay in registers.
-    double fixed[W ? W : 1];
-    std::vector<double> dynamic(W ? 0 : k_count);
-    double* distance2 = W ? fixed : dynamic.data();
-    for (std::size_t i = begin; i < end; ++i) {
-      for (std::size_t k = 0; k < k_count; ++k) distance2[k] = centre_norm2[k];
-      for (std::size_t e = counts.row_ptr[i]; e < counts.row_ptr[i + 1]; ++e) {
-        const double y = proportions[e];
-        const double* mu = &centre_by_taxon[static_cast<std::size_t>(counts.row_taxon[e]) * k_count];
+  const std::size_t N = counts.n_samples;
+  executor.parallel_for(counts.n_tiles(), [&](std::size_t begin, std::size_t end) {
+    for (std::size_t t = begin; t < end; ++t) {
+      const std::size_t first = t * counts.tile_size, n = std::min(counts.tile_size, N - first);
+      double* rows = &z[first * k_count];
+      for (std::size_t r = 0; r < n; ++r) {
+        for (std::size_t k = 0; k < k_count; ++k) rows[r * k_count + k] = centre_norm2[k];
+      }
+      for_each_in_tile(counts, t, [&](std::size_t r, std::size_t j, std::uint32_t pair) {
+        // y_ij = x_ij / J_i, divided as the reference divides (so the same value).
+        const double y = counts.pair_value[pair] / counts.depth[first + r];
+        const double* mu = &centre_by_taxon[j * k_count];
+        double* distance2 = &rows[r * k_count];
         FASTDMM_UNROLL_COMPONENTS
         for (std::size_t k = 0; k < k_count; ++k) {
           const double difference = mu[k] - y;
           distance2[k] += difference * difference - mu[k] * mu[k];
         }
+      });
+      for (std::size_t r = 0; r < n; ++r) {
+        double* row = &rows[r * k_count];
+        double normaliser = 0.0;
+        for (std::size_t k = 0; k < k_count; ++k) {
+          // Rounding can leave a tiny negative value where the distance is zero.
+          row[k] = std::exp(-kSoftness * std::sqrt(std::max(row[k], 0.0)));
+          normaliser += row[k];
+        }
+        for (std::size_t k = 0; k < k_count; ++k) row[k] /= normaliser;
       }
-      double* row = &z[i * k_count];
-      double normaliser = 0.0;
-      for (std::size_t k = 0; k < k_count; ++k) {
-        // Rounding can leave a tiny negative value where the distance is zero.
-        row[k] = std::exp(-kSoftness * std::sqrt(std::max(distance2[k], 0.0)));
-        normaliser += row[k];
-      }
-      for (std::size_t k = 0; k < k_count; ++k) row[k] /= normaliser;
     }
-  }, kSampleGrain);
+  });
 }
 
 }  // namespace
@@ -72,29 +78,11 @@ KmeansResult soft_kmeans(const Counts& counts, std::size_t n_components, std::ui
     z[i * K + rng.uniform_int(static_cast<std::uint32_t>(K))] = 1.0;
   }
 
-  // Proportions y_ij = x_ij / J_i of every non-zero, in the row view's and the
-  // column view's orders, divided once for all iterations (the same divisions the
-  // reference makes, so the same values).
-  const std::size_t nnz = counts.nnz();
-  Buffer<double> by_row(nnz), by_column(nnz);
-  executor.parallel_for(N, [&](std::size_t begin, std::size_t end) {
-    for (std::size_t i = begin; i < end; ++i) {
-      for (std::size_t e = counts.row_ptr[i]; e < counts.row_ptr[i + 1]; ++e) {
-        by_row[e] = counts.row_count(e) / counts.depth[i];
-      }
-    }
-  }, kSampleGrain);
-  executor.parallel_for(S, [&](std::size_t begin, std::size_t end) {
-    for (std::size_t e = counts.col_ptr[begin]; e < counts.col_ptr[end]; ++e) {
-      by_column[e] = counts.col_count(e) / counts.depth[counts.col_sample[e]];
-    }
-  }, kTaxonGrain);
-
   std::vector<double> weights(K), new_centres, centre_norm2(K), centre_by_taxon(S * K);
   double max_change = 1.0e9;
   int iteration = 0;
   while (max_change > tolerance && iteration < max_iterations) {
-    new_centres = proportion_centres(counts, z, K, executor, &weights, by_column.data());
+    new_centres = proportion_centres(counts, z, K, executor, &weights);
     max_change = 0.0;
     for (std::size_t k = 0; k < K; ++k) {
       // A component no sample belongs to has no mean; the reference divides by zero
@@ -119,8 +107,7 @@ KmeansResult soft_kmeans(const Counts& counts, std::size_t n_components, std::ui
       centre_norm2[k] = norm2;
     }
     with_width(K, [&](auto width) {
-      soft_assign<decltype(width)::value>(counts, K, centre_by_taxon, centre_norm2, by_row.data(),
-                                          executor, z);
+      soft_assign<decltype(width)::value>(counts, K, centre_by_taxon, centre_norm2, executor, z);
     });
     ++iteration;
     progress(iteration, max_change);

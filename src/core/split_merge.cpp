@@ -170,14 +170,20 @@ EmState trial_state(const Counts& counts, const SquareRootProportions& roots,
   trial.workspace = state.workspace;
   trial.n_components = K;
   trial.posterior = posterior;
+  // The nearer half of every other sample with mass on k, in one pass.
+  std::vector<std::uint32_t> others;
+  for (std::size_t i = 0; i < N; ++i) {
+    if (posterior[i * K + k] > 0.0 && half[i] < 0) others.push_back(static_cast<std::uint32_t>(i));
+  }
+  std::vector<std::uint32_t> nearer(others.size());
+  half_centres.nearest(counts, roots, others, executor, nearer.data());
+  for (std::size_t m = 0; m < others.size(); ++m) half[others[m]] = static_cast<int>(nearer[m]);
   const bool free_slot = a == b;
   for (std::size_t i = 0; i < N; ++i) {
     if (!free_slot) trial.posterior[i * K + a] = posterior[i * K + a] + posterior[i * K + b];
     const double z = posterior[i * K + k];
     int h = 0;
-    if (z > 0.0) {
-      h = half[i] >= 0 ? half[i] : static_cast<int>(half_centres.nearest(counts, roots, i));
-    }
+    if (z > 0.0) h = half[i];
     trial.posterior[i * K + b] = h == 0 ? z : 0.0;
     trial.posterior[i * K + k] = h == 0 ? 0.0 : z;
   }

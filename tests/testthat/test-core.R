@@ -331,8 +331,38 @@ test_that("no result depends on the table's tiles of samples", {
         base, label = sprintf("tiles of %d samples, %d threads", size, threads))
     }
   }
+  # 32-bit pairs in the tiles (what a taxon of more than 65,536 distinct counts
+  # needs) give the same results as 16-bit ranks.
+  wide <- fastdmm:::.retile_counts(data, 7L, TRUE)
+  expect_identical(fastdmm:::.log_evidence(wide, log_alpha, 1L),
+                   fastdmm:::.log_evidence(data, log_alpha, 1L))
+  for (threads in 1:2) {
+    expect_identical(
+      but_threads(allow_unconverged(dmn_fit(wide, 3, seed = 1, threads = threads, nstart = 3))),
+      base, label = sprintf("32-bit pairs, %d threads", threads))
+  }
   # The tiled E-step against the brute-force evidence (1e-12 relative).
   alpha <- matrix(seq_len(45) / 10, 15, 3)
   expect_relative(fastdmm:::.log_evidence(fastdmm:::.retile_counts(data, 7L), log(alpha), 1L),
                   dense_log_evidence(x, alpha), 1e-12)
+})
+
+test_that("a taxon with more than 65,536 distinct counts is stored and fitted exactly", {
+  # 70,000 samples whose first taxon takes 70,000 distinct values: the tile view
+  # must keep 32-bit pairs. The evidence against the brute-force sum; and a
+  # table of few values gives the same evidence with 32-bit pairs forced.
+  n <- 70000
+  x <- cbind(seq_len(n), (seq_len(n) %% 7) + 1, (seq_len(n) %% 3))
+  alpha <- cbind(c(2, 1, 0.5), c(0.5, 1, 2))
+  data <- fastdmm:::as_counts(x)
+  expect_equal(length(data$pair_value), n + 7 + 2)
+  rows <- c(1:5, 65535:65540, n)
+  # (Counts near 70,000 make lgamma terms near 7e5 that cancel: 1e-9 relative
+  # is what the brute-force sum itself holds; a wrong pair is off by far more.)
+  expect_relative(fastdmm:::.log_evidence(data, log(alpha), 1L)[rows, ],
+                  dense_log_evidence(x[rows, ], alpha), 1e-9)
+  narrow <- fastdmm:::as_counts(x[, 2:3] + 1)
+  expect_identical(fastdmm:::.log_evidence(fastdmm:::.retile_counts(narrow, 16384L, TRUE),
+                                           log(alpha[2:3, ]), 1L),
+                   fastdmm:::.log_evidence(narrow, log(alpha[2:3, ]), 1L))
 })

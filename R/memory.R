@@ -1,0 +1,113 @@
+# The memory check before a fit: an estimate of what the fit will allocate,
+# compared with the memory the system has available, so that a k too large for
+# the machine is refused with a classed error instead of the kernel killing R.
+
+# Bytes the system can still give this process: MemAvailable of /proc/meminfo
+# (Linux), or the option fastdmm.available_memory (bytes; Inf turns the check
+# off). NA where neither says (the check is then skipped).
+available_memory <- function() {
+  option <- getOption("fastdmm.available_memory")
+  if (!is.null(option)) {
+    if (!is.numeric(option) || length(option) != 1L || is.na(option) || option < 0) {
+      abort_input("options(fastdmm.available_memory)", sprintf(
+        "must be a number of bytes (>= 0, Inf to turn the memory check off); it is %s",
+        describe_value(option)), "fastdmm_bad_argument")
+    }
+    return(as.double(option))
+  }
+  meminfo <- "/proc/meminfo"
+  if (!file.exists(meminfo)) return(NA_real_)
+  lines <- tryCatch(readLines(meminfo, warn = FALSE), error = function(e) character())
+  line <- grep("^MemAvailable:", lines, value = TRUE)
+  if (length(line) != 1L) return(NA_real_)
+  kb <- suppressWarnings(as.numeric(sub("^MemAvailable:\\s*([0-9]+).*$", "\\1", line)))
+  if (is.na(kb)) NA_real_ else kb * 1024
+}
+
+# What one fit with k components allocates beyond the count table (which is
+# built already), in bytes, from the arrays of src/core and the glue, 8 bytes a
+# double:
+# - per sample and component (the largest term): every EmState holds
+#   `posterior` and `next_posterior` (em.h); an EM run keeps two states at once
+#   during a SQUAREM cycle (em.cpp, `two` and `jump`); the histogram workspace's
+#   dense posteriors (mstep.cpp, up to N x k) and the evidence of the moves
+#   (split_merge.cpp); the result's posterior, copied into an R matrix by the
+#   glue and once more by the fit object. The search holds n_continue + 1
+#   states while it screens (search.cpp, all nstart when it does not), one
+#   more for SQUAREM and one for a split-merge trial, on the subsample when it
+#   uses one; the refinement on all samples two. A given start adds R's N x k matrix and
+#   the glue's sample-major copy of it; the reference's start its z.
+# - per (taxon, count) pair and component: the E-step's pair table, the
+#   histogram sums and each live state's histograms.
+# - per taxon and component: parameters of every state, SQUAREM's vectors,
+#   Hessians, bounds and the R result (a few dozen; 32 counted).
+# Nothing per non-zero: the table is built already and a fit keeps no array
+# over the non-zeros.
+fit_memory_estimate <- function(n_samples, n_taxa, nnz, n_pairs, k, nstart, search,
+                                given) {
+  double <- 8
+  subsampled <- !(nstart == 1L && !isTRUE(search$split_merge)) && search$subsample > 0 &&
+    n_samples >= 2 * search$subsample
+  n <- if (subsampled) search$subsample else n_samples
+  # The subsample's own table (its share of the non-zeros, at 22 B each with
+  # the column view it is built into).
+  search_table <- if (subsampled) 22 * nnz * n / n_samples else 0
+  screening <- nstart > search$n_continue
+  moves <- isTRUE(search$split_merge)
+  # States alive at once: the kept ones (and the one being screened), SQUAREM's
+  # extrapolated state, a split-merge trial.
+  live_states <- (if (screening) search$n_continue + 1 else nstart) + 1 + moves
+  search_rows <- n * k * (2 * live_states + 1 + moves)
+  refine_rows <- if (subsampled) n_samples * k * 5 else 0
+  result_rows <- n_samples * k * 3
+  given_rows <- if (given) n_samples * k * 2 + n * k else 0
+  pair_terms <- n_pairs * k * (live_states + 3)
+  taxon_terms <- 32 * n_taxa * k
+  double * (max(search_rows, refine_rows) + result_rows + given_rows + pair_terms +
+              taxon_terms) + search_table + 16 * 2^20
+}
+
+# Refuses (class fastdmm_insufficient_memory) a fit whose estimate exceeds the
+# memory available; `k` may hold several values (the largest counts, fits run
+# one after another in a process).
+check_fit_memory <- function(data, k, nstart, search, init) {
+  available <- available_memory()
+  if (is.na(available) || is.infinite(available)) return(invisible(NULL))
+  given <- identical(given_kind(init), "given")
+  k_max <- max(k)
+  needed <- fit_memory_estimate(data$n_samples, data$n_taxa, length(data$col_sample),
+                                length(data$pair_value), k_max, nstart, search, given)
+  if (needed <= available) return(invisible(needed))
+  # The largest k that would fit, everything else unchanged.
+  fits <- vapply(seq_len(k_max), function(kk) {
+    fit_memory_estimate(data$n_samples, data$n_taxa, length(data$col_sample),
+                        length(data$pair_value), kk, nstart, search, given) <=
+      available
+  }, logical(1))
+  largest <- if (any(fits)) max(which(fits)) else 0L
+  stop(structure(
+    class = c("fastdmm_insufficient_memory", "fastdmm_input_error", "error", "condition"),
+    list(message = sprintf(paste(
+      "'k' = %d on %d samples x %d taxa (%.0f non-zeros, %.0f distinct counts) needs about",
+      "%s for the fit, but %s is available.%s Use fewer components, a subsample of the",
+      "samples, fewer starts ('nstart') or a machine with more memory;",
+      "options(fastdmm.available_memory = Inf) skips this check."),
+      k_max, data$n_samples, data$n_taxa, as.numeric(length(data$col_sample)),
+      as.numeric(length(data$pair_value)), format_bytes(needed), format_bytes(available),
+      if (largest > 0L) sprintf(" At most k = %d would fit.", largest) else ""),
+      call = NULL, needed = needed, available = available)
+  ))
+}
+
+# The kind of start `init` asks for ("given" for labels or posteriors), NA when
+# it is neither (check_init() refuses it later with its own words).
+given_kind <- function(init) {
+  if (!(is.character(init) && length(init) == 1L)) return("given")
+  tryCatch(check_choice(init, start_kinds[1:2], "init"), error = function(e) NA_character_)
+}
+
+format_bytes <- function(bytes) {
+  units <- c("B", "KB", "MB", "GB", "TB")
+  power <- max(0, min(length(units) - 1, floor(log(max(bytes, 1), 1024))))
+  sprintf("%.1f %s", bytes / 1024^power, units[power + 1])
+}

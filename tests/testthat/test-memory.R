@@ -1,0 +1,79 @@
+# The memory check before a fit (R/memory.R): a fit whose estimated needs exceed
+# the memory available is refused, classed, before anything of size N x k is
+# allocated; ordinary fits pass. Tests set the memory "available" through the
+# option rather than exhausting the machine.
+
+test_that("a fit larger than the memory available is refused with a classed error", {
+  x <- simulate_counts(n = 30, n_taxa = 12, k = 2, seed = 3)
+  withr::local_options(fastdmm.available_memory = 2^20)
+  err <- expect_error(dmn_fit(x, 3, seed = 1, threads = 1),
+                      class = "fastdmm_insufficient_memory")
+  expect_s3_class(err, "fastdmm_input_error")
+  msg <- conditionMessage(err)
+  expect_match(msg, "^'k' = 3 on 60 samples x 12 taxa")
+  expect_match(msg, "needs about .* but 1.0 MB is available", fixed = FALSE)
+  expect_match(msg, "fewer components", fixed = TRUE)
+  expect_match(msg, "fastdmm.available_memory = Inf", fixed = TRUE)
+  expect_gt(err$needed, err$available)
+  # A start you give is refused before its N x k matrix is made, and several k
+  # are judged by the largest.
+  expect_error(dmn_fit(x, 2, init = rep(1:2, 30), seed = 1, threads = 1),
+               class = "fastdmm_insufficient_memory")
+  expect_error(dmn_fit(x, 1:3, seed = 1, threads = 1), "'k' = 3",
+               class = "fastdmm_insufficient_memory")
+})
+
+test_that("ordinary fits pass the check, and Inf turns it off", {
+  x <- simulate_counts(n = 30, n_taxa = 12, k = 2, seed = 3)
+  expect_s3_class(dmn_fit(x, 2, seed = 1, threads = 1), "dmn_fit")
+  withr::local_options(fastdmm.available_memory = 1e9)
+  expect_s3_class(dmn_fit(x, 2, seed = 1, threads = 1, nstart = 2), "dmn_fit")
+  withr::local_options(fastdmm.available_memory = Inf)
+  expect_s3_class(dmn_fit(x, 2, seed = 1, threads = 1), "dmn_fit")
+  # The check changes nothing in the fit.
+  withr::local_options(fastdmm.available_memory = NULL)
+  expect_identical(without_call(dmn_fit(x, 2, seed = 1, threads = 1)),
+                   withr::with_options(list(fastdmm.available_memory = Inf),
+                                       without_call(dmn_fit(x, 2, seed = 1, threads = 1))))
+})
+
+test_that("the estimate counts the N x k arrays and names the largest k that fits", {
+  search <- fastdmm:::resolve_search(dmn_search(), 1L)
+  estimate <- function(k, ...) {
+    fastdmm:::fit_memory_estimate(2e6, 20, 2e7, 5e4, k, 1L, search, ...)
+  }
+  # The issue's example: 2,000,000 x 20 with k = 500 from given labels grew past
+  # 24 GB; the posteriors alone (a state's two N x k matrices and the result's)
+  # are 3 x 8 x N x k bytes.
+  expect_gt(estimate(500, given = TRUE), 24 * 2^30)
+  expect_gt(estimate(10, given = FALSE), 3 * 8 * 2e6 * 10)
+  # At most a dozen N x k matrices and 64 MB (nothing per non-zero).
+  expect_lt(estimate(10, given = FALSE), 12 * 8 * 2e6 * 10 + 64 * 2^20)
+  expect_gt(estimate(11, given = FALSE),
+            estimate(10, given = FALSE))
+  # A subsampled search needs less than the same search on every sample.
+  many <- fastdmm:::resolve_search(dmn_search(), 10L)
+  all_samples <- fastdmm:::resolve_search(dmn_search(subsample = Inf), 10L)
+  expect_lt(fastdmm:::fit_memory_estimate(2e6, 20, 2e7, 5e4, 10, 10L, many, FALSE),
+            fastdmm:::fit_memory_estimate(2e6, 20, 2e7, 5e4, 10, 10L, all_samples, FALSE))
+
+  x <- simulate_counts(n = 30, n_taxa = 12, k = 2, seed = 3)
+  data <- fastdmm:::as_counts(x)
+  at <- function(k) {
+    fastdmm:::fit_memory_estimate(60, 12, length(data$col_sample), length(data$pair_value), k,
+                                  1L, search, FALSE)
+  }
+  withr::local_options(fastdmm.available_memory = (at(7) + at(8)) / 2)
+  expect_error(dmn_fit(x, 9, seed = 1, threads = 1), "At most k = 7 would fit",
+               class = "fastdmm_insufficient_memory")
+  expect_s3_class(suppressWarnings(dmn_fit(x, 7, seed = 1, threads = 1, max_iter = 2)), "dmn_fit")
+})
+
+test_that("a bad fastdmm.available_memory is refused", {
+  x <- simulate_counts(n = 30, n_taxa = 12, k = 2, seed = 3)
+  for (bad in list("lots", -1, NA_real_, c(1e9, 2e9))) {
+    withr::local_options(fastdmm.available_memory = bad)
+    expect_error(dmn_fit(x, 2, seed = 1, threads = 1), "fastdmm.available_memory",
+                 class = "fastdmm_bad_argument")
+  }
+})
