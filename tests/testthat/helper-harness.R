@@ -42,14 +42,20 @@ without_call <- function(fit) {
 # pending, and the next check for interrupts (the core's, or R's in code the
 # fit calls back) stops the fit: where it stops is set by the fit's messages,
 # not by a clock. Returns list(outcome = "interrupted", "finished" or an
-# error's message, messages = every message up to the stop). Skipped on
-# Windows, where pskill() ends the process whatever the signal.
+# error's message, messages = every message up to the stop, signalled_in =
+# where the interrupt was signalled: the innermost function's name, or
+# "pressing handler" when R's own periodic check (every thousand or so
+# evaluations, counted over the whole session) caught it in the rest of the
+# handler that pressed Ctrl-C, before control went back to the fit; which of
+# the two happens depends on that count, not on the fit). Skipped on Windows,
+# where pskill() ends the process whatever the signal.
 interrupt_at_message <- function(code, at, after = NULL) {
   skip_on_os("windows")
   messages <- character()
   pressed <- FALSE
   armed <- is.null(after)
   signalled_in <- NA_character_
+  pressing <- FALSE
   outcome <- tryCatch(withCallingHandlers({
     code
     "finished"
@@ -58,6 +64,8 @@ interrupt_at_message <- function(code, at, after = NULL) {
     messages <<- c(messages, line)
     if (!pressed && armed && grepl(at, line)) {
       pressed <<- TRUE
+      pressing <<- TRUE
+      on.exit(pressing <<- FALSE)
       tools::pskill(Sys.getpid(), tools::SIGINT)
     }
     if (!armed && grepl(after, line)) armed <<- TRUE
@@ -67,7 +75,8 @@ interrupt_at_message <- function(code, at, after = NULL) {
     # (.Call() has no frame of its own): the fit's .Call wrapper when the
     # core's check saw it, an R function the core called back otherwise.
     calls <- sys.calls()
-    signalled_in <<- paste(deparse(calls[[length(calls) - 1L]][[1L]]), collapse = "")
+    signalled_in <<- if (pressing) "pressing handler" else
+      paste(deparse(calls[[length(calls) - 1L]][[1L]]), collapse = "")
   }), interrupt = function(condition) "interrupted",
   error = function(condition) conditionMessage(condition))
   list(outcome = outcome, messages = messages, signalled_in = signalled_in)

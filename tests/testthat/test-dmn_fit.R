@@ -402,7 +402,9 @@ test_that("a fit stops at a user interrupt between iterations", {
             accelerate = FALSE, verbose = TRUE),
     at = "^    iteration 10 ", after = "^  Expectation Maximization$")
   expect_identical(run$outcome, "interrupted")
-  expect_identical(run$signalled_in, ".fit_dmn")
+  # Signalled by the core's check (.fit_dmn's frame), or by R's own periodic
+  # check before the pressing handler returned; never in later R code.
+  expect_true(run$signalled_in %in% c(".fit_dmn", "pressing handler"), label = run$signalled_in)
   em <- run$messages[-seq_len(match("  Expectation Maximization", run$messages))]
   expect_identical(length(em), 1L)
   expect_match(em, "^    iteration 10 change")
