@@ -55,6 +55,12 @@ FitArguments read_fit_arguments(int n_samples, SEXP k, SEXP threads, SEXP max_it
   const double subsample = settings.number("subsample", 0, 4294967295.0);
   if (subsample != std::floor(subsample)) refuse("search$subsample", "must be a whole number");
   options.subsample_size = static_cast<std::size_t>(subsample);
+  // Replication: 0 replicates means a screened search (an explicit nstart);
+  // max_starts NA is the budget sized by the table's cost.
+  options.replicates = settings.integer("replicates", 0, kIntMax);
+  options.max_starts =
+      static_cast<std::size_t>(settings.integer_or_na("max_starts", 1, kIntMax, 0));
+  options.transfers = settings.flag("transfers");
   return arguments;
 }
 
@@ -153,7 +159,8 @@ Rcpp::List starts_list(const std::vector<fastdmm::StartRecord>& records) {
   const std::size_t n_starts = records.size();
   Rcpp::IntegerVector start_kind(n_starts), start_seed(n_starts), start_iterations(n_starts),
       start_kmeans(n_starts);
-  Rcpp::NumericVector start_nle(n_starts), screen_nle(n_starts), final_nle(n_starts);
+  Rcpp::NumericVector start_nle(n_starts), screen_nle(n_starts), final_nle(n_starts),
+      moved_nle(n_starts);
   Rcpp::LogicalVector continued(n_starts), abandoned(n_starts), converged(n_starts);
   for (std::size_t s = 0; s < n_starts; ++s) {
     const fastdmm::StartRecord& r = records[s];
@@ -162,6 +169,7 @@ Rcpp::List starts_list(const std::vector<fastdmm::StartRecord>& records) {
     start_nle[s] = r.start_nle;
     screen_nle[s] = r.screen_nle;
     final_nle[s] = r.final_nle;
+    moved_nle[s] = r.moved_nle;
     continued[s] = r.continued;
     abandoned[s] = r.abandoned;
     converged[s] = r.converged;
@@ -172,33 +180,41 @@ Rcpp::List starts_list(const std::vector<fastdmm::StartRecord>& records) {
       Rcpp::Named("kind") = start_kind, Rcpp::Named("seed") = start_seed,
       Rcpp::Named("start_NLE") = start_nle, Rcpp::Named("screen_NLE") = screen_nle,
       Rcpp::Named("continued") = continued, Rcpp::Named("abandoned") = abandoned,
-      Rcpp::Named("NLE") = final_nle,
+      Rcpp::Named("NLE") = final_nle, Rcpp::Named("moved_NLE") = moved_nle,
       Rcpp::Named("em_iterations") = start_iterations, Rcpp::Named("converged") = converged,
       Rcpp::Named("kmeans_iterations") = start_kmeans);
 }
 
-// Components 1-based, as R numbers them.
-Rcpp::List moves_list(const std::vector<fastdmm::MoveRecord>& records) {
+// Components 1-based, as R numbers them; each kind's own columns NA for the other
+// kind (split-merge: merge_first, merge_second, split; transfer: from, to,
+// samples). `kind` holds the codes of fastdmm::MoveKind.
+Rcpp::List moves_list(const std::vector<fastdmm::MoveTrial>& records) {
   const std::size_t n_moves = records.size();
-  Rcpp::IntegerVector merge_first(n_moves), merge_second(n_moves), split(n_moves),
-      move_iterations(n_moves);
+  Rcpp::IntegerVector kind(n_moves), merge_first(n_moves), merge_second(n_moves),
+      split(n_moves), from(n_moves), to(n_moves), samples(n_moves), move_iterations(n_moves);
   Rcpp::NumericVector nle_before(n_moves), nle_after(n_moves);
   Rcpp::LogicalVector accepted(n_moves);
   for (std::size_t m = 0; m < n_moves; ++m) {
-    const fastdmm::MoveRecord& r = records[m];
-    merge_first[m] = r.merge_first + 1;
-    merge_second[m] = r.merge_second + 1;
-    split[m] = r.split + 1;
+    const fastdmm::MoveTrial& r = records[m];
+    const bool transfer = r.kind == fastdmm::MoveKind::transfer;
+    kind[m] = static_cast<int>(r.kind);
+    merge_first[m] = transfer ? NA_INTEGER : r.first + 1;
+    merge_second[m] = transfer ? NA_INTEGER : r.second + 1;
+    split[m] = transfer ? NA_INTEGER : r.third + 1;
+    from[m] = transfer ? r.first + 1 : NA_INTEGER;
+    to[m] = transfer ? r.second + 1 : NA_INTEGER;
+    samples[m] = transfer ? r.samples : NA_INTEGER;
     nle_before[m] = r.nle_before;
     nle_after[m] = r.nle_after;
     accepted[m] = r.accepted;
     move_iterations[m] = r.em_iterations;
   }
   return Rcpp::List::create(
-      Rcpp::Named("merge_first") = merge_first, Rcpp::Named("merge_second") = merge_second,
-      Rcpp::Named("split") = split, Rcpp::Named("NLE_before") = nle_before,
-      Rcpp::Named("NLE_after") = nle_after, Rcpp::Named("accepted") = accepted,
-      Rcpp::Named("em_iterations") = move_iterations);
+      Rcpp::Named("kind") = kind, Rcpp::Named("merge_first") = merge_first,
+      Rcpp::Named("merge_second") = merge_second, Rcpp::Named("split") = split,
+      Rcpp::Named("from") = from, Rcpp::Named("to") = to, Rcpp::Named("samples") = samples,
+      Rcpp::Named("NLE_before") = nle_before, Rcpp::Named("NLE_after") = nle_after,
+      Rcpp::Named("accepted") = accepted, Rcpp::Named("em_iterations") = move_iterations);
 }
 
 // The fit as the list dmn_fit() (R/dmn_fit.R) reads.
@@ -234,7 +250,17 @@ Rcpp::List fit_list(const fastdmm::FittedSearch& found) {
           Rcpp::Named("subsample_NLE") = found.search.subsample < found.search.samples
                                              ? found.search.subsample_nle
                                              : NA_REAL,
-          Rcpp::Named("refine_iterations") = found.search.refine_iterations),
+          Rcpp::Named("refine_iterations") = found.search.refine_iterations,
+          Rcpp::Named("replicates") = found.replication.replicates,
+          Rcpp::Named("max_starts") = found.replication.max_starts,
+          Rcpp::Named("starts_run") = found.replication.starts_run,
+          Rcpp::Named("at_best") = found.replication.at_best,
+          Rcpp::Named("optima") = found.replication.optima,
+          Rcpp::Named("optima_seen_once") = found.replication.optima_seen_once,
+          Rcpp::Named("moves_tried") = Rcpp::IntegerVector::create(found.moves_tried[0],
+                                                                   found.moves_tried[1]),
+          Rcpp::Named("moves_accepted") = Rcpp::IntegerVector::create(
+              found.moves_accepted[0], found.moves_accepted[1])),
       Rcpp::Named("starts") = starts_list(found.starts),
       Rcpp::Named("moves") = moves_list(found.moves));
 }

@@ -175,15 +175,51 @@ std::size_t continue_candidates(const Counts& counts, std::vector<Candidate>& ke
   return best;
 }
 
-// Searches one table: starts, screening, continuation, then split-merge moves on
-// the best. Fills `result` (its state the best state found).
-void search_table(const Counts& counts, const std::vector<StartSpec>& starts,
-                  const SearchOptions& options, const Executor& executor, const FitHooks& hooks,
-                  const ProgressRange& progress, SearchResult& result) {
+// The moves a search makes on a converged state: split-merge (for k >= 3) and,
+// on tables of at most transfer_samples samples, transfers, as the options say.
+LocalSearchSettings moves_settings(const Counts& counts, const SearchOptions& options) {
+  LocalSearchSettings settings;
+  settings.split_merge = options.split_merge;
+  MoveSettings& split_merge = settings.split_merge_settings;
+  split_merge.em = options.em;
+  split_merge.screen_iterations = options.screen_iterations;
+  split_merge.max_moves = options.max_moves;
+  split_merge.max_tries = options.max_tries;
+  split_merge.seed = options.seed;
+  split_merge.optimiser = options.optimiser;
+  settings.transfers = options.transfers && counts.n_samples <= options.transfer_samples;
+  TransferSettings& transfer = settings.transfer_settings;
+  transfer.em = options.em;
+  transfer.max_failures = options.transfer_failures;
+  transfer.optimiser = options.optimiser;
+  return settings;
+}
+
+// Moves on `state` (local_search(), moves.h), their records added to `result`:
+// every trial counted by kind, and the trials themselves kept when `keep`.
+LocalSearchResult move_state(const Counts& counts, const TableGeometry& geometry,
+                             EmState& state, const SearchOptions& options,
+                             const Executor& executor, const FitHooks& hooks,
+                             const ProgressRange& progress, SearchResult& result) {
+  LocalSearchResult moved = local_search(counts, geometry.roots, geometry.fingerprint, state,
+                                         moves_settings(counts, options), executor, hooks,
+                                         progress);
+  result.total_em_iterations += moved.total_em_iterations;
+  for (int kind = 0; kind < 2; ++kind) {
+    result.moves_tried[kind] += moved.tried[kind];
+    result.moves_accepted[kind] += moved.accepted[kind];
+  }
+  return moved;
+}
+
+// Searches one table: starts, screening, continuation, then moves on the best.
+// Fills `result` (its state the best state found).
+void search_screened(const Counts& counts, const std::vector<StartSpec>& starts,
+                     const TableGeometry& geometry, const SearchOptions& options,
+                     const Executor& executor, const FitHooks& hooks,
+                     const ProgressRange& progress, SearchResult& result) {
   result.starts.assign(starts.size(), StartRecord());
-  result.moves.clear();
-  const TableGeometry geometry = table_geometry(counts, starts, options, executor);
-  hooks.check_interrupt();
+  for (StartRecord& record : result.starts) record.moved_nle = std::nan("");
   const bool single = starts.size() == 1;
 
   // max_iter bounds every EM run of the search: a start's screening and
@@ -213,25 +249,134 @@ void search_table(const Counts& counts, const std::vector<StartSpec>& starts,
   result.converged = chosen.run.converged;
   result.state = std::move(chosen.state);
 
-  if (options.split_merge && options.n_components >= 3) {
-    MoveSettings settings;
-    settings.em = options.em;
-    settings.screen_iterations = options.screen_iterations;
-    settings.max_moves = options.max_moves;
-    settings.max_tries = options.max_tries;
-    settings.seed = options.seed;
-    settings.optimiser = options.optimiser;
-    MovesResult moves = split_merge_moves(counts, geometry.roots, geometry.fingerprint,
-                                          result.state, settings, executor, hooks, moving);
-    result.moves = std::move(moves.moves);
-    result.total_em_iterations += moves.total_em_iterations;
-    result.nle_trace.insert(result.nle_trace.end(), moves.accepted_nle.begin(),
-                            moves.accepted_nle.end());
-    result.em_iterations += moves.em_iterations;
-    result.extrapolations += moves.extrapolations;
-    if (!moves.accepted_nle.empty()) result.converged = moves.converged;
+  LocalSearchResult moved =
+      move_state(counts, geometry, result.state, options, executor, hooks, moving, result);
+  result.moves = std::move(moved.trials);
+  result.nle_trace.insert(result.nle_trace.end(), moved.accepted_nle.begin(),
+                          moved.accepted_nle.end());
+  result.em_iterations += moved.em_iterations;
+  result.extrapolations += moved.extrapolations;
+  if (moved.any_accepted) result.converged = moved.converged;
+  progress.report(1.0, "search done");
+}
+
+// The number of starts a replicated search may run: options.max_starts, or
+// (0) start_budget / (k (non-zeros + pairs + samples)), the cost of a start in
+// units of one E-step and M-step, between min_starts and the starts given.
+std::size_t start_limit(const Counts& counts, const SearchOptions& options,
+                        std::size_t given) {
+  if (options.max_starts > 0) return std::min(options.max_starts, given);
+  const double unit = static_cast<double>(options.n_components) *
+                      static_cast<double>(counts.nnz() + counts.n_pairs() + counts.n_samples);
+  const double affordable = std::floor(options.start_budget / std::max(1.0, unit));
+  const double limit = std::max(static_cast<double>(options.min_starts), affordable);
+  return static_cast<std::size_t>(std::min(limit, static_cast<double>(given)));
+}
+
+// The replicated search (DESIGN.md section 8): starts one after another, each
+// run to convergence and moved until no move improves it, until `replicates` of
+// them have reached the best optimum or the start limit is reached. Starts are
+// the same optimum when their NLEs are within replicate_tolerance relative;
+// the best state is the lowest NLE (ties: the earlier start).
+void search_replicated(const Counts& counts, const std::vector<StartSpec>& starts,
+                       const TableGeometry& geometry, const SearchOptions& options,
+                       const Executor& executor, const FitHooks& hooks,
+                       const ProgressRange& progress, SearchResult& result) {
+  const std::size_t limit = start_limit(counts, options, starts.size());
+  ReplicationRecord& replication = result.replication;
+  replication.replicates = options.replicates;
+  replication.max_starts = static_cast<int>(limit);
+  StartSettings start_settings;
+  start_settings.n_components = options.n_components;
+  start_settings.optimiser = options.optimiser;
+  start_settings.kmeans_max_iterations = options.kmeans_max_iterations;
+  start_settings.kmeans_tolerance = options.kmeans_tolerance;
+  start_settings.report = false;
+  EmSettings full = options.em;
+  full.verbose_iterations = false;
+  const auto same = [&options](double a, double b) {
+    return std::fabs(a - b) <= options.replicate_tolerance * std::fabs(b);
+  };
+  // Distinct optima (their lowest NLE) and how many starts reached each.
+  std::vector<std::pair<double, int>> optima;
+  bool have_best = false;
+  for (std::size_t s = 0; s < limit; ++s) {
+    const ProgressRange this_start = progress.part(static_cast<double>(s) / limit,
+                                                   (s + 1.0) / limit);
+    result.starts.push_back(StartRecord());
+    StartRecord& record = result.starts.back();
+    record.kind = starts[s].kind;
+    record.seed = starts[s].seed;
+    record.screen_nle = std::nan("");
+    record.continued = true;
+    EmState state = start_state(counts, starts[s], geometry.roots, geometry.fingerprint,
+                                start_settings, executor, hooks, record.kmeans_iterations);
+    record.start_nle = state.nle;
+    EmRun run = run_em(counts, state, full, options.optimiser, executor, hooks);
+    result.total_em_iterations += run.iterations;
+    record.final_nle = state.nle;
+    record.em_iterations = run.iterations;
+    record.converged = run.converged;
+    LocalSearchResult moved = move_state(counts, geometry, state, options, executor, hooks,
+                                         this_start, result);
+    record.moved_nle = state.nle;
+    if (moved.any_accepted) record.converged = moved.converged;
+    if (hooks.verbose) {
+      hooks.message(format_message("  start %.0f: NLE %.4f after EM, %.4f after moves", s + 1.0,
+                                   record.final_nle, state.nle));
+    }
+    // Which optimum this start reached.
+    std::size_t o = 0;
+    while (o < optima.size() && !same(state.nle, optima[o].first)) ++o;
+    if (o == optima.size()) {
+      optima.push_back({state.nle, 1});
+    } else {
+      ++optima[o].second;
+      optima[o].first = std::min(optima[o].first, state.nle);
+    }
+    if (!have_best || clearly_lower(state.nle, result.state.nle)) {
+      have_best = true;
+      result.best_start = s;
+      result.kmeans_iterations = record.kmeans_iterations;
+      result.nle_trace = std::move(run.nle_trace);
+      result.nle_trace.insert(result.nle_trace.end(), moved.accepted_nle.begin(),
+                              moved.accepted_nle.end());
+      result.em_iterations = run.iterations + moved.em_iterations;
+      result.extrapolations = run.extrapolations + moved.extrapolations;
+      result.converged = moved.any_accepted ? moved.converged : run.converged;
+      result.moves = std::move(moved.trials);
+      result.state = std::move(state);
+    }
+    std::size_t best = 0;
+    while (!same(result.state.nle, optima[best].first)) ++best;
+    replication.starts_run = static_cast<int>(s + 1);
+    replication.at_best = optima[best].second;
+    this_start.report(1.0, "replicating starts");
+    hooks.check_interrupt();
+    if (replication.at_best >= options.replicates) break;
+  }
+  replication.optima = static_cast<int>(optima.size());
+  for (const auto& optimum : optima) replication.optima_seen_once += optimum.second == 1 ? 1 : 0;
+  if (hooks.verbose) {
+    hooks.message(format_message("  best optimum reached by %.0f of %.0f starts",
+                                 replication.at_best, replication.starts_run));
   }
   progress.report(1.0, "search done");
+}
+
+// Searches one table, replicated or screened as the options say.
+void search_table(const Counts& counts, const std::vector<StartSpec>& starts,
+                  const SearchOptions& options, const Executor& executor, const FitHooks& hooks,
+                  const ProgressRange& progress, SearchResult& result) {
+  result.starts.clear();
+  result.moves.clear();
+  const TableGeometry geometry = table_geometry(counts, starts, options, executor);
+  hooks.check_interrupt();
+  if (options.replicates > 0) {
+    search_replicated(counts, starts, geometry, options, executor, hooks, progress, result);
+  } else {
+    search_screened(counts, starts, geometry, options, executor, hooks, progress, result);
+  }
 }
 
 // The samples the search works on (DESIGN.md section 7): those whose keys

@@ -10,6 +10,7 @@
 #include "em.h"
 #include "mstep.h"
 #include "parallel.h"
+#include "moves.h"
 #include "split_merge.h"
 #include "starts.h"
 
@@ -32,6 +33,24 @@ struct SearchOptions {
   bool split_merge = false;
   int max_moves = 0;
   int max_tries = 5;
+  // Transfers (transfer.h) after the split-merge moves, alternated with them
+  // until neither improves (moves.h), on tables (or subsamples) of at most
+  // transfer_samples samples.
+  bool transfers = false;
+  std::size_t transfer_samples = 5000;
+  int transfer_failures = 20;
+  // Replication (DESIGN.md section 8): with replicates > 0 the starts run one
+  // after another, each to convergence and then moved until no move improves
+  // it, until `replicates` of them have reached the best optimum (NLEs within
+  // replicate_tolerance relative of the lowest) or max_starts have run (0: a
+  // number sized by the table's cost, start_budget / (k (non-zeros + pairs +
+  // samples)), between min_starts and the number of starts given). 0: the
+  // starts are screened (em-EM) and the best moved.
+  int replicates = 0;
+  std::size_t max_starts = 0;
+  std::size_t min_starts = 4;
+  double start_budget = 1.5e6;
+  double replicate_tolerance = 1e-6;
   std::uint32_t seed = 0;  // keys the 2-means draws of split moves and the subsample
   // Searches other than one reference (or given) start work on a subsample of
   // this many samples, chosen by content, when the table has at least twice as
@@ -55,16 +74,30 @@ struct StartRecord {
   bool continued = false;   // run on towards convergence
   bool abandoned = false;   // stopped once it could no longer beat the best
   double final_nle = 0.0;   // NaN when not continued
+  double moved_nle = 0.0;   // after the moves (replicated search; NaN otherwise)
   int em_iterations = 0;
   bool converged = false;
   int kmeans_iterations = 0;  // soft k-means (reference) or Lloyd (k-means++) iterations
+};
+
+// How a replicated search went (all zero for a screened search).
+struct ReplicationRecord {
+  int replicates = 0;       // asked for
+  int max_starts = 0;       // the budget
+  int starts_run = 0;
+  int at_best = 0;          // starts that reached the best optimum
+  int optima = 0;           // distinct optima the starts reached
+  int optima_seen_once = 0; // of those, reached by one start only (Good-Turing's f1)
 };
 
 // The best state found and the records of the way there.
 struct SearchResult {
   EmState state;  // the best state: converged EM on every sample
   std::vector<StartRecord> starts;
-  std::vector<MoveRecord> moves;
+  std::vector<MoveTrial> moves;   // the best start's (or the best state's) moves
+  int moves_tried[2] = {0, 0};    // every start's, by MoveKind
+  int moves_accepted[2] = {0, 0};
+  ReplicationRecord replication;
   std::size_t best_start = 0;
   std::vector<double> nle_trace;  // the best start's iterations, then each accepted move
   int em_iterations = 0;          // iterations behind the final state

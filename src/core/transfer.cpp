@@ -1,0 +1,360 @@
+// Transfers of samples and groups between components: ranking by a Newton model of the refit, exact trials, EM from the accepted ones.
+#include "transfer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <utility>
+
+#include "evidence.h"
+#include "special.h"
+
+namespace fastdmm {
+
+namespace {
+
+// Each sample's arg-max component (the lowest index among ties).
+std::vector<std::size_t> arg_max_labels(const std::vector<double>& posterior, std::size_t K) {
+  const std::size_t N = posterior.size() / K;
+  std::vector<std::size_t> label(N, 0);
+  for (std::size_t i = 0; i < N; ++i) {
+    for (std::size_t k = 1; k < K; ++k) {
+      if (posterior[i * K + k] > posterior[i * K + label[i]]) label[i] = k;
+    }
+  }
+  return label;
+}
+
+double x_log_x(double x) { return x > 0.0 ? x * std::log(x) : 0.0; }
+
+// The change in -sum_k W_k log W_k (the weights' part of a hard partition's
+// NLE, up to a constant) when `moved` samples' mass goes from a to b.
+double weights_change(double wa, double wb, double moved) {
+  return -(x_log_x(std::max(0.0, wa - moved)) + x_log_x(wb + moved) - x_log_x(wa) -
+           x_log_x(wb));
+}
+
+// A component's objective f at its lambda: gradient g and Hessian
+// diag(D) + rho alpha alpha^T (mstep.h), with A = sum alpha and psi(A), psi1(A).
+struct ComponentModel {
+  ComponentDerivatives d;
+  double total_alpha = 0.0, psi_total = 0.0, psi1_total = 0.0;
+  void prepare() {
+    total_alpha = 0.0;
+    for (double a : d.alpha) total_alpha += a;
+    const GammaValues at = gamma_values<false, true>(total_alpha);
+    psi_total = at.digamma;
+    psi1_total = at.trigamma;
+  }
+};
+
+// What a group of samples adds to f's derivatives when it joins (f - sum e_i)
+// or leaves (f + sum e_i) a component: with a1 = sum_i psi(A) - psi(A + J_i),
+// a2 = sum_i psi1(A) - psi1(A + J_i), and per taxon where a member is non-zero
+// t_j = alpha_j sum_i [psi(alpha_j + x_ij) - psi(alpha_j)],
+// u_j = t_j + alpha_j^2 sum_i [psi1(alpha_j + x_ij) - psi1(alpha_j)], the sum of
+// the members' log evidence has gradient alpha_j a1 + t_j and Hessian
+// diag(alpha_j a1 + u_j) + a2 alpha alpha^T in lambda.
+struct GroupTerms {
+  std::vector<double> t, u;
+  std::vector<std::uint32_t> touched;
+  double a1 = 0.0, a2 = 0.0;
+
+  void reset(std::size_t S) {
+    if (t.size() != S) {
+      t.assign(S, 0.0);
+      u.assign(S, 0.0);
+    } else {
+      for (std::uint32_t j : touched) t[j] = u[j] = 0.0;
+    }
+    touched.clear();
+    a1 = a2 = 0.0;
+  }
+
+  void add(const Counts& counts, std::size_t i, const ComponentModel& m) {
+    const GammaValues at_depth = gamma_values<false, true>(m.total_alpha + counts.depth[i]);
+    a1 += m.psi_total - at_depth.digamma;
+    a2 += m.psi1_total - at_depth.trigamma;
+    for (std::size_t e = counts.row_ptr[i]; e < counts.row_ptr[i + 1]; ++e) {
+      const std::size_t j = counts.row_taxon[e];
+      const double alpha = m.d.alpha[j];
+      const GammaValues at = gamma_values<false, true>(alpha);
+      const GammaValues above = gamma_values<false, true>(alpha + counts.row_count(e));
+      const double dt = alpha * (above.digamma - at.digamma);
+      if (t[j] == 0.0 && u[j] == 0.0) touched.push_back(static_cast<std::uint32_t>(j));
+      t[j] += dt;
+      u[j] += dt + alpha * alpha * (above.trigamma - at.trigamma);
+    }
+  }
+
+  // Half of g'^T H'^-1 g' for f' = f + sign * (the group's log evidence), sign
+  // +1 when the group leaves and -1 when it joins, at the component's lambda:
+  // the decrease one Newton step on the refitted component promises. H' is
+  // diagonal plus rank one, so this is O(S) by Sherman-Morrison. 0 when H' is
+  // not positive definite (the model promises nothing).
+  double decrement(const ComponentModel& m, double sign) const {
+    const ComponentDerivatives& d = m.d;
+    const std::size_t S = d.alpha.size();
+    double gg = 0.0, ag = 0.0, aa = 0.0;
+    for (std::size_t j = 0; j < S; ++j) {
+      const double alpha = d.alpha[j];
+      const double g = d.gradient[j] + sign * (alpha * a1 + t[j]);
+      const double D = d.diagonal[j] + sign * (alpha * a1 + u[j]);
+      if (!(D > 0.0)) return 0.0;
+      gg += g * g / D;
+      ag += alpha * g / D;
+      aa += alpha * alpha / D;
+    }
+    const double rho = d.rank_one + sign * a2;
+    const double denominator = 1.0 + rho * aa;
+    if (!(denominator > 0.0)) return 0.0;
+    const double quad = gg - rho * ag * ag / denominator;
+    return quad > 0.0 && std::isfinite(quad) ? 0.5 * quad : 0.0;
+  }
+};
+
+void sort_by_promise(std::vector<TransferCandidate>& list) {
+  std::stable_sort(list.begin(), list.end(), [](const TransferCandidate& x,
+                                                const TransferCandidate& y) {
+    return x.predicted < y.predicted;
+  });
+}
+
+// The NLE at parameters that differ from the state's only in components a and
+// b: the state's evidence with a's and b's columns replaced by `pair_evidence`
+// ([i * 2], [i * 2 + 1]), summed in sample order as evaluate_state() does.
+double partial_nle(const Counts& counts, const std::vector<double>& evidence,
+                   const std::vector<double>& pair_evidence, std::size_t a, std::size_t b,
+                   const std::vector<double>& weights, const std::vector<double>& log_alpha) {
+  const std::size_t N = counts.n_samples, K = weights.size();
+  constexpr double kMinusInfinity = -std::numeric_limits<double>::infinity();
+  double total = 0.0;
+  for (double w : weights) total += w;
+  std::vector<double> log_pi(K, kMinusInfinity), row(K);
+  for (std::size_t k = 0; k < K; ++k) {
+    if (weights[k] > 0.0) log_pi[k] = std::log(weights[k] / total);
+  }
+  double log_likelihood = 0.0;
+  for (std::size_t i = 0; i < N; ++i) {
+    double top = kMinusInfinity;
+    for (std::size_t k = 0; k < K; ++k) {
+      const double e = k == a ? pair_evidence[i * 2]
+                              : k == b ? pair_evidence[i * 2 + 1] : evidence[i * K + k];
+      row[k] = weights[k] > 0.0 ? e + log_pi[k] : kMinusInfinity;
+      top = std::max(top, row[k]);
+    }
+    double sum = 0.0;
+    for (std::size_t k = 0; k < K; ++k) {
+      if (row[k] - top >= -746.0) sum += std::exp(row[k] - top);
+    }
+    log_likelihood += top + std::log(sum) + counts.log_multinomial[i];
+  }
+  return -log_likelihood + neg_log_prior(log_alpha, counts.n_taxa, K);
+}
+
+// One trial: `c` applied to the state's posteriors (its samples' rows set to
+// component c.to), c.from and c.to refitted, the NLE at the result. Fills
+// `trial` (posteriors, parameters, weights; not evaluated) and returns the NLE.
+double try_transfer(const Counts& counts, const EmState& state, const std::vector<double>& evidence,
+                    const TransferCandidate& c, const OptimiserOptions& optimiser,
+                    const Executor& executor, EmState& trial, int& unconverged) {
+  const std::size_t N = counts.n_samples, S = counts.n_taxa, K = state.n_components;
+  const std::size_t a = c.from, b = c.to;
+  std::vector<double> posterior = state.next_posterior;
+  for (std::uint32_t i : c.samples) {
+    for (std::size_t k = 0; k < K; ++k) posterior[i * K + k] = k == b ? 1.0 : 0.0;
+  }
+  std::vector<double> pair_posterior(N * 2), weights(K, 0.0);
+  for (std::size_t i = 0; i < N; ++i) {
+    pair_posterior[i * 2] = posterior[i * K + a];
+    pair_posterior[i * 2 + 1] = posterior[i * K + b];
+    for (std::size_t k = 0; k < K; ++k) weights[k] += posterior[i * K + k];
+  }
+  std::vector<double> pair_alpha(2 * S);
+  std::copy(&state.log_alpha[a * S], &state.log_alpha[a * S] + S, &pair_alpha[0]);
+  std::copy(&state.log_alpha[b * S], &state.log_alpha[b * S] + S, &pair_alpha[S]);
+  const std::vector<ComponentHistograms> histograms =
+      component_histograms(counts, pair_posterior, 2, executor);
+  unconverged = run_msteps(counts, histograms, pair_alpha, optimiser, executor);
+  std::vector<double> pair_evidence;
+  log_evidence(counts, pair_alpha, 2, executor, pair_evidence);
+  trial.n_components = K;
+  trial.log_alpha = state.log_alpha;
+  std::copy(&pair_alpha[0], &pair_alpha[S], &trial.log_alpha[a * S]);
+  std::copy(&pair_alpha[S], &pair_alpha[2 * S], &trial.log_alpha[b * S]);
+  trial.weights = std::move(weights);
+  trial.posterior = std::move(posterior);
+  return partial_nle(counts, evidence, pair_evidence, a, b, trial.weights, trial.log_alpha);
+}
+
+}  // namespace
+
+TransferCandidates rank_transfers(const Counts& counts, const EmState& state,
+                                  const Executor& executor) {
+  const std::size_t N = counts.n_samples, S = counts.n_taxa, K = state.n_components;
+  TransferCandidates out;
+  if (K < 2) return out;
+  const std::vector<std::size_t> label = arg_max_labels(state.next_posterior, K);
+  std::vector<std::size_t> members(K, 0);
+  for (std::size_t i = 0; i < N; ++i) ++members[label[i]];
+  const std::vector<ComponentHistograms> histograms =
+      component_histograms(counts, state.next_posterior, K, executor);
+  std::vector<ComponentModel> models(K);
+  std::vector<bool> live(K, false);
+  for (std::size_t k = 0; k < K; ++k) live[k] = histograms[k].total > 0.0;
+  for_each_component(K, S, executor, [&](std::size_t k, const Executor& inner) {
+    if (!live[k]) return;
+    component_derivatives(counts, histograms[k], &state.log_alpha[k * S], inner, models[k].d);
+    models[k].prepare();
+  });
+  std::vector<double> evidence;
+  log_evidence(counts, state.log_alpha, K, executor, evidence);
+
+  std::vector<std::pair<std::size_t, std::size_t>> pairs;
+  for (std::size_t a = 0; a < K; ++a) {
+    if (!live[a] || members[a] < 2) continue;
+    for (std::size_t b = 0; b < K; ++b) {
+      if (b != a && live[b]) pairs.push_back({a, b});
+    }
+  }
+  // Each pair's candidates are its own (filled in parallel, gathered in pair order).
+  std::vector<TransferCandidates> found(pairs.size());
+  executor.parallel_for(pairs.size(), [&](std::size_t begin, std::size_t end) {
+    GroupTerms leave, join;
+    for (std::size_t p = begin; p < end; ++p) {
+      const std::size_t a = pairs[p].first, b = pairs[p].second;
+      std::vector<std::pair<double, std::uint32_t>> order;
+      for (std::size_t i = 0; i < N; ++i) {
+        if (label[i] == a) {
+          order.push_back({evidence[i * K + a] - evidence[i * K + b], static_cast<std::uint32_t>(i)});
+        }
+      }
+      std::stable_sort(order.begin(), order.end(),
+                       [](const auto& x, const auto& y) { return x.first < y.first; });
+      const double wa = histograms[a].total, wb = histograms[b].total;
+      for (const auto& member : order) {
+        leave.reset(S);
+        join.reset(S);
+        leave.add(counts, member.second, models[a]);
+        join.add(counts, member.second, models[b]);
+        TransferCandidate c;
+        c.samples = {member.second};
+        c.from = a;
+        c.to = b;
+        c.predicted = member.first + weights_change(wa, wb, 1.0) -
+                      leave.decrement(models[a], 1.0) - join.decrement(models[b], -1.0);
+        found[p].singles.push_back(std::move(c));
+      }
+      leave.reset(S);
+      join.reset(S);
+      double cost = 0.0;
+      for (std::size_t m = 0; m + 1 < order.size(); ++m) {
+        cost += order[m].first;
+        leave.add(counts, order[m].second, models[a]);
+        join.add(counts, order[m].second, models[b]);
+        if (m == 0) continue;
+        TransferCandidate c;
+        for (std::size_t q = 0; q <= m; ++q) c.samples.push_back(order[q].second);
+        c.from = a;
+        c.to = b;
+        c.predicted = cost + weights_change(wa, wb, m + 1.0) -
+                      leave.decrement(models[a], 1.0) - join.decrement(models[b], -1.0);
+        found[p].groups.push_back(std::move(c));
+      }
+    }
+  });
+  for (auto& lists : found) {
+    for (auto& c : lists.singles) out.singles.push_back(std::move(c));
+    for (auto& c : lists.groups) out.groups.push_back(std::move(c));
+  }
+  sort_by_promise(out.singles);
+  sort_by_promise(out.groups);
+  return out;
+}
+
+TransferResult transfer_moves(const Counts& counts, EmState& state,
+                              const TransferSettings& settings, const Executor& executor,
+                              const FitHooks& hooks) {
+  const std::size_t K = state.n_components;
+  TransferResult result;
+  if (K < 2) {
+    result.exhausted = true;
+    return result;
+  }
+  // A trial's refit need only come close: its NLE is exact for the parameters
+  // it reaches, so a trial never looks better than it is.
+  OptimiserOptions refit = settings.optimiser;
+  refit.max_iterations = std::max(1, settings.refit_iterations);
+  int tried = 0;
+  while (tried < settings.max_trials) {
+    const TransferCandidates ranked = rank_transfers(counts, state, executor);
+    std::vector<double> evidence;
+    log_evidence(counts, state.log_alpha, K, executor, evidence);
+    hooks.check_interrupt();
+    // Singles and groups in turn, each list in its own order: the groups'
+    // quadratic models promise far more than they deliver and would crowd the
+    // singles out of a single list.
+    const std::vector<TransferCandidate>* lists[2] = {&ranked.singles, &ranked.groups};
+    std::size_t next[2] = {0, 0};
+    const auto open = [&](int l) {
+      return next[l] < lists[l]->size() &&
+             static_cast<int>(next[l]) < settings.max_failures &&
+             (*lists[l])[next[l]].predicted < 0.0;
+    };
+    bool accepted = false;
+    int turn = 0;
+    while (!accepted && tried < settings.max_trials && (open(0) || open(1))) {
+      const int l = open(turn) ? turn : 1 - turn;
+      turn = 1 - l;
+      const TransferCandidate& c = (*lists[l])[next[l]++];
+      ++tried;
+      EmState trial;
+      trial.workspace = state.workspace;
+      int unconverged = 0;
+      const double nle =
+          try_transfer(counts, state, evidence, c, refit, executor, trial, unconverged);
+      hooks.check_interrupt();
+      TransferRecord record;
+      record.from = static_cast<int>(c.from);
+      record.to = static_cast<int>(c.to);
+      record.samples = static_cast<int>(c.samples.size());
+      record.predicted = c.predicted;
+      record.nle_before = state.nle;
+      record.nle_after = nle;
+      const double threshold = convergence_threshold(settings.em, state.nle);
+      if (nle < state.nle - threshold) {
+        // The partial NLE is the NLE up to rounding; the full pass decides.
+        trial.unconverged_msteps = state.unconverged_msteps;
+        evaluate_state(counts, trial, executor);
+        record.nle_after = trial.nle;
+        if (trial.nle < state.nle - threshold) {
+          EmSettings on = settings.em;
+          on.verbose_iterations = false;
+          const EmRun run = run_em(counts, trial, on, settings.optimiser, executor, hooks);
+          record.accepted = true;
+          record.em_iterations = run.iterations;
+          if (hooks.verbose) {
+            hooks.message(format_message("  transfer of %.0f sample(s) %.0f -> ",
+                                         static_cast<double>(c.samples.size()), c.from + 1.0) +
+                          format_message("%.0f: NLE %.4f -> %.4f", c.to + 1.0, state.nle,
+                                         trial.nle));
+          }
+          state = std::move(trial);
+          result.accepted_nle.push_back(state.nle);
+          result.em_iterations += run.iterations;
+          result.extrapolations += run.extrapolations;
+          result.converged = run.converged;
+          accepted = true;
+        }
+      }
+      result.trials.push_back(record);
+    }
+    if (!accepted) {
+      result.exhausted = tried < settings.max_trials;
+      break;
+    }
+  }
+  return result;
+}
+
+}  // namespace fastdmm

@@ -1,0 +1,80 @@
+// Transfers on a frozen partition: samples and groups of samples moved between two components, both refitted (DESIGN.md section 8).
+#ifndef FASTDMM_TRANSFER_H
+#define FASTDMM_TRANSFER_H
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "counts.h"
+#include "em.h"
+#include "mstep.h"
+#include "parallel.h"
+
+namespace fastdmm {
+
+// A transfer of `samples` (one or more, all members of component `from`) to
+// component `to`, with the change in NLE it promises: the change at fixed
+// parameters (the samples' log evidence and the weights' term) less the
+// Newton decrements of the two components refitted without and with them.
+struct TransferCandidate {
+  std::vector<std::uint32_t> samples;
+  std::size_t from = 0, to = 0;
+  double predicted = 0.0;
+};
+
+// The candidates of a state, each list in increasing order of predicted change
+// (ties keep the order of the pairs (from, to), then of the samples). For every
+// ordered pair (a, b) of components of positive weight, a with at least two
+// members (samples whose arg-max posterior is a), a's members are ordered by the
+// fixed-parameter cost e_ia - e_ib of moving them: `singles` holds each member
+// alone, `groups` each prefix of two to members - 1 of them (a group that moves
+// together is what a frozen partition of replicate-like samples needs).
+struct TransferCandidates {
+  std::vector<TransferCandidate> singles;
+  std::vector<TransferCandidate> groups;
+};
+TransferCandidates rank_transfers(const Counts& counts, const EmState& state,
+                                  const Executor& executor);
+
+struct TransferSettings {
+  EmSettings em;            // the fit's EM settings: EM runs on from an accepted transfer
+  int max_failures = 20;    // failed trials per list (singles, groups) before a ranking is given up
+  int max_trials = 100000;  // trials at most in one call
+  int refit_iterations = 3;  // Newton iterations of a trial's refit of its two components
+  OptimiserOptions optimiser;
+};
+
+struct TransferRecord {
+  int from = 0, to = 0;     // components, 0-based, at the time
+  int samples = 0;          // moved
+  double predicted = 0.0;   // the ranking's promise (change in NLE)
+  double nle_before = 0.0, nle_after = 0.0;  // nle_after: the trial's NLE (before EM runs on)
+  bool accepted = false;
+  int em_iterations = 0;    // EM run on after an accepted transfer
+};
+
+struct TransferResult {
+  std::vector<TransferRecord> trials;
+  std::vector<double> accepted_nle;  // the NLE after each accepted transfer and its EM
+  int em_iterations = 0;             // iterations of the accepted transfers' EM
+  int extrapolations = 0;
+  bool converged = false;            // the last accepted transfer's EM converged
+  bool exhausted = false;            // the last ranking's candidates all failed (a local optimum)
+};
+
+// Transfers on `state` (in place): the candidates are ranked, then tried in
+// turn from the two lists (a single, a group, a single, ...; each list until
+// max_failures of its candidates failed or its candidates promise no
+// decrease). A trial refits the two components on their new members (warm
+// started, refit_iterations Newton steps) and computes the exact NLE at the
+// resulting parameters; the first that lowers the NLE by more than the EM
+// threshold is kept, EM runs on from it, and the state is ranked again. Ends at
+// a ranking whose trials all fail, or after max_trials trials.
+TransferResult transfer_moves(const Counts& counts, EmState& state,
+                              const TransferSettings& settings, const Executor& executor,
+                              const FitHooks& hooks);
+
+}  // namespace fastdmm
+
+#endif
