@@ -154,7 +154,7 @@ bluster_bridge <- new.env()
 #'   param[["k"]]
 #' }
 FastDmmParam <- function(k = 1:3, type = c("laplace", "AIC", "BIC"), seed = NULL,
-                         BPPARAM = NULL, nstart = 1, ...) {
+                         BPPARAM = NULL, nstart = NULL, ...) {
   if (!bluster_available()) {
     abort_input("FastDmmParam", paste(
       "builds a parameter for the bluster package, which is not installed;",
@@ -258,7 +258,8 @@ param_set <- function(x, i, value) {
   x@type <- settings$type
   x@seed <- settings$seed
   x@BPPARAM <- settings$BPPARAM
-  x@nstart <- settings$nstart
+  # NULL (the replicated search) must not delete the slot.
+  methods::slot(x, "nstart", check = FALSE) <- settings$nstart
   x@fit_args <- settings$fit_args
   x
 }
@@ -290,7 +291,11 @@ param_show <- function(object) {
   } else {
     class(object@BPPARAM)[1L]
   }))
-  cat(sprintf("nstart: %d\n", object@nstart))
+  cat(sprintf("nstart: %s\n", if (is.null(object@nstart)) {
+    "NULL (the replicated search: starts until the best optimum is reached by several)"
+  } else {
+    object@nstart
+  }))
   for (name in names(object@fit_args)) {
     cat(sprintf("%s: %s\n", name, format_setting(object@fit_args[[name]])))
   }
@@ -419,7 +424,7 @@ register_bluster_methods <- function() {
   if (isTRUE(bluster_bridge$registered)) return(invisible(FALSE))
   methods::setClass("FastDmmParam", contains = "BlusterParam",
                     slots = c(k = "integer", type = "character", seed = "ANY",
-                              BPPARAM = "ANY", nstart = "integer", fit_args = "list"),
+                              BPPARAM = "ANY", nstart = "ANY", fit_args = "list"),
                     validity = param_validity, where = bluster_bridge)
   methods::setMethod(bluster::clusterRows, c("ANY", "FastDmmParam"), param_cluster_rows,
                      where = bluster_bridge)

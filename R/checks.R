@@ -367,7 +367,7 @@ check_start_kind <- function(init) {
 
 # The most starts per k: each start is a seed, a record and a run, and more
 # than this is a slip (nstart = 1e10) rather than a search.
-max_starts <- 100000L
+most_starts <- 100000L
 
 # The checks of dmn_fit()'s arguments that concern one fit rather than the
 # table, one function per argument returning the value normalised. dmn_fit(),
@@ -381,7 +381,7 @@ fit_arg_checks <- list(
   hessian = function(x) check_choice(x, c("exact", "reference"), "hessian"),
   max_iter = function(x) check_whole_number(x, "max_iter", min = 1),
   tol = function(x) check_number(x, "tol", min = 0),
-  nstart = function(x) check_whole_number(x, "nstart", min = 1, max = max_starts),
+  nstart = function(x) if (is.null(x)) NULL else check_whole_number(x, "nstart", min = 1, max = most_starts),
   init = function(x) check_start_kind(x),
   accelerate = function(x) check_flag(x, "accelerate"),
   rel_tol = function(x) check_number(x, "rel_tol", min = 0),
@@ -418,7 +418,12 @@ search_setting_checks <- list(
   max_tries = function(x, arg) check_whole_number(x, arg, min = 1),
   subsample = function(x, arg) {
     if (is.null(x) || identical(x, Inf)) x else as.double(check_whole_number(x, arg, min = 100))
-  }
+  },
+  replicates = function(x, arg) if (is.null(x)) NULL else check_whole_number(x, arg, min = 1),
+  max_starts = function(x, arg) {
+    if (is.null(x)) NULL else check_whole_number(x, arg, min = 1, max = most_starts)
+  },
+  transfers = function(x, arg) if (is.null(x)) NULL else check_flag(x, arg)
 )
 
 # Checks every setting of `settings` (a named list holding each of

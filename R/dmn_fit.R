@@ -66,14 +66,30 @@
 #'   behind the result stopped at `max_iter` without converging.
 #' @param tol EM stops when the NLE changes by no more than `tol` between
 #'   iterations (the reference uses 1e-6).
-#' @param nstart Number of starts for each `k`. Start 1 is the start `init`
-#'   asks for, from `seed` itself (so `nstart = 1` is the single fit); starts
-#'   2, 3, ... are k-means++ starts from seeds derived from `seed`. With
-#'   several starts, every start gets a short EM run and only the best few run
-#'   on to convergence (em-EM), and the best of those is refined by split-merge
-#'   moves; see [dmn_search()] and the "Finding the best fit" section of
-#'   `vignette("fastdmm")`. Every start is on record in the fit's `starts`
-#'   table. At most 100,000.
+#' @param nstart Number of starts for each `k`, or `NULL` (default): the
+#'   replicated search. Start 1 is the start `init` asks for, from `seed`
+#'   itself; starts 2, 3, ... are k-means++ starts from seeds derived from
+#'   `seed`.
+#'   * `NULL`: starts run one after another, each to convergence and then
+#'     moved (split-merge moves and transfers of samples between components,
+#'     see [dmn_search()]) until no move improves it, until the best optimum
+#'     has been reached by `replicates` starts (3) or the budget of starts
+#'     runs out, which is sized by the table's cost (hundreds of starts for a
+#'     table of tens of samples, a few for a wide one) and raised with
+#'     `dmn_search(max_starts = )`. When the budget ends first the fit warns
+#'     (class `fastdmm_not_replicated`), naming `k` and how to widen it.
+#'     `fit$search` records the starts run and how many reached the best.
+#'   * `1`: the reference's algorithm: one start, EM, no moves. With the
+#'     default `init = "reference"` this is DirichletMultinomial's `dmn()`
+#'     for the same seed, number for number.
+#'   * `n > 1`: a fixed budget of `n` starts, screened as before replication
+#'     existed: every start gets a short EM run, only the best
+#'     `ceiling(sqrt(n))` run on to convergence (em-EM), and the best of those
+#'     is moved until no move improves it. Cheaper per start than the
+#'     replicated search, and the way to bound the work on very large tables.
+#'
+#'   Every start is on record in the fit's `starts` table; see the "Finding the
+#'   best fit" section of `vignette("fastdmm")`. At most 100,000.
 #' @param assay.type For a SummarizedExperiment `counts`: the name of the
 #'   assay holding the counts. `NULL` (default) takes the assay named
 #'   `"counts"` if there is one, otherwise the first assay. Giving it for other
@@ -220,7 +236,7 @@
 dmn_fit <- function(counts, k, verbose = FALSE,
                     seed = runif(1, 0, .Machine$integer.max), threads = NULL,
                     hessian = c("exact", "reference"), max_iter = 100, tol = 1e-6,
-                    nstart = 1, assay.type = NULL, init = "reference",
+                    nstart = NULL, assay.type = NULL, init = "reference",
                     accelerate = TRUE, rel_tol = 1e-12, search = dmn_search()) {
   call <- match.call()
   hessian <- check_fit_arg("hessian", hessian)
@@ -247,10 +263,14 @@ dmn_fit <- function(counts, k, verbose = FALSE,
   }
   threads <- resolve_threads(threads, work = length(data$col_sample) * max(k))
 
-  seeds <- .derive_seeds(seed, nstart)
+  # A replicated search (nstart = NULL) takes starts from a list of max_starts
+  # seeds (or replicated_starts_cap when the core sizes the budget) and records
+  # those it ran.
+  n_seeds <- nstart %||% (if (is.na(search$max_starts)) replicated_starts_cap else search$max_starts)
+  seeds <- .derive_seeds(seed, n_seeds)
   # Start 1 is the kind asked for; further starts are k-means++ starts, which
   # differ from one seed to the next far more than the reference's do.
-  kinds <- c(start$kind, rep("kmeans++", nstart - 1L))
+  kinds <- c(start$kind, rep("kmeans++", n_seeds - 1L))
   kind_codes <- unname(start_kind_codes[kinds])
   fit_task <- function(k, report) {
     if (verbose) message(sprintf("dmn, k=%d", k))
@@ -271,6 +291,14 @@ dmn_fit <- function(counts, k, verbose = FALSE,
   })
   if (length(k) == 1L) fits[[1L]] else new_dmn_fits(fits, call)
 }
+
+# The most starts a replicated search whose budget the core sizes may run
+# (its seeds are derived up front).
+replicated_starts_cap <- 1000L
+
+# The kinds of move by name, in the order of their codes in C++ (enum MoveKind
+# in src/core/moves.h).
+move_kinds <- c("split-merge", "transfer")
 
 # The kinds of start by name, each with its code in C++ (enum StartKind in
 # src/core/starts.h): .fit_dmn() receives the codes.
@@ -336,21 +364,52 @@ check_init <- function(init, k, n_samples) {
 
 #' Control the search for the best fit
 #'
-#' Settings of the search [dmn_fit()] runs when it has several starts
-#' (`nstart > 1`): em-EM screening (Biernacki, Celeux & Govaert 2003) and
-#' split-merge moves (Ueda et al. 2000). The defaults suit tables of any size;
-#' see the "Finding the best fit" section of `vignette("fastdmm")`.
+#' Settings of the search [dmn_fit()] runs unless `nstart = 1`: replicated
+#' starts (the default, `nstart = NULL`) or em-EM screening (Biernacki, Celeux
+#' & Govaert 2003) of a fixed number of starts (`nstart > 1`), and the moves
+#' that improve a converged fit: split-merge moves (Ueda et al. 2000) and
+#' transfers of samples between components. The defaults suit tables of any
+#' size; see the "Finding the best fit" section of `vignette("fastdmm")`.
 #'
-#' Every start first gets `screen_iter` EM iterations; only the `n_continue`
-#' starts with the lowest NLE then run to convergence, and the best of those is
-#' refined by split-merge moves: two alike components are merged (or an empty
-#' one taken) and another split in two, the three refitted and EM run again; a
-#' move is kept only when it lowers the NLE. Each component's split is planned
-#' first (a 2-means of its samples, a Dirichlet fitted to each half) and moves
-#' are tried in order of the NLE they promise: the split's gain against the
-#' merge's cost. With thousands of reads per sample
-#' the posteriors are 0/1 and EM cannot move samples between components itself,
-#' so such moves reach optima that no EM run can.
+#' With thousands of reads per sample the posteriors are 0/1 after the first
+#' E-step and EM cannot move samples between components itself: its fixed
+#' point is a partition that depends on the start. Two kinds of move change
+#' the partition, each kept only when it lowers the NLE:
+#' * Split-merge: two alike components are merged (or an empty one taken) and
+#'   another split in two, the three refitted and EM run again. Each
+#'   component's split is planned first (a 2-means of its samples, a Dirichlet
+#'   fitted to each half) and moves are tried in order of the NLE they
+#'   promise: the split's gain against the merge's cost; a round that tries
+#'   `max_tries` without success ends them.
+#' * Transfers (Hartigan-style, with refit): a sample, or a group of samples,
+#'   moved from one component to another, both components refitted to their
+#'   new members. For components A and B, A's members are ordered by the cost
+#'   of moving them to B at the current parameters; each member alone and each
+#'   leading group of them is a candidate, ranked by the change in NLE a Newton
+#'   step on the two refitted components promises. Candidates are tried
+#'   exactly in that order, singles and groups in turn, until 20 of each have
+#'   failed; the first that lowers the NLE is kept, EM runs on, and the
+#'   candidates are ranked again. Groups are what moves replicate-like samples
+#'   that only fit elsewhere together. Tables (or subsamples) of more than
+#'   5,000 samples are not given transfers.
+#'
+#' The two kinds alternate until neither improves the fit. In the replicated
+#' search every start gets them, and starts are added until the best optimum
+#' (the lowest NLE, within 1e-6 relative) has been reached by `replicates`
+#' starts, as latent class software replicates its best log-likelihood (Hipp
+#' and Bauer 2006). The budget is counted in starts, never in seconds, so that
+#' a fit does not depend on the machine: `max_starts`, or by default
+#' `1.5e6 / (k * (non-zeros + distinct (taxon, count) pairs + samples))`
+#' starts, at least 4 and at most 1,000. `fit$search` records `starts_run`,
+#' `at_best`, `max_starts`, the number of distinct `optima` the starts reached
+#' and how many of those only one start reached (`optima_seen_once`; their
+#' share of the starts estimates the chance that one more start finds an
+#' optimum not yet seen, Good-Turing), and the moves tried and accepted by
+#' kind over all starts; `fit$moves` lists the best start's moves.
+#'
+#' With `nstart > 1` every start first gets `screen_iter` EM iterations; only
+#' the `n_continue` starts with the lowest NLE then run to convergence, and the
+#' best of those is moved.
 #'
 #' On tables of many samples the search works on a subsample: when the table
 #' has at least twice `subsample` samples, the starts, their screening and
@@ -372,14 +431,21 @@ check_init <- function(init, k, n_samples) {
 #' @param n_continue Number of starts run to convergence; `NULL` (default) is
 #'   `ceiling(sqrt(nstart))`. Starts are not screened when `nstart <=
 #'   n_continue`.
-#' @param split_merge Try split-merge moves on the best fit (for `k >= 3`)?
-#'   `NULL` (default) is `TRUE` when `nstart > 1`.
-#' @param max_moves Most split-merge moves kept; `NULL` (default) is `k`.
+#' @param split_merge Try split-merge moves (for `k >= 3`)? `NULL` (default)
+#'   is `TRUE` unless `nstart = 1`.
+#' @param max_moves Most split-merge moves kept in a row (before transfers are
+#'   tried again); `NULL` (default) is `k`.
 #' @param max_tries Candidate moves tried in a row without success before the
 #'   moves stop.
 #' @param subsample Number of samples the search works on when the table has
 #'   at least twice as many (a whole number >= 100), or `Inf` to search on all
 #'   samples. See Details.
+#' @param replicates The replicated search (`nstart = NULL`) stops once this
+#'   many starts have reached the best optimum.
+#' @param max_starts Most starts of the replicated search; `NULL` (default)
+#'   sizes the budget by the table's cost (see Details). At most 100,000.
+#' @param transfers Try transfers of samples between components? `NULL`
+#'   (default) is `TRUE` unless `nstart = 1`.
 #' @return A list of class `dmn_search` for the `search` argument of
 #'   [dmn_fit()]. Each setting is a whole number up to `.Machine$integer.max`
 #'   (or a flag); [dmn_fit()] checks them again where it uses them, so that an
@@ -392,13 +458,21 @@ check_init <- function(init, k, n_samples) {
 #'
 #'   Ueda N, Nakano R, Ghahramani Z, Hinton GE (2000). SMEM algorithm for
 #'   mixture models. Neural Computation 12: 2109-2128.
+#'
+#'   Hartigan JA, Wong MA (1979). Algorithm AS 136: a k-means clustering
+#'   algorithm. Applied Statistics 28: 100-108.
+#'
+#'   Hipp JR, Bauer DJ (2006). Local solutions in the estimation of growth
+#'   mixture models. Psychological Methods 11: 36-53.
 #' @export
 #' @examples
 #' dmn_search()
 #' dmn_search(n_continue = 3, split_merge = FALSE)
 #' dmn_search(subsample = Inf)   # search on every sample, however many
+#' dmn_search(max_starts = 200)  # a wider budget for the replicated search
 dmn_search <- function(screen_iter = 10, n_continue = NULL, split_merge = NULL,
-                       max_moves = NULL, max_tries = 5, subsample = 20000) {
+                       max_moves = NULL, max_tries = 5, subsample = 20000,
+                       replicates = 3, max_starts = NULL, transfers = NULL) {
   settings <- mget(names(search_setting_checks))
   structure(check_search_settings(settings, function(name) name), class = "dmn_search")
 }
@@ -421,9 +495,16 @@ format_search <- function(x) {
 # means "k", resolved per fit).
 resolve_search <- function(search, nstart) {
   settings <- check_search(search, "search")
-  settings$n_continue <- settings$n_continue %||% as.integer(ceiling(sqrt(nstart)))
-  settings$split_merge <- settings$split_merge %||% (nstart > 1L)
+  # nstart = NULL: the replicated search; nstart = 1 from the reference's start:
+  # the reference's algorithm, no moves; nstart > 1: screened starts.
+  replicated <- is.null(nstart)
+  searching <- replicated || nstart > 1L
+  settings$n_continue <- settings$n_continue %||% as.integer(ceiling(sqrt(nstart %||% 1L)))
+  settings$split_merge <- settings$split_merge %||% searching
+  settings$transfers <- settings$transfers %||% searching
   settings$max_moves <- settings$max_moves %||% NA_integer_
+  settings$replicates <- if (replicated) as.integer(settings$replicates %||% 3L) else 0L
+  settings$max_starts <- if (is.null(settings$max_starts)) NA_integer_ else as.integer(settings$max_starts)
   # NULL (an object saved before the setting existed) is the default; the
   # core's 0 means "never subsample".
   subsample <- settings$subsample %||% formals(dmn_search)$subsample
@@ -470,6 +551,13 @@ with_used_locals <- function(fun) {
 }
 
 warn_about_fit <- function(raw, k, tol, rel_tol) {
+  search <- raw$search
+  if (search$replicates > 0L && search$at_best < search$replicates) {
+    warning(structure(
+      class = c("fastdmm_not_replicated", "warning", "condition"),
+      list(message = not_replicated_message(search, k), call = NULL)
+    ))
+  }
   if (!raw$converged) {
     warning(structure(
       class = c("fastdmm_not_converged", "warning", "condition"),
@@ -487,6 +575,18 @@ warn_about_fit <- function(raw, k, tol, rel_tol) {
     ))
   }
   invisible(NULL)
+}
+
+# "k = 3: the best optimum was reached by 1 of 40 starts ...": how far the
+# replication got and how to widen its budget.
+not_replicated_message <- function(search, k) {
+  sprintf(paste(
+    "k = %d: the best optimum was reached by %d of %d start%s, fewer than the %d",
+    "asked for, when the budget of %d starts ran out (%d distinct optima); another",
+    "seed may find a better one. Widen the budget with",
+    "search = dmn_search(max_starts = %d), or ask for fewer with dmn_search(replicates = )"),
+    k, search$at_best, search$starts_run, plural(search$starts_run), search$replicates,
+    search$max_starts, search$optima, min(most_starts, max(4L * search$max_starts, 100L)))
 }
 
 # "k = 3: EM did not converge in 1 iteration (...)": the last change of the
@@ -549,22 +649,40 @@ new_dmn_fit <- function(raw, data, k, seeds, kinds, init, hessian, accelerate, t
     accelerate = accelerate,
     starts = start_table(raw$starts, seeds, kinds),
     best_start = raw$best_start,
-    moves = as.data.frame(raw$moves),
+    moves = move_table(raw$moves),
     total_em_iterations = raw$total_em_iterations,
-    search = raw$search
+    search = search_record(raw$search)
   ), class = "dmn_fit")
+}
+
+# The trials of the moves behind the fit, in the order tried, their kind by name.
+move_table <- function(moves) {
+  moves <- as.data.frame(moves)
+  moves$kind <- move_kinds[moves$kind + 1L]
+  moves
+}
+
+# The core's record of the search, with the moves tried and accepted by kind
+# named, and `replicated` (NA for a search without replication).
+search_record <- function(search) {
+  search$moves_tried <- stats::setNames(search$moves_tried, move_kinds)
+  search$moves_accepted <- stats::setNames(search$moves_accepted, move_kinds)
+  search$replicated <- if (search$replicates > 0L) search$at_best >= search$replicates else NA
+  search
 }
 
 # The fit's record of every start: the core's `starts` (one element per start)
 # with each start's seed and kind, and its status in words.
 start_table <- function(starts, seeds, kinds) {
+  run <- seq_along(starts$kind)
   data.frame(
-    start = seq_along(seeds),
-    seed = seeds,
-    kind = kinds,
+    start = run,
+    seed = seeds[run],
+    kind = kinds[run],
     screen_NLE = na_if_nan(starts$screen_NLE),
     continued = starts$continued,
     NLE = na_if_nan(starts$NLE),
+    moved_NLE = na_if_nan(starts$moved_NLE),
     em_iterations = starts$em_iterations,
     converged = starts$converged,
     status = ifelse(starts$abandoned, "abandoned",

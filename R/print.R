@@ -39,15 +39,25 @@ print.dmn_fit <- function(x, ...) {
                 if (isTRUE(x$converged)) "converged" else "did not converge",
                 x$em_iterations, x$seed, x$hessian))
   }
-  if (NROW(x$starts) > 1L) {
+  search <- x$search
+  if (isTRUE(search$replicates > 0L)) {
+    cat(sprintf("best optimum reached by %d of %d starts (start %d; %d distinct optima%s)\n",
+                as.integer(search$at_best), as.integer(search$starts_run), x$best_start,
+                as.integer(search$optima),
+                if (isTRUE(search$replicated)) "" else
+                  sprintf("; %d asked for", as.integer(search$replicates))))
+  } else if (NROW(x$starts) > 1L) {
     finished <- x$starts$continued & x$starts$status != "abandoned"
     cat(sprintf("best of %d starts (start %d; %d run to the end)\n", nrow(x$starts),
                 x$best_start, sum(finished)))
   }
   if (NROW(x$moves) > 0L) {
-    cat(sprintf("split-merge: %d of %d moves kept\n", sum(x$moves$accepted), nrow(x$moves)))
+    kinds <- x$moves$kind %||% rep("split-merge", nrow(x$moves))
+    for (kind in intersect(c("split-merge", "transfer"), kinds)) {
+      mine <- kinds == kind
+      cat(sprintf("%s: %d of %d moves kept\n", kind, sum(x$moves$accepted[mine]), sum(mine)))
+    }
   }
-  search <- x$search
   if (is.list(search) && isTRUE(search$subsample < search$samples)) {
     cat(sprintf("searched on a subsample of %s of %s samples, then %d EM iterations on all\n",
                 format(search$subsample, big.mark = ","), format(search$samples, big.mark = ","),

@@ -39,7 +39,7 @@ cached_fit <- function(n, n_taxa, k, depth, seed) {
   function() {
     if (is.null(fit)) {
       x <- simulate_counts(n = n, n_taxa = n_taxa, k = k, depth = depth, seed = seed)
-      fit <<- dmn_fit(x, k, seed = 1, threads = 1)
+      fit <<- dmn_fit(x, k, seed = 1, threads = 1, nstart = 1)
     }
     fit
   }

@@ -62,9 +62,9 @@ sweep_setup <- quote({
                  c(2, 1, 1, 1, 1, 2, 5, 20, 10, 3, 1, 1))
   x <- rdmm(60, alpha, depth = 200)
   grp <- rep(c("a", "b"), 30)
-  fit <- dmn_fit(x, 2, seed = 1, threads = 1)
-  fit1 <- dmn_fit(x, 1, seed = 1, threads = 1)
-  fits <- dmn_fit(x, 1:3, seed = 1, threads = 1)
+  fit <- dmn_fit(x, 2, seed = 1, threads = 1, nstart = 1)
+  fit1 <- dmn_fit(x, 1, seed = 1, threads = 1, nstart = 1)
+  fits <- dmn_fit(x, 1:3, seed = 1, threads = 1, nstart = 1)
   group_fit <- dmngroup(x, grp, k = 1, seed = 1, threads = 1)
   edit_search <- function(field, value) {
     search <- dmn_search()
@@ -83,7 +83,8 @@ sweep_setup <- quote({
   # Made when a case needs it: loading Matrix costs more than most batches.
   sparse <- function() methods::as(Matrix::Matrix(x, sparse = TRUE), "CsparseMatrix")
   raw_search <- list(screen_iter = 10L, n_continue = 1L, split_merge = FALSE,
-                     max_moves = 2L, max_tries = 5L, subsample = 0)
+                     max_moves = 2L, max_tries = 5L, subsample = 0, replicates = 0L,
+                     max_starts = NA_integer_, transfers = FALSE)
   raw_fit <- function(...) {
     args <- list(counts = table, k = 2L, seeds = 1L, kinds = 0L, given = NULL, threads = 1L,
                  max_iter = 5L, tol = 1e-6, rel_tol = 1e-12, accelerate = TRUE,
@@ -105,32 +106,33 @@ is_fit_or_fits <- quote(inherits(.value, c("dmn_fit", "dmn_fits")))
 # ---- rows: the fitting entry points ------------------------------------------------
 
 fit_rows <- c(
-  probe_row("dmn_fit", quote(dmn_fit(.v, 2, seed = 1, threads = 1)), "counts", accepts$none),
-  probe_row("dmn_fit", quote(dmn_fit(x, .v, seed = 1, threads = 1)), "k",
+  probe_row("dmn_fit", quote(dmn_fit(.v, 2, seed = 1, threads = 1, nstart = 1)), "counts", accepts$none),
+  probe_row("dmn_fit", quote(dmn_fit(x, .v, seed = 1, threads = 1, nstart = 1)), "k",
             c(accepts$count, "c(1, 2)"), is_fit_or_fits),
-  probe_row("dmn_fit", quote(dmn_fit(x, 2, verbose = .v, seed = 1, threads = 1)), "verbose",
+  probe_row("dmn_fit", quote(dmn_fit(x, 2, verbose = .v, seed = 1, threads = 1, nstart = 1)), "verbose",
             accepts$flag, is_fit),
-  probe_row("dmn_fit", quote(dmn_fit(x, 2, seed = .v, threads = 1)), "seed", accepts$seed,
+  probe_row("dmn_fit", quote(dmn_fit(x, 2, seed = .v, threads = 1, nstart = 1)), "seed", accepts$seed,
             is_fit),
-  probe_row("dmn_fit", quote(dmn_fit(x, 2, seed = 1, threads = .v)), "threads",
+  probe_row("dmn_fit", quote(dmn_fit(x, 2, seed = 1, threads = .v, nstart = 1)), "threads",
             c(accepts$count, "NULL"), is_fit),
-  probe_row("dmn_fit", quote(dmn_fit(x, 2, seed = 1, threads = 1, hessian = .v)), "hessian",
+  probe_row("dmn_fit", quote(dmn_fit(x, 2, seed = 1, threads = 1, hessian = .v, nstart = 1)), "hessian",
             accepts$choice, is_fit),
-  probe_row("dmn_fit", quote(dmn_fit(x, 2, seed = 1, threads = 1, max_iter = .v)), "max_iter",
+  probe_row("dmn_fit", quote(dmn_fit(x, 2, seed = 1, threads = 1, max_iter = .v, nstart = 1)), "max_iter",
             accepts$count, is_fit),
-  probe_row("dmn_fit", quote(dmn_fit(x, 2, seed = 1, threads = 1, tol = .v)), "tol",
+  probe_row("dmn_fit", quote(dmn_fit(x, 2, seed = 1, threads = 1, tol = .v, nstart = 1)), "tol",
             accepts$number0, is_fit),
-  probe_row("dmn_fit", quote(dmn_fit(x, 2, seed = 1, threads = 1, nstart = .v)), "nstart",
-            accepts$count, is_fit),
-  probe_row("dmn_fit", quote(dmn_fit(x, 2, seed = 1, threads = 1, assay.type = .v)),
+  probe_row("dmn_fit", quote(dmn_fit(x, 2, seed = 1, threads = 1, nstart = .v,
+                                     search = dmn_search(max_starts = 4))), "nstart",
+            c(accepts$count, "NULL"), is_fit),
+  probe_row("dmn_fit", quote(dmn_fit(x, 2, seed = 1, threads = 1, assay.type = .v, nstart = 1)),
             "assay.type", "NULL", is_fit),
-  probe_row("dmn_fit", quote(dmn_fit(x, 2, seed = 1, threads = 1, init = .v)), "init",
+  probe_row("dmn_fit", quote(dmn_fit(x, 2, seed = 1, threads = 1, init = .v, nstart = 1)), "init",
             accepts$none, is_fit),
-  probe_row("dmn_fit", quote(dmn_fit(x, 2, seed = 1, threads = 1, accelerate = .v)),
+  probe_row("dmn_fit", quote(dmn_fit(x, 2, seed = 1, threads = 1, accelerate = .v, nstart = 1)),
             "accelerate", accepts$flag, is_fit),
-  probe_row("dmn_fit", quote(dmn_fit(x, 2, seed = 1, threads = 1, rel_tol = .v)), "rel_tol",
+  probe_row("dmn_fit", quote(dmn_fit(x, 2, seed = 1, threads = 1, rel_tol = .v, nstart = 1)), "rel_tol",
             accepts$number0, is_fit),
-  probe_row("dmn_fit", quote(dmn_fit(x, 2, seed = 1, threads = 1, search = .v)), "search",
+  probe_row("dmn_fit", quote(dmn_fit(x, 2, seed = 1, threads = 1, search = .v, nstart = 1)), "search",
             accepts$none, is_fit),
   # dmn_search() and objects of its class edited afterwards.
   probe_row("dmn_search", quote(dmn_search(screen_iter = .v)), "screen_iter", accepts$count,
@@ -145,6 +147,24 @@ fit_rows <- c(
             quote(inherits(.value, "dmn_search"))),
   probe_row("dmn_search", quote(dmn_search(subsample = .v)), "subsample", c("Inf", "NULL"),
             quote(inherits(.value, "dmn_search"))),
+  probe_row("dmn_search", quote(dmn_search(replicates = .v)), "replicates",
+            c(accepts$count, "NULL"), quote(inherits(.value, "dmn_search"))),
+  probe_row("dmn_search", quote(dmn_search(max_starts = .v)), "max_starts",
+            c(accepts$count, "NULL"), quote(inherits(.value, "dmn_search"))),
+  probe_row("dmn_search", quote(dmn_search(transfers = .v)), "transfers",
+            c(accepts$flag, "NULL"), quote(inherits(.value, "dmn_search"))),
+  probe_row("edited dmn_search",
+            quote(dmn_fit(x, 2, seed = 1, threads = 1,
+                          search = edit_search("replicates", .v))),
+            "search$replicates", c(accepts$count, "NULL"), is_fit),
+  probe_row("edited dmn_search",
+            quote(dmn_fit(x, 2, seed = 1, threads = 1,
+                          search = edit_search("max_starts", .v))),
+            "search$max_starts", c(accepts$count, "NULL"), is_fit),
+  probe_row("edited dmn_search",
+            quote(dmn_fit(x, 3, nstart = 3, seed = 1, threads = 1,
+                          search = edit_search("transfers", .v))),
+            "search$transfers", c(accepts$flag, "NULL"), is_fit),
   probe_row("edited dmn_search",
             quote(dmn_fit(x, 3, nstart = 3, seed = 1, threads = 1,
                           search = edit_search("subsample", .v))),
@@ -389,10 +409,10 @@ param_rows <- if (requireNamespace("bluster", quietly = TRUE)) c(
 
 explicit_rows <- c(
   # Issue 13, item 1: the not-converged warning with a one-value NLE trace.
-  explicit("issue 1: dmn_fit max_iter = 1", quote(dmn_fit(x, 3, seed = 1, max_iter = 1)),
+  explicit("issue 1: dmn_fit max_iter = 1", quote(dmn_fit(x, 3, seed = 1, max_iter = 1, nstart = 1)),
            "value", check = is_fit),
   explicit("issue 1: dmn_fit max_iter = 2, accelerated",
-           quote(dmn_fit(x, 3, seed = 1, max_iter = 2, accelerate = TRUE)), "value",
+           quote(dmn_fit(x, 3, seed = 1, max_iter = 2, accelerate = TRUE, nstart = 1)), "value",
            check = is_fit),
   explicit("issue 1: dmngroup max_iter = 1",
            quote(dmngroup(x, grp, k = 2, seed = 1, threads = 1, max_iter = 1)), "value",
@@ -402,17 +422,17 @@ explicit_rows <- c(
            "value", check = quote(is.data.frame(.value) && !anyNA(.value))),
   # Issue 13, item 2: whole numbers beyond the int range.
   explicit("issue 2: nstart = 1e10", quote(dmn_fit(x, 3, nstart = 1e10)), "error", "nstart"),
-  explicit("issue 2: threads = 1e10", quote(dmn_fit(x, 3, threads = 1e10)), "error", "threads"),
-  explicit("issue 2: max_iter = 1e10", quote(dmn_fit(x, 3, max_iter = 1e10)), "error",
+  explicit("issue 2: threads = 1e10", quote(dmn_fit(x, 3, threads = 1e10, nstart = 1)), "error", "threads"),
+  explicit("issue 2: max_iter = 1e10", quote(dmn_fit(x, 3, max_iter = 1e10, nstart = 1)), "error",
            "max_iter"),
   explicit("issue 2: dmn_search(screen_iter = 1e10)", quote(dmn_search(screen_iter = 1e10)),
            "error", "screen_iter"),
   # Issue 13, item 3: choices.
-  explicit("issue 3: hessian = 'bogus'", quote(dmn_fit(x, 3, hessian = "bogus")), "error",
+  explicit("issue 3: hessian = 'bogus'", quote(dmn_fit(x, 3, hessian = "bogus", nstart = 1)), "error",
            "hessian"),
-  explicit("issue 3: hessian = NA", quote(dmn_fit(x, 3, hessian = NA)), "error", "hessian"),
+  explicit("issue 3: hessian = NA", quote(dmn_fit(x, 3, hessian = NA, nstart = 1)), "error", "hessian"),
   explicit("issue 3: hessian = 'ref' is 'reference'",
-           quote(dmn_fit(x, 3, seed = 1, threads = 1, hessian = "ref")), "value",
+           quote(dmn_fit(x, 3, seed = 1, threads = 1, hessian = "ref", nstart = 1)), "value",
            check = quote(.value$hessian == "reference")),
   explicit("issue 3: best_fit by = 'bogus'", quote(best_fit(fits, by = "bogus")), "error", "by"),
   explicit("issue 3: best_fit by = 'bic' is BIC", quote(best_fit(fits, by = "bic")), "value",
@@ -425,7 +445,7 @@ explicit_rows <- c(
            quote(dmn_fit(x, 3, nstart = 3, search = structure(list(), class = "dmn_search"))),
            "error", "search"),
   explicit("issue 4: a dmn_search with an unknown setting",
-           quote(dmn_fit(x, 3, search = edit_search("bogus", 10))), "error", "search"),
+           quote(dmn_fit(x, 3, search = edit_search("bogus", 10), nstart = 1)), "error", "search"),
   # Issue 13, item 6: unknown arguments through `...`.
   explicit("issue 6: dmngroup bogus = 1", quote(dmngroup(x, grp, k = 1:2, bogus = 1)), "error",
            "bogus"),
@@ -459,86 +479,86 @@ explicit_rows <- c(
            quote(dmn_fit(x, 2, seed = 1, threads = 1, nstart = 2,
                          search = dmn_search(n_continue = 1000))), "value", check = is_fit),
   explicit("tol and rel_tol both 0", quote(dmn_fit(x, 2, seed = 1, threads = 1, tol = 0,
-                                                   rel_tol = 0, max_iter = 20)),
+                                                   rel_tol = 0, max_iter = 20, nstart = 1)),
            "value", check = is_fit),
   explicit("the most starts", quote(dmn_fit(x, 2, nstart = 100001)), "error", "nstart"),
-  explicit("k beyond the samples", quote(dmn_fit(x, 61)), "error", "k"),
-  explicit("k duplicated", quote(dmn_fit(x, c(2, 2))), "error", "k"),
-  explicit("k with NA", quote(dmn_fit(x, c(2, NA))), "error", "k"),
-  explicit("k missing", quote(dmn_fit(x)), "error", "k"),
-  explicit("seed beyond the int range", quote(dmn_fit(x, 2, seed = 2^31)), "error", "seed"),
+  explicit("k beyond the samples", quote(dmn_fit(x, 61, nstart = 1)), "error", "k"),
+  explicit("k duplicated", quote(dmn_fit(x, c(2, 2), nstart = 1)), "error", "k"),
+  explicit("k with NA", quote(dmn_fit(x, c(2, NA), nstart = 1)), "error", "k"),
+  explicit("k missing", quote(dmn_fit(x, nstart = 1)), "error", "k"),
+  explicit("seed beyond the int range", quote(dmn_fit(x, 2, seed = 2^31, nstart = 1)), "error", "seed"),
   explicit("seed at the int range", quote(dmn_fit(x, 2, seed = -.Machine$integer.max,
-                                                   threads = 1)), "value", check = is_fit),
-  explicit("init labels of the wrong length", quote(dmn_fit(x, 2, init = rep(1, 59))), "error",
+                                                   threads = 1, nstart = 1)), "value", check = is_fit),
+  explicit("init labels of the wrong length", quote(dmn_fit(x, 2, init = rep(1, 59), nstart = 1)), "error",
            "init"),
-  explicit("init labels beyond k", quote(dmn_fit(x, 2, init = rep(1:3, 20))), "error", "init"),
-  explicit("init posteriors not summing to 1", quote(dmn_fit(x, 2, init = matrix(0.3, 60, 2))),
+  explicit("init labels beyond k", quote(dmn_fit(x, 2, init = rep(1:3, 20), nstart = 1)), "error", "init"),
+  explicit("init posteriors not summing to 1", quote(dmn_fit(x, 2, init = matrix(0.3, 60, 2), nstart = 1)),
            "error", "init"),
   explicit("init posteriors as a data.frame",
-           quote(dmn_fit(x, 2, threads = 1, init = as.data.frame(diag(2)[rep(1:2, 30), ]))),
+           quote(dmn_fit(x, 2, threads = 1, init = as.data.frame(diag(2)[rep(1:2, 30), ]), nstart = 1)),
            "value", check = is_fit),
-  explicit("init as a character vector", quote(dmn_fit(x, 2, init = c("a", "b"))), "error",
+  explicit("init as a character vector", quote(dmn_fit(x, 2, init = c("a", "b"), nstart = 1)), "error",
            "init"),
-  explicit("a count table with one taxon", quote(dmn_fit(x[, 1, drop = FALSE], 1)), "error",
+  explicit("a count table with one taxon", quote(dmn_fit(x[, 1, drop = FALSE], 1, nstart = 1)), "error",
            "counts"),
-  explicit("a count table with NA", quote(dmn_fit(replace(x, 3, NA), 1)), "error", "counts"),
-  explicit("a count table with a zero sample", quote(dmn_fit(replace(x, cbind(2, 1:12), 0L), 1)),
+  explicit("a count table with NA", quote(dmn_fit(replace(x, 3, NA), 1, nstart = 1)), "error", "counts"),
+  explicit("a count table with a zero sample", quote(dmn_fit(replace(x, cbind(2, 1:12), 0L), 1, nstart = 1)),
            "error", "counts"),
-  explicit("a character data.frame", quote(dmn_fit(as.data.frame(matrix("a", 3, 3)), 1)),
+  explicit("a character data.frame", quote(dmn_fit(as.data.frame(matrix("a", 3, 3)), 1, nstart = 1)),
            "error", "counts"),
-  explicit("a sparse table", quote(dmn_fit(sparse(), 2, seed = 1, threads = 1)), "value",
+  explicit("a sparse table", quote(dmn_fit(sparse(), 2, seed = 1, threads = 1, nstart = 1)), "value",
            check = is_fit),
   explicit("a sparse table with row indices edited out of range", quote({
     bad <- sparse()
     bad@i[1] <- 1000L
-    dmn_fit(bad, 2)
+    dmn_fit(bad, 2, nstart = 1)
   }), "error", "counts"),
   explicit("a sparse table with its column starts edited", quote({
     bad <- sparse()
     bad@p[3] <- 100000L
-    dmn_fit(bad, 2)
+    dmn_fit(bad, 2, nstart = 1)
   }), "error", "counts"),
   # Count tables (fastdmm_counts) kept and edited: rebuilt from arrays that
   # an edit may have broken.
-  explicit("a kept count table", quote(dmn_fit(table, 2, seed = 1, threads = 1)), "value",
+  explicit("a kept count table", quote(dmn_fit(table, 2, seed = 1, threads = 1, nstart = 1)), "value",
            check = is_fit),
   explicit("a kept count table without its pointer",
-           quote(dmn_fit(edit_table("n_samples", 60L), 2, seed = 1, threads = 1)), "value",
+           quote(dmn_fit(edit_table("n_samples", 60L), 2, seed = 1, threads = 1, nstart = 1)), "value",
            check = is_fit),
   explicit("a count table with another external pointer",
-           quote(dmn_fit(edit_table("pointer", new("externalptr")), 2, seed = 1, threads = 1)),
+           quote(dmn_fit(edit_table("pointer", new("externalptr")), 2, seed = 1, threads = 1, nstart = 1)),
            "value", check = is_fit),
   explicit("a count table with n_samples edited, pointer kept", quote({
     edited <- table
     edited$n_samples <- 100L
-    dmn_fit(edited, 2)
+    dmn_fit(edited, 2, nstart = 1)
   }), "error", "counts"),
-  explicit("a count table with n_samples 1e10", quote(dmn_fit(edit_table("n_samples", 1e10), 2)),
+  explicit("a count table with n_samples 1e10", quote(dmn_fit(edit_table("n_samples", 1e10), 2, nstart = 1)),
            "error", "counts"),
-  explicit("a count table with n_taxa -1", quote(dmn_fit(edit_table("n_taxa", -1L), 2)),
+  explicit("a count table with n_taxa -1", quote(dmn_fit(edit_table("n_taxa", -1L), 2, nstart = 1)),
            "error", "counts"),
   explicit("a count table with samples out of range",
-           quote(dmn_fit(edit_table("col_sample", table$col_sample + 1000L), 2)), "error",
+           quote(dmn_fit(edit_table("col_sample", table$col_sample + 1000L), 2, nstart = 1)), "error",
            "counts"),
   explicit("a count table with negative samples",
-           quote(dmn_fit(edit_table("col_sample", table$col_sample - 1000L), 2)), "error",
+           quote(dmn_fit(edit_table("col_sample", table$col_sample - 1000L), 2, nstart = 1)), "error",
            "counts"),
   explicit("a count table with pairs of other taxa",
-           quote(dmn_fit(edit_table("col_pair", rev(table$col_pair)), 2)), "error", "counts"),
+           quote(dmn_fit(edit_table("col_pair", rev(table$col_pair)), 2, nstart = 1)), "error", "counts"),
   explicit("a count table with zero counts",
-           quote(dmn_fit(edit_table("pair_value", table$pair_value * 0), 2)), "error", "counts"),
+           quote(dmn_fit(edit_table("pair_value", table$pair_value * 0), 2, nstart = 1)), "error", "counts"),
   explicit("a count table with col_ptr decreasing",
-           quote(dmn_fit(edit_table("col_ptr", rev(table$col_ptr)), 2)), "error", "counts"),
+           quote(dmn_fit(edit_table("col_ptr", rev(table$col_ptr)), 2, nstart = 1)), "error", "counts"),
   explicit("a count table with col_ptr of the wrong type",
-           quote(dmn_fit(edit_table("col_ptr", as.integer(table$col_ptr)), 2)), "error",
+           quote(dmn_fit(edit_table("col_ptr", as.integer(table$col_ptr)), 2, nstart = 1)), "error",
            "counts"),
   explicit("a count table with short arrays",
-           quote(dmn_fit(edit_table("col_sample", table$col_sample[-1]), 2)), "error", "counts"),
+           quote(dmn_fit(edit_table("col_sample", table$col_sample[-1]), 2, nstart = 1)), "error", "counts"),
   explicit("a count table without arrays",
-           quote(dmn_fit(structure(list(n_samples = 60L), class = "fastdmm_counts"), 2)),
+           quote(dmn_fit(structure(list(n_samples = 60L), class = "fastdmm_counts"), 2, nstart = 1)),
            "error", "counts"),
   explicit("a count table that is not a list",
-           quote(dmn_fit(structure(1:5, class = "fastdmm_counts"), 2)), "error", "counts"),
+           quote(dmn_fit(structure(1:5, class = "fastdmm_counts"), 2, nstart = 1)), "error", "counts"),
   # Damaged fits.
   explicit("predict with a damaged fit", quote({
     damaged <- fit
@@ -703,15 +723,24 @@ internal_cases <- c(
            "'threads' must not be NA")
 )
 # Every setting of the search, out of range in every way.
-for (field in c("screen_iter", "n_continue", "max_tries", "max_moves", "subsample")) {
+for (field in c("screen_iter", "n_continue", "max_tries", "max_moves", "subsample",
+                "replicates", "max_starts")) {
   for (value in list(0L, -1L, 1e10, 1.5, "a", c(1L, 2L), NULL, TRUE)) {
-    # 0 is a valid max_moves (no moves) and subsample (never subsample).
-    if (field %in% c("max_moves", "subsample") && identical(value, 0L)) next
+    # 0 is a valid max_moves (no moves), subsample (never subsample) and
+    # replicates (a screened search).
+    if (field %in% c("max_moves", "subsample", "replicates") && identical(value, 0L)) next
     internal_cases <- c(internal_cases, internal(
       sprintf("search$%s = %s", field, deparse1(value)),
       bquote(raw_fit(search = raw_search_with(.(field), .(value)))),
       sprintf("'search\\$%s'", field)))
   }
+}
+
+for (value in list(NA, "a", c(TRUE, FALSE), NULL, 1L)) {
+  internal_cases <- c(internal_cases, internal(
+    sprintf("search$transfers = %s", deparse1(value)),
+    bquote(raw_fit(search = raw_search_with("transfers", .(value)))),
+    "'search\\$transfers'"))
 }
 
 # ---- the sweeps ------------------------------------------------------------------------
@@ -771,7 +800,7 @@ test_that("the sweep reports a crash, R's own errors and unclassed warnings as f
   planted <- c(
     # Signal 11 is SIGSEGV on Linux and macOS: the child dies as on a segfault.
     explicit("planted crash", quote(tools::pskill(Sys.getpid(), 11L)), "value"),
-    explicit("after the crash", quote(dmn_fit(x, 2, seed = 1, threads = 1)), "value",
+    explicit("after the crash", quote(dmn_fit(x, 2, seed = 1, threads = 1, nstart = 1)), "value",
              check = is_fit),
     explicit("R's match.arg", quote(match.arg("bogus", c("exact", "reference"))), "error",
              "arg"),
@@ -781,7 +810,7 @@ test_that("the sweep reports a crash, R's own errors and unclassed warnings as f
     }), "value"),
     explicit("a value where an error is due", quote(1), "error", "x"),
     explicit("a value failing its check", quote(1), "value", check = quote(.value == 2)),
-    explicit("a fastdmm error naming another argument", quote(dmn_fit(x, 0)), "error", "seed")
+    explicit("a fastdmm error naming another argument", quote(dmn_fit(x, 0, nstart = 1)), "error", "seed")
   )
   results <- run_sweep(planted, sweep_setup)
   expect_identical(results[["planted crash"]]$outcome, "crash")

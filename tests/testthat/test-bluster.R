@@ -41,7 +41,7 @@ twins_clustering <- local({
     if (is.null(result)) {
       se <- twins_se()
       result <<- bluster::clusterRows(t(SummarizedExperiment::assay(se, "counts")),
-                                      FastDmmParam(k = 1:4, seed = 1, threads = 1),
+                                      FastDmmParam(k = 1:4, seed = 1, threads = 1, nstart = 1),
                                       full = TRUE)
     }
     result
@@ -68,7 +68,8 @@ test_that("FastDmmParam() is a BlusterParam holding its settings", {
   expect_identical(param[["k"]], 1:3)
   expect_identical(param[["type"]], "laplace")
   expect_null(param[["seed"]])
-  expect_identical(param[["nstart"]], 1L)
+  # NULL: the replicated search, as dmn_fit()'s default.
+  expect_null(param[["nstart"]])
   expect_null(param[["max_iter"]])
 
   param <- FastDmmParam(k = c(2, 5), type = "bic", seed = 7, nstart = 2, max_iter = 50,
@@ -89,16 +90,17 @@ test_that("show() prints the class and every setting", {
     "^class: FastDmmParam\nk: 1, 2, 3\ntype: laplace\n",
     "seed: NULL \\(a new random seed for every clusterRows\\(\\) call\\)\n",
     "BPPARAM: NULL \\(the k's run one after the other, each on fastdmm's threads\\)\n",
-    "nstart: 1$"
+    "nstart: NULL \\(the replicated search: starts until the best optimum is reached by several\\)$"
   ))
-  expect_output(show(FastDmmParam(k = 2, seed = 3, tol = 1e-4)),
+  expect_output(show(FastDmmParam(k = 2, seed = 3, nstart = 1, tol = 1e-4)),
                 "k: 2\ntype: laplace\nseed: 3\nBPPARAM: NULL.*\nnstart: 1\ntol: 1e-04")
   expect_output(
-    show(FastDmmParam(k = 2, init = "kmeans++", accelerate = FALSE, rel_tol = 0,
+    show(FastDmmParam(k = 2, nstart = 1, init = "kmeans++", accelerate = FALSE, rel_tol = 0,
                       search = dmn_search(n_continue = 2))),
     paste0("nstart: 1\ninit: kmeans\\+\\+\naccelerate: FALSE\nrel_tol: 0\n",
            "search: dmn_search\\(screen_iter = 10, n_continue = 2, split_merge = \\(default\\), ",
-           "max_moves = \\(default\\), max_tries = 5, subsample = 20000\\)$"))
+           "max_moves = \\(default\\), max_tries = 5, subsample = 20000, replicates = 3, ",
+           "max_starts = \\(default\\), transfers = \\(default\\)\\)$"))
 })
 
 test_that("[[<- changes a setting, checked as the constructor checks it", {
@@ -182,7 +184,7 @@ test_that("clusterRows() returns DmmParam's result for Twins (k = 1:4, seed 1)",
   expect_identical(objects$best, (1:4)[which.min(laplace)])
 
   # The best fit is dmn_fit()'s for the same seed: posteriors and assignments.
-  fit <- dmn_fit(counts, objects$best, seed = 1, threads = 1)
+  fit <- dmn_fit(counts, objects$best, seed = 1, threads = 1, nstart = 1)
   expect_identical(objects$prob, mixture(fit))
   expect_identical(dim(objects$prob), c(nrow(counts), objects$best))
   expect_identical(colnames(objects$prob), as.character(seq_len(objects$best)))
@@ -206,7 +208,7 @@ test_that("clusterRows() returns DmmParam's result for Twins (k = 1:4, seed 1)",
 test_that("full = FALSE returns the same clusters alone", {
   skip_if_no_bluster()
   counts <- twins_counts()
-  clusters <- bluster::clusterRows(counts, FastDmmParam(k = 1:4, seed = 1, threads = 1))
+  clusters <- bluster::clusterRows(counts, FastDmmParam(k = 1:4, seed = 1, threads = 1, nstart = 1))
   expect_identical(clusters, twins_clustering()$clusters)
 })
 
@@ -215,19 +217,19 @@ test_that("type = AIC and BIC choose by DirichletMultinomial's AIC() and BIC()",
   counts <- twins_counts()
   dmm <- twins_clustering()$objects$dmm
   for (type in c("AIC", "BIC")) {
-    result <- bluster::clusterRows(counts, FastDmmParam(k = 1:4, type = type, seed = 1,
+    result <- bluster::clusterRows(counts, FastDmmParam(k = 1:4, type = type, seed = 1, nstart = 1,
                                                         threads = 1), full = TRUE)
     criterion <- switch(type, AIC = DirichletMultinomial::AIC, BIC = DirichletMultinomial::BIC)
     expect_identical(result$objects$best, (1:4)[which.min(vapply(dmm, criterion, numeric(1)))])
     expect_identical(result$objects$prob,
-                     mixture(dmn_fit(counts, result$objects$best, seed = 1, threads = 1)))
+                     mixture(dmn_fit(counts, result$objects$best, seed = 1, threads = 1, nstart = 1)))
   }
 })
 
 test_that("best is a value of k, not its position, when k does not start at 1", {
   skip_if_no_bluster()
   counts <- simulate_counts(n = 15, n_taxa = 6, k = 2, seed = 3)
-  result <- bluster::clusterRows(counts, FastDmmParam(k = c(3, 1, 2), seed = 1, threads = 1),
+  result <- bluster::clusterRows(counts, FastDmmParam(k = c(3, 1, 2), seed = 1, threads = 1, nstart = 1),
                                  full = TRUE)
   laplace <- vapply(result$objects$dmm, DirichletMultinomial::laplace, numeric(1))
   expect_identical(result$objects$best, c(3L, 1L, 2L)[which.min(laplace)])
@@ -240,11 +242,11 @@ test_that("best is a value of k, not its position, when k does not start at 1", 
 test_that("a single k is fitted and returned without choosing", {
   skip_if_no_bluster()
   counts <- simulate_counts(n = 15, n_taxa = 6, k = 2, seed = 3)
-  result <- bluster::clusterRows(counts, FastDmmParam(k = 2, seed = 5, threads = 1),
+  result <- bluster::clusterRows(counts, FastDmmParam(k = 2, seed = 5, threads = 1, nstart = 1),
                                  full = TRUE)
   expect_identical(result$objects$best, 2L)
   expect_length(result$objects$dmm, 1L)
-  fit <- dmn_fit(counts, 2, seed = 5, threads = 1)
+  fit <- dmn_fit(counts, 2, seed = 5, threads = 1, nstart = 1)
   expect_identical(result$objects$prob, mixture(fit))
   expect_identical(unname(as.character(result$clusters)),
                    unname(as.character(mixture(fit, assign = TRUE))))
@@ -253,12 +255,12 @@ test_that("a single k is fitted and returned without choosing", {
 test_that("seed = NULL draws the seed from R's generator and reports it", {
   skip_if_no_bluster()
   counts <- simulate_counts(n = 15, n_taxa = 6, k = 2, seed = 3)
-  param <- FastDmmParam(k = 2, threads = 1)
+  param <- FastDmmParam(k = 2, threads = 1, nstart = 1)
   first <- with_seed(42, bluster::clusterRows(counts, param, full = TRUE))
   again <- with_seed(42, bluster::clusterRows(counts, param, full = TRUE))
   expect_identical(first, again)
   expect_identical(first$objects$seed, with_seed(42, sample.int(.Machine$integer.max, 1L)))
-  fixed <- bluster::clusterRows(counts, FastDmmParam(k = 2, seed = first$objects$seed,
+  fixed <- bluster::clusterRows(counts, FastDmmParam(k = 2, seed = first$objects$seed, nstart = 1,
                                                      threads = 1), full = TRUE)
   expect_identical(fixed$objects$prob, first$objects$prob)
 })
@@ -297,7 +299,7 @@ test_that("clusterRows() accepts sparse matrices and refuses containers and bad 
 test_that("mia's addCluster() route stores what miaViz's DMN functions read", {
   skip_if_no_bluster()
   skip_if_not_installed("S4Vectors")
-  se <- add_cluster_like_mia(twins_se(), FastDmmParam(k = 1:4, seed = 1, threads = 1),
+  se <- add_cluster_like_mia(twins_se(), FastDmmParam(k = 1:4, seed = 1, threads = 1, nstart = 1),
                              full = TRUE)
   result <- twins_clustering()
   expect_identical(SummarizedExperiment::colData(se)$clusters, result$clusters)
@@ -422,7 +424,7 @@ test_that("a BiocParallel BPPARAM gives the serial run's result, fits included",
     counts, FastDmmParam(k = 1:4, seed = 1, BPPARAM = BiocParallel::SerialParam()),
     full = TRUE)
   # Without BPPARAM, on one thread (a BPPARAM's workers get one thread each).
-  plain <- bluster::clusterRows(counts, FastDmmParam(k = 1:4, seed = 1, threads = 1),
+  plain <- bluster::clusterRows(counts, FastDmmParam(k = 1:4, seed = 1, threads = 1, nstart = 1),
                                 full = TRUE)
   expect_identical(serial, plain)
   expect_identical(vapply(serial$objects$fits, function(fit) fit$threads, integer(1)),
@@ -430,7 +432,7 @@ test_that("a BiocParallel BPPARAM gives the serial run's result, fits included",
   # Each fit is dmn_fit()'s for its k and the shared seed.
   for (i in 1:4) {
     expect_identical(without_call(serial$objects$fits[[i]]),
-                     without_call(dmn_fit(counts, i, seed = 1, threads = 1)))
+                     without_call(dmn_fit(counts, i, seed = 1, threads = 1, nstart = 1)))
   }
   skip_on_os("windows") # MulticoreParam forks
   parallel <- bluster::clusterRows(

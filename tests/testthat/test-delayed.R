@@ -69,7 +69,7 @@ skip_without_hdf5 <- function() {
 test_that("an HDF5-backed SummarizedExperiment gives exactly the in-memory fit", {
   skip_without_hdf5()
   x <- delayed_counts()
-  dense <- dmn_fit(x, 2, seed = 3, threads = 1)
+  dense <- dmn_fit(x, 2, seed = 3, threads = 1, nstart = 1)
   # Integers stop at 2^31 - 1.
   integer_x <- x
   integer_x[x > .Machine$integer.max] <- 123456
@@ -83,11 +83,11 @@ test_that("an HDF5-backed SummarizedExperiment gives exactly the in-memory fit",
   )
   expect_true(DelayedArray::is_sparse(assays$sparse))
   expect_false(DelayedArray::is_sparse(assays$double))
-  dense_integer <- dmn_fit(integer_x, 2, seed = 3, threads = 1)
+  dense_integer <- dmn_fit(integer_x, 2, seed = 3, threads = 1, nstart = 1)
   for (kind in names(assays)) {
     se <- SummarizedExperiment::SummarizedExperiment(assays = list(counts = assays[[kind]]))
     expect_true(methods::is(SummarizedExperiment::assay(se), "DelayedMatrix"))
-    fit <- dmn_fit(se, 2, seed = 3, threads = 1)
+    fit <- dmn_fit(se, 2, seed = 3, threads = 1, nstart = 1)
     expected <- if (kind == "integer") dense_integer else dense
     expect_identical(delayed_fit_parts(fit), delayed_fit_parts(expected), label = kind)
     expect_identical(rownames(mixture(fit)), rownames(x))
@@ -96,17 +96,17 @@ test_that("an HDF5-backed SummarizedExperiment gives exactly the in-memory fit",
   # By assay.type, next to an in-memory assay.
   se <- SummarizedExperiment::SummarizedExperiment(
     assays = list(relative = t(x) / 2, raw = assays$double))
-  expect_identical(delayed_fit_parts(dmn_fit(se, 2, seed = 3, threads = 1, assay.type = "raw")),
+  expect_identical(delayed_fit_parts(dmn_fit(se, 2, seed = 3, threads = 1, assay.type = "raw", nstart = 1)),
                    delayed_fit_parts(dense))
 })
 
 test_that("a samples x taxa DelayedMatrix is a count table of its own", {
   skip_without_hdf5()
   x <- delayed_counts()
-  dense <- dmn_fit(x, 1:2, seed = 3, threads = 1)
+  dense <- dmn_fit(x, 1:2, seed = 3, threads = 1, nstart = 1)
   on_disk <- hdf5_assay(x)
   expect_s4_class(on_disk, "HDF5Matrix")
-  fits <- dmn_fit(on_disk, 1:2, seed = 3, threads = 1)
+  fits <- dmn_fit(on_disk, 1:2, seed = 3, threads = 1, nstart = 1)
   for (i in 1:2) {
     expect_identical(delayed_fit_parts(fits[[i]]), delayed_fit_parts(dense[[i]]))
   }
@@ -234,17 +234,17 @@ test_that("bad values are refused exactly as in the matrix in memory", {
   with_block_size(3 * 8 * 8, {
     for (kind in names(spoil)) {
       bad <- spoil[[kind]](x)
-      expected <- refusal(dmn_fit(bad, 2, seed = 3, threads = 1))
+      expected <- refusal(dmn_fit(bad, 2, seed = 3, threads = 1, nstart = 1))
       expect_false(is.null(expected))
       expect_true("fastdmm_input_error" %in% expected$class)
       se <- SummarizedExperiment::SummarizedExperiment(assays = list(counts = hdf5_assay(t(bad))))
-      expect_identical(refusal(dmn_fit(se, 2, seed = 3, threads = 1)), expected, label = kind)
+      expect_identical(refusal(dmn_fit(se, 2, seed = 3, threads = 1, nstart = 1)), expected, label = kind)
       sparse <- SummarizedExperiment::SummarizedExperiment(
         assays = list(counts = DelayedArray::DelayedArray(Matrix::Matrix(t(bad), sparse = TRUE))))
       expect_true(DelayedArray::is_sparse(SummarizedExperiment::assay(sparse)))
-      expect_identical(refusal(dmn_fit(sparse, 2, seed = 3, threads = 2)), expected,
+      expect_identical(refusal(dmn_fit(sparse, 2, seed = 3, threads = 2, nstart = 1)), expected,
                        label = paste("sparse", kind))
-      expect_identical(refusal(dmn_fit(hdf5_assay(bad), 2, seed = 3, threads = 1)), expected,
+      expect_identical(refusal(dmn_fit(hdf5_assay(bad), 2, seed = 3, threads = 1, nstart = 1)), expected,
                        label = paste("rows", kind))
     }
   })
@@ -253,18 +253,18 @@ test_that("bad values are refused exactly as in the matrix in memory", {
   integer_x[x > .Machine$integer.max] <- 123456
   storage.mode(integer_x) <- "integer"
   integer_x[20, 3] <- NA
-  expect_identical(refusal(dmn_fit(hdf5_assay(integer_x), 2, seed = 3)),
-                   refusal(dmn_fit(integer_x, 2, seed = 3)))
+  expect_identical(refusal(dmn_fit(hdf5_assay(integer_x), 2, seed = 3, nstart = 1)),
+                   refusal(dmn_fit(integer_x, 2, seed = 3, nstart = 1)))
   logical_x <- x > 3
   se <- SummarizedExperiment::SummarizedExperiment(
     assays = list(counts = DelayedArray::DelayedArray(t(logical_x))))
-  error <- expect_input_error(dmn_fit(se, 2, seed = 3), "fastdmm_not_numeric", "counts",
+  error <- expect_input_error(dmn_fit(se, 2, seed = 3, nstart = 1), "fastdmm_not_numeric", "counts",
                               "not logical values")
   expect_identical(conditionMessage(error),
-                   refusal(dmn_fit(logical_x, 2, seed = 3))$message)
+                   refusal(dmn_fit(logical_x, 2, seed = 3, nstart = 1))$message)
   empty <- DelayedArray::DelayedArray(matrix(0, 0, 4))
-  expect_identical(refusal(dmn_fit(empty, 2, seed = 3)),
-                   refusal(dmn_fit(matrix(0, 0, 4), 2, seed = 3)))
+  expect_identical(refusal(dmn_fit(empty, 2, seed = 3, nstart = 1)),
+                   refusal(dmn_fit(matrix(0, 0, 4), 2, seed = 3, nstart = 1)))
 })
 
 test_that("the objects and files passed in are not modified", {
@@ -275,7 +275,7 @@ test_that("the objects and files passed in are not modified", {
   se <- SummarizedExperiment::SummarizedExperiment(assays = list(counts = assay))
   se_before <- se
   checksum <- unname(tools::md5sum(file))
-  fit <- dmn_fit(se, 2, seed = 3, threads = 2)
+  fit <- dmn_fit(se, 2, seed = 3, threads = 2, nstart = 1)
   expect_identical(se, se_before)
   expect_identical(unname(tools::md5sum(file)), checksum)
   expect_identical(as.matrix(SummarizedExperiment::assay(se)), t(x))

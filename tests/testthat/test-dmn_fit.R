@@ -44,7 +44,7 @@ test_that("a fit has the reference's slots, shapes and names", {
   # three EM iterations; plain EM one per iteration.
   expect_lte(length(fit$nle_trace), fit$em_iterations)
   expect_gte(3L * length(fit$nle_trace), fit$em_iterations)
-  plain <- dmn_fit(x, 3, seed = 1, threads = 1, accelerate = FALSE)
+  plain <- dmn_fit(x, 3, seed = 1, threads = 1, accelerate = FALSE, nstart = 1)
   expect_length(plain$nle_trace, plain$em_iterations)
   expect_false(plain$accelerate)
   expect_true(fit$converged)
@@ -72,7 +72,7 @@ test_that("the EM objective never increases and its last value is the NLE", {
   for (seed in 1:3) {
     wide <- dmn_fit(simulate_counts(n = 30, n_taxa = 25, k = 4, depth = 80, seed = 40 + seed,
                                     precision = 3),
-                    5, seed = seed, threads = 2)
+                    5, seed = seed, threads = 2, nstart = 1)
     expect_nonincreasing(wide$nle_trace)
   }
 })
@@ -119,7 +119,7 @@ test_that("LogDet, Lower and Upper come from the exact Hessian at the fitted par
 test_that("hessian = 'reference' changes only LogDet, Laplace, Lower and Upper", {
   x <- fit_counts()
   fit <- shared_fit()
-  reference <- dmn_fit(x, 3, seed = 1, threads = 1, hessian = "reference")
+  reference <- dmn_fit(x, 3, seed = 1, threads = 1, hessian = "reference", nstart = 1)
   expect_identical(reference$hessian, "reference")
   for (part in c("group", "mixture", "nle_trace", "log_likelihood", "em_iterations")) {
     expect_identical(reference[[part]], fit[[part]], label = part)
@@ -141,14 +141,14 @@ test_that("hessian = 'reference' changes only LogDet, Laplace, Lower and Upper",
 
 test_that("k = 1 is a single Dirichlet-multinomial with no weight terms in LogDet", {
   x <- fit_counts()
-  fit <- dmn_fit(x, 1, seed = 3, threads = 1)
+  fit <- dmn_fit(x, 1, seed = 3, threads = 1, nstart = 1)
   expect_true(all(mixture(fit) == 1))
   expect_identical(fit$mixture$Weight, 1)
   lambda <- log(fitted(fit)[, 1])
   expect_lt(sqrt(sum(dense_gradient(x, rep(1, nrow(x)), lambda)^2)), 1e-5)
   exact <- dense_hessian(x, rep(1, nrow(x)), lambda)
   expect_relative(goodnessOfFit(fit)[["LogDet"]], as.numeric(determinant(exact)$modulus), 1e-9)
-  reference <- dmn_fit(x, 1, seed = 3, threads = 1, hessian = "reference")
+  reference <- dmn_fit(x, 1, seed = 3, threads = 1, hessian = "reference", nstart = 1)
   expect_relative(goodnessOfFit(reference), goodnessOfFit(fit), 1e-12)
 })
 
@@ -201,16 +201,16 @@ test_that("results are identical on 1 and 2 threads", {
   # Large enough that every parallel loop really splits (tasks of 512 samples
   # and of 128 taxa).
   x <- simulate_counts(n = 1500, n_taxa = 300, k = 3, depth = 500, seed = 33, precision = 10)
-  one <- allow_unconverged(dmn_fit(x, 4, seed = 5, threads = 1))
-  two <- allow_unconverged(dmn_fit(x, 4, seed = 5, threads = 2))
+  one <- allow_unconverged(dmn_fit(x, 4, seed = 5, threads = 1, nstart = 1))
+  two <- allow_unconverged(dmn_fit(x, 4, seed = 5, threads = 2, nstart = 1))
   expect_identical(two$threads, 2L)
   one$threads <- two$threads <- NULL
   expect_identical(without_call(one), without_call(two))
   expect_identical(predict(one, x, threads = 1), predict(one, x, threads = 2))
   expect_identical(predict(one, x, logevidence = TRUE, threads = 1),
                    predict(one, x, logevidence = TRUE, threads = 2))
-  reference_one <- allow_unconverged(dmn_fit(x, 4, seed = 5, threads = 1, hessian = "reference"))
-  reference_two <- allow_unconverged(dmn_fit(x, 4, seed = 5, threads = 2, hessian = "reference"))
+  reference_one <- allow_unconverged(dmn_fit(x, 4, seed = 5, threads = 1, hessian = "reference", nstart = 1))
+  reference_two <- allow_unconverged(dmn_fit(x, 4, seed = 5, threads = 2, hessian = "reference", nstart = 1))
   expect_identical(reference_one$goodnessOfFit, reference_two$goodnessOfFit)
 })
 
@@ -220,11 +220,12 @@ test_that("results are identical on 1 and 2 threads for wide tables split across
   x <- simulate_counts(n = 40, n_taxa = 1500, k = 2, depth = 3000, seed = 34, precision = 50)
   x <- x[, colSums(x) > 0 | seq_len(ncol(x)) %% 2 == 0]
   expect_gt(ncol(x), 1024)
-  # Two groups: with k = 3 one component empties, which is allowed here.
+  # Two groups: with k = 3 one component empties, which is allowed here. The
+  # default search (replicated starts, moves) on a budget of three starts.
   fit_wide <- function(...) {
-    withCallingHandlers(dmn_fit(x, ...), fastdmm_empty_component = function(w) {
-      invokeRestart("muffleWarning")
-    })
+    withCallingHandlers(dmn_fit(x, ..., search = dmn_search(max_starts = 3)),
+                        fastdmm_empty_component = function(w) invokeRestart("muffleWarning"),
+                        fastdmm_not_replicated = function(w) invokeRestart("muffleWarning"))
   }
   for (k in 1:3) {
     one <- fit_wide(k, seed = 2, threads = 1)
@@ -243,15 +244,15 @@ test_that("results are identical on 1 and 2 threads for wide tables split across
 
 test_that("the same seed gives the same fit; the seed drives the start", {
   x <- fit_counts()
-  first <- dmn_fit(x, 3, seed = 11, threads = 1)
-  expect_identical(without_call(dmn_fit(x, 3, seed = 11, threads = 1)), without_call(first))
+  first <- dmn_fit(x, 3, seed = 11, threads = 1, nstart = 1)
+  expect_identical(without_call(dmn_fit(x, 3, seed = 11, threads = 1, nstart = 1)), without_call(first))
   starts <- lapply(c(11L, 12L, 13L), function(seed) {
     fastdmm:::.soft_kmeans(fastdmm:::as_counts(x), 3L, seed, 1L)$posterior
   })
   expect_false(identical(starts[[1]], starts[[2]]) && identical(starts[[1]], starts[[3]]))
   # Without a seed, R's random state picks one (reproducibly under set.seed).
-  a <- with_seed(99, dmn_fit(x, 2, threads = 1))
-  b <- with_seed(99, dmn_fit(x, 2, threads = 1))
+  a <- with_seed(99, dmn_fit(x, 2, threads = 1, nstart = 1))
+  b <- with_seed(99, dmn_fit(x, 2, threads = 1, nstart = 1))
   expect_identical(a$seed, b$seed)
   expect_identical(a$goodnessOfFit, b$goodnessOfFit)
   expect_identical(a$seed, with_seed(99, as.integer(stats::runif(1, 0, .Machine$integer.max))))
@@ -262,7 +263,7 @@ test_that("verbose = TRUE reports progress in the reference's words", {
   x <- simulate_counts(n = 30, n_taxa = 25, k = 4, depth = 80, seed = 42, precision = 3)
   # Plain EM, whose iterations are the reference's one for one.
   run <- capture_messages(dmn_fit(x, 3, seed = 1, threads = 1, verbose = TRUE,
-                                  accelerate = FALSE))
+                                  accelerate = FALSE, nstart = 1))
   fit <- run$value
   lines <- run$messages
   expect_identical(lines[1:2], c("dmn, k=3", "  Soft kmeans"))
@@ -290,8 +291,8 @@ test_that("verbose = TRUE reports progress in the reference's words", {
   tenth <- seq_len(kmeans$iterations %/% 10L) * 10L
   expect_identical(kmeans_lines, sprintf("    iteration %d change %f", tenth, kmeans$changes[tenth]))
   expect_identical(without_call(fit),
-                   without_call(dmn_fit(x, 3, seed = 1, threads = 1, accelerate = FALSE)))
-  expect_silent(dmn_fit(x, 3, seed = 1, threads = 1, verbose = FALSE))
+                   without_call(dmn_fit(x, 3, seed = 1, threads = 1, accelerate = FALSE, nstart = 1)))
+  expect_silent(dmn_fit(x, 3, seed = 1, threads = 1, verbose = FALSE, nstart = 1))
 })
 
 test_that("the input is never modified", {
@@ -299,20 +300,20 @@ test_that("the input is never modified", {
   copy <- x + 0
   frame <- as.data.frame(x)
   frame_copy <- as.data.frame(copy)
-  fit <- dmn_fit(x, 2, seed = 1, threads = 2)
+  fit <- dmn_fit(x, 2, seed = 1, threads = 2, nstart = 1)
   predict(fit, x, threads = 2)
-  dmn_fit(frame, 2, seed = 1, threads = 2)
+  dmn_fit(frame, 2, seed = 1, threads = 2, nstart = 1)
   expect_identical(x, copy)
   expect_identical(frame, frame_copy)
   integer_x <- x
   storage.mode(integer_x) <- "integer"
   integer_copy <- integer_x + 0L
-  dmn_fit(integer_x, 2, seed = 1, threads = 1)
+  dmn_fit(integer_x, 2, seed = 1, threads = 1, nstart = 1)
   expect_identical(integer_x, integer_copy)
   skip_if_not_installed("Matrix")
   sparse <- Matrix::Matrix(x, sparse = TRUE)
   sparse_copy <- Matrix::Matrix(copy, sparse = TRUE)
-  dmn_fit(sparse, 2, seed = 1, threads = 2)
+  dmn_fit(sparse, 2, seed = 1, threads = 2, nstart = 1)
   predict(fit, sparse, threads = 2)
   expect_identical(sparse, sparse_copy)
 })
@@ -321,7 +322,7 @@ test_that("permuting the taxa permutes the fit", {
   x <- fit_counts()
   fit <- shared_fit()
   order <- c(4, 9, 1, 10, 2, 6, 3, 8, 5, 7)
-  permuted <- dmn_fit(x[, order], 3, seed = 1, threads = 1)
+  permuted <- dmn_fit(x[, order], 3, seed = 1, threads = 1, nstart = 1)
   expect_relative(goodnessOfFit(permuted), goodnessOfFit(fit), 1e-8)
   expect_relative(fitted(permuted), fitted(fit)[order, ], 1e-5)
   expect_lt(max(abs(mixture(permuted) - mixture(fit))), 1e-6)
@@ -329,12 +330,12 @@ test_that("permuting the taxa permutes the fit", {
 
 test_that("EM stops at max_iter with a classed warning, and tol is honoured", {
   x <- fit_counts()
-  expect_warning(short <- dmn_fit(x, 3, seed = 1, threads = 1, max_iter = 1),
+  expect_warning(short <- dmn_fit(x, 3, seed = 1, threads = 1, max_iter = 1, nstart = 1),
                  class = "fastdmm_not_converged")
   expect_identical(short$em_iterations, 1L)
   expect_false(short$converged)
   expect_true(is.finite(goodnessOfFit(short)[["NLE"]]))
-  loose <- dmn_fit(x, 3, seed = 1, threads = 1, tol = 1)
+  loose <- dmn_fit(x, 3, seed = 1, threads = 1, tol = 1, nstart = 1)
   expect_true(loose$converged)
   expect_lte(loose$em_iterations, shared_fit()$em_iterations)
   expect_lte(abs(diff(utils::tail(c(0, loose$nle_trace), 2))), 1)
@@ -365,7 +366,7 @@ test_that("the not-converged warning has a message for any length of NLE trace",
     for (max_iter in 1:4) {
       messages <- character()
       fit <- withCallingHandlers(
-        dmn_fit(x, 3, seed = 1, threads = 1, max_iter = max_iter, accelerate = accelerate),
+        dmn_fit(x, 3, seed = 1, threads = 1, max_iter = max_iter, accelerate = accelerate, nstart = 1),
         fastdmm_not_converged = function(w) {
           messages <<- c(messages, conditionMessage(w))
           invokeRestart("muffleWarning")
@@ -377,7 +378,7 @@ test_that("the not-converged warning has a message for any length of NLE trace",
   }
   # With SQUAREM, two evaluations of the EM map make one cycle: one NLE, so
   # the message cannot quote a change.
-  fit <- allow_unconverged(dmn_fit(x, 3, seed = 1, threads = 1, max_iter = 2))
+  fit <- allow_unconverged(dmn_fit(x, 3, seed = 1, threads = 1, max_iter = 2, nstart = 1))
   expect_length(fit$nle_trace, 1L)
 })
 
@@ -385,8 +386,8 @@ test_that("results are identical on 1 and 16 threads", {
   # More threads than cores (CRAN allows tests two, so not there).
   skip_on_cran()
   x <- simulate_counts(n = 1500, n_taxa = 300, k = 3, depth = 500, seed = 35, precision = 10)
-  one <- allow_unconverged(dmn_fit(x, 4, seed = 6, threads = 1))
-  sixteen <- allow_unconverged(dmn_fit(x, 4, seed = 6, threads = 16))
+  one <- allow_unconverged(dmn_fit(x, 4, seed = 6, threads = 1, nstart = 1))
+  sixteen <- allow_unconverged(dmn_fit(x, 4, seed = 6, threads = 16, nstart = 1))
   one$threads <- sixteen$threads <- NULL
   expect_identical(without_call(one), without_call(sixteen))
 })
@@ -399,7 +400,7 @@ test_that("a fit stops at a user interrupt between iterations", {
   x <- simulate_counts(n = 60, n_taxa = 20, k = 4, depth = 500, seed = 36, precision = 5)
   run <- interrupt_at_message(
     dmn_fit(x, 4, seed = 1, threads = 1, max_iter = 1000, tol = 0, rel_tol = 0,
-            accelerate = FALSE, verbose = TRUE),
+            accelerate = FALSE, verbose = TRUE, nstart = 1),
     at = "^    iteration 10 ", after = "^  Expectation Maximization$")
   expect_identical(run$outcome, "interrupted")
   # Signalled by the core's check (.fit_dmn's frame), or by R's own periodic

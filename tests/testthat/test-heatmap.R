@@ -11,8 +11,8 @@ heatmap_data <- local({
                      c(1, 2, 3, 5, 25, 30, 3, 2))
       rownames(alpha) <- paste0("taxon", 1:8)
       counts <- with_seed(21, rdmm(45, alpha, depth = 300))
-      fit1 <- dmn_fit(counts, 1, seed = 1, threads = 1)
-      fit3 <- dmn_fit(counts, 3, seed = 1, threads = 1)
+      fit1 <- dmn_fit(counts, 1, seed = 1, threads = 1, nstart = 1)
+      fit3 <- dmn_fit(counts, 3, seed = 1, threads = 1, nstart = 1)
       data <<- list(counts = counts, fit1 = fit1, fit3 = fit3)
     }
     data
@@ -109,7 +109,7 @@ test_that("heatmapdmn() refuses fits and tables that do not match", {
   d <- heatmap_data()
   local_file_device(".png")
   other <- d$counts[, 1:7]
-  fit_other <- dmn_fit(other, 1, seed = 1, threads = 1)
+  fit_other <- dmn_fit(other, 1, seed = 1, threads = 1, nstart = 1)
   expect_error(heatmapdmn(d$counts, fit_other, d$fit3), class = "fastdmm_taxa_mismatch",
                regexp = "^'fit1' has other taxa than 'fitN': taxon8")
   expect_error(heatmapdmn(other, d$fit1, d$fit3, ntaxa = 8), class = "fastdmm_taxa_mismatch",
@@ -117,8 +117,8 @@ test_that("heatmapdmn() refuses fits and tables that do not match", {
   expect_error(heatmapdmn(d$counts[-1, ], d$fit1, d$fit3), class = "fastdmm_sample_mismatch",
                regexp = "^'count' lacks samples of 'fitN': sample1")
   unnamed <- unname(d$counts)
-  expect_error(heatmapdmn(unnamed[-1, ], dmn_fit(unnamed, 1, seed = 1, threads = 1),
-                          dmn_fit(unnamed, 2, seed = 1, threads = 1)),
+  expect_error(heatmapdmn(unnamed[-1, ], dmn_fit(unnamed, 1, seed = 1, threads = 1, nstart = 1),
+                          dmn_fit(unnamed, 2, seed = 1, threads = 1, nstart = 1)),
                class = "fastdmm_sample_mismatch", regexp = "has 44 samples \\(rows\\) but 'fitN'")
   expect_error(heatmapdmn(d$counts, list(), d$fit3), class = "fastdmm_bad_argument",
                regexp = "^'fit1' must be a dmn_fit")
@@ -134,8 +134,8 @@ test_that("heatmapdmn() refuses fits and tables that do not match", {
 test_that("heatmapdmn() works without taxon or sample names", {
   d <- heatmap_data()
   unnamed <- unname(d$counts)
-  fit1 <- dmn_fit(unnamed, 1, seed = 1, threads = 1)
-  fit3 <- dmn_fit(unnamed, 3, seed = 1, threads = 1)
+  fit1 <- dmn_fit(unnamed, 1, seed = 1, threads = 1, nstart = 1)
+  fit3 <- dmn_fit(unnamed, 3, seed = 1, threads = 1, nstart = 1)
   drawn <- draw_png(heatmapdmn(unnamed, fit1, fit3, ntaxa = 4))
   expect_identical(drawn$value, as.character(match(top_taxa(d$fit1, d$fit3, 4),
                                                    colnames(d$counts))))
@@ -145,8 +145,8 @@ test_that("heatmapdmn() selects the reference's taxa on the Twins data", {
   skip_if_not_installed("DirichletMultinomial")
   file <- system.file("extdata", "Twins.csv", package = "DirichletMultinomial")
   count <- t(as.matrix(utils::read.csv(file, row.names = 1)))
-  fit1 <- dmn_fit(count, 1, seed = 1, threads = 2)
-  fit4 <- dmn_fit(count, 4, seed = 1, threads = 2)
+  fit1 <- dmn_fit(count, 1, seed = 1, threads = 2, nstart = 1)
+  fit4 <- dmn_fit(count, 4, seed = 1, threads = 2, nstart = 1)
   drawn <- draw_png(heatmapdmn(count, fit1, fit4, 30))
   expect_identical(drawn$value, top_taxa(fit1, fit4, 30))
   # The vignette's picture (from its stored fits) shows these taxa first

@@ -8,94 +8,94 @@ test_that("bad count values are refused, naming the problem and how many cells",
   x <- good_counts()
   negative <- x
   negative[2, 3] <- -1
-  expect_input_error(dmn_fit(negative, 2, seed = 1, threads = 1), "fastdmm_bad_value",
+  expect_input_error(dmn_fit(negative, 2, seed = 1, threads = 1, nstart = 1), "fastdmm_bad_value",
                      "counts", "negative values in 1 cell$")
   with_na <- x
   with_na[1, 1:2] <- NA
-  expect_input_error(dmn_fit(with_na, 2, seed = 1, threads = 1), "fastdmm_bad_value",
+  expect_input_error(dmn_fit(with_na, 2, seed = 1, threads = 1, nstart = 1), "fastdmm_bad_value",
                      "counts", "NA values in 2 cells")
   integer_na <- x
   storage.mode(integer_na) <- "integer"
   integer_na[3, 3] <- NA
-  expect_input_error(dmn_fit(integer_na, 2, seed = 1, threads = 1), "fastdmm_bad_value",
+  expect_input_error(dmn_fit(integer_na, 2, seed = 1, threads = 1, nstart = 1), "fastdmm_bad_value",
                      "counts", "NA")
   nan <- x
   nan[1, 1] <- NaN
-  expect_input_error(dmn_fit(nan, 2, seed = 1, threads = 1), "fastdmm_bad_value", "counts")
+  expect_input_error(dmn_fit(nan, 2, seed = 1, threads = 1, nstart = 1), "fastdmm_bad_value", "counts")
   infinite <- x
   infinite[4, 2] <- Inf
-  expect_input_error(dmn_fit(infinite, 2, seed = 1, threads = 1), "fastdmm_bad_value",
+  expect_input_error(dmn_fit(infinite, 2, seed = 1, threads = 1, nstart = 1), "fastdmm_bad_value",
                      "counts", "infinite")
   fractional <- x
   fractional[5, 5] <- 2.5
-  expect_input_error(dmn_fit(fractional, 2, seed = 1, threads = 1), "fastdmm_bad_value",
+  expect_input_error(dmn_fit(fractional, 2, seed = 1, threads = 1, nstart = 1), "fastdmm_bad_value",
                      "counts", "non-integer")
   huge <- x
   huge[1, 1] <- 2^60
-  expect_input_error(dmn_fit(huge, 2, seed = 1, threads = 1), "fastdmm_bad_value",
+  expect_input_error(dmn_fit(huge, 2, seed = 1, threads = 1, nstart = 1), "fastdmm_bad_value",
                      "counts", "2\\^53")
 })
 
 test_that("non-numeric counts are refused", {
   x <- good_counts()
   character_matrix <- matrix(as.character(x), nrow(x))
-  expect_input_error(dmn_fit(character_matrix, 2, seed = 1, threads = 1),
+  expect_input_error(dmn_fit(character_matrix, 2, seed = 1, threads = 1, nstart = 1),
                      "fastdmm_not_numeric", "counts", "character")
   logical_matrix <- x > 3
-  expect_input_error(dmn_fit(logical_matrix, 2, seed = 1, threads = 1),
+  expect_input_error(dmn_fit(logical_matrix, 2, seed = 1, threads = 1, nstart = 1),
                      "fastdmm_not_numeric", "counts", "logical")
   frame <- as.data.frame(x)
   frame$taxon2 <- as.character(frame$taxon2)
-  expect_input_error(dmn_fit(frame, 2, seed = 1, threads = 1), "fastdmm_not_numeric",
+  expect_input_error(dmn_fit(frame, 2, seed = 1, threads = 1, nstart = 1), "fastdmm_not_numeric",
                      "counts", "taxon2")
   frame <- as.data.frame(x)
   frame$taxon3 <- factor(frame$taxon3)
-  expect_input_error(dmn_fit(frame, 2, seed = 1, threads = 1), "fastdmm_not_numeric",
+  expect_input_error(dmn_fit(frame, 2, seed = 1, threads = 1, nstart = 1), "fastdmm_not_numeric",
                      "counts", "taxon3")
 })
 
 test_that("things that are not tables are refused", {
   x <- good_counts()
-  expect_input_error(dmn_fit(unname(as.list(as.data.frame(x))), 2, seed = 1, threads = 1),
+  expect_input_error(dmn_fit(unname(as.list(as.data.frame(x))), 2, seed = 1, threads = 1, nstart = 1),
                      "fastdmm_not_a_table", "counts", "list")
-  expect_input_error(dmn_fit(list(a = 1:3, b = 4:6), 2, seed = 1, threads = 1),
+  expect_input_error(dmn_fit(list(a = 1:3, b = 4:6), 2, seed = 1, threads = 1, nstart = 1),
                      "fastdmm_not_a_table", "counts")
-  expect_input_error(dmn_fit(c("a", "b"), 1, seed = 1, threads = 1),
+  expect_input_error(dmn_fit(c("a", "b"), 1, seed = 1, threads = 1, nstart = 1),
                      "fastdmm_not_a_table", "counts", "character")
-  expect_input_error(dmn_fit(NULL, 1, seed = 1, threads = 1),
+  expect_input_error(dmn_fit(NULL, 1, seed = 1, threads = 1, nstart = 1),
                      "fastdmm_not_a_table", "counts", "NULL")
-  expect_input_error(dmn_fit(c(1, 2, 3), 1, seed = 1, threads = 1),
+  expect_input_error(dmn_fit(c(1, 2, 3), 1, seed = 1, threads = 1, nstart = 1),
                      "fastdmm_not_a_table", "counts")
 })
 
 test_that("empty tables and single-taxon tables are refused", {
-  expect_input_error(dmn_fit(matrix(numeric(0), 0, 4), 1, seed = 1, threads = 1),
+  expect_input_error(dmn_fit(matrix(numeric(0), 0, 4), 1, seed = 1, threads = 1, nstart = 1),
                      "fastdmm_empty", "counts", "0 samples x 4 taxa")
-  expect_input_error(dmn_fit(matrix(numeric(0), 4, 0), 1, seed = 1, threads = 1),
+  expect_input_error(dmn_fit(matrix(numeric(0), 4, 0), 1, seed = 1, threads = 1, nstart = 1),
                      "fastdmm_empty", "counts", "4 samples x 0 taxa")
   # Empty data.frames become 0-row logical matrices in as.matrix(): refused,
   # though (as of writing) as "not numeric" rather than as empty.
   expect_input_error(dmn_fit(data.frame(a = numeric(0), b = numeric(0)), 1, seed = 1,
-                             threads = 1), "fastdmm_input_error", "counts")
-  expect_input_error(dmn_fit(data.frame(), 1, seed = 1, threads = 1),
+                             threads = 1, nstart = 1), "fastdmm_input_error", "counts")
+  expect_input_error(dmn_fit(data.frame(), 1, seed = 1, threads = 1, nstart = 1),
                      "fastdmm_input_error", "counts")
-  expect_input_error(dmn_fit(matrix(c(3, 4, 5), 3, 1), 1, seed = 1, threads = 1),
+  expect_input_error(dmn_fit(matrix(c(3, 4, 5), 3, 1), 1, seed = 1, threads = 1, nstart = 1),
                      "fastdmm_too_few_taxa", "counts", "at least 2 taxa")
 })
 
 test_that("an all-zero sample is refused with its name or row number", {
   x <- good_counts()
   x[4, ] <- 0
-  error <- expect_input_error(dmn_fit(x, 2, seed = 1, threads = 1), "fastdmm_zero_sample",
+  error <- expect_input_error(dmn_fit(x, 2, seed = 1, threads = 1, nstart = 1), "fastdmm_zero_sample",
                               "counts", "1 sample whose counts are all zero")
   expect_match(conditionMessage(error), rownames(x)[4], fixed = TRUE)
   x[6, ] <- 0
   unnamed <- unname(x)
-  error <- expect_input_error(dmn_fit(unnamed, 2, seed = 1, threads = 1),
+  error <- expect_input_error(dmn_fit(unnamed, 2, seed = 1, threads = 1, nstart = 1),
                               "fastdmm_zero_sample", "counts", "2 samples")
   expect_match(conditionMessage(error), "rows 4, 6", fixed = TRUE)
   many <- rbind(x, matrix(0, 6, ncol(x)))
-  error <- expect_input_error(dmn_fit(unname(many), 2, seed = 1, threads = 1),
+  error <- expect_input_error(dmn_fit(unname(many), 2, seed = 1, threads = 1, nstart = 1),
                               "fastdmm_zero_sample", "counts", "8 samples")
   expect_match(conditionMessage(error), "rows 4, 6, 13, 14, 15 and 3 more", fixed = TRUE)
 })
@@ -104,14 +104,14 @@ test_that("a sparse table is validated the same way", {
   skip_if_not_installed("Matrix")
   x <- good_counts()
   x[2, 2] <- -3
-  expect_input_error(dmn_fit(Matrix::Matrix(x, sparse = TRUE), 2, seed = 1, threads = 1),
+  expect_input_error(dmn_fit(Matrix::Matrix(x, sparse = TRUE), 2, seed = 1, threads = 1, nstart = 1),
                      "fastdmm_bad_value", "counts", "negative")
   x <- good_counts()
   x[3, ] <- 0
-  expect_input_error(dmn_fit(Matrix::Matrix(x, sparse = TRUE), 2, seed = 1, threads = 1),
+  expect_input_error(dmn_fit(Matrix::Matrix(x, sparse = TRUE), 2, seed = 1, threads = 1, nstart = 1),
                      "fastdmm_zero_sample", "counts", rownames(x)[3])
   logical_sparse <- Matrix::Matrix(good_counts() > 5, sparse = TRUE)
-  expect_input_error(dmn_fit(logical_sparse, 2, seed = 1, threads = 1),
+  expect_input_error(dmn_fit(logical_sparse, 2, seed = 1, threads = 1, nstart = 1),
                      "fastdmm_not_numeric", "counts")
 })
 
@@ -120,57 +120,57 @@ test_that("a sparse table is validated the same way", {
 test_that("bad k is refused", {
   x <- good_counts()
   for (k in list(0, 1.5, c(1, 1.5), c(2, 2), "a", NA, NA_real_, -1, Inf, NULL, integer(0))) {
-    expect_input_error(dmn_fit(x, k, seed = 1, threads = 1), "fastdmm_bad_argument", "k")
+    expect_input_error(dmn_fit(x, k, seed = 1, threads = 1, nstart = 1), "fastdmm_bad_argument", "k")
   }
-  expect_input_error(dmn_fit(x, nrow(x) + 1, seed = 1, threads = 1),
+  expect_input_error(dmn_fit(x, nrow(x) + 1, seed = 1, threads = 1, nstart = 1),
                      "fastdmm_bad_argument", "k", "must not exceed the number of samples")
-  expect_input_error(dmn_fit(x, seed = 1, threads = 1), "fastdmm_bad_argument", "k",
+  expect_input_error(dmn_fit(x, seed = 1, threads = 1, nstart = 1), "fastdmm_bad_argument", "k",
                      "missing")
 })
 
 test_that("bad seed, threads, verbose, max_iter, tol and hessian are refused", {
   x <- good_counts()
   for (seed in list(NA, NA_real_, Inf, -Inf, NaN, "x", c(1, 2), 2^32, NULL)) {
-    expect_input_error(dmn_fit(x, 2, seed = seed, threads = 1), "fastdmm_bad_argument",
+    expect_input_error(dmn_fit(x, 2, seed = seed, threads = 1, nstart = 1), "fastdmm_bad_argument",
                        "seed")
   }
   for (threads in list(0, -1, 1.5, "2", NA, c(1, 2))) {
-    expect_input_error(dmn_fit(x, 2, seed = 1, threads = threads), "fastdmm_bad_argument",
+    expect_input_error(dmn_fit(x, 2, seed = 1, threads = threads, nstart = 1), "fastdmm_bad_argument",
                        "threads")
   }
   old_options <- options(fastdmm.threads = 0)
   on.exit(options(old_options), add = TRUE)
-  expect_input_error(dmn_fit(x, 2, seed = 1), "fastdmm_bad_argument", "threads")
+  expect_input_error(dmn_fit(x, 2, seed = 1, nstart = 1), "fastdmm_bad_argument", "threads")
   options(old_options)
   for (verbose in list(NA, "yes", c(TRUE, FALSE), 1)) {
-    expect_input_error(dmn_fit(x, 2, seed = 1, threads = 1, verbose = verbose),
+    expect_input_error(dmn_fit(x, 2, seed = 1, threads = 1, verbose = verbose, nstart = 1),
                        "fastdmm_bad_argument", "verbose")
   }
-  expect_input_error(dmn_fit(x, 2, seed = 1, threads = 1, max_iter = 0),
+  expect_input_error(dmn_fit(x, 2, seed = 1, threads = 1, max_iter = 0, nstart = 1),
                      "fastdmm_bad_argument", "max_iter")
-  expect_input_error(dmn_fit(x, 2, seed = 1, threads = 1, tol = -1),
+  expect_input_error(dmn_fit(x, 2, seed = 1, threads = 1, tol = -1, nstart = 1),
                      "fastdmm_bad_argument", "tol")
-  expect_input_error(dmn_fit(x, 2, seed = 1, threads = 1, tol = NA),
+  expect_input_error(dmn_fit(x, 2, seed = 1, threads = 1, tol = NA, nstart = 1),
                      "fastdmm_bad_argument", "tol")
   for (hessian in list("approximate", NA, NA_character_, "", 1, c("exact", "exact"),
                       factor("exact"), NULL)) {
-    expect_input_error(dmn_fit(x, 2, seed = 1, threads = 1, hessian = hessian),
+    expect_input_error(dmn_fit(x, 2, seed = 1, threads = 1, hessian = hessian, nstart = 1),
                        "fastdmm_bad_argument", "hessian", "must be one of \"exact\", \"reference\"")
   }
 })
 
 test_that("seeds are used as integers, as the reference's as.integer(seed)", {
   x <- good_counts()
-  fractional <- dmn_fit(x, 2, seed = 7.9, threads = 1)
+  fractional <- dmn_fit(x, 2, seed = 7.9, threads = 1, nstart = 1)
   expect_identical(fractional$seed, 7L)
-  expect_identical(without_call(fractional), without_call(dmn_fit(x, 2, seed = 7L, threads = 1)))
+  expect_identical(without_call(fractional), without_call(dmn_fit(x, 2, seed = 7L, threads = 1, nstart = 1)))
 })
 
 # ---- predict --------------------------------------------------------------------
 
 test_that("predict refuses newdata whose taxa do not match the model", {
   x <- good_counts()
-  fit <- dmn_fit(x, 2, seed = 1, threads = 1)
+  fit <- dmn_fit(x, 2, seed = 1, threads = 1, nstart = 1)
   expect_input_error(predict(fit, x[, -2]), "fastdmm_taxa_mismatch", "newdata",
                      "lacks 1 of the model's taxa: taxon2")
   extra <- cbind(x, novel = 1)
@@ -196,7 +196,7 @@ test_that("predict refuses newdata whose taxa do not match the model", {
 
 test_that("predict accepts all-zero samples: their posterior is the mixture weights", {
   x <- good_counts()
-  fit <- dmn_fit(x, 2, seed = 1, threads = 1)
+  fit <- dmn_fit(x, 2, seed = 1, threads = 1, nstart = 1)
   newdata <- rbind(x[1:2, ], empty = 0)
   posterior <- predict(fit, newdata, threads = 1)
   expect_relative(unname(posterior["empty", ]), fit$mixture$Weight, 1e-12)
@@ -222,18 +222,18 @@ expect_finite_fit <- function(fit) {
 
 test_that("a table without dimnames fits, and unnamed components are numbered", {
   x <- unname(simulate_counts(n = 10, n_taxa = 6, k = 2, seed = 22))
-  fit <- expect_finite_fit(dmn_fit(x, 2, seed = 1, threads = 1))
+  fit <- expect_finite_fit(dmn_fit(x, 2, seed = 1, threads = 1, nstart = 1))
   expect_null(rownames(mixture(fit)))
   expect_null(rownames(fitted(fit)))
   expect_identical(colnames(mixture(fit)), c("1", "2"))
-  named <- dmn_fit(simulate_counts(n = 10, n_taxa = 6, k = 2, seed = 22), 2, seed = 1, threads = 1)
+  named <- dmn_fit(simulate_counts(n = 10, n_taxa = 6, k = 2, seed = 22), 2, seed = 1, threads = 1, nstart = 1)
   expect_identical(unname(goodnessOfFit(fit)), unname(goodnessOfFit(named)))
 })
 
 test_that("counts of a billion and beyond 32-bit integers fit", {
   x <- simulate_counts(n = 8, n_taxa = 5, k = 2, seed = 23) * 1e7
   x[1, 1] <- 5e9
-  fit <- expect_finite_fit(dmn_fit(x, 2, seed = 1, threads = 1))
+  fit <- expect_finite_fit(dmn_fit(x, 2, seed = 1, threads = 1, nstart = 1))
   expect_true(is.finite(laplace(fit)))
   # The NLE is the brute-force log posterior at the fitted parameters. The
   # multinomial coefficients are differences of lgamma values near 1e11, so
@@ -246,15 +246,15 @@ test_that("counts of a billion and beyond 32-bit integers fit", {
 
 test_that("identical samples fit with more components than needed", {
   x <- matrix(rep(c(5, 0, 12, 3, 1, 40), each = 10), 10, 6)
-  fit <- suppressWarnings(dmn_fit(x, 3, seed = 1, threads = 1))
+  fit <- suppressWarnings(dmn_fit(x, 3, seed = 1, threads = 1, nstart = 1))
   expect_finite_fit(fit)
 })
 
 test_that("samples with a single non-zero taxon fit", {
   x <- diag(c(4, 9, 1, 30, 2))[c(1:5, 1:5, 2, 4), ]
   x[11, 3] <- 2
-  fit <- expect_finite_fit(suppressWarnings(dmn_fit(x, 2, seed = 3, threads = 1)))
-  one <- expect_finite_fit(dmn_fit(x, 1, seed = 3, threads = 1))
+  fit <- expect_finite_fit(suppressWarnings(dmn_fit(x, 2, seed = 3, threads = 1, nstart = 1)))
+  one <- expect_finite_fit(dmn_fit(x, 1, seed = 3, threads = 1, nstart = 1))
   expect_true(is.finite(laplace(one)))
 })
 
@@ -266,7 +266,7 @@ test_that("a very sparse table fits", {
     x
   })
   expect_gt(mean(x == 0), 0.93)
-  fit <- expect_finite_fit(dmn_fit(x, 3, seed = 1, threads = 2))
+  fit <- expect_finite_fit(dmn_fit(x, 3, seed = 1, threads = 2, nstart = 1))
   nle <- -dense_log_likelihood(x, fitted(fit), fit$mixture$Weight) +
     dense_neg_log_prior(fitted(fit))
   expect_relative(goodnessOfFit(fit)[["NLE"]], nle, 1e-9)
@@ -276,7 +276,7 @@ test_that("k above the number of distinct samples gives finite criteria", {
   distinct <- rbind(c(30, 2, 1, 0), c(1, 25, 3, 2), c(0, 1, 4, 40))
   x <- distinct[rep(1:3, times = 4), ]
   fit <- withCallingHandlers(
-    dmn_fit(x, 5, seed = 2, threads = 1),
+    dmn_fit(x, 5, seed = 2, threads = 1, nstart = 1),
     fastdmm_empty_component = function(w) invokeRestart("muffleWarning")
   )
   expect_finite_fit(fit)
@@ -289,7 +289,7 @@ test_that("a component left empty is reported with a classed warning", {
   fits <- lapply(1:20, function(seed) {
     warned <- FALSE
     fit <- withCallingHandlers(
-      dmn_fit(x, 6, seed = seed, threads = 1),
+      dmn_fit(x, 6, seed = seed, threads = 1, nstart = 1),
       fastdmm_empty_component = function(w) {
         warned <<- TRUE
         invokeRestart("muffleWarning")
@@ -305,33 +305,33 @@ test_that("a component left empty is reported with a classed warning", {
 
 test_that("integer, double, data.frame and sparse tables give identical fits", {
   x <- simulate_counts(n = 15, n_taxa = 7, k = 2, seed = 25)
-  fit <- without_call(dmn_fit(x, 2, seed = 4, threads = 1))
+  fit <- without_call(dmn_fit(x, 2, seed = 4, threads = 1, nstart = 1))
   integer_x <- x
   storage.mode(integer_x) <- "integer"
-  expect_identical(without_call(dmn_fit(integer_x, 2, seed = 4, threads = 1)), fit)
-  expect_identical(without_call(dmn_fit(as.data.frame(x), 2, seed = 4, threads = 1)), fit)
+  expect_identical(without_call(dmn_fit(integer_x, 2, seed = 4, threads = 1, nstart = 1)), fit)
+  expect_identical(without_call(dmn_fit(as.data.frame(x), 2, seed = 4, threads = 1, nstart = 1)), fit)
   skip_if_not_installed("Matrix")
   sparse <- methods::as(Matrix::Matrix(x, sparse = TRUE), "CsparseMatrix")
   expect_s4_class(sparse, "dgCMatrix")
-  expect_identical(without_call(dmn_fit(sparse, 2, seed = 4, threads = 1)), fit)
+  expect_identical(without_call(dmn_fit(sparse, 2, seed = 4, threads = 1, nstart = 1)), fit)
   # Explicitly stored zeros and other sparse classes change nothing.
   stored_zero <- sparse
   stored_zero@x[1] <- 0
   dense_zero <- x
   dense_zero[sparse@i[1] + 1, 1] <- 0
-  expect_identical(without_call(dmn_fit(stored_zero, 2, seed = 4, threads = 1)),
-                   without_call(dmn_fit(dense_zero, 2, seed = 4, threads = 1)))
+  expect_identical(without_call(dmn_fit(stored_zero, 2, seed = 4, threads = 1, nstart = 1)),
+                   without_call(dmn_fit(dense_zero, 2, seed = 4, threads = 1, nstart = 1)))
   triplet <- methods::as(sparse, "TsparseMatrix")
-  expect_identical(without_call(dmn_fit(triplet, 2, seed = 4, threads = 1)), fit)
+  expect_identical(without_call(dmn_fit(triplet, 2, seed = 4, threads = 1, nstart = 1)), fit)
 })
 
 test_that("row-compressed sparse input (the transposed storage) gives the dense fit", {
   skip_if_not_installed("Matrix")
   x <- good_counts()
-  dense <- without_call(dmn_fit(x, 2, seed = 4, threads = 1))
+  dense <- without_call(dmn_fit(x, 2, seed = 4, threads = 1, nstart = 1))
   by_row <- methods::as(Matrix::Matrix(x, sparse = TRUE), "RsparseMatrix")
   expect_s4_class(by_row, "dgRMatrix")
-  expect_identical(without_call(dmn_fit(by_row, 2, seed = 4, threads = 1)), dense)
+  expect_identical(without_call(dmn_fit(by_row, 2, seed = 4, threads = 1, nstart = 1)), dense)
 })
 
 # ---- the C++ input boundary -----------------------------------------------------------
@@ -343,7 +343,7 @@ test_that("a logical sparse matrix is refused in plain words", {
   skip_if_not_installed("Matrix")
   logical_sparse <- Matrix::Matrix(good_counts() > 5, sparse = TRUE)
   expect_s4_class(logical_sparse, "lgCMatrix")
-  error <- expect_input_error(dmn_fit(logical_sparse, 2, seed = 1, threads = 1),
+  error <- expect_input_error(dmn_fit(logical_sparse, 2, seed = 1, threads = 1, nstart = 1),
                               "fastdmm_not_numeric", "counts",
                               "must hold numeric counts, not an object of class 'lgCMatrix'$")
   expect_no_match(conditionMessage(error), "a an", fixed = TRUE)
@@ -364,31 +364,31 @@ test_that("bad values are counted per kind and reported in order, for every inpu
   for (case in cases) {
     bad <- x
     bad[case$cells] <- case$values
-    expect_input_error(dmn_fit(bad, 2, seed = 1, threads = 1), "fastdmm_bad_value", "counts",
+    expect_input_error(dmn_fit(bad, 2, seed = 1, threads = 1, nstart = 1), "fastdmm_bad_value", "counts",
                        case$problem)
     sparse <- methods::as(Matrix::Matrix(bad, sparse = TRUE), "CsparseMatrix")
     expect_s4_class(sparse, "dgCMatrix")
-    expect_input_error(dmn_fit(sparse, 2, seed = 1, threads = 2), "fastdmm_bad_value", "counts",
+    expect_input_error(dmn_fit(sparse, 2, seed = 1, threads = 2, nstart = 1), "fastdmm_bad_value", "counts",
                        case$problem)
   }
   integer_x <- x
   storage.mode(integer_x) <- "integer"
   bad <- integer_x
   bad[c(1, 5, 8)] <- c(NA, -1L, NA)
-  expect_input_error(dmn_fit(bad, 2, seed = 1, threads = 1), "fastdmm_bad_value", "counts",
+  expect_input_error(dmn_fit(bad, 2, seed = 1, threads = 1, nstart = 1), "fastdmm_bad_value", "counts",
                      "NA values in 2 cells$")
   bad[c(1, 8)] <- 3L
   bad[2] <- -7L
-  expect_input_error(dmn_fit(bad, 2, seed = 1, threads = 1), "fastdmm_bad_value", "counts",
+  expect_input_error(dmn_fit(bad, 2, seed = 1, threads = 1, nstart = 1), "fastdmm_bad_value", "counts",
                      "negative values in 2 cells$")
   # An explicitly stored zero is not a count: a sample of stored zeros is empty.
   sparse <- methods::as(Matrix::Matrix(x, sparse = TRUE), "CsparseMatrix")
   in_row_2 <- sparse@i == 1L
   sparse@x[in_row_2] <- 0
-  expect_input_error(dmn_fit(sparse, 2, seed = 1, threads = 1), "fastdmm_zero_sample", "counts",
+  expect_input_error(dmn_fit(sparse, 2, seed = 1, threads = 1, nstart = 1), "fastdmm_zero_sample", "counts",
                      paste0("1 sample whose counts are all zero: ", rownames(x)[2], ";"))
   integer_x[5, ] <- 0L
-  expect_input_error(dmn_fit(unname(integer_x), 2, seed = 1, threads = 1),
+  expect_input_error(dmn_fit(unname(integer_x), 2, seed = 1, threads = 1, nstart = 1),
                      "fastdmm_zero_sample", "counts", "rows 5;")
 })
 
@@ -421,12 +421,12 @@ test_that("tables built on 1 and 2 threads are identical and give identical fits
   one <- fastdmm:::as_counts(x, threads = 1)
   two <- fastdmm:::as_counts(x, threads = 2)
   expect_identical(table_columns(one), table_columns(two))
-  fit_one <- allow_unconverged(dmn_fit(one, 3, seed = 2, threads = 1, max_iter = 5))
-  fit_two <- allow_unconverged(dmn_fit(two, 3, seed = 2, threads = 1, max_iter = 5))
+  fit_one <- allow_unconverged(dmn_fit(one, 3, seed = 2, threads = 1, max_iter = 5, nstart = 1))
+  fit_two <- allow_unconverged(dmn_fit(two, 3, seed = 2, threads = 1, max_iter = 5, nstart = 1))
   expect_identical(without_call(fit_one), without_call(fit_two))
   expect_identical(without_call(fit_one),
                    without_call(allow_unconverged(dmn_fit(x, 3, seed = 2, threads = 1,
-                                                          max_iter = 5))))
+                                                          max_iter = 5, nstart = 1))))
   integer_x <- x
   storage.mode(integer_x) <- "integer"
   expect_identical(table_columns(fastdmm:::as_counts(integer_x, threads = 2)), table_columns(one))
@@ -437,11 +437,11 @@ test_that("a serialised table is rebuilt and gives the identical fit", {
   table <- fastdmm:::as_counts(x)
   copy <- unserialize(serialize(table, NULL))
   expect_identical(table_columns(copy), table_columns(table))
-  fit <- without_call(dmn_fit(table, 2, seed = 3, threads = 1))
-  expect_identical(without_call(dmn_fit(copy, 2, seed = 3, threads = 1)), fit)
+  fit <- without_call(dmn_fit(table, 2, seed = 3, threads = 1, nstart = 1))
+  expect_identical(without_call(dmn_fit(copy, 2, seed = 3, threads = 1, nstart = 1)), fit)
   # The rebuilt table is cached: fitting again reuses it.
-  expect_identical(without_call(dmn_fit(copy, 2, seed = 3, threads = 1)), fit)
-  expect_identical(without_call(dmn_fit(x, 2, seed = 3, threads = 1)), fit)
+  expect_identical(without_call(dmn_fit(copy, 2, seed = 3, threads = 1, nstart = 1)), fit)
+  expect_identical(without_call(dmn_fit(x, 2, seed = 3, threads = 1, nstart = 1)), fit)
 })
 
 test_that("a subset of a table is the table of the subset", {
@@ -465,7 +465,7 @@ test_that("dmngroup() gives the per-group fits of every input class", {
   x <- simulate_counts(n = 15, n_taxa = 6, k = 2, seed = 29)
   group <- rep(c("b", "a"), times = 15)
   expected <- lapply(c(a = "a", b = "b"), function(g) {
-    without_call(dmn_fit(x[group == g, ], 2, seed = 5, threads = 1))
+    without_call(dmn_fit(x[group == g, ], 2, seed = 5, threads = 1, nstart = 1))
   })
   for (input in list(x, as.data.frame(x), Matrix::Matrix(x, sparse = TRUE))) {
     grp <- dmngroup(input, group, k = 2, seed = 5, threads = 1)
@@ -476,10 +476,10 @@ test_that("dmngroup() gives the per-group fits of every input class", {
 test_that("threads are capped at the number of cores, and the fit records the number used", {
   x <- good_counts()
   cores <- RcppParallel::defaultNumThreads()
-  fit <- expect_silent(dmn_fit(x, 2, seed = 1, threads = cores + 3))
+  fit <- expect_silent(dmn_fit(x, 2, seed = 1, threads = cores + 3, nstart = 1))
   expect_identical(fit$threads, as.integer(cores))
   expect_identical(without_call(fit)[names(fit) != "threads"],
-                   without_call(dmn_fit(x, 2, seed = 1, threads = 1))[names(fit) != "threads"])
+                   without_call(dmn_fit(x, 2, seed = 1, threads = 1, nstart = 1))[names(fit) != "threads"])
 })
 
 test_that("futures on other workers receive the compact table, not the user's object", {
@@ -499,8 +499,8 @@ test_that("futures on other workers receive the compact table, not the user's ob
   # And fits on workers, which rebuild the table from its compressed columns,
   # are the fits in this process.
   x <- simulate_counts(n = 40, n_taxa = 9, k = 2, seed = 31)
-  parallel <- allow_unconverged(dmn_fit(x, 1:2, seed = 1, threads = 1, max_iter = 3))
+  parallel <- allow_unconverged(dmn_fit(x, 1:2, seed = 1, threads = 1, max_iter = 3, nstart = 1))
   future::plan(future::sequential)
-  sequential <- allow_unconverged(dmn_fit(x, 1:2, seed = 1, threads = 1, max_iter = 3))
+  sequential <- allow_unconverged(dmn_fit(x, 1:2, seed = 1, threads = 1, max_iter = 3, nstart = 1))
   expect_identical(lapply(parallel, without_call), lapply(sequential, without_call))
 })

@@ -51,7 +51,7 @@ test_that("goodnessOfFit(), laplace(), AIC() and BIC() agree and use P = kS + k 
 
 test_that("AIC() and BIC() of several fits compare them in a data.frame", {
   x <- methods_counts()
-  one <- dmn_fit(x, 1, seed = 1, threads = 1)
+  one <- dmn_fit(x, 1, seed = 1, threads = 1, nstart = 1)
   two <- methods_fit()
   table <- AIC(one, two)
   expect_s3_class(table, "data.frame")

@@ -92,7 +92,7 @@ test_that("sample and taxon names carry through every output", {
   expect_identical(colnames(simulate(fit, nsim = 3, seed = 1, depth = 10)), colnames(x))
   expect_true(all(fastdmm:::driver_taxa(fit, 3)$taxon %in% colnames(x)))
   # Without dimnames, outputs have none (the reference's behaviour).
-  unnamed <- dmn_fit(unname(x), 3, seed = 1, threads = 1)
+  unnamed <- dmn_fit(unname(x), 3, seed = 1, threads = 1, nstart = 1)
   expect_null(rownames(mixture(unnamed)))
   expect_null(rownames(fitted(unnamed)))
 })

@@ -5,7 +5,7 @@ plot_fit <- local({
   function() {
     if (is.null(fits)) {
       x <- simulate_counts(n = 12, n_taxa = 9, k = 3, depth = 150, seed = 97)
-      fits <<- suppressWarnings(dmn_fit(x, 1:3, seed = 1, threads = 1))
+      fits <<- suppressWarnings(dmn_fit(x, 1:3, seed = 1, threads = 1, nstart = 1))
     }
     fits
   }
@@ -57,7 +57,7 @@ test_that("plot(fit) draws one panel per component and restores par()", {
                           col = "grey50")), 0)
   # Tables without names plot with taxon1, taxon2, ...
   unnamed <- dmn_fit(unname(simulate_counts(n = 10, n_taxa = 5, seed = 98)), 2, seed = 1,
-                     threads = 1)
+                     threads = 1, nstart = 1)
   expect_gt(draw_png(plot(unnamed)), 0)
 })
 

@@ -5,7 +5,7 @@ print_fit <- local({
   function() {
     if (is.null(fit)) {
       fit <<- dmn_fit(simulate_counts(n = 20, n_taxa = 6, k = 2, depth = 150, seed = 51), 2,
-                      seed = 1, threads = 1)
+                      seed = 1, threads = 1, nstart = 1)
     }
     fit
   }
@@ -42,13 +42,13 @@ test_that("summary() lists each component's weight, precision and top taxa", {
   expect_true(any(grepl("Components", output)))
   expect_error(summary(fit, ntaxa = 0), class = "fastdmm_bad_argument")
   # Unnamed taxa are labelled by position.
-  unnamed <- summary(dmn_fit(unname(simulate_counts(n = 20, n_taxa = 6, k = 2, depth = 150, seed = 51)), 2, seed = 1, threads = 1))
+  unnamed <- summary(dmn_fit(unname(simulate_counts(n = 20, n_taxa = 6, k = 2, depth = 150, seed = 51)), 2, seed = 1, threads = 1, nstart = 1))
   expect_match(unnamed$components$top_taxa[1], "^taxon[0-9]+ ")
 })
 
 test_that("print() and summary() say when EM did not converge", {
   x <- simulate_counts(n = 20, n_taxa = 6, k = 2, depth = 150, seed = 51)
-  fit <- suppressWarnings(dmn_fit(x, 2, seed = 1, threads = 1, max_iter = 1, hessian = "reference"))
+  fit <- suppressWarnings(dmn_fit(x, 2, seed = 1, threads = 1, max_iter = 1, hessian = "reference", nstart = 1))
   output <- capture.output(print(fit))
   expect_identical(output[5], "EM: did not converge after 1 iterations (seed 1, reference Hessian)")
   output <- capture.output(print(summary(fit)))

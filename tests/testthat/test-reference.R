@@ -35,9 +35,9 @@ kmeans_lines <- function(lines) {
 
 # Our fit (exact and reference Hessians) with its verbose lines.
 fit_twins <- function(counts, k, seed) {
-  run <- capture_messages(dmn_fit(counts, k, seed = seed, threads = 2, verbose = TRUE))
+  run <- capture_messages(dmn_fit(counts, k, seed = seed, threads = 2, verbose = TRUE, nstart = 1))
   reference_hessian <- suppressWarnings(
-    dmn_fit(counts, k, seed = seed, threads = 2, hessian = "reference")
+    dmn_fit(counts, k, seed = seed, threads = 2, hessian = "reference", nstart = 1)
   )
   list(fit = run$value, messages = run$messages, reference_hessian = reference_hessian)
 }
@@ -162,7 +162,7 @@ test_that("every stored fit: our NLE is as good, and the k-means progress is ide
   for (reference in reference_fixture()) {
     label <- sprintf("k = %d, seed = %d", reference$k, reference$seed)
     run <- capture_messages(dmn_fit(counts, reference$k, seed = reference$seed, threads = 2,
-                                    verbose = TRUE))
+                                    verbose = TRUE, nstart = 1))
     nle <- goodnessOfFit(run$value)[["NLE"]]
     expect_lte(nle, reference$goodness_of_fit[["NLE"]] * (1 + 1e-6), label = paste(label, "NLE"))
     expect_identical(kmeans_lines(run$messages[-1]), kmeans_lines(reference$verbose),

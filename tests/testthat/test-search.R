@@ -41,7 +41,7 @@ test_that("a start given as labels reproduces EM from that start (against R)", {
   x <- search_counts()
   labels <- rep(c(1, 2, 3), times = c(30, 25, 20))  # deliberately off the truth
   fit <- allow_unconverged(dmn_fit(x, 3, init = labels, max_iter = 4, threads = 1,
-                                   accelerate = FALSE))
+                                   accelerate = FALSE, nstart = 1))
   expected <- r_em_from_posterior(x, outer(labels, 1:3, "==") + 0, 4)
   expect_identical(fit$init, "given")
   expect_identical(fit$starts$kind, "given")
@@ -55,45 +55,45 @@ test_that("a start given as labels reproduces EM from that start (against R)", {
 test_that("a 0/1 posterior matrix is the same start as its labels; a factor too", {
   x <- search_counts()
   labels <- rep(1:3, length.out = nrow(x))
-  from_labels <- dmn_fit(x, 3, init = labels, seed = 1, threads = 1)
-  from_matrix <- dmn_fit(x, 3, init = outer(labels, 1:3, "==") + 0, seed = 1, threads = 1)
-  from_factor <- dmn_fit(x, 3, init = factor(labels), seed = 1, threads = 1)
+  from_labels <- dmn_fit(x, 3, init = labels, seed = 1, threads = 1, nstart = 1)
+  from_matrix <- dmn_fit(x, 3, init = outer(labels, 1:3, "==") + 0, seed = 1, threads = 1, nstart = 1)
+  from_factor <- dmn_fit(x, 3, init = factor(labels), seed = 1, threads = 1, nstart = 1)
   expect_identical(without_call(from_matrix), without_call(from_labels))
   expect_identical(without_call(from_factor), without_call(from_labels))
   # The truth as a start ends at least as low as the reference's start.
   truth <- rep(1:3, each = 25)
-  expect_lte(goodnessOfFit(dmn_fit(x, 3, init = truth, threads = 1))[["NLE"]],
-             goodnessOfFit(dmn_fit(x, 3, seed = 1, threads = 1))[["NLE"]] + 1e-6)
+  expect_lte(goodnessOfFit(dmn_fit(x, 3, init = truth, threads = 1, nstart = 1))[["NLE"]],
+             goodnessOfFit(dmn_fit(x, 3, seed = 1, threads = 1, nstart = 1))[["NLE"]] + 1e-6)
 })
 
 test_that("bad starts are refused with a clear error", {
   x <- search_counts()
   n <- nrow(x)
-  expect_input_error(dmn_fit(x, 3, init = "random", threads = 1), "fastdmm_bad_argument",
+  expect_input_error(dmn_fit(x, 3, init = "random", threads = 1, nstart = 1), "fastdmm_bad_argument",
                      "init", "\"random\"")
-  expect_input_error(dmn_fit(x, 3, init = rep(1, n - 1), threads = 1),
+  expect_input_error(dmn_fit(x, 3, init = rep(1, n - 1), threads = 1, nstart = 1),
                      "fastdmm_bad_argument", "init", "75 component labels")
-  expect_input_error(dmn_fit(x, 3, init = c(NA, rep(1, n - 1)), threads = 1),
+  expect_input_error(dmn_fit(x, 3, init = c(NA, rep(1, n - 1)), threads = 1, nstart = 1),
                      "fastdmm_bad_argument", "init", "samples 1\\)")
-  expect_input_error(dmn_fit(x, 3, init = c(4, 1.5, rep(1, n - 2)), threads = 1),
+  expect_input_error(dmn_fit(x, 3, init = c(4, 1.5, rep(1, n - 2)), threads = 1, nstart = 1),
                      "fastdmm_bad_argument", "init", "2 are not \\(samples 1, 2\\)")
-  expect_input_error(dmn_fit(x, 3, init = matrix(1 / 3, n, 2), threads = 1),
+  expect_input_error(dmn_fit(x, 3, init = matrix(1 / 3, n, 2), threads = 1, nstart = 1),
                      "fastdmm_bad_argument", "init", "75 rows")
   z <- matrix(1 / 3, n, 3)
   z[5, ] <- c(0.5, 0.5, 0.5)
-  expect_input_error(dmn_fit(x, 3, init = z, threads = 1), "fastdmm_bad_argument", "init",
+  expect_input_error(dmn_fit(x, 3, init = z, threads = 1, nstart = 1), "fastdmm_bad_argument", "init",
                      "summing to 1; 1 row does not: 5")
   z[5, ] <- c(NA, 0.5, 0.5)
-  expect_input_error(dmn_fit(x, 3, init = z, threads = 1), "fastdmm_bad_argument", "init",
+  expect_input_error(dmn_fit(x, 3, init = z, threads = 1, nstart = 1), "fastdmm_bad_argument", "init",
                      "finite")
-  expect_input_error(dmn_fit(x, 2:3, init = rep(1, n), threads = 1), "fastdmm_bad_argument",
+  expect_input_error(dmn_fit(x, 2:3, init = rep(1, n), threads = 1, nstart = 1), "fastdmm_bad_argument",
                      "init", "one number of components")
   for (bad in list(NA, "yes", c(TRUE, FALSE))) {
-    expect_input_error(dmn_fit(x, 3, accelerate = bad, threads = 1), "fastdmm_bad_argument",
+    expect_input_error(dmn_fit(x, 3, accelerate = bad, threads = 1, nstart = 1), "fastdmm_bad_argument",
                        "accelerate")
   }
-  expect_input_error(dmn_fit(x, 3, rel_tol = -1, threads = 1), "fastdmm_bad_argument", "rel_tol")
-  expect_input_error(dmn_fit(x, 3, search = list(), threads = 1), "fastdmm_bad_argument",
+  expect_input_error(dmn_fit(x, 3, rel_tol = -1, threads = 1, nstart = 1), "fastdmm_bad_argument", "rel_tol")
+  expect_input_error(dmn_fit(x, 3, search = list(), threads = 1, nstart = 1), "fastdmm_bad_argument",
                      "search")
   expect_input_error(dmn_search(screen_iter = 0), "fastdmm_bad_argument", "screen_iter")
   expect_input_error(dmn_search(split_merge = NA), "fastdmm_bad_argument", "split_merge")
@@ -132,9 +132,9 @@ test_that("a dmn_search object edited after dmn_search() is checked where it is 
   }
   search <- dmn_search()
   search$bogus <- 100
-  expect_input_error(dmn_fit(x, 3, search = search, threads = 1), "fastdmm_bad_argument",
+  expect_input_error(dmn_fit(x, 3, search = search, threads = 1, nstart = 1), "fastdmm_bad_argument",
                      "search", "'bogus'")
-  expect_input_error(dmn_fit(x, 3, search = structure(1:5, class = "dmn_search"), threads = 1),
+  expect_input_error(dmn_fit(x, 3, search = structure(1:5, class = "dmn_search"), threads = 1, nstart = 1),
                      "fastdmm_bad_argument", "search")
   # Optional settings set to NULL are the defaults, as in dmn_search().
   search <- dmn_search(n_continue = 2)
@@ -167,8 +167,8 @@ test_that("dmn_search() refuses values outside the int range and prints its sett
 test_that("accelerated EM never raises the NLE and ends where plain EM ends", {
   # Overlapping components: plain EM needs many iterations here.
   x <- simulate_counts(n = 60, n_taxa = 20, k = 3, depth = 100, seed = 8, precision = 1)
-  plain <- dmn_fit(x, 3, seed = 2, threads = 1, max_iter = 5000, accelerate = FALSE)
-  fast <- dmn_fit(x, 3, seed = 2, threads = 1, max_iter = 5000, accelerate = TRUE)
+  plain <- dmn_fit(x, 3, seed = 2, threads = 1, max_iter = 5000, accelerate = FALSE, nstart = 1)
+  fast <- dmn_fit(x, 3, seed = 2, threads = 1, max_iter = 5000, accelerate = TRUE, nstart = 1)
   expect_true(plain$converged)
   expect_true(fast$converged)
   expect_nonincreasing(fast$nle_trace, rel_tol = 0)
@@ -186,7 +186,7 @@ test_that("accelerated EM never raises the NLE and ends where plain EM ends", {
 test_that("the relative floor stops EM at max(tol, rel_tol |NLE|)", {
   x <- simulate_counts(n = 40, n_taxa = 15, k = 3, depth = 150, seed = 8, precision = 4)
   fit <- dmn_fit(x, 3, seed = 2, threads = 1, max_iter = 5000, rel_tol = 1e-6,
-                 accelerate = FALSE)
+                 accelerate = FALSE, nstart = 1)
   trace <- fit$nle_trace
   n <- length(trace)
   floor <- max(1e-6, 1e-6 * abs(trace[n]))
@@ -194,7 +194,7 @@ test_that("the relative floor stops EM at max(tol, rel_tol |NLE|)", {
   expect_lte(abs(trace[n] - trace[n - 1]), floor)
   expect_gt(abs(trace[n - 1] - trace[n - 2]), max(1e-6, 1e-6 * abs(trace[n - 1])))
   # The default floor (1e-12) leaves a table of this size at the absolute tol.
-  default <- dmn_fit(x, 3, seed = 2, threads = 1, max_iter = 5000, accelerate = FALSE)
+  default <- dmn_fit(x, 3, seed = 2, threads = 1, max_iter = 5000, accelerate = FALSE, nstart = 1)
   expect_gt(length(default$nle_trace), n)
 })
 
@@ -203,7 +203,8 @@ test_that("several starts: every start on record, the best continued one kept", 
   fit <- dmn_fit(x, 3, seed = 4, nstart = 6, threads = 1)
   starts <- fit$starts
   expect_named(starts, c("start", "seed", "kind", "screen_NLE", "continued", "NLE",
-                         "em_iterations", "converged", "status"))
+                         "moved_NLE", "em_iterations", "converged", "status"))
+  expect_true(all(is.na(starts$moved_NLE)))
   expect_identical(starts$seed, r_derived_seeds(4L, 6L))
   expect_identical(starts$kind, c("reference", rep("kmeans++", 5)))
   expect_identical(fit$init, "reference")
@@ -228,7 +229,7 @@ test_that("with screening and races off, each start is the fit from that start a
                  search = dmn_search(n_continue = 3, split_merge = FALSE))
   for (s in which(fit$starts$status == "converged")) {
     single <- dmn_fit(x, 3, seed = fit$starts$seed[s], threads = 1, accelerate = TRUE,
-                      init = fit$starts$kind[s])
+                      init = fit$starts$kind[s], nstart = 1)
     expect_identical(fit$starts$NLE[s], goodnessOfFit(single)[["NLE"]], label = sprintf("start %d", s))
   }
   expect_identical(fit$starts$status[1], "converged")
@@ -240,13 +241,14 @@ test_that("split-merge moves never raise the NLE and are all on record", {
   x <- simulate_counts(n = 30, n_taxa = 30, k = 4, depth = 2000, seed = 3, precision = 50)
   found <- NULL
   for (seed in 1:20) {
-    plain <- allow_unconverged(dmn_fit(x, 4, seed = seed, init = "kmeans++", threads = 1))
+    plain <- allow_unconverged(dmn_fit(x, 4, seed = seed, init = "kmeans++", threads = 1, nstart = 1))
     moved <- allow_unconverged(dmn_fit(x, 4, seed = seed, init = "kmeans++", threads = 1,
-                                       search = dmn_search(split_merge = TRUE)))
+                                       search = dmn_search(split_merge = TRUE), nstart = 1))
     expect_lte(goodnessOfFit(moved)[["NLE"]], goodnessOfFit(plain)[["NLE"]] + 1e-9 * abs(goodnessOfFit(plain)[["NLE"]]))
     moves <- moved$moves
-    expect_named(moves, c("merge_first", "merge_second", "split", "NLE_before", "NLE_after",
-                          "accepted", "em_iterations"))
+    expect_named(moves, c("kind", "merge_first", "merge_second", "split", "from", "to",
+                          "samples", "NLE_before", "NLE_after", "accepted", "em_iterations"))
+    expect_true(all(moves$kind == "split-merge"))
     kept <- moves[moves$accepted, ]
     expect_true(all(kept$NLE_after < kept$NLE_before))
     expect_nonincreasing(moved$nle_trace, rel_tol = 1e-12)
@@ -267,9 +269,9 @@ test_that("an empty component takes half of a component that holds two types", {
   truth <- rep(1:4, each = 40)
   start <- diag(4)[c(1, 1, 2, 3)[truth], ]
   plain <- suppressWarnings(dmn_fit(x, 4, init = start, threads = 1,
-                                    search = dmn_search(split_merge = FALSE)))
+                                    search = dmn_search(split_merge = FALSE), nstart = 1))
   moved <- suppressWarnings(dmn_fit(x, 4, init = start, threads = 1,
-                                    search = dmn_search(split_merge = TRUE)))
+                                    search = dmn_search(split_merge = TRUE), nstart = 1))
   first <- moved$moves[1L, ]
   expect_equal(first$merge_first, first$merge_second)
   expect_true(first$accepted)
@@ -282,9 +284,12 @@ test_that("an empty component takes half of a component that holds two types", {
 test_that("k-means++ starts do not depend on the order of the samples", {
   x <- search_counts()
   shuffled <- with_seed(9, sample(nrow(x)))
-  for (nstart in c(1, 4)) {
-    a <- dmn_fit(x, 3, seed = 11, init = "kmeans++", nstart = nstart, threads = 1)
-    b <- dmn_fit(x[shuffled, ], 3, seed = 11, init = "kmeans++", nstart = nstart, threads = 1)
+  # nstart = NULL: the replicated search, with its moves.
+  for (nstart in list(1, 4, NULL)) {
+    a <- dmn_fit(x, 3, seed = 11, init = "kmeans++", nstart = nstart, threads = 1,
+                 search = dmn_search(max_starts = 6))
+    b <- dmn_fit(x[shuffled, ], 3, seed = 11, init = "kmeans++", nstart = nstart, threads = 1,
+                 search = dmn_search(max_starts = 6))
     expect_relative(goodnessOfFit(b)[["NLE"]], goodnessOfFit(a)[["NLE"]], 1e-9)
     expect_identical(table(mixture(a, assign = TRUE)[shuffled], mixture(b, assign = TRUE)) > 0,
                      table(mixture(a, assign = TRUE)[shuffled], mixture(a, assign = TRUE)[shuffled]) > 0)
@@ -358,13 +363,13 @@ test_that("the subsample does not depend on the order of the samples", {
 test_that("one reference start never subsamples; subsample = Inf searches every sample", {
   x <- subsample_counts()
   small <- dmn_search(subsample = 100)
-  one <- dmn_fit(x, 3, seed = 2, threads = 1, search = small)
+  one <- dmn_fit(x, 3, seed = 2, threads = 1, search = small, nstart = 1)
   expect_identical(one$search$subsample, 360)
-  expect_identical(without_call(one), without_call(dmn_fit(x, 3, seed = 2, threads = 1)))
-  given <- dmn_fit(x, 3, init = rep(1:3, each = 120), threads = 1, search = small)
+  expect_identical(without_call(one), without_call(dmn_fit(x, 3, seed = 2, threads = 1, nstart = 1)))
+  given <- dmn_fit(x, 3, init = rep(1:3, each = 120), threads = 1, search = small, nstart = 1)
   expect_identical(given$search$subsample, 360)
   # k-means++ alone is a search: it subsamples.
-  expect_lt(dmn_fit(x, 3, seed = 2, init = "kmeans++", threads = 1, search = small)$search$subsample,
+  expect_lt(dmn_fit(x, 3, seed = 2, init = "kmeans++", threads = 1, search = small, nstart = 1)$search$subsample,
             360)
   all <- dmn_fit(x, 3, seed = 2, nstart = 3, threads = 1, search = dmn_search(subsample = Inf))
   expect_identical(all$search$subsample, 360)
@@ -436,4 +441,103 @@ test_that("a search stops at a user interrupt during its start-up", {
   expect_true(run$signalled_in %in% c(".fit_dmn", "pressing handler"), label = run$signalled_in)
   expect_match(run$messages[length(run$messages)], "^  searching a subsample")
   expect_false(any(grepl("^  start 1: ", run$messages)))
+})
+
+# ---- the replicated search and transfers (DESIGN.md section 8) -------------------
+
+test_that("the default is the replicated search, on record, its moves never raising the NLE", {
+  x <- twins_counts()
+  fit <- dmn_fit(x, 3, seed = 2, threads = 1)
+  search <- fit$search
+  starts <- fit$starts
+  expect_identical(search$replicates, 3L)
+  expect_identical(search$starts_run, nrow(starts))
+  expect_identical(starts$seed, r_derived_seeds(2L, nrow(starts)))
+  expect_identical(starts$kind, c("reference", rep("kmeans++", nrow(starts) - 1L)))
+  # Each start's moves only lowered its NLE; the fit is the lowest moved start.
+  expect_true(all(starts$moved_NLE <= starts$NLE * (1 + 1e-12)))
+  best <- min(starts$moved_NLE)
+  expect_relative(goodnessOfFit(fit)[["NLE"]], best, 1e-12)
+  expect_identical(fit$best_start, which.min(starts$moved_NLE))
+  # at_best counts the starts within 1e-6 relative of the best; the search
+  # stopped at the third (or when the budget ran out).
+  at_best <- sum(abs(starts$moved_NLE - best) <= 1e-6 * abs(best))
+  expect_identical(search$at_best, at_best)
+  expect_true(search$at_best == 3L || search$starts_run == search$max_starts)
+  expect_identical(search$replicated, search$at_best >= 3L)
+  expect_lte(search$optima, search$starts_run)
+  expect_lte(search$optima_seen_once, search$optima)
+  # Start 1 is the reference's start: its EM is nstart = 1's fit, so the search
+  # ends at or below the reference's NLE.
+  one <- dmn_fit(x, 3, seed = 2, threads = 1, nstart = 1)
+  expect_relative(starts$NLE[1], goodnessOfFit(one)[["NLE"]], 1e-12)
+  expect_lte(goodnessOfFit(fit)[["NLE"]], goodnessOfFit(one)[["NLE"]])
+  # The moves of the best start, both kinds, and the counts over all starts.
+  moves <- fit$moves
+  expect_true(all(moves$kind %in% c("split-merge", "transfer")))
+  expect_true(all(is.na(moves$from[moves$kind == "split-merge"])))
+  expect_true(all(moves$samples[moves$kind == "transfer"] >= 1L))
+  kept <- moves[moves$accepted, ]
+  expect_true(all(kept$NLE_after < kept$NLE_before))
+  expect_named(search$moves_tried, c("split-merge", "transfer"))
+  expect_true(all(search$moves_accepted <= search$moves_tried))
+  expect_gte(sum(search$moves_tried), nrow(moves))
+  expect_nonincreasing(fit$nle_trace, rel_tol = 1e-12)
+  expect_output(print(fit), sprintf("best optimum reached by %d of %d starts", search$at_best,
+                                    search$starts_run))
+})
+
+test_that("transfers lower the NLE where EM has frozen, and are all on record", {
+  # Twins at k = 4 from k-means++ starts: EM freezes at a partition that
+  # transfers of single samples and groups improve, for every one of these seeds.
+  x <- twins_counts()
+  for (seed in c(1, 3)) {
+    plain <- dmn_fit(x, 4, seed = seed, init = "kmeans++", nstart = 1, threads = 1)
+    moved <- dmn_fit(x, 4, seed = seed, init = "kmeans++", nstart = 1, threads = 1,
+                     search = dmn_search(transfers = TRUE, split_merge = FALSE))
+    expect_lt(goodnessOfFit(moved)[["NLE"]], goodnessOfFit(plain)[["NLE"]] - 1)
+    moves <- moved$moves
+    expect_true(all(moves$kind == "transfer"))
+    expect_true(all(moves$from != moves$to))
+    kept <- moves[moves$accepted, ]
+    expect_gte(nrow(kept), 1L)
+    expect_true(all(kept$NLE_after < kept$NLE_before))
+    # Each kept transfer starts where the previous one's EM ended, the first
+    # where the plain fit ended.
+    expect_relative(kept$NLE_before[1], goodnessOfFit(plain)[["NLE"]], 1e-12)
+    expect_identical(moved$search$moves_accepted[["transfer"]], nrow(kept))
+    expect_nonincreasing(moved$nle_trace, rel_tol = 1e-12)
+    # The fit's NLE is the brute-force one at its parameters.
+    nle <- -dense_log_likelihood(x, fitted(moved), moved$mixture$Weight) +
+      dense_neg_log_prior(fitted(moved))
+    expect_relative(goodnessOfFit(moved)[["NLE"]], nle, 1e-9)
+  }
+})
+
+test_that("a budget that ends first warns, naming k and how to widen it", {
+  x <- twins_counts()
+  fit <- NULL
+  expect_warning(fit <- dmn_fit(x, 3, seed = 2, threads = 1,
+                                search = dmn_search(replicates = 50, max_starts = 4)),
+                 class = "fastdmm_not_replicated")
+  expect_identical(fit$search$starts_run, 4L)
+  expect_identical(fit$search$max_starts, 4L)
+  expect_false(fit$search$replicated)
+  expect_warning(dmn_fit(x, 3, seed = 2, threads = 1,
+                         search = dmn_search(replicates = 50, max_starts = 4)),
+                 "k = 3: .*reached by .* of 4 starts.*dmn_search\\(max_starts = 100\\)")
+  expect_output(print(fit), "50 asked for")
+  # An explicit nstart is a screened search: no replication, no warning.
+  screened <- expect_silent(dmn_fit(x, 3, seed = 2, nstart = 4, threads = 1))
+  expect_identical(screened$search$replicates, 0L)
+  expect_true(is.na(screened$search$replicated))
+})
+
+test_that("the replicated search gives identical results on 1 and 2 threads", {
+  x <- simulate_counts(n = 300, n_taxa = 150, k = 4, depth = 300, seed = 12, precision = 5)
+  search <- dmn_search(max_starts = 4)
+  one <- suppressWarnings(dmn_fit(x, 4, seed = 3, threads = 1, search = search))
+  two <- suppressWarnings(dmn_fit(x, 4, seed = 3, threads = 2, search = search))
+  expect_identical(without_call(one)[setdiff(names(one), "threads")],
+                   without_call(two)[setdiff(names(two), "threads")])
 })

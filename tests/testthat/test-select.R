@@ -12,7 +12,7 @@ restart_counts <- function() {
 select_fits <- local({
   fits <- NULL
   function() {
-    if (is.null(fits)) fits <<- dmn_fit(select_counts(), 1:3, seed = 1, threads = 1)
+    if (is.null(fits)) fits <<- dmn_fit(select_counts(), 1:3, seed = 1, threads = 1, nstart = 1)
     fits
   }
 })
@@ -23,14 +23,14 @@ test_that("a vector k gives a dmn_fits list of the single fits", {
   expect_s3_class(fits, "dmn_fits")
   expect_length(fits, 3L)
   for (k in 1:3) {
-    expect_identical(without_call(fits[[k]]), without_call(dmn_fit(x, k, seed = 1, threads = 1)),
+    expect_identical(without_call(fits[[k]]), without_call(dmn_fit(x, k, seed = 1, threads = 1, nstart = 1)),
                      label = sprintf("fit for k = %d", k))
   }
   subset <- fits[2:3]
   expect_s3_class(subset, "dmn_fits")
   expect_identical(vapply(subset, function(fit) fit$k, integer(1)), 2:3)
   # Order follows k as given.
-  reversed <- dmn_fit(x, c(3, 1), seed = 1, threads = 1)
+  reversed <- dmn_fit(x, c(3, 1), seed = 1, threads = 1, nstart = 1)
   expect_identical(vapply(reversed, function(fit) fit$k, integer(1)), c(3L, 1L))
   expect_identical(without_call(reversed[[1]]), without_call(fits[[3]]))
 })
@@ -76,7 +76,7 @@ test_that("print() of several fits marks each criterion's minimum", {
   }, integer(1))
   stars <- lengths(regmatches(rows, gregexpr("\\*", rows)))
   expect_identical(stars, as.integer(tabulate(best, nbins = 3)))
-  expect_match(capture.output(print(dmn_fit(select_counts(), c(1, 3), seed = 1, threads = 1)))[1],
+  expect_match(capture.output(print(dmn_fit(select_counts(), c(1, 3), seed = 1, threads = 1, nstart = 1)))[1],
                "k = 1, 3$")
 })
 
@@ -113,7 +113,7 @@ test_that("nstart keeps the best of several starts, each start on record", {
   expect_lte(starts$NLE[fit$best_start], lowest + 1e-9 * abs(lowest))
   # nstart = 1 is the single fit from the seed itself.
   one <- dmn_fit(x, 4, seed = 3, nstart = 1, threads = 1)
-  expect_identical(without_call(one), without_call(dmn_fit(x, 4, seed = 3, threads = 1)))
+  expect_identical(without_call(one), without_call(dmn_fit(x, 4, seed = 3, threads = 1, nstart = 1)))
   expect_identical(one$starts$seed, 3L)
   output <- capture.output(print(fit))
   expect_match(output[6], sprintf("^best of 4 starts \\(start %d; %d run to the end\\)",
@@ -133,19 +133,19 @@ test_that("vector k with restarts tabulates each k's best start", {
 })
 
 test_that("verbose = TRUE reports each k in turn", {
-  run <- capture_messages(dmn_fit(select_counts(), 1:2, seed = 1, threads = 1, verbose = TRUE))
+  run <- capture_messages(dmn_fit(select_counts(), 1:2, seed = 1, threads = 1, verbose = TRUE, nstart = 1))
   expect_identical(grep("^dmn, k=", run$messages, value = TRUE), c("dmn, k=1", "dmn, k=2"))
 })
 
 test_that("bad k vectors and nstart are refused", {
   x <- select_counts()
-  expect_error(dmn_fit(x, c(2, 2), seed = 1, threads = 1), class = "fastdmm_bad_argument",
+  expect_error(dmn_fit(x, c(2, 2), seed = 1, threads = 1, nstart = 1), class = "fastdmm_bad_argument",
                regexp = "^'k' has duplicated")
-  expect_error(dmn_fit(x, c(1, 50, 60), seed = 1, threads = 1), class = "fastdmm_bad_argument",
+  expect_error(dmn_fit(x, c(1, 50, 60), seed = 1, threads = 1, nstart = 1), class = "fastdmm_bad_argument",
                regexp = "^'k' \\(50, 60\\) must not exceed the number of samples \\(40\\)")
-  expect_error(dmn_fit(x, c(1, NA), seed = 1, threads = 1), class = "fastdmm_bad_argument",
+  expect_error(dmn_fit(x, c(1, NA), seed = 1, threads = 1, nstart = 1), class = "fastdmm_bad_argument",
                regexp = "^'k'")
-  expect_error(dmn_fit(x, integer(0), seed = 1, threads = 1), class = "fastdmm_bad_argument",
+  expect_error(dmn_fit(x, integer(0), seed = 1, threads = 1, nstart = 1), class = "fastdmm_bad_argument",
                regexp = "^'k'")
   for (nstart in list(0, 1.5, NA, "2", c(1, 2))) {
     expect_error(dmn_fit(x, 2, seed = 1, threads = 1, nstart = nstart),
@@ -180,7 +180,7 @@ test_that("nstart = 1 with a vector k gives each k's single fit", {
   x <- restart_counts()
   fits <- dmn_fit(x, c(1, 3), seed = 9, nstart = 1, threads = 1)
   for (i in 1:2) {
-    single <- dmn_fit(x, fits[[i]]$k, seed = 9, threads = 1)
+    single <- dmn_fit(x, fits[[i]]$k, seed = 9, threads = 1, nstart = 1)
     expect_identical(goodnessOfFit(fits[[i]]), goodnessOfFit(single))
     expect_identical(mixture(fits[[i]]), mixture(single))
     expect_identical(fitted(fits[[i]]), fitted(single))

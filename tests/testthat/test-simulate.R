@@ -58,14 +58,14 @@ test_that("rdmm() copes with tiny alphas (no all-zero proportions)", {
 test_that("a fit recovers the parameters rdmm() drew from", {
   alpha <- cbind(c(40, 20, 10, 5, 2, 1, 1, 1), c(1, 1, 2, 5, 10, 20, 40, 1))
   counts <- with_seed(66, rdmm(300, alpha, pi = c(0.6, 0.4), depth = 400))
-  fit <- dmn_fit(counts, 2, seed = 1, threads = 2)
+  fit <- dmn_fit(counts, 2, seed = 1, threads = 2, nstart = 1)
   expect_relative(fit$mixture$Weight, as.numeric(prop.table(table(attr(counts, "component")))),
                   1e-6)
   expect_identical(unname(mixture(fit, assign = TRUE)), attr(counts, "component"))
   expect_lt(max(abs(fitted(fit, scale = TRUE) - sweep(alpha, 2, colSums(alpha), "/"))), 0.02)
   expect_relative(mixturewt(fit)$theta, colSums(alpha), 0.25)
   # And the criteria prefer the true number of components.
-  bic <- vapply(1:3, function(k) BIC(suppressWarnings(dmn_fit(counts, k, seed = 1, threads = 2))),
+  bic <- vapply(1:3, function(k) BIC(suppressWarnings(dmn_fit(counts, k, seed = 1, threads = 2, nstart = 1))),
                 numeric(1))
   expect_identical(which.min(bic), 2L)
 })
@@ -348,7 +348,7 @@ simulate_fit <- local({
     if (is.null(fit)) {
       alpha <- cbind(c(a = 30, b = 10, c = 4, d = 2, e = 1), c(1, 2, 4, 10, 30))
       counts <- with_seed(67, rdmm(120, alpha, pi = c(0.7, 0.3), depth = 300))
-      fit <<- dmn_fit(counts, 2, seed = 1, threads = 1)
+      fit <<- dmn_fit(counts, 2, seed = 1, threads = 1, nstart = 1)
     }
     fit
   }
@@ -369,7 +369,7 @@ test_that("simulate(fit) draws an nsim x taxa table with the asked depths", {
   one <- simulate(fit, seed = 1, depth = 7)
   expect_identical(dim(one), c(1L, 5L))
   # The table refits: a simulation is a count table like any other.
-  refit <- dmn_fit(simulate(fit, nsim = 60, seed = 2, depth = 300), 2, seed = 1, threads = 1)
+  refit <- dmn_fit(simulate(fit, nsim = 60, seed = 2, depth = 300), 2, seed = 1, threads = 1, nstart = 1)
   expect_s3_class(refit, "dmn_fit")
 })
 
