@@ -134,7 +134,7 @@ fit_worker <- function(data_file, method, k, threads, seed, started_file) {
       result$verbose <- verbose
       fit
     } else {
-      fastdmm::dmn_fit(counts, k, seed = seed, threads = threads)
+      fastdmm::dmn_fit(counts, k, seed = seed, threads = threads, nstart = 1)
     }
   }, warning = keep_warning), error = function(e) {
     result$error <<- conditionMessage(e)

@@ -43,7 +43,7 @@ bench_table <- function(n, taxa, k, sdlog, precision, seed) {
 }
 
 compare_starts <- function(label, d, k) {
-  one <- timed(dmn_fit(d$x, k, seed = 1, threads = threads))
+  one <- timed(dmn_fit(d$x, k, seed = 1, nstart = 1, threads = threads))
   ten <- timed(dmn_fit(d$x, k, seed = 1, nstart = 10, threads = threads))
   truth <- timed(dmn_fit(d$x, k, seed = 1, init = d$truth, threads = threads))
   cat(sprintf("%-28s one start: ARI %.3f, %6.1f s | nstart = 10: ARI %.3f, %6.1f s, moves kept %d | truth start: NLE %.4f; nstart = 10 NLE - truth NLE = %.3g (relative %.2g)\n",
@@ -62,8 +62,8 @@ if ("frozen" %in% which) {
 if ("parallel" %in% which) {
   cat("== parallel: 20,000 x 300, k = 6, max_iter = 5000 ==\n")
   x <- bench_table(20000, 300, 6, sdlog = 1.8, precision = 30, seed = 107)
-  plain <- timed(dmn_fit(x, 6, seed = 1, threads = threads, max_iter = 5000, accelerate = FALSE))
-  fast <- timed(dmn_fit(x, 6, seed = 1, threads = threads, max_iter = 5000, accelerate = TRUE))
+  plain <- timed(dmn_fit(x, 6, seed = 1, nstart = 1, threads = threads, max_iter = 5000, accelerate = FALSE))
+  fast <- timed(dmn_fit(x, 6, seed = 1, nstart = 1, threads = threads, max_iter = 5000, accelerate = TRUE))
   cat(sprintf("plain EM: %d iterations, converged %s, %.1f s, NLE %.6f\n",
               plain$value$em_iterations, plain$value$converged, plain$seconds, nle(plain$value)))
   cat(sprintf("SQUAREM:  %d iterations, converged %s, %.1f s, NLE %.6f\n",
