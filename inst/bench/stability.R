@@ -14,15 +14,18 @@
 # (phyloseq GlobalPatterns at genus level, tax_glom(, "Genus"), all-zero taxa
 # dropped), mouse (metagenomeSeq mouseData). Not tuned on: bci (vegan BCI, trees
 # per hectare), mite (vegan), lung (metagenomeSeq lungData).
-# Run: Rscript inst/bench/stability.R [table ...] (default: the four tuned
-# tables). FASTDMM_BENCH_THREADS (default 2), FASTDMM_BENCH_SEEDS (default 10),
+# Run from the package root: Rscript inst/bench/stability.R [table ...]
+# (default: the four tuned tables). FASTDMM_BENCH_THREADS (default: dmn_fit()'s, chosen by the table's
+# work), FASTDMM_BENCH_SEEDS (default 10),
 # FASTDMM_BENCH_KS (default "2:7"), FASTDMM_BENCH_SEARCHES (default
 # "one,ten,default"), FASTDMM_BENCH_OUT (an .rds file the per-fit results are
-# saved to, default none), FASTDMM_GP_GENUS (an .rds of the GlobalPatterns genus
-# table as a samples x taxa matrix; built with tax_glom() and saved there when
-# absent, which takes about a minute).
+# saved to, default none), FASTDMM_BENCH_DIR (where real-tables.R caches
+# GlobalPatterns at genus level; its tax_glom() takes about a minute).
 suppressPackageStartupMessages(library(fastdmm))
-threads <- as.integer(Sys.getenv("FASTDMM_BENCH_THREADS", "2"))
+# Default arguments: threads NULL (chosen by the table's work) unless set.
+threads <- if (nzchar(Sys.getenv("FASTDMM_BENCH_THREADS"))) {
+  as.integer(Sys.getenv("FASTDMM_BENCH_THREADS"))
+}
 n_seeds <- as.integer(Sys.getenv("FASTDMM_BENCH_SEEDS", "10"))
 ks <- eval(parse(text = Sys.getenv("FASTDMM_BENCH_KS", "2:7")))
 searches <- strsplit(Sys.getenv("FASTDMM_BENCH_SEARCHES", "one,ten,default"), ",")[[1]]
@@ -30,51 +33,30 @@ out_file <- Sys.getenv("FASTDMM_BENCH_OUT", "")
 which <- commandArgs(TRUE)
 if (length(which) == 0L) which <- c("twins", "soilrep", "gp", "mouse")
 
-samples_by_taxa <- function(physeq) {
-  m <- as(phyloseq::otu_table(physeq), "matrix")
-  if (phyloseq::taxa_are_rows(physeq)) t(m) else m
-}
-drop_empty_taxa <- function(x) x[, colSums(x) > 0, drop = FALSE]
+source("inst/bench/real-tables.R")  # real_tables()
 
+# The tables by their short names: those of real_tables(), and two more tables
+# no default was tuned on.
 load_table <- function(name) {
+  real <- c(twins = "Twins", soilrep = "soilrep", gp = "GlobalPatterns genus",
+            mouse = "mouseData", bci = "BCI")
+  if (name %in% names(real)) {
+    x <- real_tables()[[real[[name]]]]
+    if (is.null(x)) stop("the package holding table ", name, " is not installed")
+    return(x)
+  }
   env <- new.env()
-  switch(name,
-    twins = {
-      file <- system.file("extdata", "Twins.csv", package = "DirichletMultinomial")
-      t(as.matrix(utils::read.csv(file, row.names = 1)))
-    },
-    soilrep = {
-      utils::data("soilrep", package = "phyloseq", envir = env)
-      samples_by_taxa(env$soilrep)
-    },
-    gp = {
-      file <- Sys.getenv("FASTDMM_GP_GENUS", "gp-genus.rds")
-      if (file.exists(file)) {
-        x <- readRDS(file)
-      } else {
-        utils::data("GlobalPatterns", package = "phyloseq", envir = env)
-        x <- samples_by_taxa(phyloseq::tax_glom(env$GlobalPatterns, "Genus"))
-        saveRDS(x, file)
-      }
-      drop_empty_taxa(x)
-    },
-    mouse = {
-      utils::data("mouseData", package = "metagenomeSeq", envir = env)
-      t(metagenomeSeq::MRcounts(env$mouseData))
-    },
+  x <- switch(name,
     lung = {
       utils::data("lungData", package = "metagenomeSeq", envir = env)
       t(metagenomeSeq::MRcounts(env$lungData))
-    },
-    bci = {
-      utils::data("BCI", package = "vegan", envir = env)
-      as.matrix(env$BCI)
     },
     mite = {
       utils::data("mite", package = "vegan", envir = env)
       as.matrix(env$mite)
     },
     stop("unknown table ", name))
+  x[, colSums(x) > 0, drop = FALSE]
 }
 
 search_args <- list(
