@@ -99,7 +99,7 @@ twins_groups <- local({
       reference <- reference_call("dmngroup", d$count, d$pheno, k = 1:2, seed = 1,
                                   .lapply = lapply)
       ours <- dmngroup(d$count, d$pheno, k = 1:2, seed = 1, threads = 2,
-                       hessian = "reference")
+                       hessian = "reference", nstart = 1)
       groups <<- list(reference = reference, ours = ours)
     }
     groups
@@ -162,7 +162,7 @@ test_that("csubset() agrees with the reference's", {
 
 test_that("dmngroup() keeps, per group, the fit with the smallest Laplace", {
   d <- group_data()
-  grp <- dmngroup(d$counts, d$group, k = 1:3, seed = 1, threads = 1)
+  grp <- dmngroup(d$counts, d$group, k = 1:3, seed = 1, threads = 1, nstart = 1)
   expect_s3_class(grp, "dmn_group")
   expect_named(grp, c("a", "b", "c"))
   for (g in names(grp)) {
@@ -178,14 +178,14 @@ test_that("dmngroup() keeps, per group, the fit with the smallest Laplace", {
   expect_identical(unname(vapply(grp, function(fit) nrow(fitted(fit)), integer(1))), rep(6L, 3))
   # Group order follows the factor's levels.
   reordered <- dmngroup(d$counts, factor(d$group, levels = c("c", "a", "b")), k = 1:2, seed = 1,
-                        threads = 1)
+                        threads = 1, nstart = 1)
   expect_named(reordered, c("c", "a", "b"))
   expect_identical(without_call(reordered[["b"]]), without_call(grp[["b"]]))
 })
 
 test_that("dmngroup()'s summary() is the reference's table and print() shows it", {
   d <- group_data()
-  grp <- dmngroup(d$counts, d$group, k = 1:2, seed = 1, threads = 1)
+  grp <- dmngroup(d$counts, d$group, k = 1:2, seed = 1, threads = 1, nstart = 1)
   s <- summary(grp)
   expect_s3_class(s, "data.frame")
   expect_named(s, c("k", "samples", "taxa", "NLE", "LogDet", "Laplace", "BIC", "AIC"))
@@ -204,13 +204,13 @@ test_that("dmngroup()'s summary() is the reference's table and print() shows it"
 
 test_that("dmngroup(simplify = FALSE) returns every fit of every group", {
   d <- group_data()
-  all <- dmngroup(d$counts, d$group, k = 1:2, seed = 1, threads = 1, simplify = FALSE)
+  all <- dmngroup(d$counts, d$group, k = 1:2, seed = 1, threads = 1, simplify = FALSE, nstart = 1)
   expect_named(all, c("a", "b", "c"))
   for (g in names(all)) {
     expect_s3_class(all[[g]], "dmn_fits")
     expect_identical(vapply(all[[g]], function(fit) fit$k, integer(1)), 1:2)
   }
-  one <- dmngroup(d$counts, d$group, k = 2, seed = 1, threads = 1, simplify = FALSE)
+  one <- dmngroup(d$counts, d$group, k = 2, seed = 1, threads = 1, simplify = FALSE, nstart = 1)
   expect_s3_class(one$b, "dmn_fits")
   expect_length(one$b, 1L)
   expect_identical(without_call(one$b[[1]]), without_call(all$b[[2]]))
@@ -218,59 +218,59 @@ test_that("dmngroup(simplify = FALSE) returns every fit of every group", {
 
 test_that("dmngroup() passes its ... to dmn_fit()", {
   d <- group_data()
-  exact <- dmngroup(d$counts, d$group, k = 2, seed = 3, threads = 1)
-  reference <- dmngroup(d$counts, d$group, k = 2, seed = 3, threads = 1, hessian = "reference")
+  exact <- dmngroup(d$counts, d$group, k = 2, seed = 3, threads = 1, nstart = 1)
+  reference <- dmngroup(d$counts, d$group, k = 2, seed = 3, threads = 1, hessian = "reference", nstart = 1)
   expect_identical(reference$a$hessian, "reference")
   expect_identical(reference$a$seed, 3L)
   expect_identical(goodnessOfFit(exact$a)[["NLE"]], goodnessOfFit(reference$a)[["NLE"]])
   restarts <- dmngroup(d$counts, d$group, k = 2, seed = 3, threads = 1, nstart = 3)
   expect_identical(nrow(restarts$c$starts), 3L)
   run <- capture_messages(dmngroup(d$counts, d$group, k = 1, seed = 1, threads = 1,
-                                   verbose = TRUE))
+                                   verbose = TRUE, nstart = 1))
   expect_identical(sum(run$messages == "dmn, k=1"), 3L)
 })
 
 test_that("dmngroup() refuses bad groups with clear errors", {
   d <- group_data()
   x <- d$counts
-  expect_error(dmngroup(x, d$group[-1], k = 1), class = "fastdmm_bad_argument",
+  expect_error(dmngroup(x, d$group[-1], k = 1, nstart = 1), class = "fastdmm_bad_argument",
                regexp = "^'group' has 59 values but 'count' has 60 samples")
   with_na <- d$group
   with_na[c(3, 7)] <- NA
-  expect_error(dmngroup(x, with_na, k = 1), class = "fastdmm_bad_argument",
+  expect_error(dmngroup(x, with_na, k = 1, nstart = 1), class = "fastdmm_bad_argument",
                regexp = "^'group' has NA for 2 samples \\(rows 3, 7\\)")
-  expect_error(dmngroup(x, d$group, k = 16:17), class = "fastdmm_group_too_small",
+  expect_error(dmngroup(x, d$group, k = 16:17, nstart = 1), class = "fastdmm_group_too_small",
                regexp = "^'group' has level with fewer samples than max\\(k\\) = 17: b \\(15\\)")
   # An unused level is kept, as factor() keeps it, and has no samples.
   unused <- factor(d$group, levels = c("a", "b", "c", "d"))
-  expect_error(dmngroup(x, unused, k = 1), class = "fastdmm_group_too_small",
+  expect_error(dmngroup(x, unused, k = 1, nstart = 1), class = "fastdmm_group_too_small",
                regexp = "d \\(0\\); drop it \\(droplevels\\(\\)\\)")
-  expect_error(dmngroup(x, d$group), class = "fastdmm_bad_argument", regexp = "^'k' is missing")
-  expect_error(dmngroup(x, d$group, k = 0), class = "fastdmm_bad_argument", regexp = "^'k'")
-  expect_error(dmngroup(x, d$group, k = 1, simplify = NA), class = "fastdmm_bad_argument",
+  expect_error(dmngroup(x, d$group, nstart = 1), class = "fastdmm_bad_argument", regexp = "^'k' is missing")
+  expect_error(dmngroup(x, d$group, k = 0, nstart = 1), class = "fastdmm_bad_argument", regexp = "^'k'")
+  expect_error(dmngroup(x, d$group, k = 1, simplify = NA, nstart = 1), class = "fastdmm_bad_argument",
                regexp = "^'simplify'")
-  expect_error(dmngroup(as.list(x), d$group, k = 1), class = "fastdmm_not_a_table")
+  expect_error(dmngroup(as.list(x), d$group, k = 1, nstart = 1), class = "fastdmm_not_a_table")
 })
 
 test_that("dmngroup() refuses unknown or bad further arguments before fitting", {
   d <- group_data()
   x <- d$counts
-  expect_input_error(dmngroup(x, d$group, k = 1:2, bogus = 1), "fastdmm_unknown_argument",
+  expect_input_error(dmngroup(x, d$group, k = 1:2, bogus = 1, nstart = 1), "fastdmm_unknown_argument",
                      "bogus", "is not an argument of dmngroup\\(\\) or dmn_fit\\(\\)")
-  expect_input_error(dmngroup(x, d$group, k = 1:2, 5), "fastdmm_unknown_argument", "...",
+  expect_input_error(dmngroup(x, d$group, k = 1:2, 5, nstart = 1), "fastdmm_unknown_argument", "...",
                      "unnamed")
   # dmn_fit()'s arguments for the table and k are dmngroup()'s own.
-  expect_input_error(dmngroup(x, d$group, k = 1, counts = x), "fastdmm_unknown_argument",
+  expect_input_error(dmngroup(x, d$group, k = 1, counts = x, nstart = 1), "fastdmm_unknown_argument",
                      "counts")
-  expect_input_error(dmngroup(x, d$group, k = 1, hessian = "bogus"), "fastdmm_bad_argument",
+  expect_input_error(dmngroup(x, d$group, k = 1, hessian = "bogus", nstart = 1), "fastdmm_bad_argument",
                      "hessian")
   expect_input_error(dmngroup(x, d$group, k = 1, nstart = 1e10), "fastdmm_bad_argument",
                      "nstart", "between 1 and 100000")
-  expect_input_error(dmngroup(x, d$group, k = 1, init = rep(1, 60)), "fastdmm_bad_argument",
+  expect_input_error(dmngroup(x, d$group, k = 1, init = rep(1, 60), nstart = 1), "fastdmm_bad_argument",
                      "init", "give it to dmn_fit\\(\\) itself")
-  expect_input_error(dmngroup(x, d$group, k = 1e10), "fastdmm_bad_argument", "k")
+  expect_input_error(dmngroup(x, d$group, k = 1e10, nstart = 1), "fastdmm_bad_argument", "k")
   # Partial matching as dmn_fit()'s.
-  fits <- dmngroup(x, d$group, k = 1, seed = 1, threads = 1, hessian = "ref")
+  fits <- dmngroup(x, d$group, k = 1, seed = 1, threads = 1, hessian = "ref", nstart = 1)
   expect_identical(fits$a$hessian, "reference")
 })
 
@@ -279,7 +279,7 @@ test_that("dmngroup() and cvdmngroup() pass on the not-converged warning with it
   for (max_iter in 1:2) {
     warnings <- list()
     withCallingHandlers(
-      dmngroup(d$counts, d$group, k = 3, seed = 1, threads = 1, max_iter = max_iter),
+      dmngroup(d$counts, d$group, k = 3, seed = 1, threads = 1, max_iter = max_iter, nstart = 1),
       warning = function(w) {
         warnings[[length(warnings) + 1L]] <<- w
         invokeRestart("muffleWarning")
@@ -294,7 +294,7 @@ test_that("dmngroup() and cvdmngroup() pass on the not-converged warning with it
     warnings <- list()
     with_seed(1, withCallingHandlers(
       cvdmngroup(2, d$counts, c(a = 2, b = 2, c = 2), d$group, seed = 1, threads = 1,
-                 max_iter = max_iter),
+                 max_iter = max_iter, nstart = 1),
       warning = function(w) {
         warnings[[length(warnings) + 1L]] <<- w
         invokeRestart("muffleWarning")
@@ -377,7 +377,7 @@ test_that("predict() of models fitted by fastdmm and by the reference agree", {
 
 test_that("predict() classifies into any number of groups, as a direct computation does", {
   d <- group_data()
-  grp <- dmngroup(d$counts, d$group, k = 1:2, seed = 1, threads = 1)
+  grp <- dmngroup(d$counts, d$group, k = 1:2, seed = 1, threads = 1, nstart = 1)
   expected <- brute_class_probabilities(d$counts, lapply(grp, model_of))
   probability <- predict(grp, d$counts)
   expect_identical(dimnames(probability), list(rownames(d$counts), c("a", "b", "c")))
@@ -404,7 +404,7 @@ test_that("predict() classifies into any number of groups, as a direct computati
 
 test_that("predict() stays finite when every likelihood underflows", {
   d <- group_data()
-  grp <- dmngroup(d$counts, d$group, k = 1, seed = 1, threads = 1)
+  grp <- dmngroup(d$counts, d$group, k = 1, seed = 1, threads = 1, nstart = 1)
   deep <- d$counts[1:5, ] * 500 # depths of 2e5: log evidences far below log(.Machine$double.xmin)
   log_evidence <- -predict(grp[[1]], deep, logevidence = TRUE)
   expect_true(all(log_evidence < -800))
@@ -419,7 +419,7 @@ test_that("predict() stays finite when every likelihood underflows", {
 test_that("cvdmngroup() folds as the reference and predicts each fold from the others", {
   d <- group_data()
   k <- c(a = 2, b = 1, c = 2)
-  cv <- with_seed(5, cvdmngroup(4, d$counts, k, d$group, seed = 1, threads = 1))
+  cv <- with_seed(5, cvdmngroup(4, d$counts, k, d$group, seed = 1, threads = 1, nstart = 1))
   folds <- with_seed(5, split(sample(60), cut(seq_len(60), 4)))
   expect_s3_class(cv, "data.frame")
   expect_named(cv, c("group", "a", "b", "c"))
@@ -436,7 +436,7 @@ test_that("cvdmngroup() folds as the reference and predicts each fold from the o
   expect_lt(max(abs(as.matrix(cv[cv$group == 3, -1]) - expected)), 1e-10)
   # Column order follows a factor's levels.
   z <- factor(d$group, levels = c("c", "b", "a"))
-  reordered <- with_seed(5, cvdmngroup(4, d$counts, k, z, seed = 1, threads = 1))
+  reordered <- with_seed(5, cvdmngroup(4, d$counts, k, z, seed = 1, threads = 1, nstart = 1))
   expect_named(reordered, c("group", "c", "b", "a"))
   expect_identical(reordered[, c("group", "a", "b", "c")], cv)
 })
@@ -446,15 +446,15 @@ test_that("cvdmngroup() gives the same result under sequential and multisession 
   k <- c(a = 2, b = 1, c = 1)
   old_plan <- future::plan(future::sequential)
   on.exit(future::plan(old_plan), add = TRUE)
-  sequential <- with_seed(8, cvdmngroup(3, d$counts, k, d$group, seed = 2))
+  sequential <- with_seed(8, cvdmngroup(3, d$counts, k, d$group, seed = 2, nstart = 1))
   future::plan(future::multisession, workers = 2)
-  parallel <- with_seed(8, cvdmngroup(3, d$counts, k, d$group, seed = 2))
+  parallel <- with_seed(8, cvdmngroup(3, d$counts, k, d$group, seed = 2, nstart = 1))
   expect_identical(parallel, sequential)
   # Without a seed for the fits, their seeds come from future's reproducible
   # streams: still the same whatever the plan.
-  parallel_unseeded <- with_seed(9, cvdmngroup(3, d$counts, k, d$group))
+  parallel_unseeded <- with_seed(9, cvdmngroup(3, d$counts, k, d$group, nstart = 1))
   future::plan(future::sequential)
-  sequential_unseeded <- with_seed(9, cvdmngroup(3, d$counts, k, d$group, threads = 1))
+  sequential_unseeded <- with_seed(9, cvdmngroup(3, d$counts, k, d$group, threads = 1, nstart = 1))
   expect_identical(parallel_unseeded, sequential_unseeded)
 })
 
@@ -464,7 +464,7 @@ test_that("a failing fold gets NA probabilities and a classed warning", {
   k <- c(a = 1, b = 12, c = 1)
   warnings <- list()
   cv <- withCallingHandlers(
-    with_seed(3, cvdmngroup(3, d$counts, k, d$group, seed = 1, threads = 1)),
+    with_seed(3, cvdmngroup(3, d$counts, k, d$group, seed = 1, threads = 1, nstart = 1)),
     warning = function(w) {
       warnings[[length(warnings) + 1L]] <<- w
       invokeRestart("muffleWarning")
@@ -489,35 +489,35 @@ test_that("cvdmngroup() refuses bad arguments with clear errors", {
   d <- group_data()
   x <- d$counts
   z <- d$group
-  expect_error(cvdmngroup(1, x, c(a = 1, b = 1, c = 1), z), class = "fastdmm_bad_argument",
+  expect_error(cvdmngroup(1, x, c(a = 1, b = 1, c = 1), z, nstart = 1), class = "fastdmm_bad_argument",
                regexp = "^'ncv'")
-  expect_error(cvdmngroup(61, x, c(a = 1, b = 1, c = 1), z), class = "fastdmm_bad_argument",
+  expect_error(cvdmngroup(61, x, c(a = 1, b = 1, c = 1), z, nstart = 1), class = "fastdmm_bad_argument",
                regexp = "^'ncv' \\(61\\) must not exceed the number of samples \\(60\\)")
-  expect_error(cvdmngroup(3, x, c(1, 1, 1), z), class = "fastdmm_bad_argument",
+  expect_error(cvdmngroup(3, x, c(1, 1, 1), z, nstart = 1), class = "fastdmm_bad_argument",
                regexp = "^'k' must be named by group")
-  expect_error(cvdmngroup(3, x, c(a = 1, b = 1), z), class = "fastdmm_bad_argument",
+  expect_error(cvdmngroup(3, x, c(a = 1, b = 1), z, nstart = 1), class = "fastdmm_bad_argument",
                regexp = "^'z' has values that are not in names\\(k\\): c")
-  expect_error(cvdmngroup(3, x, c(a = 1, b = 1, c = 1, d = 2), z), class = "fastdmm_bad_argument",
+  expect_error(cvdmngroup(3, x, c(a = 1, b = 1, c = 1, d = 2), z, nstart = 1), class = "fastdmm_bad_argument",
                regexp = "^'k' names groups that no sample of 'z' belongs to: d")
-  expect_error(cvdmngroup(3, x, c(a = 1, b = 16, c = 1), z), class = "fastdmm_group_too_small",
+  expect_error(cvdmngroup(3, x, c(a = 1, b = 16, c = 1), z, nstart = 1), class = "fastdmm_group_too_small",
                regexp = "^'k' asks for more components than some groups have samples: b \\(k = 16, 15 samples\\)")
-  expect_error(cvdmngroup(3, x, c(a = 1, b = 1.5, c = 1), z), class = "fastdmm_bad_argument",
+  expect_error(cvdmngroup(3, x, c(a = 1, b = 1.5, c = 1), z, nstart = 1), class = "fastdmm_bad_argument",
                regexp = "^'k'")
-  expect_error(cvdmngroup(3, x, c(a = 1, b = 1, c = 1), z[-1]), class = "fastdmm_bad_argument",
+  expect_error(cvdmngroup(3, x, c(a = 1, b = 1, c = 1), z[-1], nstart = 1), class = "fastdmm_bad_argument",
                regexp = "^'z' has 59 values")
-  expect_error(cvdmngroup(3, x, c(a = 1, b = 1, c = 1), z, verbose = NA),
+  expect_error(cvdmngroup(3, x, c(a = 1, b = 1, c = 1), z, verbose = NA, nstart = 1),
                class = "fastdmm_bad_argument", regexp = "^'verbose'")
-  expect_error(cvdmngroup(3, x, c(a = 1, b = 1e10, c = 1), z), class = "fastdmm_bad_argument",
+  expect_error(cvdmngroup(3, x, c(a = 1, b = 1e10, c = 1), z, nstart = 1), class = "fastdmm_bad_argument",
                regexp = "^'k'")
   # Unknown or bad arguments for the fits are refused at once, not by every fold.
   expect_no_warning(expect_input_error(
-    cvdmngroup(3, x, c(a = 1, b = 1, c = 1), z, bogus = 1), "fastdmm_unknown_argument",
+    cvdmngroup(3, x, c(a = 1, b = 1, c = 1), z, bogus = 1, nstart = 1), "fastdmm_unknown_argument",
     "bogus", "is not an argument of cvdmngroup\\(\\) or dmn_fit\\(\\)"))
   expect_no_warning(expect_input_error(
-    cvdmngroup(3, x, c(a = 1, b = 1, c = 1), z, hessian = "bogus"), "fastdmm_bad_argument",
+    cvdmngroup(3, x, c(a = 1, b = 1, c = 1), z, hessian = "bogus", nstart = 1), "fastdmm_bad_argument",
     "hessian"))
   expect_no_warning(expect_input_error(
-    cvdmngroup(3, x, c(a = 1, b = 1, c = 1), z, max_iter = 1e10), "fastdmm_bad_argument",
+    cvdmngroup(3, x, c(a = 1, b = 1, c = 1), z, max_iter = 1e10, nstart = 1), "fastdmm_bad_argument",
     "max_iter"))
 })
 
@@ -527,7 +527,7 @@ test_that("cvdmngroup() agrees with the reference's on the Twins Lean/Obese grou
   k <- c(Lean = 1, Obese = 1)
   reference <- reference_call("cvdmngroup", 3, d$count, k, d$pheno, seed = 1, .lapply = lapply,
                               r_seed = 3)
-  ours <- with_seed(3, cvdmngroup(3, d$count, k, d$pheno, seed = 1, threads = 2))
+  ours <- with_seed(3, cvdmngroup(3, d$count, k, d$pheno, seed = 1, threads = 2, nstart = 1))
   expect_identical(names(ours), names(reference))
   expect_identical(rownames(ours), rownames(reference))
   expect_identical(ours$group, reference$group)
