@@ -421,7 +421,7 @@ test_that("a BiocParallel BPPARAM gives the serial run's result, fits included",
   skip_if_not_installed("BiocParallel")
   counts <- simulate_counts(n = 20, n_taxa = 6, k = 3, seed = 3)
   serial <- bluster::clusterRows(
-    counts, FastDmmParam(k = 1:4, seed = 1, BPPARAM = BiocParallel::SerialParam()),
+    counts, FastDmmParam(k = 1:4, seed = 1, nstart = 1, BPPARAM = BiocParallel::SerialParam()),
     full = TRUE)
   # Without BPPARAM, on one thread (a BPPARAM's workers get one thread each).
   plain <- bluster::clusterRows(counts, FastDmmParam(k = 1:4, seed = 1, threads = 1, nstart = 1),
@@ -436,7 +436,7 @@ test_that("a BiocParallel BPPARAM gives the serial run's result, fits included",
   }
   skip_on_os("windows") # MulticoreParam forks
   parallel <- bluster::clusterRows(
-    counts, FastDmmParam(k = 1:4, seed = 1, BPPARAM = BiocParallel::MulticoreParam(2)),
+    counts, FastDmmParam(k = 1:4, seed = 1, nstart = 1, BPPARAM = BiocParallel::MulticoreParam(2)),
     full = TRUE)
   expect_identical(parallel, serial)
 })
@@ -449,7 +449,7 @@ test_that("with a BPPARAM, the fits' warnings arrive with their class", {
     for (bpparam in list(NULL, BiocParallel::SerialParam())) {
       warnings <- list()
       withCallingHandlers(
-        bluster::clusterRows(counts, FastDmmParam(k = 2:3, seed = 1, max_iter = max_iter,
+        bluster::clusterRows(counts, FastDmmParam(k = 2:3, seed = 1, nstart = 1, max_iter = max_iter,
                                                   BPPARAM = bpparam, threads = 1)),
         warning = function(w) {
           warnings[[length(warnings) + 1L]] <<- w

@@ -468,7 +468,7 @@ test_that("dmngroup() gives the per-group fits of every input class", {
     without_call(dmn_fit(x[group == g, ], 2, seed = 5, threads = 1, nstart = 1))
   })
   for (input in list(x, as.data.frame(x), Matrix::Matrix(x, sparse = TRUE))) {
-    grp <- dmngroup(input, group, k = 2, seed = 5, threads = 1)
+    grp <- dmngroup(input, group, k = 2, seed = 5, threads = 1, nstart = 1)
     expect_identical(lapply(unclass(grp), without_call), expected)
   }
 })
