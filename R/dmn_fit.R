@@ -409,7 +409,10 @@ check_init <- function(init, k, n_samples) {
 #'
 #' With `nstart > 1` every start first gets `screen_iter` EM iterations; only
 #' the `n_continue` starts with the lowest NLE then run to convergence, and the
-#' best of those is moved.
+#' best of those is moved. A table large enough to be searched on a subsample
+#' (below) is searched that way by default too, with 10 starts: replicating
+#' starts run to convergence on 20,000 samples would cost more than the
+#' subsample saves, and the screened search finds such tables' types.
 #'
 #' On tables of many samples the search works on a subsample: when the table
 #' has at least twice `subsample` samples, the starts, their screening and
@@ -429,8 +432,8 @@ check_init <- function(init, k, n_samples) {
 #' @param screen_iter EM iterations of each start before the starts are
 #'   compared.
 #' @param n_continue Number of starts run to convergence; `NULL` (default) is
-#'   `ceiling(sqrt(nstart))`. Starts are not screened when `nstart <=
-#'   n_continue`.
+#'   `ceiling(sqrt(nstart))` (4 for the default's screened search of a
+#'   subsampled table). Starts are not screened when `nstart <= n_continue`.
 #' @param split_merge Try split-merge moves (for `k >= 3`)? `NULL` (default)
 #'   is `TRUE` unless `nstart = 1`.
 #' @param max_moves Most split-merge moves kept in a row (before transfers are
@@ -499,7 +502,9 @@ resolve_search <- function(search, nstart) {
   # the reference's algorithm, no moves; nstart > 1: screened starts.
   replicated <- is.null(nstart)
   searching <- replicated || nstart > 1L
-  settings$n_continue <- settings$n_continue %||% as.integer(ceiling(sqrt(nstart %||% 1L)))
+  # (A replicated search on a table large enough to be subsampled screens its
+  # first 10 starts: ceiling(sqrt(10)) run on.)
+  settings$n_continue <- settings$n_continue %||% as.integer(ceiling(sqrt(nstart %||% 10L)))
   settings$split_merge <- settings$split_merge %||% searching
   settings$transfers <- settings$transfers %||% searching
   settings$max_moves <- settings$max_moves %||% NA_integer_

@@ -51,6 +51,9 @@ struct SearchOptions {
   std::size_t min_starts = 4;
   double start_budget = 1.5e6;
   double replicate_tolerance = 1e-6;
+  // A replicated search on a table large enough to be subsampled is the
+  // screened search of its first screened_starts starts instead.
+  std::size_t screened_starts = 10;
   std::uint32_t seed = 0;  // keys the 2-means draws of split moves and the subsample
   // Searches other than one reference (or given) start work on a subsample of
   // this many samples, chosen by content, when the table has at least twice as

@@ -542,3 +542,15 @@ test_that("the replicated search gives identical results on 1 and 2 threads", {
   expect_identical(without_call(one)[setdiff(names(one), "threads")],
                    without_call(two)[setdiff(names(two), "threads")])
 })
+
+test_that("a table large enough to be subsampled gets the screened search of 10 starts by default", {
+  x <- subsample_counts()
+  fit <- dmn_fit(x, 3, seed = 2, threads = 1, search = dmn_search(subsample = 150))
+  expect_lt(fit$search$subsample, fit$search$samples)
+  expect_identical(fit$search$replicates, 0L)
+  expect_true(is.na(fit$search$replicated))
+  expect_identical(nrow(fit$starts), 10L)
+  expect_lte(sum(fit$starts$continued), 4L)
+  ten <- dmn_fit(x, 3, seed = 2, nstart = 10, threads = 1, search = dmn_search(subsample = 150))
+  expect_identical(goodnessOfFit(fit), goodnessOfFit(ten))
+})
