@@ -254,7 +254,9 @@ dmn_fit <- function(counts, k, verbose = FALSE,
   accelerate <- check_fit_arg("accelerate", accelerate)
   search <- resolve_search(search, nstart)
   # Before anything of size N x k is made (a given start's matrix included).
-  check_fit_memory(data, k, nstart, search, init)
+  # The replicated search (nstart = NULL) keeps the best start's state and the
+  # current start's alive, as two unscreened starts do.
+  check_fit_memory(data, k, nstart %||% 2L, search, init)
   start <- check_init(init, k, data$n_samples)
   # Fits running side by side in futures on one machine get one thread each
   # unless the user says otherwise, so they do not oversubscribe the cores.

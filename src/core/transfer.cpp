@@ -27,6 +27,33 @@ std::vector<std::size_t> arg_max_labels(const std::vector<double>& posterior, st
 
 double x_log_x(double x) { return x > 0.0 ? x * std::log(x) : 0.0; }
 
+// Each sample's non-zeros (taxon, count) in increasing taxon order, from the
+// column view (the table keeps no row view): O(nnz), made once per ranking.
+struct SampleRows {
+  std::vector<std::size_t> ptr;
+  std::vector<std::uint32_t> taxon;
+  std::vector<double> count;
+};
+
+SampleRows sample_rows(const Counts& counts) {
+  const std::size_t N = counts.n_samples, S = counts.n_taxa;
+  SampleRows rows;
+  rows.ptr.assign(N + 1, 0);
+  for (std::size_t e = 0; e < counts.nnz(); ++e) ++rows.ptr[counts.col_sample[e] + 1];
+  for (std::size_t i = 0; i < N; ++i) rows.ptr[i + 1] += rows.ptr[i];
+  rows.taxon.resize(counts.nnz());
+  rows.count.resize(counts.nnz());
+  std::vector<std::size_t> next(rows.ptr.begin(), rows.ptr.end() - 1);
+  for (std::size_t j = 0; j < S; ++j) {
+    for (std::size_t e = counts.col_ptr[j]; e < counts.col_ptr[j + 1]; ++e) {
+      const std::size_t at = next[counts.col_sample[e]]++;
+      rows.taxon[at] = static_cast<std::uint32_t>(j);
+      rows.count[at] = counts.col_count(e);
+    }
+  }
+  return rows;
+}
+
 // The change in -sum_k W_k log W_k (the weights' part of a hard partition's
 // NLE, up to a constant) when `moved` samples' mass goes from a to b.
 double weights_change(double wa, double wb, double moved) {
@@ -71,15 +98,16 @@ struct GroupTerms {
     a1 = a2 = 0.0;
   }
 
-  void add(const Counts& counts, std::size_t i, const ComponentModel& m) {
+  void add(const Counts& counts, const SampleRows& rows, std::size_t i,
+           const ComponentModel& m) {
     const GammaValues at_depth = gamma_values<false, true>(m.total_alpha + counts.depth[i]);
     a1 += m.psi_total - at_depth.digamma;
     a2 += m.psi1_total - at_depth.trigamma;
-    for (std::size_t e = counts.row_ptr[i]; e < counts.row_ptr[i + 1]; ++e) {
-      const std::size_t j = counts.row_taxon[e];
+    for (std::size_t e = rows.ptr[i]; e < rows.ptr[i + 1]; ++e) {
+      const std::size_t j = rows.taxon[e];
       const double alpha = m.d.alpha[j];
       const GammaValues at = gamma_values<false, true>(alpha);
-      const GammaValues above = gamma_values<false, true>(alpha + counts.row_count(e));
+      const GammaValues above = gamma_values<false, true>(alpha + rows.count[e]);
       const double dt = alpha * (above.digamma - at.digamma);
       if (t[j] == 0.0 && u[j] == 0.0) touched.push_back(static_cast<std::uint32_t>(j));
       t[j] += dt;
@@ -209,6 +237,7 @@ TransferCandidates rank_transfers(const Counts& counts, const EmState& state,
   });
   std::vector<double> evidence;
   log_evidence(counts, state.log_alpha, K, executor, evidence);
+  const SampleRows rows = sample_rows(counts);
 
   std::vector<std::pair<std::size_t, std::size_t>> pairs;
   for (std::size_t a = 0; a < K; ++a) {
@@ -235,8 +264,8 @@ TransferCandidates rank_transfers(const Counts& counts, const EmState& state,
       for (const auto& member : order) {
         leave.reset(S);
         join.reset(S);
-        leave.add(counts, member.second, models[a]);
-        join.add(counts, member.second, models[b]);
+        leave.add(counts, rows, member.second, models[a]);
+        join.add(counts, rows, member.second, models[b]);
         TransferCandidate c;
         c.samples = {member.second};
         c.from = a;
@@ -250,8 +279,8 @@ TransferCandidates rank_transfers(const Counts& counts, const EmState& state,
       double cost = 0.0;
       for (std::size_t m = 0; m + 1 < order.size(); ++m) {
         cost += order[m].first;
-        leave.add(counts, order[m].second, models[a]);
-        join.add(counts, order[m].second, models[b]);
+        leave.add(counts, rows, order[m].second, models[a]);
+        join.add(counts, rows, order[m].second, models[b]);
         if (m == 0) continue;
         TransferCandidate c;
         for (std::size_t q = 0; q <= m; ++q) c.samples.push_back(order[q].second);
