@@ -6,7 +6,7 @@
 test_that("a fit larger than the memory available is refused with a classed error", {
   x <- simulate_counts(n = 30, n_taxa = 12, k = 2, seed = 3)
   withr::local_options(fastdmm.available_memory = 2^20)
-  err <- expect_error(dmn_fit(x, 3, seed = 1, threads = 1),
+  err <- expect_error(dmn_fit(x, 3, seed = 1, threads = 1, nstart = 1),
                       class = "fastdmm_insufficient_memory")
   expect_s3_class(err, "fastdmm_input_error")
   msg <- conditionMessage(err)
@@ -17,24 +17,24 @@ test_that("a fit larger than the memory available is refused with a classed erro
   expect_gt(err$needed, err$available)
   # A start you give is refused before its N x k matrix is made, and several k
   # are judged by the largest.
-  expect_error(dmn_fit(x, 2, init = rep(1:2, 30), seed = 1, threads = 1),
+  expect_error(dmn_fit(x, 2, init = rep(1:2, 30), seed = 1, threads = 1, nstart = 1),
                class = "fastdmm_insufficient_memory")
-  expect_error(dmn_fit(x, 1:3, seed = 1, threads = 1), "'k' = 3",
+  expect_error(dmn_fit(x, 1:3, seed = 1, threads = 1, nstart = 1), "'k' = 3",
                class = "fastdmm_insufficient_memory")
 })
 
 test_that("ordinary fits pass the check, and Inf turns it off", {
   x <- simulate_counts(n = 30, n_taxa = 12, k = 2, seed = 3)
-  expect_s3_class(dmn_fit(x, 2, seed = 1, threads = 1), "dmn_fit")
+  expect_s3_class(dmn_fit(x, 2, seed = 1, threads = 1, nstart = 1), "dmn_fit")
   withr::local_options(fastdmm.available_memory = 1e9)
   expect_s3_class(dmn_fit(x, 2, seed = 1, threads = 1, nstart = 2), "dmn_fit")
   withr::local_options(fastdmm.available_memory = Inf)
-  expect_s3_class(dmn_fit(x, 2, seed = 1, threads = 1), "dmn_fit")
+  expect_s3_class(dmn_fit(x, 2, seed = 1, threads = 1, nstart = 1), "dmn_fit")
   # The check changes nothing in the fit.
   withr::local_options(fastdmm.available_memory = NULL)
-  expect_identical(without_call(dmn_fit(x, 2, seed = 1, threads = 1)),
+  expect_identical(without_call(dmn_fit(x, 2, seed = 1, threads = 1, nstart = 1)),
                    withr::with_options(list(fastdmm.available_memory = Inf),
-                                       without_call(dmn_fit(x, 2, seed = 1, threads = 1))))
+                                       without_call(dmn_fit(x, 2, seed = 1, threads = 1, nstart = 1))))
 })
 
 test_that("the estimate counts the N x k arrays and names the largest k that fits", {
@@ -64,16 +64,16 @@ test_that("the estimate counts the N x k arrays and names the largest k that fit
                                   1L, search, FALSE)
   }
   withr::local_options(fastdmm.available_memory = (at(7) + at(8)) / 2)
-  expect_error(dmn_fit(x, 9, seed = 1, threads = 1), "At most k = 7 would fit",
+  expect_error(dmn_fit(x, 9, seed = 1, threads = 1, nstart = 1), "At most k = 7 would fit",
                class = "fastdmm_insufficient_memory")
-  expect_s3_class(suppressWarnings(dmn_fit(x, 7, seed = 1, threads = 1, max_iter = 2)), "dmn_fit")
+  expect_s3_class(suppressWarnings(dmn_fit(x, 7, seed = 1, threads = 1, max_iter = 2, nstart = 1)), "dmn_fit")
 })
 
 test_that("a bad fastdmm.available_memory is refused", {
   x <- simulate_counts(n = 30, n_taxa = 12, k = 2, seed = 3)
   for (bad in list("lots", -1, NA_real_, c(1e9, 2e9))) {
     withr::local_options(fastdmm.available_memory = bad)
-    expect_error(dmn_fit(x, 2, seed = 1, threads = 1), "fastdmm.available_memory",
+    expect_error(dmn_fit(x, 2, seed = 1, threads = 1, nstart = 1), "fastdmm.available_memory",
                  class = "fastdmm_bad_argument")
   }
 })
