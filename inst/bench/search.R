@@ -1,4 +1,4 @@
-# Benchmarks of the search for the best optimum (design.md section 5), each in
+# Benchmarks of the search for the best optimum (DESIGN.md section 5), each in
 # this one R process, side by side:
 #   frozen    20,000 x 1,000, 10 distinct types, 5,000 reads per sample (issue
 #             "the best optimum, converged"): one start against nstart = 10, and
