@@ -49,6 +49,18 @@
     .Call(`_fastdmm_rdmm_sparse`, alpha, component, depth, seed, threads)
 }
 
+.taxon_builder <- function(n_samples, n_taxa, capacity) {
+    .Call(`_fastdmm_taxon_builder`, n_samples, n_taxa, capacity)
+}
+
+.add_taxa <- function(builder, block, first_taxon, threads) {
+    invisible(.Call(`_fastdmm_add_taxa`, builder, block, first_taxon, threads))
+}
+
+.finish_taxa <- function(builder, threads) {
+    .Call(`_fastdmm_finish_taxa`, builder, threads)
+}
+
 .component_terms <- function(counts, posterior, log_alpha, reference_hessian) {
     .Call(`_fastdmm_component_terms`, counts, posterior, log_alpha, reference_hessian)
 }

@@ -1,12 +1,15 @@
-# BIOM 2.1 (HDF5) files given by path as `counts`, read a block of samples at a
+# BIOM 2.1 (HDF5) files given by path as `counts`, read a block of taxa at a
 # time into the count table, never as a dense (or even a whole sparse) matrix.
 #
 # A BIOM 2.x file holds its table twice, compressed by observation (taxon) in
-# observation/matrix and compressed by sample in sample/matrix: for sample j
-# (0-based), sample/matrix/indptr[j] .. indptr[j + 1] - 1 index its entries in
-# sample/matrix/indices (0-based taxa) and sample/matrix/data (the counts).
-# sample/ids and observation/ids name the samples and taxa, and the root's
-# attribute shape is (taxa, samples). Only the sample-wise copy is read.
+# observation/matrix and compressed by sample in sample/matrix: for taxon j
+# (0-based), observation/matrix/indptr[j] .. indptr[j + 1] - 1 index its entries
+# in observation/matrix/indices (0-based samples) and observation/matrix/data
+# (the counts). sample/ids and observation/ids name the samples and taxa, and
+# the root's attribute shape is (taxa, samples). Only the observation-wise copy
+# is read: it is the count table's own layout (by taxon), so one pass over it
+# builds the table, where the sample-wise copy needs two (a taxon's distinct
+# values are known only once every sample has been read).
 
 # TRUE for what as_count_table() takes as the path of a BIOM file: a single
 # string (a character matrix or vector of several is a table, or nothing).
@@ -22,8 +25,8 @@ abort_biom <- function(arg, path, problem, class = NULL) {
 }
 
 # A BIOM file opened and checked, ready for build_biom_counts(): its path,
-# shape, ids and sample-wise index pointers (the only part of the table held
-# before the blocks are read: 4 or 8 bytes per sample). Refuses, with class
+# shape, ids and observation-wise index pointers (the only part of the table
+# held before the blocks are read: 8 bytes per taxon). Refuses, with class
 # fastdmm_bad_biom, a path that names no file, a BIOM 1.0 (JSON) file, a file
 # that is not HDF5, is truncated or is not a BIOM 2 table, and one whose
 # datasets disagree with each other or with its attributes.
@@ -75,8 +78,8 @@ is_json_file <- function(file) {
 }
 
 # The datasets that as_counts() reads.
-biom_datasets <- c("sample/ids", "observation/ids", "sample/matrix/indptr",
-                   "sample/matrix/indices", "sample/matrix/data")
+biom_datasets <- c("sample/ids", "observation/ids", "observation/matrix/indptr",
+                   "observation/matrix/indices", "observation/matrix/data")
 
 biom_header <- function(handle, path, arg) {
   bad <- function(problem) abort_biom(arg, path, problem)
@@ -125,7 +128,7 @@ biom_header <- function(handle, path, arg) {
   }, numeric(1))
   n_samples <- lengths[["sample/ids"]]
   n_taxa <- lengths[["observation/ids"]]
-  nnz <- lengths[["sample/matrix/data"]]
+  nnz <- lengths[["observation/matrix/data"]]
   shape <- attributes[["shape"]]
   if (!is.null(shape) && (length(shape) != 2L ||
                           !isTRUE(all(as.numeric(shape) == c(n_taxa, n_samples))))) {
@@ -133,20 +136,21 @@ biom_header <- function(handle, path, arg) {
                       "(observation/ids) and %s samples (sample/ids)"),
                 paste(format(shape), collapse = " x "), format(n_taxa), format(n_samples)))
   }
-  if (lengths[["sample/matrix/indices"]] != nnz) {
-    bad(sprintf(paste("a BIOM file whose sample/matrix/indices (%s entries) and",
-                      "sample/matrix/data (%s) differ in length"),
-                format(lengths[["sample/matrix/indices"]]), format(nnz)))
+  if (lengths[["observation/matrix/indices"]] != nnz) {
+    bad(sprintf(paste("a BIOM file whose observation/matrix/indices (%s entries) and",
+                      "observation/matrix/data (%s) differ in length"),
+                format(lengths[["observation/matrix/indices"]]), format(nnz)))
   }
   if (!is.null(attributes[["nnz"]]) &&
       !isTRUE(as.numeric(attributes[["nnz"]][1L]) == nnz)) {
     bad(sprintf(paste("a BIOM file whose nnz attribute (%s) differs from the %s entries",
-                      "of sample/matrix/data"), format(attributes[["nnz"]][1L]), format(nnz)))
+                      "of observation/matrix/data"), format(attributes[["nnz"]][1L]),
+                format(nnz)))
   }
-  if (lengths[["sample/matrix/indptr"]] != n_samples + 1) {
-    bad(sprintf(paste("a BIOM file whose sample/matrix/indptr has %s entries, not one more",
-                      "than its %s samples"), format(lengths[["sample/matrix/indptr"]]),
-                format(n_samples)))
+  if (lengths[["observation/matrix/indptr"]] != n_taxa + 1) {
+    bad(sprintf(paste("a BIOM file whose observation/matrix/indptr has %s entries, not one",
+                      "more than its %s taxa"), format(lengths[["observation/matrix/indptr"]]),
+                format(n_taxa)))
   }
   if (n_samples == 0 || n_taxa == 0) {
     abort_input(arg, sprintf("is empty (%s samples x %s taxa)", format(n_samples),
@@ -156,12 +160,12 @@ biom_header <- function(handle, path, arg) {
     bad(sprintf("a BIOM file whose %s samples x %s taxa exceed R's %d rows or columns",
                 format(n_samples), format(n_taxa), int_max))
   }
-  indptr <- as.vector(read("sample/matrix/indptr", bit64conversion = "double"))
+  indptr <- as.vector(read("observation/matrix/indptr", bit64conversion = "double"))
   if (!is.numeric(indptr) || anyNA(indptr) || indptr[1L] != 0 ||
       is.unsorted(indptr) || indptr[length(indptr)] != nnz) {
-    bad(sprintf(paste("a BIOM file whose sample/matrix/indptr is not a valid index: it must",
-                      "start at 0, never decrease and end at the %s entries of",
-                      "sample/matrix/data"), format(nnz)))
+    bad(sprintf(paste("a BIOM file whose observation/matrix/indptr is not a valid index: it",
+                      "must start at 0, never decrease and end at the %s entries of",
+                      "observation/matrix/data"), format(nnz)))
   }
   sample_ids <- as.character(as.vector(read("sample/ids")))
   taxon_ids <- as.character(as.vector(read("observation/ids")))
@@ -171,19 +175,17 @@ biom_header <- function(handle, path, arg) {
             class = "fastdmm_biom_table")
 }
 
-# The blocks of whole samples as_counts() reads: a data.frame of the first and
-# last sample (1-based) of each block, each block's non-zeros at most
-# block_bytes / 12 (8 bytes per value, 4 per index) unless one sample has more.
+# The blocks of whole taxa as_counts() reads: a data.frame of the first and
+# last taxon (1-based) of each block, each block's non-zeros at most
+# block_bytes / 12 (8 bytes per value, 4 per index) unless one taxon has more.
 biom_blocks <- function(table, block_bytes = biom_block_bytes()) {
-  budget <- min(max(1, floor(block_bytes / 12)), int_max)
+  budget <- max(1, floor(block_bytes / 12))
   indptr <- table$indptr
-  n <- table$n_samples
-  # Room for the blocks, doubled when full (blocks of one sample each at worst).
-  first <- last <- integer(min(n, 2 * ceiling(table$nnz / budget) + 16))
-  count <- 0L
+  n <- table$n_taxa
+  first <- last <- integer(0)
   start <- 1L
   while (start <= n) {
-    # The last sample whose entries end within the budget from the block's start
+    # The last taxon whose entries end within the budget from the block's start
     # (indptr[end + 1] <= limit), by bisection: indptr is sorted.
     limit <- indptr[start] + budget
     low <- start
@@ -192,17 +194,11 @@ biom_blocks <- function(table, block_bytes = biom_block_bytes()) {
       middle <- (low + high) %/% 2L
       if (indptr[middle + 1L] <= limit) low <- middle else high <- middle
     }
-    end <- low
-    if (count == length(first)) {
-      first <- c(first, integer(length(first)))
-      last <- c(last, integer(length(last)))
-    }
-    count <- count + 1L
-    first[count] <- start
-    last[count] <- end
-    start <- end + 1L
+    first <- c(first, start)
+    last <- c(last, low)
+    start <- low + 1L
   }
-  data.frame(first = first[seq_len(count)], last = last[seq_len(count)])
+  data.frame(first = first, last = last)
 }
 
 # The size of the blocks on-disk tables are read in: DelayedArray's automatic
@@ -216,9 +212,11 @@ biom_block_bytes <- function() {
   }
 }
 
-# Samples first..last of the file as a taxa x samples dgCMatrix (its non-zeros
-# only, as stored: indices need not be sorted), after checking its indices and
-# values are numbers the reader takes. `handle` is the open file.
+# Taxa first..last of the file as a samples x taxa dgCMatrix: its entries as
+# stored (stored zeros included), after checking its values are numbers. A
+# taxon's samples may be out of order or repeated, and indices out of range:
+# the builder refuses such a block, and sort_biom_block() then sorts it or
+# says what is wrong. `handle` is the open file.
 read_biom_block <- function(handle, table, first, last, arg) {
   bad <- function(problem) abort_biom(arg, table$path, problem)
   from <- table$indptr[first]
@@ -236,31 +234,71 @@ read_biom_block <- function(handle, table, first, last, arg) {
     dim(values) <- NULL
     values
   }
-  indices <- read("sample/matrix/indices")
-  if (!is.numeric(indices) || anyNA(indices) ||
-      (length(indices) > 0L && (min(indices) < 0 || max(indices) >= table$n_taxa))) {
-    bad(sprintf(paste("a BIOM file whose sample/matrix/indices has entries that are not taxa",
-                      "(0 to %d) in samples %d to %d"), table$n_taxa - 1L, first, last))
+  indices <- read("observation/matrix/indices")
+  if (!is.numeric(indices)) {
+    bad(sprintf("a BIOM file whose observation/matrix/indices holds %s values, not numbers",
+                typeof(indices)))
   }
-  values <- read("sample/matrix/data")
+  # 64-bit indices arrive as doubles; out-of-range ones are caught in
+  # sort_biom_block() (as NA here).
+  if (!is.integer(indices)) indices <- suppressWarnings(as.integer(indices))
+  values <- read("observation/matrix/data")
   if (!is.numeric(values)) {
-    bad(sprintf("a BIOM file whose sample/matrix/data holds %s values, not numbers",
+    bad(sprintf("a BIOM file whose observation/matrix/data holds %s values, not numbers",
                 typeof(values)))
   }
   block <- methods::new(methods::getClass("dgCMatrix", where = asNamespace("Matrix")))
-  block@Dim <- c(table$n_taxa, last - first + 1L)
+  block@Dim <- c(table$n_samples, last - first + 1L)
   block@p <- as.integer(table$indptr[first:(last + 1L)] - from)
-  block@i <- as.integer(indices)
+  block@i <- indices
   block@x <- as.double(values)
   block
 }
 
+# A block read_biom_block() gave whose indices are not each taxon's samples in
+# increasing order: refused when an index is not a sample or a sample appears
+# twice within a taxon, else sorted (BIOM does not require the order).
+sort_biom_block <- function(block, table, first, last, arg) {
+  bad <- function(problem) abort_biom(arg, table$path, problem)
+  indices <- block@i
+  if (anyNA(indices) || (length(indices) > 0L &&
+                         (min(indices) < 0L || max(indices) >= table$n_samples))) {
+    bad(sprintf(paste("a BIOM file whose observation/matrix/indices has entries that are not",
+                      "samples (0 to %s) in taxa %d to %d"), format(table$n_samples - 1),
+                first, last))
+  }
+  taxon <- rep.int(seq_len(ncol(block)), diff(block@p))
+  order <- order(taxon, indices, method = "radix")
+  indices <- indices[order]
+  if (any(diff(indices) == 0L & diff(taxon) == 0L)) {
+    bad(paste("a BIOM file whose observation/matrix/indices lists a sample more than",
+              "once within a taxon"))
+  }
+  block@i <- indices
+  block@x <- block@x[order]
+  block
+}
+
+# Adds a block of taxa to the builder, sorting it first if it must be.
+add_biom_block <- function(builder, block, table, first, last, arg, threads) {
+  added <- tryCatch({
+    .add_taxa(builder, block, first - 1, threads)
+    TRUE
+  }, error = function(e) {
+    # The builder checks each taxon's indices increase and are samples; such a
+    # refusal leaves it as it was.
+    if (!grepl("row indices must increase", conditionMessage(e), fixed = TRUE)) stop(e)
+    FALSE
+  })
+  if (!added) {
+    .add_taxa(builder, sort_biom_block(block, table, first, last, arg), first - 1, threads)
+  }
+}
+
 # What .build_counts() gives for the file's table, built from blocks of whole
-# samples (biom_blocks()) read twice, as build_delayed_counts() reads a
-# DelayedMatrix: the first pass validates the values and fixes the table's
-# layout, the second writes each non-zero in its final place. In memory: the
-# compact table, the sample-wise index pointers and one block (its non-zeros as
-# read, and again compressed by taxon).
+# taxa (biom_blocks()) read once: each block holds all of its taxa's values, so
+# it is validated and written in its final place at once. In memory: the
+# compact table, the index pointers and one block.
 build_biom_counts <- function(table, arg, threads, block_bytes = biom_block_bytes()) {
   require_package("Matrix", arg, "is the path of a BIOM file")
   blocks <- biom_blocks(table, block_bytes)
@@ -271,34 +309,20 @@ build_biom_counts <- function(table, arg, threads, block_bytes = biom_block_byte
                          conditionMessage(e)))
                      })
   on.exit(rhdf5::H5Fclose(handle), add = TRUE)
-  builder <- .block_builder(table$n_samples, table$n_taxa)
-  each_block <- function(pass) {
-    unreclaimed <- 0
-    for (b in seq_len(nrow(blocks))) {
-      block <- read_biom_block(handle, table, blocks$first[b], blocks$last[b], arg)
-      pass(builder, block, blocks$first[b] - 1, FALSE, threads)
-      # As in build_delayed_counts(): used blocks are collected as we go.
-      unreclaimed <- unreclaimed + 12 * length(block@x)
-      rm(block)
-      if (unreclaimed >= block_garbage_bytes) {
-        gc(verbose = FALSE, full = FALSE)
-        unreclaimed <- 0
-      }
+  builder <- .taxon_builder(table$n_samples, table$n_taxa, table$nnz)
+  unreclaimed <- 0
+  for (b in seq_len(nrow(blocks))) {
+    block <- read_biom_block(handle, table, blocks$first[b], blocks$last[b], arg)
+    add_biom_block(builder, block, table, blocks$first[b], blocks$last[b], arg, threads)
+    # As in build_delayed_counts(): used blocks are collected as we go.
+    unreclaimed <- unreclaimed + 12 * length(block@x)
+    rm(block)
+    if (unreclaimed >= block_garbage_bytes) {
+      gc(verbose = FALSE, full = FALSE)
+      unreclaimed <- 0
     }
   }
-  tryCatch(each_block(.scan_block), error = function(e) {
-    # The one refusal of well-formed blocks the reader makes: a taxon twice in
-    # a sample shows up as a repeated row of a column re-compressed by taxon.
-    if (grepl("row indices must increase", conditionMessage(e), fixed = TRUE)) {
-      abort_biom(arg, table$path, paste(
-        "a BIOM file whose sample/matrix/indices lists a taxon more than once within a sample"))
-    }
-    stop(e)
-  })
-  problems <- .finish_scan(builder)
-  if (!is.null(problems)) return(list(problems = problems))
-  each_block(.fill_block)
-  .finish_blocks(builder, threads)
+  .finish_taxa(builder, threads)
 }
 
 # The file's table as a samples x taxa dgCMatrix, for the entry points that
@@ -314,15 +338,10 @@ read_biom_matrix <- function(path, arg) {
   }
   handle <- rhdf5::H5Fopen(table$file, flags = "H5F_ACC_RDONLY")
   on.exit(rhdf5::H5Fclose(handle), add = TRUE)
-  block <- read_biom_block(handle, table, 1L, table$n_samples, arg)
-  # A taxon twice within a sample: the same (taxon, sample) cell twice.
-  if (anyDuplicated(block@i + as.double(table$n_taxa) *
-                    rep.int(seq_len(table$n_samples) - 1, diff(block@p)))) {
-    abort_biom(arg, path, paste("a BIOM file whose sample/matrix/indices lists a taxon more",
-                                "than once within a sample"))
-  }
-  matrix <- Matrix::sparseMatrix(i = block@i, p = block@p, x = block@x, index1 = FALSE,
-                                 dims = block@Dim,
-                                 dimnames = list(table$taxon_names, table$sample_names))
-  Matrix::t(matrix)
+  matrix <- read_biom_block(handle, table, 1L, table$n_taxa, arg)
+  # Checked and sorted as a block the builder refused would be.
+  matrix <- sort_biom_block(matrix, table, 1L, table$n_taxa, arg)
+  matrix@Dimnames <- list(table$sample_names, table$taxon_names)
+  # Stored zeros dropped, as sparseMatrix() would.
+  Matrix::drop0(matrix)
 }

@@ -30,7 +30,7 @@
 #'   `DelayedMatrix` such as an `HDF5Array::HDF5Matrix` (read block by block,
 #'   never densified: see "Tables on disk"), likewise samples x taxa; the
 #'   path of a BIOM 2.1 (HDF5) file, such as a QIIME 2 feature table, read a
-#'   block of samples at a time with its sample and observation ids as names
+#'   block of taxa at a time with its sample and observation ids as names
 #'   (needs rhdf5; see "Tables on disk"); or a container in its own
 #'   orientation: a phyloseq object or `otu_table` (`taxa_are_rows()` is
 #'   respected), or a SummarizedExperiment (or subclass,
@@ -170,12 +170,13 @@
 #'
 #' A single string is the path of a BIOM 2.1 (HDF5) file, the format of QIIME
 #' 2 feature tables and of large public collections (BIOM 2.0 reads too). Its
-#' table compressed by sample (`sample/matrix/data`, `indices`, `indptr`) is
-#' read with rhdf5, a block of whole samples at a time (at most
+#' table compressed by observation (`observation/matrix/data`, `indices`,
+#' `indptr`), which is the compact table's own layout, is read with rhdf5 in
+#' one pass, a block of whole taxa at a time (at most
 #' `DelayedArray::getAutoBlockSize()` bytes of non-zeros at 12 bytes each, or
-#' 100 MB without DelayedArray), twice as above; `sample/ids` and
-#' `observation/ids` name the samples and taxa. Memory is the compact table,
-#' the ids, the file's index pointers (4 or 8 bytes per sample) and one block:
+#' 100 MB without DelayedArray); `sample/ids` and `observation/ids` name the
+#' samples and taxa. Memory is the compact table, the ids, the file's index
+#' pointers (8 bytes per taxon) and one block:
 #' never the dense matrix that `biomformat::read_biom()` and
 #' `phyloseq::import_biom()` build. The fit is exactly that of the same table
 #' in memory, and bad values and samples without counts are refused as in a

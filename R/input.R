@@ -14,7 +14,7 @@
 # Accepts a numeric matrix, a data.frame of numeric columns, a Matrix sparse
 # matrix (never densified), a DelayedMatrix (such as an HDF5Matrix; read block
 # by block, never densified, see build_delayed_counts()), the path of a BIOM
-# 2.1 (HDF5) file (read a block of samples at a time, never densified, sample
+# 2.1 (HDF5) file (read a block of taxa at a time, never densified, sample
 # and observation ids as the names, see biom.R), or a container that
 # as_count_table() understands (phyloseq, otu_table, SummarizedExperiment and
 # its subclasses, whose DelayedMatrix assays are read block by block too).
@@ -30,7 +30,7 @@ as_counts <- function(counts, arg = "counts", allow_zero_samples = FALSE,
   counts <- as_count_table(counts, arg, assay.type, delayed = TRUE)
   if (is_delayed_matrix(counts)) counts <- delayed_table(counts, samples_in_rows = TRUE)
   if (inherits(counts, "fastdmm_biom_table")) {
-    # A BIOM file's path (see biom.R): read a block of samples at a time.
+    # A BIOM file's path (see biom.R): read a block of taxa at a time.
     built <- build_biom_counts(counts, arg, build_threads(threads))
     names <- list(samples = counts$sample_names, taxa = counts$taxon_names)
   } else if (inherits(counts, "fastdmm_delayed_table")) {

@@ -174,6 +174,44 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// taxon_builder
+SEXP taxon_builder(SEXP n_samples, SEXP n_taxa, SEXP capacity);
+RcppExport SEXP _fastdmm_taxon_builder(SEXP n_samplesSEXP, SEXP n_taxaSEXP, SEXP capacitySEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type n_samples(n_samplesSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type n_taxa(n_taxaSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type capacity(capacitySEXP);
+    rcpp_result_gen = Rcpp::wrap(taxon_builder(n_samples, n_taxa, capacity));
+    return rcpp_result_gen;
+END_RCPP
+}
+// add_taxa
+void add_taxa(SEXP builder, SEXP block, SEXP first_taxon, SEXP threads);
+RcppExport SEXP _fastdmm_add_taxa(SEXP builderSEXP, SEXP blockSEXP, SEXP first_taxonSEXP, SEXP threadsSEXP) {
+BEGIN_RCPP
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type builder(builderSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type block(blockSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type first_taxon(first_taxonSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type threads(threadsSEXP);
+    add_taxa(builder, block, first_taxon, threads);
+    return R_NilValue;
+END_RCPP
+}
+// finish_taxa
+Rcpp::List finish_taxa(SEXP builder, SEXP threads);
+RcppExport SEXP _fastdmm_finish_taxa(SEXP builderSEXP, SEXP threadsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type builder(builderSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(finish_taxa(builder, threads));
+    return rcpp_result_gen;
+END_RCPP
+}
 // component_terms
 Rcpp::List component_terms(SEXP counts, SEXP posterior, SEXP log_alpha, SEXP reference_hessian);
 RcppExport SEXP _fastdmm_component_terms(SEXP countsSEXP, SEXP posteriorSEXP, SEXP log_alphaSEXP, SEXP reference_hessianSEXP) {
@@ -307,6 +345,9 @@ static const R_CallMethodDef CallEntries[] = {
     {"_fastdmm_derive_seeds", (DL_FUNC) &_fastdmm_derive_seeds, 2},
     {"_fastdmm_log_evidence", (DL_FUNC) &_fastdmm_log_evidence, 3},
     {"_fastdmm_rdmm_sparse", (DL_FUNC) &_fastdmm_rdmm_sparse, 5},
+    {"_fastdmm_taxon_builder", (DL_FUNC) &_fastdmm_taxon_builder, 3},
+    {"_fastdmm_add_taxa", (DL_FUNC) &_fastdmm_add_taxa, 4},
+    {"_fastdmm_finish_taxa", (DL_FUNC) &_fastdmm_finish_taxa, 2},
     {"_fastdmm_component_terms", (DL_FUNC) &_fastdmm_component_terms, 4},
     {"_fastdmm_optimise_component", (DL_FUNC) &_fastdmm_optimise_component, 3},
     {"_fastdmm_hellinger_kmeans", (DL_FUNC) &_fastdmm_hellinger_kmeans, 4},

@@ -218,8 +218,8 @@ first <- tables[[1L]]
 # offset, depth, depth index and multinomial coefficient, 28 bytes; per taxon
 # and pair, offsets and values. What building it really costs is measured: the
 # growth of as_counts() of the dgCMatrix already in memory (whose names the
-# table shares). A path adds the ids (new strings), the sample-wise index
-# pointers while reading, and one block.
+# table shares). A path adds the ids (new strings), the observation-wise index
+# pointers while reading, and one block of taxa.
 compact <- 16 * first$nnz + 28 * first$n + 32 * first$n_taxa + 8 * first$n_pairs
 cat(sprintf(paste("table: %d x %d, %.0f non-zeros (%.1f%% of cells), %.0f distinct (taxon,",
                   "count) pairs; compact table (estimate) %.1f MB (%.1f B per non-zero);",
@@ -232,12 +232,11 @@ cat(sprintf(paste("as_counts() of the same table as a dgCMatrix already in memor
             in_memory$growth / mb, in_memory$growth / first$nnz, in_memory$input_bytes / mb,
             in_memory$seconds))
 for (r in tables) {
-  # A block's non-zeros as read (4 + 8 bytes) and again compressed by taxon
-  # (4 + 8).
-  block <- 24 * r$block_nnz
+  # A block's non-zeros as read (4 + 8 bytes): already compressed by taxon.
+  block <- 12 * r$block_nnz
   bound <- in_memory$growth + r$names_bytes + r$indptr_bytes + block
   cat(sprintf(paste("as_counts(\"<path>.biom\"), block size %g B: %d blocks of at most %.0f",
-                    "non-zeros (%.1f MB read + re-compressed); peak growth %.1f MB (%.1f B per",
+                    "non-zeros (%.1f MB read); peak growth %.1f MB (%.1f B per",
                     "non-zero) vs the table from memory + ids + indptr + one block = %.1f MB:",
                     "%s; %.1f s; same table as the dgCMatrix: %s\n"),
               r$block_size, r$n_blocks, r$block_nnz, block / mb, r$growth / mb,

@@ -1,13 +1,13 @@
-# BIOM 2.1 (HDF5) files given by path: read a block of samples at a time into
-# the same count table, fit and refusals as the table in memory; malformed
+# BIOM 2.1 (HDF5) files given by path: read a block of taxa at a time (the
+# observation-wise copy) into the same count table, fit and refusals as the table in memory; malformed
 # files refused with classed errors.
 
 # A BIOM 2.1 file of the samples x taxa matrix `x`, written with rhdf5 as the
 # format's specification lays it out: the table compressed by sample
 # (sample/matrix) and by observation (observation/matrix), the ids, and the
 # root's attributes. `edit(parts)` may change the parts before they are
-# written (NULL drops a dataset or attribute); `order` shuffles each sample's
-# entries; `zeros` stores explicit zeros in the sample-wise copy; `integer`
+# written (NULL drops a dataset or attribute); `order` reverses each sample's
+# and each taxon's entries; `zeros` stores explicit zeros in both copies; `integer`
 # stores the values as integers; `wide` stores indices and index pointers as
 # 64-bit integers and the values as 32-bit floats.
 write_biom21 <- function(x, path = tempfile(fileext = ".biom"), edit = identity,
@@ -17,7 +17,11 @@ write_biom21 <- function(x, path = tempfile(fileext = ".biom"), edit = identity,
     if (order) taxa <- rev(taxa)
     taxa
   })
-  by_taxon <- lapply(seq_len(ncol(x)), function(j) which(x[, j] != 0))
+  by_taxon <- lapply(seq_len(ncol(x)), function(j) {
+    samples <- if (zeros) seq_len(nrow(x)) else which(x[, j] != 0)
+    if (order) samples <- rev(samples)
+    samples
+  })
   value <- function(v) if (integer) as.integer(v) else as.double(v)
   parts <- list(
     attributes = list(
@@ -147,44 +151,48 @@ test_that("a BIOM 2.1 file written by biom-format itself is read as biomformat r
                    dmn_fit(expected, 2, seed = 1, threads = 1)$fit)
 })
 
-test_that("blocks of a few samples give the same table on any threads", {
+test_that("blocks of a few taxa give the same table on any threads", {
   skip_without_biom()
   x <- biom_counts()
+  # More taxa than biom_counts() has, so that blocks are many.
+  x <- cbind(x, x[nrow(x):1, ], x[, 9:1])
+  colnames(x) <- sprintf("t%02d", seq_len(ncol(x)))
   path <- write_biom21(x)
   expected <- biom_table_arrays(fastdmm:::as_counts(x, threads = 1))
   header <- fastdmm:::biom_table(path, "counts")
   nonzeros <- diff(header$indptr)
-  for (bytes in c(1, 12 * 20, 12 * 100, 1e9)) {
+  expect_equal(as.numeric(nonzeros), as.numeric(colSums(x != 0)))
+  for (bytes in c(1, 12 * 40, 12 * 200, 1e9)) {
     blocks <- fastdmm:::biom_blocks(header, bytes)
-    # Whole samples, each once and in order; within budget unless one sample
-    # alone exceeds it.
+    # Whole taxa, each once and in order; within budget unless one taxon alone
+    # exceeds it.
     expect_identical(blocks$first, c(1L, utils::head(blocks$last, -1L) + 1L))
-    expect_identical(utils::tail(blocks$last, 1L), nrow(x))
+    expect_identical(utils::tail(blocks$last, 1L), ncol(x))
     in_block <- mapply(function(a, b) sum(nonzeros[a:b]), blocks$first, blocks$last)
     expect_true(all(in_block <= max(1, floor(bytes / 12)) | blocks$first == blocks$last))
-    if (bytes <= 12 * 20) expect_gt(nrow(blocks), 10L)
+    if (bytes <= 12 * 40) expect_gt(nrow(blocks), 10L)
     for (threads in 1:2) {
       built <- fastdmm:::build_biom_counts(header, "counts", threads, block_bytes = bytes)
       table <- fastdmm:::new_count_table(built$table, header$sample_names, header$taxon_names)
       expect_identical(biom_table_arrays(table), expected, label = paste(bytes, threads))
     }
   }
-  # Samples without entries next to samples larger than the budget.
-  depths <- rep(c(0, 5, 0, 0, 30, 1, 1, 1), 50)
-  plan <- fastdmm:::biom_blocks(list(indptr = c(0, cumsum(depths)), n_samples = 400L,
-                                     nnz = sum(depths)), 12 * 4)
+  # Taxa without entries next to taxa larger than the budget.
+  entries <- rep(c(0, 5, 0, 0, 30, 1, 1, 1), 50)
+  plan <- fastdmm:::biom_blocks(list(indptr = c(0, cumsum(entries)), n_taxa = 400L,
+                                     nnz = sum(entries)), 12 * 4)
   expect_identical(plan$first, c(1L, utils::head(plan$last, -1L) + 1L))
   expect_identical(utils::tail(plan$last, 1L), 400L)
-  in_block <- mapply(function(a, b) sum(depths[a:b]), plan$first, plan$last)
+  in_block <- mapply(function(a, b) sum(entries[a:b]), plan$first, plan$last)
   expect_true(all(in_block <= 4 | plan$first == plan$last))
-  # Greedy: a block ends only where the next sample would exceed the budget.
-  following <- c(depths[plan$last[-nrow(plan)] + 1L], 0)
+  # Greedy: a block ends only where the next taxon would exceed the budget.
+  following <- c(entries[plan$last[-nrow(plan)] + 1L], 0)
   expect_true(all(in_block + following > 4 | seq_len(nrow(plan)) == nrow(plan)))
   # The block size DelayedArray's tables are read in sets the BIOM reader's too.
   skip_if_not_installed("DelayedArray")
   old <- DelayedArray::getAutoBlockSize()
   on.exit(suppressMessages(DelayedArray::setAutoBlockSize(old)), add = TRUE)
-  suppressMessages(DelayedArray::setAutoBlockSize(12 * 10))
+  suppressMessages(DelayedArray::setAutoBlockSize(12 * 40))
   expect_gt(nrow(fastdmm:::biom_blocks(header)), 10L)
   expect_identical(biom_table_arrays(fastdmm:::as_counts(path, threads = 2)), expected)
   expect_identical(biom_fit_parts(dmn_fit(path, 2, seed = 4, threads = 2)),
@@ -249,7 +257,7 @@ test_that("bad values in a BIOM file are refused as in a matrix", {
   expect_biom_refusal(write_biom21(fractional), "fastdmm_bad_value",
                       "non-integer values in 2 cells")
   missing <- write_biom21(x, edit = function(parts) {
-    parts$`sample/matrix/data`[c(5, 60)] <- c(NA, NaN)
+    parts$`observation/matrix/data`[c(5, 60)] <- c(NA, NaN)
     parts
   })
   expect_biom_refusal(missing, "fastdmm_bad_value", "NA values in 2 cells")
@@ -296,9 +304,9 @@ test_that("a BIOM 1.0, a missing, truncated or malformed file is refused with it
   }), bad, "format-version 3.0")
   # A dataset missing.
   expect_biom_refusal(edited(function(p) {
-    p$`sample/matrix/indices` <- NULL
+    p$`observation/matrix/indices` <- NULL
     p
-  }), bad, "lacks the dataset sample/matrix/indices")
+  }), bad, "lacks the dataset observation/matrix/indices")
   expect_biom_refusal(edited(function(p) {
     p$`sample/ids` <- NULL
     p
@@ -306,20 +314,20 @@ test_that("a BIOM 1.0, a missing, truncated or malformed file is refused with it
   # Index pointers that decrease, end short, or have the wrong length.
   corrupt_indptr <- function(change) {
     edited(function(p) {
-      p$`sample/matrix/indptr` <- change(p$`sample/matrix/indptr`)
+      p$`observation/matrix/indptr` <- change(p$`observation/matrix/indptr`)
       p
     })
   }
-  expect_biom_refusal(corrupt_indptr(function(v) replace(v, 10, v[12])), bad,
+  expect_biom_refusal(corrupt_indptr(function(v) replace(v, 4, v[6])), bad,
                       "indptr is not a valid index")
   expect_biom_refusal(corrupt_indptr(function(v) replace(v, length(v), v[length(v)] - 1L)),
                       bad, "indptr is not a valid index")
   expect_biom_refusal(corrupt_indptr(function(v) replace(v, 1L, 1L)), bad,
                       "indptr is not a valid index")
-  expect_biom_refusal(corrupt_indptr(function(v) v[-2]), bad, "indptr has 50 entries")
+  expect_biom_refusal(corrupt_indptr(function(v) v[-2]), bad, "indptr has 9 entries")
   # Lengths that disagree with each other or with the attributes.
   expect_biom_refusal(edited(function(p) {
-    p$`sample/matrix/data` <- p$`sample/matrix/data`[-1]
+    p$`observation/matrix/data` <- p$`observation/matrix/data`[-1]
     p
   }), bad, "differ in length")
   expect_biom_refusal(edited(function(p) {
@@ -334,25 +342,64 @@ test_that("a BIOM 1.0, a missing, truncated or malformed file is refused with it
     p$`observation/ids` <- p$`observation/ids`[-1]
     p
   }), bad, "shape attribute")
-  # Taxa that do not exist, or a taxon twice in one sample.
+  # Samples that do not exist, or a sample twice in one taxon.
   expect_biom_refusal(edited(function(p) {
-    p$`sample/matrix/indices`[20] <- 9L
+    p$`observation/matrix/indices`[20] <- nrow(x)
     p
-  }), bad, "not taxa")
+  }), bad, "not samples")
   expect_biom_refusal(edited(function(p) {
-    p$`sample/matrix/indices`[30] <- -1L
+    p$`observation/matrix/indices`[30] <- -1L
     p
-  }), bad, "not taxa")
+  }), bad, "not samples")
   duplicated_taxon <- edited(function(p) {
-    first <- p$`sample/matrix/indptr`[3] + 1L
-    p$`sample/matrix/indices`[first + 1L] <- p$`sample/matrix/indices`[first]
+    first <- p$`observation/matrix/indptr`[3] + 1L
+    p$`observation/matrix/indices`[first + 1L] <- p$`observation/matrix/indices`[first]
     p
   })
-  expect_biom_refusal(duplicated_taxon, bad, "more than once within a sample")
+  expect_biom_refusal(duplicated_taxon, bad, "more than once within a taxon")
   expect_error(predict(dmn_fit(x, 1, threads = 1), duplicated_taxon), class = bad)
   # Values that are not numbers.
   expect_biom_refusal(edited(function(p) {
-    p$`sample/matrix/data` <- as.character(p$`sample/matrix/data`)
+    p$`observation/matrix/data` <- as.character(p$`observation/matrix/data`)
     p
   }), bad, "character values")
+})
+
+test_that("the taxon block builder refuses blocks out of turn and never writes out of place", {
+  skip_if_not_installed("Matrix")
+  x <- Matrix::Matrix(biom_counts(), sparse = TRUE)
+  n <- nrow(x)
+  expected <- fastdmm:::.build_counts(x, 1L)$table
+  built <- function(bounds, capacity = length(x@x), x = get("x", parent.frame())) {
+    builder <- fastdmm:::.taxon_builder(n, ncol(x), capacity)
+    for (b in seq_len(length(bounds) - 1L)) {
+      taxa <- (bounds[b] + 1L):bounds[b + 1L]
+      fastdmm:::.add_taxa(builder, x[, taxa, drop = FALSE], bounds[b], 2L)
+    }
+    fastdmm:::.finish_taxa(builder, 1L)
+  }
+  # Any split into blocks gives .build_counts()'s table.
+  for (bounds in list(c(0L, 9L), c(0L, 1L, 5L, 9L), 0:9)) {
+    table <- built(bounds)$table
+    table$pointer <- expected$pointer <- NULL
+    expect_identical(table, expected)
+  }
+  builder <- fastdmm:::.taxon_builder(n, ncol(x), length(x@x))
+  expect_error(fastdmm:::.add_taxa(builder, x[, 2:3], 1L, 1L), "in order")
+  expect_error(fastdmm:::.add_taxa(builder, x[-1, 1:2], 0L, 1L), "samples")
+  expect_error(fastdmm:::.finish_taxa(builder, 1L), "cover 0 of 9 taxa")
+  expect_error(fastdmm:::.add_taxa(builder, "a", 0L, 1L), "'block'")
+  # Room for fewer non-zeros than the blocks hold.
+  expect_error(built(c(0L, 9L), capacity = 10), "room")
+  # Bad values are counted over every block.
+  bad <- x
+  bad[2, 1] <- -1
+  bad[3, 7] <- 0.5
+  expect_identical(built(c(0L, 4L, 9L), x = bad)$problems[c("negative", "fractional")],
+                   c(negative = 1, fractional = 1))
+  expect_error(fastdmm:::.add_taxa(NULL, x, 0L, 1L), "not a taxon block builder")
+  finished <- fastdmm:::.taxon_builder(n, 1L, 100)
+  fastdmm:::.add_taxa(finished, x[, 1, drop = FALSE], 0L, 1L)
+  fastdmm:::.finish_taxa(finished, 1L)
+  expect_error(fastdmm:::.add_taxa(finished, x[, 1, drop = FALSE], 0L, 1L), "has finished")
 })

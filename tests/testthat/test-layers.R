@@ -9,7 +9,7 @@ core_layers <- c(
   # 0 leaf helpers
   parallel = 0, memory = 0, width = 0, special = 0, rng = 0, hash = 0, model = 0,
   # 1 the table and its builders
-  counts = 1, build_counts = 1,
+  counts = 1, build_counts = 1, build_taxa = 1,
   # 2 kernels
   evidence = 2, mstep = 2, hellinger_kmeans = 2,
   # 3 EM
