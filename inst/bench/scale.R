@@ -16,6 +16,13 @@
 #              does the subsampled search find it?
 #   unseen     tables the defaults (subsample size, Newton stopping rule) were not
 #              tuned on: other N, S, k, depths and a log-normal generator
+#   huge       the issue's generator at N = 10^7 (FASTDMM_BENCH_HUGE), drawn a
+#              million samples at a time and written once as a BIOM 2.1 file
+#              (cached in FASTDMM_BENCH_DIR), fitted from its path: the fit from
+#              the true labels, nstart = 10 and the default; time from the call
+#              to the result (reading included), peak RSS of the process, ARI,
+#              NLE against the truth-started fit. Not in the default parts: the
+#              file takes minutes to write and about 3 GB of disk.
 # FASTDMM_BENCH_THREADS (default 2) sets the threads; FASTDMM_BENCH_SIZES
 # (default "1e4,1e5,1e6") the sizes; FASTDMM_BENCH_DIR where tables are kept
 # between fits (default a temporary directory).
@@ -105,10 +112,11 @@ compare <- function(label, file, k, extra = list()) {
   for (nstart in list(1, 10, NULL)) {
     r <- fit_in_child(file, k, c(list(nstart = nstart), extra))
     cat(sprintf(paste(
-      "%-34s nstart = %7s: %6.1f s, peak growth %s (process %s), EM iterations %4d",
+      "%-34s nstart = %7s: %6.1f s, peak growth %s = %.1f B per non-zero (process %s), EM iterations %4d",
       "(all runs %5d), converged %s, subsample %s, ARI %.4f, NLE - truth-started NLE %.3g",
       "(relative %.2g)\n"),
-      label, format(nstart %||% "default"), r$seconds, gb(r$growth), gb(r$peak), r$em_iterations,
+      label, format(nstart %||% "default"), r$seconds, gb(r$growth), r$growth / r$nnz, gb(r$peak),
+      r$em_iterations,
       r$total_em_iterations, r$converged, format(r$subsample, big.mark = ",", scientific = FALSE), r$ari,
       r$nle - truth$nle, (r$nle - truth$nle) / abs(truth$nle)))
   }
@@ -202,4 +210,158 @@ if ("unseen" %in% parts) {
          truth = as.integer(mixture(fit, assign = TRUE)))
   })
   compare("log-normal 100,000 x 500, k = 8", file, 8)
+}
+
+# ---- huge: 10^7 samples read from a BIOM 2.1 file ---------------------------------------
+
+# Writes the issue's table at n samples (set.seed(5), the generator of
+# issue_table(), drawn `step` samples at a time: the same types, one stream of
+# R's generator) as a BIOM 2.1 file, both compressed copies (sample/matrix as
+# each block is drawn, observation/matrix from the blocks kept compact, 8 bytes
+# per non-zero), gzip level 1 in chunks of 2^16 entries; the true labels go to
+# `truth_file`. Runs in its own process.
+write_huge_biom <- function(path, truth_file, n, threads, step = 1e6, taxa = 1000, k = 10) {
+  suppressPackageStartupMessages(library(fastdmm))
+  set.seed(5)
+  alpha <- sapply(seq_len(k), function(type) {
+    a <- stats::rgamma(taxa, 0.2, 1) * 0.05
+    a[sample(taxa, 40)] <- stats::runif(40, 1, 5)
+    a
+  })
+  unlink(path)
+  rhdf5::h5createFile(path)
+  for (group in c("observation", "observation/matrix", "observation/metadata",
+                  "observation/group-metadata", "sample", "sample/matrix",
+                  "sample/metadata", "sample/group-metadata")) {
+    rhdf5::h5createGroup(path, group)
+  }
+  file <- rhdf5::H5Fopen(path)
+  on.exit(rhdf5::H5Fclose(file))
+  chunk <- 2^16
+  extendible <- function(name, mode) {
+    rhdf5::h5createDataset(file, name, 0, maxdims = rhdf5::H5Sunlimited(),
+                           storage.mode = mode, chunk = chunk, level = 1)
+  }
+  for (name in c("sample/matrix/indices", "observation/matrix/indices")) extendible(name, "integer")
+  for (name in c("sample/matrix/data", "observation/matrix/data")) extendible(name, "double")
+  append <- function(name, values, at) {
+    rhdf5::h5set_extent(file, name, at + length(values))
+    rhdf5::h5write(values, file, name, start = at + 1, count = length(values))
+  }
+  blocks <- list()
+  truth <- integer(n)
+  sample_nnz <- numeric(n)
+  written <- 0
+  for (b in seq_len(ceiling(n / step))) {
+    first <- (b - 1) * step
+    size <- min(step, n - first)
+    x <- rdmm(size, alpha, depth = 5000, sparse = TRUE, threads = threads)
+    truth[first + seq_len(size)] <- attr(x, "component")
+    by_sample <- Matrix::t(x)  # taxa x samples: compressed by sample
+    sample_nnz[first + seq_len(size)] <- diff(by_sample@p)
+    append("sample/matrix/indices", by_sample@i, written)
+    append("sample/matrix/data", by_sample@x, written)
+    written <- written + length(by_sample@x)
+    rm(by_sample)
+    blocks[[b]] <- list(first = first, p = x@p, i = x@i, x = as.integer(x@x))
+    rm(x)
+    invisible(gc())
+    message(sprintf("block %d: %.0f non-zeros so far", b, written))
+  }
+  # By observation: each taxon's entries from every block in turn (samples
+  # increase), `group` taxa at a time.
+  at <- 0
+  group <- 25
+  for (from in seq(1, taxa, by = group)) {
+    to <- min(taxa, from + group - 1)
+    pieces <- lapply(from:to, function(j) {
+      lapply(blocks, function(block) {
+        e <- if (block$p[j + 1] > block$p[j]) (block$p[j] + 1):block$p[j + 1] else integer()
+        list(i = block$i[e] + block$first, x = block$x[e])
+      })
+    })
+    pieces <- unlist(pieces, recursive = FALSE)
+    indices <- unlist(lapply(pieces, `[[`, "i"))
+    append("observation/matrix/indices", as.integer(indices), at)
+    append("observation/matrix/data", as.double(unlist(lapply(pieces, `[[`, "x"))), at)
+    at <- at + length(indices)
+  }
+  taxon_nnz <- Reduce(`+`, lapply(blocks, function(block) diff(block$p)))
+  rm(blocks)
+  write_vector <- function(name, values, mode) {
+    rhdf5::h5createDataset(file, name, length(values), storage.mode = mode,
+                           chunk = min(length(values), chunk), level = 1)
+    rhdf5::h5write(values, file, name)
+  }
+  write_vector("sample/matrix/indptr", c(0, cumsum(sample_nnz)), "double")
+  write_vector("observation/matrix/indptr", c(0, cumsum(taxon_nnz)), "double")
+  ids <- function(name, values) {
+    rhdf5::h5createDataset(file, name, length(values), storage.mode = "character",
+                           size = max(nchar(values)) + 1L, chunk = min(length(values), chunk),
+                           level = 1)
+    rhdf5::h5write(values, file, name)
+  }
+  ids("sample/ids", sprintf("sample.%d", seq_len(n)))
+  ids("observation/ids", sprintf("taxon.%d", seq_len(taxa)))
+  attributes <- list(id = "fastdmm bench", type = "OTU table",
+                     `format-url` = "http://biom-format.org", `format-version` = c(2L, 1L),
+                     `generated-by` = "fastdmm inst/bench/scale.R",
+                     `creation-date` = format(Sys.time(), "%Y-%m-%dT%H:%M:%S"),
+                     shape = c(taxa, n), nnz = written)
+  for (name in names(attributes)) rhdf5::h5writeAttribute(attributes[[name]], file, name)
+  saveRDS(truth, truth_file, compress = FALSE)
+  invisible(written)
+}
+
+# dmn_fit("<path>", k, ...) in a fresh process: seconds from the call to the
+# result, the process's peak resident memory, ARI against the truth and NLE.
+fit_biom_in_child <- function(path, truth_file, k, args) {
+  callr::r(function(path, truth_file, k, args, threads) {
+    suppressPackageStartupMessages(library(fastdmm))
+    peak <- function() {
+      status <- readLines("/proc/self/status")
+      as.numeric(sub("[^0-9]*([0-9]+).*", "\\1", grep("^VmHWM", status, value = TRUE))) * 1024
+    }
+    if (identical(args$init, "truth")) args$init <- readRDS(truth_file)
+    seconds <- system.time(fit <- suppressWarnings(do.call(dmn_fit, c(list(path, k, seed = 1,
+      threads = threads), args))))[["elapsed"]]
+    process_peak <- peak()
+    args$init <- NULL
+    truth <- readRDS(truth_file)
+    tab <- table(mixture(fit, assign = TRUE), truth)
+    pairs <- sum(choose(tab, 2))
+    rows <- sum(choose(rowSums(tab), 2))
+    cols <- sum(choose(colSums(tab), 2))
+    expected <- rows * cols / choose(sum(tab), 2)
+    list(seconds = seconds, peak = process_peak, nle = goodnessOfFit(fit)[["NLE"]],
+         ari = (pairs - expected) / ((rows + cols) / 2 - expected),
+         em_iterations = fit$em_iterations, subsample = fit$search$subsample %||% NA)
+  }, list(path, truth_file, k, args, threads), libpath = .libPaths())
+}
+
+if ("huge" %in% parts) {
+  n <- as.numeric(Sys.getenv("FASTDMM_BENCH_HUGE", "1e7"))
+  cat(sprintf("== huge: the issue's table at N = %s from a BIOM 2.1 file, k = 10, %d threads ==\n",
+              format(n, big.mark = ",", scientific = FALSE), threads))
+  path <- file.path(dir, sprintf("issue%g.biom", n))
+  truth_file <- file.path(dir, sprintf("issue%g-truth.rds", n))
+  if (!file.exists(path) || !file.exists(truth_file)) {
+    seconds <- system.time(callr::r(write_huge_biom, list(path, truth_file, n, threads),
+                                    libpath = .libPaths()))[["elapsed"]]
+    cat(sprintf("wrote %s (%.2f GB) in %.0f s\n", path, file.size(path) / 1024^3, seconds))
+  }
+  nnz <- rhdf5::h5readAttributes(path, "/")$nnz
+  truth <- fit_biom_in_child(path, truth_file, 10, list(init = "truth", nstart = 1))
+  for (nstart in list(10, NULL)) {
+    r <- fit_biom_in_child(path, truth_file, 10, list(nstart = nstart))
+    cat(sprintf(paste("N = %s nstart = %7s: %6.1f s from the call to the result, peak RSS %s",
+                      "(%.1f B per non-zero), EM iterations %d, subsample %s, ARI %.4f,",
+                      "NLE - truth-started NLE %.3g\n"),
+                format(n, big.mark = ",", scientific = FALSE), format(nstart %||% "default"),
+                r$seconds, gb(r$peak), r$peak / nnz, r$em_iterations,
+                format(r$subsample, big.mark = ",", scientific = FALSE), r$ari, r$nle - truth$nle))
+  }
+  cat(sprintf("N = %s truth start: %6.1f s, peak RSS %s, NLE %.4f, %.0f non-zeros\n",
+              format(n, big.mark = ",", scientific = FALSE), truth$seconds, gb(truth$peak),
+              truth$nle, nnz))
 }
