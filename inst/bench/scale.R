@@ -318,6 +318,7 @@ write_huge_biom <- function(path, truth_file, n, threads, step = 1e6, taxa = 100
 fit_biom_in_child <- function(path, truth_file, k, args) {
   callr::r(function(path, truth_file, k, args, threads) {
     suppressPackageStartupMessages(library(fastdmm))
+    `%||%` <- function(x, y) if (is.null(x)) y else x
     peak <- function() {
       status <- readLines("/proc/self/status")
       as.numeric(sub("[^0-9]*([0-9]+).*", "\\1", grep("^VmHWM", status, value = TRUE))) * 1024
