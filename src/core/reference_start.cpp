@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 
 #include "memory.h"
 #include "rng.h"
@@ -17,18 +16,6 @@ constexpr double kSoftness = 50.0;
 }
 
 namespace {
-
-// Two doubles operated on lane by lane (SSE2 on x86-64, NEON on arm64): each
-// lane's arithmetic is exactly the scalar arithmetic.
-typedef double Double2 __attribute__((vector_size(16)));
-
-inline Double2 load2(const double* p) {
-  Double2 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
-inline void store2(double* p, Double2 v) { std::memcpy(p, &v, sizeof v); }
 
 // One taxon's centres mu_kj (k = 0..K-1) and their squares, held in registers when
 // K = W is known at compile time, for adding (y - mu_kj)^2 - mu_kj^2 to a
