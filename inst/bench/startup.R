@@ -16,8 +16,9 @@
 # this large screens 10 starts, the reference's and 9 k-means++, on a subsample
 # of 20,000 samples, moves the best and refines it on all samples): the time of
 # its max_iter = 2 fit less two iterations, plus the table.
-# Figures are medians of FASTDMM_STARTUP_REPS (3) runs, wall clock and CPU (user +
-# system) of the process.
+# Each of FASTDMM_STARTUP_REPS (3) rounds gives every figure from its own runs;
+# the medians and the minima (each part's own) over rounds are printed, wall
+# clock and CPU (user + system) of the process.
 #
 # Environment: FASTDMM_BENCH_THREADS (2); FASTDMM_BENCH_DIR where the table is
 # kept between runs (a temporary directory by default); FASTDMM_STARTUP_REPS;
@@ -80,22 +81,31 @@ for (r in seq_len(reps)) {
   for (l in seq_along(libs)) rounds[[l]][[r]] <- one_round(file, threads, libs[l])
 }
 
-cat(sprintf("== start-up: 100,000 x 1,000 (frozen_table, R seed 11, %s non-zeros), k = 10, %d threads, medians of %d ==\n",
+cat(sprintf("== start-up: 100,000 x 1,000 (frozen_table, R seed 11, %s non-zeros), k = 10, %d threads, %d runs ==\n",
             format(rounds[[1]][[1]]$nnz, big.mark = ","), threads, reps))
 for (l in seq_along(libs)) {
   runs <- rounds[[l]]
-  median_of <- function(part, kind) stats::median(vapply(runs, function(x) x[[part]][[kind]], 0))
+  # Each round's figures from its own runs, then their medians (as the issues
+  # state their limits) and minima (the rounds a shared machine's load disturbed
+  # least).
   for (kind in c("wall", "cpu")) {
-    table <- median_of("table", kind)
-    two <- median_of("two", kind)
-    iteration <- (median_of("twelve", kind) - two) / 10
-    soft <- median_of("soft", kind)
-    startup <- table + two - 2 * iteration
-    default <- table + median_of("default", kind) - 2 * iteration
-    cat(sprintf(paste0(
-      "%s %-4s: start-up %.2f s = table %.2f + soft k-means %.2f (%d iterations) + first state %.2f;",
-      " one EM iteration %.3f s; default search's start-up %.2f s\n"),
-      runs[[1]]$path, kind, startup, table, soft, runs[[1]]$soft_iterations,
-      two - 2 * iteration - soft, iteration, default))
+    parts <- vapply(runs, function(x) {
+      iteration <- (x$twelve[[kind]] - x$two[[kind]]) / 10
+      c(startup = x$table[[kind]] + x$two[[kind]] - 2 * iteration, table = x$table[[kind]],
+        soft = x$soft[[kind]], first = x$two[[kind]] - 2 * iteration - x$soft[[kind]],
+        iteration = iteration, default = x$table[[kind]] + x$default[[kind]] - 2 * iteration)
+    }, numeric(6))
+    for (summary in c("median", "min")) {
+      p <- apply(parts, 1, get(summary))
+      cat(sprintf(paste0(
+        "%s %-6s %-4s: start-up %.2f s = table %.2f + soft k-means %.2f (%d iterations)",
+        " + first state %.2f; one EM iteration %.3f s; default search's start-up %.2f s\n"),
+        runs[[1]]$path, summary, kind, p[["startup"]], p[["table"]], p[["soft"]],
+        runs[[1]]$soft_iterations, p[["first"]], p[["iteration"]], p[["default"]]))
+    }
   }
+  cat(sprintf("%s start-up of each round (wall): %s\n", runs[[1]]$path,
+              paste(sprintf("%.2f", vapply(runs, function(x) x$table[["wall"]] + x$two[["wall"]] -
+                                             (x$twelve[["wall"]] - x$two[["wall"]]) / 5, 0)),
+                    collapse = " ")))
 }
