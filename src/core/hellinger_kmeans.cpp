@@ -79,6 +79,87 @@ std::vector<double> squared_norms(const std::vector<double>& centres, std::size_
   return norm2;
 }
 
+// One taxon's centres c_kj (k = 0..K-1), in registers when K = W is known at
+// compile time, for adding u c_kj to a sample's K dot products, two at a time.
+template <std::size_t W>
+class TaxonCentres {
+ public:
+  TaxonCentres(const double* c, std::size_t) {
+    for (std::size_t h = 0; h < W / 2; ++h) pair_[h] = load2(c + 2 * h);
+    if (W % 2 != 0) last_ = c[W - 1];
+  }
+  void add_scaled(double u, double* dot) const {
+    const Double2 u2 = {u, u};
+    FASTDMM_UNROLL_COMPONENTS
+    for (std::size_t h = 0; h < W / 2; ++h) store2(dot + 2 * h, load2(dot + 2 * h) + u2 * pair_[h]);
+    if (W % 2 != 0) dot[W - 1] += u * last_;
+  }
+
+ private:
+  Double2 pair_[W / 2 > 0 ? W / 2 : 1];
+  double last_ = 0.0;
+};
+
+// K known at run time only.
+template <>
+class TaxonCentres<0> {
+ public:
+  TaxonCentres(const double* c, std::size_t K) : c_(c), K_(K) {}
+  void add_scaled(double u, double* dot) const {
+    for (std::size_t k = 0; k < K_; ++k) dot[k] += u * c_[k];
+  }
+
+ private:
+  const double* c_;
+  std::size_t K_;
+};
+
+// HellingerCentres::nearest() for K = W (0: K at run time).
+template <std::size_t W>
+void nearest_centres(const Counts& counts, const SquareRootProportions& roots,
+                     const std::vector<double>& by_taxon, const std::vector<double>& norm2,
+                     std::size_t K, const std::vector<std::uint32_t>& samples,
+                     const std::vector<TileMembers>& tiles, const Executor& executor,
+                     std::uint32_t* nearest) {
+  const std::size_t k_count = W ? W : K;
+  const std::size_t N = counts.n_samples, S = counts.n_taxa;
+  executor.parallel_for(tiles.size(), [&](std::size_t begin, std::size_t end) {
+    std::vector<double> dot(counts.tile_size * k_count);
+    for (std::size_t b = begin; b < end; ++b) {
+      const std::size_t t = tiles[b].tile;
+      const std::size_t first = t * counts.tile_size, n = std::min(counts.tile_size, N - first);
+      std::fill(dot.begin(), dot.begin() + static_cast<std::ptrdiff_t>(n * k_count), 0.0);
+      // Each sample's dot products accumulate in its taxon order (for_each_in_tile()).
+      with_tile_pairs(counts, [&](const auto* pairs, const auto& base) {
+        const std::size_t* tile_ptr = &counts.tile_ptr[t * S];
+        const std::uint16_t* tile_row = counts.tile_row.data();
+        for (std::size_t j = 0; j < S; ++j) {
+          const TaxonCentres<W> centre(&by_taxon[j * k_count], k_count);
+          const std::size_t first_pair = base[j];
+          for (std::size_t e = tile_ptr[j]; e < tile_ptr[j + 1]; ++e) {
+            const std::size_t r = tile_row[e];
+            const double u = roots.value(static_cast<std::uint32_t>(first_pair + pairs[e]), first + r);
+            centre.add_scaled(u, &dot[r * k_count]);
+          }
+        }
+      });
+      for (std::size_t m = tiles[b].begin; m < tiles[b].end; ++m) {
+        const double* row = &dot[(samples[m] - first) * k_count];
+        std::uint32_t best = 0;
+        double best_distance = std::numeric_limits<double>::infinity();
+        for (std::size_t k = 0; k < k_count; ++k) {
+          const double d = 1.0 + norm2[k] - 2.0 * row[k];
+          if (d < best_distance) {
+            best_distance = d;
+            best = static_cast<std::uint32_t>(k);
+          }
+        }
+        nearest[m] = best;
+      }
+    }
+  });
+}
+
 }  // namespace
 
 SquareRootProportions::SquareRootProportions(const Counts& counts)
@@ -119,33 +200,10 @@ HellingerCentres::HellingerCentres(const std::vector<double>& centres, std::size
 void HellingerCentres::nearest(const Counts& counts, const SquareRootProportions& roots,
                                const std::vector<std::uint32_t>& samples,
                                const Executor& executor, std::uint32_t* nearest) const {
-  const std::size_t K = n_components_;
   const std::vector<TileMembers> tiles = members_by_tile(counts, samples);
-  executor.parallel_for(tiles.size(), [&](std::size_t begin, std::size_t end) {
-    std::vector<double> dot(counts.tile_size * K);
-    for (std::size_t b = begin; b < end; ++b) {
-      const std::size_t first = tiles[b].tile * counts.tile_size;
-      std::fill(dot.begin(), dot.end(), 0.0);
-      for_each_in_tile(counts, tiles[b].tile, [&](std::size_t r, std::size_t j, std::uint32_t pair) {
-        const double u = roots.value(pair, first + r);
-        const double* c = &by_taxon_[j * K];
-        double* row = &dot[r * K];
-        for (std::size_t k = 0; k < K; ++k) row[k] += u * c[k];
-      });
-      for (std::size_t m = tiles[b].begin; m < tiles[b].end; ++m) {
-        const double* row = &dot[(samples[m] - first) * K];
-        std::uint32_t best = 0;
-        double best_distance = std::numeric_limits<double>::infinity();
-        for (std::size_t k = 0; k < K; ++k) {
-          const double d = 1.0 + norm2_[k] - 2.0 * row[k];
-          if (d < best_distance) {
-            best_distance = d;
-            best = static_cast<std::uint32_t>(k);
-          }
-        }
-        nearest[m] = best;
-      }
-    }
+  with_width(n_components_, [&](auto width) {
+    nearest_centres<decltype(width)::value>(counts, roots, by_taxon_, norm2_, n_components_,
+                                            samples, tiles, executor, nearest);
   });
 }
 

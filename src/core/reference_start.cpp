@@ -17,6 +17,58 @@ constexpr double kSoftness = 50.0;
 
 namespace {
 
+// One taxon's centres mu_kj (k = 0..K-1) and their squares, held in registers when
+// K = W is known at compile time, for adding (y - mu_kj)^2 - mu_kj^2 to a
+// sample's K sums, two components at a time.
+template <std::size_t W>
+class Centre {
+ public:
+  Centre(const double* mu, std::size_t) {
+    for (std::size_t h = 0; h < W / 2; ++h) {
+      mu_[h] = load2(mu + 2 * h);
+      square_[h] = mu_[h] * mu_[h];
+    }
+    if (W % 2 != 0) {
+      last_mu_ = mu[W - 1];
+      last_square_ = last_mu_ * last_mu_;
+    }
+  }
+  void add_distance_terms(double y, double* distance2) const {
+    const Double2 y2 = {y, y};
+    FASTDMM_UNROLL_COMPONENTS
+    for (std::size_t h = 0; h < W / 2; ++h) {
+      const Double2 difference = mu_[h] - y2;
+      store2(distance2 + 2 * h, load2(distance2 + 2 * h) + (difference * difference - square_[h]));
+    }
+    if (W % 2 != 0) {
+      const double difference = last_mu_ - y;
+      distance2[W - 1] += difference * difference - last_square_;
+    }
+  }
+
+ private:
+  Double2 mu_[W / 2 > 0 ? W / 2 : 1];
+  Double2 square_[W / 2 > 0 ? W / 2 : 1];
+  double last_mu_ = 0.0, last_square_ = 0.0;
+};
+
+// K known at run time only.
+template <>
+class Centre<0> {
+ public:
+  Centre(const double* mu, std::size_t K) : mu_(mu), K_(K) {}
+  void add_distance_terms(double y, double* distance2) const {
+    for (std::size_t k = 0; k < K_; ++k) {
+      const double difference = mu_[k] - y;
+      distance2[k] += difference * difference - mu_[k] * mu_[k];
+    }
+  }
+
+ private:
+  const double* mu_;
+  std::size_t K_;
+};
+
 // z_ik proportional to exp(-50 ||y_i - mu_k||) for every sample, from centres laid
 // out by taxon (centre_by_taxon[j * K + k]) with their squared norms:
 // ||y_i - mu_k||^2 = ||mu_k||^2 + sum_{j: y_ij > 0} [(y_ij - mu_kj)^2 - mu_kj^2].
@@ -27,7 +79,7 @@ void soft_assign(const Counts& counts, std::size_t K, const std::vector<double>&
                  const std::vector<double>& centre_norm2, const Executor& executor,
                  std::vector<double>& z) {
   const std::size_t k_count = W ? W : K;
-  const std::size_t N = counts.n_samples;
+  const std::size_t N = counts.n_samples, S = counts.n_taxa;
   executor.parallel_for(counts.n_tiles(), [&](std::size_t begin, std::size_t end) {
     for (std::size_t t = begin; t < end; ++t) {
       const std::size_t first = t * counts.tile_size, n = std::min(counts.tile_size, N - first);
@@ -35,15 +87,19 @@ void soft_assign(const Counts& counts, std::size_t K, const std::vector<double>&
       for (std::size_t r = 0; r < n; ++r) {
         for (std::size_t k = 0; k < k_count; ++k) rows[r * k_count + k] = centre_norm2[k];
       }
-      for_each_in_tile(counts, t, [&](std::size_t r, std::size_t j, std::uint32_t pair) {
-        // y_ij = x_ij / J_i, divided as the reference divides (so the same value).
-        const double y = counts.pair_value[pair] / counts.depth[first + r];
-        const double* mu = &centre_by_taxon[j * k_count];
-        double* distance2 = &rows[r * k_count];
-        FASTDMM_UNROLL_COMPONENTS
-        for (std::size_t k = 0; k < k_count; ++k) {
-          const double difference = mu[k] - y;
-          distance2[k] += difference * difference - mu[k] * mu[k];
+      with_tile_pairs(counts, [&](const auto* pairs, const auto& base) {
+        const std::size_t* tile_ptr = &counts.tile_ptr[t * S];
+        const std::uint16_t* tile_row = counts.tile_row.data();
+        const double* depth = &counts.depth[first];
+        for (std::size_t j = 0; j < S; ++j) {
+          Centre<W> centre(&centre_by_taxon[j * k_count], k_count);
+          const std::size_t first_pair = base[j];
+          for (std::size_t e = tile_ptr[j]; e < tile_ptr[j + 1]; ++e) {
+            const std::size_t r = tile_row[e];
+            // y_ij = x_ij / J_i, divided as the reference divides (so the same value).
+            const double y = counts.pair_value[first_pair + pairs[e]] / depth[r];
+            centre.add_distance_terms(y, &rows[r * k_count]);
+          }
         }
       });
       for (std::size_t r = 0; r < n; ++r) {
