@@ -75,12 +75,12 @@ check_fit_memory <- function(data, k, nstart, search, init) {
   if (is.na(available) || is.infinite(available)) return(invisible(NULL))
   given <- identical(given_kind(init), "given")
   k_max <- max(k)
-  needed <- fit_memory_estimate(data$n_samples, data$n_taxa, length(data$col_sample),
+  needed <- fit_memory_estimate(data$n_samples, data$n_taxa, table_nnz(data),
                                 length(data$pair_value), k_max, nstart, search, given)
   if (needed <= available) return(invisible(needed))
   # The largest k that would fit, everything else unchanged.
   fits <- vapply(seq_len(k_max), function(kk) {
-    fit_memory_estimate(data$n_samples, data$n_taxa, length(data$col_sample),
+    fit_memory_estimate(data$n_samples, data$n_taxa, table_nnz(data),
                         length(data$pair_value), kk, nstart, search, given) <=
       available
   }, logical(1))
@@ -92,7 +92,7 @@ check_fit_memory <- function(data, k, nstart, search, init) {
       "%s for the fit, but %s is available.%s Use fewer components, a subsample of the",
       "samples, fewer starts ('nstart') or a machine with more memory;",
       "options(fastdmm.available_memory = Inf) skips this check."),
-      k_max, data$n_samples, data$n_taxa, as.numeric(length(data$col_sample)),
+      k_max, data$n_samples, data$n_taxa, table_nnz(data),
       as.numeric(length(data$pair_value)), format_bytes(needed), format_bytes(available),
       if (largest > 0L) sprintf(" At most k = %d would fit.", largest) else ""),
       call = NULL, needed = needed, available = available)
