@@ -49,9 +49,10 @@ fit_memory_estimate <- function(n_samples, n_taxa, nnz, n_pairs, k, nstart, sear
   subsampled <- !(nstart == 1L && !isTRUE(search$split_merge)) && search$subsample > 0 &&
     n_samples >= 2 * search$subsample
   n <- if (subsampled) search$subsample else n_samples
-  # The subsample's own table (its share of the non-zeros, at 22 B each with
-  # the column view it is built into).
-  search_table <- if (subsampled) 22 * nnz * n / n_samples else 0
+  # The subsample's own table: its share of the non-zeros, built straight into
+  # its tiles at 4 B each (6 with 32-bit pairs), and 20 B per sample (depth,
+  # multinomial coefficient, depth index).
+  search_table <- if (subsampled) 6 * nnz * n / n_samples + 20 * n else 0
   screening <- nstart > search$n_continue
   moves <- isTRUE(search$split_merge)
   # States alive at once: the kept ones (and the one being screened), SQUAREM's

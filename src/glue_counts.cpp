@@ -325,8 +325,12 @@ std::shared_ptr<const fastdmm::Counts> count_table(SEXP counts) {
       read_int(list_element(counts, "n_samples"), "counts$n_samples", 0, kIntMax));
   layout.n_taxa = static_cast<std::size_t>(
       read_int(list_element(counts, "n_taxa"), "counts$n_taxa", 0, kIntMax));
-  layout.tile_size = static_cast<std::size_t>(
-      read_int(list_element(counts, "tile_size"), "counts$tile_size", 1, 65536));
+  SEXP tile_size = list_element(counts, "tile_size");
+  if (TYPEOF(tile_size) != INTSXP || XLENGTH(tile_size) != 1 || INTEGER(tile_size)[0] < 1 ||
+      INTEGER(tile_size)[0] > 65536) {
+    corrupt_table("bad tile_size");
+  }
+  layout.tile_size = static_cast<std::size_t>(INTEGER(tile_size)[0]);
   const std::size_t S = layout.n_taxa, cells = layout.n_tiles() * S;
   layout.tile_ptr = offsets_from_r(list_element(counts, "tile_ptr"), cells + 1, "tile_ptr");
   layout.pair_ptr = offsets_from_r(list_element(counts, "pair_ptr"), S + 1, "pair_ptr");

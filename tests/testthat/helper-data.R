@@ -67,7 +67,7 @@ table_entries <- function(table) {
   tile <- cell %/% S
   taxon <- cell %% S + 1
   if (narrow) pair <- pair + table$pair_ptr[taxon]
-  sample <- tile * table$tile_size + row + 1
+  sample <- as.integer(tile * table$tile_size + row + 1)
   stopifnot(all(sample <= table$n_samples),
             all(pair >= table$pair_ptr[taxon] & pair < table$pair_ptr[taxon + 1]),
             !is.unsorted(order(tile, taxon, pair, sample)) || nnz == 0,
