@@ -3,6 +3,7 @@
 #define FASTDMM_COUNTS_H
 
 #include <cstddef>
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -98,9 +99,8 @@ struct Counts {
   // add every sample's non-zeros in increasing taxon order (a sample has one entry
   // per taxon); each pair's samples stay in increasing order too. Walks over
   // samples use it with per-sample accumulators (for_each_in_tile()), per-pair
-  // sums tile after tile, and per-taxon sums in sample order the entries of one
-  // (tile, taxon) in row order (TaxonRowOrder): there is no row view and no
-  // column view.
+  // sums tile after tile, and per-taxon sums in sample order a tile's entries as
+  // columns (TileColumns): there is no row view and no column view.
   std::size_t tile_size = kSampleTile;
   std::vector<std::size_t> tile_ptr;
   SharedArray<std::uint16_t> tile_row;
@@ -157,49 +157,108 @@ void for_each_in_tile(const Counts& counts, std::size_t t, Visit&& visit) {
   });
 }
 
-// Scratch of one tile's size for visiting the entries of one taxon in one tile in
-// increasing row (sample) order, which the tile view keeps by pair: each entry's
-// pair is put at its row and the row marked in a bitmap, then the marked rows
-// are read in order (O(entries + tile_size / 64), no sort). Sums per taxon that
-// run tile after tile this way run in sample order, as a walk down the taxon's
-// column would. One per thread.
-class TaxonRowOrder {
+// Scratch for walking the entries of a range of taxa in one tile as columns: each
+// taxon's entries in increasing row (sample) order, which the tile view keeps by
+// pair. Each taxon's entries of the tile are put in row order through a bitmap of
+// the tile's rows (each entry's pair put at its row, the row marked, then the
+// marked rows read in order: O(entries + tile size / 64), no comparisons) into a
+// column buffer of at most about kChunkEntries entries (taxa are taken in chunks),
+// which is then walked in windows of kWindow rows, every taxon of the chunk in turn
+// within a window, so that the window's per-sample data stays in cache. A sum per
+// taxon that adds the runs of visit() tile after tile runs in sample order, as a
+// walk down the taxon's column would. One per thread.
+class TileColumns {
  public:
-  explicit TaxonRowOrder(std::size_t tile_size)
-      : pair_(tile_size), marked_((tile_size + 63) / 64, 0) {}
+  static constexpr std::size_t kChunkEntries = std::size_t{1} << 20;
+  static constexpr std::size_t kWindow = 4096;
 
-  // visit(row, pair) for taxon j's entries in tile t, rows increasing.
-  template <class Pairs, class Base, class Visit>
-  void visit(const Counts& counts, std::size_t t, std::size_t j, const Pairs* pairs,
-             const Base& base, Visit&& visit) {
-    const std::size_t c = t * counts.n_taxa + j;
-    const std::size_t begin = counts.tile_ptr[c], end = counts.tile_ptr[c + 1];
-    if (begin == end) return;
+  explicit TileColumns(std::size_t tile_size)
+      : pair_at_(tile_size), marked_((tile_size + 63) / 64, 0) {}
+
+  // run(taxon, rows, pairs, n): n entries of the taxon, rows[m] the row in tile t
+  // and pairs[m] the pair of each, rows increasing; for taxa [j0, j1) of tile t,
+  // each taxon's runs in increasing row order.
+  template <class Pairs, class Base, class Run>
+  void visit(const Counts& counts, std::size_t t, std::size_t j0, std::size_t j1,
+             const Pairs* pairs, const Base& base, Run&& run) {
+    const std::size_t* tile_ptr = &counts.tile_ptr[t * counts.n_taxa];
+    const std::size_t rows = std::min(counts.tile_size, counts.n_samples - t * counts.tile_size);
+    for (std::size_t c0 = j0; c0 < j1;) {
+      std::size_t c1 = c0 + 1;
+      while (c1 < j1 && tile_ptr[c1 + 1] - tile_ptr[c0] <= kChunkEntries) ++c1;
+      const std::size_t n = tile_ptr[c1] - tile_ptr[c0];
+      if (n > 0) {
+        if (row_.size() < n) {
+          row_.resize(n);
+          pair_.resize(n);
+        }
+        // next_[j - c0] .. end_[j - c0]: taxon j's entries not yet walked.
+        next_.resize(c1 - c0);
+        end_.resize(c1 - c0);
+        std::size_t out = 0;
+        for (std::size_t j = c0; j < c1; ++j) {
+          next_[j - c0] = out;
+          out = sort_taxon(counts, tile_ptr[j], tile_ptr[j + 1], pairs, base[j], rows, out);
+          end_[j - c0] = out;
+        }
+        for (std::size_t window = 0; window < rows; window += kWindow) {
+          const std::size_t window_end = window + kWindow;
+          for (std::size_t j = c0; j < c1; ++j) {
+            const std::size_t from = next_[j - c0], end = end_[j - c0];
+            std::size_t to = from;
+            while (to < end && row_[to] < window_end) ++to;
+            if (to > from) run(j, &row_[from], &pair_[from], to - from);
+            next_[j - c0] = to;
+          }
+        }
+      }
+      c0 = c1;
+    }
+  }
+
+ private:
+  // Entries [begin, end) of one (tile, taxon) of `rows` rows into row_/pair_ from
+  // `out` on, in row order; returns the place after them.
+  template <class Pairs>
+  std::size_t sort_taxon(const Counts& counts, std::size_t begin, std::size_t end,
+                         const Pairs* pairs, std::size_t first_pair, std::size_t rows,
+                         std::size_t out) {
+    if (begin == end) return out;
     const std::uint16_t* tile_row = counts.tile_row.data();
-    const std::size_t first_pair = base[j];
-    std::size_t low = marked_.size(), high = 0;
+    if (pairs[begin] == pairs[end - 1]) {
+      // One pair: its entries are in row order already.
+      for (std::size_t e = begin; e < end; ++e, ++out) {
+        row_[out] = tile_row[e];
+        pair_[out] = static_cast<std::uint32_t>(first_pair + pairs[e]);
+      }
+      return out;
+    }
     for (std::size_t e = begin; e < end; ++e) {
       const std::size_t row = tile_row[e];
-      pair_[row] = static_cast<std::uint32_t>(first_pair + pairs[e]);
-      const std::size_t w = row >> 6;
-      marked_[w] |= std::uint64_t{1} << (row & 63);
-      low = w < low ? w : low;
-      high = w > high ? w : high;
+      pair_at_[row] = static_cast<std::uint32_t>(first_pair + pairs[e]);
+      marked_[row >> 6] |= std::uint64_t{1} << (row & 63);
     }
-    for (std::size_t w = low; w <= high; ++w) {
+    const std::size_t words = (rows + 63) / 64;
+    for (std::size_t w = 0; w < words; ++w) {
       std::uint64_t bits = marked_[w];
       marked_[w] = 0;
       while (bits != 0) {
         const std::size_t row = (w << 6) + static_cast<std::size_t>(__builtin_ctzll(bits));
         bits &= bits - 1;
-        visit(row, pair_[row]);
+        row_[out] = static_cast<std::uint16_t>(row);
+        pair_[out] = pair_at_[row];
+        ++out;
       }
     }
+    return out;
   }
 
- private:
-  std::vector<std::uint32_t> pair_;
+  std::vector<std::uint32_t> pair_at_;
   std::vector<std::uint64_t> marked_;
+  std::vector<std::uint16_t> row_;
+  std::vector<std::uint32_t> pair_;
+  std::vector<std::size_t> next_;
+  std::vector<std::size_t> end_;
 };
 
 // ---- building -------------------------------------------------------------------

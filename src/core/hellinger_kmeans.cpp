@@ -225,25 +225,30 @@ HellingerPartition hellinger_kmeans(const Counts& counts, const SquareRootPropor
       label_of_sample[members[m]] = static_cast<int>(label[m]);
       size[label[m]] += 1.0;
     }
-    // Sums per taxon in sample order (tile after tile, each tile's entries of the
+    // Sums per taxon in sample order (tile after tile, each tile's entries of a
     // taxon in row order): the same for any split of taxa.
     with_tile_pairs(counts, [&](const auto* pairs, const auto& base) {
       executor.parallel_for(S, [&](std::size_t begin, std::size_t end) {
-        std::vector<double> sum(K);
-        TaxonRowOrder order(counts.tile_size);
+        std::vector<double> sum((end - begin) * K, 0.0);
+        TileColumns columns(counts.tile_size);
+        for (std::size_t t = 0; t < counts.n_tiles(); ++t) {
+          const int* label_row = &label_of_sample[t * counts.tile_size];
+          const std::size_t first = t * counts.tile_size;
+          columns.visit(counts, t, begin, end, pairs, base,
+                        [&](std::size_t j, const std::uint16_t* rows, const std::uint32_t* pairs_of,
+                            std::size_t n) {
+            double* taxon_sum = &sum[(j - begin) * K];
+            for (std::size_t m = 0; m < n; ++m) {
+              const int label = label_row[rows[m]];
+              if (label < 0) continue;
+              taxon_sum[static_cast<std::size_t>(label)] += roots.value(pairs_of[m], first + rows[m]);
+            }
+          });
+        }
         for (std::size_t j = begin; j < end; ++j) {
-          std::fill(sum.begin(), sum.end(), 0.0);
-          for (std::size_t t = 0; t < counts.n_tiles(); ++t) {
-            const std::size_t first = t * counts.tile_size;
-            order.visit(counts, t, j, pairs, base, [&](std::size_t r, std::uint32_t pair) {
-              const std::size_t i = first + r;
-              if (label_of_sample[i] < 0) return;
-              sum[static_cast<std::size_t>(label_of_sample[i])] += roots.value(pair, i);
-            });
-          }
           for (std::size_t k = 0; k < K; ++k) {
             // An empty cluster keeps its centre.
-            if (size[k] > 0.0) result.centres[k * S + j] = sum[k] / size[k];
+            if (size[k] > 0.0) result.centres[k * S + j] = sum[(j - begin) * K + k] / size[k];
           }
         }
       }, kTaxonGrain);
@@ -268,30 +273,33 @@ void fill_proportion_centres(const Counts& counts, const std::vector<double>& po
   const std::size_t k_count = W ? W : K;
   const std::size_t S = counts.n_taxa;
   const std::vector<std::size_t> blocks = taxon_blocks(counts, executor.threads());
-  // Blocks of taxa walk the tiles in order, so that a tile's posteriors stay in a
-  // core's cache while every taxon of the block adds its entries of that tile, in
-  // row order: each sum still runs in sample order.
+  // Blocks of taxa walk the tiles in order, each tile's entries of a taxon in row
+  // order (TileColumns) in windows of rows, so that a window's posteriors stay in a
+  // core's cache while every taxon of the block adds its entries of that window:
+  // each sum runs in sample order.
   with_tile_pairs(counts, [&](const auto* pairs, const auto& base) {
   executor.parallel_for(blocks.size() - 1, [&](std::size_t begin, std::size_t end) {
-    TaxonRowOrder order(counts.tile_size);
+    TileColumns columns(counts.tile_size);
     for (std::size_t b = begin; b < end; ++b) {
       const std::size_t j0 = blocks[b], j1 = blocks[b + 1];
       std::vector<double> sums((j1 - j0) * k_count, 0.0);
       for (std::size_t t = 0; t < counts.n_tiles(); ++t) {
         const std::size_t first = t * counts.tile_size;
-        for (std::size_t j = j0; j < j1; ++j) {
+        columns.visit(counts, t, j0, j1, pairs, base,
+                      [&](std::size_t j, const std::uint16_t* rows, const std::uint32_t* pairs_of,
+                          std::size_t n) {
           double sum[W ? W : 1];
           double* total = W ? sum : &sums[(j - j0) * k_count];
           if constexpr (W != 0) std::copy(&sums[(j - j0) * k_count], &sums[(j - j0) * k_count] + k_count, sum);
-          order.visit(counts, t, j, pairs, base, [&](std::size_t r, std::uint32_t pair) {
-            const std::size_t i = first + r;
-            const double y = counts.pair_value[pair] / counts.depth[i];
+          for (std::size_t m = 0; m < n; ++m) {
+            const std::size_t i = first + rows[m];
+            const double y = counts.pair_value[pairs_of[m]] / counts.depth[i];
             const double* z = &posterior[i * k_count];
             FASTDMM_UNROLL_COMPONENTS
             for (std::size_t k = 0; k < k_count; ++k) total[k] += z[k] * y;
-          });
+          }
           if constexpr (W != 0) std::copy(sum, sum + k_count, &sums[(j - j0) * k_count]);
-        }
+        });
       }
       for (std::size_t j = j0; j < j1; ++j) {
         for (std::size_t k = 0; k < k_count; ++k) {
