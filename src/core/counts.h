@@ -192,23 +192,19 @@ class TileColumns {
           row_.resize(n);
           pair_.resize(n);
         }
-        // next_[j - c0] .. end_[j - c0]: taxon j's entries not yet walked.
-        next_.resize(c1 - c0);
-        end_.resize(c1 - c0);
+        // Taxon j's entries of window w are bound_[(j - c0) * (W + 1) + w] ..
+        // bound_[(j - c0) * (W + 1) + w + 1], for the W windows of the tile.
+        const std::size_t n_windows = (rows + kWindow - 1) / kWindow;
+        bound_.resize((c1 - c0) * (n_windows + 1));
         std::size_t out = 0;
         for (std::size_t j = c0; j < c1; ++j) {
-          next_[j - c0] = out;
-          out = sort_taxon(counts, tile_ptr[j], tile_ptr[j + 1], pairs, base[j], rows, out);
-          end_[j - c0] = out;
+          out = sort_taxon(counts, tile_ptr[j], tile_ptr[j + 1], pairs, base[j], rows, out,
+                           &bound_[(j - c0) * (n_windows + 1)]);
         }
-        for (std::size_t window = 0; window < rows; window += kWindow) {
-          const std::size_t window_end = window + kWindow;
+        for (std::size_t w = 0; w < n_windows; ++w) {
           for (std::size_t j = c0; j < c1; ++j) {
-            const std::size_t from = next_[j - c0], end = end_[j - c0];
-            std::size_t to = from;
-            while (to < end && row_[to] < window_end) ++to;
-            if (to > from) run(j, &row_[from], &pair_[from], to - from);
-            next_[j - c0] = to;
+            const std::size_t* bound = &bound_[(j - c0) * (n_windows + 1) + w];
+            if (bound[1] > bound[0]) run(j, &row_[bound[0]], &pair_[bound[0]], bound[1] - bound[0]);
           }
         }
       }
@@ -218,19 +214,24 @@ class TileColumns {
 
  private:
   // Entries [begin, end) of one (tile, taxon) of `rows` rows into row_/pair_ from
-  // `out` on, in row order; returns the place after them.
+  // `out` on, in row order; returns the place after them. bound[w] is where the
+  // entries of window w start (bound[W] the end, for the W windows of the tile).
   template <class Pairs>
   std::size_t sort_taxon(const Counts& counts, std::size_t begin, std::size_t end,
                          const Pairs* pairs, std::size_t first_pair, std::size_t rows,
-                         std::size_t out) {
-    if (begin == end) return out;
+                         std::size_t out, std::size_t* bound) {
+    const std::size_t n_windows = (rows + kWindow - 1) / kWindow;
     const std::uint16_t* tile_row = counts.tile_row.data();
-    if (pairs[begin] == pairs[end - 1]) {
-      // One pair: its entries are in row order already.
+    if (begin == end || pairs[begin] == pairs[end - 1]) {
+      // At most one pair: its entries are in row order already.
+      std::size_t w = 0;
       for (std::size_t e = begin; e < end; ++e, ++out) {
-        row_[out] = tile_row[e];
+        const std::size_t row = tile_row[e];
+        while (w * kWindow <= row) bound[w++] = out;
+        row_[out] = static_cast<std::uint16_t>(row);
         pair_[out] = static_cast<std::uint32_t>(first_pair + pairs[e]);
       }
+      while (w <= n_windows) bound[w++] = out;
       return out;
     }
     for (std::size_t e = begin; e < end; ++e) {
@@ -239,7 +240,9 @@ class TileColumns {
       marked_[row >> 6] |= std::uint64_t{1} << (row & 63);
     }
     const std::size_t words = (rows + 63) / 64;
+    constexpr std::size_t kWindowWords = kWindow / 64;
     for (std::size_t w = 0; w < words; ++w) {
+      if (w % kWindowWords == 0) bound[w / kWindowWords] = out;
       std::uint64_t bits = marked_[w];
       marked_[w] = 0;
       while (bits != 0) {
@@ -250,6 +253,7 @@ class TileColumns {
         ++out;
       }
     }
+    bound[n_windows] = out;
     return out;
   }
 
@@ -257,8 +261,7 @@ class TileColumns {
   std::vector<std::uint64_t> marked_;
   std::vector<std::uint16_t> row_;
   std::vector<std::uint32_t> pair_;
-  std::vector<std::size_t> next_;
-  std::vector<std::size_t> end_;
+  std::vector<std::size_t> bound_;
 };
 
 // ---- building -------------------------------------------------------------------
