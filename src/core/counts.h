@@ -164,9 +164,10 @@ void for_each_in_tile(const Counts& counts, std::size_t t, Visit&& visit) {
 // marked rows read in order: O(entries + tile size / 64), no comparisons) into a
 // column buffer of at most about kChunkEntries entries (taxa are taken in chunks),
 // which is then walked in windows of kWindow rows, every taxon of the chunk in turn
-// within a window, so that the window's per-sample data stays in cache. A sum per
-// taxon that adds the runs of visit() tile after tile runs in sample order, as a
-// walk down the taxon's column would. One per thread.
+// within a window, so that the window's per-sample data stays in cache (visit()), or
+// one taxon at a time straight from the bitmap (visit_taxon()). A sum per taxon that
+// adds its entries this way, tile after tile, runs in sample order, as a walk down
+// the taxon's column would. One per thread.
 class TileColumns {
  public:
   static constexpr std::size_t kChunkEntries = std::size_t{1} << 20;
@@ -209,6 +210,41 @@ class TileColumns {
         }
       }
       c0 = c1;
+    }
+  }
+
+  // visit(row, pair) for the entries of taxon j in tile t in increasing row order,
+  // straight from the bitmap (no column buffer, no windows): for kernels whose
+  // per-sample data of a whole tile stays in cache.
+  template <class Pairs, class Base, class Visit>
+  void visit_taxon(const Counts& counts, std::size_t t, std::size_t j, const Pairs* pairs,
+                   const Base& base, Visit&& visit) {
+    const std::size_t c = t * counts.n_taxa + j;
+    const std::size_t begin = counts.tile_ptr[c], end = counts.tile_ptr[c + 1];
+    if (begin == end) return;
+    const std::uint16_t* tile_row = counts.tile_row.data();
+    const std::size_t first_pair = base[j];
+    if (pairs[begin] == pairs[end - 1]) {
+      for (std::size_t e = begin; e < end; ++e) {
+        visit(static_cast<std::size_t>(tile_row[e]), static_cast<std::uint32_t>(first_pair + pairs[e]));
+      }
+      return;
+    }
+    for (std::size_t e = begin; e < end; ++e) {
+      const std::size_t row = tile_row[e];
+      pair_at_[row] = static_cast<std::uint32_t>(first_pair + pairs[e]);
+      marked_[row >> 6] |= std::uint64_t{1} << (row & 63);
+    }
+    const std::size_t rows = std::min(counts.tile_size, counts.n_samples - t * counts.tile_size);
+    const std::size_t words = (rows + 63) / 64;
+    for (std::size_t w = 0; w < words; ++w) {
+      std::uint64_t bits = marked_[w];
+      marked_[w] = 0;
+      while (bits != 0) {
+        const std::size_t row = (w << 6) + static_cast<std::size_t>(__builtin_ctzll(bits));
+        bits &= bits - 1;
+        visit(row, pair_at_[row]);
+      }
     }
   }
 

@@ -226,29 +226,25 @@ HellingerPartition hellinger_kmeans(const Counts& counts, const SquareRootPropor
       size[label[m]] += 1.0;
     }
     // Sums per taxon in sample order (tile after tile, each tile's entries of a
-    // taxon in row order): the same for any split of taxa.
+    // taxon in row order, TileColumns::visit_taxon()): the same for any split of
+    // taxa.
     with_tile_pairs(counts, [&](const auto* pairs, const auto& base) {
       executor.parallel_for(S, [&](std::size_t begin, std::size_t end) {
-        std::vector<double> sum((end - begin) * K, 0.0);
+        std::vector<double> sum(K);
         TileColumns columns(counts.tile_size);
-        for (std::size_t t = 0; t < counts.n_tiles(); ++t) {
-          const int* label_row = &label_of_sample[t * counts.tile_size];
-          const std::size_t first = t * counts.tile_size;
-          columns.visit(counts, t, begin, end, pairs, base,
-                        [&](std::size_t j, const std::uint16_t* rows, const std::uint32_t* pairs_of,
-                            std::size_t n) {
-            double* taxon_sum = &sum[(j - begin) * K];
-            for (std::size_t m = 0; m < n; ++m) {
-              const int label = label_row[rows[m]];
-              if (label < 0) continue;
-              taxon_sum[static_cast<std::size_t>(label)] += roots.value(pairs_of[m], first + rows[m]);
-            }
-          });
-        }
         for (std::size_t j = begin; j < end; ++j) {
+          std::fill(sum.begin(), sum.end(), 0.0);
+          for (std::size_t t = 0; t < counts.n_tiles(); ++t) {
+            const int* label_row = &label_of_sample[t * counts.tile_size];
+            const std::size_t first = t * counts.tile_size;
+            columns.visit_taxon(counts, t, j, pairs, base, [&](std::size_t r, std::uint32_t pair) {
+              const int label = label_row[r];
+              if (label >= 0) sum[static_cast<std::size_t>(label)] += roots.value(pair, first + r);
+            });
+          }
           for (std::size_t k = 0; k < K; ++k) {
             // An empty cluster keeps its centre.
-            if (size[k] > 0.0) result.centres[k * S + j] = sum[(j - begin) * K + k] / size[k];
+            if (size[k] > 0.0) result.centres[k * S + j] = sum[k] / size[k];
           }
         }
       }, kTaxonGrain);
