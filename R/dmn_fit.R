@@ -264,7 +264,7 @@ dmn_fit <- function(counts, k, verbose = FALSE,
   if (is.null(threads) && length(k) > 1L && future::nbrOfWorkers() > 1) {
     threads <- 1L
   }
-  threads <- resolve_threads(threads, work = length(data$col_sample) * max(k))
+  threads <- resolve_threads(threads, work = table_nnz(data) * max(k))
 
   # A replicated search (nstart = NULL) takes starts from a list of max_starts
   # seeds (or replicated_starts_cap when the core sizes the budget) and records

@@ -3,13 +3,18 @@
 # abort_input() and the checks in R/checks.R).
 
 # The count table every entry point fits: an object of class fastdmm_counts, a
-# list with n_samples, n_taxa, sample_names and taxon_names, the table's
-# compressed columns (col_ptr, col_sample, col_pair, pair_ptr, pair_value: every
-# non-zero as its sample and the index of its (taxon, value) pair, see
-# src/core/counts.h) and `pointer`, an external pointer to the C++ table built
-# from them. The C++ side views these vectors rather than copying them, and
-# rebuilds from them when the pointer is empty (after serialisation, e.g. on a
-# future's worker), so the object is all that needs to travel.
+# list with n_samples, n_taxa, sample_names and taxon_names, the table's one
+# copy of its non-zeros in tiles of samples (see src/core/counts.h): tile_size,
+# tile_ptr (offsets of each (tile, taxon)'s entries, as doubles), tile_row (a
+# raw vector, 2 bytes per non-zero: its sample's row in its tile), tile_pair (a
+# raw vector of 2 bytes per non-zero, the rank of its (taxon, value) pair among
+# its taxon's, or an integer vector of pairs where a taxon has more than 65,536
+# distinct values), pair_ptr and pair_value (each taxon's distinct values); and
+# `pointer`, an external pointer to the C++ table built from them. The C++ side
+# views these vectors rather than copying them, and rebuilds from them (checking
+# them first) when the pointer is empty (after serialisation, e.g. on a
+# future's worker), so the object is all that needs to travel. The raw vectors
+# hold 16-bit numbers in the machine's byte order.
 #
 # Accepts a numeric matrix, a data.frame of numeric columns, a Matrix sparse
 # matrix (never densified), a DelayedMatrix (such as an HDF5Matrix; read block
@@ -137,6 +142,9 @@ subset_counts <- function(table, rows, threads = NULL) {
   new_count_table(built$table, table$sample_names[rows], table$taxon_names)
 }
 
+# The number of non-zeros a count table holds (2 bytes of tile_row each).
+table_nnz <- function(table) as.numeric(length(table$tile_row)) / 2
+
 new_count_table <- function(columns, sample_names, taxon_names) {
   columns$sample_names <- sample_names
   columns$taxon_names <- taxon_names
@@ -147,7 +155,7 @@ new_count_table <- function(columns, sample_names, taxon_names) {
 #' @noRd
 print.fastdmm_counts <- function(x, ...) {
   cat(sprintf("<fastdmm count table: %d samples x %d taxa, %.0f non-zero counts>\n",
-              x$n_samples, x$n_taxa, length(x$col_sample)))
+              x$n_samples, x$n_taxa, table_nnz(x)))
   invisible(x)
 }
 

@@ -49,9 +49,10 @@ fit_memory_estimate <- function(n_samples, n_taxa, nnz, n_pairs, k, nstart, sear
   subsampled <- !(nstart == 1L && !isTRUE(search$split_merge)) && search$subsample > 0 &&
     n_samples >= 2 * search$subsample
   n <- if (subsampled) search$subsample else n_samples
-  # The subsample's own table (its share of the non-zeros, at 22 B each with
-  # the column view it is built into).
-  search_table <- if (subsampled) 22 * nnz * n / n_samples else 0
+  # The subsample's own table: its share of the non-zeros, built straight into
+  # its tiles at 4 B each (6 with 32-bit pairs), and 20 B per sample (depth,
+  # multinomial coefficient, depth index).
+  search_table <- if (subsampled) 6 * nnz * n / n_samples + 20 * n else 0
   screening <- nstart > search$n_continue
   moves <- isTRUE(search$split_merge)
   # States alive at once: the kept ones (and the one being screened), SQUAREM's
@@ -75,12 +76,12 @@ check_fit_memory <- function(data, k, nstart, search, init) {
   if (is.na(available) || is.infinite(available)) return(invisible(NULL))
   given <- identical(given_kind(init), "given")
   k_max <- max(k)
-  needed <- fit_memory_estimate(data$n_samples, data$n_taxa, length(data$col_sample),
+  needed <- fit_memory_estimate(data$n_samples, data$n_taxa, table_nnz(data),
                                 length(data$pair_value), k_max, nstart, search, given)
   if (needed <= available) return(invisible(needed))
   # The largest k that would fit, everything else unchanged.
   fits <- vapply(seq_len(k_max), function(kk) {
-    fit_memory_estimate(data$n_samples, data$n_taxa, length(data$col_sample),
+    fit_memory_estimate(data$n_samples, data$n_taxa, table_nnz(data),
                         length(data$pair_value), kk, nstart, search, given) <=
       available
   }, logical(1))
@@ -92,7 +93,7 @@ check_fit_memory <- function(data, k, nstart, search, init) {
       "%s for the fit, but %s is available.%s Use fewer components, a subsample of the",
       "samples, fewer starts ('nstart') or a machine with more memory;",
       "options(fastdmm.available_memory = Inf) skips this check."),
-      k_max, data$n_samples, data$n_taxa, as.numeric(length(data$col_sample)),
+      k_max, data$n_samples, data$n_taxa, table_nnz(data),
       as.numeric(length(data$pair_value)), format_bytes(needed), format_bytes(available),
       if (largest > 0L) sprintf(" At most k = %d would fit.", largest) else ""),
       call = NULL, needed = needed, available = available)

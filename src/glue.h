@@ -58,9 +58,10 @@ class RcppParallelExecutor : public fastdmm::Executor {
   int threads_;
 };
 
-// The core's view of a count table built by as_counts() (see input.R): the table cached behind the object's external pointer, or, when
-// the pointer is empty (the object was serialised, e.g. sent to a future's worker),
-// one rebuilt from its compressed columns, which it views without copying, and
+// The core's view of a count table built by as_counts() (see input.R): the table
+// cached behind the object's external pointer, or, when the pointer is empty (the
+// object was serialised, e.g. sent to a future's worker), one rebuilt from the
+// object's tile vectors, which it checks and then views without copying, and
 // cached again. Call on R's main thread; workers take the Counts by reference and
 // never hold (or drop) a copy of the returned pointer.
 std::shared_ptr<const fastdmm::Counts> count_table(SEXP counts);
@@ -76,12 +77,23 @@ SEXP new_table_pointer(const std::shared_ptr<const fastdmm::Counts>& table);
 bool column_source(SEXP x, bool samples_in_rows, fastdmm::CompressedColumns& storage,
                    fastdmm::ColumnSource& source);
 
-// What .build_counts() returns for a table whose layout and index arrays (R integer
-// vectors, filled) are complete: the compressed columns, the pointer to the completed
-// table, and the samples without counts (1-based); or, for a table with bad values,
-// only `problems` (cells per kind of problem) for R to word.
-Rcpp::List finish_table(fastdmm::CountLayout& layout, const Rcpp::IntegerVector& col_sample,
-                        const Rcpp::IntegerVector& col_pair, const fastdmm::Executor& executor);
+// What .build_counts() returns for a table whose layout and entry vectors (R vectors
+// tile_row and tile_pair, see input.R, written in the tile view's order) are
+// complete: the object's vectors, the pointer to the completed table, and the
+// samples without counts (1-based); or, for a table with bad values, only
+// `problems` (cells per kind of problem) for R to word.
+Rcpp::List finish_table(fastdmm::CountLayout& layout, SEXP tile_row, SEXP tile_pair,
+                        const fastdmm::Executor& executor);
+// What finish_table() returns for the samples `rows` (increasing, 0-based) of a
+// built table, in tiles of `tile_size` samples, with 32-bit pairs when `wide_pairs`.
+Rcpp::List subset_table_object(const fastdmm::Counts& parent, const std::vector<std::uint32_t>& rows,
+                               std::size_t tile_size, bool wide_pairs,
+                               const fastdmm::Executor& executor);
+// The vectors that hold a table's entries: tile_row, and tile_pair (16-bit
+// ranks, or 32-bit pairs), allocated for `nnz` entries; and where to write them.
+SEXP new_raw_vector(std::size_t bytes);
+SEXP new_pair_vector(std::size_t nnz, bool narrow);
+fastdmm::TileEntries entries_of(SEXP tile_row, SEXP tile_pair);
 Rcpp::List problems_result(const fastdmm::ValueProblems& problems);
 
 // Core arrays as R matrices: `values` already column-major (as the core's

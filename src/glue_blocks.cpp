@@ -10,12 +10,12 @@
 namespace {
 
 // A table being built: the core's builder and, once pass 1 has fixed the layout, the R
-// vectors that pass 2 fills (and that the finished table then views).
+// vectors of its entries that pass 2 fills (and that the finished table then views).
 struct BlockBuild {
   BlockBuild(std::size_t n_samples, std::size_t n_taxa) : builder(n_samples, n_taxa) {}
   fastdmm::BlockCountBuilder builder;
-  Rcpp::IntegerVector col_sample;
-  Rcpp::IntegerVector col_pair;
+  Rcpp::RObject tile_row;
+  Rcpp::RObject tile_pair;
   bool finished = false;
 };
 
@@ -75,9 +75,8 @@ SEXP finish_scan(SEXP builder) {
     return fastdmm_glue::problems_result(layout.problems)["problems"];
   }
   // Allocated, not initialised: pass 2 writes every element.
-  const auto nnz = static_cast<R_xlen_t>(layout.nnz());
-  build.col_sample = Rcpp::IntegerVector(Rf_allocVector(INTSXP, nnz));
-  build.col_pair = Rcpp::IntegerVector(Rf_allocVector(INTSXP, nnz));
+  build.tile_row = fastdmm_glue::new_raw_vector(2 * layout.nnz());
+  build.tile_pair = fastdmm_glue::new_pair_vector(layout.nnz(), layout.narrow_pairs);
   return R_NilValue;
 }
 
@@ -91,9 +90,7 @@ void fill_block(SEXP builder, SEXP block, SEXP first_sample, SEXP samples_in_row
   const RcppParallelExecutor executor(read_int(threads, "threads", 1, kIntMax));
   fastdmm::CompressedColumns storage;
   const fastdmm::ColumnSource source = block_source(block, by_rows, storage);
-  build.builder.fill_block(source, first,
-                           reinterpret_cast<std::uint32_t*>(INTEGER(build.col_sample)),
-                           reinterpret_cast<std::uint32_t*>(INTEGER(build.col_pair)), executor);
+  build.builder.fill_block(source, first, entries_of(build.tile_row, build.tile_pair), executor);
 }
 
 // Ends pass 2 and returns what .build_counts() returns for the whole table.
@@ -101,12 +98,12 @@ void fill_block(SEXP builder, SEXP block, SEXP first_sample, SEXP samples_in_row
 Rcpp::List finish_blocks(SEXP builder, SEXP threads) {
   using namespace fastdmm_glue;
   BlockBuild& build = build_of(builder);
-  const int n_threads = read_int(threads, "threads", 1, kIntMax);
-  build.builder.finish_fill();
+  const RcppParallelExecutor executor(read_int(threads, "threads", 1, kIntMax));
+  build.builder.finish_fill(entries_of(build.tile_row, build.tile_pair), executor);
   build.finished = true;
   fastdmm::CountLayout layout = build.builder.layout();
-  Rcpp::IntegerVector col_sample = build.col_sample, col_pair = build.col_pair;
-  build.col_sample = Rcpp::IntegerVector();
-  build.col_pair = Rcpp::IntegerVector();
-  return finish_table(layout, col_sample, col_pair, RcppParallelExecutor(n_threads));
+  Rcpp::RObject tile_row = build.tile_row, tile_pair = build.tile_pair;
+  build.tile_row = Rcpp::RObject();
+  build.tile_pair = Rcpp::RObject();
+  return finish_table(layout, tile_row, tile_pair, executor);
 }

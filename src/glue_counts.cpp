@@ -20,6 +20,39 @@
 #include "core/memory.h"
 #include "core/parallel.h"
 
+namespace fastdmm_glue {
+
+// The R vectors a table's entries live in (see input.R): tile_row, a raw vector of
+// 2 bytes per non-zero (16-bit rows, in the machine's byte order), and tile_pair, a
+// raw vector of 2 bytes per non-zero (16-bit ranks) or, with 32-bit pairs, an integer
+// vector (stored as R integers bit for bit). R's vectors are aligned for doubles.
+SEXP new_raw_vector(std::size_t bytes) {
+  SEXP x = Rf_allocVector(RAWSXP, static_cast<R_xlen_t>(bytes));
+  fastdmm::prefer_huge_pages(RAW(x), bytes);
+  return x;
+}
+
+SEXP new_pair_vector(std::size_t nnz, bool narrow) {
+  if (narrow) return new_raw_vector(2 * nnz);
+  SEXP x = Rf_allocVector(INTSXP, static_cast<R_xlen_t>(nnz));
+  fastdmm::prefer_huge_pages(INTEGER(x), nnz * sizeof(int));
+  return x;
+}
+
+// Where the builders write into those vectors.
+fastdmm::TileEntries entries_of(SEXP tile_row, SEXP tile_pair) {
+  fastdmm::TileEntries entries;
+  entries.row = reinterpret_cast<std::uint16_t*>(RAW(tile_row));
+  if (TYPEOF(tile_pair) == RAWSXP) {
+    entries.rank = reinterpret_cast<std::uint16_t*>(RAW(tile_pair));
+  } else {
+    entries.pair = reinterpret_cast<std::uint32_t*>(INTEGER(tile_pair));
+  }
+  return entries;
+}
+
+}  // namespace fastdmm_glue
+
 namespace {
 
 using fastdmm_glue::RcppParallelExecutor;
@@ -35,19 +68,17 @@ std::shared_ptr<const void> preserve(SEXP x) {
   });
 }
 
-// An R integer vector holding 32-bit indices (stored as R integers bit for bit).
-fastdmm::IndexArray index_view(SEXP x) {
-  return fastdmm::IndexArray(reinterpret_cast<const std::uint32_t*>(INTEGER(x)),
-                             static_cast<std::size_t>(XLENGTH(x)), preserve(x));
-}
+using fastdmm_glue::entries_of;
+using fastdmm_glue::new_pair_vector;
+using fastdmm_glue::new_raw_vector;
 
-SEXP new_index_vector(std::size_t n) {
-  SEXP x = Rf_allocVector(INTSXP, static_cast<R_xlen_t>(n));
-  fastdmm::prefer_huge_pages(INTEGER(x), n * sizeof(int));
-  return x;
+// A view of an R vector's elements as T, kept alive by the view.
+template <class T>
+fastdmm::SharedArray<T> array_view(SEXP x, const void* data) {
+  const std::size_t bytes = TYPEOF(x) == RAWSXP ? static_cast<std::size_t>(XLENGTH(x))
+                                                : static_cast<std::size_t>(XLENGTH(x)) * sizeof(int);
+  return fastdmm::SharedArray<T>(static_cast<const T*>(data), bytes / sizeof(T), preserve(x));
 }
-
-std::uint32_t* index_data(SEXP x) { return reinterpret_cast<std::uint32_t*>(INTEGER(x)); }
 
 // Offsets (which may exceed the 32-bit range) travel to R as doubles.
 Rcpp::NumericVector offsets_to_r(const std::vector<std::size_t>& offsets) {
@@ -56,6 +87,10 @@ Rcpp::NumericVector offsets_to_r(const std::vector<std::size_t>& offsets) {
 
 [[noreturn]] void corrupt_table(const std::string& problem) {
   fastdmm_glue::refuse_object("corrupt count table: " + problem);
+}
+
+[[noreturn]] void rank_out_of_range() {
+  corrupt_table("tile_pair must index the pairs of its own taxon");
 }
 
 // Offsets from R: `length` whole numbers from 0 up, never decreasing (doubles
@@ -89,27 +124,45 @@ SEXP list_element(SEXP list, const char* name) {
   return R_NilValue;
 }
 
-// Checks compressed columns as assemble_counts() needs them: per taxon, samples
-// increasing and below n_samples, pairs among the taxon's own, whose values are
-// increasing whole numbers >= 1.
-void check_columns(std::size_t n_samples, const std::vector<std::size_t>& col_ptr,
-                   const std::uint32_t* col_sample, const std::uint32_t* col_pair,
-                   const std::vector<std::size_t>& pair_ptr, const double* pair_value) {
-  const std::size_t S = col_ptr.size() - 1;
+// Checks a table's pair values (increasing whole counts >= 1 per taxon) and
+// entries as the kernels need them: per (tile, taxon), rows inside the tile, each
+// at most once, and pairs among the taxon's own, in increasing (pair, row) order.
+void check_tiles(const fastdmm::TileLayout& layout, const fastdmm::TileEntries& entries) {
+  const std::size_t S = layout.n_taxa, T = layout.tile_size;
   for (std::size_t j = 0; j < S; ++j) {
-    for (std::size_t m = pair_ptr[j]; m < pair_ptr[j + 1]; ++m) {
-      const double v = pair_value[m];
+    for (std::size_t m = layout.pair_ptr[j]; m < layout.pair_ptr[j + 1]; ++m) {
+      const double v = layout.pair_value[m];
       if (!(v >= 1.0 && v <= 9007199254740992.0) || v != std::floor(v) ||
-          (m > pair_ptr[j] && !(v > pair_value[m - 1]))) {
+          (m > layout.pair_ptr[j] && !(v > layout.pair_value[m - 1]))) {
         corrupt_table("pair_value must hold increasing whole counts for each taxon");
       }
     }
-    for (std::size_t e = col_ptr[j]; e < col_ptr[j + 1]; ++e) {
-      if (col_sample[e] >= n_samples || (e > col_ptr[j] && col_sample[e] <= col_sample[e - 1])) {
-        corrupt_table("col_sample must hold increasing sample indices for each taxon");
-      }
-      if (col_pair[e] < pair_ptr[j] || col_pair[e] >= pair_ptr[j + 1]) {
-        corrupt_table("col_pair must index the pairs of its own taxon");
+  }
+  std::vector<std::size_t> seen(T);
+  for (std::size_t t = 0; t < layout.n_tiles(); ++t) {
+    const std::size_t rows = std::min(T, layout.n_samples - t * T);
+    std::fill(seen.begin(), seen.end(), S);
+    for (std::size_t j = 0; j < S; ++j) {
+      const std::size_t first_pair = layout.pair_ptr[j];
+      const std::size_t n_pairs = layout.pair_ptr[j + 1] - first_pair;
+      const std::size_t begin = layout.tile_ptr[t * S + j], end = layout.tile_ptr[t * S + j + 1];
+      for (std::size_t e = begin; e < end; ++e) {
+        const std::size_t row = entries.row[e];
+        const std::size_t rank = entries.rank != nullptr ? entries.rank[e]
+                                                         : entries.pair[e] - first_pair;
+        if (row >= rows || seen[row] == j) {
+          corrupt_table("tile_row must hold each sample of a tile at most once per taxon");
+        }
+        seen[row] = j;
+        if (entries.pair != nullptr && entries.pair[e] < first_pair) rank_out_of_range();
+        if (rank >= n_pairs) rank_out_of_range();
+        if (e > begin) {
+          const std::size_t previous = entries.rank != nullptr ? entries.rank[e - 1]
+                                                               : entries.pair[e - 1] - first_pair;
+          if (previous > rank || (previous == rank && entries.row[e - 1] > row)) {
+            corrupt_table("the entries of each tile and taxon must be in pair, then sample order");
+          }
+        }
       }
     }
   }
@@ -131,22 +184,30 @@ void attach_table(SEXP pointer, const SharedCounts& table) {
 // put into a table object is never dereferenced.
 SEXP table_tag() { return Rf_install("fastdmm_counts"); }
 
-// Completes a table whose compressed columns are (or are about to be) R vectors.
-SharedCounts assemble(std::size_t n_samples, std::vector<std::size_t> col_ptr, SEXP col_sample,
-                      SEXP col_pair, std::vector<std::size_t> pair_ptr,
-                      std::vector<double> pair_value, const fastdmm::Executor& executor) {
+// Completes a table whose entries are the R vectors tile_row and tile_pair, which it views.
+SharedCounts assemble(fastdmm::TileLayout layout, SEXP tile_row, SEXP tile_pair,
+                      const fastdmm::Executor& executor) {
+  const fastdmm::TileEntries entries = entries_of(tile_row, tile_pair);
+  fastdmm::SharedArray<std::uint16_t> rank;
+  fastdmm::SharedArray<std::uint32_t> pair;
+  if (entries.rank != nullptr) {
+    rank = array_view<std::uint16_t>(tile_pair, entries.rank);
+  } else {
+    pair = array_view<std::uint32_t>(tile_pair, entries.pair);
+  }
   return std::make_shared<const fastdmm::Counts>(fastdmm::assemble_counts(
-      n_samples, std::move(col_ptr), index_view(col_sample), index_view(col_pair),
-      std::move(pair_ptr), std::move(pair_value), executor));
+      std::move(layout), array_view<std::uint16_t>(tile_row, entries.row), std::move(rank),
+      std::move(pair), executor));
 }
 
-// Fills the layout's index arrays with `fill` and completes the table (see finish_table()).
+// Allocates the layout's entry vectors, writes them with fill(entries) and completes
+// the table (see finish_table()).
 template <class Fill>
 Rcpp::List build_table(fastdmm::CountLayout& layout, Fill fill, const fastdmm::Executor& executor) {
-  Rcpp::IntegerVector col_sample(new_index_vector(layout.nnz()));
-  Rcpp::IntegerVector col_pair(new_index_vector(layout.nnz()));
-  fill(index_data(col_sample), index_data(col_pair));
-  return fastdmm_glue::finish_table(layout, col_sample, col_pair, executor);
+  Rcpp::RObject tile_row(new_raw_vector(2 * layout.nnz()));
+  Rcpp::RObject tile_pair(new_pair_vector(layout.nnz(), layout.narrow_pairs));
+  fill(entries_of(tile_row, tile_pair));
+  return fastdmm_glue::finish_table(layout, tile_row, tile_pair, executor);
 }
 
 }  // namespace
@@ -159,15 +220,14 @@ SEXP new_table_pointer(const SharedCounts& table) {
   return pointer;
 }
 
-Rcpp::List finish_table(fastdmm::CountLayout& layout, const Rcpp::IntegerVector& col_sample,
-                        const Rcpp::IntegerVector& col_pair, const fastdmm::Executor& executor) {
-  Rcpp::NumericVector col_ptr = offsets_to_r(layout.col_ptr);
+Rcpp::List finish_table(fastdmm::CountLayout& layout, SEXP tile_row, SEXP tile_pair,
+                        const fastdmm::Executor& executor) {
+  Rcpp::NumericVector tile_ptr = offsets_to_r(layout.tile_ptr);
   Rcpp::NumericVector pair_ptr = offsets_to_r(layout.pair_ptr);
   Rcpp::NumericVector pair_value(layout.pair_value.begin(), layout.pair_value.end());
-  const std::size_t n_samples = layout.n_samples;
+  const std::size_t n_samples = layout.n_samples, tile_size = layout.tile_size;
   const SharedCounts table =
-      assemble(n_samples, std::move(layout.col_ptr), col_sample, col_pair,
-               std::move(layout.pair_ptr), std::move(layout.pair_value), executor);
+      assemble(std::move(static_cast<fastdmm::TileLayout&>(layout)), tile_row, tile_pair, executor);
   std::vector<int> zero_samples;
   for (std::size_t i = 0; i < n_samples; ++i) {
     if (table->depth[i] == 0.0) zero_samples.push_back(static_cast<int>(i + 1));
@@ -175,8 +235,9 @@ Rcpp::List finish_table(fastdmm::CountLayout& layout, const Rcpp::IntegerVector&
   Rcpp::List columns = Rcpp::List::create(
       Rcpp::Named("n_samples") = static_cast<int>(n_samples),
       Rcpp::Named("n_taxa") = static_cast<int>(table->n_taxa),
-      Rcpp::Named("col_ptr") = col_ptr, Rcpp::Named("col_sample") = col_sample,
-      Rcpp::Named("col_pair") = col_pair, Rcpp::Named("pair_ptr") = pair_ptr,
+      Rcpp::Named("tile_size") = static_cast<int>(tile_size), Rcpp::Named("tile_ptr") = tile_ptr,
+      Rcpp::Named("tile_row") = tile_row, Rcpp::Named("tile_pair") = tile_pair,
+      Rcpp::Named("pair_ptr") = pair_ptr,
       Rcpp::Named("pair_value") = pair_value,
       Rcpp::Named("pointer") = Rcpp::RObject(new_table_pointer(table)));
   return Rcpp::List::create(Rcpp::Named("problems") = R_NilValue,
@@ -257,35 +318,54 @@ std::shared_ptr<const fastdmm::Counts> count_table(SEXP counts) {
   if (ours && R_ExternalPtrAddr(pointer) != nullptr) {
     return *static_cast<SharedCounts*>(R_ExternalPtrAddr(pointer));
   }
-  // Rebuilt from the compressed columns, which are checked first: the object may
-  // have been edited since as_counts() made it.
-  const std::size_t n_samples = static_cast<std::size_t>(
+  // Rebuilt from the object's vectors, which are checked first (the object may have
+  // been edited since as_counts() made it) and then viewed in place.
+  fastdmm::TileLayout layout;
+  layout.n_samples = static_cast<std::size_t>(
       read_int(list_element(counts, "n_samples"), "counts$n_samples", 0, kIntMax));
-  const std::size_t n_taxa = static_cast<std::size_t>(
+  layout.n_taxa = static_cast<std::size_t>(
       read_int(list_element(counts, "n_taxa"), "counts$n_taxa", 0, kIntMax));
-  SEXP col_sample = list_element(counts, "col_sample"), col_pair = list_element(counts, "col_pair");
+  SEXP tile_size = list_element(counts, "tile_size");
+  if (TYPEOF(tile_size) != INTSXP || XLENGTH(tile_size) != 1 || INTEGER(tile_size)[0] < 1 ||
+      INTEGER(tile_size)[0] > 65536) {
+    corrupt_table("bad tile_size");
+  }
+  layout.tile_size = static_cast<std::size_t>(INTEGER(tile_size)[0]);
+  const std::size_t S = layout.n_taxa, cells = layout.n_tiles() * S;
+  layout.tile_ptr = offsets_from_r(list_element(counts, "tile_ptr"), cells + 1, "tile_ptr");
+  layout.pair_ptr = offsets_from_r(list_element(counts, "pair_ptr"), S + 1, "pair_ptr");
+  SEXP tile_row = list_element(counts, "tile_row"), tile_pair = list_element(counts, "tile_pair");
   SEXP pair_value = list_element(counts, "pair_value");
-  std::vector<std::size_t> col_ptr =
-      offsets_from_r(list_element(counts, "col_ptr"), n_taxa + 1, "col_ptr");
-  std::vector<std::size_t> pair_ptr =
-      offsets_from_r(list_element(counts, "pair_ptr"), n_taxa + 1, "pair_ptr");
-  if (TYPEOF(col_sample) != INTSXP || TYPEOF(col_pair) != INTSXP || TYPEOF(pair_value) != REALSXP ||
-      static_cast<std::size_t>(XLENGTH(col_sample)) != col_ptr[n_taxa] ||
-      static_cast<std::size_t>(XLENGTH(col_pair)) != col_ptr[n_taxa] ||
-      static_cast<std::size_t>(XLENGTH(pair_value)) != pair_ptr[n_taxa] ||
-      pair_ptr[n_taxa] > 4294967295ULL) {
+  const std::size_t nnz = layout.tile_ptr[cells];
+  const bool narrow = TYPEOF(tile_pair) == RAWSXP;
+  if (TYPEOF(tile_row) != RAWSXP || (!narrow && TYPEOF(tile_pair) != INTSXP) ||
+      TYPEOF(pair_value) != REALSXP ||
+      static_cast<std::size_t>(XLENGTH(tile_row)) != 2 * nnz ||
+      static_cast<std::size_t>(XLENGTH(tile_pair)) != (narrow ? 2 * nnz : nnz) ||
+      static_cast<std::size_t>(XLENGTH(pair_value)) != layout.pair_ptr[S] ||
+      layout.pair_ptr[S] > 4294967295ULL) {
     corrupt_table("its arrays do not match");
   }
-  check_columns(n_samples, col_ptr, index_data(col_sample), index_data(col_pair), pair_ptr,
-                REAL(pair_value));
+  layout.pair_value.assign(REAL(pair_value), REAL(pair_value) + XLENGTH(pair_value));
+  std::vector<std::size_t> tile_count(cells);
+  for (std::size_t c = 0; c < cells; ++c) tile_count[c] = layout.tile_ptr[c + 1] - layout.tile_ptr[c];
+  fastdmm::finish_tile_layout(layout, std::move(tile_count), !narrow);
+  if (layout.narrow_pairs != narrow) corrupt_table("a taxon has too many values for 16-bit ranks");
+  check_tiles(layout, entries_of(tile_row, tile_pair));
   // Rebuilt on one thread: this happens once per worker process.
-  const SharedCounts table =
-      assemble(n_samples, std::move(col_ptr), col_sample, col_pair, std::move(pair_ptr),
-               std::vector<double>(REAL(pair_value), REAL(pair_value) + XLENGTH(pair_value)),
-               fastdmm::SerialExecutor());
+  const SharedCounts table = assemble(std::move(layout), tile_row, tile_pair, fastdmm::SerialExecutor());
   // Cached behind the object's own (empty) pointer; another pointer is left alone.
   if (ours) attach_table(pointer, table);
   return table;
+}
+
+Rcpp::List subset_table_object(const fastdmm::Counts& parent, const std::vector<std::uint32_t>& rows,
+                               std::size_t tile_size, bool wide_pairs,
+                               const fastdmm::Executor& executor) {
+  fastdmm::CountLayout layout = fastdmm::scan_rows(parent, rows, executor, tile_size, wide_pairs);
+  return build_table(layout, [&](const fastdmm::TileEntries& entries) {
+    fastdmm::fill_rows(parent, rows, layout, entries, executor);
+  }, executor);
 }
 
 }  // namespace fastdmm_glue
@@ -304,8 +384,8 @@ Rcpp::List build_counts(SEXP x, SEXP threads) {
   const RcppParallelExecutor executor(n_threads);
   fastdmm::CountLayout layout = fastdmm::scan_columns(source, executor);
   if (layout.problems.any()) return fastdmm_glue::problems_result(layout.problems);
-  return build_table(layout, [&](std::uint32_t* col_sample, std::uint32_t* col_pair) {
-    fastdmm::fill_columns(source, layout, col_sample, col_pair, executor);
+  return build_table(layout, [&](const fastdmm::TileEntries& entries) {
+    fastdmm::fill_columns(source, layout, entries, executor);
   }, executor);
 }
 
@@ -325,11 +405,8 @@ Rcpp::List subset_counts(SEXP counts, SEXP rows, SEXP threads) {
     }
     kept[static_cast<std::size_t>(r)] = static_cast<std::uint32_t>(row_values[r] - 1);
   }
-  const RcppParallelExecutor executor(n_threads);
-  fastdmm::CountLayout layout = fastdmm::scan_rows(*parent, kept, executor);
-  return build_table(layout, [&](std::uint32_t* col_sample, std::uint32_t* col_pair) {
-    fastdmm::fill_rows(*parent, kept, layout, col_sample, col_pair, executor);
-  }, executor);
+  return fastdmm_glue::subset_table_object(*parent, kept, fastdmm::kSampleTile, false,
+                                           RcppParallelExecutor(n_threads));
 }
 
 // The shape of the table a count table object stands for (rebuilding and

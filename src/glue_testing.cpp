@@ -136,11 +136,16 @@ Rcpp::List retile_counts(SEXP counts, SEXP tile_size, SEXP wide_pairs = R_NilVal
   const std::shared_ptr<const fastdmm::Counts> table = count_table(counts);
   const int size = read_int(tile_size, "tile_size", 1, 65536);
   const bool wide = !Rf_isNull(wide_pairs) && read_flag(wide_pairs, "wide_pairs");
-  const std::shared_ptr<const fastdmm::Counts> retiled = std::make_shared<const fastdmm::Counts>(fastdmm::assemble_counts(
-      table->n_samples, table->col_ptr, table->col_sample, table->col_pair, table->pair_ptr,
-      table->pair_value, fastdmm::SerialExecutor(), static_cast<std::size_t>(size), wide));
+  std::vector<std::uint32_t> rows(table->n_samples);
+  for (std::size_t i = 0; i < rows.size(); ++i) rows[i] = static_cast<std::uint32_t>(i);
+  const Rcpp::List retiled = Rcpp::List(subset_table_object(
+      *table, rows, static_cast<std::size_t>(size), wide, fastdmm::SerialExecutor()))["table"];
+  // The object's other fields (names, class) kept, its table's replaced.
   Rcpp::List out = Rcpp::clone(Rcpp::List(counts));
-  out["pointer"] = Rcpp::RObject(new_table_pointer(retiled));
+  const Rcpp::CharacterVector fields = retiled.names();
+  for (R_xlen_t m = 0; m < fields.size(); ++m) {
+    out[Rcpp::as<std::string>(fields[m])] = retiled[m];
+  }
   return out;
 }
 

@@ -156,12 +156,12 @@ measure <- function(out_dir, result_file, what, block_size, k, threads) {
     figures$indptr_bytes <- as.numeric(utils::object.size(header$indptr))
     figures$n <- result$n_samples
     figures$n_taxa <- result$n_taxa
-    figures$nnz <- length(result$col_sample)
+    figures$nnz <- length(result$tile_row) / 2
     figures$n_pairs <- length(result$pair_value)
     figures$file_bytes <- file.size(path)
     sparse_table <- fastdmm:::as_counts(readRDS(file.path(out_dir, "sparse.rds")),
                                         threads = threads)
-    fields <- c("col_ptr", "col_sample", "col_pair", "pair_ptr", "pair_value",
+    fields <- c("tile_size", "tile_ptr", "tile_row", "tile_pair", "pair_ptr", "pair_value",
                 "sample_names", "taxon_names")
     figures$same_table <- identical(unclass(result)[fields], unclass(sparse_table)[fields])
   } else {

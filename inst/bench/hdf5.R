@@ -105,13 +105,13 @@ measure <- function(out_dir, result_file, what, block_size, k, threads) {
     figures$n_blocks <- length(grid)
     figures$n <- result$n_samples
     figures$n_taxa <- result$n_taxa
-    figures$nnz <- length(result$col_sample)
+    figures$nnz <- length(result$tile_row) / 2
     figures$n_pairs <- length(result$pair_value)
     sparse_table <- fastdmm:::as_counts(readRDS(file.path(out_dir, "sparse.rds")),
                                         threads = threads)
-    figures$same_table <- identical(result$col_sample, sparse_table$col_sample) &&
-      identical(result$col_pair, sparse_table$col_pair) &&
-      identical(result$col_ptr, sparse_table$col_ptr) &&
+    figures$same_table <- identical(result$tile_row, sparse_table$tile_row) &&
+      identical(result$tile_pair, sparse_table$tile_pair) &&
+      identical(result$tile_ptr, sparse_table$tile_ptr) &&
       identical(result$pair_ptr, sparse_table$pair_ptr) &&
       identical(result$pair_value, sparse_table$pair_value)
   } else {

@@ -61,7 +61,7 @@ measure <- function(data_file, result_file, k, threads) {
     )[["elapsed"]]
   }
   table <- fastdmm:::as_counts(counts)
-  saveRDS(list(growth = peak - before, seconds = stats::median(seconds), times = seconds, nnz = length(table$col_sample),
+  saveRDS(list(growth = peak - before, seconds = stats::median(seconds), times = seconds, nnz = length(table$tile_row) / 2,
                n_pairs = length(table$pair_value), n = table$n_samples, n_taxa = table$n_taxa,
                nle = fit$goodnessOfFit[["NLE"]], threads = fit$threads),
           result_file)

@@ -91,19 +91,30 @@ void add_problems(ValueProblems& total, const ValueProblems& more) {
   total.huge += more.huge;
 }
 
-// Pass 1 for column j of `source`: scan.nnz, scan.problems and scan.distinct (increasing).
-// seen (kSmallCount slots) marks small values met with `stamp`, which must differ from
-// every stamp used before with the same `seen`; large is scratch.
-void scan_column(const ColumnSource& source, std::size_t j, std::uint32_t stamp,
+// Pass 1 for column j of `source`, whose row 0 is sample first_sample: scan.nnz,
+// scan.problems and scan.distinct (increasing), and each non-zero counted in
+// tile_nnz[its sample / tile_size]. seen (kSmallCount slots) marks small values met
+// with `stamp`, which must differ from every stamp used before with the same `seen`;
+// large is scratch.
+void scan_column(const ColumnSource& source, std::size_t j, std::size_t first_sample,
+                 std::size_t tile_size, std::size_t* tile_nnz, std::uint32_t stamp,
                  std::vector<std::uint32_t>& seen, std::vector<double>& large, ColumnScan& scan) {
   large.clear();
-  visit_column(source, j, [&](std::size_t, Cell cell, double value) {
+  // Rows increase: the tile changes only at its end.
+  std::size_t tile = 0, tile_end = 0;
+  visit_column(source, j, [&](std::size_t row, Cell cell, double value) {
     if (cell == Cell::zero) return;
     if (cell != Cell::count) {
       count_problem(cell, scan.problems);
       return;
     }
     ++scan.nnz;
+    const std::size_t sample = first_sample + row;
+    if (sample >= tile_end) {
+      tile = sample / tile_size;
+      tile_end = (tile + 1) * tile_size;
+    }
+    ++tile_nnz[tile];
     if (value < static_cast<double>(kSmallCount)) {
       const auto v = static_cast<std::size_t>(value);
       if (seen[v] != stamp) {
@@ -121,15 +132,17 @@ void scan_column(const ColumnSource& source, std::size_t j, std::uint32_t stamp,
   scan.distinct.insert(scan.distinct.end(), large.begin(), large.end());
 }
 
-// Offsets and concatenated distinct values of the per-column scans, in column order.
-CountLayout finish_layout(std::size_t n_samples, std::vector<ColumnScan>& scans) {
+// The layout of the per-column scans (each with tile_nnz of every tile): offsets and
+// concatenated distinct values in column order.
+CountLayout finish_layout(std::size_t n_samples, std::vector<ColumnScan>& scans,
+                          std::size_t tile_size, bool wide_pairs = false) {
   CountLayout layout;
   layout.n_samples = n_samples;
+  layout.tile_size = tile_size;
   const std::size_t S = scans.size();
-  layout.col_ptr.assign(S + 1, 0);
+  layout.n_taxa = S;
   layout.pair_ptr.assign(S + 1, 0);
   for (std::size_t j = 0; j < S; ++j) {
-    layout.col_ptr[j + 1] = layout.col_ptr[j] + scans[j].nnz;
     layout.pair_ptr[j + 1] = layout.pair_ptr[j] + scans[j].distinct.size();
     add_problems(layout.problems, scans[j].problems);
   }
@@ -144,22 +157,28 @@ CountLayout finish_layout(std::size_t n_samples, std::vector<ColumnScan>& scans)
                              scans[j].distinct.end());
     std::vector<double>().swap(scans[j].distinct);
   }
+  const std::size_t n_tiles = layout.n_tiles();
+  std::vector<std::size_t> tile_count(n_tiles * S);
+  for (std::size_t j = 0; j < S; ++j) {
+    for (std::size_t t = 0; t < n_tiles; ++t) tile_count[t * S + j] = scans[j].tile_nnz[t];
+    std::vector<std::size_t>().swap(scans[j].tile_nnz);
+  }
+  finish_tile_layout(layout, std::move(tile_count), wide_pairs);
   return layout;
 }
 
 // Pass 2 for column j of the table, column `column` of `source`, whose row 0 is sample
-// first_sample: writes each non-zero's sample and pair into col_sample/col_pair from
-// entry `out` on, and returns the entry after the last one written. small_pair
-// (kSmallCount slots) is scratch. Entries stop at layout.col_ptr[j + 1] and every value
-// must be one of the column's distinct values: a source that does not match its layout
-// throws rather than writing out of place.
-std::size_t fill_column(const ColumnSource& source, std::size_t column, const CountLayout& layout,
-                        std::size_t j, std::size_t first_sample, std::size_t out,
-                        std::uint32_t* col_sample, std::uint32_t* col_pair,
-                        std::vector<std::uint32_t>& small_pair) {
+// first_sample: writes each non-zero's row and pair into `entries` at the next place
+// of its (tile, taxon), cursor[t * S + j], which it advances (a pair's samples come in
+// increasing order). small_pair (kSmallCount slots) is scratch. Entries stop at the
+// (tile, taxon)'s end and every value must be one of the column's distinct values: a
+// source that does not match its layout throws rather than writing out of place.
+void fill_column(const ColumnSource& source, std::size_t column, const CountLayout& layout,
+                 std::size_t j, std::size_t first_sample, std::size_t* cursor,
+                 const TileEntries& entries, std::vector<std::uint32_t>& small_pair) {
+  const std::size_t S = layout.n_taxa, T = layout.tile_size;
   const std::size_t first_pair = layout.pair_ptr[j];
   const std::size_t end_pair = layout.pair_ptr[j + 1];
-  const std::size_t end = layout.col_ptr[j + 1];
   const double* values = layout.pair_value.data() + first_pair;
   const double* values_end = layout.pair_value.data() + end_pair;
   // small_pair[v]: the pair of the small count v in this column (entries of values the
@@ -168,6 +187,8 @@ std::size_t fill_column(const ColumnSource& source, std::size_t column, const Co
     small_pair[static_cast<std::size_t>(*v)] =
         static_cast<std::uint32_t>(first_pair + static_cast<std::size_t>(v - values));
   }
+  // Rows increase: the tile changes only at its end.
+  std::size_t tile = 0, tile_first = 0, tile_end = 0, out = 0, end = 0;
   visit_column(source, column, [&](std::size_t row, Cell cell, double value) {
     if (cell != Cell::count) return;
     const std::size_t pair =
@@ -175,15 +196,40 @@ std::size_t fill_column(const ColumnSource& source, std::size_t column, const Co
             ? small_pair[static_cast<std::size_t>(value)]
             : first_pair + static_cast<std::size_t>(
                                std::lower_bound(values, values_end, value) - values);
+    const std::size_t sample = first_sample + row;
+    if (sample >= tile_end) {
+      if (tile_end > 0) cursor[tile * S + j] = out;
+      tile = sample / T;
+      tile_first = tile * T;
+      tile_end = tile_first + T;
+      out = cursor[tile * S + j];
+      end = layout.tile_ptr[tile * S + j + 1];
+    }
     if (out >= end || pair < first_pair || pair >= end_pair || layout.pair_value[pair] != value) {
       throw std::runtime_error("the table changed between its two passes (column " +
                                std::to_string(j + 1) + ")");
     }
-    col_sample[out] = static_cast<std::uint32_t>(first_sample + row);
-    col_pair[out] = static_cast<std::uint32_t>(pair);
+    entries.row[out] = static_cast<std::uint16_t>(sample - tile_first);
+    if (layout.narrow_pairs) {
+      entries.rank[out] = static_cast<std::uint16_t>(pair - first_pair);
+    } else {
+      entries.pair[out] = static_cast<std::uint32_t>(pair);
+    }
     ++out;
   });
-  return out;
+  if (tile_end > 0) cursor[tile * S + j] = out;
+}
+
+// Whether pass 2 wrote every entry of every (tile, taxon) (cursor: the next place of
+// each, from pass 2).
+void check_filled(const CountLayout& layout, const std::vector<std::size_t>& cursor) {
+  const std::size_t S = layout.n_taxa;
+  for (std::size_t c = 0; c < cursor.size(); ++c) {
+    if (cursor[c] != layout.tile_ptr[c + 1]) {
+      throw std::runtime_error("the table changed between its two passes (column " +
+                               std::to_string(c % S + 1) + ")");
+    }
+  }
 }
 
 // Columns gathered at a time from a dense source whose rows lie far apart in memory.
@@ -241,31 +287,32 @@ void for_each_column(const ColumnSource& source, std::size_t begin, std::size_t 
 
 CountLayout scan_columns(const ColumnSource& source, const Executor& executor) {
   std::vector<ColumnScan> scans(source.n_cols);
+  const std::size_t n_tiles = (source.n_rows + kSampleTile - 1) / kSampleTile;
   executor.parallel_for(source.n_cols, [&](std::size_t begin, std::size_t end) {
     std::vector<std::uint32_t> seen(kSmallCount, 0);
     std::vector<double> large;
     for (std::size_t j = begin; j < end; ++j) {
-      scan_column(source, j, static_cast<std::uint32_t>(j + 1), seen, large, scans[j]);
+      scans[j].tile_nnz.assign(n_tiles, 0);
+      scan_column(source, j, 0, kSampleTile, scans[j].tile_nnz.data(),
+                  static_cast<std::uint32_t>(j + 1), seen, large, scans[j]);
       scans[j].distinct.shrink_to_fit();
     }
   }, kTaxonGrain);
-  return finish_layout(source.n_rows, scans);
+  return finish_layout(source.n_rows, scans, kSampleTile);
 }
 
 void fill_columns(const ColumnSource& source, const CountLayout& layout,
-                  std::uint32_t* col_sample, std::uint32_t* col_pair,
-                  const Executor& executor) {
+                  const TileEntries& entries, const Executor& executor) {
   if (layout.problems.any()) throw std::logic_error("fill_columns() on a table with problems");
+  std::vector<std::size_t> cursor(layout.tile_ptr.begin(), layout.tile_ptr.end() - 1);
   executor.parallel_for(source.n_cols, [&](std::size_t begin, std::size_t end) {
     std::vector<std::uint32_t> small_pair(kSmallCount);
     for (std::size_t j = begin; j < end; ++j) {
-      if (fill_column(source, j, layout, j, 0, layout.col_ptr[j], col_sample, col_pair,
-                      small_pair) != layout.col_ptr[j + 1]) {
-        throw std::runtime_error("the table changed between its two passes (column " +
-                                 std::to_string(j + 1) + ")");
-      }
+      fill_column(source, j, layout, j, 0, cursor.data(), entries, small_pair);
     }
   }, kTaxonGrain);
+  check_filled(layout, cursor);
+  sort_tile_entries(layout, entries, executor);
 }
 
 // ---- blocks of samples ---------------------------------------------------------
@@ -289,6 +336,7 @@ void BlockCountBuilder::check_block(const ColumnSource& block, std::size_t first
 void BlockCountBuilder::scan_block(const ColumnSource& block, std::size_t first_sample,
                                    const Executor& executor) {
   check_block(block, first_sample, Stage::scanning);
+  const std::size_t n_tiles = (n_samples_ + kSampleTile - 1) / kSampleTile;
   executor.parallel_for(n_taxa_, [&](std::size_t begin, std::size_t end) {
     std::vector<std::uint32_t> seen(kSmallCount, 0);
     std::vector<double> large, merged;
@@ -298,8 +346,10 @@ void BlockCountBuilder::scan_block(const ColumnSource& block, std::size_t first_
       scan.nnz = 0;
       scan.problems = ValueProblems();
       scan.distinct.clear();
-      scan_column(view, column, static_cast<std::uint32_t>(j - begin + 1), seen, large, scan);
       ColumnScan& total = scans_[j];
+      if (total.tile_nnz.empty()) total.tile_nnz.assign(n_tiles, 0);
+      scan_column(view, column, first_sample, kSampleTile, total.tile_nnz.data(),
+                  static_cast<std::uint32_t>(j - begin + 1), seen, large, scan);
       total.nnz += scan.nnz;
       add_problems(total.problems, scan.problems);
       // The column's distinct values so far: the union of two increasing sets.
@@ -321,7 +371,10 @@ const CountLayout& BlockCountBuilder::finish_scan() {
   if (stage_ != Stage::scanning || next_sample_ != n_samples_) {
     throw std::logic_error("finish_scan() before every block was scanned");
   }
-  layout_ = finish_layout(n_samples_, scans_);
+  for (ColumnScan& scan : scans_) {
+    if (scan.tile_nnz.empty()) scan.tile_nnz.assign((n_samples_ + kSampleTile - 1) / kSampleTile, 0);
+  }
+  layout_ = finish_layout(n_samples_, scans_, kSampleTile);
   std::vector<ColumnScan>().swap(scans_);
   stage_ = Stage::scanned;
   next_sample_ = 0;
@@ -329,11 +382,10 @@ const CountLayout& BlockCountBuilder::finish_scan() {
 }
 
 void BlockCountBuilder::fill_block(const ColumnSource& block, std::size_t first_sample,
-                                   std::uint32_t* col_sample, std::uint32_t* col_pair,
-                                   const Executor& executor) {
+                                   const TileEntries& entries, const Executor& executor) {
   if (stage_ == Stage::scanned) {
     if (layout_.problems.any()) throw std::logic_error("fill_block() on a table with problems");
-    cursor_.assign(layout_.col_ptr.begin(), layout_.col_ptr.end() - 1);
+    cursor_.assign(layout_.tile_ptr.begin(), layout_.tile_ptr.end() - 1);
     stage_ = Stage::filling;
   }
   check_block(block, first_sample, Stage::filling);
@@ -341,23 +393,19 @@ void BlockCountBuilder::fill_block(const ColumnSource& block, std::size_t first_
     std::vector<std::uint32_t> small_pair(kSmallCount);
     for_each_column(block, begin, end, [&](const ColumnSource& view, std::size_t column,
                                            std::size_t j) {
-      cursor_[j] = fill_column(view, column, layout_, j, first_sample, cursor_[j], col_sample,
-                               col_pair, small_pair);
+      fill_column(view, column, layout_, j, first_sample, cursor_.data(), entries, small_pair);
     });
   }, kTaxonGrain);
   next_sample_ += block.n_rows;
 }
 
-void BlockCountBuilder::finish_fill() {
+void BlockCountBuilder::finish_fill(const TileEntries& entries, const Executor& executor) {
   if (stage_ != Stage::filling || next_sample_ != n_samples_) {
     throw std::logic_error("finish_fill() before every block was filled");
   }
-  for (std::size_t j = 0; j < n_taxa_; ++j) {
-    if (cursor_[j] != layout_.col_ptr[j + 1]) {
-      throw std::runtime_error("the table changed between its two passes (column " +
-                               std::to_string(j + 1) + ")");
-    }
-  }
+  check_filled(layout_, cursor_);
+  std::vector<std::size_t>().swap(cursor_);
+  sort_tile_entries(layout_, entries, executor);
   stage_ = Stage::filled;
 }
 
@@ -423,60 +471,89 @@ std::vector<std::uint32_t> new_sample_index(const Counts& counts,
   return index;
 }
 
-// Marks in `used` (one slot per distinct value of column j) the values kept rows have.
-std::size_t mark_kept_pairs(const Counts& counts, const std::vector<std::uint32_t>& index,
-                            std::size_t j, std::vector<std::uint32_t>& used) {
-  const std::size_t first_pair = counts.pair_ptr[j];
-  used.assign(counts.pair_ptr[j + 1] - first_pair, 0);
-  std::size_t kept = 0;
-  for (std::size_t e = counts.col_ptr[j]; e < counts.col_ptr[j + 1]; ++e) {
-    if (index[counts.col_sample[e]] == kNotKept) continue;
-    ++kept;
-    used[counts.col_pair[e] - first_pair] = 1;
-  }
-  return kept;
+// Calls visit(new_sample, pair) for each non-zero of taxon j whose sample is kept
+// (index[sample] != kNotKept), parent tile after tile, within one in the tile view's
+// order (pair, then sample): a pair's samples come in increasing order.
+template <class Visit>
+void visit_kept(const Counts& counts, const std::vector<std::uint32_t>& index, std::size_t j,
+                Visit&& visit) {
+  const std::size_t S = counts.n_taxa;
+  with_tile_pairs(counts, [&](const auto* pairs, const auto& base) {
+    const std::size_t first_pair = base[j];
+    for (std::size_t t = 0; t < counts.n_tiles(); ++t) {
+      const std::size_t first = t * counts.tile_size;
+      for (std::size_t e = counts.tile_ptr[t * S + j]; e < counts.tile_ptr[t * S + j + 1]; ++e) {
+        const std::uint32_t sample = index[first + counts.tile_row[e]];
+        if (sample == kNotKept) continue;
+        visit(sample, static_cast<std::size_t>(first_pair + pairs[e]));
+      }
+    }
+  });
 }
 
 }  // namespace
 
 CountLayout scan_rows(const Counts& counts, const std::vector<std::uint32_t>& rows,
-                      const Executor& executor) {
+                      const Executor& executor, std::size_t tile_size, bool wide_pairs) {
   const std::vector<std::uint32_t> index = new_sample_index(counts, rows);
+  const std::size_t n_tiles = (rows.size() + tile_size - 1) / tile_size;
   std::vector<ColumnScan> scans(counts.n_taxa);
   executor.parallel_for(counts.n_taxa, [&](std::size_t begin, std::size_t end) {
-    std::vector<std::uint32_t> used;
+    std::vector<std::uint8_t> used;
     for (std::size_t j = begin; j < end; ++j) {
-      scans[j].nnz = mark_kept_pairs(counts, index, j, used);
+      // The taxon's kept non-zeros per new tile and the values kept rows have.
+      const std::size_t first_pair = counts.pair_ptr[j];
+      used.assign(counts.pair_ptr[j + 1] - first_pair, 0);
+      ColumnScan& scan = scans[j];
+      scan.tile_nnz.assign(n_tiles, 0);
+      visit_kept(counts, index, j, [&](std::uint32_t sample, std::size_t pair) {
+        ++scan.nnz;
+        ++scan.tile_nnz[sample / tile_size];
+        used[pair - first_pair] = 1;
+      });
       for (std::size_t m = 0; m < used.size(); ++m) {
-        if (used[m]) scans[j].distinct.push_back(counts.pair_value[counts.pair_ptr[j] + m]);
+        if (used[m]) scan.distinct.push_back(counts.pair_value[first_pair + m]);
       }
     }
   }, kTaxonGrain);
-  return finish_layout(rows.size(), scans);
+  return finish_layout(rows.size(), scans, tile_size, wide_pairs);
 }
 
 void fill_rows(const Counts& counts, const std::vector<std::uint32_t>& rows,
-               const CountLayout& layout, std::uint32_t* col_sample, std::uint32_t* col_pair,
+               const CountLayout& layout, const TileEntries& entries,
                const Executor& executor) {
   const std::vector<std::uint32_t> index = new_sample_index(counts, rows);
-  executor.parallel_for(counts.n_taxa, [&](std::size_t begin, std::size_t end) {
+  const std::size_t S = counts.n_taxa, T = layout.tile_size;
+  std::vector<std::size_t> cursor(layout.tile_ptr.begin(), layout.tile_ptr.end() - 1);
+  executor.parallel_for(S, [&](std::size_t begin, std::size_t end) {
     std::vector<std::uint32_t> rank;
     for (std::size_t j = begin; j < end; ++j) {
-      mark_kept_pairs(counts, index, j, rank);
       // The new pair of a kept value is its rank among the kept values.
-      std::uint32_t next = static_cast<std::uint32_t>(layout.pair_ptr[j]);
-      for (auto& r : rank) r = r ? next++ : kNotKept;
-      std::size_t out = layout.col_ptr[j];
       const std::size_t first_pair = counts.pair_ptr[j];
-      for (std::size_t e = counts.col_ptr[j]; e < counts.col_ptr[j + 1]; ++e) {
-        const std::uint32_t sample = index[counts.col_sample[e]];
-        if (sample == kNotKept) continue;
-        col_sample[out] = sample;
-        col_pair[out] = rank[counts.col_pair[e] - first_pair];
-        ++out;
-      }
+      rank.assign(counts.pair_ptr[j + 1] - first_pair, 0);
+      visit_kept(counts, index, j, [&](std::uint32_t, std::size_t pair) {
+        rank[pair - first_pair] = 1;
+      });
+      std::uint32_t next = 0;
+      for (auto& r : rank) r = r ? next++ : kNotKept;
+      const std::size_t new_first_pair = layout.pair_ptr[j];
+      // Parent tiles in order, each in pair-then-sample order: within each new
+      // (tile, taxon), a pair's samples increase, as sort_tile_entries() needs.
+      visit_kept(counts, index, j, [&](std::uint32_t sample, std::size_t pair) {
+        const std::size_t t = sample / T;
+        const std::size_t out = cursor[t * S + j]++;
+        entries.row[out] = static_cast<std::uint16_t>(sample - t * T);
+        const std::uint32_t new_rank = rank[pair - first_pair];
+        if (layout.narrow_pairs) {
+          entries.rank[out] = static_cast<std::uint16_t>(new_rank);
+        } else {
+          entries.pair[out] = static_cast<std::uint32_t>(new_first_pair + new_rank);
+        }
+      });
     }
   }, kTaxonGrain);
+  check_filled(layout, cursor);
+  sort_tile_entries(layout, entries, executor);
 }
 
 }  // namespace fastdmm

@@ -46,21 +46,18 @@ struct ValueProblems {
   bool any() const { return missing + infinite + negative + fractional + huge > 0; }
 };
 
-// The shape of a compressed table before its index arrays are filled: non-zeros
-// per column (col_ptr) and each column's distinct values (pair_ptr, pair_value).
-struct CountLayout {
-  std::size_t n_samples = 0;
+// The layout of a table (counts.h) that pass 1 lays out and pass 2 fills, and the
+// cells that are not counts (when problems.any(), the layout is incomplete and
+// must not be filled).
+struct CountLayout : TileLayout {
   ValueProblems problems;
-  std::vector<std::size_t> col_ptr;
-  std::vector<std::size_t> pair_ptr;
-  std::vector<double> pair_value;
-  std::size_t nnz() const { return col_ptr.empty() ? 0 : col_ptr.back(); }
 };
 
-// What pass 1 learns about one column: its non-zeros, its bad cells, and its distinct
-// non-zero values in increasing order.
+// What pass 1 learns about one column: its non-zeros (in all and per tile of
+// samples), its bad cells, and its distinct non-zero values in increasing order.
 struct ColumnScan {
   std::size_t nnz = 0;
+  std::vector<std::size_t> tile_nnz;
   ValueProblems problems;
   std::vector<double> distinct;
 };
@@ -69,11 +66,11 @@ struct ColumnScan {
 // problems.any(), the layout is incomplete and must not be filled.
 CountLayout scan_columns(const ColumnSource& source, const Executor& executor);
 
-// Pass 2, parallel over columns: writes each non-zero's sample and pair into
-// col_sample and col_pair (layout.nnz() elements each, owned by the caller).
+// Pass 2, parallel over columns: writes each non-zero into its place in the tile
+// view (`entries`: layout.nnz() elements each, owned by the caller), then puts each
+// (tile, taxon) in pair order (sort_tile_entries()).
 void fill_columns(const ColumnSource& source, const CountLayout& layout,
-                  std::uint32_t* col_sample, std::uint32_t* col_pair,
-                  const Executor& executor);
+                  const TileEntries& entries, const Executor& executor);
 
 // The same two passes over a table that arrives as blocks of consecutive samples (all
 // taxa of samples first_sample, first_sample + 1, ...), so that only the compact table
@@ -91,11 +88,11 @@ class BlockCountBuilder {
 
   void scan_block(const ColumnSource& block, std::size_t first_sample, const Executor& executor);
   const CountLayout& finish_scan();
-  // col_sample and col_pair: layout().nnz() elements each, owned by the caller and the
-  // same on every call.
+  // entries: layout().nnz() elements each, owned by the caller and the same on every
+  // call; finish_fill() puts them in the tile view's order.
   void fill_block(const ColumnSource& block, std::size_t first_sample,
-                  std::uint32_t* col_sample, std::uint32_t* col_pair, const Executor& executor);
-  void finish_fill();
+                  const TileEntries& entries, const Executor& executor);
+  void finish_fill(const TileEntries& entries, const Executor& executor);
 
   const CountLayout& layout() const { return layout_; }
   std::size_t n_samples() const { return n_samples_; }
@@ -111,7 +108,7 @@ class BlockCountBuilder {
   std::size_t next_sample_ = 0;
   std::vector<ColumnScan> scans_;
   CountLayout layout_;
-  std::vector<std::size_t> cursor_;  // next entry of each column in pass 2
+  std::vector<std::size_t> cursor_;  // next entry of each (tile, taxon) in pass 2
 };
 
 // A compressed-rows block (row r holds columns col_index[row_start[r] .. row_start[r + 1]],
@@ -131,11 +128,13 @@ CompressedColumns compress_columns_of_rows(std::size_t n_rows, std::size_t n_col
                                            const double* values);
 
 // The same two passes for the samples `rows` (increasing, 0-based) of a table that
-// is already built: the result is what building those rows from scratch gives.
+// is already built, in tiles of `tile_size` samples (32-bit pairs when
+// `wide_pairs`): the result is what building those rows from scratch gives.
 CountLayout scan_rows(const Counts& counts, const std::vector<std::uint32_t>& rows,
-                      const Executor& executor);
+                      const Executor& executor, std::size_t tile_size = kSampleTile,
+                      bool wide_pairs = false);
 void fill_rows(const Counts& counts, const std::vector<std::uint32_t>& rows,
-               const CountLayout& layout, std::uint32_t* col_sample, std::uint32_t* col_pair,
+               const CountLayout& layout, const TileEntries& entries,
                const Executor& executor);
 
 }  // namespace fastdmm

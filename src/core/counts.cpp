@@ -1,8 +1,10 @@
-// Completes a count table from its compressed columns (tile view, depths, multinomial coefficients); the table of a subset of samples.
+// Completes a count table from its tile layout and entries (depths, multinomial coefficients); the layout's offsets and pair order; the table of a subset of samples.
 #include "counts.h"
 
 #include <algorithm>
 #include <memory>
+#include <numeric>
+#include <stdexcept>
 
 #include "build_counts.h"
 #include "special.h"
@@ -18,8 +20,8 @@ std::vector<std::size_t> taxon_blocks(const Counts& counts, int threads) {
   const double share = static_cast<double>(counts.nnz()) / static_cast<double>(wanted);
   std::vector<std::size_t> bounds{0};
   for (std::size_t j = 0; j < S; ++j) {
-    const double before = static_cast<double>(counts.col_ptr[bounds.back()]);
-    if (static_cast<double>(counts.col_ptr[j + 1]) - before >= share && j + 1 < S) {
+    const double before = static_cast<double>(counts.taxon_ptr[bounds.back()]);
+    if (static_cast<double>(counts.taxon_ptr[j + 1]) - before >= share && j + 1 < S) {
       bounds.push_back(j + 1);
     }
   }
@@ -27,61 +29,76 @@ std::vector<std::size_t> taxon_blocks(const Counts& counts, int threads) {
   return bounds;
 }
 
-namespace {
-
-// The tile view (see counts.h), from each column in turn: the column's entries
-// of one tile are a run of it (samples increase down a column), written to
-// their tile-major place ordered by pair by a counting sort, which keeps them in
-// sample order within a pair.
-void build_tile_view(Counts& counts, const Executor& executor) {
-  const std::size_t S = counts.n_taxa, nnz = counts.col_sample.size();
-  const std::size_t n_tiles = counts.n_tiles(), T = counts.tile_size;
-  counts.tile_ptr.assign(n_tiles * S + 1, 0);
-  executor.parallel_for(S, [&](std::size_t begin, std::size_t end) {
-    for (std::size_t j = begin; j < end; ++j) {
-      for (std::size_t e = counts.col_ptr[j]; e < counts.col_ptr[j + 1]; ++e) {
-        ++counts.tile_ptr[(counts.col_sample[e] / T) * S + j + 1];
-      }
-    }
-  }, kTaxonGrain);
-  for (std::size_t c = 0; c < n_tiles * S; ++c) counts.tile_ptr[c + 1] += counts.tile_ptr[c];
-  counts.tile_row = Buffer<std::uint16_t>(nnz);
-  if (counts.narrow_pairs) {
-    counts.tile_rank = Buffer<std::uint16_t>(nnz);
-  } else {
-    counts.tile_pair = Buffer<std::uint32_t>(nnz);
+void finish_tile_layout(TileLayout& layout, std::vector<std::size_t> tile_count, bool wide_pairs) {
+  const std::size_t S = layout.n_taxa, cells = layout.n_tiles() * S;
+  if (tile_count.size() != cells) throw std::logic_error("tile counts of the wrong size");
+  layout.taxon_ptr.assign(S + 1, 0);
+  layout.tile_ptr.assign(cells + 1, 0);
+  for (std::size_t c = 0; c < cells; ++c) {
+    layout.tile_ptr[c + 1] = layout.tile_ptr[c] + tile_count[c];
+    layout.taxon_ptr[c % S + 1] += tile_count[c];
   }
+  for (std::size_t j = 0; j < S; ++j) layout.taxon_ptr[j + 1] += layout.taxon_ptr[j];
+  // 16-bit ranks when every taxon has at most 65,536 distinct values.
+  layout.narrow_pairs = !wide_pairs;
+  for (std::size_t j = 0; j < S && layout.narrow_pairs; ++j) {
+    layout.narrow_pairs = layout.pair_ptr[j + 1] - layout.pair_ptr[j] <= 65536;
+  }
+}
+
+void sort_tile_entries(const TileLayout& layout, const TileEntries& entries,
+                       const Executor& executor) {
+  const std::size_t S = layout.n_taxa, n_tiles = layout.n_tiles();
   executor.parallel_for(S, [&](std::size_t begin, std::size_t end) {
     std::vector<std::size_t> slot;
+    std::vector<std::uint16_t> rows;
+    std::vector<std::uint32_t> keys;
+    std::vector<std::uint32_t> order;
     for (std::size_t j = begin; j < end; ++j) {
-      const std::size_t first_pair = counts.pair_ptr[j];
-      slot.resize(counts.pair_ptr[j + 1] - first_pair);
-      std::size_t e = counts.col_ptr[j];
+      const std::size_t first_pair = layout.pair_ptr[j];
+      const std::size_t n_pairs = layout.pair_ptr[j + 1] - first_pair;
+      // Entry e's rank among its taxon's pairs.
+      auto key = [&](std::size_t e) -> std::uint32_t {
+        return layout.narrow_pairs ? entries.rank[e]
+                                   : static_cast<std::uint32_t>(entries.pair[e] - first_pair);
+      };
       for (std::size_t t = 0; t < n_tiles; ++t) {
-        const std::size_t from = e;
-        const std::size_t to = e + (counts.tile_ptr[t * S + j + 1] - counts.tile_ptr[t * S + j]);
-        if (from == to) continue;
-        std::fill(slot.begin(), slot.end(), 0);
-        for (e = from; e < to; ++e) ++slot[counts.col_pair[e] - first_pair];
-        std::size_t position = counts.tile_ptr[t * S + j];
-        for (std::size_t& place : slot) {
-          const std::size_t n = place;
-          place = position;
-          position += n;
-        }
-        for (e = from; e < to; ++e) {
-          const std::size_t out = slot[counts.col_pair[e] - first_pair]++;
-          if (counts.narrow_pairs) {
-            counts.tile_rank[out] = static_cast<std::uint16_t>(counts.col_pair[e] - first_pair);
+        const std::size_t from = layout.tile_ptr[t * S + j], to = layout.tile_ptr[t * S + j + 1];
+        const std::size_t n = to - from;
+        bool sorted = true;
+        for (std::size_t e = from + 1; e < to && sorted; ++e) sorted = key(e - 1) <= key(e);
+        if (sorted) continue;
+        rows.assign(entries.row + from, entries.row + to);
+        keys.resize(n);
+        for (std::size_t m = 0; m < n; ++m) keys[m] = key(from + m);
+        auto put = [&](std::size_t out, std::size_t m) {
+          entries.row[out] = rows[m];
+          if (layout.narrow_pairs) {
+            entries.rank[out] = static_cast<std::uint16_t>(keys[m]);
           } else {
-            counts.tile_pair[out] = counts.col_pair[e];
+            entries.pair[out] = static_cast<std::uint32_t>(first_pair + keys[m]);
           }
-          counts.tile_row[out] = static_cast<std::uint16_t>(counts.col_sample[e] - t * T);
+        };
+        if (n_pairs <= 2 * n + 256) {
+          // A counting sort by rank, stable.
+          slot.assign(n_pairs + 1, 0);
+          for (std::size_t m = 0; m < n; ++m) ++slot[keys[m] + 1];
+          for (std::size_t p = 0; p < n_pairs; ++p) slot[p + 1] += slot[p];
+          for (std::size_t m = 0; m < n; ++m) put(from + slot[keys[m]]++, m);
+        } else {
+          // Few entries among many pairs: a comparison sort, stable.
+          order.resize(n);
+          std::iota(order.begin(), order.end(), 0u);
+          std::stable_sort(order.begin(), order.end(),
+                           [&](std::uint32_t a, std::uint32_t b) { return keys[a] < keys[b]; });
+          for (std::size_t m = 0; m < n; ++m) put(from + m, order[m]);
         }
       }
     }
   }, kTaxonGrain);
 }
+
+namespace {
 
 // Depths and multinomial coefficients, each summed over its row in taxon order;
 // lgamma(x + 1) once per distinct (taxon, count) pair. Then the distinct depths.
@@ -128,37 +145,42 @@ void fill_depths(Counts& counts, const Executor& executor) {
 
 }  // namespace
 
-Counts assemble_counts(std::size_t n_samples, std::vector<std::size_t> col_ptr,
-                       IndexArray col_sample, IndexArray col_pair,
-                       std::vector<std::size_t> pair_ptr, std::vector<double> pair_value,
-                       const Executor& executor, std::size_t tile_size, bool wide_pairs) {
-  Counts counts;
-  counts.tile_size = tile_size;
-  counts.n_samples = n_samples;
-  counts.n_taxa = col_ptr.empty() ? 0 : col_ptr.size() - 1;
-  counts.col_ptr = std::move(col_ptr);
-  counts.col_sample = std::move(col_sample);
-  counts.col_pair = std::move(col_pair);
-  counts.pair_ptr = std::move(pair_ptr);
-  counts.pair_value = std::move(pair_value);
-  // 16-bit ranks when every taxon has at most 65,536 distinct values.
-  counts.narrow_pairs = !wide_pairs;
-  for (std::size_t j = 0; j < counts.n_taxa && counts.narrow_pairs; ++j) {
-    counts.narrow_pairs = counts.pair_ptr[j + 1] - counts.pair_ptr[j] <= 65536;
+Counts assemble_counts(TileLayout layout, SharedArray<std::uint16_t> row,
+                       SharedArray<std::uint16_t> rank, SharedArray<std::uint32_t> pair,
+                       const Executor& executor) {
+  const std::size_t nnz = layout.nnz();
+  if (row.size() != nnz || (layout.narrow_pairs ? rank.size() != nnz || !pair.empty()
+                                                : pair.size() != nnz || !rank.empty()) ||
+      layout.tile_ptr.size() != layout.n_tiles() * layout.n_taxa + 1 ||
+      layout.tile_ptr.back() != nnz) {
+    throw std::logic_error("a table's entries do not match its layout");
   }
-  build_tile_view(counts, executor);
+  Counts counts;
+  counts.n_samples = layout.n_samples;
+  counts.n_taxa = layout.n_taxa;
+  counts.tile_size = layout.tile_size;
+  counts.pair_ptr = std::move(layout.pair_ptr);
+  counts.pair_value = std::move(layout.pair_value);
+  counts.tile_ptr = std::move(layout.tile_ptr);
+  counts.taxon_ptr = std::move(layout.taxon_ptr);
+  counts.narrow_pairs = layout.narrow_pairs;
+  counts.tile_row = std::move(row);
+  counts.tile_rank = std::move(rank);
+  counts.tile_pair = std::move(pair);
   fill_depths(counts, executor);
   return counts;
 }
 
 Counts subset_table(const Counts& counts, const std::vector<std::uint32_t>& rows,
-                    const Executor& executor) {
-  CountLayout layout = scan_rows(counts, rows, executor);
-  std::vector<std::uint32_t> col_sample(layout.nnz()), col_pair(layout.nnz());
-  fill_rows(counts, rows, layout, col_sample.data(), col_pair.data(), executor);
-  return assemble_counts(rows.size(), std::move(layout.col_ptr), IndexArray(std::move(col_sample)),
-                         IndexArray(std::move(col_pair)), std::move(layout.pair_ptr),
-                         std::move(layout.pair_value), executor);
+                    const Executor& executor, std::size_t tile_size, bool wide_pairs) {
+  CountLayout layout = scan_rows(counts, rows, executor, tile_size, wide_pairs);
+  const std::size_t nnz = layout.nnz();
+  Buffer<std::uint16_t> row(nnz), rank(layout.narrow_pairs ? nnz : 0);
+  Buffer<std::uint32_t> pair(layout.narrow_pairs ? 0 : nnz);
+  fill_rows(counts, rows, layout, TileEntries{row.data(), rank.data(), pair.data()}, executor);
+  return assemble_counts(std::move(layout), SharedArray<std::uint16_t>(std::move(row)),
+                         SharedArray<std::uint16_t>(std::move(rank)),
+                         SharedArray<std::uint32_t>(std::move(pair)), executor);
 }
 
 }  // namespace fastdmm

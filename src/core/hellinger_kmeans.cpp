@@ -283,22 +283,30 @@ HellingerPartition hellinger_kmeans(const Counts& counts, const SquareRootPropor
       label_of_sample[members[m]] = static_cast<int>(label[m]);
       size[label[m]] += 1.0;
     }
-    // Column sums in sample order, per taxon: the same for any split of taxa.
-    executor.parallel_for(S, [&](std::size_t begin, std::size_t end) {
-      std::vector<double> sum(K);
-      for (std::size_t j = begin; j < end; ++j) {
-        std::fill(sum.begin(), sum.end(), 0.0);
-        for (std::size_t e = counts.col_ptr[j]; e < counts.col_ptr[j + 1]; ++e) {
-          const std::size_t i = counts.col_sample[e];
-          if (label_of_sample[i] < 0) continue;
-          sum[static_cast<std::size_t>(label_of_sample[i])] += roots.col(counts, e);
+    // Sums per taxon in sample order (tile after tile, each tile's entries of a
+    // taxon in row order, TileColumns::visit_taxon()): the same for any split of
+    // taxa.
+    with_tile_pairs(counts, [&](const auto* pairs, const auto& base) {
+      executor.parallel_for(S, [&](std::size_t begin, std::size_t end) {
+        std::vector<double> sum(K);
+        TileColumns columns(counts.tile_size);
+        for (std::size_t j = begin; j < end; ++j) {
+          std::fill(sum.begin(), sum.end(), 0.0);
+          for (std::size_t t = 0; t < counts.n_tiles(); ++t) {
+            const int* label_row = &label_of_sample[t * counts.tile_size];
+            const std::size_t first = t * counts.tile_size;
+            columns.visit_taxon(counts, t, j, pairs, base, [&](std::size_t r, std::uint32_t pair) {
+              const int label = label_row[r];
+              if (label >= 0) sum[static_cast<std::size_t>(label)] += roots.value(pair, first + r);
+            });
+          }
+          for (std::size_t k = 0; k < K; ++k) {
+            // An empty cluster keeps its centre.
+            if (size[k] > 0.0) result.centres[k * S + j] = sum[k] / size[k];
+          }
         }
-        for (std::size_t k = 0; k < K; ++k) {
-          // An empty cluster keeps its centre.
-          if (size[k] > 0.0) result.centres[k * S + j] = sum[k] / size[k];
-        }
-      }
-    }, kTaxonGrain);
+      }, kTaxonGrain);
+    });
     const HellingerCentres centres(result.centres, K, S);
     centres.nearest(counts, roots, members, executor, next.data());
     const bool changed = next != label;
@@ -319,36 +327,33 @@ void fill_proportion_centres(const Counts& counts, const std::vector<double>& po
   const std::size_t k_count = W ? W : K;
   const std::size_t S = counts.n_taxa;
   const std::vector<std::size_t> blocks = taxon_blocks(counts, executor.threads());
-  const std::size_t N = counts.n_samples;
-  const std::uint32_t* col_sample = counts.col_sample.data();
-  const std::uint32_t* col_pair = counts.col_pair.data();
-  // Blocks of taxa walk the samples in runs of kCentreRun, so that a run's
-  // posteriors stay in a core's cache while every taxon of the block adds its
-  // entries of that run: each column in order, so each sum still runs in sample
-  // order.
-  constexpr std::size_t kCentreRun = 4096;
+  // Blocks of taxa walk the tiles in order, each tile's entries of a taxon in row
+  // order (TileColumns) in windows of rows, so that a window's posteriors stay in a
+  // core's cache while every taxon of the block adds its entries of that window:
+  // each sum runs in sample order.
+  with_tile_pairs(counts, [&](const auto* pairs, const auto& base) {
   executor.parallel_for(blocks.size() - 1, [&](std::size_t begin, std::size_t end) {
+    TileColumns columns(counts.tile_size);
     for (std::size_t b = begin; b < end; ++b) {
       const std::size_t j0 = blocks[b], j1 = blocks[b + 1];
       std::vector<double> sums((j1 - j0) * k_count, 0.0);
-      std::vector<std::size_t> next(counts.col_ptr.begin() + j0, counts.col_ptr.begin() + j1);
-      for (std::size_t run_end = kCentreRun; run_end < N + kCentreRun; run_end += kCentreRun) {
-        for (std::size_t j = j0; j < j1; ++j) {
-          std::size_t e = next[j - j0];
-          const std::size_t column_end = counts.col_ptr[j + 1];
+      for (std::size_t t = 0; t < counts.n_tiles(); ++t) {
+        const std::size_t first = t * counts.tile_size;
+        columns.visit(counts, t, j0, j1, pairs, base,
+                      [&](std::size_t j, const std::uint16_t* rows, const std::uint32_t* pairs_of,
+                          std::size_t n) {
           double sum[W ? W : 1];
           double* total = W ? sum : &sums[(j - j0) * k_count];
           if constexpr (W != 0) std::copy(&sums[(j - j0) * k_count], &sums[(j - j0) * k_count] + k_count, sum);
-          for (; e < column_end && col_sample[e] < run_end; ++e) {
-            const std::size_t i = col_sample[e];
-            const double y = counts.pair_value[col_pair[e]] / counts.depth[i];
+          for (std::size_t m = 0; m < n; ++m) {
+            const std::size_t i = first + rows[m];
+            const double y = counts.pair_value[pairs_of[m]] / counts.depth[i];
             const double* z = &posterior[i * k_count];
             FASTDMM_UNROLL_COMPONENTS
             for (std::size_t k = 0; k < k_count; ++k) total[k] += z[k] * y;
           }
           if constexpr (W != 0) std::copy(sum, sum + k_count, &sums[(j - j0) * k_count]);
-          next[j - j0] = e;
-        }
+        });
       }
       for (std::size_t j = j0; j < j1; ++j) {
         for (std::size_t k = 0; k < k_count; ++k) {
@@ -356,6 +361,7 @@ void fill_proportion_centres(const Counts& counts, const std::vector<double>& po
         }
       }
     }
+  });
   });
 }
 
@@ -369,8 +375,8 @@ std::vector<double> proportion_centres(const Counts& counts, const std::vector<d
   for (std::size_t i = 0; i < N; ++i) {
     for (std::size_t k = 0; k < K; ++k) weight[k] += posterior[i * K + k];
   }
-  // One walk down each column with the components innermost; each sum runs in
-  // sample order.
+  // One walk over each taxon's entries, tile by tile in row order, with the
+  // components innermost; each sum runs in sample order.
   with_width(K, [&](auto width) {
     fill_proportion_centres<decltype(width)::value>(counts, posterior, K, weight, executor,
                                                      centres);

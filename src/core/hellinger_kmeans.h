@@ -25,9 +25,6 @@ class SquareRootProportions {
   double value(std::uint32_t pair, std::size_t i) const {
     return root_count_[pair] * inverse_root_depth_[i];
   }
-  double col(const Counts& counts, std::size_t e) const {
-    return root_count_[counts.col_pair[e]] * inverse_root_depth_[counts.col_sample[e]];
-  }
 
  private:
   std::vector<double> root_count_;

@@ -23,9 +23,6 @@ namespace {
 // lambda_j per taxon), so no fit can tell.
 constexpr double kNegligiblePosterior = 1e-30;
 
-// Samples whose posteriors a histogram pass keeps in cache at a time.
-constexpr std::size_t kHistogramRun = 4096;
-
 void nonzero_posteriors(const double* posterior, std::size_t N, std::size_t K,
                         const Executor& executor, HistogramWorkspace& nz) {
   resize_for_overwrite(nz.single, N);
@@ -87,12 +84,14 @@ void fill_histograms(const Counts& counts, const double* posterior, std::size_t 
   resize_for_overwrite(nz.sums, counts.n_pairs() * K);
   const std::vector<std::size_t> blocks = taxon_blocks(counts, executor.threads());
   const std::size_t n_blocks = blocks.size() - 1;
-  const std::uint32_t* col_sample = counts.col_sample.data();
-  const std::uint32_t* col_pair = counts.col_pair.data();
+  const std::size_t S = counts.n_taxa;
+  const std::uint16_t* tile_row = counts.tile_row.data();
   // Task n_blocks sums the depth histograms and totals over samples in order;
-  // the others walk their taxa's columns in runs of kHistogramRun samples, so
-  // that a run's posteriors stay in a core's cache while every taxon of the
-  // block adds its entries of that run, each pair's sum still in sample order.
+  // the others walk their taxa's entries tile after tile, so that a tile's
+  // posteriors stay in a core's cache while every taxon of the block adds its
+  // entries of that tile. A pair's samples increase within a tile, and tiles
+  // follow each other in sample order: each pair's sum runs in sample order.
+  with_tile_pairs(counts, [&](const auto* tile_pairs, const auto& pair_base) {
   executor.parallel_for(n_blocks + 1, [&](std::size_t begin, std::size_t end) {
     for (std::size_t b = begin; b < end; ++b) {
       if (b == n_blocks) {
@@ -117,22 +116,23 @@ void fill_histograms(const Counts& counts, const double* posterior, std::size_t 
       const std::size_t p0 = counts.pair_ptr[j0], n_pairs = counts.pair_ptr[j1] - p0;
       double* sums = &nz.sums[p0 * K];
       std::fill(sums, sums + n_pairs * K, 0.0);
-      std::vector<std::size_t> next(counts.col_ptr.begin() + j0, counts.col_ptr.begin() + j1);
-      for (std::size_t run_end = kHistogramRun; run_end < N + kHistogramRun;
-           run_end += kHistogramRun) {
+      for (std::size_t t = 0; t < counts.n_tiles(); ++t) {
+        const std::size_t first = t * counts.tile_size;
         for (std::size_t j = j0; j < j1; ++j) {
-          std::size_t e = next[j - j0];
-          const std::size_t column_end = counts.col_ptr[j + 1];
-          for (; e < column_end && col_sample[e] < run_end; ++e) {
-            add_posterior_row<W>(nz, col_sample[e], K, &sums[(col_pair[e] - p0) * K]);
+          const std::size_t base = pair_base[j];
+          const std::size_t last = counts.tile_ptr[t * S + j + 1];
+          for (std::size_t e = counts.tile_ptr[t * S + j]; e < last; ++e) {
+            // The pair's place among the block's (never below p0).
+            const std::size_t m = base + tile_pairs[e] - p0;
+            add_posterior_row<W>(nz, first + tile_row[e], K, &sums[m * K]);
           }
-          next[j - j0] = e;
         }
       }
       for (std::size_t m = 0; m < n_pairs; ++m) {
         for (std::size_t k = 0; k < K; ++k) weights[k].pair[p0 + m] = sums[m * K + k];
       }
     }
+  });
   });
 }
 
@@ -169,11 +169,13 @@ std::vector<ComponentHistograms> component_histograms(const Counts& counts,
 std::vector<double> nonzero_posterior_pair_counts(const Counts& counts,
                                                   const std::vector<double>& posterior,
                                                   std::size_t n_components, std::size_t k) {
+  // Whole numbers: exact in any order.
   std::vector<double> pair_counts(counts.n_pairs(), 0.0);
-  for (std::size_t e = 0; e < counts.nnz(); ++e) {
-    if (posterior[counts.col_sample[e] * n_components + k] != 0.0) {
-      pair_counts[counts.col_pair[e]] += 1.0;
-    }
+  for (std::size_t t = 0; t < counts.n_tiles(); ++t) {
+    const std::size_t first = t * counts.tile_size;
+    for_each_in_tile(counts, t, [&](std::size_t r, std::size_t, std::uint32_t pair) {
+      if (posterior[(first + r) * n_components + k] != 0.0) pair_counts[pair] += 1.0;
+    });
   }
   return pair_counts;
 }

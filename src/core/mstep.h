@@ -41,8 +41,8 @@ struct HistogramWorkspace {
 };
 
 // Histograms of every component from posterior[i * K + k], O(nnz K): one pass over
-// the table's column view per block of taxa (taken a tile's samples at a time,
-// not through the tile view); each sum runs in sample order.
+// the tiles per block of taxa, adding each taxon's entries of a tile; each sum
+// runs in sample order.
 // `weights` is resized and overwritten (its storage reused).
 void fill_component_histograms(const Counts& counts, const std::vector<double>& posterior,
                             std::size_t n_components, const Executor& executor,

@@ -28,7 +28,7 @@ std::vector<std::size_t> arg_max_labels(const std::vector<double>& posterior, st
 double x_log_x(double x) { return x > 0.0 ? x * std::log(x) : 0.0; }
 
 // Each sample's non-zeros (taxon, count) in increasing taxon order, from the
-// column view (the table keeps no row view): O(nnz), made once per ranking.
+// tiles (the table keeps no row view): O(nnz), made once per ranking.
 struct SampleRows {
   std::vector<std::size_t> ptr;
   std::vector<std::uint32_t> taxon;
@@ -36,20 +36,27 @@ struct SampleRows {
 };
 
 SampleRows sample_rows(const Counts& counts) {
-  const std::size_t N = counts.n_samples, S = counts.n_taxa;
+  const std::size_t N = counts.n_samples;
   SampleRows rows;
   rows.ptr.assign(N + 1, 0);
-  for (std::size_t e = 0; e < counts.nnz(); ++e) ++rows.ptr[counts.col_sample[e] + 1];
+  for (std::size_t t = 0; t < counts.n_tiles(); ++t) {
+    const std::size_t first = t * counts.tile_size;
+    const std::size_t begin = counts.tile_ptr[t * counts.n_taxa];
+    const std::size_t end = counts.tile_ptr[(t + 1) * counts.n_taxa];
+    for (std::size_t e = begin; e < end; ++e) ++rows.ptr[first + counts.tile_row[e] + 1];
+  }
   for (std::size_t i = 0; i < N; ++i) rows.ptr[i + 1] += rows.ptr[i];
   rows.taxon.resize(counts.nnz());
   rows.count.resize(counts.nnz());
   std::vector<std::size_t> next(rows.ptr.begin(), rows.ptr.end() - 1);
-  for (std::size_t j = 0; j < S; ++j) {
-    for (std::size_t e = counts.col_ptr[j]; e < counts.col_ptr[j + 1]; ++e) {
-      const std::size_t at = next[counts.col_sample[e]]++;
+  // A tile's entries come taxon by taxon: each sample's in increasing taxon order.
+  for (std::size_t t = 0; t < counts.n_tiles(); ++t) {
+    const std::size_t first = t * counts.tile_size;
+    for_each_in_tile(counts, t, [&](std::size_t r, std::size_t j, std::uint32_t pair) {
+      const std::size_t at = next[first + r]++;
       rows.taxon[at] = static_cast<std::uint32_t>(j);
-      rows.count[at] = counts.col_count(e);
-    }
+      rows.count[at] = counts.pair_value[pair];
+    });
   }
   return rows;
 }

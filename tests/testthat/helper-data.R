@@ -44,3 +44,45 @@ cached_fit <- function(n, n_taxa, k, depth, seed) {
     fit
   }
 }
+
+# The non-zeros of a count table object, read in R from its tile vectors (an
+# independent reading of the layout in src/core/counts.h): a data frame of
+# sample, taxon, pair (1-based) and count, in the tiles' order (tile, taxon,
+# pair, sample), which the reading checks.
+table_entries <- function(table) {
+  nnz <- length(table$tile_row) / 2
+  endian <- .Platform$endian
+  row <- readBin(table$tile_row, "integer", n = nnz, size = 2, signed = FALSE, endian = endian)
+  narrow <- is.raw(table$tile_pair)
+  pair <- if (narrow) {
+    readBin(table$tile_pair, "integer", n = nnz, size = 2, signed = FALSE, endian = endian)
+  } else {
+    table$tile_pair
+  }
+  S <- table$n_taxa
+  n_tiles <- ceiling(table$n_samples / table$tile_size)
+  cell_size <- diff(table$tile_ptr)
+  stopifnot(length(cell_size) == n_tiles * S, sum(cell_size) == nnz)
+  cell <- rep.int(seq_len(n_tiles * S) - 1, cell_size)
+  tile <- cell %/% S
+  taxon <- cell %% S + 1
+  if (narrow) pair <- pair + table$pair_ptr[taxon]
+  sample <- as.integer(tile * table$tile_size + row + 1)
+  stopifnot(all(sample <= table$n_samples),
+            all(pair >= table$pair_ptr[taxon] & pair < table$pair_ptr[taxon + 1]),
+            !is.unsorted(order(tile, taxon, pair, sample)) || nnz == 0,
+            !anyDuplicated(cbind(sample, taxon)))
+  data.frame(sample = sample, taxon = taxon, pair = pair + 1,
+             count = table$pair_value[pair + 1])
+}
+
+# The dense samples x taxa matrix a count table object stands for.
+dense_from_table <- function(table) {
+  x <- matrix(0, table$n_samples, table$n_taxa)
+  if (!is.null(table$sample_names) || !is.null(table$taxon_names)) {
+    dimnames(x) <- list(table$sample_names, table$taxon_names)
+  }
+  entries <- table_entries(table)
+  x[cbind(entries$sample, entries$taxon)] <- entries$count
+  x
+}

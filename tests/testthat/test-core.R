@@ -347,6 +347,27 @@ test_that("no result depends on the table's tiles of samples", {
                   dense_log_evidence(x, alpha), 1e-12)
 })
 
+test_that("sums over a taxon's samples do not depend on the tiles or on windows of rows", {
+  # 12,000 samples: one default tile holds them all, walked in several windows of
+  # rows (counts.h, TileColumns); tiles of 7 samples and of 5,000 cut them
+  # elsewhere. The soft k-means (proportion centres) and Hellinger k-means (Lloyd
+  # centres) must agree to the bit, and the Hellinger labels must be a fixed point
+  # of Lloyd's step computed in R.
+  x <- simulate_counts(n = 6000, n_taxa = 10, k = 2, depth = 60, seed = 41, precision = 5)
+  data <- fastdmm:::as_counts(x)
+  soft <- fastdmm:::.soft_kmeans(data, 3L, 5L, 1L)
+  labels <- fastdmm:::.hellinger_kmeans(data, 3L, 5L, 2L)
+  for (size in c(7L, 5000L)) {
+    tiled <- fastdmm:::.retile_counts(data, size, size == 7L)
+    expect_identical(fastdmm:::.soft_kmeans(tiled, 3L, 5L, 2L), soft)
+    expect_identical(fastdmm:::.hellinger_kmeans(tiled, 3L, 5L, 1L), labels)
+  }
+  u <- sqrt(x / rowSums(x))
+  centres <- rowsum(u, labels) / as.vector(table(labels))
+  distance <- sapply(seq_len(nrow(centres)), function(k) colSums((t(u) - centres[k, ])^2))
+  expect_identical(max.col(-distance, ties.method = "first"), labels)
+})
+
 test_that("a taxon with more than 65,536 distinct counts is stored and fitted exactly", {
   # 70,000 samples whose first taxon takes 70,000 distinct values: the tile view
   # must keep 32-bit pairs. The evidence against the brute-force sum; and a

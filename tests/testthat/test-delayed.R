@@ -28,24 +28,6 @@ table_arrays <- function(table) {
   unclass(table)
 }
 
-# The dense samples x taxa matrix a count table stands for, rebuilt in R from
-# its compressed columns (an independent reading of the layout in counts.h).
-dense_from_table <- function(table) {
-  x <- matrix(0, table$n_samples, table$n_taxa)
-  if (!is.null(table$sample_names) || !is.null(table$taxon_names)) {
-    dimnames(x) <- list(table$sample_names, table$taxon_names)
-  }
-  for (j in seq_len(table$n_taxa)) {
-    entries <- seq_len(table$col_ptr[j + 1] - table$col_ptr[j]) + table$col_ptr[j]
-    samples <- table$col_sample[entries] + 1
-    expect_false(is.unsorted(samples, strictly = TRUE))
-    pairs <- table$col_pair[entries] + 1
-    expect_true(all(pairs > table$pair_ptr[j] & pairs <= table$pair_ptr[j + 1]))
-    x[samples, j] <- table$pair_value[pairs]
-  }
-  x
-}
-
 # Runs `code` with DelayedArray's automatic block size set to `bytes`.
 with_block_size <- function(bytes, code) {
   old <- DelayedArray::getAutoBlockSize()
@@ -304,8 +286,8 @@ test_that("the block reader refuses blocks out of order or changed between passe
   }
   blocks <- lapply(0:2, function(b) x[b * 10 + 1:10, ])
   built <- build(blocks, blocks)
-  expect_identical(built$table$col_sample,
-                   fastdmm:::.build_counts(x, 1L)$table$col_sample)
+  expect_identical(built$table$tile_row,
+                   fastdmm:::.build_counts(x, 1L)$table$tile_row)
   changed <- blocks
   # A value the column does not have (a change within its values and
   # non-zeros gives a valid table of the changed data, which cannot be told).

@@ -408,11 +408,16 @@ test_that("every input class gives the same compressed table", {
   sparse <- methods::as(Matrix::Matrix(x, sparse = TRUE), "CsparseMatrix")
   expect_identical(table_columns(fastdmm:::as_counts(sparse, threads = 2)), dense)
   expect_identical(table_columns(fastdmm:::as_counts(as.data.frame(x))), dense)
-  # The column arrays: samples by taxon, each count as its (taxon, value) pair.
+  # The tile vectors, read in R: every non-zero once, as its sample's row and
+  # its (taxon, value) pair.
+  double_table <- x
+  storage.mode(double_table) <- "double"
+  expect_identical(dense_from_table(fastdmm:::as_counts(x, threads = 1)), double_table)
   j <- 4L
-  entries <- seq(dense$col_ptr[j] + 1, dense$col_ptr[j + 1])
-  expect_identical(dense$col_sample[entries] + 1L, unname(which(x[, j] != 0)))
-  expect_identical(dense$pair_value[dense$col_pair[entries] + 1L], unname(x[x[, j] != 0, j]))
+  entries <- table_entries(dense)
+  entries <- entries[entries$taxon == j, ]
+  expect_identical(sort(entries$sample), unname(which(x[, j] != 0)))
+  expect_identical(entries$count[order(entries$sample)], unname(x[x[, j] != 0, j]))
 })
 
 test_that("tables built on 1 and 2 threads are identical and give identical fits", {

@@ -60,7 +60,7 @@ test_that("the estimate counts the N x k arrays and names the largest k that fit
   x <- simulate_counts(n = 30, n_taxa = 12, k = 2, seed = 3)
   data <- fastdmm:::as_counts(x)
   at <- function(k) {
-    fastdmm:::fit_memory_estimate(60, 12, length(data$col_sample), length(data$pair_value), k,
+    fastdmm:::fit_memory_estimate(60, 12, fastdmm:::table_nnz(data), length(data$pair_value), k,
                                   1L, search, FALSE)
   }
   withr::local_options(fastdmm.available_memory = (at(7) + at(8)) / 2)
