@@ -242,6 +242,12 @@ dmn_fit <- function(counts, k, verbose = FALSE,
   call <- match.call()
   hessian <- check_fit_arg("hessian", hessian)
   verbose <- check_fit_arg("verbose", verbose)
+  if (is_biom_path(counts) && is.null(assay.type)) {
+    # A BIOM file's header first: a fit too large for the memory is refused
+    # before the file is read.
+    counts <- biom_table(counts, "counts")
+    check_biom_memory(counts, k, nstart, search, init)
+  }
   data <- as_counts(counts, "counts", assay.type = assay.type, threads = threads)
   check_enough_taxa(data, "counts")
   if (missing(k)) abort_input("k", "is missing: give the number of components",

@@ -32,7 +32,10 @@ as_counts <- function(counts, arg = "counts", allow_zero_samples = FALSE,
   if (!isS4(counts) && inherits(counts, "fastdmm_counts") && is.null(assay.type)) {
     return(check_count_table_object(counts, arg, allow_zero_samples))
   }
-  counts <- as_count_table(counts, arg, assay.type, delayed = TRUE)
+  # A BIOM file's header (biom_table()) that dmn_fit() has read already.
+  if (isS4(counts) || !inherits(counts, "fastdmm_biom_table")) {
+    counts <- as_count_table(counts, arg, assay.type, delayed = TRUE)
+  }
   if (is_delayed_matrix(counts)) counts <- delayed_table(counts, samples_in_rows = TRUE)
   if (inherits(counts, "fastdmm_biom_table")) {
     # A BIOM file's path (see biom.R): read a block of taxa at a time.

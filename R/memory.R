@@ -72,29 +72,57 @@ fit_memory_estimate <- function(n_samples, n_taxa, nnz, n_pairs, k, nstart, sear
 # memory available; `k` may hold several values (the largest counts, fits run
 # one after another in a process).
 check_fit_memory <- function(data, k, nstart, search, init) {
+  given <- identical(given_kind(init), "given")
+  check_memory(max(k), data$n_samples, data$n_taxa, table_nnz(data),
+               length(data$pair_value), function(kk) {
+    fit_memory_estimate(data$n_samples, data$n_taxa, table_nnz(data),
+                        length(data$pair_value), kk, nstart, search, given)
+  })
+}
+
+# The same check before a BIOM file is read, from its header: the fit's
+# estimate as above with no distinct counts (not known yet), plus the table
+# still to be built (4 B per non-zero in its tiles and 20 B per sample; while
+# it is built, 8 B more per non-zero: build_taxa.h), so that a fit that cannot
+# fit is refused before minutes of reading. Invalid arguments are left to
+# dmn_fit()'s own checks, which follow.
+check_biom_memory <- function(header, k, nstart, search, init) {
+  settings <- tryCatch({
+    k <- check_components(k, header$n_samples)
+    nstart <- check_fit_arg("nstart", nstart)
+    list(k = max(k), nstart = nstart %||% 2L, search = resolve_search(search, nstart))
+  }, error = function(e) NULL)
+  if (is.null(settings)) return(invisible(NULL))
+  given <- identical(given_kind(init), "given")
+  n <- header$n_samples
+  nnz <- header$nnz
+  check_memory(settings$k, n, header$n_taxa, nnz, NA, function(kk) {
+    fit <- fit_memory_estimate(n, header$n_taxa, nnz, 0, kk, settings$nstart,
+                               settings$search, given)
+    max(12 * nnz, 4 * nnz + fit) + 20 * n
+  })
+}
+
+# Refuses k_max components when needed(k_max) bytes exceed what is available,
+# naming the largest k that would fit.
+check_memory <- function(k_max, n_samples, n_taxa, nnz, n_pairs, needed_for) {
   available <- available_memory()
   if (is.na(available) || is.infinite(available)) return(invisible(NULL))
-  given <- identical(given_kind(init), "given")
-  k_max <- max(k)
-  needed <- fit_memory_estimate(data$n_samples, data$n_taxa, table_nnz(data),
-                                length(data$pair_value), k_max, nstart, search, given)
+  needed <- needed_for(k_max)
   if (needed <= available) return(invisible(needed))
   # The largest k that would fit, everything else unchanged.
-  fits <- vapply(seq_len(k_max), function(kk) {
-    fit_memory_estimate(data$n_samples, data$n_taxa, table_nnz(data),
-                        length(data$pair_value), kk, nstart, search, given) <=
-      available
-  }, logical(1))
+  fits <- vapply(seq_len(k_max), function(kk) needed_for(kk) <= available, logical(1))
   largest <- if (any(fits)) max(which(fits)) else 0L
+  pairs <- if (is.na(n_pairs)) "" else sprintf(", %.0f distinct counts", as.numeric(n_pairs))
   stop(structure(
     class = c("fastdmm_insufficient_memory", "fastdmm_input_error", "error", "condition"),
     list(message = sprintf(paste(
-      "'k' = %d on %d samples x %d taxa (%.0f non-zeros, %.0f distinct counts) needs about",
+      "'k' = %d on %d samples x %d taxa (%.0f non-zeros%s) needs about",
       "%s for the fit, but %s is available.%s Use fewer components, a subsample of the",
       "samples, fewer starts ('nstart') or a machine with more memory;",
       "options(fastdmm.available_memory = Inf) skips this check."),
-      k_max, data$n_samples, data$n_taxa, table_nnz(data),
-      as.numeric(length(data$pair_value)), format_bytes(needed), format_bytes(available),
+      k_max, n_samples, n_taxa, as.numeric(nnz), pairs, format_bytes(needed),
+      format_bytes(available),
       if (largest > 0L) sprintf(" At most k = %d would fit.", largest) else ""),
       call = NULL, needed = needed, available = available)
   ))

@@ -403,3 +403,32 @@ test_that("the taxon block builder refuses blocks out of turn and never writes o
   fastdmm:::.finish_taxa(finished, 1L)
   expect_error(fastdmm:::.add_taxa(finished, x[, 1, drop = FALSE], 0L, 1L), "has finished")
 })
+
+test_that("a fit too large for the memory is refused from a BIOM file's header, before reading it", {
+  skip_without_biom()
+  skip_if_not_installed("withr")
+  x <- biom_counts()
+  # A negative value: reading the blocks would refuse it (fastdmm_bad_value).
+  x[5, 2] <- -3
+  path <- write_biom21(x)
+  header <- fastdmm:::biom_table(path, "counts")
+  # What the fit needs by the header's estimate (no distinct counts known yet):
+  # the tiles at 4 B per non-zero and 20 B per sample beside the fit, or 12 B
+  # per non-zero while the table is built.
+  fit <- fastdmm:::fit_memory_estimate(nrow(x), ncol(x), header$nnz, 0, 3, 2L,
+                                       fastdmm:::resolve_search(dmn_search(), NULL), FALSE)
+  needed <- max(12 * header$nnz, 4 * header$nnz + fit) + 20 * nrow(x)
+  withr::local_options(fastdmm.available_memory = needed - 1)
+  error <- expect_error(dmn_fit(path, 3, threads = 1), class = "fastdmm_insufficient_memory")
+  expect_match(conditionMessage(error), "'k' = 3 on 50 samples x 9 taxa")
+  expect_match(conditionMessage(error), "At most k = 2 would fit")
+  expect_identical(error$needed, needed)
+  # With room for it, the file is read and its bad value refused.
+  withr::local_options(fastdmm.available_memory = needed)
+  expect_error(dmn_fit(path, 3, threads = 1), class = "fastdmm_bad_value")
+  # Arguments the check cannot use are left to dmn_fit()'s own checks.
+  good <- write_biom21(biom_counts())
+  withr::local_options(fastdmm.available_memory = 1)
+  expect_error(dmn_fit(good, 0, threads = 1), class = "fastdmm_bad_argument")
+  expect_error(dmn_fit(good, threads = 1), "'k' is missing")
+})
