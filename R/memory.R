@@ -46,6 +46,12 @@ available_memory <- function() {
 fit_memory_estimate <- function(n_samples, n_taxa, nnz, n_pairs, k, nstart, search,
                                 given) {
   double <- 8
+  # In doubles: N x k overflows R's integers at a million samples and k = 2,148.
+  n_samples <- as.numeric(n_samples)
+  n_taxa <- as.numeric(n_taxa)
+  nnz <- as.numeric(nnz)
+  n_pairs <- as.numeric(n_pairs)
+  k <- as.numeric(k)
   subsampled <- !(nstart == 1L && !isTRUE(search$split_merge)) && search$subsample > 0 &&
     n_samples >= 2 * search$subsample
   n <- if (subsampled) search$subsample else n_samples

@@ -77,3 +77,15 @@ test_that("a bad fastdmm.available_memory is refused", {
                  class = "fastdmm_bad_argument")
   }
 })
+
+test_that("the estimate does not overflow R's integers at a million samples and thousands of k", {
+  search <- fastdmm:::resolve_search(dmn_search(), NULL)
+  # N x k = 5e9 is beyond .Machine$integer.max; the result's three N x k
+  # arrays alone need 8 * 3 * N * k bytes.
+  estimate <- fastdmm:::fit_memory_estimate(1000000L, 1000L, 71763358L, 275349L, 5000L, 2L,
+                                            search, FALSE)
+  expect_true(is.finite(estimate))
+  expect_gte(estimate, 8 * 3 * 1e6 * 5000)
+  expect_identical(estimate, fastdmm:::fit_memory_estimate(1e6, 1000, 71763358, 275349, 5000,
+                                                           2, search, FALSE))
+})
