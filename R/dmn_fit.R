@@ -163,7 +163,7 @@
 #' changed with `DelayedArray::setAutoBlockSize()`). The blocks are read
 #' twice: once to check the counts and lay out the table, once to fill it. So
 #' an HDF5 file of any size needs memory for the compact table of its
-#' non-zero counts (about 16 bytes per non-zero) plus one block, and gives
+#' non-zero counts (about 4 bytes per non-zero) plus one block, and gives
 #' exactly the fit of the same table in memory, with the same errors for bad
 #' values. Smaller blocks use less memory and take longer; delayed operations
 #' are applied block by block as they are read.
