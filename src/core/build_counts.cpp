@@ -83,14 +83,6 @@ void count_problem(Cell cell, ValueProblems& problems) {
   }
 }
 
-void add_problems(ValueProblems& total, const ValueProblems& more) {
-  total.missing += more.missing;
-  total.infinite += more.infinite;
-  total.negative += more.negative;
-  total.fractional += more.fractional;
-  total.huge += more.huge;
-}
-
 // Pass 1 for column j of `source`, whose row 0 is sample first_sample: scan.nnz,
 // scan.problems and scan.distinct (increasing), and each non-zero counted in
 // tile_nnz[its sample / tile_size]. seen (kSmallCount slots) marks small values met
@@ -144,7 +136,7 @@ CountLayout finish_layout(std::size_t n_samples, std::vector<ColumnScan>& scans,
   layout.pair_ptr.assign(S + 1, 0);
   for (std::size_t j = 0; j < S; ++j) {
     layout.pair_ptr[j + 1] = layout.pair_ptr[j] + scans[j].distinct.size();
-    add_problems(layout.problems, scans[j].problems);
+    layout.problems.add(scans[j].problems);
   }
   // Samples and pairs are stored as 32-bit indices.
   if (n_samples > kNotKept || layout.pair_ptr[S] > kNotKept) {
@@ -351,7 +343,7 @@ void BlockCountBuilder::scan_block(const ColumnSource& block, std::size_t first_
       scan_column(view, column, first_sample, kSampleTile, total.tile_nnz.data(),
                   static_cast<std::uint32_t>(j - begin + 1), seen, large, scan);
       total.nnz += scan.nnz;
-      add_problems(total.problems, scan.problems);
+      total.problems.add(scan.problems);
       // The column's distinct values so far: the union of two increasing sets.
       if (scan.distinct.empty()) return;
       if (total.distinct.empty()) {

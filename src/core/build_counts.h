@@ -44,6 +44,14 @@ struct ValueProblems {
   std::size_t fractional = 0;
   std::size_t huge = 0;
   bool any() const { return missing + infinite + negative + fractional + huge > 0; }
+  // Adds another part's counts (of other cells) to these.
+  void add(const ValueProblems& more) {
+    missing += more.missing;
+    infinite += more.infinite;
+    negative += more.negative;
+    fractional += more.fractional;
+    huge += more.huge;
+  }
 };
 
 // The layout of a table (counts.h) that pass 1 lays out and pass 2 fills, and the

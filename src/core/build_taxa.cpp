@@ -48,13 +48,8 @@ void TaxonBlockBuilder::add_block(const ColumnSource& block, std::size_t first_t
   // column); throws, leaving the builder as it was, on indices that do not.
   const CountLayout part = scan_columns(block, executor);
   next_taxon_ += block.n_cols;
-  ValueProblems& problems = layout_.problems;
-  problems.missing += part.problems.missing;
-  problems.infinite += part.problems.infinite;
-  problems.negative += part.problems.negative;
-  problems.fractional += part.problems.fractional;
-  problems.huge += part.problems.huge;
-  if (problems.any()) return;  // no table: only further problems are counted
+  layout_.problems.add(part.problems);
+  if (layout_.problems.any()) return;  // no table: only further problems are counted
 
   const std::size_t entry0 = kept_ptr_.back();
   const std::size_t pair0 = layout_.pair_ptr.back();
