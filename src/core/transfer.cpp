@@ -13,18 +13,6 @@ namespace fastdmm {
 
 namespace {
 
-// Each sample's arg-max component (the lowest index among ties).
-std::vector<std::size_t> arg_max_labels(const std::vector<double>& posterior, std::size_t K) {
-  const std::size_t N = posterior.size() / K;
-  std::vector<std::size_t> label(N, 0);
-  for (std::size_t i = 0; i < N; ++i) {
-    for (std::size_t k = 1; k < K; ++k) {
-      if (posterior[i * K + k] > posterior[i * K + label[i]]) label[i] = k;
-    }
-  }
-  return label;
-}
-
 double x_log_x(double x) { return x > 0.0 ? x * std::log(x) : 0.0; }
 
 // Each sample's non-zeros (taxon, count) in increasing taxon order, from the
@@ -32,7 +20,7 @@ double x_log_x(double x) { return x > 0.0 ? x * std::log(x) : 0.0; }
 struct SampleRows {
   std::vector<std::size_t> ptr;
   std::vector<std::uint32_t> taxon;
-  std::vector<double> count;
+  std::vector<std::uint32_t> pair;  // the entry's (taxon, count) pair
 };
 
 SampleRows sample_rows(const Counts& counts) {
@@ -47,7 +35,7 @@ SampleRows sample_rows(const Counts& counts) {
   }
   for (std::size_t i = 0; i < N; ++i) rows.ptr[i + 1] += rows.ptr[i];
   rows.taxon.resize(counts.nnz());
-  rows.count.resize(counts.nnz());
+  rows.pair.resize(counts.nnz());
   std::vector<std::size_t> next(rows.ptr.begin(), rows.ptr.end() - 1);
   // A tile's entries come taxon by taxon: each sample's in increasing taxon order.
   for (std::size_t t = 0; t < counts.n_tiles(); ++t) {
@@ -55,7 +43,7 @@ SampleRows sample_rows(const Counts& counts) {
     for_each_in_tile(counts, t, [&](std::size_t r, std::size_t j, std::uint32_t pair) {
       const std::size_t at = next[first + r]++;
       rows.taxon[at] = static_cast<std::uint32_t>(j);
-      rows.count[at] = counts.pair_value[pair];
+      rows.pair[at] = pair;
     });
   }
   return rows;
@@ -69,16 +57,47 @@ double weights_change(double wa, double wb, double moved) {
 }
 
 // A component's objective f at its lambda: gradient g and Hessian
-// diag(D) + rho alpha alpha^T (mstep.h), with A = sum alpha and psi(A), psi1(A).
+// diag(D) + rho alpha alpha^T (mstep.h), with A = sum alpha and psi(A), psi1(A);
+// per (taxon, count) pair p of taxon j, what one sample with that count adds to
+// t_j and u_j (GroupTerms); and over all taxa the sums g^2 / D, alpha g / D and
+// alpha^2 / D that GroupTerms::decrement() takes for the taxa a group leaves
+// alone.
 struct ComponentModel {
   ComponentDerivatives d;
   double total_alpha = 0.0, psi_total = 0.0, psi1_total = 0.0;
-  void prepare() {
+  std::vector<double> pair_t, pair_u;
+  double sum_gg = 0.0, sum_ag = 0.0, sum_aa = 0.0;
+  bool positive = true;  // D > 0 for every taxon
+
+  void prepare(const Counts& counts) {
     total_alpha = 0.0;
     for (double a : d.alpha) total_alpha += a;
     const GammaValues at = gamma_values<false, true>(total_alpha);
     psi_total = at.digamma;
     psi1_total = at.trigamma;
+    const std::size_t S = d.alpha.size();
+    pair_t.resize(counts.n_pairs());
+    pair_u.resize(counts.n_pairs());
+    sum_gg = sum_ag = sum_aa = 0.0;
+    positive = true;
+    for (std::size_t j = 0; j < S; ++j) {
+      const double alpha = d.alpha[j];
+      const GammaValues base = gamma_values<false, true>(alpha);
+      for (std::size_t p = counts.pair_ptr[j]; p < counts.pair_ptr[j + 1]; ++p) {
+        const GammaValues above = gamma_values<false, true>(alpha + counts.pair_value[p]);
+        const double dt = alpha * (above.digamma - base.digamma);
+        pair_t[p] = dt;
+        pair_u[p] = dt + alpha * alpha * (above.trigamma - base.trigamma);
+      }
+      const double D = d.diagonal[j];
+      if (!(D > 0.0)) {
+        positive = false;
+        continue;
+      }
+      sum_gg += d.gradient[j] * d.gradient[j] / D;
+      sum_ag += alpha * d.gradient[j] / D;
+      sum_aa += alpha * alpha / D;
+    }
   }
 };
 
@@ -112,34 +131,44 @@ struct GroupTerms {
     a2 += m.psi1_total - at_depth.trigamma;
     for (std::size_t e = rows.ptr[i]; e < rows.ptr[i + 1]; ++e) {
       const std::size_t j = rows.taxon[e];
-      const double alpha = m.d.alpha[j];
-      const GammaValues at = gamma_values<false, true>(alpha);
-      const GammaValues above = gamma_values<false, true>(alpha + rows.count[e]);
-      const double dt = alpha * (above.digamma - at.digamma);
       if (t[j] == 0.0 && u[j] == 0.0) touched.push_back(static_cast<std::uint32_t>(j));
-      t[j] += dt;
-      u[j] += dt + alpha * alpha * (above.trigamma - at.trigamma);
+      t[j] += m.pair_t[rows.pair[e]];
+      u[j] += m.pair_u[rows.pair[e]];
     }
   }
 
   // Half of g'^T H'^-1 g' for f' = f + sign * (the group's log evidence), sign
   // +1 when the group leaves and -1 when it joins, at the component's lambda:
   // the decrease one Newton step on the refitted component promises. H' is
-  // diagonal plus rank one, so this is O(S) by Sherman-Morrison. 0 when H' is
+  // diagonal plus rank one, so this is a sum over taxa by Sherman-Morrison.
+  // The taxa no member counts change only through a1: their gradient by
+  // sign alpha_j a1, exactly, and their diagonal D_j by as much, which is left
+  // out (a change of order 1 / members), so that their sums come from the
+  // model's sums over all taxa and the cost is O(taxa touched). 0 when H' is
   // not positive definite (the model promises nothing).
   double decrement(const ComponentModel& m, double sign) const {
+    if (!m.positive) return 0.0;
     const ComponentDerivatives& d = m.d;
-    const std::size_t S = d.alpha.size();
+    const double c = sign * a1;
+    // The untouched taxa's sums are the model's less the touched taxa's shares.
+    double base_gg = m.sum_gg, base_ag = m.sum_ag, base_aa = m.sum_aa;
     double gg = 0.0, ag = 0.0, aa = 0.0;
-    for (std::size_t j = 0; j < S; ++j) {
+    for (std::uint32_t j : touched) {
       const double alpha = d.alpha[j];
-      const double g = d.gradient[j] + sign * (alpha * a1 + t[j]);
-      const double D = d.diagonal[j] + sign * (alpha * a1 + u[j]);
+      const double D0 = d.diagonal[j], g0 = d.gradient[j];
+      base_gg -= g0 * g0 / D0;
+      base_ag -= alpha * g0 / D0;
+      base_aa -= alpha * alpha / D0;
+      const double g = g0 + sign * (alpha * a1 + t[j]);
+      const double D = D0 + sign * (alpha * a1 + u[j]);
       if (!(D > 0.0)) return 0.0;
       gg += g * g / D;
       ag += alpha * g / D;
       aa += alpha * alpha / D;
     }
+    gg += base_gg + 2.0 * c * base_ag + c * c * base_aa;
+    ag += base_ag + c * base_aa;
+    aa += base_aa;
     const double rho = d.rank_one + sign * a2;
     const double denominator = 1.0 + rho * aa;
     if (!(denominator > 0.0)) return 0.0;
@@ -193,11 +222,34 @@ double partial_nle(const Counts& counts, const std::vector<double>& evidence,
 double try_transfer(const Counts& counts, const EmState& state, const std::vector<double>& evidence,
                     const TransferCandidate& c, const OptimiserOptions& optimiser,
                     const Executor& executor, EmState& trial, int& unconverged) {
+  const std::vector<std::uint32_t> to(c.samples.size(), static_cast<std::uint32_t>(c.to));
+  return try_reassignment(counts, state, evidence, c.from, c.to, c.samples, to, optimiser,
+                          executor, trial, unconverged);
+}
+
+}  // namespace
+
+std::vector<std::size_t> arg_max_labels(const std::vector<double>& posterior, std::size_t K) {
+  const std::size_t N = posterior.size() / K;
+  std::vector<std::size_t> label(N, 0);
+  for (std::size_t i = 0; i < N; ++i) {
+    for (std::size_t k = 1; k < K; ++k) {
+      if (posterior[i * K + k] > posterior[i * K + label[i]]) label[i] = k;
+    }
+  }
+  return label;
+}
+
+double try_reassignment(const Counts& counts, const EmState& state,
+                        const std::vector<double>& evidence, std::size_t a, std::size_t b,
+                        const std::vector<std::uint32_t>& samples,
+                        const std::vector<std::uint32_t>& to, const OptimiserOptions& optimiser,
+                        const Executor& executor, EmState& trial, int& unconverged) {
   const std::size_t N = counts.n_samples, S = counts.n_taxa, K = state.n_components;
-  const std::size_t a = c.from, b = c.to;
   std::vector<double> posterior = state.next_posterior;
-  for (std::uint32_t i : c.samples) {
-    for (std::size_t k = 0; k < K; ++k) posterior[i * K + k] = k == b ? 1.0 : 0.0;
+  for (std::size_t m = 0; m < samples.size(); ++m) {
+    const std::size_t i = samples[m];
+    for (std::size_t k = 0; k < K; ++k) posterior[i * K + k] = k == to[m] ? 1.0 : 0.0;
   }
   std::vector<double> pair_posterior(N * 2), weights(K, 0.0);
   for (std::size_t i = 0; i < N; ++i) {
@@ -222,8 +274,6 @@ double try_transfer(const Counts& counts, const EmState& state, const std::vecto
   return partial_nle(counts, evidence, pair_evidence, a, b, trial.weights, trial.log_alpha);
 }
 
-}  // namespace
-
 TransferCandidates rank_transfers(const Counts& counts, const EmState& state,
                                   const Executor& executor) {
   const std::size_t N = counts.n_samples, S = counts.n_taxa, K = state.n_components;
@@ -240,7 +290,7 @@ TransferCandidates rank_transfers(const Counts& counts, const EmState& state,
   for_each_component(K, S, executor, [&](std::size_t k, const Executor& inner) {
     if (!live[k]) return;
     component_derivatives(counts, histograms[k], &state.log_alpha[k * S], inner, models[k].d);
-    models[k].prepare();
+    models[k].prepare(counts);
   });
   std::vector<double> evidence;
   log_evidence(counts, state.log_alpha, K, executor, evidence);

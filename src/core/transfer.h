@@ -37,6 +37,22 @@ struct TransferCandidates {
 TransferCandidates rank_transfers(const Counts& counts, const EmState& state,
                                   const Executor& executor);
 
+// Each sample's arg-max component in posterior[i * K + k] (the lowest index
+// among ties).
+std::vector<std::size_t> arg_max_labels(const std::vector<double>& posterior, std::size_t K);
+
+// Samples reassigned between components a and b (samples[m] to component
+// to[m], each a or b), a and b refitted from their current parameters by
+// `optimiser`: returns the NLE at the result, computed from the state's
+// `evidence` (log_evidence() at its parameters) with a's and b's columns
+// replaced. Fills `trial`'s posteriors (the state's next_posterior with the
+// samples' rows one-hot), parameters and weights; `trial` is not evaluated.
+double try_reassignment(const Counts& counts, const EmState& state,
+                        const std::vector<double>& evidence, std::size_t a, std::size_t b,
+                        const std::vector<std::uint32_t>& samples,
+                        const std::vector<std::uint32_t>& to, const OptimiserOptions& optimiser,
+                        const Executor& executor, EmState& trial, int& unconverged);
+
 struct TransferSettings {
   EmSettings em;            // the fit's EM settings: EM runs on from an accepted transfer
   int max_failures = 20;    // failed trials per list (singles, groups) before a ranking is given up
