@@ -307,7 +307,7 @@ replicated_starts_cap <- 1000L
 
 # The kinds of move by name, in the order of their codes in C++ (enum MoveKind
 # in src/core/moves.h).
-move_kinds <- c("split-merge", "transfer")
+move_kinds <- c("split-merge", "transfer", "re-split")
 
 # The kinds of start by name, each with its code in C++ (enum StartKind in
 # src/core/starts.h): .fit_dmn() receives the codes.
@@ -458,6 +458,13 @@ check_init <- function(init, k, n_samples) {
 #'   sizes the budget by the table's cost (see Details). At most 100,000.
 #' @param transfers Try transfers of samples between components? `NULL`
 #'   (default) is `TRUE` unless `nstart = 1`.
+#' @param resplits Try re-splits (for `k >= 3`): the members of two components
+#'   pooled and divided again by a two-component search of their own (three
+#'   k-means++ starts, each run to convergence), the pair refitted on the whole
+#'   table and the result kept when it lowers the NLE? Each start of the
+#'   replicated search tries every pair, once neither split-merge nor transfers
+#'   improves it, until no re-split does. `NULL` (default) is `TRUE` for the
+#'   replicated search (`nstart = NULL`) and `FALSE` for an explicit `nstart`.
 #' @return A list of class `dmn_search` for the `search` argument of
 #'   [dmn_fit()]. Each setting is a whole number up to `.Machine$integer.max`
 #'   (or a flag); [dmn_fit()] checks them again where it uses them, so that an
@@ -484,7 +491,8 @@ check_init <- function(init, k, n_samples) {
 #' dmn_search(max_starts = 200)  # a wider budget for the replicated search
 dmn_search <- function(screen_iter = 10, n_continue = NULL, split_merge = NULL,
                        max_moves = NULL, max_tries = 5, subsample = 20000,
-                       replicates = 3, max_starts = NULL, transfers = NULL) {
+                       replicates = 3, max_starts = NULL, transfers = NULL,
+                       resplits = NULL) {
   settings <- mget(names(search_setting_checks))
   structure(check_search_settings(settings, function(name) name), class = "dmn_search")
 }
@@ -516,6 +524,7 @@ resolve_search <- function(search, nstart) {
   settings$n_continue <- settings$n_continue %||% as.integer(ceiling(sqrt(nstart %||% 10L)))
   settings$split_merge <- settings$split_merge %||% searching
   settings$transfers <- settings$transfers %||% searching
+  settings$resplits <- settings$resplits %||% replicated
   settings$max_moves <- settings$max_moves %||% NA_integer_
   settings$replicates <- if (replicated) as.integer(settings$replicates %||% 3L) else 0L
   settings$max_starts <- if (is.null(settings$max_starts)) NA_integer_ else as.integer(settings$max_starts)

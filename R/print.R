@@ -53,7 +53,7 @@ print.dmn_fit <- function(x, ...) {
   }
   if (NROW(x$moves) > 0L) {
     kinds <- x$moves$kind %||% rep("split-merge", nrow(x$moves))
-    for (kind in intersect(c("split-merge", "transfer"), kinds)) {
+    for (kind in intersect(move_kinds, kinds)) {
       mine <- kinds == kind
       cat(sprintf("%s: %d of %d moves kept\n", kind, sum(x$moves$accepted[mine]), sum(mine)))
     }

@@ -61,6 +61,7 @@ FitArguments read_fit_arguments(int n_samples, SEXP k, SEXP threads, SEXP max_it
   options.max_starts =
       static_cast<std::size_t>(settings.integer_or_na("max_starts", 1, kIntMax, 0));
   options.transfers = settings.flag("transfers");
+  options.resplits = settings.flag("resplits");
   return arguments;
 }
 
@@ -187,7 +188,8 @@ Rcpp::List starts_list(const std::vector<fastdmm::StartRecord>& records) {
 
 // Components 1-based, as R numbers them; each kind's own columns NA for the other
 // kind (split-merge: merge_first, merge_second, split; transfer: from, to,
-// samples). `kind` holds the codes of fastdmm::MoveKind.
+// samples; re-split: from and to the pair pooled, samples the pool's size).
+// `kind` holds the codes of fastdmm::MoveKind.
 Rcpp::List moves_list(const std::vector<fastdmm::MoveTrial>& records) {
   const std::size_t n_moves = records.size();
   Rcpp::IntegerVector kind(n_moves), merge_first(n_moves), merge_second(n_moves),
@@ -196,14 +198,14 @@ Rcpp::List moves_list(const std::vector<fastdmm::MoveTrial>& records) {
   Rcpp::LogicalVector accepted(n_moves);
   for (std::size_t m = 0; m < n_moves; ++m) {
     const fastdmm::MoveTrial& r = records[m];
-    const bool transfer = r.kind == fastdmm::MoveKind::transfer;
+    const bool split_merge = r.kind == fastdmm::MoveKind::split_merge;
     kind[m] = static_cast<int>(r.kind);
-    merge_first[m] = transfer ? NA_INTEGER : r.first + 1;
-    merge_second[m] = transfer ? NA_INTEGER : r.second + 1;
-    split[m] = transfer ? NA_INTEGER : r.third + 1;
-    from[m] = transfer ? r.first + 1 : NA_INTEGER;
-    to[m] = transfer ? r.second + 1 : NA_INTEGER;
-    samples[m] = transfer ? r.samples : NA_INTEGER;
+    merge_first[m] = split_merge ? r.first + 1 : NA_INTEGER;
+    merge_second[m] = split_merge ? r.second + 1 : NA_INTEGER;
+    split[m] = split_merge ? r.third + 1 : NA_INTEGER;
+    from[m] = split_merge ? NA_INTEGER : r.first + 1;
+    to[m] = split_merge ? NA_INTEGER : r.second + 1;
+    samples[m] = split_merge ? NA_INTEGER : r.samples;
     nle_before[m] = r.nle_before;
     nle_after[m] = r.nle_after;
     accepted[m] = r.accepted;
@@ -257,10 +259,10 @@ Rcpp::List fit_list(const fastdmm::FittedSearch& found) {
           Rcpp::Named("at_best") = found.replication.at_best,
           Rcpp::Named("optima") = found.replication.optima,
           Rcpp::Named("optima_seen_once") = found.replication.optima_seen_once,
-          Rcpp::Named("moves_tried") = Rcpp::IntegerVector::create(found.moves_tried[0],
-                                                                   found.moves_tried[1]),
-          Rcpp::Named("moves_accepted") = Rcpp::IntegerVector::create(
-              found.moves_accepted[0], found.moves_accepted[1])),
+          Rcpp::Named("moves_tried") = Rcpp::IntegerVector(
+              std::begin(found.moves_tried), std::end(found.moves_tried)),
+          Rcpp::Named("moves_accepted") = Rcpp::IntegerVector(
+              std::begin(found.moves_accepted), std::end(found.moves_accepted))),
       Rcpp::Named("starts") = starts_list(found.starts),
       Rcpp::Named("moves") = moves_list(found.moves));
 }

@@ -10,6 +10,7 @@
 #include "em.h"
 #include "hellinger_kmeans.h"
 #include "parallel.h"
+#include "resplit.h"
 #include "split_merge.h"
 #include "transfer.h"
 
@@ -17,12 +18,14 @@ namespace fastdmm {
 
 // The kinds of move. R's dmn_fit() reports them by these names (move_kinds in
 // R/dmn_fit.R): a new kind is a new code there and here.
-enum class MoveKind { split_merge = 0, transfer = 1 };
+enum class MoveKind { split_merge = 0, transfer = 1, resplit = 2 };
+constexpr int kMoveKinds = 3;
 
 // One trial of either kind, in the order tried. Split-merge: `first` and
 // `second` merged, `third` split (first == second: an empty slot filled);
-// transfer: `samples` moved from `first` to `second` (third -1). Components
-// are 0-based, as they were at the time.
+// transfer: `samples` moved from `first` to `second` (third -1); re-split:
+// `samples` pooled from `first` and `second` (third -1). Components are
+// 0-based, as they were at the time.
 struct MoveTrial {
   MoveKind kind = MoveKind::split_merge;
   int first = 0, second = 0, third = -1;
@@ -37,6 +40,8 @@ struct LocalSearchSettings {
   MoveSettings split_merge_settings;
   bool transfers = true;
   TransferSettings transfer_settings;
+  bool resplits = true;
+  ResplitSettings resplit_settings;
   int max_rounds = 1000;  // rounds of (split-merge, transfers), a guard only
 };
 
@@ -48,14 +53,14 @@ struct LocalSearchResult {
   int total_em_iterations = 0;        // iterations of every trial
   bool any_accepted = false;
   bool converged = false;             // the last accepted move's EM converged
-  int tried[2] = {0, 0};              // by MoveKind
-  int accepted[2] = {0, 0};
+  int tried[kMoveKinds] = {0, 0, 0};  // by MoveKind
+  int accepted[kMoveKinds] = {0, 0, 0};
 };
 
-// Rounds of split-merge moves (until a round accepts none, split_merge.h) then
-// transfers (until a ranking's trials all fail, transfer.h) on `state`, in
-// place, until a round's transfers accept none: the state is then one that
-// neither kind improves (within their candidate lists).
+// Rounds of split-merge moves (until a round accepts none, split_merge.h),
+// transfers (until a ranking's trials all fail, transfer.h) and, once neither
+// of those improves the state, re-splits (resplit.h) on `state`, in place, until
+// a round ends with no kind improving it (within their candidate lists).
 LocalSearchResult local_search(const Counts& counts, const SquareRootProportions& roots,
                                const std::vector<std::uint64_t>& fingerprint, EmState& state,
                                const LocalSearchSettings& settings, const Executor& executor,

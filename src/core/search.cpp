@@ -192,6 +192,12 @@ LocalSearchSettings moves_settings(const Counts& counts, const SearchOptions& op
   transfer.em = options.em;
   transfer.max_failures = options.transfer_failures;
   transfer.optimiser = options.optimiser;
+  settings.resplits = options.resplits && counts.n_samples <= options.transfer_samples;
+  ResplitSettings& resplit = settings.resplit_settings;
+  resplit.em = options.em;
+  resplit.optimiser = options.optimiser;
+  resplit.starts = options.resplit_starts;
+  resplit.seed = options.seed;
   return settings;
 }
 
@@ -205,7 +211,7 @@ LocalSearchResult move_state(const Counts& counts, const TableGeometry& geometry
                                          moves_settings(counts, options), executor, hooks,
                                          progress);
   result.total_em_iterations += moved.total_em_iterations;
-  for (int kind = 0; kind < 2; ++kind) {
+  for (int kind = 0; kind < kMoveKinds; ++kind) {
     result.moves_tried[kind] += moved.tried[kind];
     result.moves_accepted[kind] += moved.accepted[kind];
   }

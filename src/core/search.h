@@ -39,6 +39,11 @@ struct SearchOptions {
   bool transfers = false;
   std::size_t transfer_samples = 5000;
   int transfer_failures = 20;
+  // Re-splits (resplit.h) once neither split-merge nor transfers improves a
+  // state, for k >= 3, on the same tables as transfers: each pair's pool gets
+  // resplit_starts starts of its own.
+  bool resplits = false;
+  int resplit_starts = 3;
   // Replication (DESIGN.md section 8): with replicates > 0 the starts run one
   // after another, each to convergence and then moved until no move improves
   // it, until `replicates` of them have reached the best optimum (NLEs within
@@ -98,8 +103,8 @@ struct SearchResult {
   EmState state;  // the best state: converged EM on every sample
   std::vector<StartRecord> starts;
   std::vector<MoveTrial> moves;   // the best start's (or the best state's) moves
-  int moves_tried[2] = {0, 0};    // every start's, by MoveKind
-  int moves_accepted[2] = {0, 0};
+  int moves_tried[kMoveKinds] = {0, 0, 0};  // every start's, by MoveKind
+  int moves_accepted[kMoveKinds] = {0, 0, 0};
   ReplicationRecord replication;
   std::size_t best_start = 0;
   std::vector<double> nle_trace;  // the best start's iterations, then each accepted move

@@ -84,7 +84,7 @@ sweep_setup <- quote({
   sparse <- function() methods::as(Matrix::Matrix(x, sparse = TRUE), "CsparseMatrix")
   raw_search <- list(screen_iter = 10L, n_continue = 1L, split_merge = FALSE,
                      max_moves = 2L, max_tries = 5L, subsample = 0, replicates = 0L,
-                     max_starts = NA_integer_, transfers = FALSE)
+                     max_starts = NA_integer_, transfers = FALSE, resplits = FALSE)
   raw_fit <- function(...) {
     args <- list(counts = table, k = 2L, seeds = 1L, kinds = 0L, given = NULL, threads = 1L,
                  max_iter = 5L, tol = 1e-6, rel_tol = 1e-12, accelerate = TRUE,
@@ -153,6 +153,8 @@ fit_rows <- c(
             c(accepts$count, "NULL"), quote(inherits(.value, "dmn_search"))),
   probe_row("dmn_search", quote(dmn_search(transfers = .v)), "transfers",
             c(accepts$flag, "NULL"), quote(inherits(.value, "dmn_search"))),
+  probe_row("dmn_search", quote(dmn_search(resplits = .v)), "resplits",
+            c(accepts$flag, "NULL"), quote(inherits(.value, "dmn_search"))),
   probe_row("edited dmn_search",
             quote(dmn_fit(x, 2, seed = 1, threads = 1,
                           search = edit_search("replicates", .v))),
@@ -165,6 +167,10 @@ fit_rows <- c(
             quote(dmn_fit(x, 3, nstart = 3, seed = 1, threads = 1,
                           search = edit_search("transfers", .v))),
             "search$transfers", c(accepts$flag, "NULL"), is_fit),
+  probe_row("edited dmn_search",
+            quote(dmn_fit(x, 3, nstart = 3, seed = 1, threads = 1,
+                          search = edit_search("resplits", .v))),
+            "search$resplits", c(accepts$flag, "NULL"), is_fit),
   probe_row("edited dmn_search",
             quote(dmn_fit(x, 3, nstart = 3, seed = 1, threads = 1,
                           search = edit_search("subsample", .v))),
@@ -746,11 +752,13 @@ for (field in c("screen_iter", "n_continue", "max_tries", "max_moves", "subsampl
   }
 }
 
-for (value in list(NA, "a", c(TRUE, FALSE), NULL, 1L)) {
-  internal_cases <- c(internal_cases, internal(
-    sprintf("search$transfers = %s", deparse1(value)),
-    bquote(raw_fit(search = raw_search_with("transfers", .(value)))),
-    "'search\\$transfers'"))
+for (flag in c("transfers", "resplits")) {
+  for (value in list(NA, "a", c(TRUE, FALSE), NULL, 1L)) {
+    internal_cases <- c(internal_cases, internal(
+      sprintf("search$%s = %s", flag, deparse1(value)),
+      bquote(raw_fit(search = raw_search_with(.(flag), .(value)))),
+      sprintf("'search\\$%s'", flag)))
+  }
 }
 
 # ---- the sweeps ------------------------------------------------------------------------

@@ -475,12 +475,12 @@ test_that("the default is the replicated search, on record, its moves never rais
   expect_lte(goodnessOfFit(fit)[["NLE"]], goodnessOfFit(one)[["NLE"]])
   # The moves of the best start, both kinds, and the counts over all starts.
   moves <- fit$moves
-  expect_true(all(moves$kind %in% c("split-merge", "transfer")))
+  expect_true(all(moves$kind %in% c("split-merge", "transfer", "re-split")))
   expect_true(all(is.na(moves$from[moves$kind == "split-merge"])))
-  expect_true(all(moves$samples[moves$kind == "transfer"] >= 1L))
+  expect_true(all(moves$samples[moves$kind != "split-merge"] >= 1L))
   kept <- moves[moves$accepted, ]
   expect_true(all(kept$NLE_after < kept$NLE_before))
-  expect_named(search$moves_tried, c("split-merge", "transfer"))
+  expect_named(search$moves_tried, c("split-merge", "transfer", "re-split"))
   expect_true(all(search$moves_accepted <= search$moves_tried))
   expect_gte(sum(search$moves_tried), nrow(moves))
   expect_nonincreasing(fit$nle_trace, rel_tol = 1e-12)
@@ -513,6 +513,42 @@ test_that("transfers lower the NLE where EM has frozen, and are all on record", 
       dense_neg_log_prior(fitted(moved))
     expect_relative(goodnessOfFit(moved)[["NLE"]], nle, 1e-9)
   }
+})
+
+test_that("re-splits lower the NLE where split-merge and transfers have stopped", {
+  # Twins at k = 3 from these k-means++ starts: split-merge and transfers stop at
+  # an NLE that re-splitting a pair of components lowers.
+  x <- twins_counts()
+  for (seed in c(1, 2)) {
+    moved <- dmn_fit(x, 3, seed = seed, init = "kmeans++", nstart = 1, threads = 1,
+                     search = dmn_search(transfers = TRUE, split_merge = TRUE))
+    resplit <- dmn_fit(x, 3, seed = seed, init = "kmeans++", nstart = 1, threads = 1,
+                       search = dmn_search(transfers = TRUE, split_merge = TRUE,
+                                           resplits = TRUE))
+    expect_lt(goodnessOfFit(resplit)[["NLE"]], goodnessOfFit(moved)[["NLE"]] - 1)
+    expect_identical(sum(moved$moves$kind == "re-split"), 0L)
+    moves <- resplit$moves[resplit$moves$kind == "re-split", ]
+    expect_gte(sum(moves$accepted), 1L)
+    # A re-split pools two different components, at least four samples, at most
+    # every sample; one that is kept lowers the NLE.
+    expect_true(all(moves$from < moves$to & moves$to <= 3L))
+    expect_true(all(moves$samples >= 4L & moves$samples <= nrow(x)))
+    kept <- moves[moves$accepted, ]
+    expect_true(all(kept$NLE_after < kept$NLE_before))
+    expect_identical(resplit$search$moves_accepted[["re-split"]], nrow(kept))
+    expect_nonincreasing(resplit$nle_trace, rel_tol = 1e-12)
+    # The fit's NLE is the brute-force one at its parameters.
+    nle <- -dense_log_likelihood(x, fitted(resplit), resplit$mixture$Weight) +
+      dense_neg_log_prior(fitted(resplit))
+    expect_relative(goodnessOfFit(resplit)[["NLE"]], nle, 1e-9)
+  }
+  # Two threads give the same fit, re-splits included.
+  two <- dmn_fit(x, 3, seed = 1, init = "kmeans++", nstart = 1, threads = 2,
+                 search = dmn_search(transfers = TRUE, split_merge = TRUE, resplits = TRUE))
+  one <- dmn_fit(x, 3, seed = 1, init = "kmeans++", nstart = 1, threads = 1,
+                 search = dmn_search(transfers = TRUE, split_merge = TRUE, resplits = TRUE))
+  expect_identical(two$moves, one$moves)
+  expect_identical(goodnessOfFit(two), goodnessOfFit(one))
 })
 
 test_that("a budget that ends first warns, naming k and how to widen it", {
