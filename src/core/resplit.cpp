@@ -15,10 +15,13 @@ namespace fastdmm {
 
 namespace {
 
-// A key of the pool's members (rows in increasing order).
-std::uint64_t pool_key(const std::vector<std::uint32_t>& rows) {
+// A key of the pool's members from their content (fingerprint, see
+// hellinger_kmeans.h), whatever their order: a sum of hashes, so that the same
+// samples in another row order give the same key and the same search.
+std::uint64_t pool_key(const std::vector<std::uint32_t>& rows,
+                       const std::vector<std::uint64_t>& fingerprint) {
   std::uint64_t h = splitmix64_first(rows.size());
-  for (std::uint32_t r : rows) h = splitmix64_first(h ^ r);
+  for (std::uint32_t r : rows) h += splitmix64_finalise(fingerprint[r]);
   return h;
 }
 
@@ -73,6 +76,7 @@ ResplitResult resplit_moves(const Counts& counts, EmState& state, const ResplitS
   if (K < 2 || N < settings.min_pool) return result;
   // The key of each pair's pool when it was last tried (0: never).
   std::vector<std::uint64_t> tried(K * K, 0);
+  const std::vector<std::uint64_t> fingerprint = sample_fingerprints(counts, executor);
   std::vector<std::size_t> label = arg_max_labels(state.next_posterior, K);
   std::vector<double> evidence;
   log_evidence(counts, state.log_alpha, K, executor, evidence);
@@ -86,7 +90,7 @@ ResplitResult resplit_moves(const Counts& counts, EmState& state, const ResplitS
           if (label[i] == a || label[i] == b) rows.push_back(static_cast<std::uint32_t>(i));
         }
         if (rows.size() < settings.min_pool) continue;
-        const std::uint64_t key = pool_key(rows) | 1u;
+        const std::uint64_t key = pool_key(rows, fingerprint) | 1u;
         if (tried[a * K + b] == key) continue;
         tried[a * K + b] = key;
         const Counts pool = subset_table(counts, rows, executor);

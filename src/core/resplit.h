@@ -19,7 +19,7 @@ struct ResplitSettings {
   OptimiserOptions optimiser;
   int starts = 3;              // k-means++ starts of each pool's two-component search
   std::size_t min_pool = 4;    // pools of fewer samples are left alone
-  std::uint32_t seed = 0;      // keys the starts' draws (with the pool's members)
+  std::uint32_t seed = 0;      // keys the starts' draws (with the pool's members' content)
 };
 
 struct ResplitRecord {
@@ -49,8 +49,9 @@ struct ResplitResult {
 // whole table from the pool's parameters, and the result is kept, and EM run
 // on from it, when its NLE is lower by more than the EM threshold. Pairs are
 // visited in turn until none whose pool changed since its last trial remains:
-// the pool's search is keyed on the seed and the pool's members, so a pool
-// tried before would be divided the same way again.
+// the pool's search is keyed on the seed and the pool's members' content (so
+// it does not depend on the order of the samples), and a pool tried before
+// would be divided the same way again.
 ResplitResult resplit_moves(const Counts& counts, EmState& state, const ResplitSettings& settings,
                             const Executor& executor, const FitHooks& hooks);
 
