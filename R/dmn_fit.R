@@ -136,10 +136,14 @@
 #'   `em_iterations`, `converged` and `status` (`"converged"`, `"max_iter"`,
 #'   `"screened"`: not continued, or `"abandoned"`: stopped once Aitken's
 #'   estimate of its limit showed it could not end below the best). `moves`
-#'   lists the split-merge moves tried on the best start (components merged and
-#'   split, in the numbering of the time, `NLE_before`, `NLE_after`,
-#'   `accepted`; `merge_first` equal to `merge_second` is an empty component
-#'   taking half of the split one), `best_start` the start kept, `init` and `accelerate` what was
+#'   lists the moves tried on the best start, in order, with their `kind`,
+#'   `NLE_before`, `NLE_after`, `accepted` and `em_iterations`: split-merge
+#'   moves (components `merge_first` and `merge_second` merged and `split`
+#'   split, in the numbering of the time; `merge_first` equal to
+#'   `merge_second` is an empty component taking half of the split one),
+#'   transfers (`samples` moved `from` one component `to` another) and
+#'   re-splits (components `from` and `to` pooled, `samples` in the pool),
+#'   `best_start` the start kept, `init` and `accelerate` what was
 #'   used, and `total_em_iterations` every EM iteration the search spent.
 #'   `search` records how the table was used: `samples` (all of them),
 #'   `subsample` (how many the starts and moves worked on; `samples` when the
@@ -376,13 +380,14 @@ check_init <- function(init, k, n_samples) {
 #' Settings of the search [dmn_fit()] runs unless `nstart = 1`: replicated
 #' starts (the default, `nstart = NULL`) or em-EM screening (Biernacki, Celeux
 #' & Govaert 2003) of a fixed number of starts (`nstart > 1`), and the moves
-#' that improve a converged fit: split-merge moves (Ueda et al. 2000) and
-#' transfers of samples between components. The defaults suit tables of any
+#' that improve a converged fit: split-merge moves (Ueda et al. 2000),
+#' transfers of samples between components and, when asked for, re-splits of
+#' pairs of components. The defaults suit tables of any
 #' size; see the "Finding the best fit" section of `vignette("fastdmm")`.
 #'
 #' With thousands of reads per sample the posteriors are 0/1 after the first
 #' E-step and EM cannot move samples between components itself: its fixed
-#' point is a partition that depends on the start. Two kinds of move change
+#' point is a partition that depends on the start. Three kinds of move change
 #' the partition, each kept only when it lowers the NLE:
 #' * Split-merge: two alike components are merged (or an empty one taken) and
 #'   another split in two, the three refitted and EM run again. Each
@@ -401,8 +406,20 @@ check_init <- function(init, k, n_samples) {
 #'   candidates are ranked again. Groups are what moves replicate-like samples
 #'   that only fit elsewhere together. Tables (or subsamples) of more than
 #'   5,000 samples are not given transfers.
+#' * Re-splits (for `k >= 3`, when `resplits = TRUE`): the
+#'   members of two components are pooled and divided again by a search of
+#'   their own (three k-means++ starts with two components on the pool's
+#'   table, each run to convergence); the best division is refitted on the
+#'   whole table, from the parameters the pool's search fitted, and kept when
+#'   the NLE falls. Every pair is tried once split-merge and transfers stop,
+#'   and again whenever its members have changed. A re-split changes many
+#'   samples at once where no single move of the other kinds helps: on
+#'   soilrep it reached optima below any other search's, but it makes each
+#'   start two to four times slower, so it is not on by default. Like
+#'   transfers, it is left out on tables (or subsamples) of more than 5,000
+#'   samples.
 #'
-#' The two kinds alternate until neither improves the fit. In the replicated
+#' The kinds run in rounds until none improves the fit. In the replicated
 #' search every start gets them, and starts are added until the best optimum
 #' (the lowest NLE, within 1e-6 relative) has been reached by `replicates`
 #' starts, as latent class software replicates its best log-likelihood (Hipp
@@ -461,10 +478,11 @@ check_init <- function(init, k, n_samples) {
 #' @param resplits Try re-splits (for `k >= 3`): the members of two components
 #'   pooled and divided again by a two-component search of their own (three
 #'   k-means++ starts, each run to convergence), the pair refitted on the whole
-#'   table and the result kept when it lowers the NLE? Each start of the
-#'   replicated search tries every pair, once neither split-merge nor transfers
-#'   improves it, until no re-split does. `NULL` (default) is `TRUE` for the
-#'   replicated search (`nstart = NULL`) and `FALSE` for an explicit `nstart`.
+#'   table and the result kept when it lowers the NLE? Each start tries every
+#'   pair once neither split-merge nor transfers improves it, until no re-split
+#'   does. Off by default (`NULL` is `FALSE` too): re-splits reach lower optima on wide
+#'   deep tables (soilrep, mouseData) but make a start two to four times
+#'   slower; see the "Finding the best fit" section of `vignette("fastdmm")`.
 #' @return A list of class `dmn_search` for the `search` argument of
 #'   [dmn_fit()]. Each setting is a whole number up to `.Machine$integer.max`
 #'   (or a flag); [dmn_fit()] checks them again where it uses them, so that an
@@ -492,7 +510,7 @@ check_init <- function(init, k, n_samples) {
 dmn_search <- function(screen_iter = 10, n_continue = NULL, split_merge = NULL,
                        max_moves = NULL, max_tries = 5, subsample = 20000,
                        replicates = 3, max_starts = NULL, transfers = NULL,
-                       resplits = NULL) {
+                       resplits = FALSE) {
   settings <- mget(names(search_setting_checks))
   structure(check_search_settings(settings, function(name) name), class = "dmn_search")
 }
@@ -524,7 +542,8 @@ resolve_search <- function(search, nstart) {
   settings$n_continue <- settings$n_continue %||% as.integer(ceiling(sqrt(nstart %||% 10L)))
   settings$split_merge <- settings$split_merge %||% searching
   settings$transfers <- settings$transfers %||% searching
-  settings$resplits <- settings$resplits %||% replicated
+  # NULL: an object made before the setting existed.
+  settings$resplits <- settings$resplits %||% FALSE
   settings$max_moves <- settings$max_moves %||% NA_integer_
   settings$replicates <- if (replicated) as.integer(settings$replicates %||% 3L) else 0L
   settings$max_starts <- if (is.null(settings$max_starts)) NA_integer_ else as.integer(settings$max_starts)
