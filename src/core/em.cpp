@@ -237,6 +237,21 @@ double aitken_limit(double n0, double n1, double n2) {
   return n1 - d2 / (1.0 - d2 / d1);
 }
 
+void AcceptedMoves::add(double nle, const EmRun& run) {
+  accepted_nle.push_back(nle);
+  em_iterations += run.iterations;
+  extrapolations += run.extrapolations;
+  converged = run.converged;
+}
+
+void AcceptedMoves::add(const AcceptedMoves& other) {
+  if (other.accepted_nle.empty()) return;
+  accepted_nle.insert(accepted_nle.end(), other.accepted_nle.begin(), other.accepted_nle.end());
+  em_iterations += other.em_iterations;
+  extrapolations += other.extrapolations;
+  converged = other.converged;
+}
+
 double convergence_threshold(const EmSettings& settings, double nle) {
   return std::max(settings.tolerance, settings.rel_tolerance * std::fabs(nle));
 }

@@ -118,6 +118,20 @@ struct EmRun {
   bool abandoned = false;          // stopped because it could not reach `target`
 };
 
+// What accepted moves (of any kind) did to a state's history: the NLE after each
+// and the iterations of the EM run on from it. The results of the kinds of move
+// and of the local search share it.
+struct AcceptedMoves {
+  std::vector<double> accepted_nle;  // the NLE after each accepted move and its EM
+  int em_iterations = 0;             // iterations of the accepted moves' EM
+  int extrapolations = 0;            // accepted SQUAREM steps of that EM
+  bool converged = false;            // the last accepted move's EM converged
+  // One accepted move, at NLE `nle` after `run`.
+  void add(double nle, const EmRun& run);
+  // Another's accepted moves after these (nothing when it has none).
+  void add(const AcceptedMoves& other);
+};
+
 // Aitken's estimate of where a linearly converging NLE sequence ends (Boehning et
 // al. 1994; McNicholas et al. 2010): with decrements d1 = n0 - n1, d2 = n1 - n2 and
 // rate a = d2 / d1 < 1, the limit is n1 - d2 / (1 - a). -Inf when the decrements

@@ -45,14 +45,10 @@ struct LocalSearchSettings {
   int max_rounds = 1000;  // rounds of (split-merge, transfers), a guard only
 };
 
-struct LocalSearchResult {
+struct LocalSearchResult : AcceptedMoves {
   std::vector<MoveTrial> trials;
-  std::vector<double> accepted_nle;   // the NLE after each accepted move
-  int em_iterations = 0;              // iterations of the accepted moves
-  int extrapolations = 0;
   int total_em_iterations = 0;        // iterations of every trial
   bool any_accepted = false;
-  bool converged = false;             // the last accepted move's EM converged
   int tried[kMoveKinds] = {0, 0, 0};  // by MoveKind
   int accepted[kMoveKinds] = {0, 0, 0};
 };
@@ -61,6 +57,8 @@ struct LocalSearchResult {
 // transfers (until a ranking's trials all fail, transfer.h) and, once neither
 // of those improves the state, re-splits (resplit.h) on `state`, in place, until
 // a round ends with no kind improving it (within their candidate lists).
+// `fingerprint` holds the samples' content fingerprints when split-merge or
+// re-splits are on (sample_fingerprints()).
 LocalSearchResult local_search(const Counts& counts, const SquareRootProportions& roots,
                                const std::vector<std::uint64_t>& fingerprint, EmState& state,
                                const LocalSearchSettings& settings, const Executor& executor,

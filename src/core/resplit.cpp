@@ -70,13 +70,14 @@ PoolSplit search_pool(const Counts& pool, std::uint64_t key, const ResplitSettin
 }  // namespace
 
 ResplitResult resplit_moves(const Counts& counts, EmState& state, const ResplitSettings& settings,
-                            const Executor& executor, const FitHooks& hooks) {
+                            const std::vector<std::uint64_t>& fingerprint,
+                            std::vector<std::uint64_t>& tried, const Executor& executor,
+                            const FitHooks& hooks) {
   const std::size_t K = state.n_components, S = counts.n_taxa, N = counts.n_samples;
   ResplitResult result;
   if (K < 2 || N < settings.min_pool) return result;
   // The key of each pair's pool when it was last tried (0: never).
-  std::vector<std::uint64_t> tried(K * K, 0);
-  const std::vector<std::uint64_t> fingerprint = sample_fingerprints(counts, executor);
+  tried.resize(K * K, 0);
   std::vector<std::size_t> label = arg_max_labels(state.next_posterior, K);
   std::vector<double> evidence;
   log_evidence(counts, state.log_alpha, K, executor, evidence);
@@ -133,33 +134,20 @@ ResplitResult resplit_moves(const Counts& counts, EmState& state, const ResplitS
         int unconverged = 0;
         const double nle = try_reassignment(counts, from, evidence, a, b, rows, to,
                                             settings.optimiser, executor, trial, unconverged);
-        record.nle_after = nle;
-        const double threshold = convergence_threshold(settings.em, state.nle);
-        if (nle < state.nle - threshold) {
-          trial.unconverged_msteps = unconverged;
-          evaluate_state(counts, trial, executor);
-          record.nle_after = trial.nle;
-          if (trial.nle < state.nle - threshold) {
-            EmSettings on = settings.em;
-            on.verbose_iterations = false;
-            const EmRun run = run_em(counts, trial, on, settings.optimiser, executor, hooks);
-            record.accepted = true;
-            record.em_iterations = run.iterations;
-            result.total_em_iterations += run.iterations;
-            if (hooks.verbose) {
-              hooks.message(format_message("  re-split of components %.0f and %.0f: ", a + 1.0,
-                                           b + 1.0) +
-                            format_message("NLE %.4f -> %.4f", state.nle, trial.nle));
-            }
-            state = std::move(trial);
-            result.accepted_nle.push_back(state.nle);
-            result.em_iterations += run.iterations;
-            result.extrapolations += run.extrapolations;
-            result.converged = run.converged;
-            label = arg_max_labels(state.next_posterior, K);
-            log_evidence(counts, state.log_alpha, K, executor, evidence);
-            any = true;
+        record.accepted = keep_if_lower(counts, state, trial, nle, unconverged, settings.em,
+                                        settings.optimiser, executor, hooks, result,
+                                        record.nle_after, record.em_iterations);
+        if (record.accepted) {
+          result.total_em_iterations += record.em_iterations;
+          if (hooks.verbose) {
+            hooks.message(format_message("  re-split of components %.0f and %.0f: ", a + 1.0,
+                                         b + 1.0) +
+                          format_message("NLE %.4f -> %.4f", record.nle_before,
+                                         record.nle_after));
           }
+          label = arg_max_labels(state.next_posterior, K);
+          log_evidence(counts, state.log_alpha, K, executor, evidence);
+          any = true;
         }
         result.trials.push_back(record);
         hooks.check_interrupt();

@@ -32,13 +32,9 @@ struct ResplitRecord {
   int pool_em_iterations = 0;  // of the pool's search
 };
 
-struct ResplitResult {
+struct ResplitResult : AcceptedMoves {
   std::vector<ResplitRecord> trials;
-  std::vector<double> accepted_nle;  // the NLE after each accepted re-split and its EM
-  int em_iterations = 0;             // iterations of the accepted re-splits' EM
-  int extrapolations = 0;
   int total_em_iterations = 0;       // every iteration, the pools' searches included
-  bool converged = false;            // the last accepted re-split's EM converged
 };
 
 // Re-splits on `state` (in place). For each pair (a, b) of components, a < b,
@@ -51,9 +47,14 @@ struct ResplitResult {
 // visited in turn until none whose pool changed since its last trial remains:
 // the pool's search is keyed on the seed and the pool's members' content (so
 // it does not depend on the order of the samples), and a pool tried before
-// would be divided the same way again.
+// would be divided the same way again. `fingerprint` holds the samples'
+// content fingerprints (sample_fingerprints()); `tried` (K x K, zeros at
+// first) the key of each pair's pool when it was last tried, kept by the
+// caller across calls on the same state's successors.
 ResplitResult resplit_moves(const Counts& counts, EmState& state, const ResplitSettings& settings,
-                            const Executor& executor, const FitHooks& hooks);
+                            const std::vector<std::uint64_t>& fingerprint,
+                            std::vector<std::uint64_t>& tried, const Executor& executor,
+                            const FitHooks& hooks);
 
 }  // namespace fastdmm
 

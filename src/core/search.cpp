@@ -41,8 +41,9 @@ EmRun run_em_reporting(const Counts& counts, EmState& state, const EmSettings& s
   return run_em(counts, state, settings, options, executor, reporting);
 }
 
-// What the k-means++ starts and the split plans need of the table (empty when
-// neither is used).
+// What the k-means++ starts and the split plans need of the table, and the
+// samples' fingerprints that re-splits key their pools on (each empty when
+// nothing uses it).
 struct TableGeometry {
   std::vector<std::uint64_t> fingerprint;
   SquareRootProportions roots;
@@ -50,10 +51,11 @@ struct TableGeometry {
 
 TableGeometry table_geometry(const Counts& counts, const std::vector<StartSpec>& starts,
                              const SearchOptions& options, const Executor& executor) {
-  bool needed = options.split_merge;
-  for (const auto& start : starts) needed |= start.kind == StartKind::kmeanspp;
-  if (!needed) return {std::vector<std::uint64_t>(), SquareRootProportions(Counts())};
-  return {sample_fingerprints(counts, executor), SquareRootProportions(counts)};
+  bool roots = options.split_merge;
+  for (const auto& start : starts) roots |= start.kind == StartKind::kmeanspp;
+  const bool fingerprint = roots || options.resplits;
+  return {fingerprint ? sample_fingerprints(counts, executor) : std::vector<std::uint64_t>(),
+          SquareRootProportions(roots ? counts : Counts())};
 }
 
 // Makes the first state of every start and, when there are more starts than

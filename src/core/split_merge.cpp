@@ -283,10 +283,7 @@ MovesResult split_merge_moves(const Counts& counts, const SquareRootProportions&
       }
       if (record.accepted) {
         state = std::move(trial);
-        result.accepted_nle.push_back(state.nle);
-        result.em_iterations += run.iterations;
-        result.extrapolations += run.extrapolations;
-        result.converged = run.converged;
+        result.add(state.nle, run);
         ++accepted_moves;
         improved = true;
         break;

@@ -32,13 +32,9 @@ struct MoveRecord {
 
 // What the moves did: every trial, and the accepted ones' contribution to the
 // state's history.
-struct MovesResult {
+struct MovesResult : AcceptedMoves {
   std::vector<MoveRecord> moves;
-  std::vector<double> accepted_nle;  // the NLE after each accepted move
-  int em_iterations = 0;             // iterations of the accepted moves
-  int extrapolations = 0;            // accepted SQUAREM steps of the accepted moves
   int total_em_iterations = 0;       // iterations of every trial
-  bool converged = false;            // the last accepted move's EM converged
 };
 
 // Rounds of moves on `state` (in place) until a round accepts none or max_moves

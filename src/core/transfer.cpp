@@ -333,6 +333,28 @@ TransferCandidates rank_transfers(const Counts& counts, const EmState& state,
   return out;
 }
 
+bool keep_if_lower(const Counts& counts, EmState& state, EmState& trial, double trial_nle,
+                   int unconverged_msteps, const EmSettings& em,
+                   const OptimiserOptions& optimiser, const Executor& executor,
+                   const FitHooks& hooks, AcceptedMoves& kept, double& nle_after,
+                   int& em_iterations) {
+  nle_after = trial_nle;
+  const double threshold = convergence_threshold(em, state.nle);
+  if (!(trial_nle < state.nle - threshold)) return false;
+  // The trial's NLE is the NLE up to rounding; the full pass decides.
+  trial.unconverged_msteps = unconverged_msteps;
+  evaluate_state(counts, trial, executor);
+  nle_after = trial.nle;
+  if (!(trial.nle < state.nle - threshold)) return false;
+  EmSettings on = em;
+  on.verbose_iterations = false;
+  const EmRun run = run_em(counts, trial, on, optimiser, executor, hooks);
+  em_iterations = run.iterations;
+  state = std::move(trial);
+  kept.add(state.nle, run);
+  return true;
+}
+
 TransferResult transfer_moves(const Counts& counts, EmState& state,
                               const TransferSettings& settings, const Executor& executor,
                               const FitHooks& hooks) {
@@ -381,32 +403,18 @@ TransferResult transfer_moves(const Counts& counts, EmState& state,
       record.samples = static_cast<int>(c.samples.size());
       record.predicted = c.predicted;
       record.nle_before = state.nle;
-      record.nle_after = nle;
-      const double threshold = convergence_threshold(settings.em, state.nle);
-      if (nle < state.nle - threshold) {
-        // The partial NLE is the NLE up to rounding; the full pass decides.
-        trial.unconverged_msteps = state.unconverged_msteps;
-        evaluate_state(counts, trial, executor);
-        record.nle_after = trial.nle;
-        if (trial.nle < state.nle - threshold) {
-          EmSettings on = settings.em;
-          on.verbose_iterations = false;
-          const EmRun run = run_em(counts, trial, on, settings.optimiser, executor, hooks);
-          record.accepted = true;
-          record.em_iterations = run.iterations;
-          if (hooks.verbose) {
-            hooks.message(format_message("  transfer of %.0f sample(s) %.0f -> ",
-                                         static_cast<double>(c.samples.size()), c.from + 1.0) +
-                          format_message("%.0f: NLE %.4f -> %.4f", c.to + 1.0, state.nle,
-                                         trial.nle));
-          }
-          state = std::move(trial);
-          result.accepted_nle.push_back(state.nle);
-          result.em_iterations += run.iterations;
-          result.extrapolations += run.extrapolations;
-          result.converged = run.converged;
-          accepted = true;
+      record.accepted =
+          keep_if_lower(counts, state, trial, nle, state.unconverged_msteps, settings.em,
+                        settings.optimiser, executor, hooks, result, record.nle_after,
+                        record.em_iterations);
+      if (record.accepted) {
+        if (hooks.verbose) {
+          hooks.message(format_message("  transfer of %.0f sample(s) %.0f -> ",
+                                       static_cast<double>(c.samples.size()), c.from + 1.0) +
+                        format_message("%.0f: NLE %.4f -> %.4f", c.to + 1.0, record.nle_before,
+                                       record.nle_after));
         }
+        accepted = true;
       }
       result.trials.push_back(record);
     }

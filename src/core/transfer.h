@@ -53,6 +53,18 @@ double try_reassignment(const Counts& counts, const EmState& state,
                         const std::vector<std::uint32_t>& to, const OptimiserOptions& optimiser,
                         const Executor& executor, EmState& trial, int& unconverged);
 
+// The confirmation of a trial from try_reassignment() whose NLE `trial_nle` is
+// lower than the state's by more than EM's threshold: the trial (its
+// unconverged M-steps set to `unconverged_msteps`) is evaluated in full and,
+// when still lower, EM runs on from it, it replaces `state` and is added to
+// `kept`. Returns whether it was kept; `nle_after` is the trial's full NLE
+// when it was evaluated, else trial_nle, and `em_iterations` the EM run's.
+bool keep_if_lower(const Counts& counts, EmState& state, EmState& trial, double trial_nle,
+                   int unconverged_msteps, const EmSettings& em,
+                   const OptimiserOptions& optimiser, const Executor& executor,
+                   const FitHooks& hooks, AcceptedMoves& kept, double& nle_after,
+                   int& em_iterations);
+
 struct TransferSettings {
   EmSettings em;            // the fit's EM settings: EM runs on from an accepted transfer
   int max_failures = 20;    // failed trials per list (singles, groups) before a ranking is given up
@@ -70,12 +82,8 @@ struct TransferRecord {
   int em_iterations = 0;    // EM run on after an accepted transfer
 };
 
-struct TransferResult {
+struct TransferResult : AcceptedMoves {
   std::vector<TransferRecord> trials;
-  std::vector<double> accepted_nle;  // the NLE after each accepted transfer and its EM
-  int em_iterations = 0;             // iterations of the accepted transfers' EM
-  int extrapolations = 0;
-  bool converged = false;            // the last accepted transfer's EM converged
   bool exhausted = false;            // the last ranking's candidates all failed (a local optimum)
 };
 
