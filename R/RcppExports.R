@@ -57,6 +57,10 @@
     invisible(.Call(`_fastdmm_add_taxa`, builder, block, first_taxon, threads))
 }
 
+.taxa_in_order <- function(block) {
+    .Call(`_fastdmm_taxa_in_order`, block)
+}
+
 .finish_taxa <- function(builder, threads) {
     .Call(`_fastdmm_finish_taxa`, builder, threads)
 }

@@ -279,20 +279,11 @@ sort_biom_block <- function(block, table, first, last, arg) {
   block
 }
 
-# Adds a block of taxa to the builder, sorting it first if it must be.
+# Adds a block of taxa to the builder, sorting it first if it must be (the
+# builder takes each taxon's samples in increasing order).
 add_biom_block <- function(builder, block, table, first, last, arg, threads) {
-  added <- tryCatch({
-    .add_taxa(builder, block, first - 1, threads)
-    TRUE
-  }, error = function(e) {
-    # The builder checks each taxon's indices increase and are samples; such a
-    # refusal leaves it as it was.
-    if (!grepl("row indices must increase", conditionMessage(e), fixed = TRUE)) stop(e)
-    FALSE
-  })
-  if (!added) {
-    .add_taxa(builder, sort_biom_block(block, table, first, last, arg), first - 1, threads)
-  }
+  if (!.taxa_in_order(block)) block <- sort_biom_block(block, table, first, last, arg)
+  .add_taxa(builder, block, first - 1, threads)
 }
 
 # What .build_counts() gives for the file's table, built from blocks of whole

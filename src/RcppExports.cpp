@@ -200,6 +200,17 @@ BEGIN_RCPP
     return R_NilValue;
 END_RCPP
 }
+// taxa_in_order
+bool taxa_in_order(SEXP block);
+RcppExport SEXP _fastdmm_taxa_in_order(SEXP blockSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type block(blockSEXP);
+    rcpp_result_gen = Rcpp::wrap(taxa_in_order(block));
+    return rcpp_result_gen;
+END_RCPP
+}
 // finish_taxa
 Rcpp::List finish_taxa(SEXP builder, SEXP threads);
 RcppExport SEXP _fastdmm_finish_taxa(SEXP builderSEXP, SEXP threadsSEXP) {
@@ -347,6 +358,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_fastdmm_rdmm_sparse", (DL_FUNC) &_fastdmm_rdmm_sparse, 5},
     {"_fastdmm_taxon_builder", (DL_FUNC) &_fastdmm_taxon_builder, 3},
     {"_fastdmm_add_taxa", (DL_FUNC) &_fastdmm_add_taxa, 4},
+    {"_fastdmm_taxa_in_order", (DL_FUNC) &_fastdmm_taxa_in_order, 1},
     {"_fastdmm_finish_taxa", (DL_FUNC) &_fastdmm_finish_taxa, 2},
     {"_fastdmm_component_terms", (DL_FUNC) &_fastdmm_component_terms, 4},
     {"_fastdmm_optimise_component", (DL_FUNC) &_fastdmm_optimise_component, 3},

@@ -52,6 +52,20 @@ void add_taxa(SEXP builder, SEXP block, SEXP first_taxon, SEXP threads) {
   build.add_block(source, first, executor);
 }
 
+// Whether a block (a dgCMatrix, as .add_taxa() takes) lists each taxon's samples
+// in increasing order, every one a sample: .add_taxa() refuses a block that does not.
+// [[Rcpp::export(.taxa_in_order)]]
+bool taxa_in_order(SEXP block) {
+  using namespace fastdmm_glue;
+  fastdmm::CompressedColumns unused;
+  fastdmm::ColumnSource source;
+  if (!(Rf_isS4(block) && Rf_inherits(block, "dgCMatrix")) ||
+      !column_source(block, true, unused, source)) {
+    refuse("block", "must be a dgCMatrix");
+  }
+  return fastdmm::rows_in_order(source);
+}
+
 // Ends the table: `problems` (cells per kind) when it has bad values, otherwise what
 // .build_counts() returns for the whole table.
 // [[Rcpp::export(.finish_taxa)]]

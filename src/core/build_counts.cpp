@@ -277,6 +277,19 @@ void for_each_column(const ColumnSource& source, std::size_t begin, std::size_t 
 
 }  // namespace
 
+bool rows_in_order(const ColumnSource& source) {
+  if (source.kind != ColumnSource::Kind::compressed) return true;
+  for (std::size_t j = 0; j < source.n_cols; ++j) {
+    long previous = -1;
+    for (int e = source.col_start[j]; e < source.col_start[j + 1]; ++e) {
+      const long row = source.row_index[e];
+      if (row <= previous || row >= static_cast<long>(source.n_rows)) return false;
+      previous = row;
+    }
+  }
+  return true;
+}
+
 CountLayout scan_columns(const ColumnSource& source, const Executor& executor) {
   std::vector<ColumnScan> scans(source.n_cols);
   const std::size_t n_tiles = (source.n_rows + kSampleTile - 1) / kSampleTile;

@@ -74,6 +74,11 @@ struct ColumnScan {
 // problems.any(), the layout is incomplete and must not be filled.
 CountLayout scan_columns(const ColumnSource& source, const Executor& executor);
 
+// Whether every column of a compressed source lists its rows in increasing
+// order, each below n_rows (what scan_columns() and the block builder require
+// of one); true for a dense source.
+bool rows_in_order(const ColumnSource& source);
+
 // Pass 2, parallel over columns: writes each non-zero into its place in the tile
 // view (`entries`: layout.nnz() elements each, owned by the caller), then puts each
 // (tile, taxon) in pair order (sort_tile_entries()).

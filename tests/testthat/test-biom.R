@@ -404,6 +404,35 @@ test_that("the taxon block builder refuses blocks out of turn and never writes o
   expect_error(fastdmm:::.add_taxa(finished, x[, 1, drop = FALSE], 0L, 1L), "has finished")
 })
 
+test_that(".taxa_in_order() says whether each taxon lists its samples in increasing order", {
+  skip_if_not_installed("Matrix")
+  x <- Matrix::Matrix(biom_counts(), sparse = TRUE)
+  # Independently: every index a sample, strictly increasing within each column.
+  in_order <- function(block) {
+    column <- rep.int(seq_len(ncol(block)), diff(block@p))
+    all(block@i >= 0L & block@i < nrow(block)) &&
+      !any(diff(block@i) <= 0L & diff(column) == 0L)
+  }
+  expect_true(in_order(x))
+  expect_true(fastdmm:::.taxa_in_order(x))
+  # Entries of one column swapped, a sample listed twice, an index past the samples.
+  column <- which(diff(x@p) >= 2L)[1]
+  first <- x@p[column] + 1L
+  edits <- list(
+    swapped = function(b) { b@i[first + 0:1] <- b@i[first + 1:0]; b },
+    repeated = function(b) { b@i[first + 1L] <- b@i[first]; b },
+    outside = function(b) { b@i[length(b@i)] <- nrow(b); b })
+  for (edit in names(edits)) {
+    block <- edits[[edit]](x)
+    expect_false(in_order(block), label = edit)
+    expect_identical(fastdmm:::.taxa_in_order(block), in_order(block), label = edit)
+  }
+  # A column boundary is not an order break.
+  expect_true(fastdmm:::.taxa_in_order(x[, c(2L, 1L)]))
+  expect_error(fastdmm:::.taxa_in_order("a"), "'block'")
+  expect_error(fastdmm:::.taxa_in_order(as.matrix(x)), "'block'")
+})
+
 test_that("a fit too large for the memory is refused from a BIOM file's header, before reading it", {
   skip_without_biom()
   skip_if_not_installed("withr")
