@@ -162,32 +162,22 @@ CountLayout finish_layout(std::size_t n_samples, std::vector<ColumnScan>& scans,
 // Pass 2 for column j of the table, column `column` of `source`, whose row 0 is sample
 // first_sample: writes each non-zero's row and pair into `entries` at the next place
 // of its (tile, taxon), cursor[t * S + j], which it advances (a pair's samples come in
-// increasing order). small_pair (kSmallCount slots) is scratch. Entries stop at the
+// increasing order). `ranks` is scratch. Entries stop at the
 // (tile, taxon)'s end and every value must be one of the column's distinct values: a
 // source that does not match its layout throws rather than writing out of place.
 void fill_column(const ColumnSource& source, std::size_t column, const CountLayout& layout,
                  std::size_t j, std::size_t first_sample, std::size_t* cursor,
-                 const TileEntries& entries, std::vector<std::uint32_t>& small_pair) {
+                 const TileEntries& entries, ValueRanks& ranks) {
   const std::size_t S = layout.n_taxa, T = layout.tile_size;
   const std::size_t first_pair = layout.pair_ptr[j];
   const std::size_t end_pair = layout.pair_ptr[j + 1];
-  const double* values = layout.pair_value.data() + first_pair;
-  const double* values_end = layout.pair_value.data() + end_pair;
-  // small_pair[v]: the pair of the small count v in this column (entries of values the
-  // column lacks are stale, and caught by the check below).
-  for (const double* v = values; v < values_end && *v < static_cast<double>(kSmallCount); ++v) {
-    small_pair[static_cast<std::size_t>(*v)] =
-        static_cast<std::uint32_t>(first_pair + static_cast<std::size_t>(v - values));
-  }
+  ranks.set(layout.pair_value.data() + first_pair, layout.pair_value.data() + end_pair);
   // Rows increase: the tile changes only at its end.
   std::size_t tile = 0, tile_first = 0, tile_end = 0, out = 0, end = 0;
   visit_column(source, column, [&](std::size_t row, Cell cell, double value) {
     if (cell != Cell::count) return;
-    const std::size_t pair =
-        value < static_cast<double>(kSmallCount)
-            ? small_pair[static_cast<std::size_t>(value)]
-            : first_pair + static_cast<std::size_t>(
-                               std::lower_bound(values, values_end, value) - values);
+    // A rank of a value the column lacks is caught by the check below.
+    const std::size_t pair = first_pair + ranks.rank(value);
     const std::size_t sample = first_sample + row;
     if (sample >= tile_end) {
       if (tile_end > 0) cursor[tile * S + j] = out;
@@ -311,9 +301,9 @@ void fill_columns(const ColumnSource& source, const CountLayout& layout,
   if (layout.problems.any()) throw std::logic_error("fill_columns() on a table with problems");
   std::vector<std::size_t> cursor(layout.tile_ptr.begin(), layout.tile_ptr.end() - 1);
   executor.parallel_for(source.n_cols, [&](std::size_t begin, std::size_t end) {
-    std::vector<std::uint32_t> small_pair(kSmallCount);
+    ValueRanks ranks(kSmallCount);
     for (std::size_t j = begin; j < end; ++j) {
-      fill_column(source, j, layout, j, 0, cursor.data(), entries, small_pair);
+      fill_column(source, j, layout, j, 0, cursor.data(), entries, ranks);
     }
   }, kTaxonGrain);
   check_filled(layout, cursor);
@@ -395,10 +385,10 @@ void BlockCountBuilder::fill_block(const ColumnSource& block, std::size_t first_
   }
   check_block(block, first_sample, Stage::filling);
   executor.parallel_for(n_taxa_, [&](std::size_t begin, std::size_t end) {
-    std::vector<std::uint32_t> small_pair(kSmallCount);
+    ValueRanks ranks(kSmallCount);
     for_each_column(block, begin, end, [&](const ColumnSource& view, std::size_t column,
                                            std::size_t j) {
-      fill_column(view, column, layout_, j, first_sample, cursor_.data(), entries, small_pair);
+      fill_column(view, column, layout_, j, first_sample, cursor_.data(), entries, ranks);
     });
   }, kTaxonGrain);
   next_sample_ += block.n_rows;

@@ -2,6 +2,7 @@
 #ifndef FASTDMM_BUILD_COUNTS_H
 #define FASTDMM_BUILD_COUNTS_H
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -37,6 +38,35 @@ struct ColumnSource {
 // Cells that are not counts, each counted under the first problem it has, in the
 // order the checks are reported: missing, infinite, negative, not a whole number,
 // above 2^53 (beyond which doubles do not count exactly).
+// The rank of each count of one taxon among the taxon's distinct values (sorted
+// increasing): counts below `small` through a table filled once per taxon,
+// larger ones by bisection. Only a value the taxon holds has a meaningful rank:
+// another's is stale or out of range, which callers that cannot rule it out
+// check against the values.
+class ValueRanks {
+ public:
+  explicit ValueRanks(std::size_t small) : small_(small), table_(small) {}
+  // Ready for a taxon whose distinct values are [values, values_end).
+  void set(const double* values, const double* values_end) {
+    values_ = values;
+    values_end_ = values_end;
+    for (const double* v = values; v < values_end && *v < static_cast<double>(small_); ++v) {
+      table_[static_cast<std::size_t>(*v)] = static_cast<std::uint32_t>(v - values);
+    }
+  }
+  std::size_t rank(double value) const {
+    return value < static_cast<double>(small_)
+               ? table_[static_cast<std::size_t>(value)]
+               : static_cast<std::size_t>(std::lower_bound(values_, values_end_, value) - values_);
+  }
+
+ private:
+  std::size_t small_;
+  std::vector<std::uint32_t> table_;
+  const double* values_ = nullptr;
+  const double* values_end_ = nullptr;
+};
+
 struct ValueProblems {
   std::size_t missing = 0;
   std::size_t infinite = 0;

@@ -9,7 +9,7 @@ namespace fastdmm {
 
 namespace {
 
-// Values below this are mapped to their pair through a table, larger ones by bisection.
+// Values below this are ranked through a table (ValueRanks), larger ones by bisection.
 constexpr std::size_t kSmallValue = 4096;
 
 }  // namespace
@@ -66,28 +66,19 @@ void TaxonBlockBuilder::add_block(const ColumnSource& block, std::size_t first_t
   // Each taxon's non-zeros in sample order, with their pairs; parallel over the
   // block's taxa, each writing only its own entries and (tile, taxon) counts.
   executor.parallel_for(block.n_cols, [&](std::size_t begin, std::size_t end) {
-    std::vector<std::uint32_t> small_pair(kSmallValue);
+    ValueRanks ranks(kSmallValue);
     for (std::size_t c = begin; c < end; ++c) {
       const std::size_t j = first_taxon + c;
-      const double* values = part.pair_value.data() + part.pair_ptr[c];
-      const double* values_end = part.pair_value.data() + part.pair_ptr[c + 1];
-      for (const double* v = values; v < values_end && *v < static_cast<double>(kSmallValue);
-           ++v) {
-        small_pair[static_cast<std::size_t>(*v)] =
-            static_cast<std::uint32_t>(pair0 + part.pair_ptr[c] + (v - values));
-      }
+      const std::size_t first_pair = pair0 + part.pair_ptr[c];
+      ranks.set(part.pair_value.data() + part.pair_ptr[c],
+                part.pair_value.data() + part.pair_ptr[c + 1]);
       std::size_t out = entry0 + part.taxon_ptr[c];
       const std::size_t out_end = entry0 + part.taxon_ptr[c + 1];
       for (int e = block.col_start[c]; e < block.col_start[c + 1]; ++e) {
         const double value = block.real[e];
         if (value == 0.0) continue;  // a stored zero (scan_columns() counted no other kind)
         const std::size_t row = static_cast<std::size_t>(block.row_index[e]);
-        const std::uint32_t pair =
-            value < static_cast<double>(kSmallValue)
-                ? small_pair[static_cast<std::size_t>(value)]
-                : static_cast<std::uint32_t>(
-                      pair0 + part.pair_ptr[c] +
-                      (std::lower_bound(values, values_end, value) - values));
+        const std::uint32_t pair = static_cast<std::uint32_t>(first_pair + ranks.rank(value));
         if (out >= out_end) throw std::logic_error("a taxon block changed while it was read");
         kept_sample_[out] = static_cast<std::uint32_t>(row);
         kept_pair_[out] = pair;
