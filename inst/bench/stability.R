@@ -33,31 +33,7 @@ out_file <- Sys.getenv("FASTDMM_BENCH_OUT", "")
 which <- commandArgs(TRUE)
 if (length(which) == 0L) which <- c("twins", "soilrep", "gp", "mouse")
 
-source("inst/bench/real-tables.R")  # real_tables()
-
-# The tables by their short names: those of real_tables(), and two more tables
-# no default was tuned on.
-load_table <- function(name) {
-  real <- c(twins = "Twins", soilrep = "soilrep", gp = "GlobalPatterns genus",
-            mouse = "mouseData", bci = "BCI")
-  if (name %in% names(real)) {
-    x <- real_tables()[[real[[name]]]]
-    if (is.null(x)) stop("the package holding table ", name, " is not installed")
-    return(x)
-  }
-  env <- new.env()
-  x <- switch(name,
-    lung = {
-      utils::data("lungData", package = "metagenomeSeq", envir = env)
-      t(metagenomeSeq::MRcounts(env$lungData))
-    },
-    mite = {
-      utils::data("mite", package = "vegan", envir = env)
-      as.matrix(env$mite)
-    },
-    stop("unknown table ", name))
-  x[, colSums(x) > 0, drop = FALSE]
-}
+source("inst/bench/real-tables.R")  # bench_table()
 
 search_args <- list(
   one = list(nstart = 1),
@@ -80,7 +56,7 @@ fit_once <- function(x, k, seed, search) {
 
 all_rows <- list()
 for (name in which) {
-  x <- load_table(name)
+  x <- bench_table(name)
   storage.mode(x) <- "double"
   cat(sprintf("== %s: %d samples x %d taxa ==\n", name, nrow(x), ncol(x)))
   rows <- list()
