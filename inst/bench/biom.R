@@ -26,6 +26,7 @@
 
 bench_dir <- dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE)))
 source(file.path(bench_dir, "child.R"))
+source(file.path(bench_dir, "biom-layout.R"))  # biom_create(), biom_write_ids(), ...
 
 load_packages <- function() {
   suppressPackageStartupMessages({
@@ -40,21 +41,9 @@ load_packages <- function() {
 # taxa (and their entries) at a time.
 write_biom <- function(x, path, step = 10000) {
   by_sample <- Matrix::t(x)  # taxa x samples, compressed by sample
-  unlink(path)
-  rhdf5::h5createFile(path)
-  for (group in c("observation", "observation/matrix", "observation/metadata",
-                  "observation/group-metadata", "sample", "sample/matrix",
-                  "sample/metadata", "sample/group-metadata")) {
-    rhdf5::h5createGroup(path, group)
-  }
+  biom_create(path)
   nnz <- length(x@x)
   chunk <- function(n) min(n, 2^16)
-  write_ids <- function(name, ids) {
-    rhdf5::h5createDataset(path, name, length(ids), storage.mode = "character",
-                           size = max(nchar(ids)) + 1L, chunk = chunk(length(ids)),
-                           level = 1)
-    rhdf5::h5write(ids, path, name)
-  }
   # One compressed copy: `outer` entries (samples or taxa), their pointers `p`,
   # indices `i` and values `v`, written `step` entries at a time.
   write_matrix <- function(group, p, i, v) {
@@ -77,19 +66,14 @@ write_biom <- function(x, path, step = 10000) {
                      count = count)
     }
   }
-  write_ids("sample/ids", rownames(x))
-  write_ids("observation/ids", colnames(x))
+  biom_write_ids(path, "sample/ids", rownames(x))
+  biom_write_ids(path, "observation/ids", colnames(x))
   write_matrix("sample/matrix", by_sample@p, by_sample@i, by_sample@x)
   rm(by_sample)
   write_matrix("observation/matrix", x@p, x@i, x@x)
   file <- rhdf5::H5Fopen(path)
   on.exit(rhdf5::H5Fclose(file))
-  attributes <- list(id = "fastdmm bench", type = "OTU table",
-                     `format-url` = "http://biom-format.org", `format-version` = c(2L, 1L),
-                     `generated-by` = "fastdmm inst/bench/biom.R",
-                     `creation-date` = format(Sys.time(), "%Y-%m-%dT%H:%M:%S"),
-                     shape = c(ncol(x), nrow(x)), nnz = as.integer(nnz))
-  for (name in names(attributes)) rhdf5::h5writeAttribute(attributes[[name]], file, name)
+  biom_write_attributes(file, ncol(x), nrow(x), as.integer(nnz), "inst/bench/biom.R")
 }
 
 generate <- function(out_dir, n, threads) {

@@ -220,21 +220,17 @@ if ("unseen" %in% parts) {
 # each block is drawn, observation/matrix from the blocks kept compact, 8 bytes
 # per non-zero), gzip level 1 in chunks of 2^16 entries; the true labels go to
 # `truth_file`. Runs in its own process.
-write_huge_biom <- function(path, truth_file, n, threads, step = 1e6, taxa = 1000, k = 10) {
+write_huge_biom <- function(path, truth_file, n, threads, layout, step = 1e6, taxa = 1000,
+                            k = 10) {
   suppressPackageStartupMessages(library(fastdmm))
+  source(layout, local = TRUE)  # biom_create(), biom_write_ids(), biom_write_attributes()
   set.seed(5)
   alpha <- sapply(seq_len(k), function(type) {
     a <- stats::rgamma(taxa, 0.2, 1) * 0.05
     a[sample(taxa, 40)] <- stats::runif(40, 1, 5)
     a
   })
-  unlink(path)
-  rhdf5::h5createFile(path)
-  for (group in c("observation", "observation/matrix", "observation/metadata",
-                  "observation/group-metadata", "sample", "sample/matrix",
-                  "sample/metadata", "sample/group-metadata")) {
-    rhdf5::h5createGroup(path, group)
-  }
+  biom_create(path)
   file <- rhdf5::H5Fopen(path)
   on.exit(rhdf5::H5Fclose(file))
   chunk <- 2^16
@@ -295,20 +291,9 @@ write_huge_biom <- function(path, truth_file, n, threads, step = 1e6, taxa = 100
   }
   write_vector("sample/matrix/indptr", c(0, cumsum(sample_nnz)), "double")
   write_vector("observation/matrix/indptr", c(0, cumsum(taxon_nnz)), "double")
-  ids <- function(name, values) {
-    rhdf5::h5createDataset(file, name, length(values), storage.mode = "character",
-                           size = max(nchar(values)) + 1L, chunk = min(length(values), chunk),
-                           level = 1)
-    rhdf5::h5write(values, file, name)
-  }
-  ids("sample/ids", sprintf("sample.%d", seq_len(n)))
-  ids("observation/ids", sprintf("taxon.%d", seq_len(taxa)))
-  attributes <- list(id = "fastdmm bench", type = "OTU table",
-                     `format-url` = "http://biom-format.org", `format-version` = c(2L, 1L),
-                     `generated-by` = "fastdmm inst/bench/scale.R",
-                     `creation-date` = format(Sys.time(), "%Y-%m-%dT%H:%M:%S"),
-                     shape = c(taxa, n), nnz = written)
-  for (name in names(attributes)) rhdf5::h5writeAttribute(attributes[[name]], file, name)
+  biom_write_ids(file, "sample/ids", sprintf("sample.%d", seq_len(n)), chunk)
+  biom_write_ids(file, "observation/ids", sprintf("taxon.%d", seq_len(taxa)), chunk)
+  biom_write_attributes(file, taxa, n, written, "inst/bench/scale.R")
   saveRDS(truth, truth_file, compress = FALSE)
   invisible(written)
 }
@@ -347,7 +332,8 @@ if ("huge" %in% parts) {
   path <- file.path(dir, sprintf("issue%g.biom", n))
   truth_file <- file.path(dir, sprintf("issue%g-truth.rds", n))
   if (!file.exists(path) || !file.exists(truth_file)) {
-    seconds <- system.time(callr::r(write_huge_biom, list(path, truth_file, n, threads),
+    layout <- file.path(root, "inst/bench/biom-layout.R")
+    seconds <- system.time(callr::r(write_huge_biom, list(path, truth_file, n, threads, layout),
                                     libpath = .libPaths()))[["elapsed"]]
     cat(sprintf("wrote %s (%.2f GB) in %.0f s\n", path, file.size(path) / 1024^3, seconds))
   }
