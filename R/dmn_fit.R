@@ -433,6 +433,14 @@ check_init <- function(init, k, n_samples) {
 #' optimum not yet seen, Good-Turing), and the moves tried and accepted by
 #' kind over all starts; `fit$moves` lists the best start's moves.
 #'
+#' When one worse optimum attracts most starts, it can be reached `replicates`
+#' times before the best is reached once, and the fit ends there,
+#' "replicated". More arrivals guard against that at the price of more
+#' starts: on real tables of 26 to 278 samples, `replicates = 5` ended 3 to 10
+#' more seeds in 100 at the best optimum than 3, for 30-40% more starts. Where
+#' the budget of starts ends first (the fit warns), a wider `max_starts` is
+#' what helps.
+#'
 #' With `nstart > 1` every start first gets `screen_iter` EM iterations; only
 #' the `n_continue` starts with the lowest NLE then run to convergence, and the
 #' best of those is moved. A table large enough to be searched on a subsample
