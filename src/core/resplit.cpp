@@ -120,20 +120,17 @@ ResplitResult resplit_moves(const Counts& counts, EmState& state, const ResplitS
         }
         // The refit of a and b starts from the pool's parameters, fitted to the
         // same members.
-        EmState from;
-        from.n_components = K;
-        from.next_posterior = state.next_posterior;
-        from.log_alpha = state.log_alpha;
+        std::vector<double> start(2 * S);
+        const double* pool_alpha = split.state.log_alpha.data();
         const std::size_t first = swap ? 1 : 0;
-        std::copy(&split.state.log_alpha[first * S], &split.state.log_alpha[first * S] + S,
-                  &from.log_alpha[a * S]);
-        std::copy(&split.state.log_alpha[(1 - first) * S],
-                  &split.state.log_alpha[(1 - first) * S] + S, &from.log_alpha[b * S]);
+        std::copy(pool_alpha + first * S, pool_alpha + (first + 1) * S, start.begin());
+        std::copy(pool_alpha + (1 - first) * S, pool_alpha + (2 - first) * S, start.begin() + S);
         EmState trial;
         trial.workspace = state.workspace;
         int unconverged = 0;
-        const double nle = try_reassignment(counts, from, evidence, a, b, rows, to,
-                                            settings.optimiser, executor, trial, unconverged);
+        const double nle = try_reassignment(counts, state, evidence, a, b, rows, to,
+                                            settings.optimiser, executor, trial, unconverged,
+                                            start.data());
         record.accepted = keep_if_lower(counts, state, trial, nle, unconverged, settings.em,
                                         settings.optimiser, executor, hooks, result,
                                         record.nle_after, record.em_iterations);

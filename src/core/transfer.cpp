@@ -219,7 +219,8 @@ double try_reassignment(const Counts& counts, const EmState& state,
                         const std::vector<double>& evidence, std::size_t a, std::size_t b,
                         const std::vector<std::uint32_t>& samples,
                         const std::vector<std::uint32_t>& to, const OptimiserOptions& optimiser,
-                        const Executor& executor, EmState& trial, int& unconverged) {
+                        const Executor& executor, EmState& trial, int& unconverged,
+                        const double* start_alpha) {
   const std::size_t N = counts.n_samples, S = counts.n_taxa, K = state.n_components;
   std::vector<double> posterior = state.next_posterior;
   for (std::size_t m = 0; m < samples.size(); ++m) {
@@ -233,8 +234,12 @@ double try_reassignment(const Counts& counts, const EmState& state,
     for (std::size_t k = 0; k < K; ++k) weights[k] += posterior[i * K + k];
   }
   std::vector<double> pair_alpha(2 * S);
-  std::copy(&state.log_alpha[a * S], &state.log_alpha[a * S] + S, &pair_alpha[0]);
-  std::copy(&state.log_alpha[b * S], &state.log_alpha[b * S] + S, &pair_alpha[S]);
+  if (start_alpha != nullptr) {
+    std::copy(start_alpha, start_alpha + 2 * S, pair_alpha.begin());
+  } else {
+    std::copy(&state.log_alpha[a * S], &state.log_alpha[a * S] + S, &pair_alpha[0]);
+    std::copy(&state.log_alpha[b * S], &state.log_alpha[b * S] + S, &pair_alpha[S]);
+  }
   const std::vector<ComponentHistograms> histograms =
       component_histograms(counts, pair_posterior, 2, executor);
   unconverged = run_msteps(counts, histograms, pair_alpha, optimiser, executor);

@@ -42,16 +42,18 @@ TransferCandidates rank_transfers(const Counts& counts, const EmState& state,
 std::vector<std::size_t> arg_max_labels(const std::vector<double>& posterior, std::size_t K);
 
 // Samples reassigned between components a and b (samples[m] to component
-// to[m], each a or b), a and b refitted from their current parameters by
-// `optimiser`: returns the NLE at the result, computed from the state's
-// `evidence` (log_evidence() at its parameters) with a's and b's columns
-// replaced. Fills `trial`'s posteriors (the state's next_posterior with the
-// samples' rows one-hot), parameters and weights; `trial` is not evaluated.
+// to[m], each a or b), a and b refitted by `optimiser` from their current
+// parameters, or from start_alpha's when given (2 x S log-alphas: a's, then
+// b's): returns the NLE at the result, computed from the state's `evidence`
+// (log_evidence() at its parameters) with a's and b's columns replaced. Fills
+// `trial`'s posteriors (the state's next_posterior with the samples' rows
+// one-hot), parameters and weights; `trial` is not evaluated.
 double try_reassignment(const Counts& counts, const EmState& state,
                         const std::vector<double>& evidence, std::size_t a, std::size_t b,
                         const std::vector<std::uint32_t>& samples,
                         const std::vector<std::uint32_t>& to, const OptimiserOptions& optimiser,
-                        const Executor& executor, EmState& trial, int& unconverged);
+                        const Executor& executor, EmState& trial, int& unconverged,
+                        const double* start_alpha = nullptr);
 
 // The confirmation of a trial from try_reassignment() whose NLE `trial_nle` is
 // lower than the state's by more than EM's threshold: the trial (its
