@@ -53,9 +53,12 @@ TableGeometry table_geometry(const Counts& counts, const std::vector<StartSpec>&
                              const SearchOptions& options, const Executor& executor) {
   bool roots = options.split_merge;
   for (const auto& start : starts) roots |= start.kind == StartKind::kmeanspp;
-  const bool fingerprint = roots || options.resplits;
-  return {fingerprint ? sample_fingerprints(counts, executor) : std::vector<std::uint64_t>(),
-          SquareRootProportions(roots ? counts : Counts())};
+  // Re-splits run where moves_settings() lets them.
+  const bool resplits = options.resplits && counts.n_samples <= options.transfer_samples;
+  std::vector<std::uint64_t> fingerprint;
+  if (roots || resplits) fingerprint = sample_fingerprints(counts, executor);
+  if (!roots) return {std::move(fingerprint), SquareRootProportions(Counts())};
+  return {std::move(fingerprint), SquareRootProportions(counts)};
 }
 
 // Makes the first state of every start and, when there are more starts than
