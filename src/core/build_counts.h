@@ -35,9 +35,6 @@ struct ColumnSource {
   const int* row_index = nullptr;
 };
 
-// Cells that are not counts, each counted under the first problem it has, in the
-// order the checks are reported: missing, infinite, negative, not a whole number,
-// above 2^53 (beyond which doubles do not count exactly).
 // The rank of each count of one taxon among the taxon's distinct values (sorted
 // increasing): counts below `small` through a table filled once per taxon,
 // larger ones by bisection. Only a value the taxon holds has a meaningful rank:
@@ -67,6 +64,9 @@ class ValueRanks {
   const double* values_end_ = nullptr;
 };
 
+// Cells that are not counts, each counted under the first problem it has, in the
+// order the checks are reported: missing, infinite, negative, not a whole number,
+// above 2^53 (beyond which doubles do not count exactly).
 struct ValueProblems {
   std::size_t missing = 0;
   std::size_t infinite = 0;
