@@ -7,43 +7,36 @@ namespace fastdmm {
 
 namespace {
 
-// Each kind's record of a trial as a MoveTrial.
-MoveTrial as_trial(const MoveRecord& m) {
+// Each kind's record of a trial as a MoveTrial: the fields all kinds share,
+// then each kind's own.
+template <typename Record>
+MoveTrial shared_fields(MoveKind kind, int first, int second, const Record& r) {
   MoveTrial t;
-  t.kind = MoveKind::split_merge;
-  t.first = m.merge_first;
-  t.second = m.merge_second;
+  t.kind = kind;
+  t.first = first;
+  t.second = second;
+  t.nle_before = r.nle_before;
+  t.nle_after = r.nle_after;
+  t.accepted = r.accepted;
+  t.em_iterations = r.em_iterations;
+  return t;
+}
+
+MoveTrial as_trial(const MoveRecord& m) {
+  MoveTrial t = shared_fields(MoveKind::split_merge, m.merge_first, m.merge_second, m);
   t.third = m.split;
-  t.nle_before = m.nle_before;
-  t.nle_after = m.nle_after;
-  t.accepted = m.accepted;
-  t.em_iterations = m.em_iterations;
   return t;
 }
 
 MoveTrial as_trial(const TransferRecord& r) {
-  MoveTrial t;
-  t.kind = MoveKind::transfer;
-  t.first = r.from;
-  t.second = r.to;
+  MoveTrial t = shared_fields(MoveKind::transfer, r.from, r.to, r);
   t.samples = r.samples;
-  t.nle_before = r.nle_before;
-  t.nle_after = r.nle_after;
-  t.accepted = r.accepted;
-  t.em_iterations = r.em_iterations;
   return t;
 }
 
 MoveTrial as_trial(const ResplitRecord& r) {
-  MoveTrial t;
-  t.kind = MoveKind::resplit;
-  t.first = r.first;
-  t.second = r.second;
+  MoveTrial t = shared_fields(MoveKind::resplit, r.first, r.second, r);
   t.samples = r.samples;
-  t.nle_before = r.nle_before;
-  t.nle_after = r.nle_after;
-  t.accepted = r.accepted;
-  t.em_iterations = r.em_iterations;
   return t;
 }
 
