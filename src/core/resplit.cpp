@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <stdexcept>
 #include <utility>
 
 #include "evidence.h"
@@ -76,6 +77,9 @@ ResplitResult resplit_moves(const Counts& counts, EmState& state, const ResplitS
   const std::size_t K = state.n_components, S = counts.n_taxa, N = counts.n_samples;
   ResplitResult result;
   if (K < 2 || N < settings.min_pool) return result;
+  if (fingerprint.size() != N) {
+    throw std::logic_error("resplit_moves() needs one fingerprint per sample");
+  }
   // The key of each pair's pool when it was last tried (0: never).
   tried.resize(K * K, 0);
   std::vector<std::size_t> label = arg_max_labels(state.next_posterior, K);
