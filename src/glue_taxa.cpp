@@ -21,6 +21,18 @@ fastdmm::TaxonBlockBuilder& taxon_builder_of(SEXP pointer) {
   return builder;
 }
 
+// A block of taxa, a samples x taxa dgCMatrix, as the core reads it (a view of
+// its slots).
+fastdmm::ColumnSource block_source(SEXP block) {
+  fastdmm::CompressedColumns unused;
+  fastdmm::ColumnSource source;
+  if (!(Rf_isS4(block) && Rf_inherits(block, "dgCMatrix")) ||
+      !fastdmm_glue::column_source(block, true, unused, source)) {
+    fastdmm_glue::refuse("block", "must be a dgCMatrix");
+  }
+  return source;
+}
+
 }  // namespace
 
 // A builder for a table of n_samples x n_taxa with room for `capacity` entries, whose
@@ -43,27 +55,14 @@ void add_taxa(SEXP builder, SEXP block, SEXP first_taxon, SEXP threads) {
   fastdmm::TaxonBlockBuilder& build = taxon_builder_of(builder);
   const std::size_t first = read_whole(first_taxon, "first_taxon", 4294967295.0);
   const RcppParallelExecutor executor(read_int(threads, "threads", 1, kIntMax));
-  fastdmm::CompressedColumns unused;
-  fastdmm::ColumnSource source;
-  if (!(Rf_isS4(block) && Rf_inherits(block, "dgCMatrix")) ||
-      !column_source(block, true, unused, source)) {
-    refuse("block", "must be a dgCMatrix");
-  }
-  build.add_block(source, first, executor);
+  build.add_block(block_source(block), first, executor);
 }
 
 // Whether a block (a dgCMatrix, as .add_taxa() takes) lists each taxon's samples
 // in increasing order, every one a sample: .add_taxa() refuses a block that does not.
 // [[Rcpp::export(.taxa_in_order)]]
 bool taxa_in_order(SEXP block) {
-  using namespace fastdmm_glue;
-  fastdmm::CompressedColumns unused;
-  fastdmm::ColumnSource source;
-  if (!(Rf_isS4(block) && Rf_inherits(block, "dgCMatrix")) ||
-      !column_source(block, true, unused, source)) {
-    refuse("block", "must be a dgCMatrix");
-  }
-  return fastdmm::rows_in_order(source);
+  return fastdmm::rows_in_order(block_source(block));
 }
 
 // Ends the table: `problems` (cells per kind) when it has bad values, otherwise what
