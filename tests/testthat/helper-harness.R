@@ -44,18 +44,19 @@ without_call <- function(fit) {
 # not by a clock. Returns list(outcome = "interrupted", "finished" or an
 # error's message, messages = every message up to the stop, signalled_in =
 # where the interrupt was signalled: the innermost function's name, or
-# "pressing handler" when R's own periodic check (every thousand or so
-# evaluations, counted over the whole session) caught it in the rest of the
-# handler that pressed Ctrl-C, before control went back to the fit; which of
-# the two happens depends on that count, not on the fit). Skipped on Windows,
-# where pskill() ends the process whatever the signal.
+# "pressed message" when R's own periodic check (every thousand or so
+# evaluations, counted over the whole session) caught it before control went
+# back to the fit, in the rest of the message() call whose line pressed
+# Ctrl-C (the handler, or the muffleMessage restart unwinding after it);
+# which of the two happens depends on that count, not on the fit). Skipped on
+# Windows, where pskill() ends the process whatever the signal.
 interrupt_at_message <- function(code, at, after = NULL) {
   skip_on_os("windows")
   messages <- character()
   pressed <- FALSE
   armed <- is.null(after)
   signalled_in <- NA_character_
-  pressing <- FALSE
+  pressed_line <- NULL
   outcome <- tryCatch(withCallingHandlers({
     code
     "finished"
@@ -64,8 +65,7 @@ interrupt_at_message <- function(code, at, after = NULL) {
     messages <<- c(messages, line)
     if (!pressed && armed && grepl(at, line)) {
       pressed <<- TRUE
-      pressing <<- TRUE
-      on.exit(pressing <<- FALSE)
+      pressed_line <<- line
       tools::pskill(Sys.getpid(), tools::SIGINT)
     }
     if (!armed && grepl(after, line)) armed <<- TRUE
@@ -73,11 +73,24 @@ interrupt_at_message <- function(code, at, after = NULL) {
   }, interrupt = function(condition) {
     # The function whose frame is innermost as the interrupt is signalled
     # (.Call() has no frame of its own): the fit's .Call wrapper when the
-    # core's check saw it, an R function the core called back otherwise.
+    # core's check saw it, unless a message() call on the stack is the one
+    # whose line pressed Ctrl-C.
     calls <- sys.calls()
-    signalled_in <<- if (pressing) "pressing handler" else
+    signalled_in <<- if (within_message(pressed_line)) "pressed message" else
       paste(deparse(calls[[length(calls) - 1L]][[1L]]), collapse = "")
   }), interrupt = function(condition) "interrupted",
   error = function(condition) conditionMessage(condition))
   list(outcome = outcome, messages = messages, signalled_in = signalled_in)
+}
+
+# Is a call of message() with `line` (its line without the newline) on the
+# stack of the caller?
+within_message <- function(line) {
+  if (is.null(line)) return(FALSE)
+  for (i in seq_len(sys.nframe() - 1L)) {
+    if (!identical(sys.function(i), base::message)) next
+    args <- evalq(list(...), sys.frame(i))
+    if (length(args) == 1L && identical(sub("\n$", "", args[[1L]]), line)) return(TRUE)
+  }
+  FALSE
 }

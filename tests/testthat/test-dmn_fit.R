@@ -404,8 +404,9 @@ test_that("a fit stops at a user interrupt between iterations", {
     at = "^    iteration 10 ", after = "^  Expectation Maximization$")
   expect_identical(run$outcome, "interrupted")
   # Signalled by the core's check (.fit_dmn's frame), or by R's own periodic
-  # check before the pressing handler returned; never in later R code.
-  expect_true(run$signalled_in %in% c(".fit_dmn", "pressing handler"), label = run$signalled_in)
+  # check before the message() call that pressed returned to the core; never
+  # in later R code, such as a later message's.
+  expect_true(run$signalled_in %in% c(".fit_dmn", "pressed message"), label = run$signalled_in)
   em <- run$messages[-seq_len(match("  Expectation Maximization", run$messages))]
   expect_identical(length(em), 1L)
   expect_match(em, "^    iteration 10 change")
