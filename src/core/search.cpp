@@ -2,12 +2,15 @@
 #include "search.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <string>
 #include <utility>
 
 #include "hash.h"
+#include "ordered_tasks.h"
 
 namespace fastdmm {
 
@@ -206,21 +209,22 @@ LocalSearchSettings moves_settings(const Counts& counts, const SearchOptions& op
   return settings;
 }
 
-// Moves on `state` (local_search(), moves.h), their records added to `result`:
-// every trial counted by kind, and the trials themselves kept when `keep`.
-LocalSearchResult move_state(const Counts& counts, const TableGeometry& geometry,
-                             EmState& state, const SearchOptions& options,
-                             const Executor& executor, const FitHooks& hooks,
-                             const ProgressRange& progress, SearchResult& result) {
-  LocalSearchResult moved = local_search(counts, geometry.roots, geometry.fingerprint, state,
-                                         moves_settings(counts, options), executor, hooks,
-                                         progress);
+// Counts a local search's trials and EM iterations into `result`.
+void count_moves(const LocalSearchResult& moved, SearchResult& result) {
   result.total_em_iterations += moved.total_em_iterations;
   for (int kind = 0; kind < kMoveKinds; ++kind) {
     result.moves_tried[kind] += moved.tried[kind];
     result.moves_accepted[kind] += moved.accepted[kind];
   }
-  return moved;
+}
+
+// Moves on `state` (local_search(), moves.h).
+LocalSearchResult move_state(const Counts& counts, const TableGeometry& geometry,
+                             EmState& state, const SearchOptions& options,
+                             const Executor& executor, const FitHooks& hooks,
+                             const ProgressRange& progress) {
+  return local_search(counts, geometry.roots, geometry.fingerprint, state,
+                      moves_settings(counts, options), executor, hooks, progress);
 }
 
 // Searches one table: starts, screening, continuation, then moves on the best.
@@ -261,7 +265,8 @@ void search_screened(const Counts& counts, const std::vector<StartSpec>& starts,
   result.state = std::move(chosen.state);
 
   LocalSearchResult moved =
-      move_state(counts, geometry, result.state, options, executor, hooks, moving, result);
+      move_state(counts, geometry, result.state, options, executor, hooks, moving);
+  count_moves(moved, result);
   result.moves = std::move(moved.trials);
   result.nle_trace.insert(result.nle_trace.end(), moved.accepted_nle.begin(),
                           moved.accepted_nle.end());
@@ -284,11 +289,108 @@ std::size_t start_limit(const Counts& counts, const SearchOptions& options,
   return static_cast<std::size_t>(std::min(limit, static_cast<double>(given)));
 }
 
-// The replicated search (DESIGN.md section 8): starts one after another, each
-// run to convergence and moved until no move improves it, until `replicates` of
+// One start of the replicated search, run to convergence and moved: its
+// record, EM run, moves and final state.
+struct StartOutcome {
+  StartRecord record;
+  EmRun run;
+  LocalSearchResult moved;
+  EmState state;
+};
+
+StartOutcome run_start(const Counts& counts, const StartSpec& spec, std::size_t s,
+                       const TableGeometry& geometry, const SearchOptions& options,
+                       const StartSettings& start_settings, const EmSettings& full,
+                       const Executor& executor, const FitHooks& hooks,
+                       const ProgressRange& progress) {
+  StartOutcome outcome;
+  StartRecord& record = outcome.record;
+  record.kind = spec.kind;
+  record.seed = spec.seed;
+  record.screen_nle = std::nan("");
+  record.continued = true;
+  outcome.state = start_state(counts, spec, geometry.roots, geometry.fingerprint,
+                              start_settings, executor, hooks, record.kmeans_iterations);
+  record.start_nle = outcome.state.nle;
+  outcome.run = run_em(counts, outcome.state, full, options.optimiser, executor, hooks);
+  record.final_nle = outcome.state.nle;
+  record.em_iterations = outcome.run.iterations;
+  record.converged = outcome.run.converged;
+  outcome.moved = move_state(counts, geometry, outcome.state, options, executor, hooks,
+                             progress);
+  record.moved_nle = outcome.state.nle;
+  if (outcome.moved.any_accepted) record.converged = outcome.moved.converged;
+  if (hooks.verbose) {
+    hooks.message(format_message("  start %.0f: NLE %.4f after EM, %.4f after moves", s + 1.0,
+                                 record.final_nle, outcome.state.nle));
+  }
+  return outcome;
+}
+
+// What a start run on a thread of its own wrote through FitHooks::message.
+struct ConcurrentOutcome {
+  StartOutcome outcome;
+  std::vector<std::string> messages;
+};
+
+// Runs starts 0..limit-1 of the replicated search and hands each outcome to
+// take(s, outcome) in start order until take returns false. With
+// options.concurrent_starts >= 2 the starts run side by side, each on a thread
+// of its own with a serial executor (run_ordered(), ordered_tasks.h); their
+// verbose lines are written when they are taken, and their interrupt check is
+// the calling thread's cancellation. Otherwise one after another on `executor`.
+void run_starts(const Counts& counts, const std::vector<StartSpec>& starts, std::size_t limit,
+                const TableGeometry& geometry, const SearchOptions& options,
+                const StartSettings& start_settings, const EmSettings& full,
+                const Executor& executor, const FitHooks& hooks,
+                const std::function<ProgressRange(std::size_t)>& part,
+                const std::function<bool(std::size_t, StartOutcome&)>& take) {
+  const std::size_t workers =
+      options.concurrent_starts >= 2 && limit >= 2 ? std::min(options.concurrent_starts, limit)
+                                                   : 0;
+  if (workers == 0) {
+    run_ordered<StartOutcome>(
+        limit, 0,
+        [&](std::size_t s, const std::atomic<bool>&) {
+          return run_start(counts, starts[s], s, geometry, options, start_settings, full,
+                           executor, hooks, part(s));
+        },
+        take, hooks.check_interrupt);
+    return;
+  }
+  const SerialExecutor serial;
+  const FitHooks quiet;
+  run_ordered<ConcurrentOutcome>(
+      limit, workers,
+      [&](std::size_t s, const std::atomic<bool>& cancelled) {
+        // No R from this thread: lines are kept for the calling thread, and
+        // the interrupt check is the calling thread's cancellation.
+        ConcurrentOutcome done;
+        FitHooks own;
+        own.verbose = hooks.verbose;
+        own.message = [&done](const std::string& line) { done.messages.push_back(line); };
+        own.check_interrupt = [&cancelled] {
+          if (cancelled.load()) throw TaskCancelled();
+        };
+        done.outcome = run_start(counts, starts[s], s, geometry, options, start_settings, full,
+                                 serial, own, ProgressRange{&quiet, 0.0, 1.0});
+        return done;
+      },
+      [&](std::size_t s, ConcurrentOutcome& done) {
+        for (const std::string& line : done.messages) hooks.message(line);
+        return take(s, done.outcome);
+      },
+      hooks.check_interrupt);
+}
+
+// The replicated search (DESIGN.md section 8): starts run to convergence and
+// each moved until no move improves it, taken in order until `replicates` of
 // them have reached the best optimum or the start limit is reached. Starts are
 // the same optimum when their NLEs are within replicate_tolerance relative;
-// the best state is the lowest NLE (ties: the earlier start).
+// the best state is the lowest NLE (ties: the earlier start). Starts run side
+// by side (run_starts()) are taken in the same order, and a start's outcome
+// does not depend on the executor, so the search stops at the same start with
+// the same result whatever the number of threads.
 void search_replicated(const Counts& counts, const std::vector<StartSpec>& starts,
                        const TableGeometry& geometry, const SearchOptions& options,
                        const Executor& executor, const FitHooks& hooks,
@@ -311,61 +413,47 @@ void search_replicated(const Counts& counts, const std::vector<StartSpec>& start
   // Distinct optima (their lowest NLE) and how many starts reached each.
   std::vector<std::pair<double, int>> optima;
   bool have_best = false;
-  for (std::size_t s = 0; s < limit; ++s) {
-    const ProgressRange this_start = progress.part(static_cast<double>(s) / limit,
-                                                   (s + 1.0) / limit);
-    result.starts.push_back(StartRecord());
-    StartRecord& record = result.starts.back();
-    record.kind = starts[s].kind;
-    record.seed = starts[s].seed;
-    record.screen_nle = std::nan("");
-    record.continued = true;
-    EmState state = start_state(counts, starts[s], geometry.roots, geometry.fingerprint,
-                                start_settings, executor, hooks, record.kmeans_iterations);
-    record.start_nle = state.nle;
-    EmRun run = run_em(counts, state, full, options.optimiser, executor, hooks);
-    result.total_em_iterations += run.iterations;
-    record.final_nle = state.nle;
-    record.em_iterations = run.iterations;
-    record.converged = run.converged;
-    LocalSearchResult moved = move_state(counts, geometry, state, options, executor, hooks,
-                                         this_start, result);
-    record.moved_nle = state.nle;
-    if (moved.any_accepted) record.converged = moved.converged;
-    if (hooks.verbose) {
-      hooks.message(format_message("  start %.0f: NLE %.4f after EM, %.4f after moves", s + 1.0,
-                                   record.final_nle, state.nle));
-    }
+  const auto part = [&progress, limit](std::size_t s) {
+    return progress.part(static_cast<double>(s) / limit, (s + 1.0) / limit);
+  };
+  const auto take = [&](std::size_t s, StartOutcome& outcome) {
+    result.starts.push_back(outcome.record);
+    result.total_em_iterations += outcome.run.iterations;
+    count_moves(outcome.moved, result);
+    const double nle = outcome.state.nle;
     // Which optimum this start reached.
     std::size_t o = 0;
-    while (o < optima.size() && !same(state.nle, optima[o].first)) ++o;
+    while (o < optima.size() && !same(nle, optima[o].first)) ++o;
     if (o == optima.size()) {
-      optima.push_back({state.nle, 1});
+      optima.push_back({nle, 1});
     } else {
       ++optima[o].second;
-      optima[o].first = std::min(optima[o].first, state.nle);
+      optima[o].first = std::min(optima[o].first, nle);
     }
-    if (!have_best || clearly_lower(state.nle, result.state.nle)) {
+    if (!have_best || clearly_lower(nle, result.state.nle)) {
       have_best = true;
+      const LocalSearchResult& moved = outcome.moved;
       result.best_start = s;
-      result.kmeans_iterations = record.kmeans_iterations;
-      result.nle_trace = std::move(run.nle_trace);
+      result.kmeans_iterations = outcome.record.kmeans_iterations;
+      result.nle_trace = std::move(outcome.run.nle_trace);
       result.nle_trace.insert(result.nle_trace.end(), moved.accepted_nle.begin(),
                               moved.accepted_nle.end());
-      result.em_iterations = run.iterations + moved.em_iterations;
-      result.extrapolations = run.extrapolations + moved.extrapolations;
-      result.converged = moved.any_accepted ? moved.converged : run.converged;
-      result.moves = std::move(moved.trials);
-      result.state = std::move(state);
+      result.em_iterations = outcome.run.iterations + moved.em_iterations;
+      result.extrapolations = outcome.run.extrapolations + moved.extrapolations;
+      result.converged = moved.any_accepted ? moved.converged : outcome.run.converged;
+      result.moves = std::move(outcome.moved.trials);
+      result.state = std::move(outcome.state);
     }
     std::size_t best = 0;
     while (!same(result.state.nle, optima[best].first)) ++best;
     replication.starts_run = static_cast<int>(s + 1);
     replication.at_best = optima[best].second;
-    this_start.report(1.0, "replicating starts");
-    hooks.check_interrupt();
-    if (replication.at_best >= options.replicates) break;
-  }
+    part(s).report(1.0, "replicating starts");
+    return replication.at_best < options.replicates;
+  };
+
+  run_starts(counts, starts, limit, geometry, options, start_settings, full, executor, hooks,
+             part, take);
   replication.optima = static_cast<int>(optima.size());
   for (const auto& optimum : optima) replication.optima_seen_once += optimum.second == 1 ? 1 : 0;
   if (hooks.verbose) {

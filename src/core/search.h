@@ -53,6 +53,10 @@ struct SearchOptions {
   // starts are screened (em-EM) and the best moved.
   int replicates = 0;
   std::size_t max_starts = 0;
+  // Starts of the replicated search run side by side on this many threads of
+  // their own, each start on one (search.cpp, search_replicated()); 0 or 1: one
+  // start after another, each on the executor's threads. Same result either way.
+  std::size_t concurrent_starts = 0;
   std::size_t min_starts = 4;
   double start_budget = 1.5e6;
   double replicate_tolerance = 1e-6;

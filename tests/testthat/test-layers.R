@@ -7,7 +7,8 @@
 # Layer of each file of src/core, by name without its extension (.h and .cpp).
 core_layers <- c(
   # 0 leaf helpers
-  parallel = 0, memory = 0, width = 0, special = 0, rng = 0, hash = 0, model = 0,
+  parallel = 0, ordered_tasks = 0, memory = 0, width = 0, special = 0, rng = 0, hash = 0,
+  model = 0,
   # 1 the table and its builders
   counts = 1, build_counts = 1, build_taxa = 1,
   # 2 kernels
