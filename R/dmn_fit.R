@@ -52,9 +52,13 @@
 #'   (the work of one E-step; below that, starting and joining a parallel loop
 #'   costs more than a second thread saves), at least one, at most
 #'   `RcppParallel::defaultNumThreads()`. A number you give is obeyed up to the
-#'   number of cores. Results are identical for any number of threads; the
-#'   fit records the number used as `threads`. Reading and checking the table
-#'   uses every core unless `threads` is given.
+#'   number of cores. The replicated search (`nstart = NULL`, the default)
+#'   runs its starts side by side instead, one thread each: `threads` of them,
+#'   by default every core (a whole start always pays for a thread), fewer when
+#'   the memory available cannot hold that many starts at once. Results are
+#'   identical for any number of threads; the fit records the number its
+#'   parallel loops used as `threads`. Reading and checking the table uses
+#'   every core unless `threads` is given.
 #' @param hessian `"exact"` (default) or `"reference"`: which Hessian gives
 #'   `LogDet`, `Laplace` and the `Lower`/`Upper` bounds (see Differences). As
 #'   with [match.arg()], a unique abbreviation will do (`"ref"`).
@@ -70,7 +74,8 @@
 #'   replicated search. Start 1 is the start `init` asks for, from `seed`
 #'   itself; starts 2, 3, ... are k-means++ starts from seeds derived from
 #'   `seed`.
-#'   * `NULL`: starts run one after another, each to convergence and then
+#'   * `NULL`: starts run in order (side by side on `threads` threads, taken
+#'     in order), each to convergence and then
 #'     moved (split-merge moves and transfers of samples between components,
 #'     see [dmn_search()]) until no move improves it, until the best optimum
 #'     has been reached by `replicates` starts (3) or the budget of starts
@@ -274,6 +279,13 @@ dmn_fit <- function(counts, k, verbose = FALSE,
   if (is.null(threads) && length(k) > 1L && future::nbrOfWorkers() > 1) {
     threads <- 1L
   }
+  # A replicated search runs its starts side by side, one thread each: a whole
+  # start always pays for a thread, so by default every core is used.
+  concurrency <- if (is.null(nstart)) {
+    start_concurrency(resolve_threads(threads), data, k, search, init)
+  } else {
+    1L
+  }
   threads <- resolve_threads(threads, work = table_nnz(data) * max(k))
 
   # A replicated search (nstart = NULL) takes starts from a list of max_starts
@@ -289,6 +301,7 @@ dmn_fit <- function(counts, k, verbose = FALSE,
     if (verbose) message(sprintf("dmn, k=%d", k))
     settings <- search
     if (is.na(settings$max_moves)) settings$max_moves <- k
+    settings$concurrent_starts <- concurrency
     .fit_dmn(data, k, seeds, kind_codes, start$posterior, threads, max_iter, as.double(tol),
              as.double(rel_tol), accelerate, hessian == "reference", verbose, settings, report)
   }

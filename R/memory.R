@@ -40,11 +40,12 @@ available_memory <- function() {
 # - per (taxon, count) pair and component: the E-step's pair table, the
 #   histogram sums and each live state's histograms.
 # - per taxon and component: parameters of every state, SQUAREM's vectors,
-#   Hessians, bounds and the R result (a few dozen; 32 counted).
+#   Hessians, bounds and the R result (a few dozen; 32 counted), 8 more for
+#   each further start a replicated search runs side by side.
 # Nothing per non-zero: the table is built already and a fit keeps no array
 # over the non-zeros.
 fit_memory_estimate <- function(n_samples, n_taxa, nnz, n_pairs, k, nstart, search,
-                                given) {
+                                given, concurrent = 1L) {
   double <- 8
   # In doubles: N x k overflows R's integers at a million samples and k = 2,148.
   n_samples <- as.numeric(n_samples)
@@ -62,14 +63,20 @@ fit_memory_estimate <- function(n_samples, n_taxa, nnz, n_pairs, k, nstart, sear
   screening <- nstart > search$n_continue
   moves <- isTRUE(search$split_merge)
   # States alive at once: the kept ones (and the one being screened), SQUAREM's
-  # extrapolated state, a split-merge trial.
-  live_states <- (if (screening) search$n_continue + 1 else nstart) + 1 + moves
-  search_rows <- n * k * (2 * live_states + 1 + moves)
+  # extrapolated state, a split-merge trial. A replicated search running
+  # `concurrent` starts side by side keeps the best state and, per start, its
+  # own current, SQUAREM and trial states and workspace.
+  live_states <- if (concurrent > 1) {
+    1 + concurrent * (2 + moves)
+  } else {
+    (if (screening) search$n_continue + 1 else nstart) + 1 + moves
+  }
+  search_rows <- n * k * (2 * live_states + concurrent * (1 + moves))
   refine_rows <- if (subsampled) n_samples * k * 5 else 0
   result_rows <- n_samples * k * 3
   given_rows <- if (given) n_samples * k * 2 + n * k else 0
-  pair_terms <- n_pairs * k * (live_states + 3)
-  taxon_terms <- 32 * n_taxa * k
+  pair_terms <- n_pairs * k * (live_states + 3 * concurrent)
+  taxon_terms <- (32 + 8 * (concurrent - 1)) * n_taxa * k
   double * (max(search_rows, refine_rows) + result_rows + given_rows + pair_terms +
               taxon_terms) + search_table + 16 * 2^20
 }
@@ -84,6 +91,22 @@ check_fit_memory <- function(data, k, nstart, search, init) {
     fit_memory_estimate(data$n_samples, data$n_taxa, table_nnz(data),
                         length(data$pair_value), kk, nstart, search, given)
   })
+}
+
+# The number of starts a replicated search runs side by side: `threads` (at
+# least 1), or fewer when the memory available does not hold that many starts'
+# states at once (fit_memory_estimate()'s `concurrent`).
+start_concurrency <- function(threads, data, k, search, init) {
+  available <- available_memory()
+  if (is.na(available) || is.infinite(available)) return(as.integer(threads))
+  given <- identical(given_kind(init), "given")
+  needed <- function(w) {
+    fit_memory_estimate(data$n_samples, data$n_taxa, table_nnz(data),
+                        length(data$pair_value), max(k), 2L, search, given, concurrent = w)
+  }
+  w <- as.integer(threads)
+  while (w > 1L && needed(w) > available) w <- w - 1L
+  w
 }
 
 # The same check before a BIOM file is read, from its header: the fit's

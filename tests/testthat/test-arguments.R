@@ -84,7 +84,8 @@ sweep_setup <- quote({
   sparse <- function() methods::as(Matrix::Matrix(x, sparse = TRUE), "CsparseMatrix")
   raw_search <- list(screen_iter = 10L, n_continue = 1L, split_merge = FALSE,
                      max_moves = 2L, max_tries = 5L, subsample = 0, replicates = 0L,
-                     max_starts = NA_integer_, transfers = FALSE, resplits = FALSE)
+                     max_starts = NA_integer_, transfers = FALSE, resplits = FALSE,
+                     concurrent_starts = 1L)
   raw_fit <- function(...) {
     args <- list(counts = table, k = 2L, seeds = 1L, kinds = 0L, given = NULL, threads = 1L,
                  max_iter = 5L, tol = 1e-6, rel_tol = 1e-12, accelerate = TRUE,
@@ -740,7 +741,7 @@ internal_cases <- c(
 )
 # Every setting of the search, out of range in every way.
 for (field in c("screen_iter", "n_continue", "max_tries", "max_moves", "subsample",
-                "replicates", "max_starts")) {
+                "replicates", "max_starts", "concurrent_starts")) {
   for (value in list(0L, -1L, 1e10, 1.5, "a", c(1L, 2L), NULL, TRUE)) {
     # 0 is a valid max_moves (no moves), subsample (never subsample) and
     # replicates (a screened search).

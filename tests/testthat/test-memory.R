@@ -69,6 +69,29 @@ test_that("the estimate counts the N x k arrays and names the largest k that fit
   expect_s3_class(suppressWarnings(dmn_fit(x, 7, seed = 1, threads = 1, max_iter = 2, nstart = 1)), "dmn_fit")
 })
 
+test_that("a replicated search runs as many starts side by side as the memory holds", {
+  x <- simulate_counts(n = 30, n_taxa = 12, k = 2, seed = 3)
+  data <- fastdmm:::as_counts(x)
+  search <- fastdmm:::resolve_search(dmn_search(), NULL)
+  needed <- function(w) {
+    fastdmm:::fit_memory_estimate(30, 12, fastdmm:::table_nnz(data), length(data$pair_value),
+                                  3, 2L, search, FALSE, concurrent = w)
+  }
+  # One start at a time is the estimate of the replicated search as before
+  # (two states kept); each further start adds its own states.
+  expect_identical(needed(1), fastdmm:::fit_memory_estimate(
+    30, 12, fastdmm:::table_nnz(data), length(data$pair_value), 3, 2L, search, FALSE))
+  expect_lt(needed(1), needed(2))
+  expect_lt(needed(2), needed(3))
+  concurrency <- function(memory) {
+    withr::local_options(fastdmm.available_memory = memory)
+    fastdmm:::start_concurrency(4L, data, 3, search, "reference")
+  }
+  expect_identical(concurrency(Inf), 4L)
+  expect_identical(concurrency((needed(2) + needed(3)) / 2), 2L)
+  expect_identical(concurrency(needed(1)), 1L)
+})
+
 test_that("a bad fastdmm.available_memory is refused", {
   x <- simulate_counts(n = 30, n_taxa = 12, k = 2, seed = 3)
   for (bad in list("lots", -1, NA_real_, c(1e9, 2e9))) {

@@ -572,12 +572,47 @@ test_that("a budget that ends first warns, naming k and how to widen it", {
 })
 
 test_that("the replicated search gives identical results on 1 and 2 threads", {
+  # On 2 threads its starts run side by side, one thread each, and are taken in
+  # order: the same fit, and the same verbose lines in the same order, whether
+  # the budget ends first or the best optimum is replicated first (starts begun
+  # after the one that stops the search are then cancelled).
   x <- simulate_counts(n = 300, n_taxa = 150, k = 4, depth = 300, seed = 12, precision = 5)
-  search <- dmn_search(max_starts = 4)
-  one <- suppressWarnings(dmn_fit(x, 4, seed = 3, threads = 1, search = search))
-  two <- suppressWarnings(dmn_fit(x, 4, seed = 3, threads = 2, search = search))
-  expect_identical(without_call(one)[setdiff(names(one), "threads")],
-                   without_call(two)[setdiff(names(two), "threads")])
+  fit_lines <- function(threads, search) {
+    lines <- character()
+    fit <- withCallingHandlers(
+      suppressWarnings(dmn_fit(x, 4, seed = 3, threads = threads, search = search,
+                               verbose = TRUE)),
+      message = function(m) {
+        lines <<- c(lines, conditionMessage(m))
+        invokeRestart("muffleMessage")
+      })
+    list(fit = without_call(fit)[setdiff(names(fit), "threads")], lines = lines)
+  }
+  for (max_starts in c(4, 30)) {
+    search <- dmn_search(max_starts = max_starts)
+    one <- fit_lines(1, search)
+    two <- fit_lines(2, search)
+    expect_identical(one, two)
+    expect_identical(sum(grepl("^  start [0-9]+: ", two$lines)), two$fit$search$starts_run)
+  }
+  expect_lt(two$fit$search$starts_run, 30L)
+})
+
+test_that("a replicated search running starts side by side stops at a user interrupt", {
+  # The interrupt comes as start 2's lines are written (on the calling thread,
+  # once start 2 has ended): the check after that start must stop the search,
+  # with the threads running later starts stopped, before start 3 is taken.
+  x <- simulate_counts(n = 300, n_taxa = 150, k = 4, depth = 300, seed = 12, precision = 5)
+  run <- interrupt_at_message(
+    dmn_fit(x, 4, seed = 3, threads = 2, verbose = TRUE,
+            search = dmn_search(replicates = 30, max_starts = 30)),
+    at = "^  start 2: ")
+  expect_identical(run$outcome, "interrupted")
+  expect_true(run$signalled_in %in% c(".fit_dmn", "pressed message"), label = run$signalled_in)
+  expect_match(run$messages[length(run$messages)], "^  start 2: ")
+  # The process goes on: a fit after it is the same as before.
+  expect_s3_class(suppressWarnings(dmn_fit(x, 4, seed = 3, threads = 2,
+                                           search = dmn_search(max_starts = 3))), "dmn_fit")
 })
 
 test_that("a table large enough to be subsampled gets the screened search of 10 starts by default", {
