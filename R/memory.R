@@ -85,12 +85,8 @@ fit_memory_estimate <- function(n_samples, n_taxa, nnz, n_pairs, k, nstart, sear
 # memory available; `k` may hold several values (the largest counts, fits run
 # one after another in a process).
 check_fit_memory <- function(data, k, nstart, search, init) {
-  given <- identical(given_kind(init), "given")
   check_memory(max(k), data$n_samples, data$n_taxa, table_nnz(data),
-               length(data$pair_value), function(kk) {
-    fit_memory_estimate(data$n_samples, data$n_taxa, table_nnz(data),
-                        length(data$pair_value), kk, nstart, search, given)
-  })
+               length(data$pair_value), table_fit_estimate(data, nstart, search, init))
 }
 
 # The number of starts a replicated search runs side by side: `threads` (at
@@ -99,14 +95,21 @@ check_fit_memory <- function(data, k, nstart, search, init) {
 start_concurrency <- function(threads, data, k, search, init) {
   available <- available_memory()
   if (is.na(available) || is.infinite(available)) return(as.integer(threads))
-  given <- identical(given_kind(init), "given")
-  needed <- function(w) {
-    fit_memory_estimate(data$n_samples, data$n_taxa, table_nnz(data),
-                        length(data$pair_value), max(k), 2L, search, given, concurrent = w)
-  }
+  needed <- table_fit_estimate(data, 2L, search, init)
   w <- as.integer(threads)
-  while (w > 1L && needed(w) > available) w <- w - 1L
+  while (w > 1L && needed(max(k), concurrent = w) > available) w <- w - 1L
   w
+}
+
+# fit_memory_estimate() for a built table `data` and `init`, as a function of
+# k (and of the starts run side by side).
+table_fit_estimate <- function(data, nstart, search, init) {
+  given <- identical(given_kind(init), "given")
+  function(k, concurrent = 1L) {
+    fit_memory_estimate(data$n_samples, data$n_taxa, table_nnz(data),
+                        length(data$pair_value), k, nstart, search, given,
+                        concurrent = concurrent)
+  }
 }
 
 # The same check before a BIOM file is read, from its header: the fit's
