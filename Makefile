@@ -4,6 +4,13 @@ RSCRIPT ?= Rscript
 PKG := fastdmm
 VERSION := $(shell sed -n 's/^Version: //p' DESCRIPTION)
 TARBALL := $(PKG)_$(VERSION).tar.gz
+# Compile jobs for every build of the package (R CMD INSTALL, build, check and
+# the sanitized build read MAKEFLAGS): by default one per core.
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+BUILD_MAKEFLAGS := MAKEFLAGS=-j$(JOBS)
+# Extra arguments of R CMD check, e.g. CHECK_ARGS=--no-tests when the suite has
+# just run (.ci/run).
+CHECK_ARGS ?=
 
 .PHONY: deps install demo test sanitize check bench bench-scale document clean
 
@@ -11,7 +18,7 @@ deps:
 	bash .ci/install-deps
 
 install: deps
-	$(R) CMD INSTALL --preclean --no-multiarch .
+	$(BUILD_MAKEFLAGS) $(R) CMD INSTALL --preclean --no-multiarch .
 
 demo: install
 	$(RSCRIPT) inst/scripts/demo.R
@@ -22,15 +29,15 @@ test: install
 # The test suite against an AddressSanitizer + UBSan build in a private library;
 # fails on any sanitizer report.
 sanitize: deps
-	bash .ci/sanitize
+	$(BUILD_MAKEFLAGS) bash .ci/sanitize
 
 document: deps
 	$(RSCRIPT) -e 'Rcpp::compileAttributes("."); roxygen2::roxygenise(".")'
 
 check: deps
-	$(R) CMD build .
-	_R_CHECK_CRAN_INCOMING_REMOTE_=false _R_CHECK_FUTURE_FILE_TIMESTAMPS_=false _R_CHECK_SYSTEM_CLOCK_=false _R_CHECK_FORCE_SUGGESTS_=false \
-	  $(R) CMD check --as-cran --no-manual $(TARBALL)
+	$(BUILD_MAKEFLAGS) $(R) CMD build .
+	$(BUILD_MAKEFLAGS) _R_CHECK_CRAN_INCOMING_REMOTE_=false _R_CHECK_FUTURE_FILE_TIMESTAMPS_=false _R_CHECK_SYSTEM_CLOCK_=false _R_CHECK_FORCE_SUGGESTS_=false \
+	  $(R) CMD check --as-cran --no-manual $(CHECK_ARGS) $(TARBALL)
 
 bench: install
 	$(RSCRIPT) inst/bench/bench.R
