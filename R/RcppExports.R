@@ -101,3 +101,7 @@
     .Call(`_fastdmm_draw_log_gamma`, shape, n, seed)
 }
 
+.transfers_twice <- function(counts, labels, log_alpha) {
+    .Call(`_fastdmm_transfers_twice`, counts, labels, log_alpha)
+}
+

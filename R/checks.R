@@ -216,13 +216,23 @@ check_dots_empty <- function(dots, where) check_dots(dots, character(), where)
 # inst/bench/default-threads.R measures where a second thread starts to pay).
 work_per_thread <- 65536
 
+# The cores fastdmm may use: RcppParallel's count (which RCPP_PARALLEL_NUM_THREADS
+# sets), at most 2 while R CMD check runs with _R_CHECK_LIMIT_CORES_ set (as
+# --as-cran does): CRAN's policy allows a package two cores in its checks.
+available_cores <- function(limit = Sys.getenv("_R_CHECK_LIMIT_CORES_", ""),
+                            cores = RcppParallel::defaultNumThreads()) {
+  cores <- max(1L, as.integer(cores))
+  if (nzchar(limit) && !identical(tolower(limit), "false")) cores <- min(cores, 2L)
+  cores
+}
+
 # The number of threads to use: `threads`, or the fastdmm.threads option, or as
 # many as the work pays for (one per `work_per_thread` units of `work`, at
 # least one), never more than the machine has (more only adds contention, and
 # TBB warns that it ignores the request). The default `work` (Inf) asks for
 # every core.
 resolve_threads <- function(threads, work = Inf) {
-  available <- max(1L, as.integer(RcppParallel::defaultNumThreads()))
+  available <- available_cores()
   if (is.null(threads)) threads <- getOption("fastdmm.threads")
   if (is.null(threads)) {
     return(as.integer(max(1, min(available, floor(work / work_per_thread)))))

@@ -51,8 +51,9 @@
 #'   the table's size pays for: one per 65,536 non-zero counts x components
 #'   (the work of one E-step; below that, starting and joining a parallel loop
 #'   costs more than a second thread saves), at least one, at most
-#'   `RcppParallel::defaultNumThreads()`. A number you give is obeyed up to the
-#'   number of cores. The replicated search (`nstart = NULL`, the default)
+#'   `RcppParallel::defaultNumThreads()` (at most 2 while `R CMD check` sets
+#'   `_R_CHECK_LIMIT_CORES_`, as `--as-cran` does). A number you give is obeyed
+#'   up to that number of cores. The replicated search (`nstart = NULL`, the default)
 #'   runs its starts side by side instead, one thread each: `threads` of them,
 #'   by default every core (a whole start always pays for a thread), fewer when
 #'   the memory available cannot hold that many starts at once. Results are

@@ -342,6 +342,19 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// transfers_twice
+Rcpp::List transfers_twice(SEXP counts, SEXP labels, SEXP log_alpha);
+RcppExport SEXP _fastdmm_transfers_twice(SEXP countsSEXP, SEXP labelsSEXP, SEXP log_alphaSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type counts(countsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type labels(labelsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type log_alpha(log_alphaSEXP);
+    rcpp_result_gen = Rcpp::wrap(transfers_twice(counts, labels, log_alpha));
+    return rcpp_result_gen;
+END_RCPP
+}
 
 static const R_CallMethodDef CallEntries[] = {
     {"_fastdmm_block_builder", (DL_FUNC) &_fastdmm_block_builder, 2},
@@ -369,6 +382,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_fastdmm_gamma_values", (DL_FUNC) &_fastdmm_gamma_values, 1},
     {"_fastdmm_draw_binomial", (DL_FUNC) &_fastdmm_draw_binomial, 4},
     {"_fastdmm_draw_log_gamma", (DL_FUNC) &_fastdmm_draw_log_gamma, 3},
+    {"_fastdmm_transfers_twice", (DL_FUNC) &_fastdmm_transfers_twice, 3},
     {NULL, NULL, 0}
 };
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/counts.h"
+#include "core/em.h"
 #include "core/hellinger_kmeans.h"
 #include "core/mstep.h"
 #include "core/parallel.h"
@@ -15,6 +16,7 @@
 #include "core/rng.h"
 #include "core/sample.h"
 #include "core/special.h"
+#include "core/transfer.h"
 
 using fastdmm_glue::RcppParallelExecutor;
 using fastdmm_glue::as_matrix;
@@ -200,4 +202,69 @@ Rcpp::NumericVector draw_log_gamma(SEXP shape, SEXP n, SEXP seed) {
   double log_uniform;
   for (int m = 0; m < n_draws; ++m) out[m] = fastdmm::draw_log_gamma(gamma_shape, rng, &log_uniform);
   return out;
+}
+
+// Transfers from the partition `labels` (1..k, every component non-empty) with
+// parameters `log_alpha` (taxa x k), after EM: run to a local optimum with a
+// memo of failed trials, then again on the result with that memo and with none.
+// For tests of TransferMemo: the second run should refit nothing.
+// [[Rcpp::export(.transfers_twice)]]
+Rcpp::List transfers_twice(SEXP counts, SEXP labels, SEXP log_alpha) {
+  using namespace fastdmm_glue;
+  const std::shared_ptr<const fastdmm::Counts> table = count_table(counts);
+  const fastdmm::Counts& data = *table;
+  const std::size_t N = data.n_samples;
+  check_matrix(log_alpha, "log_alpha", static_cast<int>(data.n_taxa), -1);
+  const int K = Rf_ncols(log_alpha);
+  const int* l = read_ints(labels, "labels", static_cast<R_xlen_t>(N), static_cast<R_xlen_t>(N),
+                           "an integer vector of length " + std::to_string(N));
+  std::vector<int> members(K, 0);
+  for (std::size_t i = 0; i < N; ++i) {
+    if (l[i] == NA_INTEGER || l[i] < 1 || l[i] > K) {
+      refuse("labels", "must be components 1 to " + std::to_string(K));
+    }
+    ++members[l[i] - 1];
+  }
+  for (int k = 0; k < K; ++k) {
+    if (members[k] == 0) refuse("labels", "must leave no component empty");
+  }
+  const fastdmm::SerialExecutor executor;
+  fastdmm::EmState state;
+  state.n_components = static_cast<std::size_t>(K);
+  state.log_alpha.assign(REAL(log_alpha), REAL(log_alpha) + XLENGTH(log_alpha));
+  state.posterior.assign(N * K, 0.0);
+  state.weights.assign(K, 0.0);
+  for (std::size_t i = 0; i < N; ++i) {
+    state.posterior[i * K + (l[i] - 1)] = 1.0;
+    state.weights[l[i] - 1] += 1.0;
+  }
+  fastdmm::evaluate_state(data, state, executor);
+  const fastdmm::FitHooks hooks;
+  fastdmm::TransferSettings settings;
+  fastdmm::run_em(data, state, settings.em, settings.optimiser, executor, hooks);
+  const double nle_start = state.nle;
+  fastdmm::TransferMemo memo;
+  const fastdmm::TransferResult first =
+      fastdmm::transfer_moves(data, state, settings, executor, hooks, &memo);
+  const double nle_first = state.nle;
+  fastdmm::EmState copy = state;
+  copy.workspace = std::make_shared<fastdmm::EmWorkspace>();
+  const fastdmm::TransferResult again =
+      fastdmm::transfer_moves(data, state, settings, executor, hooks, &memo);
+  const fastdmm::TransferResult fresh =
+      fastdmm::transfer_moves(data, copy, settings, executor, hooks);
+  const auto accepted = [](const fastdmm::TransferResult& r) {
+    int n = 0;
+    for (const fastdmm::TransferRecord& t : r.trials) n += t.accepted ? 1 : 0;
+    return n;
+  };
+  return Rcpp::List::create(
+      Rcpp::Named("nle_start") = nle_start, Rcpp::Named("nle_first") = nle_first,
+      Rcpp::Named("first_trials") = static_cast<int>(first.trials.size()),
+      Rcpp::Named("first_accepted") = accepted(first),
+      Rcpp::Named("first_exhausted") = first.exhausted,
+      Rcpp::Named("memo_trials") = static_cast<int>(again.trials.size()),
+      Rcpp::Named("memo_exhausted") = again.exhausted, Rcpp::Named("nle_memo") = state.nle,
+      Rcpp::Named("fresh_trials") = static_cast<int>(fresh.trials.size()),
+      Rcpp::Named("fresh_accepted") = accepted(fresh), Rcpp::Named("nle_fresh") = copy.nle);
 }

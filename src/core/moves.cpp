@@ -77,6 +77,8 @@ LocalSearchResult local_search(const Counts& counts, const SquareRootProportions
   // The pools re-splits tried, kept across rounds: an unchanged pool would be
   // divided the same way again.
   std::vector<std::uint64_t> resplit_tried;
+  // The transfers that failed, kept across rounds for the same reason.
+  TransferMemo transfers_failed;
   for (int round = 0; round < settings.max_rounds; ++round) {
     if (split_merge) {
       MovesResult moves = split_merge_moves(counts, roots, fingerprint, state,
@@ -88,7 +90,8 @@ LocalSearchResult local_search(const Counts& counts, const SquareRootProportions
     std::size_t transferred = 0;
     if (transfers) {
       const TransferResult moved =
-          transfer_moves(counts, state, settings.transfer_settings, executor, hooks);
+          transfer_moves(counts, state, settings.transfer_settings, executor, hooks,
+                         &transfers_failed);
       for (const TransferRecord& r : moved.trials) result.total_em_iterations += r.em_iterations;
       transferred = add_trials(result, moved.trials, moved);
     }

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "evidence.h"
+#include "hash.h"
 #include "special.h"
 
 namespace fastdmm {
@@ -140,9 +141,12 @@ struct GroupTerms {
       const double g = d.gradient[j] + sign * (alpha * a1 + t[j]);
       const double D = d.diagonal[j] + sign * (alpha * a1 + u[j]);
       if (!(D > 0.0)) return 0.0;
-      gg += g * g / D;
-      ag += alpha * g / D;
-      aa += alpha * alpha / D;
+      // One division per taxon, not three: this loop is the ranking's cost.
+      const double inverse = 1.0 / D;
+      const double alpha_over = alpha * inverse;
+      gg += g * g * inverse;
+      ag += alpha_over * g;
+      aa += alpha_over * alpha;
     }
     const double rho = d.rank_one + sign * a2;
     const double denominator = 1.0 + rho * aa;
@@ -254,10 +258,17 @@ double try_reassignment(const Counts& counts, const EmState& state,
   return partial_nle(counts, evidence, pair_evidence, a, b, trial.weights, trial.log_alpha);
 }
 
+namespace {
+
+// The state's transfer candidates (TransferCandidates, transfer.h), from the
+// table's rows (made once per transfer_moves() call); the evidence at the
+// state's parameters, which the trials reuse, is left in `evidence`.
 TransferCandidates rank_transfers(const Counts& counts, const EmState& state,
-                                  const Executor& executor) {
+                                  const SampleRows& rows, const Executor& executor,
+                                  std::vector<double>& evidence) {
   const std::size_t N = counts.n_samples, S = counts.n_taxa, K = state.n_components;
   TransferCandidates out;
+  evidence.clear();
   if (K < 2) return out;
   const std::vector<std::size_t> label = arg_max_labels(state.next_posterior, K);
   std::vector<std::size_t> members(K, 0);
@@ -272,9 +283,7 @@ TransferCandidates rank_transfers(const Counts& counts, const EmState& state,
     component_derivatives(counts, histograms[k], &state.log_alpha[k * S], inner, models[k].d);
     models[k].prepare(counts);
   });
-  std::vector<double> evidence;
   log_evidence(counts, state.log_alpha, K, executor, evidence);
-  const SampleRows rows = sample_rows(counts);
 
   std::vector<std::pair<std::size_t, std::size_t>> pairs;
   for (std::size_t a = 0; a < K; ++a) {
@@ -338,6 +347,8 @@ TransferCandidates rank_transfers(const Counts& counts, const EmState& state,
   return out;
 }
 
+}  // namespace
+
 bool keep_if_lower(const Counts& counts, EmState& state, EmState& trial, double trial_nle,
                    int unconverged_msteps, const EmSettings& em,
                    const OptimiserOptions& optimiser, const Executor& executor,
@@ -362,7 +373,7 @@ bool keep_if_lower(const Counts& counts, EmState& state, EmState& trial, double 
 
 TransferResult transfer_moves(const Counts& counts, EmState& state,
                               const TransferSettings& settings, const Executor& executor,
-                              const FitHooks& hooks) {
+                              const FitHooks& hooks, TransferMemo* memo) {
   const std::size_t K = state.n_components;
   TransferResult result;
   if (K < 2) {
@@ -373,12 +384,33 @@ TransferResult transfer_moves(const Counts& counts, EmState& state,
   // it reaches, so a trial never looks better than it is.
   OptimiserOptions refit = settings.optimiser;
   refit.max_iterations = std::max(1, settings.refit_iterations);
+  const SampleRows rows = sample_rows(counts);
+  std::vector<double> evidence;
+  const std::size_t N = counts.n_samples;
+  std::vector<std::uint64_t> sample_key(N);
+  for (std::size_t i = 0; i < N; ++i) sample_key[i] = splitmix64_first(i);
+  TransferMemo own;
+  std::unordered_set<std::uint64_t>& failed = (memo != nullptr ? *memo : own).failed;
+  std::vector<std::uint64_t> members_key(K);
   int tried = 0;
   while (tried < settings.max_trials) {
-    const TransferCandidates ranked = rank_transfers(counts, state, executor);
-    std::vector<double> evidence;
-    log_evidence(counts, state.log_alpha, K, executor, evidence);
+    const TransferCandidates ranked = rank_transfers(counts, state, rows, executor, evidence);
     hooks.check_interrupt();
+    {
+      const std::vector<std::size_t> label = arg_max_labels(state.next_posterior, K);
+      std::fill(members_key.begin(), members_key.end(), 0);
+      for (std::size_t i = 0; i < N; ++i) members_key[label[i]] += sample_key[i];
+    }
+    // The key of a trial (TransferMemo): its samples and the members of the
+    // components it moves them from and to, not their indices (split-merge
+    // renumbers components).
+    const auto trial_key = [&](const TransferCandidate& c) {
+      std::uint64_t h = 0;
+      for (std::uint32_t i : c.samples) h += sample_key[i];
+      h = splitmix64_finalise(h);
+      h = splitmix64_finalise(h + members_key[c.from]);
+      return splitmix64_finalise(h + members_key[c.to]);
+    };
     // Singles and groups in turn, each list in its own order: the groups'
     // quadratic models promise far more than they deliver and would crowd the
     // singles out of a single list.
@@ -395,6 +427,8 @@ TransferResult transfer_moves(const Counts& counts, EmState& state,
       const int l = open(turn) ? turn : 1 - turn;
       turn = 1 - l;
       const TransferCandidate& c = (*lists[l])[next[l]++];
+      const std::uint64_t key = trial_key(c);
+      if (failed.count(key) != 0) continue;
       ++tried;
       EmState trial;
       trial.workspace = state.workspace;
@@ -420,6 +454,8 @@ TransferResult transfer_moves(const Counts& counts, EmState& state,
                                        record.nle_after));
         }
         accepted = true;
+      } else {
+        failed.insert(key);
       }
       result.trials.push_back(record);
     }

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <unordered_set>
 #include <vector>
 
 #include "counts.h"
@@ -30,12 +31,11 @@ struct TransferCandidate {
 // fixed-parameter cost e_ia - e_ib of moving them: `singles` holds each member
 // alone, `groups` each prefix of two to members - 1 of them (a group that moves
 // together is what a frozen partition of replicate-like samples needs).
+// (transfer_moves() ranks them; transfer.cpp.)
 struct TransferCandidates {
   std::vector<TransferCandidate> singles;
   std::vector<TransferCandidate> groups;
 };
-TransferCandidates rank_transfers(const Counts& counts, const EmState& state,
-                                  const Executor& executor);
 
 // Each sample's arg-max component in posterior[i * K + k] (the lowest index
 // among ties).
@@ -89,17 +89,28 @@ struct TransferResult : AcceptedMoves {
   bool exhausted = false;            // the last ranking's candidates all failed (a local optimum)
 };
 
+// The trials that failed, each keyed on its samples and the members its two
+// components had then (a 64-bit hash). EM runs on from every accepted move and
+// shifts all parameters a little, but a trial whose two components still have
+// the same members gives the same answer to within that shift: it is not
+// refitted again. Kept by the caller across calls (one start's local search).
+struct TransferMemo {
+  std::unordered_set<std::uint64_t> failed;
+};
+
 // Transfers on `state` (in place): the candidates are ranked, then tried in
 // turn from the two lists (a single, a group, a single, ...; each list until
 // max_failures of its candidates failed or its candidates promise no
 // decrease). A trial refits the two components on their new members (warm
 // started, refit_iterations Newton steps) and computes the exact NLE at the
 // resulting parameters; the first that lowers the NLE by more than the EM
-// threshold is kept, EM runs on from it, and the state is ranked again. Ends at
-// a ranking whose trials all fail, or after max_trials trials.
+// threshold is kept, EM runs on from it, and the state is ranked again. A
+// candidate in `memo` (this call's own when null) counts as failed without a
+// trial, and is not recorded. Ends at a ranking whose trials all fail, or after
+// max_trials trials.
 TransferResult transfer_moves(const Counts& counts, EmState& state,
                               const TransferSettings& settings, const Executor& executor,
-                              const FitHooks& hooks);
+                              const FitHooks& hooks, TransferMemo* memo = nullptr);
 
 }  // namespace fastdmm
 

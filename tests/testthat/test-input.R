@@ -480,7 +480,7 @@ test_that("dmngroup() gives the per-group fits of every input class", {
 
 test_that("threads are capped at the number of cores, and the fit records the number used", {
   x <- good_counts()
-  cores <- RcppParallel::defaultNumThreads()
+  cores <- fastdmm:::available_cores()
   fit <- expect_silent(dmn_fit(x, 2, seed = 1, threads = cores + 3, nstart = 1))
   expect_identical(fit$threads, as.integer(cores))
   expect_identical(without_call(fit)[names(fit) != "threads"],

@@ -516,6 +516,27 @@ test_that("transfers lower the NLE where EM has frozen, and are all on record", 
   }
 })
 
+test_that("a transfer that failed is not refitted while its two components keep their members", {
+  # Twins at k = 4 from a frozen k-means++ partition: transfers run to a local
+  # optimum keeping a memo of their failed trials (TransferMemo), then run again
+  # on the result with that memo and without one.
+  x <- twins_counts()
+  plain <- dmn_fit(x, 4, seed = 1, init = "kmeans++", nstart = 1, threads = 1)
+  result <- fastdmm:::.transfers_twice(fastdmm:::as_counts(x), max.col(plain$group, "first"),
+                                       log(fitted(plain)))
+  expect_gte(result$first_accepted, 1L)
+  expect_true(result$first_exhausted)
+  expect_lt(result$nle_first, result$nle_start - 1)
+  # Without the memo the same candidates are refitted again, and all fail...
+  expect_gt(result$fresh_trials, 0L)
+  expect_identical(result$fresh_accepted, 0L)
+  expect_identical(result$nle_fresh, result$nle_first)
+  # ...with it none is refitted, and the state is the same local optimum.
+  expect_identical(result$memo_trials, 0L)
+  expect_true(result$memo_exhausted)
+  expect_identical(result$nle_memo, result$nle_first)
+})
+
 test_that("re-splits lower the NLE where split-merge and transfers have stopped", {
   # Twins at k = 3 from these k-means++ starts: split-merge and transfers stop at
   # an NLE that re-splitting a pair of components lowers.

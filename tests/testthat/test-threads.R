@@ -5,7 +5,7 @@
 
 test_that("the default thread count follows the table's work, bounded by the cores", {
   withr::local_options(fastdmm.threads = NULL)
-  cores <- max(1L, as.integer(RcppParallel::defaultNumThreads()))
+  cores <- fastdmm:::available_cores()
   unit <- fastdmm:::work_per_thread
   expect_identical(fastdmm:::resolve_threads(NULL, work = 1), 1L)
   expect_identical(fastdmm:::resolve_threads(NULL, work = unit - 1), 1L)
@@ -14,9 +14,22 @@ test_that("the default thread count follows the table's work, bounded by the cor
   expect_identical(fastdmm:::resolve_threads(NULL), cores)
 })
 
+test_that("the cores are RcppParallel's, at most 2 while R CMD check limits them", {
+  expect_identical(fastdmm:::available_cores(limit = "", cores = 16), 16L)
+  expect_identical(fastdmm:::available_cores(limit = "false", cores = 16), 16L)
+  expect_identical(fastdmm:::available_cores(limit = "FALSE", cores = 16), 16L)
+  expect_identical(fastdmm:::available_cores(limit = "TRUE", cores = 16), 2L)
+  expect_identical(fastdmm:::available_cores(limit = "true", cores = 1), 1L)
+  expect_identical(fastdmm:::available_cores(limit = "", cores = 0), 1L)
+  withr::local_envvar(`_R_CHECK_LIMIT_CORES_` = "TRUE")
+  withr::local_options(fastdmm.threads = NULL)
+  expect_lte(fastdmm:::resolve_threads(NULL), 2L)
+  expect_lte(fastdmm:::resolve_threads(64L), 2L)
+})
+
 test_that("dmn_fit() records the thread count its table pays for, and obeys what it is given", {
   withr::local_options(fastdmm.threads = NULL)
-  cores <- max(1L, as.integer(RcppParallel::defaultNumThreads()))
+  cores <- fastdmm:::available_cores()
   counts <- twins_counts()  # 278 x 130, about 7,800 non-zeros: far below one thread's work
   work <- sum(counts > 0) * 3
   expect_lt(work, fastdmm:::work_per_thread)
