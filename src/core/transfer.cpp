@@ -261,16 +261,16 @@ double try_reassignment(const Counts& counts, const EmState& state,
 namespace {
 
 // The state's transfer candidates (TransferCandidates, transfer.h), from the
-// table's rows (made once per transfer_moves() call); the evidence at the
-// state's parameters, which the trials reuse, is left in `evidence`.
+// table's rows (made once per transfer_moves() call) and the state's arg-max
+// labels; the evidence at the state's parameters, which the trials reuse, is
+// left in `evidence`.
 TransferCandidates rank_transfers(const Counts& counts, const EmState& state,
-                                  const SampleRows& rows, const Executor& executor,
-                                  std::vector<double>& evidence) {
+                                  const SampleRows& rows, const std::vector<std::size_t>& label,
+                                  const Executor& executor, std::vector<double>& evidence) {
   const std::size_t N = counts.n_samples, S = counts.n_taxa, K = state.n_components;
   TransferCandidates out;
   evidence.clear();
   if (K < 2) return out;
-  const std::vector<std::size_t> label = arg_max_labels(state.next_posterior, K);
   std::vector<std::size_t> members(K, 0);
   for (std::size_t i = 0; i < N; ++i) ++members[label[i]];
   const std::vector<ComponentHistograms> histograms =
@@ -394,13 +394,12 @@ TransferResult transfer_moves(const Counts& counts, EmState& state,
   std::vector<std::uint64_t> members_key(K);
   int tried = 0;
   while (tried < settings.max_trials) {
-    const TransferCandidates ranked = rank_transfers(counts, state, rows, executor, evidence);
+    const std::vector<std::size_t> label = arg_max_labels(state.next_posterior, K);
+    const TransferCandidates ranked =
+        rank_transfers(counts, state, rows, label, executor, evidence);
     hooks.check_interrupt();
-    {
-      const std::vector<std::size_t> label = arg_max_labels(state.next_posterior, K);
-      std::fill(members_key.begin(), members_key.end(), 0);
-      for (std::size_t i = 0; i < N; ++i) members_key[label[i]] += sample_key[i];
-    }
+    std::fill(members_key.begin(), members_key.end(), 0);
+    for (std::size_t i = 0; i < N; ++i) members_key[label[i]] += sample_key[i];
     // The key of a trial (TransferMemo): its samples and the members of the
     // components it moves them from and to, not their indices (split-merge
     // renumbers components).
