@@ -434,7 +434,8 @@ search_setting_checks <- list(
     if (is.null(x)) NULL else check_whole_number(x, arg, min = 1, max = most_starts)
   },
   transfers = function(x, arg) if (is.null(x)) NULL else check_flag(x, arg),
-  resplits = function(x, arg) if (is.null(x)) NULL else check_flag(x, arg)
+  resplits = function(x, arg) if (is.null(x)) NULL else check_flag(x, arg),
+  all_singles = function(x, arg) if (is.null(x)) NULL else check_flag(x, arg)
 )
 
 # Checks every setting of `settings` (a named list holding each of

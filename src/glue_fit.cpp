@@ -62,6 +62,7 @@ FitArguments read_fit_arguments(int n_samples, SEXP k, SEXP threads, SEXP max_it
       static_cast<std::size_t>(settings.integer_or_na("max_starts", 1, kIntMax, 0));
   options.transfers = settings.flag("transfers");
   options.resplits = settings.flag("resplits");
+  options.all_singles = settings.flag("all_singles");
   // Not a dmn_search() setting: dmn_fit() adds it (start_concurrency(), R/memory.R).
   options.concurrent_starts =
       static_cast<std::size_t>(settings.integer("concurrent_starts", 1, kIntMax));

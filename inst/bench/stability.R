@@ -6,6 +6,8 @@
 #            ran before replication (em-EM screening, split-merge on the best)
 #   default  the default: starts, each moved until no move improves it, until
 #            the best optimum is reached by 3 of them (or the budget ends)
+#   singles  the default with dmn_search(all_singles = TRUE): every single
+#            transfer tried before a start ends (not run unless asked for)
 # For each (table, k): how many seeds reach the lowest NLE any run reached
 # (within 1e-6 relative, as "at best"), the median excess over it in NLE units,
 # and the mean time per fit. Then per table: the share of (k, seed) cases at
@@ -38,7 +40,8 @@ source("inst/bench/real-tables.R")  # bench_table()
 search_args <- list(
   one = list(nstart = 1),
   ten = list(nstart = 10, search = dmn_search(transfers = FALSE)),
-  default = list()
+  default = list(),
+  singles = list(search = dmn_search(all_singles = TRUE))
 )
 
 fit_once <- function(x, k, seed, search) {

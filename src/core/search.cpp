@@ -199,6 +199,7 @@ LocalSearchSettings moves_settings(const Counts& counts, const SearchOptions& op
   TransferSettings& transfer = settings.transfer_settings;
   transfer.em = options.em;
   transfer.max_failures = options.transfer_failures;
+  transfer.all_singles = options.all_singles;
   transfer.optimiser = options.optimiser;
   settings.resplits = options.resplits && counts.n_samples <= options.transfer_samples;
   ResplitSettings& resplit = settings.resplit_settings;

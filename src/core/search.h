@@ -39,6 +39,7 @@ struct SearchOptions {
   bool transfers = false;
   std::size_t transfer_samples = 5000;
   int transfer_failures = 20;
+  bool all_singles = false;  // every single transfer tried (TransferSettings)
   // Re-splits (resplit.h) once neither split-merge nor transfers improves a
   // state, for k >= 3, on the same tables as transfers: each pair's pool gets
   // resplit_starts starts of its own.

@@ -1,4 +1,4 @@
-// Transfers of samples and groups between components: ranking by a Newton model of the refit, exact trials, EM from the accepted ones.
+// Transfers of samples and groups between components: ranked by what refitting promises, exact trials, EM from the accepted ones.
 #include "transfer.h"
 
 #include <algorithm>
@@ -8,11 +8,22 @@
 
 #include "evidence.h"
 #include "hash.h"
+#include "model.h"
 #include "special.h"
 
 namespace fastdmm {
 
 namespace {
+
+// taxon_decrease(): Newton steps at most, and the decrease (in NLE units) a
+// further step would have to promise. A promise sums hundreds of taxa and
+// only ranks candidates (each is tried by an exact refit): 1e-4 per taxon is
+// ample, and most taxa stop after one or two steps.
+constexpr int kBoundIterations = 6;
+constexpr double kBoundTolerance = 1e-4;
+// refit_gain(): a taxon whose other members' weight is at least this is
+// anchored by them (a quadratic model of its term is close).
+constexpr double kAnchoringWeight = 0.5;
 
 double x_log_x(double x) { return x > 0.0 ? x * std::log(x) : 0.0; }
 
@@ -65,10 +76,15 @@ struct ComponentModel {
   ComponentDerivatives d;
   double total_alpha = 0.0, psi_total = 0.0, psi1_total = 0.0;
   std::vector<double> pair_t, pair_u;
+  double spread = 0.0;  // sum_j alpha_j^2 / D_j over the taxa with D_j > 0
 
   void prepare(const Counts& counts) {
     total_alpha = 0.0;
     for (double a : d.alpha) total_alpha += a;
+    spread = 0.0;
+    for (std::size_t j = 0; j < d.alpha.size(); ++j) {
+      if (d.diagonal[j] > 0.0) spread += d.alpha[j] * d.alpha[j] / d.diagonal[j];
+    }
     const GammaValues at = gamma_values<false, true>(total_alpha);
     psi_total = at.digamma;
     psi1_total = at.trigamma;
@@ -155,6 +171,103 @@ struct GroupTerms {
     return quad > 0.0 && std::isfinite(quad) ? 0.5 * quad : 0.0;
   }
 };
+
+// The decrease of one taxon's term of a component's objective f when a sample
+// with count x_ij moves in (delta > 0) or out (delta < 0): with the depth sum
+// linearised at the component's A, f = sum_j h_j(alpha_j) + const with
+// h_j(alpha) = c alpha - eta log(alpha) - sum_p w_p [lgamma(alpha + v_p) - lgamma(alpha)],
+// c = nu + sum_i z_i [psi(A + J_i) - psi(A)] (`linear`, the sample's part
+// included) and w the taxon's pair weights with the sample's pair changed by
+// delta. Returns h_j(alpha0) - min h_j >= 0, found by safeguarded Newton steps
+// in alpha from the component's alpha0. Since lgamma(A + J) - lgamma(A) is
+// concave in A, the linearised f lies above the exact one, so a refit of that
+// taxon alone gains at least this (refit_gain()).
+double taxon_decrease(const Counts& counts, std::size_t j, double alpha0, double linear,
+                      const double* pair_weights, std::size_t changed_pair, double delta,
+                      std::vector<double>& weights) {
+  const std::size_t first = counts.pair_ptr[j], n = counts.pair_ptr[j + 1] - first;
+  weights.assign(pair_weights + first, pair_weights + first + n);
+  weights[changed_pair - first] = std::max(0.0, weights[changed_pair - first] + delta);
+  const double* values = &counts.pair_value[first];
+  // h_j at alpha, with its first and second derivatives in lambda = log(alpha).
+  const auto evaluate = [&](double alpha, double& gradient, double& curvature) {
+    const GammaSums sums = weighted_gamma_differences<true, true>(alpha, values, weights.data(), n);
+    gradient = alpha * (linear - sums.digamma) - kPriorShape;
+    curvature = alpha * (linear - sums.digamma) - alpha * alpha * sums.trigamma;
+    return linear * alpha - kPriorShape * std::log(alpha) - sums.lgamma;
+  };
+  double alpha = alpha0, gradient = 0.0, curvature = 0.0;
+  if (!(alpha > 0.0 && std::isfinite(alpha))) return 0.0;
+  const double start = evaluate(alpha, gradient, curvature);
+  if (!std::isfinite(start)) return 0.0;
+  double current = start;
+  for (int iteration = 0; iteration < kBoundIterations; ++iteration) {
+    // The step is taken in alpha (alpha (1 + d)), exact for c alpha - b log(alpha).
+    double d = curvature > 0.0 ? -gradient / curvature : (gradient > 0.0 ? -0.5 : 1.0);
+    if (curvature > 0.0 && 0.5 * gradient * gradient / curvature < kBoundTolerance) break;
+    d = std::max(-0.99, std::min(d, 100.0));
+    bool lower = false;
+    for (int halving = 0; halving < 30 && !lower; ++halving, d *= 0.5) {
+      double next_gradient = 0.0, next_curvature = 0.0;
+      const double value = evaluate(alpha * (1.0 + d), next_gradient, next_curvature);
+      if (value < current && std::isfinite(next_gradient) && std::isfinite(next_curvature)) {
+        alpha *= 1.0 + d;
+        current = value;
+        gradient = next_gradient;
+        curvature = next_curvature;
+        lower = true;
+      }
+    }
+    if (!lower) break;
+  }
+  return start - current;
+}
+
+// What refitting a component gains when sample i's weight there changes by
+// delta, taxon by taxon. A taxon that no other member of the component counts
+// (one the sample brings in, or takes away) has its alpha moved by orders of
+// magnitude, where a quadratic model in lambda is far off (it promises
+// 1 / (2 eta) = 5 for a taxon a sample brings in; the gain is 1.6): it gets
+// taxon_decrease(), a lower bound of what re-optimising it alone gains, whose
+// walks are short for such taxa. Any other taxon is anchored by the other
+// members' counts; its gain is the Newton decrement g'^2 / (2 D') of its own
+// term, with the sample's pair added to or taken from the component's gradient
+// g and diagonal D (pair_t, pair_u) and c shifted. The component's remaining
+// taxa see only the shift of c, which moves taxon j's gradient by alpha_j
+// shift from about zero: (alpha_j shift)^2 / (2 D_j) each, summed through
+// `spread`. Second order but for the first kind, so an estimate, not a bound.
+// `q` is the component's sum_i z_i [psi(A + J_i) - psi(A)] and `taxon_weight`
+// the component's sum of pair weights per taxon.
+double refit_gain(const Counts& counts, const SampleRows& rows, std::size_t i,
+                  const ComponentModel& model, const double* pair_weights,
+                  const double* taxon_weight, double q, double delta,
+                  std::vector<double>& weights) {
+  const GammaValues at_depth = gamma_values<false, true>(model.total_alpha + counts.depth[i]);
+  const double psi_shift = at_depth.digamma - model.psi_total;
+  const double shift = delta * psi_shift;
+  const double linear = q + shift + kPriorRate;
+  // What the sample's own weight adds to a taxon's weight there (0 when it
+  // joins: none of it is in the component yet, up to its soft posterior).
+  const double own = delta < 0.0 ? -delta : 0.0;
+  double total = 0.0, touched_spread = 0.0;
+  for (std::size_t e = rows.ptr[i]; e < rows.ptr[i + 1]; ++e) {
+    const std::size_t j = rows.taxon[e];
+    const std::size_t p = rows.pair[e];
+    const double alpha = model.d.alpha[j];
+    const double D = model.d.diagonal[j];
+    if (D > 0.0) touched_spread += alpha * alpha / D;
+    const double others = taxon_weight[j] - own;
+    const double g = model.d.gradient[j] + delta * (alpha * psi_shift - model.pair_t[p]);
+    const double curvature = D + delta * (alpha * psi_shift - model.pair_u[p]);
+    if (others >= kAnchoringWeight && curvature > 0.0) {
+      total += 0.5 * g * g / curvature;
+    } else {
+      total += taxon_decrease(counts, j, alpha, linear, pair_weights, p, delta, weights);
+    }
+  }
+  total += 0.5 * shift * shift * std::max(0.0, model.spread - touched_spread);
+  return total;
+}
 
 void sort_by_promise(std::vector<TransferCandidate>& list) {
   std::stable_sort(list.begin(), list.end(), [](const TransferCandidate& x,
@@ -263,7 +376,9 @@ namespace {
 // The state's transfer candidates (TransferCandidates, transfer.h), from the
 // table's rows (made once per transfer_moves() call) and the state's arg-max
 // labels; the evidence at the state's parameters, which the trials reuse, is
-// left in `evidence`.
+// left in `evidence`. A single's promise is its fixed-parameter change and
+// weights' term less what refitting its two components gains by
+// refit_gain(); a group's uses the Newton model (GroupTerms).
 TransferCandidates rank_transfers(const Counts& counts, const EmState& state,
                                   const SampleRows& rows, const std::vector<std::size_t>& label,
                                   const Executor& executor, std::vector<double>& evidence) {
@@ -284,6 +399,31 @@ TransferCandidates rank_transfers(const Counts& counts, const EmState& state,
     models[k].prepare(counts);
   });
   log_evidence(counts, state.log_alpha, K, executor, evidence);
+  // For the singles: each component's sum_i z_i [psi(A + J_i) - psi(A)], and
+  // what each sample's own component gains from its leaving (one per sample,
+  // shared by its K - 1 candidates).
+  std::vector<double> depth_q(K, 0.0), leave_gain(N, 0.0), taxon_weight(K * S, 0.0);
+  for (std::size_t k = 0; k < K; ++k) {
+    if (!live[k]) continue;
+    depth_q[k] = weighted_gamma_differences<false, true>(
+        models[k].total_alpha, counts.depth_value.data(), histograms[k].depth.data(),
+        counts.n_depths()).digamma;
+    for (std::size_t j = 0; j < S; ++j) {
+      for (std::size_t p = counts.pair_ptr[j]; p < counts.pair_ptr[j + 1]; ++p) {
+        taxon_weight[k * S + j] += histograms[k].pair[p];
+      }
+    }
+  }
+  executor.parallel_for(N, [&](std::size_t begin, std::size_t end) {
+    std::vector<double> weights;
+    for (std::size_t i = begin; i < end; ++i) {
+      const std::size_t a = label[i];
+      if (!live[a] || members[a] < 2) continue;
+      leave_gain[i] = refit_gain(counts, rows, i, models[a], histograms[a].pair.data(),
+                                 &taxon_weight[a * S], depth_q[a],
+                                 -state.next_posterior[i * K + a], weights);
+    }
+  });
 
   std::vector<std::pair<std::size_t, std::size_t>> pairs;
   for (std::size_t a = 0; a < K; ++a) {
@@ -296,6 +436,7 @@ TransferCandidates rank_transfers(const Counts& counts, const EmState& state,
   std::vector<TransferCandidates> found(pairs.size());
   executor.parallel_for(pairs.size(), [&](std::size_t begin, std::size_t end) {
     GroupTerms leave, join;
+    std::vector<double> weights;
     for (std::size_t p = begin; p < end; ++p) {
       const std::size_t a = pairs[p].first, b = pairs[p].second;
       std::vector<std::pair<double, std::uint32_t>> order;
@@ -308,16 +449,15 @@ TransferCandidates rank_transfers(const Counts& counts, const EmState& state,
                        [](const auto& x, const auto& y) { return x.first < y.first; });
       const double wa = histograms[a].total, wb = histograms[b].total;
       for (const auto& member : order) {
-        leave.reset(S);
-        join.reset(S);
-        leave.add(counts, rows, member.second, models[a]);
-        join.add(counts, rows, member.second, models[b]);
+        const std::size_t i = member.second;
         TransferCandidate c;
         c.samples = {member.second};
         c.from = a;
         c.to = b;
-        c.predicted = member.first + weights_change(wa, wb, 1.0) -
-                      leave.decrement(models[a], 1.0) - join.decrement(models[b], -1.0);
+        c.predicted = member.first + weights_change(wa, wb, 1.0) - leave_gain[i] -
+                      refit_gain(counts, rows, i, models[b], histograms[b].pair.data(),
+                                 &taxon_weight[b * S], depth_q[b],
+                                 1.0 - state.next_posterior[i * K + b], weights);
         found[p].singles.push_back(std::move(c));
       }
       leave.reset(S);
@@ -415,9 +555,12 @@ TransferResult transfer_moves(const Counts& counts, EmState& state,
     // singles out of a single list.
     const std::vector<TransferCandidate>* lists[2] = {&ranked.singles, &ranked.groups};
     std::size_t next[2] = {0, 0};
+    // With all_singles every single is tried (a local optimum of single
+    // transfers), the ones the bound promises most first.
     const auto open = [&](int l) {
-      return next[l] < lists[l]->size() &&
-             static_cast<int>(next[l]) < settings.max_failures &&
+      if (next[l] >= lists[l]->size()) return false;
+      if (l == 0 && settings.all_singles) return true;
+      return static_cast<int>(next[l]) < settings.max_failures &&
              (*lists[l])[next[l]].predicted < 0.0;
     };
     bool accepted = false;

@@ -85,7 +85,7 @@ sweep_setup <- quote({
   raw_search <- list(screen_iter = 10L, n_continue = 1L, split_merge = FALSE,
                      max_moves = 2L, max_tries = 5L, subsample = 0, replicates = 0L,
                      max_starts = NA_integer_, transfers = FALSE, resplits = FALSE,
-                     concurrent_starts = 1L)
+                     all_singles = FALSE, concurrent_starts = 1L)
   raw_fit <- function(...) {
     args <- list(counts = table, k = 2L, seeds = 1L, kinds = 0L, given = NULL, threads = 1L,
                  max_iter = 5L, tol = 1e-6, rel_tol = 1e-12, accelerate = TRUE,
@@ -156,6 +156,8 @@ fit_rows <- c(
             c(accepts$flag, "NULL"), quote(inherits(.value, "dmn_search"))),
   probe_row("dmn_search", quote(dmn_search(resplits = .v)), "resplits",
             c(accepts$flag, "NULL"), quote(inherits(.value, "dmn_search"))),
+  probe_row("dmn_search", quote(dmn_search(all_singles = .v)), "all_singles",
+            c(accepts$flag, "NULL"), quote(inherits(.value, "dmn_search"))),
   probe_row("edited dmn_search",
             quote(dmn_fit(x, 2, seed = 1, threads = 1,
                           search = edit_search("replicates", .v))),
@@ -172,6 +174,10 @@ fit_rows <- c(
             quote(dmn_fit(x, 3, nstart = 3, seed = 1, threads = 1,
                           search = edit_search("resplits", .v))),
             "search$resplits", c(accepts$flag, "NULL"), is_fit),
+  probe_row("edited dmn_search",
+            quote(dmn_fit(x, 3, nstart = 3, seed = 1, threads = 1,
+                          search = edit_search("all_singles", .v))),
+            "search$all_singles", c(accepts$flag, "NULL"), is_fit),
   probe_row("edited dmn_search",
             quote(dmn_fit(x, 3, nstart = 3, seed = 1, threads = 1,
                           search = edit_search("subsample", .v))),
@@ -765,7 +771,7 @@ for (field in c("screen_iter", "n_continue", "max_tries", "max_moves", "subsampl
   }
 }
 
-for (flag in c("transfers", "resplits")) {
+for (flag in c("transfers", "resplits", "all_singles")) {
   for (value in list(NA, "a", c(TRUE, FALSE), NULL, 1L)) {
     internal_cases <- c(internal_cases, internal(
       sprintf("search$%s = %s", flag, deparse1(value)),

@@ -100,7 +100,8 @@ test_that("show() prints the class and every setting", {
     paste0("nstart: 1\ninit: kmeans\\+\\+\naccelerate: FALSE\nrel_tol: 0\n",
            "search: dmn_search\\(screen_iter = 10, n_continue = 2, split_merge = \\(default\\), ",
            "max_moves = \\(default\\), max_tries = 5, subsample = 20000, replicates = 3, ",
-           "max_starts = \\(default\\), transfers = \\(default\\), resplits = FALSE\\)$"))
+           "max_starts = \\(default\\), transfers = \\(default\\), resplits = FALSE, ",
+           "all_singles = FALSE\\)$"))
 })
 
 test_that("[[<- changes a setting, checked as the constructor checks it", {
