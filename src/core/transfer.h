@@ -17,10 +17,10 @@ namespace fastdmm {
 // A transfer of `samples` (one or more, all members of component `from`) to
 // component `to`, with the change in NLE it promises: the change at fixed
 // parameters (the samples' log evidence and the weights' term) less what
-// refitting the two components without and with them gains: for a group, the
-// Newton decrements; for a single, each of its taxa that no other member of
-// the component counts refitted alone at fixed total alpha, and second-order
-// terms for the others (transfer.cpp, refit_gain()).
+// refitting the two components without and with them gains: the Newton
+// decrements, or, for a single under all_singles, each of its taxa that no
+// other member of the component counts refitted alone at fixed total alpha
+// and second-order terms for the others (transfer.cpp, refit_gain()).
 struct TransferCandidate {
   std::vector<std::uint32_t> samples;
   std::size_t from = 0, to = 0;
@@ -75,9 +75,10 @@ struct TransferSettings {
   int max_failures = 20;    // failed trials per list (singles, groups) before a ranking is given up
   int max_trials = 100000;  // trials at most in one call
   int refit_iterations = 3;  // Newton iterations of a trial's refit of its two components
-  // Every single tried, in increasing order of promise, until none lowers the
-  // NLE (Hartigan's exchange, exact up to the trials' refits); otherwise the
-  // singles list is given up like the groups'.
+  // Every single tried, ranked by refit_gain()'s promise, until none lowers
+  // the NLE (Hartigan's exchange, exact up to the trials' refits); otherwise
+  // the singles are ranked by the Newton model and their list is given up
+  // like the groups'.
   bool all_singles = false;
   OptimiserOptions optimiser;
 };

@@ -538,13 +538,11 @@ test_that("a transfer that failed is not refitted while its two components keep 
 })
 
 test_that("all_singles ends where no single transfer lowers the NLE (against brute force)", {
-  # A wide sparse deep table (40 samples, 556 taxa, most of them rare). From
-  # this k-means++ start, transfers ranked by the old Newton model stopped at
-  # 36,495, a state that moving one sample improved by 237 NLE units; the
-  # optimum is 33,807. With all_singles every single is tried, and the brute
-  # force (each sample moved to each other component, then EM, as a start
-  # given as labels) finds none that lowers the NLE. The default ranking now
-  # ends there too.
+  # A wide sparse deep table (40 samples, 556 taxa, most of them rare): from
+  # this k-means++ start the ranked transfers stop at a state that moving one
+  # sample improves by hundreds of NLE units; with all_singles every single is
+  # tried, and the brute force (each sample moved to each other component,
+  # then EM, as a start given as labels) finds none that lowers the NLE.
   set.seed(3)
   alpha <- sapply(1:4, function(k) {
     a <- stats::rexp(600)^3 * 0.05
@@ -580,8 +578,9 @@ test_that("all_singles ends where no single transfer lowers the NLE (against bru
   }
   ranked <- fit_with(FALSE)
   all <- fit_with(TRUE)
+  expect_lt(best_single(ranked), -100)
   expect_gt(best_single(all), -1e-6 * goodnessOfFit(all)[["NLE"]])
-  expect_gt(best_single(ranked), -1e-6 * goodnessOfFit(ranked)[["NLE"]])
+  expect_lt(goodnessOfFit(all)[["NLE"]], goodnessOfFit(ranked)[["NLE"]] - 100)
   # Every trial is on record; the kept ones lowered the NLE.
   trials <- all$moves[all$moves$kind == "transfer", ]
   expect_identical(nrow(trials), all$search$moves_tried[["transfer"]])
