@@ -76,15 +76,13 @@ struct ComponentModel {
   ComponentDerivatives d;
   double total_alpha = 0.0, psi_total = 0.0, psi1_total = 0.0;
   std::vector<double> pair_t, pair_u;
-  double spread = 0.0;  // sum_j alpha_j^2 / D_j over the taxa with D_j > 0
+  // sum_j alpha_j^2 / D_j over the taxa with D_j > 0 (refit_gain(); set by
+  // rank_transfers() only when it ranks singles by that promise)
+  double spread = 0.0;
 
   void prepare(const Counts& counts) {
     total_alpha = 0.0;
     for (double a : d.alpha) total_alpha += a;
-    spread = 0.0;
-    for (std::size_t j = 0; j < d.alpha.size(); ++j) {
-      if (d.diagonal[j] > 0.0) spread += d.alpha[j] * d.alpha[j] / d.diagonal[j];
-    }
     const GammaValues at = gamma_values<false, true>(total_alpha);
     psi_total = at.digamma;
     psi1_total = at.trigamma;
@@ -411,28 +409,32 @@ TransferCandidates rank_transfers(const Counts& counts, const EmState& state,
     depth_q.assign(K, 0.0);
     leave_gain.assign(N, 0.0);
     taxon_weight.assign(K * S, 0.0);
-  }
-  for (std::size_t k = 0; k < K && refit_singles; ++k) {
-    if (!live[k]) continue;
-    depth_q[k] = weighted_gamma_differences<false, true>(
-        models[k].total_alpha, counts.depth_value.data(), histograms[k].depth.data(),
-        counts.n_depths()).digamma;
-    for (std::size_t j = 0; j < S; ++j) {
-      for (std::size_t p = counts.pair_ptr[j]; p < counts.pair_ptr[j + 1]; ++p) {
-        taxon_weight[k * S + j] += histograms[k].pair[p];
+    for (std::size_t k = 0; k < K; ++k) {
+      if (!live[k]) continue;
+      ComponentModel& model = models[k];
+      depth_q[k] = weighted_gamma_differences<false, true>(
+          model.total_alpha, counts.depth_value.data(), histograms[k].depth.data(),
+          counts.n_depths()).digamma;
+      for (std::size_t j = 0; j < S; ++j) {
+        if (model.d.diagonal[j] > 0.0) {
+          model.spread += model.d.alpha[j] * model.d.alpha[j] / model.d.diagonal[j];
+        }
+        for (std::size_t p = counts.pair_ptr[j]; p < counts.pair_ptr[j + 1]; ++p) {
+          taxon_weight[k * S + j] += histograms[k].pair[p];
+        }
       }
     }
+    executor.parallel_for(N, [&](std::size_t begin, std::size_t end) {
+      std::vector<double> weights;
+      for (std::size_t i = begin; i < end; ++i) {
+        const std::size_t a = label[i];
+        if (!live[a] || members[a] < 2) continue;
+        leave_gain[i] = refit_gain(counts, rows, i, models[a], histograms[a].pair.data(),
+                                   &taxon_weight[a * S], depth_q[a],
+                                   -state.next_posterior[i * K + a], weights);
+      }
+    });
   }
-  if (refit_singles) executor.parallel_for(N, [&](std::size_t begin, std::size_t end) {
-    std::vector<double> weights;
-    for (std::size_t i = begin; i < end; ++i) {
-      const std::size_t a = label[i];
-      if (!live[a] || members[a] < 2) continue;
-      leave_gain[i] = refit_gain(counts, rows, i, models[a], histograms[a].pair.data(),
-                                 &taxon_weight[a * S], depth_q[a],
-                                 -state.next_posterior[i * K + a], weights);
-    }
-  });
 
   std::vector<std::pair<std::size_t, std::size_t>> pairs;
   for (std::size_t a = 0; a < K; ++a) {
@@ -574,7 +576,7 @@ TransferResult transfer_moves(const Counts& counts, EmState& state,
     const std::vector<TransferCandidate>* lists[2] = {&ranked.singles, &ranked.groups};
     std::size_t next[2] = {0, 0};
     // With all_singles every single is tried (a local optimum of single
-    // transfers), the ones the bound promises most first.
+    // transfers), the ones refit_gain() promises most first.
     const auto open = [&](int l) {
       if (next[l] >= lists[l]->size()) return false;
       if (l == 0 && settings.all_singles) return true;
