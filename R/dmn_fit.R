@@ -147,8 +147,9 @@
 #'   moves (components `merge_first` and `merge_second` merged and `split`
 #'   split, in the numbering of the time; `merge_first` equal to
 #'   `merge_second` is an empty component taking half of the split one),
-#'   transfers (`samples` moved `from` one component `to` another) and
-#'   re-splits (components `from` and `to` pooled, `samples` in the pool),
+#'   transfers (`samples` moved `from` one component `to` another, with the
+#'   change in NLE the ranking `predicted` for the move; `NA` for the other
+#'   kinds) and re-splits (components `from` and `to` pooled, `samples` in the pool),
 #'   `best_start` the start kept, `init` and `accelerate` what was
 #'   used, and `total_em_iterations` every EM iteration the search spent.
 #'   `search` records how the table was used: `samples` (all of them),

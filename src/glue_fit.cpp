@@ -192,13 +192,13 @@ Rcpp::List starts_list(const std::vector<fastdmm::StartRecord>& records) {
 
 // Components 1-based, as R numbers them; each kind's own columns NA for the other
 // kind (split-merge: merge_first, merge_second, split; transfer: from, to,
-// samples; re-split: from and to the pair pooled, samples the pool's size).
-// `kind` holds the codes of fastdmm::MoveKind.
+// samples, predicted; re-split: from and to the pair pooled, samples the
+// pool's size). `kind` holds the codes of fastdmm::MoveKind.
 Rcpp::List moves_list(const std::vector<fastdmm::MoveTrial>& records) {
   const std::size_t n_moves = records.size();
   Rcpp::IntegerVector kind(n_moves), merge_first(n_moves), merge_second(n_moves),
       split(n_moves), from(n_moves), to(n_moves), samples(n_moves), move_iterations(n_moves);
-  Rcpp::NumericVector nle_before(n_moves), nle_after(n_moves);
+  Rcpp::NumericVector predicted(n_moves), nle_before(n_moves), nle_after(n_moves);
   Rcpp::LogicalVector accepted(n_moves);
   for (std::size_t m = 0; m < n_moves; ++m) {
     const fastdmm::MoveTrial& r = records[m];
@@ -210,6 +210,7 @@ Rcpp::List moves_list(const std::vector<fastdmm::MoveTrial>& records) {
     from[m] = split_merge ? NA_INTEGER : r.first + 1;
     to[m] = split_merge ? NA_INTEGER : r.second + 1;
     samples[m] = split_merge ? NA_INTEGER : r.samples;
+    predicted[m] = split_merge || r.kind == fastdmm::MoveKind::resplit ? NA_REAL : r.predicted;
     nle_before[m] = r.nle_before;
     nle_after[m] = r.nle_after;
     accepted[m] = r.accepted;
@@ -219,7 +220,7 @@ Rcpp::List moves_list(const std::vector<fastdmm::MoveTrial>& records) {
       Rcpp::Named("kind") = kind, Rcpp::Named("merge_first") = merge_first,
       Rcpp::Named("merge_second") = merge_second, Rcpp::Named("split") = split,
       Rcpp::Named("from") = from, Rcpp::Named("to") = to, Rcpp::Named("samples") = samples,
-      Rcpp::Named("NLE_before") = nle_before, Rcpp::Named("NLE_after") = nle_after,
+      Rcpp::Named("predicted") = predicted, Rcpp::Named("NLE_before") = nle_before, Rcpp::Named("NLE_after") = nle_after,
       Rcpp::Named("accepted") = accepted, Rcpp::Named("em_iterations") = move_iterations);
 }
 

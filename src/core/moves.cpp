@@ -31,6 +31,7 @@ MoveTrial as_trial(const MoveRecord& m) {
 MoveTrial as_trial(const TransferRecord& r) {
   MoveTrial t = shared_fields(MoveKind::transfer, r.from, r.to, r);
   t.samples = r.samples;
+  t.predicted = r.predicted;
   return t;
 }
 

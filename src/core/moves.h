@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "counts.h"
@@ -30,6 +31,9 @@ struct MoveTrial {
   MoveKind kind = MoveKind::split_merge;
   int first = 0, second = 0, third = -1;
   int samples = 0;
+  // Transfers: the change in NLE the ranking promised (TransferCandidate); NaN
+  // for the other kinds.
+  double predicted = std::numeric_limits<double>::quiet_NaN();
   double nle_before = 0.0, nle_after = 0.0;
   bool accepted = false;
   int em_iterations = 0;

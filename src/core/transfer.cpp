@@ -72,15 +72,30 @@ double weights_change(double wa, double wb, double moved) {
 // diag(D) + rho alpha alpha^T (mstep.h), with A = sum alpha and psi(A), psi1(A);
 // and per (taxon, count) pair p of taxon j, what one sample with that count
 // adds to t_j and u_j (GroupTerms).
+//
+// A taxon that no sample of the component counts (every pair weight 0: most
+// of a wide table's taxa) has g_j = alpha_j c - eta and D_j = alpha_j c with
+// the same c = nu + sum_i z_i [psi(A + J_i) - psi(A)] for all of them, so the
+// sums GroupTerms::decrement() needs over those taxa are, for any shift x of
+// their c, closed forms in three sums kept here (`absent`): O(1) instead of
+// O(S) per candidate.
 struct ComponentModel {
   ComponentDerivatives d;
   double total_alpha = 0.0, psi_total = 0.0, psi1_total = 0.0;
   std::vector<double> pair_t, pair_u;
+  // The taxa the component's samples count, in increasing order, and a flag
+  // per taxon; the others' c and sums of g^2 / alpha, g and alpha.
+  std::vector<std::uint32_t> present;
+  std::vector<char> is_present;
+  struct AbsentSums {
+    std::size_t count = 0;
+    double c = 0.0, gg = 0.0, g = 0.0, alpha = 0.0;
+  } absent;
   // sum_j alpha_j^2 / D_j over the taxa with D_j > 0 (refit_gain(); set by
   // rank_transfers() only when it ranks singles by that promise)
   double spread = 0.0;
 
-  void prepare(const Counts& counts) {
+  void prepare(const Counts& counts, const ComponentHistograms& histograms) {
     total_alpha = 0.0;
     for (double a : d.alpha) total_alpha += a;
     const GammaValues at = gamma_values<false, true>(total_alpha);
@@ -89,15 +104,30 @@ struct ComponentModel {
     const std::size_t S = d.alpha.size();
     pair_t.resize(counts.n_pairs());
     pair_u.resize(counts.n_pairs());
+    present.clear();
+    is_present.assign(S, 0);
+    absent = AbsentSums();
     for (std::size_t j = 0; j < S; ++j) {
       const double alpha = d.alpha[j];
       const GammaValues base = gamma_values<false, true>(alpha);
+      bool counted = false;
       for (std::size_t p = counts.pair_ptr[j]; p < counts.pair_ptr[j + 1]; ++p) {
         const GammaValues above = gamma_values<false, true>(alpha + counts.pair_value[p]);
         const double dt = alpha * (above.digamma - base.digamma);
         pair_t[p] = dt;
         pair_u[p] = dt + alpha * alpha * (above.trigamma - base.trigamma);
+        counted = counted || histograms.pair[p] != 0.0;
       }
+      if (counted) {
+        present.push_back(static_cast<std::uint32_t>(j));
+        is_present[j] = 1;
+        continue;
+      }
+      const double g = d.gradient[j];
+      if (absent.count++ == 0) absent.c = d.diagonal[j] / alpha;
+      absent.gg += g * g / alpha;
+      absent.g += g;
+      absent.alpha += alpha;
     }
   }
 };
@@ -141,26 +171,59 @@ struct GroupTerms {
   // Half of g'^T H'^-1 g' for f' = f + sign * (the group's log evidence), sign
   // +1 when the group leaves and -1 when it joins, at the component's lambda:
   // the decrease one Newton step on the refitted component promises. H' is
-  // diagonal plus rank one, so this is O(S) by Sherman-Morrison. 0 when H' is
-  // not positive definite (the model promises nothing). (Summing only the
-  // touched taxa, with the others' a1 term left out of their diagonal, was
-  // 1.2-1.35x faster on wide tables but ended fewer seeds at the best optimum
-  // on mite, 35 taxa: 50 of 60 against 55.)
+  // diagonal plus rank one, so this is O(S) by Sherman-Morrison, and O(taxa
+  // the component counts + taxa the group counts) with the absent taxa's
+  // closed forms (ComponentModel): with x = sign * a1 each of them adds
+  // (g_j + alpha_j x)^2 / (alpha_j (c + x)) to g'^T D'^-1 g', and likewise
+  // alpha_j / (c + x) and (g_j + alpha_j x) / (c + x) to the other two sums.
+  // 0 when H' is not positive definite (the model promises nothing). (Summing
+  // only the touched taxa, with the others' a1 term left out of their
+  // diagonal, was 1.2-1.35x faster on wide tables but ended fewer seeds at the
+  // best optimum on mite, 35 taxa: 50 of 60 against 55.)
   double decrement(const ComponentModel& m, double sign) const {
     const ComponentDerivatives& d = m.d;
-    const std::size_t S = d.alpha.size();
+    const double x = sign * a1;
     double gg = 0.0, ag = 0.0, aa = 0.0;
-    for (std::size_t j = 0; j < S; ++j) {
-      const double alpha = d.alpha[j];
-      const double g = d.gradient[j] + sign * (alpha * a1 + t[j]);
-      const double D = d.diagonal[j] + sign * (alpha * a1 + u[j]);
-      if (!(D > 0.0)) return 0.0;
+    bool positive = true;
+    const auto add = [&](double alpha, double g, double D) {
+      if (!(D > 0.0)) {
+        positive = false;
+        return;
+      }
       // One division per taxon, not three: this loop is the ranking's cost.
       const double inverse = 1.0 / D;
       const double alpha_over = alpha * inverse;
       gg += g * g * inverse;
       ag += alpha_over * g;
       aa += alpha_over * alpha;
+    };
+    // The component's taxa the group does not count.
+    for (std::uint32_t j : m.present) {
+      if (t[j] != 0.0 || u[j] != 0.0) continue;
+      const double alpha = d.alpha[j];
+      add(alpha, d.gradient[j] + alpha * x, d.diagonal[j] + alpha * x);
+      if (!positive) return 0.0;
+    }
+    // The taxa the group counts; the absent ones among them leave the closed forms.
+    ComponentModel::AbsentSums rest = m.absent;
+    for (std::uint32_t j : touched) {
+      const double alpha = d.alpha[j];
+      add(alpha, d.gradient[j] + sign * (alpha * a1 + t[j]),
+          d.diagonal[j] + sign * (alpha * a1 + u[j]));
+      if (!positive) return 0.0;
+      if (m.is_present[j]) continue;
+      const double g = d.gradient[j];
+      --rest.count;
+      rest.gg -= g * g / alpha;
+      rest.g -= g;
+      rest.alpha -= alpha;
+    }
+    if (rest.count > 0) {
+      const double shifted = rest.c + x;
+      if (!(shifted > 0.0)) return 0.0;
+      gg += std::max(0.0, rest.gg + x * (2.0 * rest.g + x * rest.alpha)) / shifted;
+      ag += (rest.g + x * rest.alpha) / shifted;
+      aa += std::max(0.0, rest.alpha) / shifted;
     }
     const double rho = d.rank_one + sign * a2;
     const double denominator = 1.0 + rho * aa;
@@ -398,7 +461,7 @@ TransferCandidates rank_transfers(const Counts& counts, const EmState& state,
   for_each_component(K, S, executor, [&](std::size_t k, const Executor& inner) {
     if (!live[k]) return;
     component_derivatives(counts, histograms[k], &state.log_alpha[k * S], inner, models[k].d);
-    models[k].prepare(counts);
+    models[k].prepare(counts, histograms[k]);
   });
   log_evidence(counts, state.log_alpha, K, executor, evidence);
   // For refit_gain(): each component's sum_i z_i [psi(A + J_i) - psi(A)] and

@@ -247,8 +247,10 @@ test_that("split-merge moves never raise the NLE and are all on record", {
     expect_lte(goodnessOfFit(moved)[["NLE"]], goodnessOfFit(plain)[["NLE"]] + 1e-9 * abs(goodnessOfFit(plain)[["NLE"]]))
     moves <- moved$moves
     expect_named(moves, c("kind", "merge_first", "merge_second", "split", "from", "to",
-                          "samples", "NLE_before", "NLE_after", "accepted", "em_iterations"))
+                          "samples", "predicted", "NLE_before", "NLE_after", "accepted",
+                          "em_iterations"))
     expect_true(all(moves$kind == "split-merge"))
+    expect_true(all(is.na(moves$predicted)))
     kept <- moves[moves$accepted, ]
     expect_true(all(kept$NLE_after < kept$NLE_before))
     expect_nonincreasing(moved$nle_trace, rel_tol = 1e-12)
@@ -535,6 +537,79 @@ test_that("a transfer that failed is not refitted while its two components keep 
   expect_identical(result$memo_trials, 0L)
   expect_true(result$memo_exhausted)
   expect_identical(result$nle_memo, result$nle_first)
+})
+
+test_that("transfers are promised what the Newton model of a dense refit promises", {
+  # A wide sparse deep table: each component counts few of the taxa, so the
+  # ranking's closed forms for a component's absent taxa carry most of each
+  # promise. The singles and groups the first ranking tries (before one is
+  # kept) must be the candidates of lowest promise in that order, each promise
+  # the change at fixed parameters and weights less half of g' H'^-1 g' for
+  # both components, g' and H' the dense gradient and Hessian of a component's
+  # objective with the samples moved, at its current parameters. A list tried
+  # not at all must promise no decrease.
+  set.seed(5)
+  alpha <- sapply(1:3, function(k) {
+    a <- stats::rexp(300)^3 * 0.02
+    a[sample(300, 25)] <- stats::runif(25, 0.5, 3)
+    a
+  })
+  x <- rdmm(30, alpha, depth = rep(2000, 30), threads = 1)
+  x <- x[, colSums(x) > 0]
+  fit_with <- function(transfers) {
+    dmn_fit(x, 3, seed = 1, init = "kmeans++", nstart = 1, threads = 1,
+            search = dmn_search(transfers = transfers, split_merge = FALSE))
+  }
+  plain <- fit_with(FALSE)
+  moved <- fit_with(TRUE)
+  z <- plain$group
+  expect_lt(max(abs(z - round(z))), 1e-10)
+  lambda <- log(fitted(plain))
+  e <- dense_log_evidence(x, exp(lambda))
+  labels <- max.col(z, "first")
+  weights <- colSums(z)
+  x_log_x <- function(v) ifelse(v > 0, v * log(v), 0)
+  decrement <- function(k, zk) {
+    g <- dense_gradient(x, zk, lambda[, k])
+    h <- dense_hessian(x, zk, lambda[, k])
+    if (min(eigen(h, symmetric = TRUE, only.values = TRUE)$values) <= 0) return(0)
+    0.5 * sum(g * solve(h, g))
+  }
+  promise <- function(moving, a, b) {
+    leave <- z[, a]
+    leave[moving] <- leave[moving] - 1
+    join <- z[, b]
+    join[moving] <- join[moving] + 1
+    m <- length(moving)
+    sum(e[moving, a] - e[moving, b]) -
+      (x_log_x(weights[a] - m) + x_log_x(weights[b] + m) - x_log_x(weights[a]) -
+         x_log_x(weights[b])) - decrement(a, leave) - decrement(b, join)
+  }
+  singles <- groups <- c()
+  for (a in 1:3) {
+    members <- which(labels == a)
+    if (length(members) < 2) next
+    for (b in setdiff(1:3, a)) {
+      ordered <- members[order(e[members, a] - e[members, b])]
+      singles <- c(singles, vapply(ordered, promise, 0, a = a, b = b))
+      for (m in seq_len(length(ordered) - 2) + 1) {
+        groups <- c(groups, promise(ordered[seq_len(m)], a, b))
+      }
+    }
+  }
+  trials <- moved$moves
+  expect_true(all(is.finite(trials$predicted)))
+  first <- trials[seq_len(match(TRUE, trials$accepted, nomatch = nrow(trials))), ]
+  expect_gt(nrow(first), 2)
+  for (list in list(list(promised = singles, tried = first$predicted[first$samples == 1]),
+                    list(promised = groups, tried = first$predicted[first$samples > 1]))) {
+    if (length(list$tried) == 0) {
+      expect_gte(min(list$promised), -1e-8 * max(abs(list$promised)))
+    } else {
+      expected <- sort(list$promised)[seq_along(list$tried)]
+      expect_lt(max(abs(list$tried - expected)) / max(abs(expected)), 1e-8)
+    }
+  }
 })
 
 test_that("all_singles ends where no single transfer lowers the NLE (against brute force)", {
