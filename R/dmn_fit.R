@@ -414,11 +414,14 @@ check_init <- function(init, k, n_samples) {
 #'   moved from one component to another, both components refitted to their
 #'   new members. For components A and B, A's members are ordered by the cost
 #'   of moving them to B at the current parameters; each member alone and each
-#'   leading group of them is a candidate, ranked by the change in NLE a Newton
-#'   step on the two refitted components promises. Candidates are tried
-#'   exactly in that order, singles and groups in turn, until 20 of each have
-#'   failed; the first that lowers the NLE is kept, EM runs on, and the
-#'   candidates are ranked again. Groups are what moves replicate-like samples
+#'   leading group of them is a candidate, ranked by the change in NLE that
+#'   refitting the two components promises: for a group, a Newton step on
+#'   each; for a single, its own taxa refitted one by one (those no other
+#'   member counts, whose parameters a Newton step in log-alpha misjudges) and
+#'   Newton steps for the rest. Candidates are tried exactly in that order,
+#'   singles and groups in turn: every single that promises a decrease, and
+#'   groups until 20 have failed. The first that lowers the NLE is kept, EM
+#'   runs on, and the candidates are ranked again. Groups are what moves replicate-like samples
 #'   that only fit elsewhere together. Tables (or subsamples) of more than
 #'   5,000 samples are not given transfers.
 #' * Re-splits (for `k >= 3`, when `resplits = TRUE`): the
@@ -507,14 +510,13 @@ check_init <- function(init, k, n_samples) {
 #'   deep tables (soilrep, mouseData) but make a start two to four times
 #'   slower; see the "Finding the best fit" section of `vignette("fastdmm")`.
 #' @param all_singles Try every transfer of one sample to another component
-#'   before a start ends, rather than giving the list up after 20 failed ones?
-#'   Each start then ends where no single transfer lowers the NLE (Hartigan's
-#'   exchange, with both components refitted). Off by default (`NULL` is
-#'   `FALSE` too): on soilrep (56 samples x 16,825 taxa, most of them rare) it
-#'   took 39 of 60 (k, seed) cases to the best optimum against 17, at about
-#'   three times the time per fit; where the ranked transfers already end there
-#'   it only costs time. See the "Finding the best fit" section of
-#'   `vignette("fastdmm")`.
+#'   before a start ends, not only those whose promise is a decrease? Each
+#'   start then ends where no single transfer lowers the NLE (Hartigan's
+#'   exchange, with both components refitted), at the price of a trial for
+#'   every sample and other component at the end of each start. Off by
+#'   default (`NULL` is `FALSE` too): the singles that promise a decrease
+#'   already reach the same end states in most starts (see the "Finding the
+#'   best fit" section of `vignette("fastdmm")`).
 #' @return A list of class `dmn_search` for the `search` argument of
 #'   [dmn_fit()]. Each setting is a whole number up to `.Machine$integer.max`
 #'   (or a flag); [dmn_fit()] checks them again where it uses them, so that an

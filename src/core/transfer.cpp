@@ -92,7 +92,7 @@ struct ComponentModel {
     double c = 0.0, gg = 0.0, g = 0.0, alpha = 0.0;
   } absent;
   // sum_j alpha_j^2 / D_j over the taxa with D_j > 0 (refit_gain(); set by
-  // rank_transfers() only when it ranks singles by that promise)
+  // rank_transfers())
   double spread = 0.0;
 
   void prepare(const Counts& counts, const ComponentHistograms& histograms) {
@@ -437,16 +437,14 @@ namespace {
 // The state's transfer candidates (TransferCandidates, transfer.h), from the
 // table's rows (made once per transfer_moves() call) and the state's arg-max
 // labels; the evidence at the state's parameters, which the trials reuse, is
-// left in `evidence`. Promises use the Newton model (GroupTerms), but with
-// `refit_singles` a single's is its fixed-parameter change and weights' term
-// less what refitting its two components gains by refit_gain(). (As the
-// default ranking, refit_gain() gave 42 of 50 GlobalPatterns cases at the best
-// optimum against 41, but 41 of 60 Twins cases against 47: it serves the
-// exhaustive list, where only the order is at stake.)
+// left in `evidence`. A single's promise is its fixed-parameter change and
+// weights' term less what refitting its two components gains by
+// refit_gain(); a group's uses the Newton model (GroupTerms), whose quadratic
+// in lambda over-promises for the taxa a single brings in or takes away
+// (DESIGN.md section 8, "Every single transfer").
 TransferCandidates rank_transfers(const Counts& counts, const EmState& state,
                                   const SampleRows& rows, const std::vector<std::size_t>& label,
-                                  bool refit_singles, const Executor& executor,
-                                  std::vector<double>& evidence) {
+                                  const Executor& executor, std::vector<double>& evidence) {
   const std::size_t N = counts.n_samples, S = counts.n_taxa, K = state.n_components;
   TransferCandidates out;
   evidence.clear();
@@ -467,37 +465,32 @@ TransferCandidates rank_transfers(const Counts& counts, const EmState& state,
   // For refit_gain(): each component's sum_i z_i [psi(A + J_i) - psi(A)] and
   // pair weights per taxon, and what each sample's own component gains from
   // its leaving (one per sample, shared by its K - 1 candidates).
-  std::vector<double> depth_q, leave_gain, taxon_weight;
-  if (refit_singles) {
-    depth_q.assign(K, 0.0);
-    leave_gain.assign(N, 0.0);
-    taxon_weight.assign(K * S, 0.0);
-    for (std::size_t k = 0; k < K; ++k) {
-      if (!live[k]) continue;
-      ComponentModel& model = models[k];
-      depth_q[k] = weighted_gamma_differences<false, true>(
-          model.total_alpha, counts.depth_value.data(), histograms[k].depth.data(),
-          counts.n_depths()).digamma;
-      for (std::size_t j = 0; j < S; ++j) {
-        if (model.d.diagonal[j] > 0.0) {
-          model.spread += model.d.alpha[j] * model.d.alpha[j] / model.d.diagonal[j];
-        }
-        for (std::size_t p = counts.pair_ptr[j]; p < counts.pair_ptr[j + 1]; ++p) {
-          taxon_weight[k * S + j] += histograms[k].pair[p];
-        }
+  std::vector<double> depth_q(K, 0.0), leave_gain(N, 0.0), taxon_weight(K * S, 0.0);
+  for (std::size_t k = 0; k < K; ++k) {
+    if (!live[k]) continue;
+    ComponentModel& model = models[k];
+    depth_q[k] = weighted_gamma_differences<false, true>(
+        model.total_alpha, counts.depth_value.data(), histograms[k].depth.data(),
+        counts.n_depths()).digamma;
+    for (std::size_t j = 0; j < S; ++j) {
+      if (model.d.diagonal[j] > 0.0) {
+        model.spread += model.d.alpha[j] * model.d.alpha[j] / model.d.diagonal[j];
+      }
+      for (std::size_t p = counts.pair_ptr[j]; p < counts.pair_ptr[j + 1]; ++p) {
+        taxon_weight[k * S + j] += histograms[k].pair[p];
       }
     }
-    executor.parallel_for(N, [&](std::size_t begin, std::size_t end) {
-      std::vector<double> weights;
-      for (std::size_t i = begin; i < end; ++i) {
-        const std::size_t a = label[i];
-        if (!live[a] || members[a] < 2) continue;
-        leave_gain[i] = refit_gain(counts, rows, i, models[a], histograms[a].pair.data(),
-                                   &taxon_weight[a * S], depth_q[a],
-                                   -state.next_posterior[i * K + a], weights);
-      }
-    });
   }
+  executor.parallel_for(N, [&](std::size_t begin, std::size_t end) {
+    std::vector<double> weights;
+    for (std::size_t i = begin; i < end; ++i) {
+      const std::size_t a = label[i];
+      if (!live[a] || members[a] < 2) continue;
+      leave_gain[i] = refit_gain(counts, rows, i, models[a], histograms[a].pair.data(),
+                                 &taxon_weight[a * S], depth_q[a],
+                                 -state.next_posterior[i * K + a], weights);
+    }
+  });
 
   std::vector<std::pair<std::size_t, std::size_t>> pairs;
   for (std::size_t a = 0; a < K; ++a) {
@@ -528,19 +521,10 @@ TransferCandidates rank_transfers(const Counts& counts, const EmState& state,
         c.samples = {member.second};
         c.from = a;
         c.to = b;
-        if (refit_singles) {
-          c.predicted = member.first + weights_change(wa, wb, 1.0) - leave_gain[i] -
-                        refit_gain(counts, rows, i, models[b], histograms[b].pair.data(),
-                                   &taxon_weight[b * S], depth_q[b],
-                                   1.0 - state.next_posterior[i * K + b], weights);
-        } else {
-          leave.reset(S);
-          join.reset(S);
-          leave.add(counts, rows, i, models[a]);
-          join.add(counts, rows, i, models[b]);
-          c.predicted = member.first + weights_change(wa, wb, 1.0) -
-                        leave.decrement(models[a], 1.0) - join.decrement(models[b], -1.0);
-        }
+        c.predicted = member.first + weights_change(wa, wb, 1.0) - leave_gain[i] -
+                      refit_gain(counts, rows, i, models[b], histograms[b].pair.data(),
+                                 &taxon_weight[b * S], depth_q[b],
+                                 1.0 - state.next_posterior[i * K + b], weights);
         found[p].singles.push_back(std::move(c));
       }
       leave.reset(S);
@@ -619,7 +603,7 @@ TransferResult transfer_moves(const Counts& counts, EmState& state,
   while (tried < settings.max_trials) {
     const std::vector<std::size_t> label = arg_max_labels(state.next_posterior, K);
     const TransferCandidates ranked =
-        rank_transfers(counts, state, rows, label, settings.all_singles, executor, evidence);
+        rank_transfers(counts, state, rows, label, executor, evidence);
     hooks.check_interrupt();
     std::fill(members_key.begin(), members_key.end(), 0);
     for (std::size_t i = 0; i < N; ++i) members_key[label[i]] += sample_key[i];
@@ -638,11 +622,12 @@ TransferResult transfer_moves(const Counts& counts, EmState& state,
     // singles out of a single list.
     const std::vector<TransferCandidate>* lists[2] = {&ranked.singles, &ranked.groups};
     std::size_t next[2] = {0, 0};
-    // With all_singles every single is tried (a local optimum of single
-    // transfers), the ones refit_gain() promises most first.
+    // Every single whose promise (refit_gain()) is a decrease is tried, with
+    // all_singles every single (a local optimum of single transfers); groups
+    // until max_failures of them failed or they promise no decrease.
     const auto open = [&](int l) {
       if (next[l] >= lists[l]->size()) return false;
-      if (l == 0 && settings.all_singles) return true;
+      if (l == 0) return settings.all_singles || (*lists[l])[next[l]].predicted < 0.0;
       return static_cast<int>(next[l]) < settings.max_failures &&
              (*lists[l])[next[l]].predicted < 0.0;
     };

@@ -17,10 +17,11 @@ namespace fastdmm {
 // A transfer of `samples` (one or more, all members of component `from`) to
 // component `to`, with the change in NLE it promises: the change at fixed
 // parameters (the samples' log evidence and the weights' term) less what
-// refitting the two components without and with them gains: the Newton
-// decrements, or, for a single under all_singles, each of its taxa that no
-// other member of the component counts refitted alone at fixed total alpha
-// and second-order terms for the others (transfer.cpp, refit_gain()).
+// refitting the two components without and with them gains: for a single,
+// each of its taxa that no other member of the component counts refitted
+// alone at fixed total alpha, Newton decrements of its other taxa's terms and
+// second-order terms for the rest (transfer.cpp, refit_gain()); for a group,
+// the two components' Newton decrements.
 struct TransferCandidate {
   std::vector<std::uint32_t> samples;
   std::size_t from = 0, to = 0;
@@ -72,13 +73,12 @@ bool keep_if_lower(const Counts& counts, EmState& state, EmState& trial, double 
 
 struct TransferSettings {
   EmSettings em;            // the fit's EM settings: EM runs on from an accepted transfer
-  int max_failures = 20;    // failed trials per list (singles, groups) before a ranking is given up
+  int max_failures = 20;    // failed trials of groups before their list is given up
   int max_trials = 100000;  // trials at most in one call
   int refit_iterations = 3;  // Newton iterations of a trial's refit of its two components
-  // Every single tried, ranked by refit_gain()'s promise, until none lowers
-  // the NLE (Hartigan's exchange, exact up to the trials' refits); otherwise
-  // the singles are ranked by the Newton model and their list is given up
-  // like the groups'.
+  // Every single tried, in the order of refit_gain()'s promise, until none
+  // lowers the NLE (Hartigan's exchange, exact up to the trials' refits);
+  // otherwise the singles that promise a decrease.
   bool all_singles = false;
   OptimiserOptions optimiser;
 };
@@ -107,15 +107,15 @@ struct TransferMemo {
 };
 
 // Transfers on `state` (in place): the candidates are ranked, then tried in
-// turn from the two lists (a single, a group, a single, ...; each list until
-// max_failures of its candidates failed or its candidates promise no
-// decrease). A trial refits the two components on their new members (warm
-// started, refit_iterations Newton steps) and computes the exact NLE at the
-// resulting parameters; the first that lowers the NLE by more than the EM
-// threshold is kept, EM runs on from it, and the state is ranked again. A
-// candidate in `memo` (this call's own when null) counts as failed without a
-// trial, and is not recorded. Ends at a ranking whose trials all fail, or after
-// max_trials trials.
+// turn from the two lists (a single, a group, a single, ...): every single
+// that promises a decrease (with all_singles every single), and groups until
+// max_failures of them failed or they promise no decrease. A trial refits the
+// two components on their new members (warm started, refit_iterations Newton
+// steps) and computes the exact NLE at the resulting parameters; the first
+// that lowers the NLE by more than the EM threshold is kept, EM runs on from
+// it, and the state is ranked again. A candidate in `memo` (this call's own
+// when null) counts as failed without a trial, and is not recorded. Ends at a
+// ranking whose trials all fail, or after max_trials trials.
 TransferResult transfer_moves(const Counts& counts, EmState& state,
                               const TransferSettings& settings, const Executor& executor,
                               const FitHooks& hooks, TransferMemo* memo = nullptr);
