@@ -220,7 +220,8 @@ Rcpp::List moves_list(const std::vector<fastdmm::MoveTrial>& records) {
       Rcpp::Named("kind") = kind, Rcpp::Named("merge_first") = merge_first,
       Rcpp::Named("merge_second") = merge_second, Rcpp::Named("split") = split,
       Rcpp::Named("from") = from, Rcpp::Named("to") = to, Rcpp::Named("samples") = samples,
-      Rcpp::Named("predicted") = predicted, Rcpp::Named("NLE_before") = nle_before, Rcpp::Named("NLE_after") = nle_after,
+      Rcpp::Named("predicted") = predicted, Rcpp::Named("NLE_before") = nle_before,
+      Rcpp::Named("NLE_after") = nle_after,
       Rcpp::Named("accepted") = accepted, Rcpp::Named("em_iterations") = move_iterations);
 }
 

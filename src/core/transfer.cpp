@@ -91,8 +91,10 @@ struct ComponentModel {
     std::size_t count = 0;
     double c = 0.0, gg = 0.0, g = 0.0, alpha = 0.0;
   } absent;
-  // sum_j alpha_j^2 / D_j over the taxa with D_j > 0 (refit_gain(); set by
-  // rank_transfers())
+  // For refit_gain(): q = sum_i z_i [psi(A + J_i) - psi(A)], the pair weights
+  // per taxon, and sum_j alpha_j^2 / D_j over the taxa with D_j > 0.
+  double depth_q = 0.0;
+  std::vector<double> taxon_weight;
   double spread = 0.0;
 
   void prepare(const Counts& counts, const ComponentHistograms& histograms) {
@@ -101,14 +103,20 @@ struct ComponentModel {
     const GammaValues at = gamma_values<false, true>(total_alpha);
     psi_total = at.digamma;
     psi1_total = at.trigamma;
+    depth_q = weighted_gamma_differences<false, true>(total_alpha, counts.depth_value.data(),
+                                                      histograms.depth.data(),
+                                                      counts.n_depths()).digamma;
     const std::size_t S = d.alpha.size();
     pair_t.resize(counts.n_pairs());
     pair_u.resize(counts.n_pairs());
     present.clear();
     is_present.assign(S, 0);
+    taxon_weight.assign(S, 0.0);
+    spread = 0.0;
     absent = AbsentSums();
     for (std::size_t j = 0; j < S; ++j) {
       const double alpha = d.alpha[j];
+      if (d.diagonal[j] > 0.0) spread += alpha * alpha / d.diagonal[j];
       const GammaValues base = gamma_values<false, true>(alpha);
       bool counted = false;
       for (std::size_t p = counts.pair_ptr[j]; p < counts.pair_ptr[j + 1]; ++p) {
@@ -116,6 +124,7 @@ struct ComponentModel {
         const double dt = alpha * (above.digamma - base.digamma);
         pair_t[p] = dt;
         pair_u[p] = dt + alpha * alpha * (above.trigamma - base.trigamma);
+        taxon_weight[j] += histograms.pair[p];
         counted = counted || histograms.pair[p] != 0.0;
       }
       if (counted) {
@@ -297,16 +306,14 @@ double taxon_decrease(const Counts& counts, std::size_t j, double alpha0, double
 // taxa see only the shift of c, which moves taxon j's gradient by alpha_j
 // shift from about zero: (alpha_j shift)^2 / (2 D_j) each, summed through
 // `spread`. Second order but for the first kind, so an estimate, not a bound.
-// `q` is the component's sum_i z_i [psi(A + J_i) - psi(A)] and `taxon_weight`
-// the component's sum of pair weights per taxon.
+// `pair_weights` are the component's histogram weights per pair.
 double refit_gain(const Counts& counts, const SampleRows& rows, std::size_t i,
-                  const ComponentModel& model, const double* pair_weights,
-                  const double* taxon_weight, double q, double delta,
+                  const ComponentModel& model, const double* pair_weights, double delta,
                   std::vector<double>& weights) {
   const GammaValues at_depth = gamma_values<false, true>(model.total_alpha + counts.depth[i]);
   const double psi_shift = at_depth.digamma - model.psi_total;
   const double shift = delta * psi_shift;
-  const double linear = q + shift + kPriorRate;
+  const double linear = model.depth_q + shift + kPriorRate;
   // What the sample's own weight adds to a taxon's weight there (0 when it
   // joins: none of it is in the component yet, up to its soft posterior).
   const double own = delta < 0.0 ? -delta : 0.0;
@@ -317,7 +324,7 @@ double refit_gain(const Counts& counts, const SampleRows& rows, std::size_t i,
     const double alpha = model.d.alpha[j];
     const double D = model.d.diagonal[j];
     if (D > 0.0) touched_spread += alpha * alpha / D;
-    const double others = taxon_weight[j] - own;
+    const double others = model.taxon_weight[j] - own;
     const double g = model.d.gradient[j] + delta * (alpha * psi_shift - model.pair_t[p]);
     const double curvature = D + delta * (alpha * psi_shift - model.pair_u[p]);
     if (others >= kAnchoringWeight && curvature > 0.0) {
@@ -462,32 +469,15 @@ TransferCandidates rank_transfers(const Counts& counts, const EmState& state,
     models[k].prepare(counts, histograms[k]);
   });
   log_evidence(counts, state.log_alpha, K, executor, evidence);
-  // For refit_gain(): each component's sum_i z_i [psi(A + J_i) - psi(A)] and
-  // pair weights per taxon, and what each sample's own component gains from
-  // its leaving (one per sample, shared by its K - 1 candidates).
-  std::vector<double> depth_q(K, 0.0), leave_gain(N, 0.0), taxon_weight(K * S, 0.0);
-  for (std::size_t k = 0; k < K; ++k) {
-    if (!live[k]) continue;
-    ComponentModel& model = models[k];
-    depth_q[k] = weighted_gamma_differences<false, true>(
-        model.total_alpha, counts.depth_value.data(), histograms[k].depth.data(),
-        counts.n_depths()).digamma;
-    for (std::size_t j = 0; j < S; ++j) {
-      if (model.d.diagonal[j] > 0.0) {
-        model.spread += model.d.alpha[j] * model.d.alpha[j] / model.d.diagonal[j];
-      }
-      for (std::size_t p = counts.pair_ptr[j]; p < counts.pair_ptr[j + 1]; ++p) {
-        taxon_weight[k * S + j] += histograms[k].pair[p];
-      }
-    }
-  }
+  // What each sample's own component gains from its leaving (one per sample,
+  // shared by its K - 1 candidates).
+  std::vector<double> leave_gain(N, 0.0);
   executor.parallel_for(N, [&](std::size_t begin, std::size_t end) {
     std::vector<double> weights;
     for (std::size_t i = begin; i < end; ++i) {
       const std::size_t a = label[i];
       if (!live[a] || members[a] < 2) continue;
       leave_gain[i] = refit_gain(counts, rows, i, models[a], histograms[a].pair.data(),
-                                 &taxon_weight[a * S], depth_q[a],
                                  -state.next_posterior[i * K + a], weights);
     }
   });
@@ -523,7 +513,6 @@ TransferCandidates rank_transfers(const Counts& counts, const EmState& state,
         c.to = b;
         c.predicted = member.first + weights_change(wa, wb, 1.0) - leave_gain[i] -
                       refit_gain(counts, rows, i, models[b], histograms[b].pair.data(),
-                                 &taxon_weight[b * S], depth_q[b],
                                  1.0 - state.next_posterior[i * K + b], weights);
         found[p].singles.push_back(std::move(c));
       }

@@ -24,6 +24,21 @@ simulate_counts <- function(n = 20, n_taxa = 8, k = 2, depth = 200, seed = 1,
   })
 }
 
+# A wide sparse deep table drawn by rdmm() after set.seed(seed): `n` samples
+# of `depth` reads from `k` components over `n_taxa` taxa, each component with
+# `common` abundant taxa and the rest rare (alpha = `rare` times the cube of an
+# exponential); taxa no sample counts are dropped.
+wide_sparse_counts <- function(n, n_taxa, k, common, rare, depth, seed) {
+  set.seed(seed)
+  alpha <- sapply(seq_len(k), function(m) {
+    a <- stats::rexp(n_taxa)^3 * rare
+    a[sample(n_taxa, common)] <- stats::runif(common, 0.5, 3)
+    a
+  })
+  x <- rdmm(n, alpha, depth = rep(depth, n), threads = 1)
+  x[, colSums(x) > 0]
+}
+
 # The Twins table shipped with DirichletMultinomial (278 samples x 130 taxa).
 twins_counts <- function() {
   file <- system.file("extdata", "Twins.csv", package = "DirichletMultinomial")

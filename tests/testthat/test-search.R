@@ -549,14 +549,7 @@ test_that("transfers are promised what the Newton model of a dense refit promise
   # objective with the samples moved, at its current parameters. (Singles are
   # promised what refitting their taxa gains: the ones tried promise a
   # decrease, in order.)
-  set.seed(5)
-  alpha <- sapply(1:3, function(k) {
-    a <- stats::rexp(300)^3 * 0.02
-    a[sample(300, 25)] <- stats::runif(25, 0.5, 3)
-    a
-  })
-  x <- rdmm(30, alpha, depth = rep(2000, 30), threads = 1)
-  x <- x[, colSums(x) > 0]
+  x <- wide_sparse_counts(30, 300, 3, common = 25, rare = 0.02, depth = 2000, seed = 5)
   fit_with <- function(transfers) {
     dmn_fit(x, 3, seed = 1, init = "kmeans++", nstart = 1, threads = 1,
             search = dmn_search(transfers = transfers, split_merge = FALSE))
@@ -618,14 +611,7 @@ test_that("all_singles ends where no single transfer lowers the NLE (against bru
   # whose refit promise is a decrease; it ends there too. (Ranked by the
   # Newton model and given up after 20 failures, as they were before, the
   # singles stopped where one move gained over 100 units.)
-  set.seed(3)
-  alpha <- sapply(1:4, function(k) {
-    a <- stats::rexp(600)^3 * 0.05
-    a[sample(600, 40)] <- stats::runif(40, 0.5, 3)
-    a
-  })
-  x <- rdmm(40, alpha, depth = rep(3000, 40), threads = 1)
-  x <- x[, colSums(x) > 0]
+  x <- wide_sparse_counts(40, 600, 4, common = 40, rare = 0.05, depth = 3000, seed = 3)
   # (EM from a moved start may empty a component of two: a move the search
   # would make too, so it counts, and its warning is expected.)
   nle_of <- function(labels) {
