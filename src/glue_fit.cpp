@@ -2,6 +2,7 @@
 #include "glue.h"
 #include "glue_args.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <memory>
@@ -63,6 +64,8 @@ FitArguments read_fit_arguments(int n_samples, SEXP k, SEXP threads, SEXP max_it
   options.transfers = settings.flag("transfers");
   options.resplits = settings.flag("resplits");
   options.all_singles = settings.flag("all_singles");
+  // NA: k - 2 kicks in a row (none at k = 2, where a kick is a new start).
+  options.kicks = settings.integer_or_na("kicks", 0, kIntMax, std::max(0, n_components - 2));
   // Not a dmn_search() setting: dmn_fit() adds it (start_concurrency(), R/memory.R).
   options.concurrent_starts =
       static_cast<std::size_t>(settings.integer("concurrent_starts", 1, kIntMax));
@@ -193,7 +196,8 @@ Rcpp::List starts_list(const std::vector<fastdmm::StartRecord>& records) {
 // Components 1-based, as R numbers them; each kind's own columns NA for the other
 // kind (split-merge: merge_first, merge_second, split; transfer: from, to,
 // samples, predicted; re-split: from and to the pair pooled, samples the
-// pool's size). `kind` holds the codes of fastdmm::MoveKind.
+// pool's size; kick: from the component emptied, to the one split, samples
+// those the kick moved). `kind` holds the codes of fastdmm::MoveKind.
 Rcpp::List moves_list(const std::vector<fastdmm::MoveTrial>& records) {
   const std::size_t n_moves = records.size();
   Rcpp::IntegerVector kind(n_moves), merge_first(n_moves), merge_second(n_moves),

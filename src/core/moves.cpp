@@ -1,7 +1,11 @@
 // The local search: split-merge moves, transfers and re-splits in rounds until none improves the state.
 #include "moves.h"
 
+#include <algorithm>
+#include <limits>
 #include <utility>
+
+#include "hash.h"
 
 namespace fastdmm {
 
@@ -111,6 +115,120 @@ LocalSearchResult local_search(const Counts& counts, const SquareRootProportions
     if (accepted == 0) break;
   }
   return result;
+}
+
+}  // namespace fastdmm
+
+namespace fastdmm {
+
+namespace {
+
+// The 2-means of a kick's split stops after this many Lloyd rounds, as a split
+// plan's does (split_merge.cpp): the split only has to be a different start.
+constexpr int kKickLloydRounds = 10;
+
+// Index `draw` (mod K - 1) among the components other than `skip`.
+std::size_t other_component(std::uint64_t draw, std::size_t skip, std::size_t K) {
+  const std::size_t o = static_cast<std::size_t>(draw % (K - 1));
+  return o >= skip ? o + 1 : o;
+}
+
+}  // namespace
+
+void kick_search(const Counts& counts, const SquareRootProportions& roots,
+                 const std::vector<std::uint64_t>& fingerprint, EmState& state,
+                 const LocalSearchSettings& moves, const KickSettings& kicks,
+                 const Executor& executor, const FitHooks& hooks, LocalSearchResult& result) {
+  const std::size_t K = state.n_components, N = counts.n_samples, S = counts.n_taxa;
+  if (kicks.max_failures <= 0 || K < 2 || N < 2) return;
+  const EmSettings& em = moves.transfer_settings.em;
+  const OptimiserOptions& optimiser = moves.transfer_settings.optimiser;
+  const FitHooks quiet_hooks = [&hooks] {
+    FitHooks quiet;
+    quiet.check_interrupt = hooks.check_interrupt;
+    return quiet;
+  }();
+  int failures = 0;
+  for (std::uint64_t j = 0; failures < kicks.max_failures; ++j) {
+    hooks.check_interrupt();
+    const std::uint64_t key = splitmix64_first(kicks.seed ^ splitmix64_first(j + 0x6b69636bULL));
+    const std::size_t a = static_cast<std::size_t>(key % K);
+    const std::size_t c = other_component(key >> 32, a, K);
+    std::vector<std::size_t> label = arg_max_labels(state.next_posterior, K);
+    const std::vector<std::size_t> before = label;
+    for (std::size_t i = 0; i < N; ++i) {
+      if (label[i] == a) label[i] = other_component(splitmix64_first(fingerprint[i] ^ key), a, K);
+    }
+    std::vector<std::uint32_t> pool;
+    for (std::size_t i = 0; i < N; ++i) {
+      if (label[i] == c) pool.push_back(static_cast<std::uint32_t>(i));
+    }
+    MoveTrial trial;
+    trial.kind = MoveKind::kick;
+    trial.first = static_cast<int>(a);
+    trial.second = static_cast<int>(c);
+    trial.nle_before = state.nle;
+    trial.nle_after = std::numeric_limits<double>::quiet_NaN();  // a kick that split nothing
+    bool split = false;
+    if (pool.size() >= 2) {
+      const HellingerPartition halves =
+          hellinger_kmeans(counts, roots, pool, fingerprint, 2, splitmix64_first(key ^ 0x73706c6974ULL),
+                           executor, kKickLloydRounds, hooks.check_interrupt);
+      std::size_t second = 0;
+      for (std::size_t m = 0; m < pool.size(); ++m) {
+        if (halves.label[m] == 1) {
+          label[pool[m]] = a;
+          ++second;
+        }
+      }
+      split = second > 0 && second < pool.size();
+    }
+    std::vector<double> weights(K, 0.0);
+    for (std::size_t i = 0; i < N; ++i) weights[label[i]] += 1.0;
+    split = split && std::all_of(weights.begin(), weights.end(), [](double w) { return w > 0.0; });
+    if (split) {
+      for (std::size_t i = 0; i < N; ++i) trial.samples += label[i] != before[i] ? 1 : 0;
+      EmState kicked;
+      kicked.workspace = state.workspace;
+      kicked.n_components = K;
+      kicked.posterior.assign(N * K, 0.0);
+      for (std::size_t i = 0; i < N; ++i) kicked.posterior[i * K + label[i]] = 1.0;
+      kicked.log_alpha = state.log_alpha;
+      std::copy(&state.log_alpha[c * S], &state.log_alpha[c * S] + S, &kicked.log_alpha[a * S]);
+      kicked.histograms = component_histograms(counts, kicked.posterior, K, executor);
+      kicked.weights = weights;
+      kicked.unconverged_msteps =
+          run_msteps(counts, kicked.histograms, kicked.log_alpha, optimiser, executor);
+      evaluate_state(counts, kicked, executor);
+      kicked.histograms.clear();
+      EmSettings quiet_em = em;
+      quiet_em.verbose_iterations = false;
+      const EmRun run = run_em(counts, kicked, quiet_em, optimiser, executor, quiet_hooks);
+      const LocalSearchResult inner = local_search(counts, roots, fingerprint, kicked, moves,
+                                                   executor, quiet_hooks, ProgressRange{&quiet_hooks, 0.0, 1.0});
+      trial.em_iterations = run.iterations + inner.em_iterations;
+      result.total_em_iterations += run.iterations + inner.total_em_iterations;
+      trial.nle_after = kicked.nle;
+      if (kicked.nle < state.nle - convergence_threshold(em, state.nle)) {
+        trial.accepted = true;
+        EmRun whole = run;
+        whole.iterations += inner.em_iterations;
+        whole.extrapolations += inner.extrapolations;
+        whole.converged = inner.any_accepted ? inner.converged : run.converged;
+        result.add(kicked.nle, whole);
+        result.any_accepted = true;
+        state = std::move(kicked);
+      }
+    }
+    result.trials.push_back(trial);
+    ++result.tried[static_cast<int>(MoveKind::kick)];
+    if (trial.accepted) {
+      ++result.accepted[static_cast<int>(MoveKind::kick)];
+      failures = 0;
+    } else {
+      ++failures;
+    }
+  }
 }
 
 }  // namespace fastdmm

@@ -1,4 +1,4 @@
-// Moves on a converged EM state until none of their kinds improves it: split-merge and transfers alternated (DESIGN.md section 8).
+// Moves on a converged EM state until none of their kinds improves it (split-merge, transfers and re-splits alternated), and kicks that restart that search from a perturbed state (DESIGN.md section 8).
 #ifndef FASTDMM_MOVES_H
 #define FASTDMM_MOVES_H
 
@@ -19,14 +19,17 @@ namespace fastdmm {
 
 // The kinds of move. R's dmn_fit() reports them by these names (move_kinds in
 // R/dmn_fit.R): a new kind is a new code there and here.
-enum class MoveKind { split_merge = 0, transfer = 1, resplit = 2 };
-constexpr int kMoveKinds = 3;
+enum class MoveKind { split_merge = 0, transfer = 1, resplit = 2, kick = 3 };
+constexpr int kMoveKinds = 4;
 
 // One trial of either kind, in the order tried. Split-merge: `first` and
 // `second` merged, `third` split (first == second: an empty slot filled);
 // transfer: `samples` moved from `first` to `second` (third -1); re-split:
-// `samples` pooled from `first` and `second` (third -1). Components are
-// 0-based, as they were at the time.
+// `samples` pooled from `first` and `second` (third -1); kick: `first` emptied,
+// `second` split into itself and `first`, `samples` the samples whose
+// component the kick changed (third -1; nle_after is the NLE once the local
+// search has run on the kicked state). Components are 0-based, as they were at
+// the time.
 struct MoveTrial {
   MoveKind kind = MoveKind::split_merge;
   int first = 0, second = 0, third = -1;
@@ -53,8 +56,8 @@ struct LocalSearchResult : AcceptedMoves {
   std::vector<MoveTrial> trials;
   int total_em_iterations = 0;        // iterations of every trial
   bool any_accepted = false;
-  int tried[kMoveKinds] = {0, 0, 0};  // by MoveKind
-  int accepted[kMoveKinds] = {0, 0, 0};
+  int tried[kMoveKinds] = {};  // by MoveKind
+  int accepted[kMoveKinds] = {};
 };
 
 // Rounds of split-merge moves (until a round accepts none, split_merge.h),
@@ -67,6 +70,32 @@ LocalSearchResult local_search(const Counts& counts, const SquareRootProportions
                                const std::vector<std::uint64_t>& fingerprint, EmState& state,
                                const LocalSearchSettings& settings, const Executor& executor,
                                const FitHooks& hooks, const ProgressRange& progress);
+
+struct KickSettings {
+  // Kicks in a row that fail to lower the NLE before the search ends (0: no kicks).
+  int max_failures = 0;
+  std::uint64_t seed = 0;  // keys the kicks' draws (with the samples' content)
+};
+
+// Iterated local search (Lourenco, Martin & Stuetzle 2003) with J-moves
+// (Hansen & Mladenovic 2001) as kicks, on `state` (in place), which
+// local_search() with `moves` left where no move improves it. A kick empties
+// a component a (each member goes to one of the other components, drawn from
+// the member's content fingerprint and the kick's key), splits another
+// component c, with the members it received, by 2-means in Hellinger
+// geometry (the second half taking a's place), refits every component by one
+// M-step warm started from the current parameters, and runs EM and then
+// local_search() on the result. The kicked state replaces `state` when its NLE
+// is lower by more than the EM threshold. Kicks stop after
+// kicks.max_failures kicks in a row have not. a and c are drawn from the key
+// and the kick's number, so the kicks depend on the seed and the samples'
+// content, not on their order or the threads. Each kick is one trial of kind
+// `kick` in `result`; the kicked searches' own trials count only in
+// result.total_em_iterations.
+void kick_search(const Counts& counts, const SquareRootProportions& roots,
+                 const std::vector<std::uint64_t>& fingerprint, EmState& state,
+                 const LocalSearchSettings& moves, const KickSettings& kicks,
+                 const Executor& executor, const FitHooks& hooks, LocalSearchResult& result);
 
 }  // namespace fastdmm
 

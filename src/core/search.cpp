@@ -44,9 +44,9 @@ EmRun run_em_reporting(const Counts& counts, EmState& state, const EmSettings& s
   return run_em(counts, state, settings, options, executor, reporting);
 }
 
-// What the k-means++ starts and the split plans need of the table, and the
-// samples' fingerprints that re-splits key their pools on (each empty when
-// nothing uses it).
+// What the k-means++ starts, the split plans and the kicks need of the table,
+// and the samples' fingerprints that re-splits key their pools on (each empty
+// when nothing uses it).
 struct TableGeometry {
   std::vector<std::uint64_t> fingerprint;
   SquareRootProportions roots;
@@ -54,7 +54,8 @@ struct TableGeometry {
 
 TableGeometry table_geometry(const Counts& counts, const std::vector<StartSpec>& starts,
                              const SearchOptions& options, const Executor& executor) {
-  bool roots = options.split_merge;
+  // Kicks (replicated search only) split by k-means++ too.
+  bool roots = options.split_merge || (options.kicks > 0 && options.replicates > 0);
   for (const auto& start : starts) roots |= start.kind == StartKind::kmeanspp;
   // Re-splits run where moves_settings() lets them.
   const bool resplits = options.resplits && counts.n_samples <= options.transfer_samples;
@@ -278,14 +279,17 @@ void search_screened(const Counts& counts, const std::vector<StartSpec>& starts,
 }
 
 // The number of starts a replicated search may run: options.max_starts, or
-// (0) start_budget / (k (non-zeros + pairs + samples)), the cost of a start in
-// units of one E-step and M-step, between min_starts and the starts given.
+// (0) start_budget / (k (non-zeros + pairs + samples) (1 + kicks)), the cost of
+// a start and its kicks in units of one E-step and M-step, between min_starts
+// and the starts given.
 std::size_t start_limit(const Counts& counts, const SearchOptions& options,
                         std::size_t given) {
   if (options.max_starts > 0) return std::min(options.max_starts, given);
   const double unit = static_cast<double>(options.n_components) *
                       static_cast<double>(counts.nnz() + counts.n_pairs() + counts.n_samples);
-  const double affordable = std::floor(options.start_budget / std::max(1.0, unit));
+  // A start's kicks cost about a start each: it runs at least `kicks` of them.
+  const double affordable =
+      std::floor(options.start_budget / std::max(1.0, unit) / (1.0 + std::max(0, options.kicks)));
   const double limit = std::max(static_cast<double>(options.min_starts), affordable);
   return static_cast<std::size_t>(std::min(limit, static_cast<double>(given)));
 }
@@ -317,8 +321,16 @@ StartOutcome run_start(const Counts& counts, const StartSpec& spec, std::size_t 
   record.final_nle = outcome.state.nle;
   record.em_iterations = outcome.run.iterations;
   record.converged = outcome.run.converged;
-  outcome.moved = move_state(counts, geometry, outcome.state, options, executor, hooks,
-                             progress);
+  const LocalSearchSettings moves = moves_settings(counts, options);
+  outcome.moved = local_search(counts, geometry.roots, geometry.fingerprint, outcome.state,
+                               moves, executor, hooks, progress);
+  if (options.kicks > 0 && (moves.transfers || moves.split_merge)) {
+    KickSettings kicks;
+    kicks.max_failures = options.kicks;
+    kicks.seed = splitmix64_first(0x6b69636b73ULL ^ spec.seed);
+    kick_search(counts, geometry.roots, geometry.fingerprint, outcome.state, moves, kicks,
+                executor, hooks, outcome.moved);
+  }
   record.moved_nle = outcome.state.nle;
   if (outcome.moved.any_accepted) record.converged = outcome.moved.converged;
   if (hooks.verbose) {

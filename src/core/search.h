@@ -45,6 +45,9 @@ struct SearchOptions {
   // resplit_starts starts of its own.
   bool resplits = false;
   int resplit_starts = 3;
+  // Kicks (kick_search(), moves.h) on each start of the replicated search once
+  // no move improves it, until this many in a row fail (0: none).
+  int kicks = 0;
   // Replication (DESIGN.md section 8): with replicates > 0 the starts run one
   // after another, each to convergence and then moved until no move improves
   // it, until `replicates` of them have reached the best optimum (NLEs within
@@ -108,8 +111,8 @@ struct SearchResult {
   EmState state;  // the best state: converged EM on every sample
   std::vector<StartRecord> starts;
   std::vector<MoveTrial> moves;   // the best start's (or the best state's) moves
-  int moves_tried[kMoveKinds] = {0, 0, 0};  // every start's, by MoveKind
-  int moves_accepted[kMoveKinds] = {0, 0, 0};
+  int moves_tried[kMoveKinds] = {};  // every start's, by MoveKind
+  int moves_accepted[kMoveKinds] = {};
   ReplicationRecord replication;
   std::size_t best_start = 0;
   std::vector<double> nle_trace;  // the best start's iterations, then each accepted move

@@ -85,7 +85,7 @@ sweep_setup <- quote({
   raw_search <- list(screen_iter = 10L, n_continue = 1L, split_merge = FALSE,
                      max_moves = 2L, max_tries = 5L, subsample = 0, replicates = 0L,
                      max_starts = NA_integer_, transfers = FALSE, resplits = FALSE,
-                     all_singles = FALSE, concurrent_starts = 1L)
+                     all_singles = FALSE, kicks = 0L, concurrent_starts = 1L)
   raw_fit <- function(...) {
     args <- list(counts = table, k = 2L, seeds = 1L, kinds = 0L, given = NULL, threads = 1L,
                  max_iter = 5L, tol = 1e-6, rel_tol = 1e-12, accelerate = TRUE,
@@ -158,6 +158,15 @@ fit_rows <- c(
             c(accepts$flag, "NULL"), quote(inherits(.value, "dmn_search"))),
   probe_row("dmn_search", quote(dmn_search(all_singles = .v)), "all_singles",
             c(accepts$flag, "NULL"), quote(inherits(.value, "dmn_search"))),
+  probe_row("dmn_search", quote(dmn_search(kicks = .v)), "kicks",
+            c(accepts$count0, "NULL"), quote(inherits(.value, "dmn_search"))),
+  probe_row("edited dmn_search",
+            quote(dmn_fit(x, 3, seed = 1, threads = 1, search = {
+              search <- dmn_search(max_starts = 2)
+              search["kicks"] <- list(.v)
+              search
+            })),
+            "search$kicks", c(accepts$count0, "NULL"), is_fit),
   probe_row("edited dmn_search",
             quote(dmn_fit(x, 2, seed = 1, threads = 1,
                           search = edit_search("replicates", .v))),
@@ -759,11 +768,11 @@ internal_cases <- c(
 )
 # Every setting of the search, out of range in every way.
 for (field in c("screen_iter", "n_continue", "max_tries", "max_moves", "subsample",
-                "replicates", "max_starts", "concurrent_starts")) {
+                "replicates", "max_starts", "concurrent_starts", "kicks")) {
   for (value in list(0L, -1L, 1e10, 1.5, "a", c(1L, 2L), NULL, TRUE)) {
-    # 0 is a valid max_moves (no moves), subsample (never subsample) and
-    # replicates (a screened search).
-    if (field %in% c("max_moves", "subsample", "replicates") && identical(value, 0L)) next
+    # 0 is a valid max_moves (no moves), subsample (never subsample),
+    # replicates (a screened search) and kicks (none).
+    if (field %in% c("max_moves", "subsample", "replicates", "kicks") && identical(value, 0L)) next
     internal_cases <- c(internal_cases, internal(
       sprintf("search$%s = %s", field, deparse1(value)),
       bquote(raw_fit(search = raw_search_with(.(field), .(value)))),

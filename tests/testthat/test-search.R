@@ -110,7 +110,7 @@ test_that("a dmn_search object edited after dmn_search() is checked where it is 
   # The edit that crashed R: n_continue = 0 reached the core.
   expect_input_error(dmn_fit(x, 3, nstart = 3, search = edit("n_continue", 0), threads = 1),
                      "fastdmm_bad_argument", "search\\$n_continue", "between 1 and")
-  for (field in c("screen_iter", "max_tries", "n_continue", "max_moves")) {
+  for (field in c("screen_iter", "max_tries", "n_continue", "max_moves", "kicks")) {
     for (value in list(-1, NA, NA_integer_, 1e10, .Machine$integer.max + 1, 1.5, "3",
                        c(2, 3), TRUE, list(2), Inf, NaN)) {
       expect_input_error(dmn_fit(x, 3, nstart = 3, search = edit(field, value), threads = 1),
@@ -151,7 +151,7 @@ test_that("a dmn_search object edited after dmn_search() is checked where it is 
 })
 
 test_that("dmn_search() refuses values outside the int range and prints its settings", {
-  for (field in c("screen_iter", "n_continue", "max_moves", "max_tries")) {
+  for (field in c("screen_iter", "n_continue", "max_moves", "max_tries", "kicks")) {
     for (value in list(1e10, .Machine$integer.max + 1, -1, NA, "1", c(1, 2))) {
       expect_input_error(do.call(dmn_search, stats::setNames(list(value), field)),
                          "fastdmm_bad_argument", field)
@@ -478,12 +478,12 @@ test_that("the default is the replicated search, on record, its moves never rais
   expect_lte(goodnessOfFit(fit)[["NLE"]], goodnessOfFit(one)[["NLE"]])
   # The moves of the best start, both kinds, and the counts over all starts.
   moves <- fit$moves
-  expect_true(all(moves$kind %in% c("split-merge", "transfer", "re-split")))
+  expect_true(all(moves$kind %in% c("split-merge", "transfer", "re-split", "kick")))
   expect_true(all(is.na(moves$from[moves$kind == "split-merge"])))
   expect_true(all(moves$samples[moves$kind != "split-merge"] >= 1L))
   kept <- moves[moves$accepted, ]
   expect_true(all(kept$NLE_after < kept$NLE_before))
-  expect_named(search$moves_tried, c("split-merge", "transfer", "re-split"))
+  expect_named(search$moves_tried, c("split-merge", "transfer", "re-split", "kick"))
   expect_true(all(search$moves_accepted <= search$moves_tried))
   expect_gte(sum(search$moves_tried), nrow(moves))
   expect_nonincreasing(fit$nle_trace, rel_tol = 1e-12)
@@ -686,6 +686,71 @@ test_that("re-splits lower the NLE where split-merge and transfers have stopped"
                  search = dmn_search(transfers = TRUE, split_merge = TRUE, resplits = TRUE))
   expect_identical(two$moves, one$moves)
   expect_identical(goodnessOfFit(two), goodnessOfFit(one))
+})
+
+test_that("kicks only lower the NLE, stop after `kicks` failures in a row, and are on record", {
+  # Twins at k = 4, one start: its moves stop above the lowest NLE known
+  # (38940.80), and kicks take it there.
+  x <- twins_counts()
+  one_start <- function(kicks) {
+    suppressWarnings(dmn_fit(x, 4, seed = 2, threads = 1,
+                             search = dmn_search(max_starts = 1, kicks = kicks)))
+  }
+  plain <- one_start(0)
+  kicked <- one_start(2)
+  expect_identical(nrow(plain$moves[plain$moves$kind == "kick", ]), 0L)
+  expect_identical(plain$search$moves_tried[["kick"]], 0L)
+  # Kicks begin where the moves of the same start ended.
+  moves <- kicked$moves[kicked$moves$kind != "kick", ]
+  expect_identical(moves, plain$moves[seq_len(nrow(moves)), ])
+  kicks <- kicked$moves[kicked$moves$kind == "kick", ]
+  n <- nrow(kicks)
+  expect_identical(kicked$search$moves_tried[["kick"]], n)
+  expect_identical(kicked$search$moves_accepted[["kick"]], sum(kicks$accepted))
+  # The last two failed, and no two in a row failed before them.
+  expect_gte(sum(kicks$accepted), 1L)
+  expect_false(any(kicks$accepted[c(n - 1L, n)]))
+  failed_runs <- rle(kicks$accepted[seq_len(n - 2L)])
+  expect_true(all(failed_runs$lengths[!failed_runs$values] < 2L))
+  # Each kick starts from the state the last accepted one left; accepted kicks
+  # lower the NLE, and the fit is the last one's state.
+  expect_true(all(kicks$NLE_after[kicks$accepted] < kicks$NLE_before[kicks$accepted]))
+  last <- plain$starts$moved_NLE[1]
+  for (r in seq_len(n)) {
+    expect_relative(kicks$NLE_before[r], last, 1e-12)
+    if (kicks$accepted[r]) last <- kicks$NLE_after[r]
+  }
+  # A kick that split nothing (too few members) is on record with no NLE.
+  expect_true(all(kicks$from != kicks$to))
+  expect_true(all(kicks$samples >= 1L | is.na(kicks$NLE_after)))
+  # Against R: the NLE of the fitted parameters, and a fall of more than 5
+  # units from where the moves alone stopped.
+  alpha <- fitted(kicked)
+  nle <- -dense_log_likelihood(x, alpha, kicked$mixture$Weight) + dense_neg_log_prior(alpha)
+  expect_relative(goodnessOfFit(kicked)[["NLE"]], nle, 1e-10)
+  expect_relative(goodnessOfFit(kicked)[["NLE"]], last, 1e-12)
+  expect_lt(goodnessOfFit(kicked)[["NLE"]], goodnessOfFit(plain)[["NLE"]] - 5)
+  # The default is k - 2 failures in a row: one at k = 3, none at k = 2.
+  three <- suppressWarnings(dmn_fit(x, 3, seed = 2, threads = 1,
+                                    search = dmn_search(max_starts = 1)))
+  accepted <- three$moves$accepted[three$moves$kind == "kick"]
+  expect_false(accepted[length(accepted)])
+  expect_true(all(accepted[-length(accepted)]))
+  two <- suppressWarnings(dmn_fit(x, 2, seed = 2, threads = 1, search = dmn_search(max_starts = 1)))
+  expect_identical(two$search$moves_tried[["kick"]], 0L)
+  # Asked for at k = 2, from a start given as labels and without split-merge,
+  # each kick is a new 2-means division of the whole table; still only kept
+  # when lower, and the NLE is the parameters' (against R).
+  labels <- rep_len(1:2, nrow(x))
+  given <- suppressWarnings(dmn_fit(x, 2, init = labels, seed = 1, threads = 1,
+                                    search = dmn_search(max_starts = 1, kicks = 2,
+                                                        split_merge = FALSE)))
+  kicks <- given$moves[given$moves$kind == "kick", ]
+  expect_gte(nrow(kicks), 2L)
+  expect_true(all(kicks$NLE_after[kicks$accepted] < kicks$NLE_before[kicks$accepted]))
+  alpha <- fitted(given)
+  nle <- -dense_log_likelihood(x, alpha, given$mixture$Weight) + dense_neg_log_prior(alpha)
+  expect_relative(goodnessOfFit(given)[["NLE"]], nle, 1e-10)
 })
 
 test_that("a budget that ends first warns, naming k and how to widen it", {
