@@ -8,6 +8,8 @@
 #            the best optimum is reached by 3 of them (or the budget ends)
 #   singles  the default with dmn_search(all_singles = TRUE): every single
 #            transfer tried before a start ends (not run unless asked for)
+#   nokicks  the default with dmn_search(kicks = 0): each start ends once no
+#            move improves it (the default before kicks; not run unless asked for)
 # For each (table, k): how many seeds reach the lowest NLE any run reached
 # (within 1e-6 relative, as "at best"), the median excess over it in NLE units,
 # and the mean time per fit. Then per table: the share of (k, seed) cases at
@@ -41,7 +43,8 @@ search_args <- list(
   one = list(nstart = 1),
   ten = list(nstart = 10, search = dmn_search(transfers = FALSE)),
   default = list(),
-  singles = list(search = dmn_search(all_singles = TRUE))
+  singles = list(search = dmn_search(all_singles = TRUE)),
+  nokicks = list(search = dmn_search(kicks = 0))
 )
 
 fit_once <- function(x, k, seed, search) {
