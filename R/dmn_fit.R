@@ -152,7 +152,9 @@
 #'   kinds), re-splits (components `from` and `to` pooled, `samples` in the
 #'   pool) and kicks (component `from` emptied and `to` split into itself and
 #'   `from`, `samples` the samples the kick moved, `NLE_after` the NLE once
-#'   the moves have run on the kicked state),
+#'   the moves have run on the kicked state; a kick that would have given back
+#'   the same partition or left a component empty was not run: `samples` 0,
+#'   `NLE_after` `NA`; the moves of the kicked states are not listed),
 #'   `best_start` the start kept, `init` and `accelerate` what was
 #'   used, and `total_em_iterations` every EM iteration the search spent.
 #'   `search` records how the table was used: `samples` (all of them),
@@ -539,7 +541,10 @@ check_init <- function(init, k, n_samples) {
 #'   for none. `NULL` (default) is `k - 2`: none at `k = 2`, where emptying
 #'   one component and splitting the other is a new start rather than a
 #'   change of the state. Each kick costs about what a start costs, so the
-#'   default budget of starts is divided by `1 + kicks`.
+#'   default budget of starts is divided by `1 + kicks`. A kicked state is
+#'   kept when its NLE is lower by more than 1e-6 relative (what the
+#'   replicated search counts as the same optimum). Kicks need a move to run
+#'   on the kicked state: without split-merge and transfers there are none.
 #' @return A list of class `dmn_search` for the `search` argument of
 #'   [dmn_fit()]. Each setting is a whole number up to `.Machine$integer.max`
 #'   (or a flag); [dmn_fit()] checks them again where it uses them, so that an
@@ -610,7 +615,7 @@ resolve_search <- function(search, nstart) {
   # NULL: an object made before the setting existed.
   settings$resplits <- settings$resplits %||% FALSE
   settings$all_singles <- settings$all_singles %||% FALSE
-  # NA: k kicks in a row (resolved per fit); none outside the replicated search.
+  # NA: k - 2 kicks in a row (resolved per fit); none outside the replicated search.
   settings$kicks <- if (!replicated) 0L else if (is.null(settings$kicks)) NA_integer_ else as.integer(settings$kicks)
   settings$max_moves <- settings$max_moves %||% NA_integer_
   settings$replicates <- if (replicated) as.integer(settings$replicates %||% 3L) else 0L

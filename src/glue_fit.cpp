@@ -214,9 +214,9 @@ Rcpp::List moves_list(const std::vector<fastdmm::MoveTrial>& records) {
     from[m] = split_merge ? NA_INTEGER : r.first + 1;
     to[m] = split_merge ? NA_INTEGER : r.second + 1;
     samples[m] = split_merge ? NA_INTEGER : r.samples;
-    predicted[m] = split_merge || r.kind == fastdmm::MoveKind::resplit ? NA_REAL : r.predicted;
+    predicted[m] = r.kind == fastdmm::MoveKind::transfer ? r.predicted : NA_REAL;
     nle_before[m] = r.nle_before;
-    nle_after[m] = r.nle_after;
+    nle_after[m] = std::isnan(r.nle_after) ? NA_REAL : r.nle_after;  // a kick that split nothing
     accepted[m] = r.accepted;
     move_iterations[m] = r.em_iterations;
   }

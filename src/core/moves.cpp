@@ -1,7 +1,8 @@
-// The local search: split-merge moves, transfers and re-splits in rounds until none improves the state.
+// The local search: split-merge moves, transfers and re-splits in rounds until none improves the state; kicks that restart it from a perturbed state.
 #include "moves.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <utility>
 
@@ -186,6 +187,15 @@ void kick_search(const Counts& counts, const SquareRootProportions& roots,
     std::vector<double> weights(K, 0.0);
     for (std::size_t i = 0; i < N; ++i) weights[label[i]] += 1.0;
     split = split && std::all_of(weights.begin(), weights.end(), [](double w) { return w > 0.0; });
+    // The same partition again, or with a and c swapped, is no kick.
+    const auto same_up_to = [&](std::size_t x, std::size_t y) {
+      for (std::size_t i = 0; i < N; ++i) {
+        const std::size_t was = before[i] == x ? y : before[i] == y ? x : before[i];
+        if (label[i] != was) return false;
+      }
+      return true;
+    };
+    split = split && !same_up_to(a, a) && !same_up_to(a, c);
     if (split) {
       for (std::size_t i = 0; i < N; ++i) trial.samples += label[i] != before[i] ? 1 : 0;
       EmState kicked;
@@ -209,7 +219,7 @@ void kick_search(const Counts& counts, const SquareRootProportions& roots,
       trial.em_iterations = run.iterations + inner.em_iterations;
       result.total_em_iterations += run.iterations + inner.total_em_iterations;
       trial.nle_after = kicked.nle;
-      if (kicked.nle < state.nle - convergence_threshold(em, state.nle)) {
+      if (kicked.nle < state.nle - kicks.tolerance * std::fabs(state.nle)) {
         trial.accepted = true;
         EmRun whole = run;
         whole.iterations += inner.em_iterations;

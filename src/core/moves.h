@@ -75,6 +75,9 @@ struct KickSettings {
   // Kicks in a row that fail to lower the NLE before the search ends (0: no kicks).
   int max_failures = 0;
   std::uint64_t seed = 0;  // keys the kicks' draws (with the samples' content)
+  // A kicked state is kept when its NLE is lower by more than this, relative:
+  // within it, it is the same optimum (the replicated search's tolerance).
+  double tolerance = 1e-6;
 };
 
 // Iterated local search (Lourenco, Martin & Stuetzle 2003) with J-moves
@@ -86,8 +89,10 @@ struct KickSettings {
 // geometry (the second half taking a's place), refits every component by one
 // M-step warm started from the current parameters, and runs EM and then
 // local_search() on the result. The kicked state replaces `state` when its NLE
-// is lower by more than the EM threshold. Kicks stop after
-// kicks.max_failures kicks in a row have not. a and c are drawn from the key
+// is lower by more than kicks.tolerance relative. Kicks stop after
+// kicks.max_failures kicks in a row have not. A kick that would give back the
+// same partition (up to a and c swapped), or leave a component empty, is not
+// run: it is recorded as failed, with samples 0 and nle_after NaN. a and c are drawn from the key
 // and the kick's number, so the kicks depend on the seed and the samples'
 // content, not on their order or the threads. Each kick is one trial of kind
 // `kick` in `result`; the kicked searches' own trials count only in

@@ -278,6 +278,13 @@ void search_screened(const Counts& counts, const std::vector<StartSpec>& starts,
   progress.report(1.0, "search done");
 }
 
+// Kicks a start of the replicated search ends with (0: none): options.kicks,
+// when the local search has moves to run on a kicked state.
+int start_kicks(const Counts& counts, const SearchOptions& options) {
+  const LocalSearchSettings moves = moves_settings(counts, options);
+  return moves.transfers || moves.split_merge ? std::max(0, options.kicks) : 0;
+}
+
 // The number of starts a replicated search may run: options.max_starts, or
 // (0) start_budget / (k (non-zeros + pairs + samples) (1 + kicks)), the cost of
 // a start and its kicks in units of one E-step and M-step, between min_starts
@@ -289,7 +296,7 @@ std::size_t start_limit(const Counts& counts, const SearchOptions& options,
                       static_cast<double>(counts.nnz() + counts.n_pairs() + counts.n_samples);
   // A start's kicks cost about a start each: it runs at least `kicks` of them.
   const double affordable =
-      std::floor(options.start_budget / std::max(1.0, unit) / (1.0 + std::max(0, options.kicks)));
+      std::floor(options.start_budget / std::max(1.0, unit) / (1.0 + start_kicks(counts, options)));
   const double limit = std::max(static_cast<double>(options.min_starts), affordable);
   return static_cast<std::size_t>(std::min(limit, static_cast<double>(given)));
 }
@@ -324,9 +331,10 @@ StartOutcome run_start(const Counts& counts, const StartSpec& spec, std::size_t 
   const LocalSearchSettings moves = moves_settings(counts, options);
   outcome.moved = local_search(counts, geometry.roots, geometry.fingerprint, outcome.state,
                                moves, executor, hooks, progress);
-  if (options.kicks > 0 && (moves.transfers || moves.split_merge)) {
+  if (start_kicks(counts, options) > 0) {
     KickSettings kicks;
-    kicks.max_failures = options.kicks;
+    kicks.max_failures = start_kicks(counts, options);
+    kicks.tolerance = options.replicate_tolerance;
     kicks.seed = splitmix64_first(0x6b69636b73ULL ^ spec.seed);
     kick_search(counts, geometry.roots, geometry.fingerprint, outcome.state, moves, kicks,
                 executor, hooks, outcome.moved);

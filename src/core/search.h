@@ -46,14 +46,16 @@ struct SearchOptions {
   bool resplits = false;
   int resplit_starts = 3;
   // Kicks (kick_search(), moves.h) on each start of the replicated search once
-  // no move improves it, until this many in a row fail (0: none).
+  // no move improves it, until this many in a row fail (0: none); run when
+  // split-merge or transfers are on (the moves a kicked state needs).
   int kicks = 0;
   // Replication (DESIGN.md section 8): with replicates > 0 the starts run one
   // after another, each to convergence and then moved until no move improves
   // it, until `replicates` of them have reached the best optimum (NLEs within
   // replicate_tolerance relative of the lowest) or max_starts have run (0: a
   // number sized by the table's cost, start_budget / (k (non-zeros + pairs +
-  // samples)), between min_starts and the number of starts given). 0: the
+  // samples) (1 + kicks run)), between min_starts and the number of starts
+  // given). 0: the
   // starts are screened (em-EM) and the best moved.
   int replicates = 0;
   std::size_t max_starts = 0;
