@@ -69,6 +69,16 @@ std::size_t add_trials(LocalSearchResult& result, const std::vector<Record>& rec
   return accepted;
 }
 
+// The 2-means of a kick's split stops after this many Lloyd rounds, as a split
+// plan's does (split_merge.cpp): the split only has to be a different start.
+constexpr int kKickLloydRounds = 10;
+
+// Index `draw` (mod K - 1) among the components other than `skip`.
+std::size_t other_component(std::uint64_t draw, std::size_t skip, std::size_t K) {
+  const std::size_t o = static_cast<std::size_t>(draw % (K - 1));
+  return o >= skip ? o + 1 : o;
+}
+
 }  // namespace
 
 LocalSearchResult local_search(const Counts& counts, const SquareRootProportions& roots,
@@ -118,32 +128,13 @@ LocalSearchResult local_search(const Counts& counts, const SquareRootProportions
   return result;
 }
 
-}  // namespace fastdmm
-
-namespace fastdmm {
-
-namespace {
-
-// The 2-means of a kick's split stops after this many Lloyd rounds, as a split
-// plan's does (split_merge.cpp): the split only has to be a different start.
-constexpr int kKickLloydRounds = 10;
-
-// Index `draw` (mod K - 1) among the components other than `skip`.
-std::size_t other_component(std::uint64_t draw, std::size_t skip, std::size_t K) {
-  const std::size_t o = static_cast<std::size_t>(draw % (K - 1));
-  return o >= skip ? o + 1 : o;
-}
-
-}  // namespace
-
 void kick_search(const Counts& counts, const SquareRootProportions& roots,
                  const std::vector<std::uint64_t>& fingerprint, EmState& state,
                  const LocalSearchSettings& moves, const KickSettings& kicks,
                  const Executor& executor, const FitHooks& hooks, LocalSearchResult& result) {
   const std::size_t K = state.n_components, N = counts.n_samples, S = counts.n_taxa;
   if (kicks.max_failures <= 0 || K < 2 || N < 2) return;
-  const EmSettings& em = moves.transfer_settings.em;
-  const OptimiserOptions& optimiser = moves.transfer_settings.optimiser;
+  const OptimiserOptions& optimiser = kicks.optimiser;
   const FitHooks quiet_hooks = [&hooks] {
     FitHooks quiet;
     quiet.check_interrupt = hooks.check_interrupt;
@@ -211,7 +202,7 @@ void kick_search(const Counts& counts, const SquareRootProportions& roots,
           run_msteps(counts, kicked.histograms, kicked.log_alpha, optimiser, executor);
       evaluate_state(counts, kicked, executor);
       kicked.histograms.clear();
-      EmSettings quiet_em = em;
+      EmSettings quiet_em = kicks.em;
       quiet_em.verbose_iterations = false;
       const EmRun run = run_em(counts, kicked, quiet_em, optimiser, executor, quiet_hooks);
       const LocalSearchResult inner = local_search(counts, roots, fingerprint, kicked, moves,

@@ -72,6 +72,8 @@ LocalSearchResult local_search(const Counts& counts, const SquareRootProportions
                                const FitHooks& hooks, const ProgressRange& progress);
 
 struct KickSettings {
+  EmSettings em;  // the fit's EM settings: EM runs on from every kicked state
+  OptimiserOptions optimiser;
   // Kicks in a row that fail to lower the NLE before the search ends (0: no kicks).
   int max_failures = 0;
   std::uint64_t seed = 0;  // keys the kicks' draws (with the samples' content)
@@ -92,11 +94,11 @@ struct KickSettings {
 // is lower by more than kicks.tolerance relative. Kicks stop after
 // kicks.max_failures kicks in a row have not. A kick that would give back the
 // same partition (up to a and c swapped), or leave a component empty, is not
-// run: it is recorded as failed, with samples 0 and nle_after NaN. a and c are drawn from the key
-// and the kick's number, so the kicks depend on the seed and the samples'
-// content, not on their order or the threads. Each kick is one trial of kind
-// `kick` in `result`; the kicked searches' own trials count only in
-// result.total_em_iterations.
+// run: it is recorded as failed, with samples 0 and nle_after NaN. a and c are
+// drawn from the key and the kick's number, so the kicks depend on the seed
+// and the samples' content, not on their order or the threads. Each kick is
+// one trial of kind `kick` in `result`; the kicked searches' own trials count
+// only in result.total_em_iterations.
 void kick_search(const Counts& counts, const SquareRootProportions& roots,
                  const std::vector<std::uint64_t>& fingerprint, EmState& state,
                  const LocalSearchSettings& moves, const KickSettings& kicks,

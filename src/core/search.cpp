@@ -44,6 +44,40 @@ EmRun run_em_reporting(const Counts& counts, EmState& state, const EmSettings& s
   return run_em(counts, state, settings, options, executor, reporting);
 }
 
+// The moves a search makes on a converged state: split-merge (for k >= 3) and,
+// on tables of at most transfer_samples samples, transfers, as the options say.
+LocalSearchSettings moves_settings(const Counts& counts, const SearchOptions& options) {
+  LocalSearchSettings settings;
+  settings.split_merge = options.split_merge;
+  MoveSettings& split_merge = settings.split_merge_settings;
+  split_merge.em = options.em;
+  split_merge.screen_iterations = options.screen_iterations;
+  split_merge.max_moves = options.max_moves;
+  split_merge.max_tries = options.max_tries;
+  split_merge.seed = options.seed;
+  split_merge.optimiser = options.optimiser;
+  settings.transfers = options.transfers && counts.n_samples <= options.transfer_samples;
+  TransferSettings& transfer = settings.transfer_settings;
+  transfer.em = options.em;
+  transfer.max_failures = options.transfer_failures;
+  transfer.all_singles = options.all_singles;
+  transfer.optimiser = options.optimiser;
+  settings.resplits = options.resplits && counts.n_samples <= options.transfer_samples;
+  ResplitSettings& resplit = settings.resplit_settings;
+  resplit.em = options.em;
+  resplit.optimiser = options.optimiser;
+  resplit.starts = options.resplit_starts;
+  resplit.seed = options.seed;
+  return settings;
+}
+
+// Kicks a start of the replicated search ends with (0: none): options.kicks,
+// when the local search `moves` has moves to run on a kicked state.
+int start_kicks(const LocalSearchSettings& moves, const SearchOptions& options) {
+  if (options.replicates <= 0) return 0;
+  return moves.transfers || moves.split_merge ? std::max(0, options.kicks) : 0;
+}
+
 // What the k-means++ starts, the split plans and the kicks need of the table,
 // and the samples' fingerprints that re-splits key their pools on (each empty
 // when nothing uses it).
@@ -54,13 +88,12 @@ struct TableGeometry {
 
 TableGeometry table_geometry(const Counts& counts, const std::vector<StartSpec>& starts,
                              const SearchOptions& options, const Executor& executor) {
-  // Kicks (replicated search only) split by k-means++ too.
-  bool roots = options.split_merge || (options.kicks > 0 && options.replicates > 0);
+  const LocalSearchSettings moves = moves_settings(counts, options);
+  // Kicks split by k-means++ too.
+  bool roots = options.split_merge || start_kicks(moves, options) > 0;
   for (const auto& start : starts) roots |= start.kind == StartKind::kmeanspp;
-  // Re-splits run where moves_settings() lets them.
-  const bool resplits = options.resplits && counts.n_samples <= options.transfer_samples;
   std::vector<std::uint64_t> fingerprint;
-  if (roots || resplits) fingerprint = sample_fingerprints(counts, executor);
+  if (roots || moves.resplits) fingerprint = sample_fingerprints(counts, executor);
   if (!roots) return {std::move(fingerprint), SquareRootProportions(Counts())};
   return {std::move(fingerprint), SquareRootProportions(counts)};
 }
@@ -184,33 +217,6 @@ std::size_t continue_candidates(const Counts& counts, std::vector<Candidate>& ke
   return best;
 }
 
-// The moves a search makes on a converged state: split-merge (for k >= 3) and,
-// on tables of at most transfer_samples samples, transfers, as the options say.
-LocalSearchSettings moves_settings(const Counts& counts, const SearchOptions& options) {
-  LocalSearchSettings settings;
-  settings.split_merge = options.split_merge;
-  MoveSettings& split_merge = settings.split_merge_settings;
-  split_merge.em = options.em;
-  split_merge.screen_iterations = options.screen_iterations;
-  split_merge.max_moves = options.max_moves;
-  split_merge.max_tries = options.max_tries;
-  split_merge.seed = options.seed;
-  split_merge.optimiser = options.optimiser;
-  settings.transfers = options.transfers && counts.n_samples <= options.transfer_samples;
-  TransferSettings& transfer = settings.transfer_settings;
-  transfer.em = options.em;
-  transfer.max_failures = options.transfer_failures;
-  transfer.all_singles = options.all_singles;
-  transfer.optimiser = options.optimiser;
-  settings.resplits = options.resplits && counts.n_samples <= options.transfer_samples;
-  ResplitSettings& resplit = settings.resplit_settings;
-  resplit.em = options.em;
-  resplit.optimiser = options.optimiser;
-  resplit.starts = options.resplit_starts;
-  resplit.seed = options.seed;
-  return settings;
-}
-
 // Counts a local search's trials and EM iterations into `result`.
 void count_moves(const LocalSearchResult& moved, SearchResult& result) {
   result.total_em_iterations += moved.total_em_iterations;
@@ -278,13 +284,6 @@ void search_screened(const Counts& counts, const std::vector<StartSpec>& starts,
   progress.report(1.0, "search done");
 }
 
-// Kicks a start of the replicated search ends with (0: none): options.kicks,
-// when the local search has moves to run on a kicked state.
-int start_kicks(const Counts& counts, const SearchOptions& options) {
-  const LocalSearchSettings moves = moves_settings(counts, options);
-  return moves.transfers || moves.split_merge ? std::max(0, options.kicks) : 0;
-}
-
 // The number of starts a replicated search may run: options.max_starts, or
 // (0) start_budget / (k (non-zeros + pairs + samples) (1 + kicks)), the cost of
 // a start and its kicks in units of one E-step and M-step, between min_starts
@@ -296,7 +295,8 @@ std::size_t start_limit(const Counts& counts, const SearchOptions& options,
                       static_cast<double>(counts.nnz() + counts.n_pairs() + counts.n_samples);
   // A start's kicks cost about a start each: it runs at least `kicks` of them.
   const double affordable =
-      std::floor(options.start_budget / std::max(1.0, unit) / (1.0 + start_kicks(counts, options)));
+      std::floor(options.start_budget / std::max(1.0, unit) /
+                 (1.0 + start_kicks(moves_settings(counts, options), options)));
   const double limit = std::max(static_cast<double>(options.min_starts), affordable);
   return static_cast<std::size_t>(std::min(limit, static_cast<double>(given)));
 }
@@ -331,9 +331,11 @@ StartOutcome run_start(const Counts& counts, const StartSpec& spec, std::size_t 
   const LocalSearchSettings moves = moves_settings(counts, options);
   outcome.moved = local_search(counts, geometry.roots, geometry.fingerprint, outcome.state,
                                moves, executor, hooks, progress);
-  if (start_kicks(counts, options) > 0) {
-    KickSettings kicks;
-    kicks.max_failures = start_kicks(counts, options);
+  KickSettings kicks;
+  kicks.max_failures = start_kicks(moves, options);
+  if (kicks.max_failures > 0) {
+    kicks.em = options.em;
+    kicks.optimiser = options.optimiser;
     kicks.tolerance = options.replicate_tolerance;
     kicks.seed = splitmix64_first(0x6b69636b73ULL ^ spec.seed);
     kick_search(counts, geometry.roots, geometry.fingerprint, outcome.state, moves, kicks,

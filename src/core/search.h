@@ -55,8 +55,7 @@ struct SearchOptions {
   // replicate_tolerance relative of the lowest) or max_starts have run (0: a
   // number sized by the table's cost, start_budget / (k (non-zeros + pairs +
   // samples) (1 + kicks run)), between min_starts and the number of starts
-  // given). 0: the
-  // starts are screened (em-EM) and the best moved.
+  // given). 0: the starts are screened (em-EM) and the best moved.
   int replicates = 0;
   std::size_t max_starts = 0;
   // Starts of the replicated search run side by side on this many threads of
