@@ -436,7 +436,8 @@ search_setting_checks <- list(
   transfers = function(x, arg) if (is.null(x)) NULL else check_flag(x, arg),
   resplits = function(x, arg) if (is.null(x)) NULL else check_flag(x, arg),
   all_singles = function(x, arg) if (is.null(x)) NULL else check_flag(x, arg),
-  kicks = function(x, arg) if (is.null(x)) NULL else check_whole_number(x, arg, min = 0)
+  kicks = function(x, arg) if (is.null(x)) NULL else check_whole_number(x, arg, min = 0),
+  reuse_msteps = function(x, arg) if (is.null(x)) NULL else check_flag(x, arg)
 )
 
 # Checks every setting of `settings` (a named list holding each of

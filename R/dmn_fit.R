@@ -545,6 +545,18 @@ check_init <- function(init, k, n_samples) {
 #'   kept when its NLE is lower by more than 1e-6 relative (what the
 #'   replicated search counts as the same optimum). Kicks need a move to run
 #'   on the kicked state: without split-merge and transfers there are none.
+#' @param reuse_msteps Keep a component's parameters through an EM iteration,
+#'   without running its M-step, when its last M-step converged and its
+#'   posteriors have since moved by at most 1e-8 in total over the samples?
+#'   On deep tables most posteriors are 0 or 1, so after a move most
+#'   components' posteriors do not change; their M-steps and their columns of
+#'   the evidence are then reused, which makes searches on GlobalPatterns and
+#'   soilrep a fifth to a quarter faster for the same optima. The E-step
+#'   still runs at the kept parameters, so the NLE is exact; what is left out
+#'   is the re-optimisation a change of 1e-8 would allow. `TRUE` (default;
+#'   `NULL` is `TRUE` too); `FALSE` runs every M-step, for comparison. One
+#'   start from the reference's start (`nstart = 1`) is the reference's
+#'   algorithm and runs every M-step either way.
 #' @return A list of class `dmn_search` for the `search` argument of
 #'   [dmn_fit()]. Each setting is a whole number up to `.Machine$integer.max`
 #'   (or a flag); [dmn_fit()] checks them again where it uses them, so that an
@@ -580,7 +592,8 @@ check_init <- function(init, k, n_samples) {
 dmn_search <- function(screen_iter = 10, n_continue = NULL, split_merge = NULL,
                        max_moves = NULL, max_tries = 5, subsample = 20000,
                        replicates = 3, max_starts = NULL, transfers = NULL,
-                       resplits = FALSE, all_singles = FALSE, kicks = NULL) {
+                       resplits = FALSE, all_singles = FALSE, kicks = NULL,
+                       reuse_msteps = TRUE) {
   settings <- mget(names(search_setting_checks))
   structure(check_search_settings(settings, function(name) name), class = "dmn_search")
 }
@@ -615,6 +628,7 @@ resolve_search <- function(search, nstart) {
   # NULL: an object made before the setting existed.
   settings$resplits <- settings$resplits %||% FALSE
   settings$all_singles <- settings$all_singles %||% FALSE
+  settings$reuse_msteps <- settings$reuse_msteps %||% TRUE
   # NA: k - 2 kicks in a row (resolved per fit); none outside the replicated search.
   settings$kicks <- if (!replicated) 0L else if (is.null(settings$kicks)) NA_integer_ else as.integer(settings$kicks)
   settings$max_moves <- settings$max_moves %||% NA_integer_

@@ -42,6 +42,10 @@ available_memory <- function() {
 # - per taxon and component: parameters of every state, SQUAREM's vectors,
 #   Hessians, bounds and the R result (a few dozen; 32 counted), 8 more for
 #   each further start a replicated search runs side by side.
+# - with reused M-steps (search$reuse_msteps, every search but one start from
+#   the reference's): each state's settled posteriors (one more N x k) and
+#   settled parameters, and per workspace the E-step's copy of the table's
+#   pairs and the parameters its pair table was made from (em.h, evidence.h).
 # Nothing per non-zero: the table is built already and a fit keeps no array
 # over the non-zeros.
 fit_memory_estimate <- function(n_samples, n_taxa, nnz, n_pairs, k, nstart, search,
@@ -71,12 +75,13 @@ fit_memory_estimate <- function(n_samples, n_taxa, nnz, n_pairs, k, nstart, sear
   } else {
     (if (screening) search$n_continue + 1 else nstart) + 1 + moves
   }
-  search_rows <- n * k * (2 * live_states + concurrent * (1 + moves))
+  reuse <- !(nstart == 1L && !isTRUE(search$split_merge)) && !isFALSE(search$reuse_msteps)
+  search_rows <- n * k * ((2 + reuse) * live_states + concurrent * (1 + moves))
   refine_rows <- if (subsampled) n_samples * k * 5 else 0
   result_rows <- n_samples * k * 3
   given_rows <- if (given) n_samples * k * 2 + n * k else 0
-  pair_terms <- n_pairs * k * (live_states + 3 * concurrent)
-  taxon_terms <- (32 + 8 * (concurrent - 1)) * n_taxa * k
+  pair_terms <- n_pairs * k * (live_states + 3 * concurrent) + reuse * n_pairs * concurrent
+  taxon_terms <- (32 + 8 * (concurrent - 1) + reuse * (live_states + concurrent)) * n_taxa * k
   double * (max(search_rows, refine_rows) + result_rows + given_rows + pair_terms +
               taxon_terms) + search_table + 16 * 2^20
 }

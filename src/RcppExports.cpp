@@ -355,6 +355,20 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// em_reuse
+Rcpp::List em_reuse(SEXP counts, SEXP labels, SEXP log_alpha, SEXP reuse);
+RcppExport SEXP _fastdmm_em_reuse(SEXP countsSEXP, SEXP labelsSEXP, SEXP log_alphaSEXP, SEXP reuseSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type counts(countsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type labels(labelsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type log_alpha(log_alphaSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type reuse(reuseSEXP);
+    rcpp_result_gen = Rcpp::wrap(em_reuse(counts, labels, log_alpha, reuse));
+    return rcpp_result_gen;
+END_RCPP
+}
 
 static const R_CallMethodDef CallEntries[] = {
     {"_fastdmm_block_builder", (DL_FUNC) &_fastdmm_block_builder, 2},
@@ -383,6 +397,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_fastdmm_draw_binomial", (DL_FUNC) &_fastdmm_draw_binomial, 4},
     {"_fastdmm_draw_log_gamma", (DL_FUNC) &_fastdmm_draw_log_gamma, 3},
     {"_fastdmm_transfers_twice", (DL_FUNC) &_fastdmm_transfers_twice, 3},
+    {"_fastdmm_em_reuse", (DL_FUNC) &_fastdmm_em_reuse, 4},
     {NULL, NULL, 0}
 };
 

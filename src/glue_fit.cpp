@@ -66,6 +66,7 @@ FitArguments read_fit_arguments(int n_samples, SEXP k, SEXP threads, SEXP max_it
   options.all_singles = settings.flag("all_singles");
   // NA: k - 2 kicks in a row (none at k = 2, where a kick is a new start).
   options.kicks = settings.integer_or_na("kicks", 0, kIntMax, std::max(0, n_components - 2));
+  options.reuse_msteps = settings.flag("reuse_msteps");
   // Not a dmn_search() setting: dmn_fit() adds it (start_concurrency(), R/memory.R).
   options.concurrent_starts =
       static_cast<std::size_t>(settings.integer("concurrent_starts", 1, kIntMax));

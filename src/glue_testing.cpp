@@ -204,15 +204,12 @@ Rcpp::NumericVector draw_log_gamma(SEXP shape, SEXP n, SEXP seed) {
   return out;
 }
 
-// Transfers from the partition `labels` (1..k, every component non-empty) with
-// parameters `log_alpha` (taxa x k), after EM: run to a local optimum with a
-// memo of failed trials, then again on the result with that memo and with none.
-// For tests of TransferMemo: the second run should refit nothing.
-// [[Rcpp::export(.transfers_twice)]]
-Rcpp::List transfers_twice(SEXP counts, SEXP labels, SEXP log_alpha) {
+namespace {
+
+// The state of the partition `labels` (1..k, every component non-empty) with
+// parameters `log_alpha` (taxa x k), evaluated.
+fastdmm::EmState state_from_labels(const fastdmm::Counts& data, SEXP labels, SEXP log_alpha) {
   using namespace fastdmm_glue;
-  const std::shared_ptr<const fastdmm::Counts> table = count_table(counts);
-  const fastdmm::Counts& data = *table;
   const std::size_t N = data.n_samples;
   check_matrix(log_alpha, "log_alpha", static_cast<int>(data.n_taxa), -1);
   const int K = Rf_ncols(log_alpha);
@@ -228,7 +225,6 @@ Rcpp::List transfers_twice(SEXP counts, SEXP labels, SEXP log_alpha) {
   for (int k = 0; k < K; ++k) {
     if (members[k] == 0) refuse("labels", "must leave no component empty");
   }
-  const fastdmm::SerialExecutor executor;
   fastdmm::EmState state;
   state.n_components = static_cast<std::size_t>(K);
   state.log_alpha.assign(REAL(log_alpha), REAL(log_alpha) + XLENGTH(log_alpha));
@@ -238,7 +234,23 @@ Rcpp::List transfers_twice(SEXP counts, SEXP labels, SEXP log_alpha) {
     state.posterior[i * K + (l[i] - 1)] = 1.0;
     state.weights[l[i] - 1] += 1.0;
   }
-  fastdmm::evaluate_state(data, state, executor);
+  fastdmm::evaluate_state(data, state, fastdmm::SerialExecutor());
+  return state;
+}
+
+}  // namespace
+
+// Transfers from the partition `labels` (1..k, every component non-empty) with
+// parameters `log_alpha` (taxa x k), after EM: run to a local optimum with a
+// memo of failed trials, then again on the result with that memo and with none.
+// For tests of TransferMemo: the second run should refit nothing.
+// [[Rcpp::export(.transfers_twice)]]
+Rcpp::List transfers_twice(SEXP counts, SEXP labels, SEXP log_alpha) {
+  using namespace fastdmm_glue;
+  const std::shared_ptr<const fastdmm::Counts> table = count_table(counts);
+  const fastdmm::Counts& data = *table;
+  const fastdmm::SerialExecutor executor;
+  fastdmm::EmState state = state_from_labels(data, labels, log_alpha);
   const fastdmm::FitHooks hooks;
   fastdmm::TransferSettings settings;
   fastdmm::run_em(data, state, settings.em, settings.optimiser, executor, hooks);
@@ -267,4 +279,29 @@ Rcpp::List transfers_twice(SEXP counts, SEXP labels, SEXP log_alpha) {
       Rcpp::Named("memo_exhausted") = again.exhausted, Rcpp::Named("nle_memo") = state.nle,
       Rcpp::Named("fresh_trials") = static_cast<int>(fresh.trials.size()),
       Rcpp::Named("fresh_accepted") = accepted(fresh), Rcpp::Named("nle_fresh") = copy.nle);
+}
+
+// EM from the partition `labels` with parameters `log_alpha` (as .transfers_twice()),
+// reusing settled M-steps (OptimiserOptions::settled_change 1e-8) or not: the
+// NLE, parameters, weights and M-steps reused. For tests of the reuse.
+// [[Rcpp::export(.em_reuse)]]
+Rcpp::List em_reuse(SEXP counts, SEXP labels, SEXP log_alpha, SEXP reuse) {
+  using namespace fastdmm_glue;
+  const std::shared_ptr<const fastdmm::Counts> table = count_table(counts);
+  const fastdmm::Counts& data = *table;
+  const bool reusing = read_flag(reuse, "reuse");
+  fastdmm::EmState state = state_from_labels(data, labels, log_alpha);
+  const fastdmm::SerialExecutor executor;
+  const fastdmm::FitHooks hooks;
+  fastdmm::EmSettings em;
+  em.max_iterations = 1000;
+  fastdmm::OptimiserOptions optimiser;
+  optimiser.settled_change = reusing ? 1e-8 : -1.0;
+  const fastdmm::EmRun run = fastdmm::run_em(data, state, em, optimiser, executor, hooks);
+  return Rcpp::List::create(
+      Rcpp::Named("nle") = state.nle, Rcpp::Named("iterations") = run.iterations,
+      Rcpp::Named("converged") = run.converged,
+      Rcpp::Named("log_alpha") = as_matrix(state.log_alpha, data.n_taxa, state.n_components),
+      Rcpp::Named("weights") = Rcpp::NumericVector(state.weights.begin(), state.weights.end()),
+      Rcpp::Named("reused_msteps") = state.reused_msteps);
 }

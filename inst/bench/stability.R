@@ -10,6 +10,9 @@
 #            transfer tried before a start ends (not run unless asked for)
 #   nokicks  the default with dmn_search(kicks = 0): each start ends once no
 #            move improves it (the default before kicks; not run unless asked for)
+#   noreuse  the default with dmn_search(reuse_msteps = FALSE): every M-step
+#            run at every EM iteration (the default before reused M-steps; not
+#            run unless asked for)
 # For each (table, k): how many seeds reach the lowest NLE any run reached
 # (within 1e-6 relative, as "at best"), the median excess over it in NLE units,
 # and the mean time per fit. Then per table: the share of (k, seed) cases at
@@ -44,7 +47,8 @@ search_args <- list(
   ten = list(nstart = 10, search = dmn_search(transfers = FALSE)),
   default = list(),
   singles = list(search = dmn_search(all_singles = TRUE)),
-  nokicks = list(search = dmn_search(kicks = 0))
+  nokicks = list(search = dmn_search(kicks = 0)),
+  noreuse = list(search = dmn_search(reuse_msteps = FALSE))
 )
 
 fit_once <- function(x, k, seed, search) {

@@ -170,7 +170,8 @@ void for_each_component(std::size_t n, std::size_t n_taxa, const Executor& execu
 
 int run_msteps(const Counts& counts, const std::vector<ComponentHistograms>& histograms,
                std::vector<double>& log_alpha, const OptimiserOptions& options,
-               const Executor& executor, const std::vector<bool>& optimise) {
+               const Executor& executor, const std::vector<bool>& optimise,
+               std::vector<unsigned char>* converged) {
   const std::size_t S = counts.n_taxa;
   std::vector<std::size_t> chosen;
   for (std::size_t k = 0; k < histograms.size(); ++k) {
@@ -181,15 +182,72 @@ int run_msteps(const Counts& counts, const std::vector<ComponentHistograms>& his
     const std::size_t k = chosen[c];
     reports[c] = optimise_component(counts, histograms[k], &log_alpha[k * S], options, inner);
   });
+  if (converged != nullptr) converged->assign(histograms.size(), 0);
   int unconverged = 0;
-  for (const auto& report : reports) unconverged += report.converged ? 0 : 1;
+  for (std::size_t c = 0; c < chosen.size(); ++c) {
+    unconverged += reports[c].converged ? 0 : 1;
+    if (converged != nullptr) (*converged)[chosen[c]] = reports[c].converged ? 1 : 0;
+  }
   return unconverged;
+}
+
+std::vector<bool> components_to_refit(const EmState& state, const std::vector<double>& posterior,
+                                      double change, std::size_t n_taxa) {
+  const std::size_t K = state.n_components, S = n_taxa;
+  std::vector<bool> refit(K, true);
+  if (change < 0.0 || state.settled.size() != K || posterior.empty() ||
+      state.settled_posterior.size() != posterior.size() ||
+      state.settled_log_alpha.size() != K * S || state.log_alpha.size() != K * S) {
+    return refit;
+  }
+  const std::size_t N = posterior.size() / K;
+  std::vector<double> moved(K, 0.0);
+  for (std::size_t i = 0; i < N; ++i) {
+    for (std::size_t k = 0; k < K; ++k) {
+      moved[k] += std::fabs(posterior[i * K + k] - state.settled_posterior[i * K + k]);
+    }
+  }
+  for (std::size_t k = 0; k < K; ++k) {
+    const double* now = &state.log_alpha[k * S];
+    refit[k] = !(state.settled[k] && moved[k] <= change &&
+                 std::equal(now, now + S, &state.settled_log_alpha[k * S]));
+  }
+  return refit;
+}
+
+void settle_components(EmState& state, const std::vector<bool>& refit,
+                       const std::vector<unsigned char>& converged, std::size_t n_taxa) {
+  const std::size_t K = state.n_components, S = n_taxa, N = state.posterior.size() / K;
+  if (state.settled.size() != K || state.settled_posterior.size() != N * K ||
+      state.settled_log_alpha.size() != K * S) {
+    state.settled.assign(K, 0);
+    state.settled_posterior.assign(N * K, 0.0);
+    state.settled_log_alpha.assign(K * S, 0.0);
+  }
+  for (std::size_t k = 0; k < K; ++k) {
+    if (!refit.empty() && !refit[k]) continue;
+    state.settled[k] = converged[k];
+    if (!converged[k]) continue;
+    std::copy(&state.log_alpha[k * S], &state.log_alpha[k * S] + S,
+              &state.settled_log_alpha[k * S]);
+    for (std::size_t i = 0; i < N; ++i) {
+      state.settled_posterior[i * K + k] = state.posterior[i * K + k];
+    }
+  }
+}
+
+void inherit_settled(const EmState& from, EmState& to) {
+  to.settled = from.settled;
+  to.settled_log_alpha = from.settled_log_alpha;
+  to.settled_posterior = from.settled_posterior;
 }
 
 void evaluate_state(const Counts& counts, EmState& state, const Executor& executor) {
   EStepOutputs outputs;
   outputs.posterior = &state.next_posterior;
   outputs.log_likelihood = &state.log_likelihood;
+  // States that reuse M-steps (settled components) also reuse their evidence.
+  state.workspace->estep.keep_columns = !state.settled.empty();
   expectation(counts, state.log_alpha, state.weights, state.n_components, executor, outputs,
               &state.workspace->estep);
   state.nle = -state.log_likelihood +
@@ -220,11 +278,23 @@ EmState state_from_posterior(const Counts& counts, std::size_t n_components,
 void em_step(const Counts& counts, EmState& state, const OptimiserOptions& options,
              const Executor& executor) {
   const std::size_t K = state.n_components;
+  // Settled components whose posteriors barely moved keep their M-step.
+  const bool reuse = options.settled_change >= 0.0;
+  std::vector<bool> refit;
+  if (reuse) {
+    refit = components_to_refit(state, state.next_posterior, options.settled_change,
+                                counts.n_taxa);
+  }
   state.posterior.swap(state.next_posterior);
   fill_component_histograms(counts, state.posterior, K, executor, state.histograms,
                          &state.workspace->histograms);
-  state.unconverged_msteps +=
-      run_msteps(counts, state.histograms, state.log_alpha, options, executor);
+  std::vector<unsigned char> converged;
+  state.unconverged_msteps += run_msteps(counts, state.histograms, state.log_alpha, options,
+                                         executor, refit, reuse ? &converged : nullptr);
+  if (reuse) {
+    settle_components(state, refit, converged, counts.n_taxa);
+    state.reused_msteps += static_cast<int>(std::count(refit.begin(), refit.end(), false));
+  }
   for (std::size_t k = 0; k < K; ++k) state.weights[k] = state.histograms[k].total;
   // The pass behind this NLE also makes the next E-step's posteriors.
   evaluate_state(counts, state, executor);

@@ -66,14 +66,39 @@ struct EmState {
   // is measured from 0).
   bool from_em = false;
   int unconverged_msteps = 0;  // M-steps whose optimiser stopped above 1e-3
+  // Settled components, whose M-step em_step() may skip (OptimiserOptions::
+  // settled_change): settled[k] says that lambda_k, kept in settled_log_alpha,
+  // is a converged M-step for column k of settled_posterior. Empty: none.
+  std::vector<unsigned char> settled;
+  std::vector<double> settled_log_alpha;  // [k * S + j]
+  std::vector<double> settled_posterior;  // [i * K + k]
+  int reused_msteps = 0;  // M-steps em_step() skipped for settled components
   std::shared_ptr<EmWorkspace> workspace = std::make_shared<EmWorkspace>();
 };
 
 // Runs the M-step of every component k with optimise[k] (all when empty), warm
-// started from log_alpha. Returns the number of optimisers that stopped early.
+// started from log_alpha. Returns the number of optimisers that stopped early;
+// `converged`, if given, is resized to K and says which of those run converged.
 int run_msteps(const Counts& counts, const std::vector<ComponentHistograms>& histograms,
                std::vector<double>& log_alpha, const OptimiserOptions& options,
-               const Executor& executor, const std::vector<bool>& optimise = {});
+               const Executor& executor, const std::vector<bool>& optimise = {},
+               std::vector<unsigned char>* converged = nullptr);
+
+// Which components' M-steps an EM iteration to `posterior` must run: all but the
+// settled ones (EmState::settled) whose lambda is still the settled one and whose
+// column of `posterior` differs from the settled column by at most `change` in
+// total. All when `change` is negative or nothing is settled.
+std::vector<bool> components_to_refit(const EmState& state, const std::vector<double>& posterior,
+                                      double change, std::size_t n_taxa);
+
+// After M-steps on state.posterior (those with refit[k], all when refit is empty):
+// the converged ones become settled, the others not.
+void settle_components(EmState& state, const std::vector<bool>& refit,
+                       const std::vector<unsigned char>& converged, std::size_t n_taxa);
+
+// `to`, a state made from `from` by changing some components, takes over from's
+// settled components (components_to_refit() checks each against to's lambda).
+void inherit_settled(const EmState& from, EmState& to);
 
 // Calls body(c, inner) for c = 0..n-1, one call per component. Components run
 // side by side when there are at least two per thread (or too few taxa to split),

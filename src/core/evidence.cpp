@@ -20,14 +20,40 @@ namespace {
 void evidence_tables(const Counts& counts, const std::vector<double>& log_alpha, std::size_t K,
                      const Executor& executor, EStepWorkspace& tables) {
   const std::size_t S = counts.n_taxa, n_depths = counts.n_depths();
+  // Which columns must be made: all, unless the table holds columns for these
+  // pairs and some components' lambda is the one a column was made from.
+  std::vector<unsigned char> fresh(K, 1);
+  const bool kept = tables.keep_columns && tables.pair_table.size() == K * counts.n_pairs() &&
+                    tables.table_log_alpha.size() == K * S &&
+                    tables.table_pair_ptr == counts.pair_ptr &&
+                    tables.table_pair_value == counts.pair_value;
+  if (kept) {
+    for (std::size_t k = 0; k < K; ++k) {
+      const double* now = &log_alpha[k * S];
+      fresh[k] = std::equal(now, now + S, &tables.table_log_alpha[k * S]) ? 0 : 1;
+    }
+  }
+  if (tables.keep_columns) {
+    if (!kept) {
+      tables.table_pair_ptr = counts.pair_ptr;
+      tables.table_pair_value = counts.pair_value;
+    }
+    tables.table_log_alpha = log_alpha;
+  } else {
+    tables.table_log_alpha.clear();
+    tables.table_pair_ptr.clear();
+    tables.table_pair_value.clear();
+  }
   resize_for_overwrite(tables.pair_table, K * counts.n_pairs());
-  executor.parallel_for(S, [&](std::size_t begin, std::size_t end) {
+  const bool any_fresh = std::find(fresh.begin(), fresh.end(), 1) != fresh.end();
+  if (any_fresh) executor.parallel_for(S, [&](std::size_t begin, std::size_t end) {
     std::vector<double> differences;
     for (std::size_t j = begin; j < end; ++j) {
       const std::size_t first = counts.pair_ptr[j], n = counts.pair_ptr[j + 1] - first;
       if (n == 0) continue;
       differences.resize(n);
       for (std::size_t k = 0; k < K; ++k) {
+        if (!fresh[k]) continue;
         lgamma_differences(std::exp(log_alpha[k * S + j]), &counts.pair_value[first], n,
                            differences.data());
         for (std::size_t m = 0; m < n; ++m) tables.pair_table[(first + m) * K + k] = differences[m];

@@ -198,8 +198,16 @@ void kick_search(const Counts& counts, const SquareRootProportions& roots,
       std::copy(&state.log_alpha[c * S], &state.log_alpha[c * S] + S, &kicked.log_alpha[a * S]);
       kicked.histograms = component_histograms(counts, kicked.posterior, K, executor);
       kicked.weights = weights;
-      kicked.unconverged_msteps =
-          run_msteps(counts, kicked.histograms, kicked.log_alpha, optimiser, executor);
+      // Components the kick left as they were keep the state's settled M-steps.
+      std::vector<bool> refit;
+      if (optimiser.settled_change >= 0.0) {
+        inherit_settled(state, kicked);
+        refit = components_to_refit(kicked, kicked.posterior, optimiser.settled_change, S);
+      }
+      std::vector<unsigned char> converged;
+      kicked.unconverged_msteps = run_msteps(counts, kicked.histograms, kicked.log_alpha,
+                                             optimiser, executor, refit, &converged);
+      if (optimiser.settled_change >= 0.0) settle_components(kicked, refit, converged, S);
       evaluate_state(counts, kicked, executor);
       kicked.histograms.clear();
       EmSettings quiet_em = kicks.em;

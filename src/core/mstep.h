@@ -100,6 +100,10 @@ struct OptimiserOptions {
   double objective_tolerance = 0.0;
   int max_iterations = 1000;
   double max_step = 5.0;  // largest change of any lambda_j in one step
+  // em_step() reuses a component's M-step while its lambda is a converged M-step
+  // for posteriors that differ from the E-step's new ones by at most this much,
+  // summed over samples (EmState::settled, em.h); negative: never.
+  double settled_change = -1.0;
 };
 
 struct OptimiserReport {

@@ -16,6 +16,10 @@ namespace fastdmm {
 
 namespace {
 
+// How far (summed over samples) a settled component's posteriors may move before
+// its M-step runs again (OptimiserOptions::settled_change).
+constexpr double kSettledChange = 1e-8;
+
 // True when `candidate` is lower than `incumbent` by more than rounding: NLEs
 // within 1e-9 relative are ties, which go to the earlier candidate.
 bool clearly_lower(double candidate, double incumbent) {
@@ -588,9 +592,13 @@ SearchResult search_dmm(const Counts& counts, const std::vector<StartSpec>& star
   const bool subsample = !plain_start && options.subsample_size > 0 &&
                          N >= 2 * options.subsample_size;
   result.search.samples = N;
+  // Searches reuse settled M-steps (em.h) unless told not to; one reference
+  // start is the reference's algorithm, which runs every M-step.
+  SearchOptions searching = options;
+  if (!plain_start && options.reuse_msteps) searching.optimiser.settled_change = kSettledChange;
   if (!subsample) {
     result.search.subsample = N;
-    search_table(counts, starts, options, executor, hooks, whole.part(0.0, 0.95), result);
+    search_table(counts, starts, searching, executor, hooks, whole.part(0.0, 0.95), result);
     return result;
   }
 
@@ -604,7 +612,7 @@ SearchResult search_dmm(const Counts& counts, const std::vector<StartSpec>& star
   // moved. Replicating starts run to convergence on 20,000 samples costs more
   // than the subsample saves, and such tables' types are found by the screened
   // search (DESIGN.md section 7).
-  SearchOptions part_options = options;
+  SearchOptions part_options = searching;
   std::vector<StartSpec> chosen_starts = starts;
   if (options.replicates > 0) {
     part_options.replicates = 0;

@@ -49,6 +49,9 @@ struct SearchOptions {
   // no move improves it, until this many in a row fail (0: none); run when
   // split-merge or transfers are on (the moves a kicked state needs).
   int kicks = 0;
+  // Reuse settled M-steps (OptimiserOptions::settled_change) in every search
+  // but the reference's algorithm (one reference or given start).
+  bool reuse_msteps = true;
   // Replication (DESIGN.md section 8): with replicates > 0 the starts run one
   // after another, each to convergence and then moved until no move improves
   // it, until `replicates` of them have reached the best optimum (NLEs within

@@ -199,8 +199,14 @@ EmState trial_state(const Counts& counts, const SquareRootProportions& roots,
   std::vector<bool> refit(K, false);
   refit[a] = refit[b] = refit[k] = true;
   trial.unconverged_msteps = state.unconverged_msteps;
+  std::vector<unsigned char> converged;
   trial.unconverged_msteps += run_msteps(counts, trial.histograms, trial.log_alpha,
-                                         settings.optimiser, executor, refit);
+                                         settings.optimiser, executor, refit, &converged);
+  if (settings.optimiser.settled_change >= 0.0) {
+    // The kept components keep the state's settled M-steps.
+    inherit_settled(state, trial);
+    settle_components(trial, refit, converged, S);
+  }
   evaluate_state(counts, trial, executor);
   trial.histograms.clear();
   return trial;

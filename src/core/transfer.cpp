@@ -427,7 +427,9 @@ double try_reassignment(const Counts& counts, const EmState& state,
   }
   const std::vector<ComponentHistograms> histograms =
       component_histograms(counts, pair_posterior, 2, executor);
-  unconverged = run_msteps(counts, histograms, pair_alpha, optimiser, executor);
+  std::vector<unsigned char> pair_converged;
+  unconverged = run_msteps(counts, histograms, pair_alpha, optimiser, executor, {},
+                           &pair_converged);
   std::vector<double> pair_evidence;
   log_evidence(counts, pair_alpha, 2, executor, pair_evidence);
   trial.n_components = K;
@@ -436,6 +438,16 @@ double try_reassignment(const Counts& counts, const EmState& state,
   std::copy(&pair_alpha[S], &pair_alpha[2 * S], &trial.log_alpha[b * S]);
   trial.weights = std::move(weights);
   trial.posterior = std::move(posterior);
+  if (optimiser.settled_change >= 0.0) {
+    // The other components keep the state's settled M-steps.
+    inherit_settled(state, trial);
+    std::vector<bool> refit(K, false);
+    std::vector<unsigned char> converged(K, 0);
+    refit[a] = refit[b] = true;
+    converged[a] = pair_converged[0];
+    converged[b] = pair_converged[1];
+    settle_components(trial, refit, converged, S);
+  }
   return partial_nle(counts, evidence, pair_evidence, a, b, trial.weights, trial.log_alpha);
 }
 

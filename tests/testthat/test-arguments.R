@@ -85,7 +85,8 @@ sweep_setup <- quote({
   raw_search <- list(screen_iter = 10L, n_continue = 1L, split_merge = FALSE,
                      max_moves = 2L, max_tries = 5L, subsample = 0, replicates = 0L,
                      max_starts = NA_integer_, transfers = FALSE, resplits = FALSE,
-                     all_singles = FALSE, kicks = 0L, concurrent_starts = 1L)
+                     all_singles = FALSE, kicks = 0L, reuse_msteps = TRUE,
+                     concurrent_starts = 1L)
   raw_fit <- function(...) {
     args <- list(counts = table, k = 2L, seeds = 1L, kinds = 0L, given = NULL, threads = 1L,
                  max_iter = 5L, tol = 1e-6, rel_tol = 1e-12, accelerate = TRUE,
@@ -160,6 +161,8 @@ fit_rows <- c(
             c(accepts$flag, "NULL"), quote(inherits(.value, "dmn_search"))),
   probe_row("dmn_search", quote(dmn_search(kicks = .v)), "kicks",
             c(accepts$count0, "NULL"), quote(inherits(.value, "dmn_search"))),
+  probe_row("dmn_search", quote(dmn_search(reuse_msteps = .v)), "reuse_msteps",
+            c(accepts$flag, "NULL"), quote(inherits(.value, "dmn_search"))),
   probe_row("edited dmn_search",
             quote(dmn_fit(x, 3, seed = 1, threads = 1, search = {
               search <- dmn_search(max_starts = 2)
@@ -187,6 +190,10 @@ fit_rows <- c(
             quote(dmn_fit(x, 3, nstart = 3, seed = 1, threads = 1,
                           search = edit_search("all_singles", .v))),
             "search$all_singles", c(accepts$flag, "NULL"), is_fit),
+  probe_row("edited dmn_search",
+            quote(dmn_fit(x, 3, seed = 1, threads = 1,
+                          search = edit_search("reuse_msteps", .v))),
+            "search$reuse_msteps", c(accepts$flag, "NULL"), is_fit),
   probe_row("edited dmn_search",
             quote(dmn_fit(x, 3, nstart = 3, seed = 1, threads = 1,
                           search = edit_search("subsample", .v))),
@@ -735,6 +742,12 @@ internal_cases <- c(
   internal("transfers_twice log_alpha rows",
            quote(fastdmm:::.transfers_twice(table, rep(1:2, 30), matrix(0, 11, 2))),
            "'log_alpha' must have 12 rows"),
+  internal("em_reuse reuse NA",
+           quote(fastdmm:::.em_reuse(table, rep(1:2, 30), matrix(0, 12, 2), NA)),
+           "'reuse'"),
+  internal("em_reuse labels 3 of 2",
+           quote(fastdmm:::.em_reuse(table, rep(1:3, 20), matrix(0, 12, 2), TRUE)),
+           "'labels' must be components 1 to 2"),
   internal("hellinger_kmeans k = 0", quote(fastdmm:::.hellinger_kmeans(table, 0L, 1L, 1L)),
            "'k' must be between 1 and 60"),
   internal("soft_kmeans k = 61", quote(fastdmm:::.soft_kmeans(table, 61L, 1L, 1L)),
@@ -780,7 +793,7 @@ for (field in c("screen_iter", "n_continue", "max_tries", "max_moves", "subsampl
   }
 }
 
-for (flag in c("transfers", "resplits", "all_singles")) {
+for (flag in c("transfers", "resplits", "all_singles", "reuse_msteps")) {
   for (value in list(NA, "a", c(TRUE, FALSE), NULL, 1L)) {
     internal_cases <- c(internal_cases, internal(
       sprintf("search$%s = %s", flag, deparse1(value)),

@@ -688,6 +688,60 @@ test_that("re-splits lower the NLE where split-merge and transfers have stopped"
   expect_identical(goodnessOfFit(two), goodnessOfFit(one))
 })
 
+test_that("reused M-steps change no fit, and the NLE stays the parameters' (against R)", {
+  # Three communities of deep samples, the first started as two components
+  # (alternate samples): EM moves samples between those two for several
+  # iterations while the posteriors of the other two stay 0 or 1, so their
+  # M-steps (and evidence columns) are reused from the second iteration on.
+  for (depth in c(500, 20000)) {
+    x <- simulate_counts(n = 20, n_taxa = 30, k = 3, depth = depth, seed = 4)
+    labels <- rep(1:3, each = 20)
+    labels[seq(1, 20, 2)] <- 4L
+    start <- sapply(1:4, function(k) {
+      p <- colSums(x[labels == k, ]) + 0.5
+      log(50 * p / sum(p))
+    })
+    table <- fastdmm:::as_counts(x)
+    reused <- fastdmm:::.em_reuse(table, labels, start, TRUE)
+    every <- fastdmm:::.em_reuse(table, labels, start, FALSE)
+    expect_true(reused$converged)
+    expect_identical(every$reused_msteps, 0L)
+    # At least the two settled components in every iteration after the first.
+    expect_gte(reused$reused_msteps, 2L * (reused$iterations - 1L))
+    expect_gte(reused$iterations, 5L)
+    # A skipped M-step is one whose optimiser would stop where it is.
+    expect_identical(reused$iterations, every$iterations)
+    expect_equal(reused$log_alpha, every$log_alpha, tolerance = 1e-8)
+    expect_relative(reused$nle, every$nle, 1e-12)
+    # Against R: the NLE of the parameters reached (a kept evidence column that
+    # no longer matched its lambda would show here).
+    alpha <- exp(reused$log_alpha)
+    nle <- -dense_log_likelihood(x, alpha, reused$weights / sum(reused$weights)) +
+      dense_neg_log_prior(alpha)
+    expect_relative(reused$nle, nle, 1e-10)
+  }
+  # A whole search on Twins, where moves and kicks hand settled components on
+  # to their trial states, ends at the same optimum with and without reuse,
+  # and its NLE is its parameters' (against R).
+  x <- twins_counts()
+  fit_with <- function(reuse) {
+    suppressWarnings(dmn_fit(x, 4, seed = 2, threads = 1,
+                             search = dmn_search(max_starts = 2, reuse_msteps = reuse)))
+  }
+  reused <- fit_with(TRUE)
+  every <- fit_with(FALSE)
+  expect_relative(goodnessOfFit(reused)[["NLE"]], goodnessOfFit(every)[["NLE"]], 1e-8)
+  expect_identical(max.col(reused$group, "first"), max.col(every$group, "first"))
+  alpha <- fitted(reused)
+  nle <- -dense_log_likelihood(x, alpha, reused$mixture$Weight) + dense_neg_log_prior(alpha)
+  expect_relative(goodnessOfFit(reused)[["NLE"]], nle, 1e-10)
+  # One reference start is the reference's algorithm either way.
+  expect_identical(
+    without_call(dmn_fit(x, 3, seed = 1, nstart = 1, threads = 1,
+                         search = dmn_search(reuse_msteps = FALSE)))$mixture,
+    without_call(dmn_fit(x, 3, seed = 1, nstart = 1, threads = 1))$mixture)
+})
+
 test_that("kicks only lower the NLE, stop after `kicks` failures in a row, and are on record", {
   # Twins at k = 4, one start: its moves stop above the lowest NLE known
   # (38940.80), and kicks take it there.
