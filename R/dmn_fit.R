@@ -555,8 +555,9 @@ check_init <- function(init, k, n_samples) {
 #'   still runs at the kept parameters, so the NLE is exact; what is left out
 #'   is the re-optimisation a change of 1e-8 would allow. `TRUE` (default;
 #'   `NULL` is `TRUE` too); `FALSE` runs every M-step, for comparison. One
-#'   start from the reference's start (`nstart = 1`) is the reference's
-#'   algorithm and runs every M-step either way.
+#'   start from the reference's or a given start (`nstart = 1` with `init`
+#'   other than `"kmeans++"`) is the reference's algorithm and runs every
+#'   M-step either way.
 #' @return A list of class `dmn_search` for the `search` argument of
 #'   [dmn_fit()]. Each setting is a whole number up to `.Machine$integer.max`
 #'   (or a flag); [dmn_fit()] checks them again where it uses them, so that an

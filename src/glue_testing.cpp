@@ -282,7 +282,7 @@ Rcpp::List transfers_twice(SEXP counts, SEXP labels, SEXP log_alpha) {
 }
 
 // EM from the partition `labels` with parameters `log_alpha` (as .transfers_twice()),
-// reusing settled M-steps (OptimiserOptions::settled_change 1e-8) or not: the
+// reusing settled M-steps (the searches' kSettledChange) or not: the
 // NLE, parameters, weights and M-steps reused. For tests of the reuse.
 // [[Rcpp::export(.em_reuse)]]
 Rcpp::List em_reuse(SEXP counts, SEXP labels, SEXP log_alpha, SEXP reuse) {
@@ -296,7 +296,7 @@ Rcpp::List em_reuse(SEXP counts, SEXP labels, SEXP log_alpha, SEXP reuse) {
   fastdmm::EmSettings em;
   em.max_iterations = 1000;
   fastdmm::OptimiserOptions optimiser;
-  optimiser.settled_change = reusing ? 1e-8 : -1.0;
+  optimiser.settled_change = reusing ? fastdmm::kSettledChange : -1.0;
   const fastdmm::EmRun run = fastdmm::run_em(data, state, em, optimiser, executor, hooks);
   return Rcpp::List::create(
       Rcpp::Named("nle") = state.nle, Rcpp::Named("iterations") = run.iterations,

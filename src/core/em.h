@@ -84,6 +84,10 @@ int run_msteps(const Counts& counts, const std::vector<ComponentHistograms>& his
                const Executor& executor, const std::vector<bool>& optimise = {},
                std::vector<unsigned char>* converged = nullptr);
 
+// How far (summed over samples) a settled component's posteriors may move
+// before its M-step runs again: the searches' OptimiserOptions::settled_change.
+constexpr double kSettledChange = 1e-8;
+
 // Which components' M-steps an EM iteration to `posterior` must run: all but the
 // settled ones (EmState::settled) whose lambda is still the settled one and whose
 // column of `posterior` differs from the settled column by at most `change` in

@@ -33,14 +33,14 @@ void evidence_tables(const Counts& counts, const std::vector<double>& log_alpha,
       fresh[k] = std::equal(now, now + S, &tables.table_log_alpha[k * S]) ? 0 : 1;
     }
   }
+  // Until its columns are made the table holds none that can be kept.
+  tables.table_log_alpha.clear();
   if (tables.keep_columns) {
     if (!kept) {
       tables.table_pair_ptr = counts.pair_ptr;
       tables.table_pair_value = counts.pair_value;
     }
-    tables.table_log_alpha = log_alpha;
   } else {
-    tables.table_log_alpha.clear();
     tables.table_pair_ptr.clear();
     tables.table_pair_value.clear();
   }
@@ -60,6 +60,7 @@ void evidence_tables(const Counts& counts, const std::vector<double>& log_alpha,
       }
     }
   }, kTaxonGrain);
+  if (tables.keep_columns) tables.table_log_alpha = log_alpha;
   tables.depth_table.resize(K * n_depths);
   executor.parallel_for(K, [&](std::size_t begin, std::size_t end) {
     std::vector<double> differences(n_depths);

@@ -16,10 +16,6 @@ namespace fastdmm {
 
 namespace {
 
-// How far (summed over samples) a settled component's posteriors may move before
-// its M-step runs again (OptimiserOptions::settled_change).
-constexpr double kSettledChange = 1e-8;
-
 // True when `candidate` is lower than `incumbent` by more than rounding: NLEs
 // within 1e-9 relative are ties, which go to the earlier candidate.
 bool clearly_lower(double candidate, double incumbent) {
