@@ -43,13 +43,13 @@ available_memory <- function() {
 #   Hessians, bounds and the R result (a few dozen; 32 counted), 8 more for
 #   each further start a replicated search runs side by side.
 # - with reused M-steps (search$reuse_msteps, every search but one start from
-#   the reference's): each state's settled posteriors (one more N x k) and
+#   the reference's or a given start): each state's settled posteriors (one more N x k) and
 #   settled parameters, and per workspace the E-step's copy of the table's
 #   pairs and the parameters its pair table was made from (em.h, evidence.h).
 # Nothing per non-zero: the table is built already and a fit keeps no array
 # over the non-zeros.
 fit_memory_estimate <- function(n_samples, n_taxa, nnz, n_pairs, k, nstart, search,
-                                given, concurrent = 1L) {
+                                given, concurrent = 1L, kmeanspp = FALSE) {
   double <- 8
   # In doubles: N x k overflows R's integers at a million samples and k = 2,148.
   n_samples <- as.numeric(n_samples)
@@ -57,8 +57,11 @@ fit_memory_estimate <- function(n_samples, n_taxa, nnz, n_pairs, k, nstart, sear
   nnz <- as.numeric(nnz)
   n_pairs <- as.numeric(n_pairs)
   k <- as.numeric(k)
-  subsampled <- !(nstart == 1L && !isTRUE(search$split_merge)) && search$subsample > 0 &&
-    n_samples >= 2 * search$subsample
+  # One start from the reference's or a given start is the reference's
+  # algorithm: all samples, every M-step (search.cpp's plain_start), whatever
+  # moves it is given; one k-means++ start is searched.
+  plain <- nstart == 1L && !kmeanspp
+  subsampled <- !plain && search$subsample > 0 && n_samples >= 2 * search$subsample
   n <- if (subsampled) search$subsample else n_samples
   # The subsample's own table: its share of the non-zeros, built straight into
   # its tiles at 4 B each (6 with 32-bit pairs), and 20 B per sample (depth,
@@ -75,7 +78,7 @@ fit_memory_estimate <- function(n_samples, n_taxa, nnz, n_pairs, k, nstart, sear
   } else {
     (if (screening) search$n_continue + 1 else nstart) + 1 + moves
   }
-  reuse <- !(nstart == 1L && !isTRUE(search$split_merge)) && !isFALSE(search$reuse_msteps)
+  reuse <- !plain && !isFALSE(search$reuse_msteps)
   search_rows <- n * k * ((2 + reuse) * live_states + concurrent * (1 + moves))
   refine_rows <- if (subsampled) n_samples * k * 5 else 0
   result_rows <- n_samples * k * 3
@@ -110,10 +113,11 @@ start_concurrency <- function(threads, data, k, search, init) {
 # k (and of the starts run side by side).
 table_fit_estimate <- function(data, nstart, search, init) {
   given <- identical(given_kind(init), "given")
+  kmeanspp <- identical(given_kind(init), "kmeans++")
   function(k, concurrent = 1L) {
     fit_memory_estimate(data$n_samples, data$n_taxa, table_nnz(data),
                         length(data$pair_value), k, nstart, search, given,
-                        concurrent = concurrent)
+                        concurrent = concurrent, kmeanspp = kmeanspp)
   }
 }
 
@@ -135,7 +139,8 @@ check_biom_memory <- function(header, k, nstart, search, init) {
   nnz <- header$nnz
   check_memory(settings$k, n, header$n_taxa, nnz, NA, function(kk) {
     fit <- fit_memory_estimate(n, header$n_taxa, nnz, 0, kk, settings$nstart,
-                               settings$search, given)
+                               settings$search, given,
+                               kmeanspp = identical(given_kind(init), "kmeans++"))
     max(12 * nnz, 4 * nnz + fit) + 20 * n
   })
 }

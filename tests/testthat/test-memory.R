@@ -56,6 +56,23 @@ test_that("the estimate counts the N x k arrays and names the largest k that fit
   all_samples <- fastdmm:::resolve_search(dmn_search(subsample = Inf), 10L)
   expect_lt(fastdmm:::fit_memory_estimate(2e6, 20, 2e7, 5e4, 10, 10L, many, FALSE),
             fastdmm:::fit_memory_estimate(2e6, 20, 2e7, 5e4, 10, 10L, all_samples, FALSE))
+  # One start is searched on the subsample, with reused M-steps, when it is a
+  # k-means++ start, and is the reference's algorithm (all samples, every
+  # M-step) from the reference's start, whatever moves either is given (the
+  # core's rule, search.cpp).
+  # With split-merge, the reference's start holds its states on all samples.
+  one_moved <- fastdmm:::resolve_search(dmn_search(split_merge = TRUE), 1L)
+  expect_lt(fastdmm:::fit_memory_estimate(2e6, 20, 2e7, 5e4, 10, 1L, one_moved, FALSE,
+                                          kmeanspp = TRUE),
+            fastdmm:::fit_memory_estimate(2e6, 20, 2e7, 5e4, 10, 1L, one_moved, FALSE))
+  # Without moves and on all samples, a k-means++ start counts the reused
+  # M-steps' N x k array per state on top.
+  one_all <- fastdmm:::resolve_search(dmn_search(split_merge = FALSE, transfers = FALSE,
+                                                 subsample = Inf), 1L)
+  expect_gt(fastdmm:::fit_memory_estimate(2e6, 20, 2e7, 5e4, 10, 1L, one_all, FALSE,
+                                          kmeanspp = TRUE),
+            fastdmm:::fit_memory_estimate(2e6, 20, 2e7, 5e4, 10, 1L, one_all, FALSE) +
+              8 * 2e6 * 10)
 
   x <- simulate_counts(n = 30, n_taxa = 12, k = 2, seed = 3)
   data <- fastdmm:::as_counts(x)
