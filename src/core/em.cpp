@@ -78,6 +78,11 @@ bool extrapolated_state(const Counts& counts, const std::vector<double>& theta0,
   // Weights stay on the scale W_k = N pi_k that the E-step expects.
   const double total_weight = static_cast<double>(counts.n_samples);
   for (double& w : jump.weights) w *= total_weight / sum;
+  // A component settled in `two` was not moved by either step (r = v = 0 there),
+  // so its extrapolated lambda is the settled one, bit for bit: the jump keeps it
+  // settled (components_to_refit() checks the lambda anyway) and reuses its
+  // evidence columns.
+  inherit_settled(two, jump);
   evaluate_state(counts, jump, executor);
   jump.from_em = true;
   return true;
@@ -140,6 +145,7 @@ SquaremEnd squarem_cycle(const Counts& counts, EmState& state, const EmSettings&
       ++run.iterations;
       if (std::isfinite(jump.nle) && jump.nle <= two.nle) {
         jump.unconverged_msteps += two.unconverged_msteps;
+        jump.reused_msteps += two.reused_msteps;
         state = std::move(jump);
         accepted = true;
         ++run.extrapolations;
