@@ -424,7 +424,8 @@ check_init <- function(init, k, n_samples) {
 #'   each; for a single, its own taxa refitted one by one (those no other
 #'   member counts, whose parameters a Newton step in log-alpha misjudges) and
 #'   Newton steps for the rest. Candidates are tried exactly in that order,
-#'   singles and groups in turn: every single that promises a decrease, and
+#'   singles and groups in turn: every single that promises a decrease (or
+#'   goes to a component of one member, whose promise is no guide), and
 #'   groups until 20 have failed. The first that lowers the NLE is kept, EM
 #'   runs on, and the candidates are ranked again. Groups are what moves replicate-like samples
 #'   that only fit elsewhere together. Tables (or subsamples) of more than

@@ -588,10 +588,13 @@ TransferResult transfer_moves(const Counts& counts, EmState& state,
     result.exhausted = true;
     return result;
   }
-  // A trial's refit need only come close: its NLE is exact for the parameters
-  // it reaches, so a trial never looks better than it is.
-  OptimiserOptions refit = settings.optimiser;
-  refit.max_iterations = std::max(1, settings.refit_iterations);
+  // A trial refits its two components as an M-step would, to convergence. Its
+  // NLE is exact for the parameters it reaches, so a cut-short refit would never
+  // make a trial look better than it is, only worse: on wide tables a moved
+  // sample brings in or takes away hundreds of taxa whose lambda must move by
+  // several units (more than max_step), and three Newton steps rejected moves
+  // that gain hundreds of NLE units (DESIGN.md section 8).
+  const OptimiserOptions& refit = settings.optimiser;
   const SampleRows rows = sample_rows(counts);
   std::vector<double> evidence;
   const std::size_t N = counts.n_samples;
@@ -618,17 +621,29 @@ TransferResult transfer_moves(const Counts& counts, EmState& state,
       h = splitmix64_finalise(h + members_key[c.from]);
       return splitmix64_finalise(h + members_key[c.to]);
     };
+    // The singles to try, in the order of their promise: every one with
+    // all_singles; otherwise those that promise a decrease, and those into a
+    // component of one member, whose promise has nothing to stand on (the
+    // taxa that member counts are "anchored" by it alone, and its parameters
+    // fit it alone: a single into it gained at its trial, and EM from there
+    // thousands, where its promise was a loss of hundreds, test-search.R).
+    std::vector<std::size_t> members(K, 0);
+    for (std::size_t i = 0; i < N; ++i) ++members[label[i]];
+    std::vector<TransferCandidate> singles;
+    for (const TransferCandidate& c : ranked.singles) {
+      if (settings.all_singles || c.predicted < 0.0 || members[c.to] == 1) singles.push_back(c);
+    }
     // Singles and groups in turn, each list in its own order: the groups'
     // quadratic models promise far more than they deliver and would crowd the
     // singles out of a single list.
-    const std::vector<TransferCandidate>* lists[2] = {&ranked.singles, &ranked.groups};
+    const std::vector<TransferCandidate>* lists[2] = {&singles, &ranked.groups};
     std::size_t next[2] = {0, 0};
-    // Every single whose promise (refit_gain()) is a decrease is tried, with
-    // all_singles every single (a local optimum of single transfers); groups
-    // until max_failures of them failed or they promise no decrease.
+    // Every single chosen above is tried (with all_singles, a local optimum of
+    // single transfers); groups until max_failures of them failed or they
+    // promise no decrease.
     const auto open = [&](int l) {
       if (next[l] >= lists[l]->size()) return false;
-      if (l == 0) return settings.all_singles || (*lists[l])[next[l]].predicted < 0.0;
+      if (l == 0) return true;
       return static_cast<int>(next[l]) < settings.max_failures &&
              (*lists[l])[next[l]].predicted < 0.0;
     };

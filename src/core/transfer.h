@@ -75,10 +75,10 @@ struct TransferSettings {
   EmSettings em;            // the fit's EM settings: EM runs on from an accepted transfer
   int max_failures = 20;    // failed trials of groups before their list is given up
   int max_trials = 100000;  // trials at most in one call
-  int refit_iterations = 3;  // Newton iterations of a trial's refit of its two components
   // Every single tried, in the order of refit_gain()'s promise, until none
-  // lowers the NLE (Hartigan's exchange, exact up to the trials' refits);
-  // otherwise the singles that promise a decrease.
+  // lowers the NLE (Hartigan's exchange with the two components refitted);
+  // otherwise the singles that promise a decrease or go to a component of one
+  // member.
   bool all_singles = false;
   OptimiserOptions optimiser;
 };
@@ -108,10 +108,11 @@ struct TransferMemo {
 
 // Transfers on `state` (in place): the candidates are ranked, then tried in
 // turn from the two lists (a single, a group, a single, ...): every single
-// that promises a decrease (with all_singles every single), and groups until
+// that promises a decrease or goes to a component of one member (with
+// all_singles every single), and groups until
 // max_failures of them failed or they promise no decrease. A trial refits the
-// two components on their new members (warm started, refit_iterations Newton
-// steps) and computes the exact NLE at the resulting parameters; the first
+// two components on their new members (warm started M-steps, run to the
+// optimiser's convergence) and computes the exact NLE at the result; the first
 // that lowers the NLE by more than the EM threshold is kept, EM runs on from
 // it, and the state is ranked again. A candidate in `memo` (this call's own
 // when null) counts as failed without a trial, and is not recorded. Ends at a

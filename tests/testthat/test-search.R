@@ -608,9 +608,12 @@ test_that("all_singles ends where no single transfer lowers the NLE (against bru
   # over 50 units. With all_singles every single is tried, and the brute force
   # (each sample moved to each other component, then EM, as a start given as
   # labels) finds none that lowers the NLE. The default tries the singles
-  # whose refit promise is a decrease; it ends there too. (Ranked by the
-  # Newton model and given up after 20 failures, as they were before, the
-  # singles stopped where one move gained over 100 units.)
+  # whose refit promise is a decrease, and every single into a component of
+  # one member; it ends there too. (Without the latter it ended with a
+  # component of one sample, where one single lowered the NLE by 4 at its
+  # trial, promised +306, and EM from there by 2,189; ranked by the Newton
+  # model and given up after 20 failures, as they once were, the singles
+  # stopped where one move gained over 100 units.)
   x <- wide_sparse_counts(40, 600, 4, common = 40, rare = 0.05, depth = 3000, seed = 3)
   # (EM from a moved start may empty a component of two: a move the search
   # would make too, so it counts, and its warning is expected.)
