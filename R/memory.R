@@ -112,8 +112,9 @@ start_concurrency <- function(threads, data, k, search, init) {
 # fit_memory_estimate() for a built table `data` and `init`, as a function of
 # k (and of the starts run side by side).
 table_fit_estimate <- function(data, nstart, search, init) {
-  given <- identical(given_kind(init), "given")
-  kmeanspp <- identical(given_kind(init), "kmeans++")
+  kind <- given_kind(init)
+  given <- identical(kind, "given")
+  kmeanspp <- identical(kind, "kmeans++")
   function(k, concurrent = 1L) {
     fit_memory_estimate(data$n_samples, data$n_taxa, table_nnz(data),
                         length(data$pair_value), k, nstart, search, given,
@@ -134,13 +135,13 @@ check_biom_memory <- function(header, k, nstart, search, init) {
     list(k = max(k), nstart = nstart %||% 2L, search = resolve_search(search, nstart))
   }, error = function(e) NULL)
   if (is.null(settings)) return(invisible(NULL))
-  given <- identical(given_kind(init), "given")
+  kind <- given_kind(init)
   n <- header$n_samples
   nnz <- header$nnz
   check_memory(settings$k, n, header$n_taxa, nnz, NA, function(kk) {
     fit <- fit_memory_estimate(n, header$n_taxa, nnz, 0, kk, settings$nstart,
-                               settings$search, given,
-                               kmeanspp = identical(given_kind(init), "kmeans++"))
+                               settings$search, identical(kind, "given"),
+                               kmeanspp = identical(kind, "kmeans++"))
     max(12 * nnz, 4 * nnz + fit) + 20 * n
   })
 }

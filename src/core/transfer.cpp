@@ -468,7 +468,8 @@ TransferCandidates rank_transfers(const Counts& counts, const EmState& state,
   TransferCandidates out;
   evidence.clear();
   if (K < 2) return out;
-  std::vector<std::size_t> members(K, 0);
+  std::vector<std::size_t>& members = out.members;
+  members.assign(K, 0);
   for (std::size_t i = 0; i < N; ++i) ++members[label[i]];
   const std::vector<ComponentHistograms> histograms =
       component_histograms(counts, state.next_posterior, K, executor);
@@ -588,13 +589,6 @@ TransferResult transfer_moves(const Counts& counts, EmState& state,
     result.exhausted = true;
     return result;
   }
-  // A trial refits its two components as an M-step would, to convergence. Its
-  // NLE is exact for the parameters it reaches, so a cut-short refit would never
-  // make a trial look better than it is, only worse: on wide tables a moved
-  // sample brings in or takes away hundreds of taxa whose lambda must move by
-  // several units (more than max_step), and three Newton steps rejected moves
-  // that gain hundreds of NLE units (DESIGN.md section 8).
-  const OptimiserOptions& refit = settings.optimiser;
   const SampleRows rows = sample_rows(counts);
   std::vector<double> evidence;
   const std::size_t N = counts.n_samples;
@@ -627,11 +621,11 @@ TransferResult transfer_moves(const Counts& counts, EmState& state,
     // taxa that member counts are "anchored" by it alone, and its parameters
     // fit it alone: a single into it gained at its trial, and EM from there
     // thousands, where its promise was a loss of hundreds, test-search.R).
-    std::vector<std::size_t> members(K, 0);
-    for (std::size_t i = 0; i < N; ++i) ++members[label[i]];
     std::vector<TransferCandidate> singles;
     for (const TransferCandidate& c : ranked.singles) {
-      if (settings.all_singles || c.predicted < 0.0 || members[c.to] == 1) singles.push_back(c);
+      if (settings.all_singles || c.predicted < 0.0 || ranked.members[c.to] == 1) {
+        singles.push_back(c);
+      }
     }
     // Singles and groups in turn, each list in its own order: the groups'
     // quadratic models promise far more than they deliver and would crowd the
@@ -659,8 +653,14 @@ TransferResult transfer_moves(const Counts& counts, EmState& state,
       EmState trial;
       trial.workspace = state.workspace;
       int unconverged = 0;
-      const double nle =
-          try_transfer(counts, state, evidence, c, refit, executor, trial, unconverged);
+      // The two components are refitted as an M-step would be, to convergence.
+      // The trial's NLE is exact at the parameters reached, so a cut-short
+      // refit never makes a trial look better, only worse: on wide tables a
+      // moved sample brings in or takes away hundreds of taxa whose lambda must
+      // move by several units (more than max_step), and three Newton steps
+      // rejected moves that gain hundreds of NLE units (DESIGN.md section 8).
+      const double nle = try_transfer(counts, state, evidence, c, settings.optimiser, executor,
+                                      trial, unconverged);
       hooks.check_interrupt();
       TransferRecord record;
       record.from = static_cast<int>(c.from);

@@ -39,6 +39,7 @@ struct TransferCandidate {
 struct TransferCandidates {
   std::vector<TransferCandidate> singles;
   std::vector<TransferCandidate> groups;
+  std::vector<std::size_t> members;  // per component: the samples labelled with it
 };
 
 // Each sample's arg-max component in posterior[i * K + k] (the lowest index
