@@ -421,14 +421,16 @@ check_init <- function(init, k, n_samples) {
 #'   of moving them to B at the current parameters; each member alone and each
 #'   leading group of them is a candidate, ranked by the change in NLE that
 #'   refitting the two components promises: for a group, a Newton step on
-#'   each; for a single, its own taxa refitted one by one (those no other
-#'   member counts, whose parameters a Newton step in log-alpha misjudges) and
-#'   Newton steps for the rest. Candidates are tried exactly in that order,
-#'   singles and groups in turn: every single that promises a decrease (or
-#'   goes to a component of one member, whose promise is no guide), and
-#'   groups until 20 have failed. The first that lowers the NLE is kept, EM
-#'   runs on, and the candidates are ranked again. Groups are what moves replicate-like samples
-#'   that only fit elsewhere together. Tables (or subsamples) of more than
+#'   each; for a single, its own taxa refitted one by one where a Newton step
+#'   in log-alpha would misjudge them (taxa no other member counts, and those
+#'   whose Newton step is longer than one unit of log-alpha) and Newton steps
+#'   for the rest. Candidates are tried exactly in that order: every single
+#'   that promises a decrease (or goes to a component of one member, whose
+#'   promise is no guide), then the singles whose promised loss is within the
+#'   promise's second-order part, then groups until 20 have failed. The first
+#'   that lowers the NLE is kept, EM runs on, and the candidates are ranked
+#'   again. Groups are what moves replicate-like samples that only fit
+#'   elsewhere together. Tables (or subsamples) of more than
 #'   5,000 samples are not given transfers.
 #' * Re-splits (for `k >= 3`, when `resplits = TRUE`): the
 #'   members of two components are pooled and divided again by a search of

@@ -22,8 +22,12 @@ namespace {
 constexpr int kBoundIterations = 6;
 constexpr double kBoundTolerance = 1e-4;
 // refit_gain(): a taxon whose other members' weight is at least this is
-// anchored by them (a quadratic model of its term is close).
+// anchored by them, and a quadratic model of its term is close while the
+// Newton step it takes in lambda is at most kNewtonTrust (alpha moves by at
+// most a factor e): the model's trust region. Beyond it the taxon is
+// minimised alone (taxon_decrease()).
 constexpr double kAnchoringWeight = 0.5;
+constexpr double kNewtonTrust = 1.0;
 
 double x_log_x(double x) { return x > 0.0 ? x * std::log(x) : 0.0; }
 
@@ -299,17 +303,22 @@ double taxon_decrease(const Counts& counts, std::size_t j, double alpha0, double
 // magnitude, where a quadratic model in lambda is far off (it promises
 // 1 / (2 eta) = 5 for a taxon a sample brings in; the gain is 1.6): it gets
 // taxon_decrease(), a lower bound of what re-optimising it alone gains, whose
-// walks are short for such taxa. Any other taxon is anchored by the other
-// members' counts; its gain is the Newton decrement g'^2 / (2 D') of its own
-// term, with the sample's pair added to or taken from the component's gradient
-// g and diagonal D (pair_t, pair_u) and c shifted. The component's remaining
-// taxa see only the shift of c, which moves taxon j's gradient by alpha_j
-// shift from about zero: (alpha_j shift)^2 / (2 D_j) each, summed through
-// `spread`. Second order but for the first kind, so an estimate, not a bound.
-// `pair_weights` are the component's histogram weights per pair.
+// walks are short for such taxa. A taxon anchored by the other members'
+// counts gets the Newton decrement g'^2 / (2 D') of its own term, with the
+// sample's pair added to or taken from the component's gradient g and
+// diagonal D (pair_t, pair_u) and c shifted, while its Newton step g' / D' is
+// within kNewtonTrust; a larger step (a taxon one or two other members count
+// a little, which a deep sample outweighs) leaves the model's trust region,
+// where it promised thousands of units for moves that lost hundreds, and the
+// taxon gets taxon_decrease() too. The component's remaining taxa see only
+// the shift of c, which moves taxon j's gradient by alpha_j shift from about
+// zero: (alpha_j shift)^2 / (2 D_j) each, summed through `spread`, which is
+// also added to `*spread_term`. Second order but for the first kind, so an
+// estimate, not a bound. `pair_weights` are the component's histogram weights
+// per pair.
 double refit_gain(const Counts& counts, const SampleRows& rows, std::size_t i,
                   const ComponentModel& model, const double* pair_weights, double delta,
-                  std::vector<double>& weights) {
+                  std::vector<double>& weights, double& spread_term) {
   const GammaValues at_depth = gamma_values<false, true>(model.total_alpha + counts.depth[i]);
   const double psi_shift = at_depth.digamma - model.psi_total;
   const double shift = delta * psi_shift;
@@ -327,14 +336,16 @@ double refit_gain(const Counts& counts, const SampleRows& rows, std::size_t i,
     const double others = model.taxon_weight[j] - own;
     const double g = model.d.gradient[j] + delta * (alpha * psi_shift - model.pair_t[p]);
     const double curvature = D + delta * (alpha * psi_shift - model.pair_u[p]);
-    if (others >= kAnchoringWeight && curvature > 0.0) {
+    if (others >= kAnchoringWeight && curvature > 0.0 &&
+        std::fabs(g) <= kNewtonTrust * curvature) {
       total += 0.5 * g * g / curvature;
     } else {
       total += taxon_decrease(counts, j, alpha, linear, pair_weights, p, delta, weights);
     }
   }
-  total += 0.5 * shift * shift * std::max(0.0, model.spread - touched_spread);
-  return total;
+  const double spread = 0.5 * shift * shift * std::max(0.0, model.spread - touched_spread);
+  spread_term += spread;
+  return total + spread;
 }
 
 void sort_by_promise(std::vector<TransferCandidate>& list) {
@@ -453,27 +464,42 @@ double try_reassignment(const Counts& counts, const EmState& state,
 
 namespace {
 
-// The state's transfer candidates (TransferCandidates, transfer.h), from the
-// table's rows (made once per transfer_moves() call) and the state's arg-max
-// labels; the evidence at the state's parameters, which the trials reuse, is
-// left in `evidence`. A single's promise is its fixed-parameter change and
-// weights' term less what refitting its two components gains by
-// refit_gain(); a group's uses the Newton model (GroupTerms), whose quadratic
-// in lambda over-promises for the taxa a single brings in or takes away
-// (DESIGN.md section 8, "Every single transfer").
-TransferCandidates rank_transfers(const Counts& counts, const EmState& state,
-                                  const SampleRows& rows, const std::vector<std::size_t>& label,
-                                  const Executor& executor, std::vector<double>& evidence) {
+// A state's transfer candidates (TransferCandidates, transfer.h) and what
+// ranking them needs: the components' models, and per ordered pair (a, b)
+// a's members in increasing order of their fixed-parameter cost e_ia - e_ib.
+// The singles are ranked at once (rank_transfers()); the groups only when
+// transfer_moves() comes to them (rank_groups()), once no single improves.
+struct Ranking {
+  TransferCandidates candidates;
+  std::vector<ComponentHistograms> histograms;
+  std::vector<ComponentModel> models;
+  std::vector<std::pair<std::size_t, std::size_t>> pairs;
+  std::vector<std::vector<std::pair<double, std::uint32_t>>> order;  // per pair
+  bool groups_ranked = false;
+};
+
+// Ranks the state's singles into `ranking`, from the table's rows (made once
+// per transfer_moves() call) and the state's arg-max labels; the evidence at
+// the state's parameters, which the trials reuse, is left in `evidence`. A
+// single's promise is its fixed-parameter change and weights' term less what
+// refitting its two components gains by refit_gain() (DESIGN.md section 8,
+// "Every single transfer"); its `spread` is the part of that gain the
+// second-order term for the taxa it does not count estimates.
+void rank_transfers(const Counts& counts, const EmState& state, const SampleRows& rows,
+                    const std::vector<std::size_t>& label, const Executor& executor,
+                    std::vector<double>& evidence, Ranking& ranking) {
   const std::size_t N = counts.n_samples, S = counts.n_taxa, K = state.n_components;
-  TransferCandidates out;
+  ranking = Ranking();
+  TransferCandidates& out = ranking.candidates;
   evidence.clear();
-  if (K < 2) return out;
+  if (K < 2) return;
   std::vector<std::size_t>& members = out.members;
   members.assign(K, 0);
   for (std::size_t i = 0; i < N; ++i) ++members[label[i]];
-  const std::vector<ComponentHistograms> histograms =
-      component_histograms(counts, state.next_posterior, K, executor);
-  std::vector<ComponentModel> models(K);
+  std::vector<ComponentHistograms>& histograms = ranking.histograms;
+  histograms = component_histograms(counts, state.next_posterior, K, executor);
+  std::vector<ComponentModel>& models = ranking.models;
+  models.resize(K);
   std::vector<bool> live(K, false);
   for (std::size_t k = 0; k < K; ++k) live[k] = histograms[k].total > 0.0;
   for_each_component(K, S, executor, [&](std::size_t k, const Executor& inner) {
@@ -483,33 +509,33 @@ TransferCandidates rank_transfers(const Counts& counts, const EmState& state,
   });
   log_evidence(counts, state.log_alpha, K, executor, evidence);
   // What each sample's own component gains from its leaving (one per sample,
-  // shared by its K - 1 candidates).
-  std::vector<double> leave_gain(N, 0.0);
+  // shared by its K - 1 candidates), and that gain's second-order part.
+  std::vector<double> leave_gain(N, 0.0), leave_spread(N, 0.0);
   executor.parallel_for(N, [&](std::size_t begin, std::size_t end) {
     std::vector<double> weights;
     for (std::size_t i = begin; i < end; ++i) {
       const std::size_t a = label[i];
       if (!live[a] || members[a] < 2) continue;
       leave_gain[i] = refit_gain(counts, rows, i, models[a], histograms[a].pair.data(),
-                                 -state.next_posterior[i * K + a], weights);
+                                 -state.next_posterior[i * K + a], weights, leave_spread[i]);
     }
   });
 
-  std::vector<std::pair<std::size_t, std::size_t>> pairs;
+  std::vector<std::pair<std::size_t, std::size_t>>& pairs = ranking.pairs;
   for (std::size_t a = 0; a < K; ++a) {
     if (!live[a] || members[a] < 2) continue;
     for (std::size_t b = 0; b < K; ++b) {
       if (b != a && live[b]) pairs.push_back({a, b});
     }
   }
+  ranking.order.resize(pairs.size());
   // Each pair's candidates are its own (filled in parallel, gathered in pair order).
-  std::vector<TransferCandidates> found(pairs.size());
+  std::vector<std::vector<TransferCandidate>> found(pairs.size());
   executor.parallel_for(pairs.size(), [&](std::size_t begin, std::size_t end) {
-    GroupTerms leave, join;
     std::vector<double> weights;
     for (std::size_t p = begin; p < end; ++p) {
       const std::size_t a = pairs[p].first, b = pairs[p].second;
-      std::vector<std::pair<double, std::uint32_t>> order;
+      std::vector<std::pair<double, std::uint32_t>>& order = ranking.order[p];
       for (std::size_t i = 0; i < N; ++i) {
         if (label[i] == a) {
           order.push_back({evidence[i * K + a] - evidence[i * K + b], static_cast<std::uint32_t>(i)});
@@ -524,36 +550,62 @@ TransferCandidates rank_transfers(const Counts& counts, const EmState& state,
         c.samples = {member.second};
         c.from = a;
         c.to = b;
+        c.spread = leave_spread[i];
         c.predicted = member.first + weights_change(wa, wb, 1.0) - leave_gain[i] -
                       refit_gain(counts, rows, i, models[b], histograms[b].pair.data(),
-                                 1.0 - state.next_posterior[i * K + b], weights);
-        found[p].singles.push_back(std::move(c));
+                                 1.0 - state.next_posterior[i * K + b], weights, c.spread);
+        found[p].push_back(std::move(c));
       }
+    }
+  });
+  for (auto& list : found) {
+    for (auto& c : list) out.singles.push_back(std::move(c));
+  }
+  sort_by_promise(out.singles);
+}
+
+// Ranks the groups of `ranking` (once): for each pair (a, b), each prefix of
+// two to members - 1 of a's members in its order (a group that moves together
+// is what a frozen partition of replicate-like samples needs), promised by the
+// Newton model (GroupTerms), whose quadratic in lambda over-promises for the
+// taxa a single brings in or takes away.
+void rank_groups(const Counts& counts, const SampleRows& rows, const Executor& executor,
+                 Ranking& ranking) {
+  if (ranking.groups_ranked) return;
+  ranking.groups_ranked = true;
+  const std::size_t S = counts.n_taxa;
+  std::vector<std::vector<TransferCandidate>> found(ranking.pairs.size());
+  executor.parallel_for(ranking.pairs.size(), [&](std::size_t begin, std::size_t end) {
+    GroupTerms leave, join;
+    for (std::size_t p = begin; p < end; ++p) {
+      const std::size_t a = ranking.pairs[p].first, b = ranking.pairs[p].second;
+      const std::vector<std::pair<double, std::uint32_t>>& order = ranking.order[p];
+      const ComponentModel& from = ranking.models[a];
+      const ComponentModel& to = ranking.models[b];
+      const double wa = ranking.histograms[a].total, wb = ranking.histograms[b].total;
       leave.reset(S);
       join.reset(S);
       double cost = 0.0;
       for (std::size_t m = 0; m + 1 < order.size(); ++m) {
         cost += order[m].first;
-        leave.add(counts, rows, order[m].second, models[a]);
-        join.add(counts, rows, order[m].second, models[b]);
+        leave.add(counts, rows, order[m].second, from);
+        join.add(counts, rows, order[m].second, to);
         if (m == 0) continue;
         TransferCandidate c;
         for (std::size_t q = 0; q <= m; ++q) c.samples.push_back(order[q].second);
         c.from = a;
         c.to = b;
-        c.predicted = cost + weights_change(wa, wb, m + 1.0) -
-                      leave.decrement(models[a], 1.0) - join.decrement(models[b], -1.0);
-        found[p].groups.push_back(std::move(c));
+        c.predicted = cost + weights_change(wa, wb, m + 1.0) - leave.decrement(from, 1.0) -
+                      join.decrement(to, -1.0);
+        found[p].push_back(std::move(c));
       }
     }
   });
-  for (auto& lists : found) {
-    for (auto& c : lists.singles) out.singles.push_back(std::move(c));
-    for (auto& c : lists.groups) out.groups.push_back(std::move(c));
+  std::vector<TransferCandidate>& groups = ranking.candidates.groups;
+  for (auto& list : found) {
+    for (auto& c : list) groups.push_back(std::move(c));
   }
-  sort_by_promise(out.singles);
-  sort_by_promise(out.groups);
-  return out;
+  sort_by_promise(groups);
 }
 
 }  // namespace
@@ -600,8 +652,9 @@ TransferResult transfer_moves(const Counts& counts, EmState& state,
   int tried = 0;
   while (tried < settings.max_trials) {
     const std::vector<std::size_t> label = arg_max_labels(state.next_posterior, K);
-    const TransferCandidates ranked =
-        rank_transfers(counts, state, rows, label, executor, evidence);
+    Ranking ranking;
+    rank_transfers(counts, state, rows, label, executor, evidence, ranking);
+    const TransferCandidates& ranked = ranking.candidates;
     hooks.check_interrupt();
     std::fill(members_key.begin(), members_key.end(), 0);
     for (std::size_t i = 0; i < N; ++i) members_key[label[i]] += sample_key[i];
@@ -621,34 +674,21 @@ TransferResult transfer_moves(const Counts& counts, EmState& state,
     // taxa that member counts are "anchored" by it alone, and its parameters
     // fit it alone: a single into it gained at its trial, and EM from there
     // thousands, where its promise was a loss of hundreds, test-search.R).
-    std::vector<TransferCandidate> singles;
+    // Singles whose promise is a loss smaller than its second-order part (the
+    // one estimate in it, refit_gain()) are `near`: tried once no promising
+    // single improves the state.
+    std::vector<TransferCandidate> singles, near;
     for (const TransferCandidate& c : ranked.singles) {
       if (settings.all_singles || c.predicted < 0.0 || ranked.members[c.to] == 1) {
         singles.push_back(c);
+      } else if (c.predicted < c.spread) {
+        near.push_back(c);
       }
     }
-    // Singles and groups in turn, each list in its own order: the groups'
-    // quadratic models promise far more than they deliver and would crowd the
-    // singles out of a single list.
-    const std::vector<TransferCandidate>* lists[2] = {&singles, &ranked.groups};
-    std::size_t next[2] = {0, 0};
-    // Every single chosen above is tried (with all_singles, a local optimum of
-    // single transfers); groups until max_failures of them failed or they
-    // promise no decrease.
-    const auto open = [&](int l) {
-      if (next[l] >= lists[l]->size()) return false;
-      if (l == 0) return true;
-      return static_cast<int>(next[l]) < settings.max_failures &&
-             (*lists[l])[next[l]].predicted < 0.0;
-    };
-    bool accepted = false;
-    int turn = 0;
-    while (!accepted && tried < settings.max_trials && (open(0) || open(1))) {
-      const int l = open(turn) ? turn : 1 - turn;
-      turn = 1 - l;
-      const TransferCandidate& c = (*lists[l])[next[l]++];
+    // Runs the trial of `c` unless the memo has it; returns whether it was kept.
+    const auto try_candidate = [&](const TransferCandidate& c) {
       const std::uint64_t key = trial_key(c);
-      if (failed.count(key) != 0) continue;
+      if (failed.count(key) != 0) return false;
       ++tried;
       EmState trial;
       trial.workspace = state.workspace;
@@ -679,11 +719,31 @@ TransferResult transfer_moves(const Counts& counts, EmState& state,
                         format_message("%.0f: NLE %.4f -> %.4f", c.to + 1.0, record.nle_before,
                                        record.nle_after));
         }
-        accepted = true;
       } else {
         failed.insert(key);
       }
       result.trials.push_back(record);
+      return record.accepted;
+    };
+    // The singles chosen above, then the near ones, then groups until
+    // max_failures of them failed or they promise no decrease: on real tables
+    // a group was kept in about one trial of a hundred, so they wait until
+    // no single improves the state (and are ranked only then).
+    bool accepted = false;
+    for (const std::vector<TransferCandidate>* list : {&singles, &near}) {
+      for (std::size_t c = 0; c < list->size() && !accepted && tried < settings.max_trials; ++c) {
+        accepted = try_candidate((*list)[c]);
+      }
+    }
+    if (!accepted && tried < settings.max_trials) {
+      rank_groups(counts, rows, executor, ranking);
+      const std::vector<TransferCandidate>& groups = ranked.groups;
+      for (std::size_t g = 0; g < groups.size() && !accepted && tried < settings.max_trials &&
+                              static_cast<int>(g) < settings.max_failures &&
+                              groups[g].predicted < 0.0;
+           ++g) {
+        accepted = try_candidate(groups[g]);
+      }
     }
     if (!accepted) {
       result.exhausted = tried < settings.max_trials;

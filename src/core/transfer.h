@@ -19,13 +19,16 @@ namespace fastdmm {
 // parameters (the samples' log evidence and the weights' term) less what
 // refitting the two components without and with them gains: for a single,
 // each of its taxa that no other member of the component counts refitted
-// alone at fixed total alpha, Newton decrements of its other taxa's terms and
-// second-order terms for the rest (transfer.cpp, refit_gain()); for a group,
-// the two components' Newton decrements.
+// alone at fixed total alpha (so too each taxon whose Newton step would leave
+// the quadratic model's trust region), Newton decrements of its other taxa's
+// terms and second-order terms for the rest (transfer.cpp, refit_gain()); for
+// a group, the two components' Newton decrements. A single's `spread` is the
+// part of its promised gain the second-order terms make up (0 for a group).
 struct TransferCandidate {
   std::vector<std::uint32_t> samples;
   std::size_t from = 0, to = 0;
   double predicted = 0.0;
+  double spread = 0.0;
 };
 
 // The candidates of a state, each list in increasing order of predicted change
@@ -35,7 +38,8 @@ struct TransferCandidate {
 // fixed-parameter cost e_ia - e_ib of moving them: `singles` holds each member
 // alone, `groups` each prefix of two to members - 1 of them (a group that moves
 // together is what a frozen partition of replicate-like samples needs).
-// (transfer_moves() ranks them; transfer.cpp.)
+// (transfer_moves() ranks them, the groups only once no single improves the
+// state; transfer.cpp.)
 struct TransferCandidates {
   std::vector<TransferCandidate> singles;
   std::vector<TransferCandidate> groups;
@@ -108,12 +112,13 @@ struct TransferMemo {
 };
 
 // Transfers on `state` (in place): the candidates are ranked, then tried in
-// turn from the two lists (a single, a group, a single, ...): every single
-// that promises a decrease or goes to a component of one member (with
-// all_singles every single), and groups until
-// max_failures of them failed or they promise no decrease. A trial refits the
-// two components on their new members (warm started M-steps, run to the
-// optimiser's convergence) and computes the exact NLE at the result; the first
+// turn: every single that promises a decrease or goes to a component of one
+// member (with all_singles every single), in the order of their promise; then
+// the singles whose promised loss is smaller than the promise's second-order
+// part (`spread`); then groups until max_failures of them failed or they
+// promise no decrease. A trial refits the two components on their new members
+// (warm started M-steps, run to the optimiser's convergence) and computes the
+// exact NLE at the result; the first
 // that lowers the NLE by more than the EM threshold is kept, EM runs on from
 // it, and the state is ranked again. A candidate in `memo` (this call's own
 // when null) counts as failed without a trial, and is not recorded. Ends at a
