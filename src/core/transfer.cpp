@@ -478,6 +478,18 @@ struct Ranking {
   bool groups_ranked = false;
 };
 
+// What the last ranking of a transfer_moves() call computed, for the next: a
+// component whose lambda and posterior column are bit for bit what they were
+// (on deep tables, every component an accepted transfer did not touch: EM
+// keeps their settled M-steps, em.h) has the same model, and every single
+// between two such components the same promise, so those are taken from here
+// instead of computed again. The ranking is the one a fresh computation gives.
+struct RankingCache {
+  std::vector<double> log_alpha, posterior;       // the state ranked last
+  std::vector<double> leave_gain, leave_spread;   // per sample
+  std::vector<double> join_gain, join_spread;     // per sample and component, [i * K + b]
+};
+
 // Ranks the state's singles into `ranking`, from the table's rows (made once
 // per transfer_moves() call) and the state's arg-max labels; the evidence at
 // the state's parameters, which the trials reuse, is left in `evidence`. A
@@ -487,12 +499,26 @@ struct Ranking {
 // second-order term for the taxa it does not count estimates.
 void rank_transfers(const Counts& counts, const EmState& state, const SampleRows& rows,
                     const std::vector<std::size_t>& label, const Executor& executor,
-                    std::vector<double>& evidence, Ranking& ranking) {
+                    std::vector<double>& evidence, Ranking& ranking, RankingCache& cache) {
   const std::size_t N = counts.n_samples, S = counts.n_taxa, K = state.n_components;
+  // The last ranking's models (ranking holds them until now; see RankingCache).
+  std::vector<ComponentModel> previous = std::move(ranking.models);
   ranking = Ranking();
   TransferCandidates& out = ranking.candidates;
   evidence.clear();
   if (K < 2) return;
+  std::vector<char> kept(K, 0);
+  if (previous.size() == K && cache.log_alpha.size() == K * S &&
+      cache.posterior.size() == N * K) {
+    for (std::size_t k = 0; k < K; ++k) {
+      bool same = std::equal(&state.log_alpha[k * S], &state.log_alpha[k * S] + S,
+                             &cache.log_alpha[k * S]);
+      for (std::size_t i = 0; i < N && same; ++i) {
+        same = state.next_posterior[i * K + k] == cache.posterior[i * K + k];
+      }
+      kept[k] = same ? 1 : 0;
+    }
+  }
   std::vector<std::size_t>& members = out.members;
   members.assign(K, 0);
   for (std::size_t i = 0; i < N; ++i) ++members[label[i]];
@@ -502,8 +528,11 @@ void rank_transfers(const Counts& counts, const EmState& state, const SampleRows
   models.resize(K);
   std::vector<bool> live(K, false);
   for (std::size_t k = 0; k < K; ++k) live[k] = histograms[k].total > 0.0;
+  for (std::size_t k = 0; k < K; ++k) {
+    if (kept[k]) models[k] = std::move(previous[k]);
+  }
   for_each_component(K, S, executor, [&](std::size_t k, const Executor& inner) {
-    if (!live[k]) return;
+    if (!live[k] || kept[k]) return;
     component_derivatives(counts, histograms[k], &state.log_alpha[k * S], inner, models[k].d);
     models[k].prepare(counts, histograms[k]);
   });
@@ -516,10 +545,16 @@ void rank_transfers(const Counts& counts, const EmState& state, const SampleRows
     for (std::size_t i = begin; i < end; ++i) {
       const std::size_t a = label[i];
       if (!live[a] || members[a] < 2) continue;
+      if (kept[a]) {
+        leave_gain[i] = cache.leave_gain[i];
+        leave_spread[i] = cache.leave_spread[i];
+        continue;
+      }
       leave_gain[i] = refit_gain(counts, rows, i, models[a], histograms[a].pair.data(),
                                  -state.next_posterior[i * K + a], weights, leave_spread[i]);
     }
   });
+  std::vector<double> join_gain(N * K, 0.0), join_spread(N * K, 0.0);
 
   std::vector<std::pair<std::size_t, std::size_t>>& pairs = ranking.pairs;
   for (std::size_t a = 0; a < K; ++a) {
@@ -550,10 +585,17 @@ void rank_transfers(const Counts& counts, const EmState& state, const SampleRows
         c.samples = {member.second};
         c.from = a;
         c.to = b;
-        c.spread = leave_spread[i];
-        c.predicted = member.first + weights_change(wa, wb, 1.0) - leave_gain[i] -
-                      refit_gain(counts, rows, i, models[b], histograms[b].pair.data(),
-                                 1.0 - state.next_posterior[i * K + b], weights, c.spread);
+        double& gain = join_gain[i * K + b];
+        double& spread = join_spread[i * K + b];
+        if (kept[a] && kept[b]) {
+          gain = cache.join_gain[i * K + b];
+          spread = cache.join_spread[i * K + b];
+        } else {
+          gain = refit_gain(counts, rows, i, models[b], histograms[b].pair.data(),
+                            1.0 - state.next_posterior[i * K + b], weights, spread);
+        }
+        c.spread = leave_spread[i] + spread;
+        c.predicted = member.first + weights_change(wa, wb, 1.0) - leave_gain[i] - gain;
         found[p].push_back(std::move(c));
       }
     }
@@ -561,6 +603,12 @@ void rank_transfers(const Counts& counts, const EmState& state, const SampleRows
   for (auto& list : found) {
     for (auto& c : list) out.singles.push_back(std::move(c));
   }
+  cache.log_alpha = state.log_alpha;
+  cache.posterior = state.next_posterior;
+  cache.leave_gain = std::move(leave_gain);
+  cache.leave_spread = std::move(leave_spread);
+  cache.join_gain = std::move(join_gain);
+  cache.join_spread = std::move(join_spread);
   sort_by_promise(out.singles);
 }
 
@@ -649,11 +697,12 @@ TransferResult transfer_moves(const Counts& counts, EmState& state,
   TransferMemo own;
   std::unordered_set<std::uint64_t>& failed = (memo != nullptr ? *memo : own).failed;
   std::vector<std::uint64_t> members_key(K);
+  Ranking ranking;
+  RankingCache cache;
   int tried = 0;
   while (tried < settings.max_trials) {
     const std::vector<std::size_t> label = arg_max_labels(state.next_posterior, K);
-    Ranking ranking;
-    rank_transfers(counts, state, rows, label, executor, evidence, ranking);
+    rank_transfers(counts, state, rows, label, executor, evidence, ranking, cache);
     const TransferCandidates& ranked = ranking.candidates;
     hooks.check_interrupt();
     std::fill(members_key.begin(), members_key.end(), 0);
