@@ -313,7 +313,7 @@ double taxon_decrease(const Counts& counts, std::size_t j, double alpha0, double
 // taxon gets taxon_decrease() too. The component's remaining taxa see only
 // the shift of c, which moves taxon j's gradient by alpha_j shift from about
 // zero: (alpha_j shift)^2 / (2 D_j) each, summed through `spread`, which is
-// also added to `*spread_term`. Second order but for the first kind, so an
+// also added to `spread_term`. Second order but for the first kind, so an
 // estimate, not a bound. `pair_weights` are the component's histogram weights
 // per pair.
 double refit_gain(const Counts& counts, const SampleRows& rows, std::size_t i,
@@ -476,16 +476,14 @@ struct Ranking {
   std::vector<std::pair<std::size_t, std::size_t>> pairs;
   std::vector<std::vector<std::pair<double, std::uint32_t>>> order;  // per pair
   bool groups_ranked = false;
-};
-
-// What the last ranking of a transfer_moves() call computed, for the next: a
-// component whose lambda and posterior column are bit for bit what they were
-// (on deep tables, every component an accepted transfer did not touch: EM
-// keeps their settled M-steps, em.h) has the same model, and every single
-// between two such components the same promise, so those are taken from here
-// instead of computed again. The ranking is the one a fresh computation gives.
-struct RankingCache {
-  std::vector<double> log_alpha, posterior;       // the state ranked last
+  // What the next ranking of the same transfer_moves() call reuses: a
+  // component whose lambda and posterior column are bit for bit what they were
+  // here (on deep tables, every component an accepted transfer did not touch:
+  // EM keeps their settled M-steps, em.h) has the same model, and every single
+  // between two such components the same refit gains, so those are taken from
+  // here instead of computed again; the ranking is the one a fresh computation
+  // gives.
+  std::vector<double> log_alpha, posterior;       // the state ranked
   std::vector<double> leave_gain, leave_spread;   // per sample
   std::vector<double> join_gain, join_spread;     // per sample and component, [i * K + b]
 };
@@ -499,22 +497,22 @@ struct RankingCache {
 // second-order term for the taxa it does not count estimates.
 void rank_transfers(const Counts& counts, const EmState& state, const SampleRows& rows,
                     const std::vector<std::size_t>& label, const Executor& executor,
-                    std::vector<double>& evidence, Ranking& ranking, RankingCache& cache) {
+                    std::vector<double>& evidence, Ranking& ranking) {
   const std::size_t N = counts.n_samples, S = counts.n_taxa, K = state.n_components;
-  // The last ranking's models (ranking holds them until now; see RankingCache).
-  std::vector<ComponentModel> previous = std::move(ranking.models);
+  // The last ranking of this transfer_moves() call (empty for the first).
+  Ranking previous = std::move(ranking);
   ranking = Ranking();
   TransferCandidates& out = ranking.candidates;
   evidence.clear();
   if (K < 2) return;
   std::vector<char> kept(K, 0);
-  if (previous.size() == K && cache.log_alpha.size() == K * S &&
-      cache.posterior.size() == N * K) {
+  if (previous.models.size() == K && previous.log_alpha.size() == K * S &&
+      previous.posterior.size() == N * K) {
     for (std::size_t k = 0; k < K; ++k) {
       bool same = std::equal(&state.log_alpha[k * S], &state.log_alpha[k * S] + S,
-                             &cache.log_alpha[k * S]);
+                             &previous.log_alpha[k * S]);
       for (std::size_t i = 0; i < N && same; ++i) {
-        same = state.next_posterior[i * K + k] == cache.posterior[i * K + k];
+        same = state.next_posterior[i * K + k] == previous.posterior[i * K + k];
       }
       kept[k] = same ? 1 : 0;
     }
@@ -529,7 +527,7 @@ void rank_transfers(const Counts& counts, const EmState& state, const SampleRows
   std::vector<bool> live(K, false);
   for (std::size_t k = 0; k < K; ++k) live[k] = histograms[k].total > 0.0;
   for (std::size_t k = 0; k < K; ++k) {
-    if (kept[k]) models[k] = std::move(previous[k]);
+    if (kept[k]) models[k] = std::move(previous.models[k]);
   }
   for_each_component(K, S, executor, [&](std::size_t k, const Executor& inner) {
     if (!live[k] || kept[k]) return;
@@ -539,22 +537,28 @@ void rank_transfers(const Counts& counts, const EmState& state, const SampleRows
   log_evidence(counts, state.log_alpha, K, executor, evidence);
   // What each sample's own component gains from its leaving (one per sample,
   // shared by its K - 1 candidates), and that gain's second-order part.
-  std::vector<double> leave_gain(N, 0.0), leave_spread(N, 0.0);
+  std::vector<double>& leave_gain = ranking.leave_gain;
+  std::vector<double>& leave_spread = ranking.leave_spread;
+  leave_gain.assign(N, 0.0);
+  leave_spread.assign(N, 0.0);
   executor.parallel_for(N, [&](std::size_t begin, std::size_t end) {
     std::vector<double> weights;
     for (std::size_t i = begin; i < end; ++i) {
       const std::size_t a = label[i];
       if (!live[a] || members[a] < 2) continue;
       if (kept[a]) {
-        leave_gain[i] = cache.leave_gain[i];
-        leave_spread[i] = cache.leave_spread[i];
+        leave_gain[i] = previous.leave_gain[i];
+        leave_spread[i] = previous.leave_spread[i];
         continue;
       }
       leave_gain[i] = refit_gain(counts, rows, i, models[a], histograms[a].pair.data(),
                                  -state.next_posterior[i * K + a], weights, leave_spread[i]);
     }
   });
-  std::vector<double> join_gain(N * K, 0.0), join_spread(N * K, 0.0);
+  std::vector<double>& join_gain = ranking.join_gain;
+  std::vector<double>& join_spread = ranking.join_spread;
+  join_gain.assign(N * K, 0.0);
+  join_spread.assign(N * K, 0.0);
 
   std::vector<std::pair<std::size_t, std::size_t>>& pairs = ranking.pairs;
   for (std::size_t a = 0; a < K; ++a) {
@@ -588,8 +592,8 @@ void rank_transfers(const Counts& counts, const EmState& state, const SampleRows
         double& gain = join_gain[i * K + b];
         double& spread = join_spread[i * K + b];
         if (kept[a] && kept[b]) {
-          gain = cache.join_gain[i * K + b];
-          spread = cache.join_spread[i * K + b];
+          gain = previous.join_gain[i * K + b];
+          spread = previous.join_spread[i * K + b];
         } else {
           gain = refit_gain(counts, rows, i, models[b], histograms[b].pair.data(),
                             1.0 - state.next_posterior[i * K + b], weights, spread);
@@ -603,12 +607,8 @@ void rank_transfers(const Counts& counts, const EmState& state, const SampleRows
   for (auto& list : found) {
     for (auto& c : list) out.singles.push_back(std::move(c));
   }
-  cache.log_alpha = state.log_alpha;
-  cache.posterior = state.next_posterior;
-  cache.leave_gain = std::move(leave_gain);
-  cache.leave_spread = std::move(leave_spread);
-  cache.join_gain = std::move(join_gain);
-  cache.join_spread = std::move(join_spread);
+  ranking.log_alpha = state.log_alpha;
+  ranking.posterior = state.next_posterior;
   sort_by_promise(out.singles);
 }
 
@@ -698,11 +698,10 @@ TransferResult transfer_moves(const Counts& counts, EmState& state,
   std::unordered_set<std::uint64_t>& failed = (memo != nullptr ? *memo : own).failed;
   std::vector<std::uint64_t> members_key(K);
   Ranking ranking;
-  RankingCache cache;
   int tried = 0;
   while (tried < settings.max_trials) {
     const std::vector<std::size_t> label = arg_max_labels(state.next_posterior, K);
-    rank_transfers(counts, state, rows, label, executor, evidence, ranking, cache);
+    rank_transfers(counts, state, rows, label, executor, evidence, ranking);
     const TransferCandidates& ranked = ranking.candidates;
     hooks.check_interrupt();
     std::fill(members_key.begin(), members_key.end(), 0);
