@@ -48,13 +48,14 @@ void evidence_tables(const Counts& counts, const std::vector<double>& log_alpha,
   const bool any_fresh = std::find(fresh.begin(), fresh.end(), 1) != fresh.end();
   if (any_fresh) executor.parallel_for(S, [&](std::size_t begin, std::size_t end) {
     std::vector<double> differences;
+    std::vector<RepeatedExp> alpha_of(K);
     for (std::size_t j = begin; j < end; ++j) {
       const std::size_t first = counts.pair_ptr[j], n = counts.pair_ptr[j + 1] - first;
       if (n == 0) continue;
       differences.resize(n);
       for (std::size_t k = 0; k < K; ++k) {
         if (!fresh[k]) continue;
-        lgamma_differences(std::exp(log_alpha[k * S + j]), &counts.pair_value[first], n,
+        lgamma_differences(alpha_of[k](log_alpha[k * S + j]), &counts.pair_value[first], n,
                            differences.data());
         for (std::size_t m = 0; m < n; ++m) tables.pair_table[(first + m) * K + k] = differences[m];
       }
@@ -66,7 +67,8 @@ void evidence_tables(const Counts& counts, const std::vector<double>& log_alpha,
     std::vector<double> differences(n_depths);
     for (std::size_t k = begin; k < end; ++k) {
       double total_alpha = 0.0;
-      for (std::size_t j = 0; j < S; ++j) total_alpha += std::exp(log_alpha[k * S + j]);
+      RepeatedExp alpha_of;
+      for (std::size_t j = 0; j < S; ++j) total_alpha += alpha_of(log_alpha[k * S + j]);
       lgamma_differences(total_alpha, counts.depth_value.data(), n_depths, differences.data());
       for (std::size_t d = 0; d < n_depths; ++d) tables.depth_table[d * K + k] = differences[d];
     }
@@ -208,8 +210,9 @@ double neg_log_prior(const std::vector<double>& log_alpha, std::size_t n_taxa,
                      std::size_t n_components) {
   const double cells = static_cast<double>(n_taxa) * static_cast<double>(n_components);
   double sum_alpha = 0.0, sum_log_alpha = 0.0;
+  RepeatedExp alpha_of;
   for (double lambda : log_alpha) {
-    sum_alpha += std::exp(lambda);
+    sum_alpha += alpha_of(lambda);
     sum_log_alpha += lambda;
   }
   return cells * log_gamma(kPriorShape) - kPriorShape * cells * std::log(kPriorRate) +

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "memory.h"
 #include "model.h"
@@ -182,27 +183,156 @@ std::vector<double> nonzero_posterior_pair_counts(const Counts& counts,
 
 namespace {
 
+// The variables of f_k as the optimiser sees them. Variable v < n_unit is one
+// taxon, whose (value, weight) pairs are [pair_ptr[v], pair_ptr[v + 1]) of
+// pair_value and pair_weight. With shared > 0, variable n_unit stands for that
+// many taxa that no sample of the component counts (every weight on their pairs
+// is zero), all at one lambda: each of their terms of f_k is
+// nu alpha - eta lambda plus its share of A, the same function for all of them,
+// so every stationary point has them equal and one variable of that multiplicity
+// takes their place exactly (DESIGN.md section 2, "The M-step on a component's
+// support"). Sums over the taxa then count it `shared` times.
+struct ComponentProblem {
+  std::size_t n_unit = 0;
+  double shared = 0.0;
+  const std::size_t* pair_ptr = nullptr;
+  const double* pair_value = nullptr;
+  const double* pair_weight = nullptr;
+  const double* depth_value = nullptr;
+  const double* depth_weight = nullptr;
+  std::size_t n_depths = 0;
+
+  std::size_t size() const { return n_unit + (shared > 0.0 ? 1 : 0); }
+  double multiplicity(std::size_t v) const { return v < n_unit ? 1.0 : shared; }
+};
+
+// Every taxon a variable of its own, its pairs those of the table (zero weights
+// are skipped by the walks).
+ComponentProblem whole_problem(const Counts& counts, const ComponentHistograms& weights) {
+  ComponentProblem problem;
+  problem.n_unit = counts.n_taxa;
+  problem.pair_ptr = counts.pair_ptr.data();
+  problem.pair_value = counts.pair_value.data();
+  problem.pair_weight = weights.pair.data();
+  problem.depth_value = counts.depth_value.data();
+  problem.depth_weight = weights.depth.data();
+  problem.n_depths = counts.n_depths();
+  return problem;
+}
+
+// The component's support: the taxa some of its samples count, each with its
+// pairs of non-zero weight only, and one shared variable for the other taxa.
+// When every taxon is counted and most pairs carry weight (shallow tables, soft
+// posteriors), copying would save little: the problem is then the whole one.
+struct SupportProblem {
+  std::vector<std::uint32_t> taxon;  // the counted taxa, increasing; empty: all
+  std::vector<std::size_t> pair_ptr;
+  std::vector<double> pair_value, pair_weight;
+  ComponentProblem problem;
+
+  SupportProblem(const Counts& counts, const ComponentHistograms& weights) {
+    const std::size_t S = counts.n_taxa, P = counts.n_pairs();
+    std::size_t counted = 0, weighted_pairs = 0;
+    for (std::size_t j = 0; j < S; ++j) {
+      std::size_t here = 0;
+      for (std::size_t p = counts.pair_ptr[j]; p < counts.pair_ptr[j + 1]; ++p) {
+        here += weights.pair[p] != 0.0 ? 1 : 0;
+      }
+      counted += here > 0 ? 1 : 0;
+      weighted_pairs += here;
+    }
+    if (counted == S && 2 * weighted_pairs > P) {
+      problem = whole_problem(counts, weights);
+      return;
+    }
+    taxon.reserve(counted);
+    pair_ptr.reserve(counted + 1);
+    pair_value.reserve(weighted_pairs);
+    pair_weight.reserve(weighted_pairs);
+    pair_ptr.push_back(0);
+    for (std::size_t j = 0; j < S; ++j) {
+      const std::size_t before = pair_value.size();
+      for (std::size_t p = counts.pair_ptr[j]; p < counts.pair_ptr[j + 1]; ++p) {
+        if (weights.pair[p] == 0.0) continue;
+        pair_value.push_back(counts.pair_value[p]);
+        pair_weight.push_back(weights.pair[p]);
+      }
+      if (pair_value.size() == before) continue;
+      taxon.push_back(static_cast<std::uint32_t>(j));
+      pair_ptr.push_back(pair_value.size());
+    }
+    problem.n_unit = counted;
+    problem.shared = static_cast<double>(S - counted);
+    problem.pair_ptr = pair_ptr.data();
+    problem.pair_value = pair_value.data();
+    problem.pair_weight = pair_weight.data();
+    problem.depth_value = counts.depth_value.data();
+    problem.depth_weight = weights.depth.data();
+    problem.n_depths = counts.n_depths();
+  }
+
+  bool whole() const { return problem.shared == 0.0 && taxon.empty(); }
+
+  // The variables from a component's lambda: the shared one starts at the
+  // smallest lambda among the taxa it stands for (those that were uncounted
+  // before too sit at one value, and a taxon just left uncounted comes down to it).
+  std::vector<double> variables(const double* log_alpha, std::size_t S) const {
+    if (whole()) return std::vector<double>(log_alpha, log_alpha + S);
+    std::vector<double> x(problem.size());
+    for (std::size_t v = 0; v < taxon.size(); ++v) x[v] = log_alpha[taxon[v]];
+    if (problem.shared > 0.0) {
+      double smallest = std::numeric_limits<double>::infinity();
+      std::size_t next = 0;
+      for (std::size_t j = 0; j < S; ++j) {
+        if (next < taxon.size() && taxon[next] == j) {
+          ++next;
+          continue;
+        }
+        smallest = std::min(smallest, log_alpha[j]);
+      }
+      x[taxon.size()] = smallest;
+    }
+    return x;
+  }
+
+  void write_back(const std::vector<double>& x, double* log_alpha, std::size_t S) const {
+    if (whole()) {
+      std::copy(x.begin(), x.end(), log_alpha);
+      return;
+    }
+    std::size_t next = 0;
+    for (std::size_t j = 0; j < S; ++j) {
+      if (next < taxon.size() && taxon[next] == j) {
+        log_alpha[j] = x[next++];
+      } else {
+        log_alpha[j] = x[taxon.size()];
+      }
+    }
+  }
+};
+
 // f_k (with the scale of its rounding error) and/or its derivatives at lambda, in
-// one walk over each taxon's values: alpha and sum_j alpha_j first (fixed blocks
-// of kTaxonBlock taxa, summed in block order), then the depth sums, then every
-// taxon's lgamma, psi and psi1 sums together.
+// one walk over each variable's values: alpha and sum_j alpha_j first (fixed
+// blocks of kTaxonBlock variables, summed in block order), then the depth sums,
+// then every variable's lgamma, psi and psi1 sums together.
 template <bool kObjective, bool kDerivatives>
-void evaluate_component(const Counts& counts, const ComponentHistograms& weights,
-                        const double* log_alpha, const Executor& executor, double* objective,
-                        double* magnitude, ComponentDerivatives* derivatives) {
-  const std::size_t S = counts.n_taxa;
-  const std::size_t n_blocks = (S + kTaxonBlock - 1) / kTaxonBlock;
+void evaluate_component(const ComponentProblem& problem, const double* log_alpha,
+                        const Executor& executor, double* objective, double* magnitude,
+                        ComponentDerivatives* derivatives) {
+  const std::size_t V = problem.size();
+  const std::size_t n_blocks = (V + kTaxonBlock - 1) / kTaxonBlock;
   std::vector<double> alpha_storage;
   std::vector<double>& alpha = kDerivatives ? derivatives->alpha : alpha_storage;
-  alpha.resize(S);
+  alpha.resize(V);
   std::vector<double> block_alpha(n_blocks), block_lambda(n_blocks), block_taxa(n_blocks);
   executor.parallel_for(n_blocks, [&](std::size_t begin, std::size_t end) {
     for (std::size_t b = begin; b < end; ++b) {
       double total = 0.0, sum_lambda = 0.0;
-      for (std::size_t j = b * kTaxonBlock; j < std::min(S, (b + 1) * kTaxonBlock); ++j) {
-        alpha[j] = std::exp(log_alpha[j]);
-        total += alpha[j];
-        sum_lambda += log_alpha[j];
+      for (std::size_t v = b * kTaxonBlock; v < std::min(V, (b + 1) * kTaxonBlock); ++v) {
+        alpha[v] = std::exp(log_alpha[v]);
+        const double m = problem.multiplicity(v);
+        total += m * alpha[v];
+        sum_lambda += m * log_alpha[v];
       }
       block_alpha[b] = total;
       block_lambda[b] = sum_lambda;
@@ -216,27 +346,29 @@ void evaluate_component(const Counts& counts, const ComponentHistograms& weights
   // sum_i z_i [lgamma(A + J_i) - lgamma(A)]; Q = sum_i z_i [psi(A + J_i) - psi(A)];
   // T1 = sum_i z_i [psi1(A + J_i) - psi1(A)].
   const GammaSums depth = weighted_gamma_differences<kObjective, kDerivatives>(
-      total_alpha, counts.depth_value.data(), weights.depth.data(), counts.n_depths());
+      total_alpha, problem.depth_value, problem.depth_weight, problem.n_depths);
   if (kDerivatives) {
-    derivatives->gradient.resize(S);
-    derivatives->diagonal.resize(S);
+    derivatives->gradient.resize(V);
+    derivatives->diagonal.resize(V);
     derivatives->rank_one = depth.trigamma;
   }
   executor.parallel_for(n_blocks, [&](std::size_t begin, std::size_t end) {
     for (std::size_t b = begin; b < end; ++b) {
       double taxa_term = 0.0;
-      for (std::size_t j = b * kTaxonBlock; j < std::min(S, (b + 1) * kTaxonBlock); ++j) {
-        const std::size_t first = counts.pair_ptr[j], n = counts.pair_ptr[j + 1] - first;
+      for (std::size_t v = b * kTaxonBlock; v < std::min(V, (b + 1) * kTaxonBlock); ++v) {
         GammaSums taxon;
-        if (n > 0) {
-          taxon = weighted_gamma_differences<kObjective, kDerivatives>(
-              alpha[j], &counts.pair_value[first], &weights.pair[first], n);
+        if (v < problem.n_unit) {
+          const std::size_t first = problem.pair_ptr[v], n = problem.pair_ptr[v + 1] - first;
+          if (n > 0) {
+            taxon = weighted_gamma_differences<kObjective, kDerivatives>(
+                alpha[v], &problem.pair_value[first], &problem.pair_weight[first], n);
+          }
         }
         taxa_term += taxon.lgamma;
         if (kDerivatives) {
           const double g = depth.digamma + kPriorRate - taxon.digamma;
-          derivatives->gradient[j] = alpha[j] * g - kPriorShape;
-          derivatives->diagonal[j] = alpha[j] * g - alpha[j] * alpha[j] * taxon.trigamma;
+          derivatives->gradient[v] = alpha[v] * g - kPriorShape;
+          derivatives->diagonal[v] = alpha[v] * g - alpha[v] * alpha[v] * taxon.trigamma;
         }
       }
       block_taxa[b] = taxa_term;
@@ -259,8 +391,8 @@ double component_objective(const Counts& counts, const ComponentHistograms& weig
                            const double* log_alpha, const Executor& executor,
                            double* magnitude) {
   double objective = 0.0;
-  evaluate_component<true, false>(counts, weights, log_alpha, executor, &objective, magnitude,
-                                  nullptr);
+  evaluate_component<true, false>(whole_problem(counts, weights), log_alpha, executor,
+                                  &objective, magnitude, nullptr);
   return objective;
 }
 
@@ -268,7 +400,8 @@ void component_derivatives(const Counts& counts, const ComponentHistograms& weig
                            const double* log_alpha, const Executor& executor,
                            ComponentDerivatives& out, Hessian hessian,
                            const std::vector<double>* reference_pair_counts) {
-  evaluate_component<false, true>(counts, weights, log_alpha, executor, nullptr, nullptr, &out);
+  evaluate_component<false, true>(whole_problem(counts, weights), log_alpha, executor, nullptr,
+                                  nullptr, &out);
   if (hessian != Hessian::reference) return;
   // The reference sums psi(alpha_j + x_ij) over every sample with z_ik != 0 and
   // x_ij != 0 unweighted, and psi(alpha_j) over all other samples, then subtracts
@@ -308,72 +441,89 @@ void component_derivatives(const Counts& counts, const ComponentHistograms& weig
 
 namespace {
 
-double euclidean_norm(const std::vector<double>& v) {
+// The Euclidean norm of the gradient over all taxa: a shared variable counts as
+// the taxa it stands for.
+double gradient_norm_of(const ComponentProblem& problem, const std::vector<double>& gradient) {
   double sum = 0.0;
-  for (double x : v) sum += x * x;
+  for (std::size_t v = 0; v < gradient.size(); ++v) {
+    sum += problem.multiplicity(v) * gradient[v] * gradient[v];
+  }
   return std::sqrt(sum);
 }
 
 // direction = -(H + mu I)^-1 g for the smallest mu in 0, 1e-8 s, 1e-7 s, ... that
 // makes H + mu I positive definite (Levenberg-Marquardt damping; s is the scale of
 // H), solved by Sherman-Morrison. Falls back to steepest descent. Returns whether
-// the step is the undamped Newton step.
-bool damped_newton_direction(const ComponentDerivatives& d, std::vector<double>& direction) {
-  const std::size_t S = d.alpha.size();
+// the step is the undamped Newton step. A shared variable's direction is that of
+// each taxon it stands for, so it enters the rank-one sums once per taxon.
+bool damped_newton_direction(const ComponentProblem& problem, const ComponentDerivatives& d,
+                             std::vector<double>& direction) {
+  const std::size_t V = d.alpha.size();
   const double c = d.rank_one;
   double scale = 0.0, largest_alpha2 = 0.0;
-  for (std::size_t j = 0; j < S; ++j) {
-    scale = std::max(scale, std::fabs(d.diagonal[j]));
-    largest_alpha2 = std::max(largest_alpha2, d.alpha[j] * d.alpha[j]);
+  for (std::size_t v = 0; v < V; ++v) {
+    scale = std::max(scale, std::fabs(d.diagonal[v]));
+    largest_alpha2 = std::max(largest_alpha2, d.alpha[v] * d.alpha[v]);
   }
   scale += std::fabs(c) * largest_alpha2;
   double mu = 0.0;
   for (int attempt = 0; attempt < 40; ++attempt) {
     bool positive = true;
     double s = 0.0, sg = 0.0;
-    for (std::size_t j = 0; j < S && positive; ++j) {
-      const double dj = d.diagonal[j] + mu;
-      if (!(dj > 0.0)) {
+    for (std::size_t v = 0; v < V && positive; ++v) {
+      const double dv = d.diagonal[v] + mu;
+      if (!(dv > 0.0)) {
         positive = false;
         break;
       }
-      s += d.alpha[j] * d.alpha[j] / dj;
-      sg += d.alpha[j] * d.gradient[j] / dj;
+      const double m = problem.multiplicity(v);
+      s += m * d.alpha[v] * d.alpha[v] / dv;
+      sg += m * d.alpha[v] * d.gradient[v] / dv;
     }
     const double denominator = 1.0 + c * s;
     if (positive && denominator > 0.0 && std::isfinite(denominator)) {
-      for (std::size_t j = 0; j < S; ++j) {
-        direction[j] = -(d.gradient[j] - c * d.alpha[j] * sg / denominator) /
-                       (d.diagonal[j] + mu);
+      for (std::size_t v = 0; v < V; ++v) {
+        direction[v] = -(d.gradient[v] - c * d.alpha[v] * sg / denominator) /
+                       (d.diagonal[v] + mu);
       }
       return mu == 0.0;
     }
     mu = (mu == 0.0) ? std::max(1e-8 * scale, 1e-12) : mu * 10.0;
   }
-  for (std::size_t j = 0; j < S; ++j) direction[j] = -d.gradient[j];
+  for (std::size_t v = 0; v < V; ++v) direction[v] = -d.gradient[v];
   return false;
 }
 
+// g . direction over all taxa.
+double slope_of(const ComponentProblem& problem, const std::vector<double>& gradient,
+                const std::vector<double>& direction) {
+  double slope = 0.0;
+  for (std::size_t v = 0; v < gradient.size(); ++v) {
+    slope += problem.multiplicity(v) * gradient[v] * direction[v];
+  }
+  return slope;
+}
+
+double largest_of(const std::vector<double>& direction) {
+  double largest = 0.0;
+  for (double x : direction) largest = std::max(largest, std::fabs(x));
+  return largest;
+}
 
 // The search direction from derivatives d: the damped Newton direction, or
 // steepest descent when that is no descent direction (or not finite). Sets
 // `slope` (g . direction) and `largest` (max |direction_j|); returns whether it is
 // the undamped Newton step.
-bool descent_direction(const ComponentDerivatives& d, double gradient_norm,
-                       std::vector<double>& direction, double& slope, double& largest) {
-  const std::size_t S = d.alpha.size();
-  const bool pure_newton = damped_newton_direction(d, direction);
-  slope = 0.0;
-  largest = 0.0;
-  for (std::size_t j = 0; j < S; ++j) {
-    slope += d.gradient[j] * direction[j];
-    largest = std::max(largest, std::fabs(direction[j]));
-  }
+bool descent_direction(const ComponentProblem& problem, const ComponentDerivatives& d,
+                       double gradient_norm, std::vector<double>& direction, double& slope,
+                       double& largest) {
+  const bool pure_newton = damped_newton_direction(problem, d, direction);
+  slope = slope_of(problem, d.gradient, direction);
+  largest = largest_of(direction);
   if (!(slope < 0.0) || !std::isfinite(largest)) {
-    for (std::size_t j = 0; j < S; ++j) direction[j] = -d.gradient[j];
+    for (std::size_t v = 0; v < direction.size(); ++v) direction[v] = -d.gradient[v];
     slope = -gradient_norm * gradient_norm;
-    largest = 0.0;
-    for (double x : direction) largest = std::max(largest, std::fabs(x));
+    largest = largest_of(direction);
   }
   return pure_newton;
 }
@@ -385,19 +535,16 @@ bool descent_direction(const ComponentDerivatives& d, double gradient_norm,
 // where the Newton step in lambda shrinks alpha by at most a factor e per
 // iteration. Near the optimum the two agree to second order, so convergence
 // stays quadratic. Kept only when it is a descent direction. Then no lambda_j
-// moves by more than options.max_step. `scratch` is a buffer of S values.
-void step_in_alpha(const ComponentDerivatives& d, const OptimiserOptions& options,
-                   std::vector<double>& direction, std::vector<double>& scratch, double& slope,
-                   double& largest) {
-  const std::size_t S = d.alpha.size();
+// moves by more than options.max_step. `scratch` is a buffer of as many values.
+void step_in_alpha(const ComponentProblem& problem, const ComponentDerivatives& d,
+                   const OptimiserOptions& options, std::vector<double>& direction,
+                   std::vector<double>& scratch, double& slope, double& largest) {
+  const std::size_t V = d.alpha.size();
   {
     const double floor = std::expm1(-options.max_step);
-    double alpha_slope = 0.0, alpha_largest = 0.0;
-    for (std::size_t j = 0; j < S; ++j) {
-      scratch[j] = std::log1p(std::max(direction[j], floor));
-      alpha_slope += d.gradient[j] * scratch[j];
-      alpha_largest = std::max(alpha_largest, std::fabs(scratch[j]));
-    }
+    for (std::size_t v = 0; v < V; ++v) scratch[v] = std::log1p(std::max(direction[v], floor));
+    const double alpha_slope = slope_of(problem, d.gradient, scratch);
+    const double alpha_largest = largest_of(scratch);
     if (alpha_slope < 0.0 && std::isfinite(alpha_largest)) {
       direction.swap(scratch);
       slope = alpha_slope;
@@ -411,20 +558,20 @@ void step_in_alpha(const ComponentDerivatives& d, const OptimiserOptions& option
   }
 }
 
-// Armijo backtracking from log_alpha along `direction` (slope g . direction < 0),
+// Armijo backtracking from x along `direction` (slope g . direction < 0),
 // halving the step up to 40 times until f falls by 1e-4 step |slope| (less the
 // rounding `noise`). On success the point is in `trial`, with its f, magnitude and
 // derivatives (one walk gives all three); false when no decrease is measurable.
-bool armijo_search(const Counts& counts, const ComponentHistograms& weights,
-                   const double* log_alpha, const std::vector<double>& direction, double slope,
-                   double f, double noise, const Executor& executor, std::vector<double>& trial,
-                   double& f_trial, double& trial_magnitude, ComponentDerivatives& trial_d) {
-  const std::size_t S = direction.size();
+bool armijo_search(const ComponentProblem& problem, const std::vector<double>& x,
+                   const std::vector<double>& direction, double slope, double f, double noise,
+                   const Executor& executor, std::vector<double>& trial, double& f_trial,
+                   double& trial_magnitude, ComponentDerivatives& trial_d) {
+  const std::size_t V = direction.size();
   double step = 1.0;
   for (int halving = 0; halving < 40; ++halving) {
-    for (std::size_t j = 0; j < S; ++j) trial[j] = log_alpha[j] + step * direction[j];
-    evaluate_component<true, true>(counts, weights, trial.data(), executor, &f_trial,
-                                   &trial_magnitude, &trial_d);
+    for (std::size_t v = 0; v < V; ++v) trial[v] = x[v] + step * direction[v];
+    evaluate_component<true, true>(problem, trial.data(), executor, &f_trial, &trial_magnitude,
+                                   &trial_d);
     if (std::isfinite(f_trial) && f_trial <= f + 1e-4 * step * slope + noise) return true;
     step *= 0.5;
   }
@@ -437,23 +584,30 @@ OptimiserReport optimise_component(const Counts& counts, const ComponentHistogra
                                    double* log_alpha, const OptimiserOptions& options,
                                    const Executor& executor) {
   const std::size_t S = counts.n_taxa;
+  // The optimiser works on the component's support (its counted taxa and one
+  // shared variable for the rest): the same minimum, at a cost in the taxa and
+  // pairs the component's samples count rather than in the table's.
+  const SupportProblem support(counts, weights);
+  const ComponentProblem& problem = support.problem;
+  std::vector<double> x = support.variables(log_alpha, S);
+  const std::size_t V = x.size();
   OptimiserReport report;
   ComponentDerivatives d, trial_d;
-  std::vector<double> direction(S), trial(S), previous(S);
+  std::vector<double> direction(V), trial(V), previous(V);
   // The derivatives decide whether a step is needed at all; f (whose terms cost
   // logs) is evaluated only once a step must be checked, and every trial point
   // gets f and its derivatives in one walk, so an accepted step costs one walk.
-  evaluate_component<false, true>(counts, weights, log_alpha, executor, nullptr, nullptr, &d);
+  evaluate_component<false, true>(problem, x.data(), executor, nullptr, nullptr, &d);
   double f = std::numeric_limits<double>::quiet_NaN(), magnitude = 0.0;
   bool have_f = false;
   double previous_gradient_norm = std::numeric_limits<double>::infinity();
   bool unverified_step = false;
   for (int iteration = 0;; ++iteration) {
-    const double gradient_norm = euclidean_norm(d.gradient);
+    const double gradient_norm = gradient_norm_of(problem, d.gradient);
     if (unverified_step && !(gradient_norm < previous_gradient_norm)) {
       // The last step was taken on the gradient's word alone and did not shrink
       // it: undo it and stop, this is the optimum to working precision.
-      std::copy(previous.begin(), previous.end(), log_alpha);
+      x = previous;
       report.converged = previous_gradient_norm <= 1e-3;
       break;
     }
@@ -466,7 +620,8 @@ OptimiserReport optimise_component(const Counts& counts, const ComponentHistogra
     if (iteration >= options.max_iterations) break;
 
     double slope = 0.0, largest = 0.0;
-    const bool pure_newton = descent_direction(d, gradient_norm, direction, slope, largest);
+    const bool pure_newton =
+        descent_direction(problem, d, gradient_norm, direction, slope, largest);
     // The Newton decrement: a full Newton step would lower f by about -slope / 2.
     // Below `objective_tolerance` the rest of the M-step is worth less than the
     // EM threshold can see (DESIGN.md section 2): stop here.
@@ -475,9 +630,9 @@ OptimiserReport optimise_component(const Counts& counts, const ComponentHistogra
       report.converged = true;
       break;
     }
-    step_in_alpha(d, options, direction, trial, slope, largest);
+    step_in_alpha(problem, d, options, direction, trial, slope, largest);
     if (!have_f) {
-      f = component_objective(counts, weights, log_alpha, executor, &magnitude);
+      evaluate_component<true, false>(problem, x.data(), executor, &f, &magnitude, nullptr);
       have_f = true;
     }
 
@@ -490,25 +645,26 @@ OptimiserReport optimise_component(const Counts& counts, const ComponentHistogra
         report.converged = gradient_norm <= 1e-3;
         break;
       }
-      std::copy(log_alpha, log_alpha + S, previous.begin());
-      for (std::size_t j = 0; j < S; ++j) log_alpha[j] += direction[j];
-      evaluate_component<true, true>(counts, weights, log_alpha, executor, &f, &magnitude, &d);
+      previous = x;
+      for (std::size_t v = 0; v < V; ++v) x[v] += direction[v];
+      evaluate_component<true, true>(problem, x.data(), executor, &f, &magnitude, &d);
       previous_gradient_norm = gradient_norm;
       unverified_step = true;
       continue;
     }
     double f_trial = f, trial_magnitude = magnitude;
-    if (!armijo_search(counts, weights, log_alpha, direction, slope, f, noise, executor, trial,
-                       f_trial, trial_magnitude, trial_d)) {
+    if (!armijo_search(problem, x, direction, slope, f, noise, executor, trial, f_trial,
+                       trial_magnitude, trial_d)) {
       // No decrease is measurable: the optimum as far as doubles can tell.
       report.converged = gradient_norm <= 1e-3;
       break;
     }
-    std::copy(trial.begin(), trial.end(), log_alpha);
+    x.swap(trial);
     std::swap(d, trial_d);
     f = f_trial;
     magnitude = trial_magnitude;
   }
+  support.write_back(x, log_alpha, S);
   report.objective = f;
   return report;
 }

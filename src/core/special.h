@@ -166,6 +166,30 @@ inline GammaSums weighted_gamma_differences(double a, const double* v, const dou
   return total;
 }
 
+// exp() over one component's lambdas, taxon by taxon, that computes a repeated
+// value once: the taxa a component's samples do not count all share one lambda
+// (the M-step's shared variable, mstep.cpp), so on wide tables most of a
+// component's lambdas are one number. A value met twice in a row becomes the
+// remembered one. The results are exp()'s own, bit for bit.
+class RepeatedExp {
+ public:
+  double operator()(double x) {
+    if (x == remembered_) return remembered_exp_;
+    const double e = std::exp(x);
+    if (x == last_) {
+      remembered_ = x;
+      remembered_exp_ = e;
+    }
+    last_ = x;
+    return e;
+  }
+
+ private:
+  double last_ = std::nan("");
+  double remembered_ = std::nan("");
+  double remembered_exp_ = 0.0;
+};
+
 }  // namespace fastdmm
 
 #endif

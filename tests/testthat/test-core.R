@@ -232,6 +232,34 @@ test_that("the M-step optimiser agrees with optim(BFGS) on a tiny problem", {
   expect_lt(max(abs(ours$log_alpha - theirs$par)), 1e-4)
 })
 
+test_that("the M-step on a component's support is the whole problem's minimum", {
+  # Samples 4 and 5 are outside the component (z = 0) and alone count taxa 5..9:
+  # those taxa are left to one shared variable, started here from lambdas that
+  # differ, and must end where a dense BFGS over every taxon ends.
+  x <- matrix(c(10, 2, 0, 5, 0, 0, 0, 0, 0,
+                3, 8, 1, 0, 0, 0, 0, 0, 0,
+                12, 1, 1, 6, 0, 0, 0, 0, 0,
+                0, 9, 2, 1, 40, 3, 0, 7, 1,
+                7, 3, 0, 3, 2, 0, 11, 5, 9), 5, 9, byrow = TRUE)
+  data <- fastdmm:::as_counts(x)
+  z <- c(0.9, 0.6, 1, 0, 0)
+  start <- c(rep(-1, 4), 2, -3, 0.5, -0.2, 1)
+  ours <- fastdmm:::.optimise_component(data, z, start)
+  expect_true(ours$converged)
+  expect_lt(sqrt(sum(dense_gradient(x, z, ours$log_alpha)^2)), 1e-6)
+  theirs <- stats::optim(start, function(l) dense_objective(x, z, l),
+                         function(l) dense_gradient(x, z, l), method = "BFGS",
+                         control = list(reltol = 1e-15, maxit = 10000))
+  expect_identical(theirs$convergence, 0L)
+  expect_lte(dense_objective(x, z, ours$log_alpha), theirs$value + 1e-10 * abs(theirs$value))
+  expect_lt(max(abs(ours$log_alpha - theirs$par)), 1e-4)
+  # The uncounted taxa's closed form: alpha = eta / (nu + sum_i z_i [psi(A + J_i) - psi(A)]).
+  alpha <- exp(ours$log_alpha)
+  total <- sum(alpha)
+  expected <- 0.1 / (0.1 + sum(z * (digamma(total + rowSums(x)) - digamma(total))))
+  expect_relative(alpha[5:9], rep(expected, 5), 1e-6)
+})
+
 test_that("the optimiser copes with far starts and an all-zero taxon", {
   x <- core_table()
   data <- fastdmm:::as_counts(x)
