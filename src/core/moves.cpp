@@ -84,7 +84,8 @@ std::size_t other_component(std::uint64_t draw, std::size_t skip, std::size_t K)
 LocalSearchResult local_search(const Counts& counts, const SquareRootProportions& roots,
                                const std::vector<std::uint64_t>& fingerprint, EmState& state,
                                const LocalSearchSettings& settings, const Executor& executor,
-                               const FitHooks& hooks, const ProgressRange& progress) {
+                               const FitHooks& hooks, const ProgressRange& progress,
+                               TransferMemo* transfers_failed) {
   LocalSearchResult result;
   const std::size_t K = state.n_components;
   const bool split_merge = settings.split_merge && K >= 3;
@@ -94,7 +95,8 @@ LocalSearchResult local_search(const Counts& counts, const SquareRootProportions
   // divided the same way again.
   std::vector<std::uint64_t> resplit_tried;
   // The transfers that failed, kept across rounds for the same reason.
-  TransferMemo transfers_failed;
+  TransferMemo own_failed;
+  if (transfers_failed == nullptr) transfers_failed = &own_failed;
   for (int round = 0; round < settings.max_rounds; ++round) {
     if (split_merge) {
       MovesResult moves = split_merge_moves(counts, roots, fingerprint, state,
@@ -107,7 +109,7 @@ LocalSearchResult local_search(const Counts& counts, const SquareRootProportions
     if (transfers) {
       const TransferResult moved =
           transfer_moves(counts, state, settings.transfer_settings, executor, hooks,
-                         &transfers_failed);
+                         transfers_failed);
       for (const TransferRecord& r : moved.trials) result.total_em_iterations += r.em_iterations;
       transferred = add_trials(result, moved.trials, moved);
     }
@@ -131,7 +133,8 @@ LocalSearchResult local_search(const Counts& counts, const SquareRootProportions
 void kick_search(const Counts& counts, const SquareRootProportions& roots,
                  const std::vector<std::uint64_t>& fingerprint, EmState& state,
                  const LocalSearchSettings& moves, const KickSettings& kicks,
-                 const Executor& executor, const FitHooks& hooks, LocalSearchResult& result) {
+                 const Executor& executor, const FitHooks& hooks, LocalSearchResult& result,
+                 TransferMemo* transfers_failed) {
   const std::size_t K = state.n_components, N = counts.n_samples, S = counts.n_taxa;
   if (kicks.max_failures <= 0 || K < 2 || N < 2) return;
   const OptimiserOptions& optimiser = kicks.optimiser;
@@ -213,8 +216,9 @@ void kick_search(const Counts& counts, const SquareRootProportions& roots,
       EmSettings quiet_em = kicks.em;
       quiet_em.verbose_iterations = false;
       const EmRun run = run_em(counts, kicked, quiet_em, optimiser, executor, quiet_hooks);
-      const LocalSearchResult inner = local_search(counts, roots, fingerprint, kicked, moves,
-                                                   executor, quiet_hooks, ProgressRange{&quiet_hooks, 0.0, 1.0});
+      const LocalSearchResult inner =
+          local_search(counts, roots, fingerprint, kicked, moves, executor, quiet_hooks,
+                       ProgressRange{&quiet_hooks, 0.0, 1.0}, transfers_failed);
       trial.em_iterations = run.iterations + inner.em_iterations;
       result.total_em_iterations += run.iterations + inner.total_em_iterations;
       trial.nle_after = kicked.nle;

@@ -65,11 +65,14 @@ struct LocalSearchResult : AcceptedMoves {
 // of those improves the state, re-splits (resplit.h) on `state`, in place, until
 // a round ends with no kind improving it (within their candidate lists).
 // `fingerprint` holds the samples' content fingerprints when split-merge or
-// re-splits are on (sample_fingerprints()).
+// re-splits are on (sample_fingerprints()). `transfers_failed`, when given,
+// carries the transfers that failed from one search to the next (a start's
+// descent and its kicks' descents share one); otherwise the search keeps its own.
 LocalSearchResult local_search(const Counts& counts, const SquareRootProportions& roots,
                                const std::vector<std::uint64_t>& fingerprint, EmState& state,
                                const LocalSearchSettings& settings, const Executor& executor,
-                               const FitHooks& hooks, const ProgressRange& progress);
+                               const FitHooks& hooks, const ProgressRange& progress,
+                               TransferMemo* transfers_failed = nullptr);
 
 struct KickSettings {
   EmSettings em;  // the fit's EM settings: EM runs on from every kicked state
@@ -98,11 +101,13 @@ struct KickSettings {
 // drawn from the key and the kick's number, so the kicks depend on the seed
 // and the samples' content, not on their order or the threads. Each kick is
 // one trial of kind `kick` in `result`; the kicked searches' own trials count
-// only in result.total_em_iterations.
+// only in result.total_em_iterations. The kicked searches share
+// `transfers_failed` (as local_search() takes it).
 void kick_search(const Counts& counts, const SquareRootProportions& roots,
                  const std::vector<std::uint64_t>& fingerprint, EmState& state,
                  const LocalSearchSettings& moves, const KickSettings& kicks,
-                 const Executor& executor, const FitHooks& hooks, LocalSearchResult& result);
+                 const Executor& executor, const FitHooks& hooks, LocalSearchResult& result,
+                 TransferMemo* transfers_failed = nullptr);
 
 }  // namespace fastdmm
 

@@ -329,8 +329,11 @@ StartOutcome run_start(const Counts& counts, const StartSpec& spec, std::size_t 
   record.em_iterations = outcome.run.iterations;
   record.converged = outcome.run.converged;
   const LocalSearchSettings moves = moves_settings(counts, options);
+  // One memo of failed transfers for the start's descent and its kicks': a kick
+  // that falls back to an optimum met before finds its transfers there tried.
+  TransferMemo transfers_failed;
   outcome.moved = local_search(counts, geometry.roots, geometry.fingerprint, outcome.state,
-                               moves, executor, hooks, progress);
+                               moves, executor, hooks, progress, &transfers_failed);
   KickSettings kicks;
   kicks.max_failures = start_kicks(moves, options);
   if (kicks.max_failures > 0) {
@@ -339,7 +342,7 @@ StartOutcome run_start(const Counts& counts, const StartSpec& spec, std::size_t 
     kicks.tolerance = options.replicate_tolerance;
     kicks.seed = splitmix64_first(0x6b69636b73ULL ^ spec.seed);
     kick_search(counts, geometry.roots, geometry.fingerprint, outcome.state, moves, kicks,
-                executor, hooks, outcome.moved);
+                executor, hooks, outcome.moved, &transfers_failed);
   }
   record.moved_nle = outcome.state.nle;
   if (outcome.moved.any_accepted) record.converged = outcome.moved.converged;
