@@ -228,8 +228,10 @@ struct SupportProblem {
   std::vector<std::uint32_t> taxon;  // the counted taxa, increasing; empty: all
   std::vector<std::size_t> pair_ptr;
   std::vector<double> pair_value, pair_weight;
-  ComponentProblem problem;
+  ComponentProblem problem;  // points into the vectors above: not copyable
 
+  SupportProblem(const SupportProblem&) = delete;
+  SupportProblem& operator=(const SupportProblem&) = delete;
   SupportProblem(const Counts& counts, const ComponentHistograms& weights) {
     const std::size_t S = counts.n_taxa, P = counts.n_pairs();
     std::size_t counted = 0, weighted_pairs = 0;
@@ -241,10 +243,8 @@ struct SupportProblem {
       counted += here > 0 ? 1 : 0;
       weighted_pairs += here;
     }
-    if (counted == S && 2 * weighted_pairs > P) {
-      problem = whole_problem(counts, weights);
-      return;
-    }
+    problem = whole_problem(counts, weights);
+    if (counted == S && 2 * weighted_pairs > P) return;
     taxon.reserve(counted);
     pair_ptr.reserve(counted + 1);
     pair_value.reserve(weighted_pairs);
@@ -266,32 +266,29 @@ struct SupportProblem {
     problem.pair_ptr = pair_ptr.data();
     problem.pair_value = pair_value.data();
     problem.pair_weight = pair_weight.data();
-    problem.depth_value = counts.depth_value.data();
-    problem.depth_weight = weights.depth.data();
-    problem.n_depths = counts.n_depths();
   }
 
   bool whole() const { return problem.shared == 0.0 && taxon.empty(); }
+
+  // Calls visit(j, v) for every taxon j in order, v its variable (the shared one,
+  // taxon.size(), for an uncounted taxon). Not for the whole problem.
+  template <class Visit>
+  void for_each_taxon(std::size_t S, Visit visit) const {
+    std::size_t next = 0;
+    for (std::size_t j = 0; j < S; ++j) {
+      visit(j, next < taxon.size() && taxon[next] == j ? next++ : taxon.size());
+    }
+  }
 
   // The variables from a component's lambda: the shared one starts at the
   // smallest lambda among the taxa it stands for (those that were uncounted
   // before too sit at one value, and a taxon just left uncounted comes down to it).
   std::vector<double> variables(const double* log_alpha, std::size_t S) const {
     if (whole()) return std::vector<double>(log_alpha, log_alpha + S);
-    std::vector<double> x(problem.size());
-    for (std::size_t v = 0; v < taxon.size(); ++v) x[v] = log_alpha[taxon[v]];
-    if (problem.shared > 0.0) {
-      double smallest = std::numeric_limits<double>::infinity();
-      std::size_t next = 0;
-      for (std::size_t j = 0; j < S; ++j) {
-        if (next < taxon.size() && taxon[next] == j) {
-          ++next;
-          continue;
-        }
-        smallest = std::min(smallest, log_alpha[j]);
-      }
-      x[taxon.size()] = smallest;
-    }
+    std::vector<double> x(problem.size(), std::numeric_limits<double>::infinity());
+    for_each_taxon(S, [&](std::size_t j, std::size_t v) {
+      x[v] = v < taxon.size() ? log_alpha[j] : std::min(x[v], log_alpha[j]);
+    });
     return x;
   }
 
@@ -300,14 +297,7 @@ struct SupportProblem {
       std::copy(x.begin(), x.end(), log_alpha);
       return;
     }
-    std::size_t next = 0;
-    for (std::size_t j = 0; j < S; ++j) {
-      if (next < taxon.size() && taxon[next] == j) {
-        log_alpha[j] = x[next++];
-      } else {
-        log_alpha[j] = x[taxon.size()];
-      }
-    }
+    for_each_taxon(S, [&](std::size_t j, std::size_t v) { log_alpha[j] = x[v]; });
   }
 };
 
@@ -441,16 +431,6 @@ void component_derivatives(const Counts& counts, const ComponentHistograms& weig
 
 namespace {
 
-// The Euclidean norm of the gradient over all taxa: a shared variable counts as
-// the taxa it stands for.
-double gradient_norm_of(const ComponentProblem& problem, const std::vector<double>& gradient) {
-  double sum = 0.0;
-  for (std::size_t v = 0; v < gradient.size(); ++v) {
-    sum += problem.multiplicity(v) * gradient[v] * gradient[v];
-  }
-  return std::sqrt(sum);
-}
-
 // direction = -(H + mu I)^-1 g for the smallest mu in 0, 1e-8 s, 1e-7 s, ... that
 // makes H + mu I positive definite (Levenberg-Marquardt damping; s is the scale of
 // H), solved by Sherman-Morrison. Falls back to steepest descent. Returns whether
@@ -494,14 +474,13 @@ bool damped_newton_direction(const ComponentProblem& problem, const ComponentDer
   return false;
 }
 
-// g . direction over all taxa.
-double slope_of(const ComponentProblem& problem, const std::vector<double>& gradient,
-                const std::vector<double>& direction) {
-  double slope = 0.0;
-  for (std::size_t v = 0; v < gradient.size(); ++v) {
-    slope += problem.multiplicity(v) * gradient[v] * direction[v];
-  }
-  return slope;
+// a . b over all taxa: a shared variable counts as the taxa it stands for (the
+// slope g . direction, and the gradient's squared norm).
+double dot_over_taxa(const ComponentProblem& problem, const std::vector<double>& a,
+                     const std::vector<double>& b) {
+  double sum = 0.0;
+  for (std::size_t v = 0; v < a.size(); ++v) sum += problem.multiplicity(v) * a[v] * b[v];
+  return sum;
 }
 
 double largest_of(const std::vector<double>& direction) {
@@ -518,7 +497,7 @@ bool descent_direction(const ComponentProblem& problem, const ComponentDerivativ
                        double gradient_norm, std::vector<double>& direction, double& slope,
                        double& largest) {
   const bool pure_newton = damped_newton_direction(problem, d, direction);
-  slope = slope_of(problem, d.gradient, direction);
+  slope = dot_over_taxa(problem, d.gradient, direction);
   largest = largest_of(direction);
   if (!(slope < 0.0) || !std::isfinite(largest)) {
     for (std::size_t v = 0; v < direction.size(); ++v) direction[v] = -d.gradient[v];
@@ -543,7 +522,7 @@ void step_in_alpha(const ComponentProblem& problem, const ComponentDerivatives& 
   {
     const double floor = std::expm1(-options.max_step);
     for (std::size_t v = 0; v < V; ++v) scratch[v] = std::log1p(std::max(direction[v], floor));
-    const double alpha_slope = slope_of(problem, d.gradient, scratch);
+    const double alpha_slope = dot_over_taxa(problem, d.gradient, scratch);
     const double alpha_largest = largest_of(scratch);
     if (alpha_slope < 0.0 && std::isfinite(alpha_largest)) {
       direction.swap(scratch);
@@ -603,7 +582,7 @@ OptimiserReport optimise_component(const Counts& counts, const ComponentHistogra
   double previous_gradient_norm = std::numeric_limits<double>::infinity();
   bool unverified_step = false;
   for (int iteration = 0;; ++iteration) {
-    const double gradient_norm = gradient_norm_of(problem, d.gradient);
+    const double gradient_norm = std::sqrt(dot_over_taxa(problem, d.gradient, d.gradient));
     if (unverified_step && !(gradient_norm < previous_gradient_norm)) {
       // The last step was taken on the gradient's word alone and did not shrink
       // it: undo it and stop, this is the optimum to working precision.

@@ -119,9 +119,10 @@ struct TransferMemo {
 // promise no decrease. A trial refits the two components on their new members
 // (warm started M-steps, run to the optimiser's convergence) and computes the
 // exact NLE at the result; the first that lowers the NLE by more than the EM
-// threshold is kept, EM runs on from it, and the state is ranked again. A candidate in `memo` (this call's own
-// when null) counts as failed without a trial, and is not recorded. Ends at a
-// ranking whose trials all fail, or after max_trials trials.
+// threshold is kept, EM runs on from it, and the state is ranked again. A
+// candidate in `memo` (this call's own when null) counts as failed without a
+// trial, and is not recorded. Ends at a ranking whose trials all fail, or after
+// max_trials trials.
 TransferResult transfer_moves(const Counts& counts, EmState& state,
                               const TransferSettings& settings, const Executor& executor,
                               const FitHooks& hooks, TransferMemo* memo = nullptr);
