@@ -297,6 +297,32 @@ double taxon_decrease(const Counts& counts, std::size_t j, double alpha0, double
   return start - current;
 }
 
+// taxon_decrease()'s results for one joining sample, remembered by the
+// taxon's alpha and the sample's count (refit_gain()): a direct-mapped table
+// on the count, whose slot is replaced when the alpha or count differs. NaN
+// marks a slot not computed.
+class JoinDecreases {
+ public:
+  double& at(double alpha, double value) {
+    Slot& slot = slots_[static_cast<std::size_t>(value) % kSlots];
+    if (!(slot.alpha == alpha && slot.value == value)) {
+      slot.alpha = alpha;
+      slot.value = value;
+      slot.decrease = std::numeric_limits<double>::quiet_NaN();
+    }
+    return slot.decrease;
+  }
+
+ private:
+  static constexpr std::size_t kSlots = 64;
+  struct Slot {
+    double alpha = std::numeric_limits<double>::quiet_NaN();
+    double value = 0.0;
+    double decrease = std::numeric_limits<double>::quiet_NaN();
+  };
+  Slot slots_[kSlots];
+};
+
 // What refitting a component gains when sample i's weight there changes by
 // delta, taxon by taxon. A taxon that no other member of the component counts
 // (one the sample brings in, or takes away) has its alpha moved by orders of
@@ -326,6 +352,14 @@ double refit_gain(const Counts& counts, const SampleRows& rows, std::size_t i,
   // What the sample's own weight adds to a taxon's weight there (0 when it
   // joins: none of it is in the component yet, up to its soft posterior).
   const double own = delta < 0.0 ? -delta : 0.0;
+  // A sample joining a component brings in every taxon it counts that the
+  // component does not (on wide tables, most of them). Each such taxon has no
+  // pair of non-zero weight there but the sample's own, so its decrease is a
+  // function of its alpha and the sample's count alone (walks skip pairs of
+  // weight zero), and all of them share the component's one alpha for
+  // uncounted taxa: the decreases are remembered by (alpha, count), the same
+  // numbers bit for bit.
+  JoinDecreases joined;
   double total = 0.0, touched_spread = 0.0;
   for (std::size_t e = rows.ptr[i]; e < rows.ptr[i + 1]; ++e) {
     const std::size_t j = rows.taxon[e];
@@ -339,6 +373,12 @@ double refit_gain(const Counts& counts, const SampleRows& rows, std::size_t i,
     if (others >= kAnchoringWeight && curvature > 0.0 &&
         std::fabs(g) <= kNewtonTrust * curvature) {
       total += 0.5 * g * g / curvature;
+    } else if (delta > 0.0 && !model.is_present[j]) {
+      double& decrease = joined.at(alpha, counts.pair_value[p]);
+      if (std::isnan(decrease)) {
+        decrease = taxon_decrease(counts, j, alpha, linear, pair_weights, p, delta, weights);
+      }
+      total += decrease;
     } else {
       total += taxon_decrease(counts, j, alpha, linear, pair_weights, p, delta, weights);
     }
