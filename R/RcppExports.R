@@ -109,3 +109,7 @@
     .Call(`_fastdmm_em_reuse`, counts, labels, log_alpha, reuse)
 }
 
+.known_optima <- function(posteriors, nles, query, query_nle, tolerance) {
+    .Call(`_fastdmm_known_optima`, posteriors, nles, query, query_nle, tolerance)
+}
+

@@ -369,6 +369,21 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// known_optima
+bool known_optima(SEXP posteriors, SEXP nles, SEXP query, SEXP query_nle, SEXP tolerance);
+RcppExport SEXP _fastdmm_known_optima(SEXP posteriorsSEXP, SEXP nlesSEXP, SEXP querySEXP, SEXP query_nleSEXP, SEXP toleranceSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type posteriors(posteriorsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type nles(nlesSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type query(querySEXP);
+    Rcpp::traits::input_parameter< SEXP >::type query_nle(query_nleSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type tolerance(toleranceSEXP);
+    rcpp_result_gen = Rcpp::wrap(known_optima(posteriors, nles, query, query_nle, tolerance));
+    return rcpp_result_gen;
+END_RCPP
+}
 
 static const R_CallMethodDef CallEntries[] = {
     {"_fastdmm_block_builder", (DL_FUNC) &_fastdmm_block_builder, 2},
@@ -398,6 +413,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_fastdmm_draw_log_gamma", (DL_FUNC) &_fastdmm_draw_log_gamma, 3},
     {"_fastdmm_transfers_twice", (DL_FUNC) &_fastdmm_transfers_twice, 3},
     {"_fastdmm_em_reuse", (DL_FUNC) &_fastdmm_em_reuse, 4},
+    {"_fastdmm_known_optima", (DL_FUNC) &_fastdmm_known_optima, 5},
     {NULL, NULL, 0}
 };
 

@@ -10,6 +10,7 @@
 #include "core/counts.h"
 #include "core/em.h"
 #include "core/hellinger_kmeans.h"
+#include "core/known_optima.h"
 #include "core/mstep.h"
 #include "core/parallel.h"
 #include "core/reference_start.h"
@@ -304,4 +305,38 @@ Rcpp::List em_reuse(SEXP counts, SEXP labels, SEXP log_alpha, SEXP reuse) {
       Rcpp::Named("log_alpha") = as_matrix(state.log_alpha, data.n_taxa, state.n_components),
       Rcpp::Named("weights") = Rcpp::NumericVector(state.weights.begin(), state.weights.end()),
       Rcpp::Named("reused_msteps") = state.reused_msteps);
+}
+
+// Whether KnownOptima, given the states `posteriors` (a list of N x K posterior
+// matrices) at NLEs `nles`, holds the state `query` at NLE `query_nle`, with
+// the relative `tolerance`. For tests of KnownOptima.
+// [[Rcpp::export(.known_optima)]]
+bool known_optima(SEXP posteriors, SEXP nles, SEXP query, SEXP query_nle, SEXP tolerance) {
+  using namespace fastdmm_glue;
+  int n_row = 0, n_col = 0;
+  const double* q = read_double_matrix(query, "query", n_row, n_col);
+  const auto as_state = [&](const double* z, double nle) {
+    fastdmm::EmState state;
+    state.n_components = static_cast<std::size_t>(n_col);
+    state.next_posterior.resize(static_cast<std::size_t>(n_row) * n_col);
+    for (int i = 0; i < n_row; ++i) {
+      for (int k = 0; k < n_col; ++k) {
+        state.next_posterior[static_cast<std::size_t>(i) * n_col + k] =
+            z[static_cast<std::size_t>(k) * n_row + i];
+      }
+    }
+    state.nle = nle;
+    return state;
+  };
+  if (TYPEOF(posteriors) != VECSXP) refuse("posteriors", "must be a list of matrices");
+  const R_xlen_t n = XLENGTH(posteriors);
+  const double* nle = read_doubles(nles, "nles", n);
+  fastdmm::KnownOptima known(read_double(tolerance, "tolerance", 0.0, 1.0));
+  for (R_xlen_t m = 0; m < n; ++m) {
+    int rows = 0, cols = 0;
+    const double* z = read_double_matrix(VECTOR_ELT(posteriors, m), "posteriors", rows, cols);
+    if (rows != n_row || cols != n_col) refuse("posteriors", "must be matrices of the query's shape");
+    known.add(as_state(z, nle[m]));
+  }
+  return known.contains(as_state(q, read_double(query_nle, "query_nle", -1e300, 1e300)));
 }

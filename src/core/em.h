@@ -155,6 +155,9 @@ struct AcceptedMoves {
   int em_iterations = 0;             // iterations of the accepted moves' EM
   int extrapolations = 0;            // accepted SQUAREM steps of that EM
   bool converged = false;            // the last accepted move's EM converged
+  // The last accepted move reached a state the caller's KnownOptima holds,
+  // and the moves stopped there (known_optima.h).
+  bool at_known_optimum = false;
   // One accepted move, at NLE `nle` after `run`.
   void add(double nle, const EmRun& run);
   // Another's accepted moves after these (nothing when it has none).

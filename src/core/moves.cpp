@@ -85,7 +85,7 @@ LocalSearchResult local_search(const Counts& counts, const SquareRootProportions
                                const std::vector<std::uint64_t>& fingerprint, EmState& state,
                                const LocalSearchSettings& settings, const Executor& executor,
                                const FitHooks& hooks, const ProgressRange& progress,
-                               TransferMemo* transfers_failed) {
+                               TransferMemo* transfers_failed, const KnownOptima* known) {
   LocalSearchResult result;
   const std::size_t K = state.n_components;
   const bool split_merge = settings.split_merge && K >= 3;
@@ -101,17 +101,25 @@ LocalSearchResult local_search(const Counts& counts, const SquareRootProportions
     if (split_merge) {
       MovesResult moves = split_merge_moves(counts, roots, fingerprint, state,
                                             settings.split_merge_settings, executor, hooks,
-                                            progress.part(0.0, 0.5));
+                                            progress.part(0.0, 0.5), known);
       result.total_em_iterations += moves.total_em_iterations;
       add_trials(result, moves.moves, moves);
+      if (moves.at_known_optimum) {
+        result.at_known_optimum = true;
+        break;
+      }
     }
     std::size_t transferred = 0;
     if (transfers) {
       const TransferResult moved =
           transfer_moves(counts, state, settings.transfer_settings, executor, hooks,
-                         transfers_failed);
+                         transfers_failed, known);
       for (const TransferRecord& r : moved.trials) result.total_em_iterations += r.em_iterations;
       transferred = add_trials(result, moved.trials, moved);
+      if (moved.at_known_optimum) {
+        result.at_known_optimum = true;
+        break;
+      }
     }
     progress.report(1.0 - 1.0 / (round + 2.0), "trying moves");
     // Split-merge ran to exhaustion just before, and transfers ran until a
@@ -121,9 +129,13 @@ LocalSearchResult local_search(const Counts& counts, const SquareRootProportions
     if (!resplits) break;
     const ResplitResult resplit =
         resplit_moves(counts, state, settings.resplit_settings, fingerprint, resplit_tried,
-                      executor, hooks);
+                      executor, hooks, known);
     result.total_em_iterations += resplit.total_em_iterations;
     const std::size_t accepted = add_trials(result, resplit.trials, resplit);
+    if (resplit.at_known_optimum) {
+      result.at_known_optimum = true;
+      break;
+    }
     // No re-split improves the state, and the other kinds ran to exhaustion on it.
     if (accepted == 0) break;
   }
@@ -143,6 +155,10 @@ void kick_search(const Counts& counts, const SquareRootProportions& roots,
     quiet.check_interrupt = hooks.check_interrupt;
     return quiet;
   }();
+  // The state and every kicked descent's end are local optima; a kicked
+  // descent that comes back to one stops there, and the kick fails.
+  KnownOptima known(kicks.tolerance);
+  known.add(state);
   int failures = 0;
   for (std::uint64_t j = 0; failures < kicks.max_failures; ++j) {
     hooks.check_interrupt();
@@ -217,8 +233,11 @@ void kick_search(const Counts& counts, const SquareRootProportions& roots,
       quiet_em.verbose_iterations = false;
       const EmRun run = run_em(counts, kicked, quiet_em, optimiser, executor, quiet_hooks);
       const LocalSearchResult inner =
-          local_search(counts, roots, fingerprint, kicked, moves, executor, quiet_hooks,
-                       ProgressRange{&quiet_hooks, 0.0, 1.0}, transfers_failed);
+          known.contains(kicked)
+              ? LocalSearchResult()
+              : local_search(counts, roots, fingerprint, kicked, moves, executor, quiet_hooks,
+                             ProgressRange{&quiet_hooks, 0.0, 1.0}, transfers_failed, &known);
+      known.add(kicked);
       trial.em_iterations = run.iterations + inner.em_iterations;
       result.total_em_iterations += run.iterations + inner.total_em_iterations;
       trial.nle_after = kicked.nle;

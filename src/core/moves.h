@@ -10,6 +10,7 @@
 #include "counts.h"
 #include "em.h"
 #include "hellinger_kmeans.h"
+#include "known_optima.h"
 #include "parallel.h"
 #include "resplit.h"
 #include "split_merge.h"
@@ -68,11 +69,15 @@ struct LocalSearchResult : AcceptedMoves {
 // re-splits are on (sample_fingerprints()). `transfers_failed`, when given,
 // carries the transfers that failed from one search to the next (a start's
 // descent and its kicks' descents share one); otherwise the search keeps its own.
+// With `known`, the search stops as soon as a move it accepted reaches one of
+// those optima (result.at_known_optimum): from there it would repeat the end of
+// the descent that found it.
 LocalSearchResult local_search(const Counts& counts, const SquareRootProportions& roots,
                                const std::vector<std::uint64_t>& fingerprint, EmState& state,
                                const LocalSearchSettings& settings, const Executor& executor,
                                const FitHooks& hooks, const ProgressRange& progress,
-                               TransferMemo* transfers_failed = nullptr);
+                               TransferMemo* transfers_failed = nullptr,
+                               const KnownOptima* known = nullptr);
 
 struct KickSettings {
   EmSettings em;  // the fit's EM settings: EM runs on from every kicked state
@@ -102,7 +107,9 @@ struct KickSettings {
 // and the samples' content, not on their order or the threads. Each kick is
 // one trial of kind `kick` in `result`; the kicked searches' own trials count
 // only in result.total_em_iterations. The kicked searches share
-// `transfers_failed` (as local_search() takes it).
+// `transfers_failed` (as local_search() takes it). A kicked search that comes
+// back to the state it was kicked from, or to where an earlier kick's search
+// ended (both local optima, KnownOptima), stops there: the kick fails.
 void kick_search(const Counts& counts, const SquareRootProportions& roots,
                  const std::vector<std::uint64_t>& fingerprint, EmState& state,
                  const LocalSearchSettings& moves, const KickSettings& kicks,

@@ -73,7 +73,7 @@ PoolSplit search_pool(const Counts& pool, std::uint64_t key, const ResplitSettin
 ResplitResult resplit_moves(const Counts& counts, EmState& state, const ResplitSettings& settings,
                             const std::vector<std::uint64_t>& fingerprint,
                             std::vector<std::uint64_t>& tried, const Executor& executor,
-                            const FitHooks& hooks) {
+                            const FitHooks& hooks, const KnownOptima* known) {
   const std::size_t K = state.n_components, S = counts.n_taxa, N = counts.n_samples;
   ResplitResult result;
   if (K < 2 || N < settings.min_pool) return result;
@@ -151,6 +151,10 @@ ResplitResult resplit_moves(const Counts& counts, EmState& state, const ResplitS
           any = true;
         }
         result.trials.push_back(record);
+        if (record.accepted && known != nullptr && known->contains(state)) {
+          result.at_known_optimum = true;
+          return result;
+        }
         hooks.check_interrupt();
       }
     }

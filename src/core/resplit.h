@@ -50,11 +50,13 @@ struct ResplitResult : AcceptedMoves {
 // would be divided the same way again. `fingerprint` holds the samples'
 // content fingerprints (sample_fingerprints()); `tried` (K x K, zeros at
 // first) the key of each pair's pool when it was last tried, kept by the
-// caller across calls on the same state's successors.
+// caller across calls on the same state's successors. With `known`, the
+// re-splits stop when an accepted one reaches one of those optima
+// (at_known_optimum).
 ResplitResult resplit_moves(const Counts& counts, EmState& state, const ResplitSettings& settings,
                             const std::vector<std::uint64_t>& fingerprint,
                             std::vector<std::uint64_t>& tried, const Executor& executor,
-                            const FitHooks& hooks);
+                            const FitHooks& hooks, const KnownOptima* known = nullptr);
 
 }  // namespace fastdmm
 

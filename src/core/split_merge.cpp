@@ -242,7 +242,8 @@ EmRun run_trial(const Counts& counts, EmState& trial, double current_nle,
 MovesResult split_merge_moves(const Counts& counts, const SquareRootProportions& roots,
                               const std::vector<std::uint64_t>& fingerprint, EmState& state,
                               const MoveSettings& settings, const Executor& executor,
-                              const FitHooks& hooks, const ProgressRange& progress) {
+                              const FitHooks& hooks, const ProgressRange& progress,
+                              const KnownOptima* known) {
   const std::size_t K = state.n_components;
   MovesResult result;
   int accepted_moves = 0, rounds = 0;
@@ -292,6 +293,10 @@ MovesResult split_merge_moves(const Counts& counts, const SquareRootProportions&
         result.add(state.nle, run);
         ++accepted_moves;
         improved = true;
+        if (known != nullptr && known->contains(state)) {
+          result.at_known_optimum = true;
+          return result;
+        }
         break;
       }
     }

@@ -9,6 +9,7 @@
 #include "counts.h"
 #include "em.h"
 #include "hellinger_kmeans.h"
+#include "known_optima.h"
 #include "mstep.h"
 #include "parallel.h"
 
@@ -40,12 +41,14 @@ struct MovesResult : AcceptedMoves {
 // Rounds of moves on `state` (in place) until a round accepts none or max_moves
 // are accepted. Each round plans a split of every component, ranks merge-split
 // triplets by the NLE change they promise and tries at most max_tries of them;
-// the first that lowers the NLE is accepted. `roots` and `fingerprint` are the
+// the first that lowers the NLE is accepted. With `known`, the moves stop
+// when an accepted one reaches one of those optima (at_known_optimum). `roots` and `fingerprint` are the
 // table's (hellinger_kmeans.h). `progress` receives the share of max_moves tried.
 MovesResult split_merge_moves(const Counts& counts, const SquareRootProportions& roots,
                               const std::vector<std::uint64_t>& fingerprint, EmState& state,
                               const MoveSettings& settings, const Executor& executor,
-                              const FitHooks& hooks, const ProgressRange& progress);
+                              const FitHooks& hooks, const ProgressRange& progress,
+                              const KnownOptima* known = nullptr);
 
 }  // namespace fastdmm
 

@@ -722,7 +722,8 @@ bool keep_if_lower(const Counts& counts, EmState& state, EmState& trial, double 
 
 TransferResult transfer_moves(const Counts& counts, EmState& state,
                               const TransferSettings& settings, const Executor& executor,
-                              const FitHooks& hooks, TransferMemo* memo) {
+                              const FitHooks& hooks, TransferMemo* memo,
+                              const KnownOptima* known) {
   const std::size_t K = state.n_components;
   TransferResult result;
   if (K < 2) {
@@ -835,6 +836,10 @@ TransferResult transfer_moves(const Counts& counts, EmState& state,
     }
     if (!accepted) {
       result.exhausted = tried < settings.max_trials;
+      break;
+    }
+    if (known != nullptr && known->contains(state)) {
+      result.at_known_optimum = true;
       break;
     }
   }

@@ -9,6 +9,7 @@
 
 #include "counts.h"
 #include "em.h"
+#include "known_optima.h"
 #include "mstep.h"
 #include "parallel.h"
 
@@ -121,11 +122,13 @@ struct TransferMemo {
 // exact NLE at the result; the first that lowers the NLE by more than the EM
 // threshold is kept, EM runs on from it, and the state is ranked again. A
 // candidate in `memo` (this call's own when null) counts as failed without a
-// trial, and is not recorded. Ends at a ranking whose trials all fail, or after
-// max_trials trials.
+// trial, and is not recorded. Ends at a ranking whose trials all fail, after
+// max_trials trials, or, with `known`, when an accepted transfer reaches one of
+// those optima (at_known_optimum).
 TransferResult transfer_moves(const Counts& counts, EmState& state,
                               const TransferSettings& settings, const Executor& executor,
-                              const FitHooks& hooks, TransferMemo* memo = nullptr);
+                              const FitHooks& hooks, TransferMemo* memo = nullptr,
+                              const KnownOptima* known = nullptr);
 
 }  // namespace fastdmm
 

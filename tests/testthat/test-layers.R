@@ -18,7 +18,7 @@ core_layers <- c(
   # 4 starts
   reference_start = 4, starts = 4,
   # 5 search moves
-  split_merge = 5, transfer = 5, resplit = 5, moves = 5,
+  split_merge = 5, transfer = 5, resplit = 5, known_optima = 5, moves = 5,
   # 6 search
   search = 6,
   # 7 fit, the top

@@ -821,6 +821,31 @@ test_that("kicks only lower the NLE, stop after `kicks` failures in a row, and a
   expect_relative(goodnessOfFit(given)[["NLE"]], nle, 1e-10)
 })
 
+test_that("a kicked descent knows an optimum by its partition, however numbered, and its NLE", {
+  # KnownOptima (kick_search()): a state is known when its arg-max partition
+  # is a known one up to the components' numbering and its NLE is within the
+  # tolerance, relative.
+  z <- diag(3)[c(1, 1, 2, 3, 3, 2, 1), ]
+  known <- function(query, nle, tolerance = 1e-6, states = list(z), nles = 1000) {
+    fastdmm:::.known_optima(states, nles, query, nle, tolerance)
+  }
+  expect_true(known(z, 1000))
+  expect_true(known(z[, c(3, 1, 2)], 1000))
+  # Soft posteriors with the same arg-max, at an NLE within 1e-6 relative.
+  expect_true(known(0.7 * z + 0.1, 1000 + 9e-4))
+  expect_false(known(z, 1000 + 1.1e-3))
+  expect_true(known(z, 1000 + 1.1e-3, tolerance = 1e-5))
+  # One sample in another component, or two components merged: another partition.
+  moved <- z
+  moved[1, ] <- c(0, 1, 0)
+  expect_false(known(moved, 1000))
+  merged <- cbind(z[, 1] + z[, 2], z[, 3], 0)
+  expect_false(known(merged, 1000))
+  # Among several, and none known.
+  expect_true(known(moved, 1001, states = list(z, moved), nles = c(1000, 1001)))
+  expect_false(known(z, 1000, states = list(), nles = numeric(0)))
+})
+
 test_that("a budget that ends first warns, naming k and how to widen it", {
   x <- twins_counts()
   fit <- NULL

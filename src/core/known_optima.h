@@ -1,0 +1,71 @@
+// The local optima one start's searches have ended at, so that a kicked descent that comes back to one of them can stop there (DESIGN.md section 8).
+#ifndef FASTDMM_KNOWN_OPTIMA_H
+#define FASTDMM_KNOWN_OPTIMA_H
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "em.h"
+#include "hash.h"
+
+namespace fastdmm {
+
+// States identified by their hard partition (each sample's arg-max component,
+// the components numbered in order of their first sample, so that renumbered
+// components are the same partition) and their NLE to within `tolerance`,
+// relative: the tolerance at which the replicated search counts two starts as
+// one optimum. A state that local_search() left is a local optimum of every
+// move it tries; a later descent that reaches its partition again would
+// repeat the end of the descent that certified it, and end there.
+class KnownOptima {
+ public:
+  explicit KnownOptima(double tolerance) : tolerance_(tolerance) {}
+
+  void add(const EmState& state) {
+    if (!contains(state)) optima_.push_back({partition_key(state), state.nle});
+  }
+
+  bool contains(const EmState& state) const {
+    if (optima_.empty()) return false;
+    const std::uint64_t key = partition_key(state);
+    for (const Optimum& o : optima_) {
+      if (o.key == key && std::fabs(o.nle - state.nle) <= tolerance_ * std::fabs(o.nle)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+ private:
+  struct Optimum {
+    std::uint64_t key;
+    double nle;
+  };
+
+  static std::uint64_t partition_key(const EmState& state) {
+    const std::size_t K = state.n_components;
+    const std::vector<double>& z = state.next_posterior;
+    const std::size_t N = z.size() / K;
+    std::vector<std::size_t> renumbered(K, K);
+    std::size_t used = 0;
+    std::uint64_t h = splitmix64_first(N);
+    for (std::size_t i = 0; i < N; ++i) {
+      std::size_t best = 0;
+      for (std::size_t k = 1; k < K; ++k) {
+        if (z[i * K + k] > z[i * K + best]) best = k;
+      }
+      if (renumbered[best] == K) renumbered[best] = used++;
+      h = splitmix64_finalise(h + renumbered[best]);
+    }
+    return h;
+  }
+
+  double tolerance_;
+  std::vector<Optimum> optima_;
+};
+
+}  // namespace fastdmm
+
+#endif
