@@ -229,6 +229,8 @@ void kick_search(const Counts& counts, const SquareRootProportions& roots,
       if (optimiser.settled_change >= 0.0) settle_components(kicked, refit, converged, S);
       evaluate_state(counts, kicked, executor);
       kicked.histograms.clear();
+      // Its parameters are M-steps on the kicked posteriors: an EM iterate.
+      kicked.from_em = true;
       EmSettings quiet_em = kicks.em;
       quiet_em.verbose_iterations = false;
       const EmRun run = run_em(counts, kicked, quiet_em, optimiser, executor, quiet_hooks);

@@ -709,6 +709,11 @@ bool keep_if_lower(const Counts& counts, EmState& state, EmState& trial, double 
   // The trial's NLE is the NLE up to rounding; the full pass decides.
   trial.unconverged_msteps = unconverged_msteps;
   evaluate_state(counts, trial, executor);
+  // The trial's parameters are M-steps: the two components refitted to
+  // convergence on its posteriors, the others the state's, where EM had
+  // converged. So the evaluated trial is an EM iterate, and EM from it may stop
+  // at its first step (a start's first step never counts as converged).
+  trial.from_em = true;
   nle_after = trial.nle;
   if (!(trial.nle < state.nle - threshold)) return false;
   EmSettings on = em;
