@@ -5,8 +5,10 @@
 #include <memory>
 #include <numeric>
 #include <stdexcept>
+#include <unordered_map>
 
 #include "build_counts.h"
+#include "hash.h"
 #include "special.h"
 
 namespace fastdmm {
@@ -145,6 +147,34 @@ void fill_depths(Counts& counts, const Executor& executor) {
 
 }  // namespace
 
+std::vector<std::uint32_t> value_classes(const std::vector<std::size_t>& pair_ptr,
+                                         const std::vector<double>& pair_value) {
+  const std::size_t S = pair_ptr.empty() ? 0 : pair_ptr.size() - 1;
+  std::vector<std::uint32_t> value_class(S);
+  // The first taxa of the classes met so far, by a hash of their lists (a hash
+  // shared by different lists keeps each of them).
+  std::unordered_map<std::uint64_t, std::vector<std::uint32_t>> firsts;
+  const auto values = [&](std::size_t j) { return &pair_value[pair_ptr[j]]; };
+  for (std::size_t j = 0; j < S; ++j) {
+    const std::size_t n = pair_ptr[j + 1] - pair_ptr[j];
+    std::uint64_t h = splitmix64_first(n);
+    for (std::size_t m = 0; m < n; ++m) {
+      h = splitmix64_finalise(h + static_cast<std::uint64_t>(values(j)[m]));
+    }
+    std::vector<std::uint32_t>& same_hash = firsts[h];
+    value_class[j] = static_cast<std::uint32_t>(j);
+    for (std::uint32_t first : same_hash) {
+      if (pair_ptr[first + 1] - pair_ptr[first] == n &&
+          std::equal(values(j), values(j) + n, values(first))) {
+        value_class[j] = first;
+        break;
+      }
+    }
+    if (value_class[j] == j) same_hash.push_back(static_cast<std::uint32_t>(j));
+  }
+  return value_class;
+}
+
 Counts assemble_counts(TileLayout layout, SharedArray<std::uint16_t> row,
                        SharedArray<std::uint16_t> rank, SharedArray<std::uint32_t> pair,
                        const Executor& executor) {
@@ -168,6 +198,7 @@ Counts assemble_counts(TileLayout layout, SharedArray<std::uint16_t> row,
   counts.tile_rank = std::move(rank);
   counts.tile_pair = std::move(pair);
   fill_depths(counts, executor);
+  counts.value_class = value_classes(counts.pair_ptr, counts.pair_value);
   return counts;
 }
 

@@ -46,21 +46,43 @@ void evidence_tables(const Counts& counts, const std::vector<double>& log_alpha,
   }
   resize_for_overwrite(tables.pair_table, K * counts.n_pairs());
   const bool any_fresh = std::find(fresh.begin(), fresh.end(), 1) != fresh.end();
-  if (any_fresh) executor.parallel_for(S, [&](std::size_t begin, std::size_t end) {
-    std::vector<double> differences;
-    std::vector<RepeatedExp> alpha_of(K);
-    for (std::size_t j = begin; j < end; ++j) {
-      const std::size_t first = counts.pair_ptr[j], n = counts.pair_ptr[j + 1] - first;
-      if (n == 0) continue;
-      differences.resize(n);
-      for (std::size_t k = 0; k < K; ++k) {
-        if (!fresh[k]) continue;
-        lgamma_differences(alpha_of[k](log_alpha[k * S + j]), &counts.pair_value[first], n,
-                           differences.data());
-        for (std::size_t m = 0; m < n; ++m) tables.pair_table[(first + m) * K + k] = differences[m];
+  // Taxa with the same list of values (Counts::value_class) have equal columns
+  // wherever a component gives them the same lambda, as the taxa its samples do
+  // not count all have (the M-step's shared variable): the first taxon of each
+  // class is made in a first pass, and the others copy its values where their
+  // lambda is its lambda, in a second. The values are lgamma_differences()'s,
+  // bit for bit, on any executor.
+  const bool classed = counts.value_class.size() == S;
+  const auto make = [&](bool firsts) {
+    executor.parallel_for(S, [&](std::size_t begin, std::size_t end) {
+      std::vector<double> differences;
+      std::vector<RepeatedExp> alpha_of(K);
+      for (std::size_t j = begin; j < end; ++j) {
+        const std::size_t c = classed ? counts.value_class[j] : j;
+        if ((c == j) != firsts) continue;
+        const std::size_t first = counts.pair_ptr[j], n = counts.pair_ptr[j + 1] - first;
+        if (n == 0) continue;
+        const std::size_t from = counts.pair_ptr[c];
+        differences.resize(n);
+        for (std::size_t k = 0; k < K; ++k) {
+          if (!fresh[k]) continue;
+          double* column = &tables.pair_table[first * K + k];
+          if (c != j && log_alpha[k * S + j] == log_alpha[k * S + c]) {
+            const double* same = &tables.pair_table[from * K + k];
+            for (std::size_t m = 0; m < n; ++m) column[m * K] = same[m * K];
+            continue;
+          }
+          lgamma_differences(alpha_of[k](log_alpha[k * S + j]), &counts.pair_value[first], n,
+                             differences.data());
+          for (std::size_t m = 0; m < n; ++m) column[m * K] = differences[m];
+        }
       }
-    }
-  }, kTaxonGrain);
+    }, kTaxonGrain);
+  };
+  if (any_fresh) {
+    make(true);
+    if (classed) make(false);
+  }
   if (tables.keep_columns) tables.table_log_alpha = log_alpha;
   tables.depth_table.resize(K * n_depths);
   executor.parallel_for(K, [&](std::size_t begin, std::size_t end) {

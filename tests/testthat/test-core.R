@@ -314,6 +314,34 @@ test_that("the log evidence matches the dense lgamma formula", {
   expect_identical(fastdmm:::.log_evidence(data, log(alpha), 2L), ours)
 })
 
+test_that("taxa with the same values share their tables only where their lambda is the same", {
+  # A wide sparse table: most taxa are counted by one to three samples with
+  # counts 1 to 3, so many share a list of values (Counts::value_class). The
+  # E-step makes one table column per list and lambda and copies it to the
+  # other taxa of the list with that lambda.
+  x <- with_seed(5, {
+    m <- matrix(0, 40, 300)
+    for (j in seq_len(ncol(m))) {
+      rows <- sample(nrow(m), sample(3, 1))
+      m[rows, j] <- sample(3, length(rows), replace = TRUE)
+    }
+    m[, 1] <- m[, 1] + 5
+    m
+  })
+  data <- fastdmm:::as_counts(x)
+  lists <- apply(x, 2, function(v) paste(sort(unique(v[v > 0])), collapse = " "))
+  expect_lt(length(unique(lists)), ncol(x) / 10)
+  # Component 1 gives every taxon one lambda but a few; component 2 two
+  # lambdas, alternating, so taxa of one list differ; component 3 its own each.
+  lambda <- cbind(rep(-3, ncol(x)), rep(c(-1, 0.5), length.out = ncol(x)),
+                  with_seed(6, stats::rnorm(ncol(x), -1)))
+  lambda[c(2, 7, 50), 1] <- c(1, -6, 2)
+  ours <- fastdmm:::.log_evidence(data, lambda, 1L)
+  expected <- dense_log_evidence(x, exp(lambda))
+  expect_lt(max(abs(ours - expected) / pmax(abs(expected), 1)), 1e-10)
+  expect_identical(fastdmm:::.log_evidence(data, lambda, 2L), ours)
+})
+
 test_that("the log evidence stays accurate for counts beyond 32-bit integers", {
   x <- core_table()
   x[3, 3] <- 3e9
