@@ -331,6 +331,9 @@ bool known_optima(SEXP posteriors, SEXP nles, SEXP query, SEXP query_nle, SEXP t
   if (TYPEOF(posteriors) != VECSXP) refuse("posteriors", "must be a list of matrices");
   const R_xlen_t n = XLENGTH(posteriors);
   const double* nle = read_doubles(nles, "nles", n);
+  for (R_xlen_t m = 0; m < n; ++m) {
+    if (!std::isfinite(nle[m])) refuse("nles", "must be finite");
+  }
   fastdmm::KnownOptima known(read_double(tolerance, "tolerance", 0.0, 1.0));
   for (R_xlen_t m = 0; m < n; ++m) {
     int rows = 0, cols = 0;

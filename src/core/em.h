@@ -63,7 +63,9 @@ struct EmState {
   double log_likelihood = 0.0;
   // False until an EM iteration produced `nle`: the first iteration of a run from
   // a start is never taken as converged, as in the reference (whose first change
-  // is measured from 0).
+  // is measured from 0). A moved state whose parameters are M-steps on its
+  // posteriors (a transfer, split-merge or re-split trial, a kicked state) is
+  // set true by the move.
   bool from_em = false;
   int unconverged_msteps = 0;  // M-steps whose optimiser stopped above 1e-3
   // Settled components, whose M-step em_step() may skip (OptimiserOptions::

@@ -8,7 +8,6 @@
 #include <vector>
 
 #include "em.h"
-#include "hash.h"
 
 namespace fastdmm {
 
@@ -16,22 +15,24 @@ namespace fastdmm {
 // the components numbered in order of their first sample, so that renumbered
 // components are the same partition) and their NLE to within `tolerance`,
 // relative: the tolerance at which the replicated search counts two starts as
-// one optimum. A state that local_search() left is a local optimum of every
-// move it tries; a later descent that reaches its partition again would
-// repeat the end of the descent that certified it, and end there.
+// one optimum. A state where local_search() ended with every kind of move
+// exhausted (LocalSearchResult::at_local_optimum) is a local optimum of every
+// move it tries; a later descent that reaches its partition again would repeat
+// the end of the descent that certified it, and end there.
 class KnownOptima {
  public:
   explicit KnownOptima(double tolerance) : tolerance_(tolerance) {}
 
   void add(const EmState& state) {
-    if (!contains(state)) optima_.push_back({partition_key(state), state.nle});
+    if (!contains(state)) optima_.push_back({partition_of(state), state.nle});
   }
 
   bool contains(const EmState& state) const {
     if (optima_.empty()) return false;
-    const std::uint64_t key = partition_key(state);
+    const std::vector<std::uint32_t> partition = partition_of(state);
     for (const Optimum& o : optima_) {
-      if (o.key == key && std::fabs(o.nle - state.nle) <= tolerance_ * std::fabs(o.nle)) {
+      if (std::fabs(o.nle - state.nle) <= tolerance_ * std::fabs(o.nle) &&
+          o.partition == partition) {
         return true;
       }
     }
@@ -40,26 +41,25 @@ class KnownOptima {
 
  private:
   struct Optimum {
-    std::uint64_t key;
+    std::vector<std::uint32_t> partition;
     double nle;
   };
 
-  static std::uint64_t partition_key(const EmState& state) {
+  static std::vector<std::uint32_t> partition_of(const EmState& state) {
     const std::size_t K = state.n_components;
     const std::vector<double>& z = state.next_posterior;
     const std::size_t N = z.size() / K;
-    std::vector<std::size_t> renumbered(K, K);
-    std::size_t used = 0;
-    std::uint64_t h = splitmix64_first(N);
+    std::vector<std::uint32_t> renumbered(K, static_cast<std::uint32_t>(K)), partition(N);
+    std::uint32_t used = 0;
     for (std::size_t i = 0; i < N; ++i) {
       std::size_t best = 0;
       for (std::size_t k = 1; k < K; ++k) {
         if (z[i * K + k] > z[i * K + best]) best = k;
       }
       if (renumbered[best] == K) renumbered[best] = used++;
-      h = splitmix64_finalise(h + renumbered[best]);
+      partition[i] = renumbered[best];
     }
-    return h;
+    return partition;
   }
 
   double tolerance_;

@@ -98,12 +98,16 @@ LocalSearchResult local_search(const Counts& counts, const SquareRootProportions
   TransferMemo own_failed;
   if (transfers_failed == nullptr) transfers_failed = &own_failed;
   for (int round = 0; round < settings.max_rounds; ++round) {
+    // Whether every kind this round stopped because its candidates failed.
+    bool exhausted = true;
     if (split_merge) {
       MovesResult moves = split_merge_moves(counts, roots, fingerprint, state,
                                             settings.split_merge_settings, executor, hooks,
                                             progress.part(0.0, 0.5), known);
       result.total_em_iterations += moves.total_em_iterations;
       add_trials(result, moves.moves, moves);
+      const int most = settings.split_merge_settings.max_moves;
+      exhausted = most <= 0 || static_cast<int>(moves.accepted_nle.size()) < most;
       if (moves.at_known_optimum) {
         result.at_known_optimum = true;
         break;
@@ -116,6 +120,7 @@ LocalSearchResult local_search(const Counts& counts, const SquareRootProportions
                          transfers_failed, known);
       for (const TransferRecord& r : moved.trials) result.total_em_iterations += r.em_iterations;
       transferred = add_trials(result, moved.trials, moved);
+      exhausted = exhausted && moved.exhausted;
       if (moved.at_known_optimum) {
         result.at_known_optimum = true;
         break;
@@ -126,7 +131,10 @@ LocalSearchResult local_search(const Counts& counts, const SquareRootProportions
     // ranking's trials all failed: when transfers changed the state, split-merge
     // may find new moves on it.
     if (transferred > 0 && split_merge) continue;
-    if (!resplits) break;
+    if (!resplits) {
+      result.at_local_optimum = exhausted;
+      break;
+    }
     const ResplitResult resplit =
         resplit_moves(counts, state, settings.resplit_settings, fingerprint, resplit_tried,
                       executor, hooks, known);
@@ -137,7 +145,10 @@ LocalSearchResult local_search(const Counts& counts, const SquareRootProportions
       break;
     }
     // No re-split improves the state, and the other kinds ran to exhaustion on it.
-    if (accepted == 0) break;
+    if (accepted == 0) {
+      result.at_local_optimum = exhausted;
+      break;
+    }
   }
   return result;
 }
@@ -155,10 +166,11 @@ void kick_search(const Counts& counts, const SquareRootProportions& roots,
     quiet.check_interrupt = hooks.check_interrupt;
     return quiet;
   }();
-  // The state and every kicked descent's end are local optima; a kicked
-  // descent that comes back to one stops there, and the kick fails.
+  // The state and every kicked descent's end, where their searches ended at a
+  // local optimum of the moves; a kicked descent that comes back to one stops
+  // there.
   KnownOptima known(kicks.tolerance);
-  known.add(state);
+  if (result.at_local_optimum) known.add(state);
   int failures = 0;
   for (std::uint64_t j = 0; failures < kicks.max_failures; ++j) {
     hooks.check_interrupt();
@@ -239,7 +251,7 @@ void kick_search(const Counts& counts, const SquareRootProportions& roots,
               ? LocalSearchResult()
               : local_search(counts, roots, fingerprint, kicked, moves, executor, quiet_hooks,
                              ProgressRange{&quiet_hooks, 0.0, 1.0}, transfers_failed, &known);
-      known.add(kicked);
+      if (inner.at_local_optimum) known.add(kicked);
       trial.em_iterations = run.iterations + inner.em_iterations;
       result.total_em_iterations += run.iterations + inner.total_em_iterations;
       trial.nle_after = kicked.nle;
@@ -251,6 +263,7 @@ void kick_search(const Counts& counts, const SquareRootProportions& roots,
         whole.converged = inner.any_accepted ? inner.converged : run.converged;
         result.add(kicked.nle, whole);
         result.any_accepted = true;
+        result.at_local_optimum = inner.at_local_optimum;
         state = std::move(kicked);
       }
     }

@@ -57,6 +57,11 @@ struct LocalSearchResult : AcceptedMoves {
   std::vector<MoveTrial> trials;
   int total_em_iterations = 0;        // iterations of every trial
   bool any_accepted = false;
+  // The search ended where no kind of move it tries improves the state: each
+  // kind stopped because its candidates failed, not at a cap (split-merge's
+  // max_moves, transfers' max_trials, the rounds' max_rounds) or at a known
+  // optimum.
+  bool at_local_optimum = false;
   int tried[kMoveKinds] = {};  // by MoveKind
   int accepted[kMoveKinds] = {};
 };
@@ -109,7 +114,8 @@ struct KickSettings {
 // only in result.total_em_iterations. The kicked searches share
 // `transfers_failed` (as local_search() takes it). A kicked search that comes
 // back to the state it was kicked from, or to where an earlier kick's search
-// ended (both local optima, KnownOptima), stops there: the kick fails.
+// ended, when those searches ended at a local optimum of the moves
+// (result.at_local_optimum, KnownOptima), stops there.
 void kick_search(const Counts& counts, const SquareRootProportions& roots,
                  const std::vector<std::uint64_t>& fingerprint, EmState& state,
                  const LocalSearchSettings& moves, const KickSettings& kicks,

@@ -8,6 +8,7 @@
 
 #include "counts.h"
 #include "em.h"
+#include "known_optima.h"
 #include "mstep.h"
 #include "parallel.h"
 #include "transfer.h"

@@ -210,8 +210,9 @@ EmState trial_state(const Counts& counts, const SquareRootProportions& roots,
   evaluate_state(counts, trial, executor);
   trial.histograms.clear();
   // Every component's parameters are M-steps (the three refitted on the
-  // trial's posteriors, the others the state's, where EM had converged): an EM
-  // iterate, from which EM may stop at its first step.
+  // trial's posteriors, the others the state's): nearly an EM iterate, from
+  // which EM may stop at its first step if that step changes the NLE by at most
+  // the threshold.
   trial.from_em = true;
   return trial;
 }

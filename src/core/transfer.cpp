@@ -710,9 +710,11 @@ bool keep_if_lower(const Counts& counts, EmState& state, EmState& trial, double 
   trial.unconverged_msteps = unconverged_msteps;
   evaluate_state(counts, trial, executor);
   // The trial's parameters are M-steps: the two components refitted to
-  // convergence on its posteriors, the others the state's, where EM had
-  // converged. So the evaluated trial is an EM iterate, and EM from it may stop
-  // at its first step (a start's first step never counts as converged).
+  // convergence on its posteriors, the others the state's, fitted to the
+  // state's posteriors, which differ from the trial's only in the moved rows
+  // and by EM's last step. So the evaluated trial is (nearly) an EM iterate, and
+  // EM from it may stop at its first step, still only when that step changes
+  // the NLE by at most the threshold (a start's first step never counts).
   trial.from_em = true;
   nle_after = trial.nle;
   if (!(trial.nle < state.nle - threshold)) return false;
