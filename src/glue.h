@@ -105,6 +105,16 @@ inline Rcpp::NumericMatrix as_matrix(const std::vector<double>& values, std::siz
   return out;
 }
 
+// R's N x K matrix (column-major `values`) as the core's sample-major [i * K + k].
+inline std::vector<double> matrix_as_sample_major(const double* values, std::size_t n_row,
+                                                  std::size_t n_col) {
+  std::vector<double> out(n_row * n_col);
+  for (std::size_t i = 0; i < n_row; ++i) {
+    for (std::size_t k = 0; k < n_col; ++k) out[i * n_col + k] = values[k * n_row + i];
+  }
+  return out;
+}
+
 // ... or sample-major [i * K + k], as R's N x K matrix (column-major).
 inline Rcpp::NumericMatrix sample_major_as_matrix(const std::vector<double>& values,
                                                   std::size_t n_row, std::size_t n_col) {

@@ -126,11 +126,7 @@ std::vector<fastdmm::StartSpec> read_starts(SEXP seeds, SEXP kinds, SEXP given, 
     starts[s].kind = static_cast<fastdmm::StartKind>(kind_values[s]);
     starts[s].seed = static_cast<std::uint32_t>(seed_values[s]);
     if (starts[s].kind == fastdmm::StartKind::given) {
-      // R's N x k matrix is column-major; the core's posteriors are sample-major.
-      starts[s].posterior.resize(n * K);
-      for (std::size_t i = 0; i < n; ++i) {
-        for (std::size_t c = 0; c < K; ++c) starts[s].posterior[i * K + c] = posterior[c * n + i];
-      }
+      starts[s].posterior = matrix_as_sample_major(posterior, n, K);
     }
   }
   return starts;

@@ -318,13 +318,8 @@ bool known_optima(SEXP posteriors, SEXP nles, SEXP query, SEXP query_nle, SEXP t
   const auto as_state = [&](const double* z, double nle) {
     fastdmm::EmState state;
     state.n_components = static_cast<std::size_t>(n_col);
-    state.next_posterior.resize(static_cast<std::size_t>(n_row) * n_col);
-    for (int i = 0; i < n_row; ++i) {
-      for (int k = 0; k < n_col; ++k) {
-        state.next_posterior[static_cast<std::size_t>(i) * n_col + k] =
-            z[static_cast<std::size_t>(k) * n_row + i];
-      }
-    }
+    state.next_posterior = matrix_as_sample_major(z, static_cast<std::size_t>(n_row),
+                                                  static_cast<std::size_t>(n_col));
     state.nle = nle;
     return state;
   };

@@ -260,6 +260,17 @@ void evaluate_state(const Counts& counts, EmState& state, const Executor& execut
               neg_log_prior(state.log_alpha, counts.n_taxa, state.n_components);
 }
 
+std::vector<std::size_t> arg_max_labels(const std::vector<double>& posterior, std::size_t K) {
+  const std::size_t N = posterior.size() / K;
+  std::vector<std::size_t> label(N, 0);
+  for (std::size_t i = 0; i < N; ++i) {
+    for (std::size_t k = 1; k < K; ++k) {
+      if (posterior[i * K + k] > posterior[i * K + label[i]]) label[i] = k;
+    }
+  }
+  return label;
+}
+
 EmState state_from_posterior(const Counts& counts, std::size_t n_components,
                              std::vector<double> posterior, const std::vector<double>& centres,
                              const OptimiserOptions& options, const Executor& executor) {

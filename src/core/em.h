@@ -117,6 +117,10 @@ void for_each_component(std::size_t n, std::size_t n_taxa, const Executor& execu
 // The NLE at state.log_alpha with state.weights, and the posteriors there.
 void evaluate_state(const Counts& counts, EmState& state, const Executor& executor);
 
+// Each sample's arg-max component in posterior[i * K + k] (the lowest index
+// among ties).
+std::vector<std::size_t> arg_max_labels(const std::vector<double>& posterior, std::size_t K);
+
 // The reference's way from a posterior to EM: lambda = log(centre) (-10 where a
 // proportion centre is zero), W_k = sum_i z_ik, one M-step per component, then
 // the evidence and the NLE. `centres` are mu[k * S + j].

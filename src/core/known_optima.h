@@ -47,17 +47,12 @@ class KnownOptima {
 
   static std::vector<std::uint32_t> partition_of(const EmState& state) {
     const std::size_t K = state.n_components;
-    const std::vector<double>& z = state.next_posterior;
-    const std::size_t N = z.size() / K;
-    std::vector<std::uint32_t> renumbered(K, static_cast<std::uint32_t>(K)), partition(N);
+    const std::vector<std::size_t> label = arg_max_labels(state.next_posterior, K);
+    std::vector<std::uint32_t> renumbered(K, static_cast<std::uint32_t>(K)), partition(label.size());
     std::uint32_t used = 0;
-    for (std::size_t i = 0; i < N; ++i) {
-      std::size_t best = 0;
-      for (std::size_t k = 1; k < K; ++k) {
-        if (z[i * K + k] > z[i * K + best]) best = k;
-      }
-      if (renumbered[best] == K) renumbered[best] = used++;
-      partition[i] = renumbered[best];
+    for (std::size_t i = 0; i < label.size(); ++i) {
+      if (renumbered[label[i]] == K) renumbered[label[i]] = used++;
+      partition[i] = renumbered[label[i]];
     }
     return partition;
   }
@@ -65,6 +60,16 @@ class KnownOptima {
   double tolerance_;
   std::vector<Optimum> optima_;
 };
+
+// After a move kind accepted a move on `state`: whether `known` (none when
+// null) holds the state, in which case `kind` says so (at_known_optimum) and
+// the kind stops there.
+inline bool reached_known_optimum(const KnownOptima* known, const EmState& state,
+                                  AcceptedMoves& kind) {
+  if (known == nullptr || !known->contains(state)) return false;
+  kind.at_known_optimum = true;
+  return true;
+}
 
 }  // namespace fastdmm
 

@@ -151,10 +151,7 @@ ResplitResult resplit_moves(const Counts& counts, EmState& state, const ResplitS
           any = true;
         }
         result.trials.push_back(record);
-        if (record.accepted && known != nullptr && known->contains(state)) {
-          result.at_known_optimum = true;
-          return result;
-        }
+        if (record.accepted && reached_known_optimum(known, state, result)) return result;
         hooks.check_interrupt();
       }
     }

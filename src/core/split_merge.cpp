@@ -298,10 +298,7 @@ MovesResult split_merge_moves(const Counts& counts, const SquareRootProportions&
         result.add(state.nle, run);
         ++accepted_moves;
         improved = true;
-        if (known != nullptr && known->contains(state)) {
-          result.at_known_optimum = true;
-          return result;
-        }
+        if (reached_known_optimum(known, state, result)) return result;
         break;
       }
     }

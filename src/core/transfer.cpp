@@ -440,17 +440,6 @@ double try_transfer(const Counts& counts, const EmState& state, const std::vecto
 
 }  // namespace
 
-std::vector<std::size_t> arg_max_labels(const std::vector<double>& posterior, std::size_t K) {
-  const std::size_t N = posterior.size() / K;
-  std::vector<std::size_t> label(N, 0);
-  for (std::size_t i = 0; i < N; ++i) {
-    for (std::size_t k = 1; k < K; ++k) {
-      if (posterior[i * K + k] > posterior[i * K + label[i]]) label[i] = k;
-    }
-  }
-  return label;
-}
-
 double try_reassignment(const Counts& counts, const EmState& state,
                         const std::vector<double>& evidence, std::size_t a, std::size_t b,
                         const std::vector<std::uint32_t>& samples,
@@ -845,10 +834,7 @@ TransferResult transfer_moves(const Counts& counts, EmState& state,
       result.exhausted = tried < settings.max_trials;
       break;
     }
-    if (known != nullptr && known->contains(state)) {
-      result.at_known_optimum = true;
-      break;
-    }
+    if (reached_known_optimum(known, state, result)) break;
   }
   return result;
 }

@@ -47,10 +47,6 @@ struct TransferCandidates {
   std::vector<std::size_t> members;  // per component: the samples labelled with it
 };
 
-// Each sample's arg-max component in posterior[i * K + k] (the lowest index
-// among ties).
-std::vector<std::size_t> arg_max_labels(const std::vector<double>& posterior, std::size_t K);
-
 // Samples reassigned between components a and b (samples[m] to component
 // to[m], each a or b), a and b refitted by `optimiser` from their current
 // parameters, or from start_alpha's when given (2 x S log-alphas: a's, then
