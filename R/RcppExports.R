@@ -113,3 +113,7 @@
     .Call(`_fastdmm_known_optima`, posteriors, nles, query, query_nle, tolerance)
 }
 
+.bisection_nodes <- function(counts, members) {
+    .Call(`_fastdmm_bisection_nodes`, counts, members)
+}
+

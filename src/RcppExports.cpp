@@ -384,6 +384,18 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// bisection_nodes
+Rcpp::List bisection_nodes(SEXP counts, SEXP members);
+RcppExport SEXP _fastdmm_bisection_nodes(SEXP countsSEXP, SEXP membersSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type counts(countsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type members(membersSEXP);
+    rcpp_result_gen = Rcpp::wrap(bisection_nodes(counts, members));
+    return rcpp_result_gen;
+END_RCPP
+}
 
 static const R_CallMethodDef CallEntries[] = {
     {"_fastdmm_block_builder", (DL_FUNC) &_fastdmm_block_builder, 2},
@@ -414,6 +426,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_fastdmm_transfers_twice", (DL_FUNC) &_fastdmm_transfers_twice, 3},
     {"_fastdmm_em_reuse", (DL_FUNC) &_fastdmm_em_reuse, 4},
     {"_fastdmm_known_optima", (DL_FUNC) &_fastdmm_known_optima, 5},
+    {"_fastdmm_bisection_nodes", (DL_FUNC) &_fastdmm_bisection_nodes, 2},
     {NULL, NULL, 0}
 };
 

@@ -338,3 +338,35 @@ bool known_optima(SEXP posteriors, SEXP nles, SEXP query, SEXP query_nle, SEXP t
   }
   return known.contains(as_state(q, read_double(query_nle, "query_nle", -1e300, 1e300)));
 }
+
+// The nodes of the bisection tree of `members` (1-based sample indices, distinct)
+// that transfers take their groups from, 1-based, for tests against R.
+// [[Rcpp::export(.bisection_nodes)]]
+Rcpp::List bisection_nodes(SEXP counts, SEXP members) {
+  using namespace fastdmm_glue;
+  const std::shared_ptr<const fastdmm::Counts> table = count_table(counts);
+  const fastdmm::Counts& data = *table;
+  const int* m = read_ints(members, "members", 1, static_cast<R_xlen_t>(data.n_samples),
+                          "an integer vector of sample indices");
+  const R_xlen_t n = XLENGTH(members);
+  std::vector<std::uint32_t> chosen;
+  std::vector<bool> seen(data.n_samples, false);
+  for (R_xlen_t i = 0; i < n; ++i) {
+    if (m[i] == NA_INTEGER || m[i] < 1 || static_cast<std::size_t>(m[i]) > data.n_samples) {
+      refuse("members", "must be sample indices from 1 to the number of samples");
+    }
+    if (seen[m[i] - 1]) refuse("members", "must be distinct");
+    seen[m[i] - 1] = true;
+    chosen.push_back(static_cast<std::uint32_t>(m[i] - 1));
+  }
+  const fastdmm::SerialExecutor executor;
+  const std::vector<std::vector<std::uint32_t>> nodes = fastdmm::bisection_nodes(
+      data, fastdmm::SquareRootProportions(data), fastdmm::sample_fingerprints(data, executor),
+      chosen, executor);
+  Rcpp::List out(nodes.size());
+  for (std::size_t k = 0; k < nodes.size(); ++k) {
+    Rcpp::IntegerVector node(nodes[k].begin(), nodes[k].end());
+    out[k] = node + 1;
+  }
+  return out;
+}

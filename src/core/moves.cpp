@@ -115,8 +115,11 @@ LocalSearchResult local_search(const Counts& counts, const SquareRootProportions
     }
     std::size_t transferred = 0;
     if (transfers) {
+      TransferSettings transfer_settings = settings.transfer_settings;
+      transfer_settings.roots = &roots;
+      transfer_settings.fingerprint = &fingerprint;
       const TransferResult moved =
-          transfer_moves(counts, state, settings.transfer_settings, executor, hooks,
+          transfer_moves(counts, state, transfer_settings, executor, hooks,
                          transfers_failed, known);
       for (const TransferRecord& r : moved.trials) result.total_em_iterations += r.em_iterations;
       transferred = add_trials(result, moved.trials, moved);

@@ -641,40 +641,118 @@ void rank_transfers(const Counts& counts, const EmState& state, const SampleRows
   sort_by_promise(out.singles);
 }
 
-// Ranks the groups of `ranking` (once): for each pair (a, b), each prefix of
-// two to members - 1 of a's members in its order (a group that moves together
-// is what a frozen partition of replicate-like samples needs), promised by the
-// Newton model (GroupTerms), whose quadratic in lambda over-promises for the
-// taxa a single brings in or takes away.
+// Seed of the bisection trees' 2-means: their draws are keyed on it and on
+// the samples' content, so a tree does not depend on the order of the samples.
+constexpr std::uint64_t kTreeSeed = 0x7472656573ULL;
+// Lloyd rounds of each division, as a split plan's (split_merge.cpp).
+constexpr int kTreeLloydRounds = 10;
+
+}  // namespace
+
+std::vector<std::vector<std::uint32_t>> bisection_nodes(const Counts& counts,
+                                                        const SquareRootProportions& roots,
+                                                        const std::vector<std::uint64_t>& fingerprint,
+                                                        std::vector<std::uint32_t> members,
+                                                        const Executor& executor) {
+  std::vector<std::vector<std::uint32_t>> nodes, open;
+  std::sort(members.begin(), members.end());
+  open.push_back(std::move(members));
+  while (!open.empty()) {
+    const std::vector<std::uint32_t> node = std::move(open.back());
+    open.pop_back();
+    if (node.size() < 3) continue;
+    const HellingerPartition halves = hellinger_kmeans(counts, roots, node, fingerprint, 2,
+                                                       kTreeSeed, executor, kTreeLloydRounds);
+    std::vector<std::uint32_t> parts[2];
+    for (std::size_t m = 0; m < node.size(); ++m) parts[halves.label[m] == 1 ? 1 : 0].push_back(node[m]);
+    if (parts[0].empty() || parts[1].empty()) continue;
+    for (std::vector<std::uint32_t>& part : parts) {
+      if (part.size() < 2) continue;
+      nodes.push_back(part);
+      open.push_back(std::move(part));
+    }
+  }
+  return nodes;
+}
+
+namespace {
+
+// Ranks the groups of `ranking` (once). For each pair (a, b): when a has at
+// least kTreeMembers members and the samples' geometry is given, the nodes of
+// a's bisection tree (bisection_nodes(), kept in `trees` by a's members);
+// otherwise each prefix of two to members - 1 of a's members in their order
+// of cost. Each promised by the Newton model (GroupTerms), whose quadratic in
+// lambda over-promises for the taxa a single brings in or takes away.
 void rank_groups(const Counts& counts, const SampleRows& rows, const Executor& executor,
+                 const TransferSettings& settings, std::size_t K, BisectionTrees& trees,
                  Ranking& ranking) {
   if (ranking.groups_ranked) return;
   ranking.groups_ranked = true;
-  const std::size_t S = counts.n_taxa;
+  const std::size_t N = counts.n_samples, S = counts.n_taxa;
+  // Each component's tree, made from its members (in any of its pairs' order).
+  std::vector<const std::vector<std::vector<std::uint32_t>>*> tree(K, nullptr);
+  if (settings.roots != nullptr && settings.fingerprint != nullptr &&
+      settings.fingerprint->size() == N) {
+    for (std::size_t p = 0; p < ranking.pairs.size(); ++p) {
+      const std::size_t a = ranking.pairs[p].first;
+      if (tree[a] != nullptr || ranking.order[p].size() < kTreeMembers) continue;
+      std::vector<std::uint32_t> members;
+      for (const auto& o : ranking.order[p]) members.push_back(o.second);
+      std::sort(members.begin(), members.end());
+      auto known = trees.nodes.find(members);
+      if (known == trees.nodes.end()) {
+        std::vector<std::vector<std::uint32_t>> nodes =
+            bisection_nodes(counts, *settings.roots, *settings.fingerprint, members, executor);
+        known = trees.nodes.emplace(std::move(members), std::move(nodes)).first;
+      }
+      tree[a] = &known->second;
+    }
+  }
   std::vector<std::vector<TransferCandidate>> found(ranking.pairs.size());
   executor.parallel_for(ranking.pairs.size(), [&](std::size_t begin, std::size_t end) {
     GroupTerms leave, join;
+    std::vector<double> cost_of;
     for (std::size_t p = begin; p < end; ++p) {
       const std::size_t a = ranking.pairs[p].first, b = ranking.pairs[p].second;
       const std::vector<std::pair<double, std::uint32_t>>& order = ranking.order[p];
       const ComponentModel& from = ranking.models[a];
       const ComponentModel& to = ranking.models[b];
       const double wa = ranking.histograms[a].total, wb = ranking.histograms[b].total;
+      const auto add = [&](const std::vector<std::uint32_t>& samples, double cost) {
+        TransferCandidate c;
+        c.samples = samples;
+        c.from = a;
+        c.to = b;
+        c.predicted = cost + weights_change(wa, wb, static_cast<double>(samples.size())) -
+                      leave.decrement(from, 1.0) - join.decrement(to, -1.0);
+        found[p].push_back(std::move(c));
+      };
+      if (tree[a] != nullptr) {
+        cost_of.resize(N);
+        for (const auto& o : order) cost_of[o.second] = o.first;
+        for (const std::vector<std::uint32_t>& node : *tree[a]) {
+          leave.reset(S);
+          join.reset(S);
+          double cost = 0.0;
+          for (std::uint32_t i : node) {
+            cost += cost_of[i];
+            leave.add(counts, rows, i, from);
+            join.add(counts, rows, i, to);
+          }
+          add(node, cost);
+        }
+        continue;
+      }
       leave.reset(S);
       join.reset(S);
       double cost = 0.0;
+      std::vector<std::uint32_t> prefix;
       for (std::size_t m = 0; m + 1 < order.size(); ++m) {
         cost += order[m].first;
         leave.add(counts, rows, order[m].second, from);
         join.add(counts, rows, order[m].second, to);
-        if (m == 0) continue;
-        TransferCandidate c;
-        for (std::size_t q = 0; q <= m; ++q) c.samples.push_back(order[q].second);
-        c.from = a;
-        c.to = b;
-        c.predicted = cost + weights_change(wa, wb, m + 1.0) - leave.decrement(from, 1.0) -
-                      join.decrement(to, -1.0);
-        found[p].push_back(std::move(c));
+        prefix.push_back(order[m].second);
+        if (m > 0) add(prefix, cost);
       }
     }
   });
@@ -821,7 +899,8 @@ TransferResult transfer_moves(const Counts& counts, EmState& state,
       }
     }
     if (!accepted && tried < settings.max_trials) {
-      rank_groups(counts, rows, executor, ranking);
+      rank_groups(counts, rows, executor, settings, K, (memo != nullptr ? *memo : own).trees,
+                  ranking);
       const std::vector<TransferCandidate>& groups = ranked.groups;
       for (std::size_t g = 0; g < groups.size() && !accepted && tried < settings.max_trials &&
                               static_cast<int>(g) < settings.max_failures &&

@@ -4,11 +4,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <unordered_set>
 #include <vector>
 
 #include "counts.h"
 #include "em.h"
+#include "hellinger_kmeans.h"
 #include "known_optima.h"
 #include "mstep.h"
 #include "parallel.h"
@@ -37,7 +39,8 @@ struct TransferCandidate {
 // ordered pair (a, b) of components of positive weight, a with at least two
 // members (samples whose arg-max posterior is a), a's members are ordered by the
 // fixed-parameter cost e_ia - e_ib of moving them: `singles` holds each member
-// alone, `groups` each prefix of two to members - 1 of them (a group that moves
+// alone; `groups` the nodes of a's bisection tree, or each prefix of two to
+// members - 1 of them in that order (see TransferSettings; a group that moves
 // together is what a frozen partition of replicate-like samples needs).
 // (transfer_moves() ranks them, the groups only once no single improves the
 // state; transfer.cpp.)
@@ -83,6 +86,12 @@ struct TransferSettings {
   // member.
   bool all_singles = false;
   OptimiserOptions optimiser;
+  // The samples' square-root proportions and content fingerprints. When both
+  // are given, the groups of a component of kTreeMembers or more members are
+  // the nodes of its bisection tree (bisection_nodes()); otherwise, and for
+  // smaller components, the prefixes of its members in their order of cost.
+  const SquareRootProportions* roots = nullptr;
+  const std::vector<std::uint64_t>* fingerprint = nullptr;
 };
 
 struct TransferRecord {
@@ -104,9 +113,33 @@ struct TransferResult : AcceptedMoves {
 // shifts all parameters a little, but a trial whose two components still have
 // the same members gives the same answer to within that shift: it is not
 // refitted again. Kept by the caller across calls (one start's local search).
+// Components' bisection trees (bisection_nodes()) by their members (sorted):
+// a component whose members have not changed keeps its tree.
+struct BisectionTrees {
+  std::map<std::vector<std::uint32_t>, std::vector<std::vector<std::uint32_t>>> nodes;
+};
+
 struct TransferMemo {
   std::unordered_set<std::uint64_t> failed;
+  BisectionTrees trees;
 };
+
+// Groups of a component with at least this many members are the nodes of its
+// bisection tree (when the samples' geometry is given, TransferSettings).
+constexpr std::size_t kTreeMembers = 4;
+
+// The nodes of the bisection tree of `members` (samples, in any order): they
+// are divided in two by 2-means in Hellinger geometry (hellinger_kmeans(), its
+// draws keyed on a fixed seed and the samples' fingerprints, so that the tree
+// does not depend on their order), each part of three or more again, and so
+// on. Every part of two or more samples is a node (sorted); the whole is not.
+// Replicate-like samples, which only fit another component together, fall in
+// one node (DESIGN.md section 8, "Groups from the samples' own structure").
+std::vector<std::vector<std::uint32_t>> bisection_nodes(const Counts& counts,
+                                                        const SquareRootProportions& roots,
+                                                        const std::vector<std::uint64_t>& fingerprint,
+                                                        std::vector<std::uint32_t> members,
+                                                        const Executor& executor);
 
 // Transfers on `state` (in place): the candidates are ranked, then tried in
 // turn: every single that promises a decrease or goes to a component of one

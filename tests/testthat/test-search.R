@@ -579,11 +579,21 @@ test_that("transfers are promised what the Newton model of a dense refit promise
       (x_log_x(weights[a] - m) + x_log_x(weights[b] + m) - x_log_x(weights[a]) -
          x_log_x(weights[b])) - decrement(a, leave) - decrement(b, join)
   }
+  # A component of four or more members offers the nodes of its bisection
+  # tree (checked in the next test); a smaller one the prefixes of its
+  # members in their order of cost.
   groups <- c()
   for (a in 1:3) {
     members <- which(labels == a)
     if (length(members) < 2) next
+    nodes <- if (length(members) >= 4) {
+      fastdmm:::.bisection_nodes(fastdmm:::as_counts(x), members)
+    }
     for (b in setdiff(1:3, a)) {
+      if (length(members) >= 4) {
+        for (node in nodes) groups <- c(groups, promise(node, a, b))
+        next
+      }
       ordered <- members[order(e[members, a] - e[members, b])]
       for (m in seq_len(length(ordered) - 2) + 1) {
         groups <- c(groups, promise(ordered[seq_len(m)], a, b))
@@ -600,6 +610,64 @@ test_that("transfers are promised what the Newton model of a dense refit promise
   singles <- first$predicted[first$samples == 1]
   expect_true(all(singles < 0))
   expect_false(is.unsorted(singles))
+})
+
+test_that("groups come from bisection trees: nested halves, each a 2-means fixed point (against R)", {
+  # bisection_nodes(): a component's members divided in two by 2-means in
+  # Hellinger geometry, each part of three or more again. Checked in R: the
+  # nodes are parts of the members, nested or disjoint; each divided part's
+  # two halves are its children (a half of one sample is not a node), and
+  # every sample of the part is nearer its own half's centre (mean square-root
+  # proportions) than the other's; the tree does not depend on the order of
+  # the members or of the samples.
+  x <- search_counts()
+  u <- sqrt(x / rowSums(x))
+  table <- fastdmm:::as_counts(x)
+  members <- seq(2L, nrow(x), by = 2L)
+  nodes <- fastdmm:::.bisection_nodes(table, members)
+  expect_gte(length(nodes), 3L)
+  expect_true(all(vapply(nodes, function(n) {
+    length(n) >= 2L && length(n) < length(members) && all(n %in% members) && !is.unsorted(n)
+  }, logical(1))))
+  for (p in seq_along(nodes)) for (q in seq_along(nodes)) {
+    if (p < q) {
+      shared <- length(intersect(nodes[[p]], nodes[[q]]))
+      expect_true(shared == 0L || shared == min(length(nodes[[p]]), length(nodes[[q]])))
+    }
+  }
+  nearer_own_half <- function(part, half) {
+    centres <- rbind(colMeans(u[part[half], , drop = FALSE]),
+                     colMeans(u[part[!half], , drop = FALSE]))
+    d <- vapply(1:2, function(h) rowSums((u[part, , drop = FALSE] -
+                                           rep(centres[h, ], each = length(part)))^2), numeric(length(part)))
+    all(ifelse(half, d[, 1] <= d[, 2], d[, 2] <= d[, 1]))
+  }
+  parts <- c(list(members), nodes)
+  divided <- 0L
+  for (part in parts) {
+    inside <- Filter(function(n) length(n) < length(part) && all(n %in% part), nodes)
+    children <- Filter(function(n) {
+      !any(vapply(inside, function(m) length(m) > length(n) && all(n %in% m), logical(1)))
+    }, inside)
+    if (length(part) < 3L) {
+      expect_length(children, 0L)
+      next
+    }
+    # Two children covering the part, or one and a single sample left over.
+    expect_true((length(children) == 2L && setequal(unlist(children), part) &&
+                   length(unlist(children)) == length(part)) ||
+                  (length(children) == 1L && length(children[[1]]) == length(part) - 1L))
+    half <- part %in% children[[1]]
+    expect_true(nearer_own_half(part, half))
+    divided <- divided + 1L
+  }
+  expect_gte(divided, 2L)
+  # The same tree whatever the order of the members, or of the samples.
+  expect_identical(fastdmm:::.bisection_nodes(table, rev(members)), nodes)
+  perm <- rev(seq_len(nrow(x)))
+  moved <- fastdmm:::.bisection_nodes(fastdmm:::as_counts(x[perm, ]), match(members, perm))
+  as_sets <- function(l) sort(vapply(l, function(n) paste(sort(n), collapse = " "), ""))
+  expect_identical(as_sets(lapply(moved, function(n) perm[n])), as_sets(nodes))
 })
 
 test_that("all_singles ends where no single transfer lowers the NLE (against brute force)", {
