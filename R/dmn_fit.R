@@ -418,8 +418,12 @@ check_init <- function(init, k, n_samples) {
 #' * Transfers (Hartigan-style, with refit): a sample, or a group of samples,
 #'   moved from one component to another, both components refitted to their
 #'   new members. For components A and B, A's members are ordered by the cost
-#'   of moving them to B at the current parameters; each member alone and each
-#'   leading group of them is a candidate, ranked by the change in NLE that
+#'   of moving them to B at the current parameters; each member alone is a
+#'   candidate, and so is each group: when A has four members or more, each
+#'   node of A's bisection tree (its members divided in two by 2-means on
+#'   square-root proportions, each part of three or more divided again, down
+#'   to pairs), otherwise each leading group in that order. All are ranked by
+#'   the change in NLE that
 #'   refitting the two components promises: for a group, a Newton step on
 #'   each; for a single, its own taxa refitted one by one where a Newton step
 #'   in log-alpha would misjudge them (taxa no other member counts, and those
