@@ -421,8 +421,9 @@ check_init <- function(init, k, n_samples) {
 #'   of moving them to B at the current parameters; each member alone is a
 #'   candidate, and so is each group: when A has four members or more, each
 #'   node of A's bisection tree (its members divided in two by 2-means on
-#'   square-root proportions, each part of three or more divided again, down
-#'   to pairs), otherwise each leading group in that order. All are ranked by
+#'   square-root proportions, each part of three or more divided again; every
+#'   part of two or more samples but the whole is a node), otherwise each
+#'   leading group in that order. All are ranked by
 #'   the change in NLE that
 #'   refitting the two components promises: for a group, a Newton step on
 #'   each; for a single, its own taxa refitted one by one where a Newton step

@@ -361,8 +361,7 @@ Rcpp::List bisection_nodes(SEXP counts, SEXP members) {
   }
   const fastdmm::SerialExecutor executor;
   const std::vector<std::vector<std::uint32_t>> nodes = fastdmm::bisection_nodes(
-      data, fastdmm::SquareRootProportions(data), fastdmm::sample_fingerprints(data, executor),
-      chosen, executor);
+      data, fastdmm::sample_fingerprints(data, executor), chosen, executor);
   Rcpp::List out(nodes.size());
   for (std::size_t k = 0; k < nodes.size(); ++k) {
     Rcpp::IntegerVector node(nodes[k].begin(), nodes[k].end());

@@ -116,7 +116,6 @@ LocalSearchResult local_search(const Counts& counts, const SquareRootProportions
     std::size_t transferred = 0;
     if (transfers) {
       TransferSettings transfer_settings = settings.transfer_settings;
-      transfer_settings.roots = &roots;
       transfer_settings.fingerprint = &fingerprint;
       const TransferResult moved =
           transfer_moves(counts, state, transfer_settings, executor, hooks,

@@ -78,9 +78,9 @@ int start_kicks(const LocalSearchSettings& moves, const SearchOptions& options) 
   return moves.transfers || moves.split_merge ? std::max(0, options.kicks) : 0;
 }
 
-// What the k-means++ starts, the split plans, the kicks and the transfers'
-// bisection trees need of the table, and the samples' fingerprints that
-// re-splits key their pools on (each empty when nothing uses it).
+// What the k-means++ starts, the split plans and the kicks need of the table,
+// and the samples' fingerprints that re-splits key their pools on and the
+// transfers' bisection trees draw by (each empty when nothing uses it).
 struct TableGeometry {
   std::vector<std::uint64_t> fingerprint;
   SquareRootProportions roots;
@@ -89,11 +89,13 @@ struct TableGeometry {
 TableGeometry table_geometry(const Counts& counts, const std::vector<StartSpec>& starts,
                              const SearchOptions& options, const Executor& executor) {
   const LocalSearchSettings moves = moves_settings(counts, options);
-  // Kicks split by k-means++ too, and the transfers' groups are bisection trees.
-  bool roots = options.split_merge || moves.transfers || start_kicks(moves, options) > 0;
+  // Kicks split by k-means++ too.
+  bool roots = options.split_merge || start_kicks(moves, options) > 0;
   for (const auto& start : starts) roots |= start.kind == StartKind::kmeanspp;
   std::vector<std::uint64_t> fingerprint;
-  if (roots || moves.resplits) fingerprint = sample_fingerprints(counts, executor);
+  if (roots || moves.resplits || moves.transfers) {
+    fingerprint = sample_fingerprints(counts, executor);
+  }
   if (!roots) return {std::move(fingerprint), SquareRootProportions(Counts())};
   return {std::move(fingerprint), SquareRootProportions(counts)};
 }

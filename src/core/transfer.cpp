@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <utility>
 
@@ -650,10 +651,10 @@ constexpr int kTreeLloydRounds = 10;
 }  // namespace
 
 std::vector<std::vector<std::uint32_t>> bisection_nodes(const Counts& counts,
-                                                        const SquareRootProportions& roots,
                                                         const std::vector<std::uint64_t>& fingerprint,
                                                         std::vector<std::uint32_t> members,
-                                                        const Executor& executor) {
+                                                        const Executor& executor,
+                                                        const std::function<void()>& between_rounds) {
   std::vector<std::vector<std::uint32_t>> nodes, open;
   std::sort(members.begin(), members.end());
   open.push_back(std::move(members));
@@ -661,15 +662,22 @@ std::vector<std::vector<std::uint32_t>> bisection_nodes(const Counts& counts,
     const std::vector<std::uint32_t> node = std::move(open.back());
     open.pop_back();
     if (node.size() < 3) continue;
-    const HellingerPartition halves = hellinger_kmeans(counts, roots, node, fingerprint, 2,
-                                                       kTreeSeed, executor, kTreeLloydRounds);
+    // Each division on the table of the part's own samples, so that it costs
+    // what the part holds, not what the table holds (the same 2-means: the
+    // same square-root proportions and fingerprints, summed in sample order).
+    const Counts part = subset_table(counts, node, executor);
+    std::vector<std::uint64_t> part_fingerprint(node.size());
+    for (std::size_t m = 0; m < node.size(); ++m) part_fingerprint[m] = fingerprint[node[m]];
+    const HellingerPartition halves =
+        hellinger_kmeans(part, SquareRootProportions(part), {}, part_fingerprint, 2, kTreeSeed,
+                         executor, kTreeLloydRounds, between_rounds);
     std::vector<std::uint32_t> parts[2];
     for (std::size_t m = 0; m < node.size(); ++m) parts[halves.label[m] == 1 ? 1 : 0].push_back(node[m]);
     if (parts[0].empty() || parts[1].empty()) continue;
-    for (std::vector<std::uint32_t>& part : parts) {
-      if (part.size() < 2) continue;
-      nodes.push_back(part);
-      open.push_back(std::move(part));
+    for (std::vector<std::uint32_t>& half : parts) {
+      if (half.size() < 2) continue;
+      nodes.push_back(half);
+      open.push_back(std::move(half));
     }
   }
   return nodes;
@@ -685,14 +693,13 @@ namespace {
 // lambda over-promises for the taxa a single brings in or takes away.
 void rank_groups(const Counts& counts, const SampleRows& rows, const Executor& executor,
                  const TransferSettings& settings, std::size_t K, BisectionTrees& trees,
-                 Ranking& ranking) {
+                 const std::function<void()>& between_rounds, Ranking& ranking) {
   if (ranking.groups_ranked) return;
   ranking.groups_ranked = true;
   const std::size_t N = counts.n_samples, S = counts.n_taxa;
   // Each component's tree, made from its members (in any of its pairs' order).
   std::vector<const std::vector<std::vector<std::uint32_t>>*> tree(K, nullptr);
-  if (settings.roots != nullptr && settings.fingerprint != nullptr &&
-      settings.fingerprint->size() == N) {
+  if (settings.fingerprint != nullptr && settings.fingerprint->size() == N) {
     for (std::size_t p = 0; p < ranking.pairs.size(); ++p) {
       const std::size_t a = ranking.pairs[p].first;
       if (tree[a] != nullptr || ranking.order[p].size() < kTreeMembers) continue;
@@ -702,7 +709,7 @@ void rank_groups(const Counts& counts, const SampleRows& rows, const Executor& e
       auto known = trees.nodes.find(members);
       if (known == trees.nodes.end()) {
         std::vector<std::vector<std::uint32_t>> nodes =
-            bisection_nodes(counts, *settings.roots, *settings.fingerprint, members, executor);
+            bisection_nodes(counts, *settings.fingerprint, members, executor, between_rounds);
         known = trees.nodes.emplace(std::move(members), std::move(nodes)).first;
       }
       tree[a] = &known->second;
@@ -900,7 +907,7 @@ TransferResult transfer_moves(const Counts& counts, EmState& state,
     }
     if (!accepted && tried < settings.max_trials) {
       rank_groups(counts, rows, executor, settings, K, (memo != nullptr ? *memo : own).trees,
-                  ranking);
+                  hooks.check_interrupt, ranking);
       const std::vector<TransferCandidate>& groups = ranked.groups;
       for (std::size_t g = 0; g < groups.size() && !accepted && tried < settings.max_trials &&
                               static_cast<int>(g) < settings.max_failures &&

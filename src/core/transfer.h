@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <unordered_set>
 #include <vector>
@@ -86,11 +87,10 @@ struct TransferSettings {
   // member.
   bool all_singles = false;
   OptimiserOptions optimiser;
-  // The samples' square-root proportions and content fingerprints. When both
-  // are given, the groups of a component of kTreeMembers or more members are
+  // The samples' content fingerprints (sample_fingerprints() of the table).
+  // When given, the groups of a component of kTreeMembers or more members are
   // the nodes of its bisection tree (bisection_nodes()); otherwise, and for
   // smaller components, the prefixes of its members in their order of cost.
-  const SquareRootProportions* roots = nullptr;
   const std::vector<std::uint64_t>* fingerprint = nullptr;
 };
 
@@ -108,17 +108,17 @@ struct TransferResult : AcceptedMoves {
   bool exhausted = false;            // the last ranking's candidates all failed (a local optimum)
 };
 
-// The trials that failed, each keyed on its samples and the members its two
-// components had then (a 64-bit hash). EM runs on from every accepted move and
-// shifts all parameters a little, but a trial whose two components still have
-// the same members gives the same answer to within that shift: it is not
-// refitted again. Kept by the caller across calls (one start's local search).
 // Components' bisection trees (bisection_nodes()) by their members (sorted):
 // a component whose members have not changed keeps its tree.
 struct BisectionTrees {
   std::map<std::vector<std::uint32_t>, std::vector<std::vector<std::uint32_t>>> nodes;
 };
 
+// The trials that failed, each keyed on its samples and the members its two
+// components had then (a 64-bit hash). EM runs on from every accepted move and
+// shifts all parameters a little, but a trial whose two components still have
+// the same members gives the same answer to within that shift: it is not
+// refitted again. Kept by the caller across calls (one start's local search).
 struct TransferMemo {
   std::unordered_set<std::uint64_t> failed;
   BisectionTrees trees;
@@ -129,17 +129,20 @@ struct TransferMemo {
 constexpr std::size_t kTreeMembers = 4;
 
 // The nodes of the bisection tree of `members` (samples, in any order): they
-// are divided in two by 2-means in Hellinger geometry (hellinger_kmeans(), its
-// draws keyed on a fixed seed and the samples' fingerprints, so that the tree
-// does not depend on their order), each part of three or more again, and so
-// on. Every part of two or more samples is a node (sorted); the whole is not.
-// Replicate-like samples, which only fit another component together, fall in
-// one node (DESIGN.md section 8, "Groups from the samples' own structure").
+// are divided in two by 2-means in Hellinger geometry (hellinger_kmeans() on
+// the table of their own rows, at most 10 Lloyd rounds, its draws keyed on a
+// fixed seed and the samples' `fingerprint`, so that the tree does not depend
+// on their order up to rounding), each part of three or more again. Every part
+// of two or more samples is a node (sorted); the whole, the parts of one
+// sample and the halves of a part that 2-means cannot divide (identical
+// samples) are not. Replicate-like samples, which only fit another component
+// together, tend to fall in one node (DESIGN.md section 8, "Groups from the
+// samples' own structure"). `between_rounds` as for hellinger_kmeans().
 std::vector<std::vector<std::uint32_t>> bisection_nodes(const Counts& counts,
-                                                        const SquareRootProportions& roots,
                                                         const std::vector<std::uint64_t>& fingerprint,
                                                         std::vector<std::uint32_t> members,
-                                                        const Executor& executor);
+                                                        const Executor& executor,
+                                                        const std::function<void()>& between_rounds = [] {});
 
 // Transfers on `state` (in place): the candidates are ranked, then tried in
 // turn: every single that promises a decrease or goes to a component of one
