@@ -37,6 +37,14 @@ struct HellingerPartition {
   int iterations = 0;                // Lloyd iterations
 };
 
+// The 2-means that divides some samples in two (a split plan, a kick's split, a
+// division of a transfers' bisection tree) stops after this many Lloyd rounds:
+// the division is an estimate or a new start. Two types among the samples
+// separate at once (D^2 seeding puts the two centres in different types), while
+// further rounds only move the arbitrary cut through a homogeneous set (20-60
+// rounds to a fixed point at 2,000 members).
+constexpr int kSplitLloydRounds = 10;
+
 // k-means on square-root proportions u_ij = sqrt(x_ij / J_i) (Hellinger geometry,
 // which evens out the multinomial variance across taxa): D^2 seeding (Arthur &
 // Vassilvitskii 2007) whose draws are exponential races keyed on (seed, round,

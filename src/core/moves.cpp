@@ -69,10 +69,6 @@ std::size_t add_trials(LocalSearchResult& result, const std::vector<Record>& rec
   return accepted;
 }
 
-// The 2-means of a kick's split stops after this many Lloyd rounds, as a split
-// plan's does (split_merge.cpp): the split only has to be a different start.
-constexpr int kKickLloydRounds = 10;
-
 // Index `draw` (mod K - 1) among the components other than `skip`.
 std::size_t other_component(std::uint64_t draw, std::size_t skip, std::size_t K) {
   const std::size_t o = static_cast<std::size_t>(draw % (K - 1));
@@ -97,6 +93,9 @@ LocalSearchResult local_search(const Counts& counts, const SquareRootProportions
   // The transfers that failed, kept across rounds for the same reason.
   TransferMemo own_failed;
   if (transfers_failed == nullptr) transfers_failed = &own_failed;
+  // Transfers draw their groups' bisection trees by the samples' fingerprints.
+  TransferSettings transfer_settings = settings.transfer_settings;
+  transfer_settings.fingerprint = &fingerprint;
   for (int round = 0; round < settings.max_rounds; ++round) {
     // Whether every kind this round stopped because its candidates failed.
     bool exhausted = true;
@@ -115,8 +114,6 @@ LocalSearchResult local_search(const Counts& counts, const SquareRootProportions
     }
     std::size_t transferred = 0;
     if (transfers) {
-      TransferSettings transfer_settings = settings.transfer_settings;
-      transfer_settings.fingerprint = &fingerprint;
       const TransferResult moved =
           transfer_moves(counts, state, transfer_settings, executor, hooks,
                          transfers_failed, known);
@@ -198,7 +195,7 @@ void kick_search(const Counts& counts, const SquareRootProportions& roots,
     if (pool.size() >= 2) {
       const HellingerPartition halves =
           hellinger_kmeans(counts, roots, pool, fingerprint, 2, splitmix64_first(key ^ 0x73706c6974ULL),
-                           executor, kKickLloydRounds, hooks.check_interrupt);
+                           executor, kSplitLloydRounds, hooks.check_interrupt);
       std::size_t second = 0;
       for (std::size_t m = 0; m < pool.size(); ++m) {
         if (halves.label[m] == 1) {

@@ -13,13 +13,6 @@ namespace fastdmm {
 
 namespace {
 
-// A split plan is an estimate, so its 2-means stops after this many Lloyd
-// rounds: a component of two types separates at once (D^2 seeding puts the two
-// centres in different types), while further rounds only move the arbitrary cut
-// through a homogeneous component (20-60 rounds to a fixed point at 2,000
-// members).
-constexpr int kPlanLloydRounds = 10;
-
 // How component k would split (DESIGN.md section 5): its members (z_ik >= 1/2) cut
 // in two by 2-means in Hellinger geometry, each half's Dirichlet fitted to its
 // members' posterior-weighted histogram (warm started from alpha_k), and the
@@ -52,7 +45,7 @@ std::vector<SplitPlan> plan_splits(const Counts& counts, const SquareRootProport
     if (plan.members.size() < 2) continue;
     plan.halves = hellinger_kmeans(counts, roots, plan.members, fingerprint, 2,
                                    splitmix64_first(seed ^ splitmix64_first(static_cast<std::uint64_t>(k))), executor,
-                                   kPlanLloydRounds, hooks.check_interrupt);
+                                   kSplitLloydRounds, hooks.check_interrupt);
     std::size_t first = 0;
     for (std::uint32_t h : plan.halves.label) first += h == 0 ? 1 : 0;
     if (first == 0 || first == plan.members.size()) continue;

@@ -645,8 +645,6 @@ void rank_transfers(const Counts& counts, const EmState& state, const SampleRows
 // Seed of the bisection trees' 2-means: their draws are keyed on it and on
 // the samples' content, so a tree does not depend on the order of the samples.
 constexpr std::uint64_t kTreeSeed = 0x7472656573ULL;
-// Lloyd rounds of each division, as a split plan's (split_merge.cpp).
-constexpr int kTreeLloydRounds = 10;
 
 }  // namespace
 
@@ -670,7 +668,7 @@ std::vector<std::vector<std::uint32_t>> bisection_nodes(const Counts& counts,
     for (std::size_t m = 0; m < node.size(); ++m) part_fingerprint[m] = fingerprint[node[m]];
     const HellingerPartition halves =
         hellinger_kmeans(part, SquareRootProportions(part), {}, part_fingerprint, 2, kTreeSeed,
-                         executor, kTreeLloydRounds, between_rounds);
+                         executor, kSplitLloydRounds, between_rounds);
     std::vector<std::uint32_t> parts[2];
     for (std::size_t m = 0; m < node.size(); ++m) parts[halves.label[m] == 1 ? 1 : 0].push_back(node[m]);
     if (parts[0].empty() || parts[1].empty()) continue;
