@@ -113,7 +113,11 @@
     .Call(`_fastdmm_known_optima`, posteriors, nles, query, query_nle, tolerance)
 }
 
-.bisection_nodes <- function(counts, members) {
-    .Call(`_fastdmm_bisection_nodes`, counts, members)
+.bisection_nodes <- function(counts, members, by_rows) {
+    .Call(`_fastdmm_bisection_nodes`, counts, members, by_rows)
+}
+
+.hellinger_subset <- function(counts, members, k, by_rows, threads) {
+    .Call(`_fastdmm_hellinger_subset`, counts, members, k, by_rows, threads)
 }
 

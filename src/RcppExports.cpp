@@ -385,14 +385,30 @@ BEGIN_RCPP
 END_RCPP
 }
 // bisection_nodes
-Rcpp::List bisection_nodes(SEXP counts, SEXP members);
-RcppExport SEXP _fastdmm_bisection_nodes(SEXP countsSEXP, SEXP membersSEXP) {
+Rcpp::List bisection_nodes(SEXP counts, SEXP members, SEXP by_rows);
+RcppExport SEXP _fastdmm_bisection_nodes(SEXP countsSEXP, SEXP membersSEXP, SEXP by_rowsSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< SEXP >::type counts(countsSEXP);
     Rcpp::traits::input_parameter< SEXP >::type members(membersSEXP);
-    rcpp_result_gen = Rcpp::wrap(bisection_nodes(counts, members));
+    Rcpp::traits::input_parameter< SEXP >::type by_rows(by_rowsSEXP);
+    rcpp_result_gen = Rcpp::wrap(bisection_nodes(counts, members, by_rows));
+    return rcpp_result_gen;
+END_RCPP
+}
+// hellinger_subset
+Rcpp::List hellinger_subset(SEXP counts, SEXP members, SEXP k, SEXP by_rows, SEXP threads);
+RcppExport SEXP _fastdmm_hellinger_subset(SEXP countsSEXP, SEXP membersSEXP, SEXP kSEXP, SEXP by_rowsSEXP, SEXP threadsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type counts(countsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type members(membersSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type k(kSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type by_rows(by_rowsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(hellinger_subset(counts, members, k, by_rows, threads));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -426,7 +442,8 @@ static const R_CallMethodDef CallEntries[] = {
     {"_fastdmm_transfers_twice", (DL_FUNC) &_fastdmm_transfers_twice, 3},
     {"_fastdmm_em_reuse", (DL_FUNC) &_fastdmm_em_reuse, 4},
     {"_fastdmm_known_optima", (DL_FUNC) &_fastdmm_known_optima, 5},
-    {"_fastdmm_bisection_nodes", (DL_FUNC) &_fastdmm_bisection_nodes, 2},
+    {"_fastdmm_bisection_nodes", (DL_FUNC) &_fastdmm_bisection_nodes, 3},
+    {"_fastdmm_hellinger_subset", (DL_FUNC) &_fastdmm_hellinger_subset, 5},
     {NULL, NULL, 0}
 };
 

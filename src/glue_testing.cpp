@@ -2,6 +2,7 @@
 #include "glue.h"
 #include "glue_args.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <memory>
@@ -339,13 +340,11 @@ bool known_optima(SEXP posteriors, SEXP nles, SEXP query, SEXP query_nle, SEXP t
   return known.contains(as_state(q, read_double(query_nle, "query_nle", -1e300, 1e300)));
 }
 
-// The nodes of the bisection tree of `members` (1-based sample indices, distinct)
-// that transfers take their groups from, 1-based, for tests against R.
-// [[Rcpp::export(.bisection_nodes)]]
-Rcpp::List bisection_nodes(SEXP counts, SEXP members) {
+namespace {
+
+// `members`: 1-based sample indices, distinct, as 0-based rows in increasing order.
+std::vector<std::uint32_t> read_members(SEXP members, const fastdmm::Counts& data) {
   using namespace fastdmm_glue;
-  const std::shared_ptr<const fastdmm::Counts> table = count_table(counts);
-  const fastdmm::Counts& data = *table;
   const int* m = read_ints(members, "members", 1, static_cast<R_xlen_t>(data.n_samples),
                           "an integer vector of sample indices");
   const R_xlen_t n = XLENGTH(members);
@@ -359,13 +358,58 @@ Rcpp::List bisection_nodes(SEXP counts, SEXP members) {
     seen[m[i] - 1] = true;
     chosen.push_back(static_cast<std::uint32_t>(m[i] - 1));
   }
+  std::sort(chosen.begin(), chosen.end());
+  return chosen;
+}
+
+}  // namespace
+
+// The nodes of the bisection tree of `members` (1-based sample indices, distinct)
+// that transfers take their groups from, 1-based, for tests against R; each
+// division walks the members' rows (`by_rows`, as the search does) or the tiles.
+// [[Rcpp::export(.bisection_nodes)]]
+Rcpp::List bisection_nodes(SEXP counts, SEXP members, SEXP by_rows) {
+  using namespace fastdmm_glue;
+  const std::shared_ptr<const fastdmm::Counts> table = count_table(counts);
+  const fastdmm::Counts& data = *table;
+  const std::vector<std::uint32_t> chosen = read_members(members, data);
+  const bool rows = read_flag(by_rows, "by_rows");
   const fastdmm::SerialExecutor executor;
   const std::vector<std::vector<std::uint32_t>> nodes = fastdmm::bisection_nodes(
-      data, fastdmm::sample_fingerprints(data, executor), chosen, executor);
+      data, fastdmm::SquareRootProportions(data, rows), fastdmm::sample_fingerprints(data, executor),
+      chosen, executor);
   Rcpp::List out(nodes.size());
   for (std::size_t k = 0; k < nodes.size(); ++k) {
     Rcpp::IntegerVector node(nodes[k].begin(), nodes[k].end());
     out[k] = node + 1;
   }
   return out;
+}
+
+// The 2-means of some samples as split plans, kicks and trees run it (at most
+// kSplitLloydRounds Lloyd rounds), walking their rows (`by_rows`) or the
+// tiles: the labels (1..k) of the members in increasing order, the centres
+// (k x taxa) and the Lloyd rounds, for tests.
+// [[Rcpp::export(.hellinger_subset)]]
+Rcpp::List hellinger_subset(SEXP counts, SEXP members, SEXP k, SEXP by_rows, SEXP threads) {
+  using namespace fastdmm_glue;
+  const std::shared_ptr<const fastdmm::Counts> table = count_table(counts);
+  const fastdmm::Counts& data = *table;
+  const std::vector<std::uint32_t> chosen = read_members(members, data);
+  const int n_components = read_int(k, "k", 1, static_cast<int>(data.n_samples));
+  const bool rows = read_flag(by_rows, "by_rows");
+  const RcppParallelExecutor executor(read_int(threads, "threads", 1, kIntMax));
+  const fastdmm::HellingerPartition partition = fastdmm::hellinger_kmeans(
+      data, fastdmm::SquareRootProportions(data, rows), chosen,
+      fastdmm::sample_fingerprints(data, executor), static_cast<std::size_t>(n_components),
+      0x7472656573ULL, executor, fastdmm::kSplitLloydRounds);
+  Rcpp::IntegerVector labels(partition.label.begin(), partition.label.end());
+  Rcpp::NumericMatrix centres(n_components, static_cast<int>(data.n_taxa));
+  for (int c = 0; c < n_components; ++c) {
+    for (std::size_t j = 0; j < data.n_taxa; ++j) {
+      centres(c, static_cast<int>(j)) = partition.centres[c * data.n_taxa + j];
+    }
+  }
+  return Rcpp::List::create(Rcpp::Named("labels") = labels + 1, Rcpp::Named("centres") = centres,
+                            Rcpp::Named("iterations") = partition.iterations);
 }

@@ -1,4 +1,4 @@
-// Completes a count table from its tile layout and entries (depths, multinomial coefficients); the layout's offsets and pair order; the table of a subset of samples.
+// Completes a count table from its tile layout and entries (depths, multinomial coefficients); the layout's offsets and pair order; its row view; the table of a subset of samples.
 #include "counts.h"
 
 #include <algorithm>
@@ -200,6 +200,32 @@ Counts assemble_counts(TileLayout layout, SharedArray<std::uint16_t> row,
   fill_depths(counts, executor);
   counts.value_class = value_classes(counts.pair_ptr, counts.pair_value);
   return counts;
+}
+
+SampleRows sample_rows(const Counts& counts) {
+  const std::size_t N = counts.n_samples;
+  SampleRows rows;
+  rows.ptr.assign(N + 1, 0);
+  for (std::size_t t = 0; t < counts.n_tiles(); ++t) {
+    const std::size_t first = t * counts.tile_size;
+    const std::size_t begin = counts.tile_ptr[t * counts.n_taxa];
+    const std::size_t end = counts.tile_ptr[(t + 1) * counts.n_taxa];
+    for (std::size_t e = begin; e < end; ++e) ++rows.ptr[first + counts.tile_row[e] + 1];
+  }
+  for (std::size_t i = 0; i < N; ++i) rows.ptr[i + 1] += rows.ptr[i];
+  rows.taxon.resize(counts.nnz());
+  rows.pair.resize(counts.nnz());
+  std::vector<std::size_t> next(rows.ptr.begin(), rows.ptr.end() - 1);
+  // A tile's entries come taxon by taxon: each sample's in increasing taxon order.
+  for (std::size_t t = 0; t < counts.n_tiles(); ++t) {
+    const std::size_t first = t * counts.tile_size;
+    for_each_in_tile(counts, t, [&](std::size_t r, std::size_t j, std::uint32_t pair) {
+      const std::size_t at = next[first + r]++;
+      rows.taxon[at] = static_cast<std::uint32_t>(j);
+      rows.pair[at] = pair;
+    });
+  }
+  return rows;
 }
 
 Counts subset_table(const Counts& counts, const std::vector<std::uint32_t>& rows,

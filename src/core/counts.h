@@ -106,7 +106,8 @@ struct Counts {
   // per taxon); each pair's samples stay in increasing order too. Walks over
   // samples use it with per-sample accumulators (for_each_in_tile()), per-pair
   // sums tile after tile, and per-taxon sums in sample order a tile's entries as
-  // columns (TileColumns): there is no row view and no column view.
+  // columns (TileColumns). The table holds no row view and no column view; a
+  // search that moves samples makes a row view of its own (SampleRows).
   std::size_t tile_size = kSampleTile;
   std::vector<std::size_t> tile_ptr;
   SharedArray<std::uint16_t> tile_row;
@@ -364,6 +365,18 @@ std::vector<std::uint32_t> value_classes(const std::vector<std::size_t>& pair_pt
 // that sum per taxon in parallel split the work by these (results do not depend
 // on the split).
 std::vector<std::size_t> taxon_blocks(const Counts& counts, int threads);
+
+// A row view of a built table: each sample's non-zeros (taxon, pair) in
+// increasing taxon order, sample i's at ptr[i] .. ptr[i + 1]. The table keeps
+// none (8 more bytes per non-zero); the search makes one where it moves samples
+// (tables small enough for transfers, DESIGN.md section 8), so that a walk over
+// some samples costs what they hold, not what the table holds. O(nnz).
+struct SampleRows {
+  std::vector<std::size_t> ptr;
+  std::vector<std::uint32_t> taxon;
+  std::vector<std::uint32_t> pair;
+};
+SampleRows sample_rows(const Counts& counts);
 
 // The complete table of the samples `rows` (increasing, 0-based) of a built table,
 // owning its arrays: what building those rows from scratch gives (the row passes

@@ -18,17 +18,25 @@ std::vector<std::uint64_t> sample_fingerprints(const Counts& counts, const Execu
 
 // u_ij = sqrt(x_ij / J_i) = sqrt(c_p) / sqrt(J_i) for the pair p of x_ij: square
 // roots per distinct value and per sample, O(pairs + samples), never per non-zero.
+// With `with_rows`, it keeps the table's row view too (SampleRows, 8 bytes per
+// non-zero), and the k-means and nearest centres of some samples walk their
+// rows only: they cost what those samples hold, not what the table holds, with
+// the same result to the last bit (the same sums in the same order).
 class SquareRootProportions {
  public:
-  explicit SquareRootProportions(const Counts& counts);
+  explicit SquareRootProportions(const Counts& counts, bool with_rows = false);
   // u_ij of sample i's non-zero of pair p.
   double value(std::uint32_t pair, std::size_t i) const {
     return root_count_[pair] * inverse_root_depth_[i];
   }
+  // The row view, or null when it was made without one.
+  const SampleRows* rows() const { return has_rows_ ? &rows_ : nullptr; }
 
  private:
   std::vector<double> root_count_;
   std::vector<double> inverse_root_depth_;
+  bool has_rows_ = false;
+  SampleRows rows_;
 };
 
 struct HellingerPartition {
@@ -50,6 +58,7 @@ constexpr int kSplitLloydRounds = 10;
 // Vassilvitskii 2007) whose draws are exponential races keyed on (seed, round,
 // fingerprint), then Lloyd iterations until no label changes. `subset` lists the
 // samples to cluster, increasing (all when empty). Ties go to the lower component.
+// A subset is walked by its rows when `roots` has them, on the taxa it counts.
 // `between_rounds` is called on the calling thread after every seeding round and
 // Lloyd iteration (an interrupt check).
 HellingerPartition hellinger_kmeans(const Counts& counts, const SquareRootProportions& roots,
@@ -67,7 +76,8 @@ class HellingerCentres {
   // The nearest centre to each of `samples` (increasing; the lower index on
   // ties) into nearest[m], using ||u_i - c_k||^2 = 1 + ||c_k||^2 - 2 u_i . c_k:
   // one pass over the tiles holding them, the dot products accumulated per row
-  // of a tile (scratch of one tile's size), each in the sample's taxon order.
+  // of a tile (scratch of one tile's size), each in the sample's taxon order; or
+  // a walk along each sample's row when `roots` has the rows (the same sums).
   void nearest(const Counts& counts, const SquareRootProportions& roots,
                const std::vector<std::uint32_t>& samples, const Executor& executor,
                std::uint32_t* nearest) const;

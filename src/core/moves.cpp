@@ -93,9 +93,10 @@ LocalSearchResult local_search(const Counts& counts, const SquareRootProportions
   // The transfers that failed, kept across rounds for the same reason.
   TransferMemo own_failed;
   if (transfers_failed == nullptr) transfers_failed = &own_failed;
-  // Transfers draw their groups' bisection trees by the samples' fingerprints.
+  // Transfers divide their groups' bisection trees in the samples' geometry.
   TransferSettings transfer_settings = settings.transfer_settings;
   transfer_settings.fingerprint = &fingerprint;
+  transfer_settings.roots = &roots;
   for (int round = 0; round < settings.max_rounds; ++round) {
     // Whether every kind this round stopped because its candidates failed.
     bool exhausted = true;

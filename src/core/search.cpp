@@ -78,9 +78,13 @@ int start_kicks(const LocalSearchSettings& moves, const SearchOptions& options) 
   return moves.transfers || moves.split_merge ? std::max(0, options.kicks) : 0;
 }
 
-// What the k-means++ starts, the split plans and the kicks need of the table,
-// and the samples' fingerprints that re-splits key their pools on and the
-// transfers' bisection trees draw by (each empty when nothing uses it).
+// What the k-means++ starts, the split plans, the kicks and the transfers'
+// bisection trees need of the table, and the samples' fingerprints that
+// re-splits key their pools on and the trees draw by (each empty when nothing
+// uses it). Where transfers run (tables of at most transfer_samples samples)
+// the square-root proportions keep the table's row view, which the transfers'
+// rankings walk and on which 2-means of some samples (split plans, kicks,
+// trees) costs what those samples hold.
 struct TableGeometry {
   std::vector<std::uint64_t> fingerprint;
   SquareRootProportions roots;
@@ -90,14 +94,14 @@ TableGeometry table_geometry(const Counts& counts, const std::vector<StartSpec>&
                              const SearchOptions& options, const Executor& executor) {
   const LocalSearchSettings moves = moves_settings(counts, options);
   // Kicks split by k-means++ too.
-  bool roots = options.split_merge || start_kicks(moves, options) > 0;
+  bool roots = options.split_merge || start_kicks(moves, options) > 0 || moves.transfers;
   for (const auto& start : starts) roots |= start.kind == StartKind::kmeanspp;
   std::vector<std::uint64_t> fingerprint;
   if (roots || moves.resplits || moves.transfers) {
     fingerprint = sample_fingerprints(counts, executor);
   }
   if (!roots) return {std::move(fingerprint), SquareRootProportions(Counts())};
-  return {std::move(fingerprint), SquareRootProportions(counts)};
+  return {std::move(fingerprint), SquareRootProportions(counts, moves.transfers)};
 }
 
 // Makes the first state of every start and, when there are more starts than

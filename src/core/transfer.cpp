@@ -32,40 +32,6 @@ constexpr double kNewtonTrust = 1.0;
 
 double x_log_x(double x) { return x > 0.0 ? x * std::log(x) : 0.0; }
 
-// Each sample's non-zeros (taxon, count) in increasing taxon order, from the
-// tiles (the table keeps no row view): O(nnz), made once per ranking.
-struct SampleRows {
-  std::vector<std::size_t> ptr;
-  std::vector<std::uint32_t> taxon;
-  std::vector<std::uint32_t> pair;  // the entry's (taxon, count) pair
-};
-
-SampleRows sample_rows(const Counts& counts) {
-  const std::size_t N = counts.n_samples;
-  SampleRows rows;
-  rows.ptr.assign(N + 1, 0);
-  for (std::size_t t = 0; t < counts.n_tiles(); ++t) {
-    const std::size_t first = t * counts.tile_size;
-    const std::size_t begin = counts.tile_ptr[t * counts.n_taxa];
-    const std::size_t end = counts.tile_ptr[(t + 1) * counts.n_taxa];
-    for (std::size_t e = begin; e < end; ++e) ++rows.ptr[first + counts.tile_row[e] + 1];
-  }
-  for (std::size_t i = 0; i < N; ++i) rows.ptr[i + 1] += rows.ptr[i];
-  rows.taxon.resize(counts.nnz());
-  rows.pair.resize(counts.nnz());
-  std::vector<std::size_t> next(rows.ptr.begin(), rows.ptr.end() - 1);
-  // A tile's entries come taxon by taxon: each sample's in increasing taxon order.
-  for (std::size_t t = 0; t < counts.n_tiles(); ++t) {
-    const std::size_t first = t * counts.tile_size;
-    for_each_in_tile(counts, t, [&](std::size_t r, std::size_t j, std::uint32_t pair) {
-      const std::size_t at = next[first + r]++;
-      rows.taxon[at] = static_cast<std::uint32_t>(j);
-      rows.pair[at] = pair;
-    });
-  }
-  return rows;
-}
-
 // The change in -sum_k W_k log W_k (the weights' part of a hard partition's
 // NLE, up to a constant) when `moved` samples' mass goes from a to b.
 double weights_change(double wa, double wb, double moved) {
@@ -649,6 +615,7 @@ constexpr std::uint64_t kTreeSeed = 0x7472656573ULL;
 }  // namespace
 
 std::vector<std::vector<std::uint32_t>> bisection_nodes(const Counts& counts,
+                                                        const SquareRootProportions& roots,
                                                         const std::vector<std::uint64_t>& fingerprint,
                                                         std::vector<std::uint32_t> members,
                                                         const Executor& executor,
@@ -660,15 +627,8 @@ std::vector<std::vector<std::uint32_t>> bisection_nodes(const Counts& counts,
     const std::vector<std::uint32_t> node = std::move(open.back());
     open.pop_back();
     if (node.size() < 3) continue;
-    // Each division on the table of the part's own samples, so that it costs
-    // what the part holds, not what the table holds (the same 2-means: the
-    // same square-root proportions and fingerprints, summed in sample order).
-    const Counts part = subset_table(counts, node, executor);
-    std::vector<std::uint64_t> part_fingerprint(node.size());
-    for (std::size_t m = 0; m < node.size(); ++m) part_fingerprint[m] = fingerprint[node[m]];
-    const HellingerPartition halves =
-        hellinger_kmeans(part, SquareRootProportions(part), {}, part_fingerprint, 2, kTreeSeed,
-                         executor, kSplitLloydRounds, between_rounds);
+    const HellingerPartition halves = hellinger_kmeans(
+        counts, roots, node, fingerprint, 2, kTreeSeed, executor, kSplitLloydRounds, between_rounds);
     std::vector<std::uint32_t> parts[2];
     for (std::size_t m = 0; m < node.size(); ++m) parts[halves.label[m] == 1 ? 1 : 0].push_back(node[m]);
     if (parts[0].empty() || parts[1].empty()) continue;
@@ -697,7 +657,8 @@ void rank_groups(const Counts& counts, const SampleRows& rows, const Executor& e
   const std::size_t N = counts.n_samples, S = counts.n_taxa;
   // Each component's tree, made from its members (in any of its pairs' order).
   std::vector<const std::vector<std::vector<std::uint32_t>>*> tree(K, nullptr);
-  if (settings.fingerprint != nullptr && settings.fingerprint->size() == N) {
+  if (settings.fingerprint != nullptr && settings.fingerprint->size() == N &&
+      settings.roots != nullptr) {
     for (std::size_t p = 0; p < ranking.pairs.size(); ++p) {
       const std::size_t a = ranking.pairs[p].first;
       if (tree[a] != nullptr || ranking.order[p].size() < kTreeMembers) continue;
@@ -707,7 +668,8 @@ void rank_groups(const Counts& counts, const SampleRows& rows, const Executor& e
       auto known = trees.nodes.find(members);
       if (known == trees.nodes.end()) {
         std::vector<std::vector<std::uint32_t>> nodes =
-            bisection_nodes(counts, *settings.fingerprint, members, executor, between_rounds);
+            bisection_nodes(counts, *settings.roots, *settings.fingerprint, members, executor,
+                            between_rounds);
         known = trees.nodes.emplace(std::move(members), std::move(nodes)).first;
       }
       tree[a] = &known->second;
@@ -809,7 +771,14 @@ TransferResult transfer_moves(const Counts& counts, EmState& state,
     result.exhausted = true;
     return result;
   }
-  const SampleRows rows = sample_rows(counts);
+  // The row view: the roots' when they have one.
+  SampleRows own_rows;
+  const SampleRows* table_rows = settings.roots != nullptr ? settings.roots->rows() : nullptr;
+  if (table_rows == nullptr) {
+    own_rows = sample_rows(counts);
+    table_rows = &own_rows;
+  }
+  const SampleRows& rows = *table_rows;
   std::vector<double> evidence;
   const std::size_t N = counts.n_samples;
   std::vector<std::uint64_t> sample_key(N);

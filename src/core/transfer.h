@@ -87,11 +87,14 @@ struct TransferSettings {
   // member.
   bool all_singles = false;
   OptimiserOptions optimiser;
-  // The samples' content fingerprints (sample_fingerprints() of the table).
-  // When given, the groups of a component of kTreeMembers or more members are
-  // the nodes of its bisection tree (bisection_nodes()); otherwise, and for
-  // smaller components, the prefixes of its members in their order of cost.
+  // The samples' content fingerprints (sample_fingerprints() of the table) and
+  // square-root proportions. When both are given, the groups of a component of
+  // kTreeMembers or more members are the nodes of its bisection tree
+  // (bisection_nodes()); otherwise, and for smaller components, the prefixes of
+  // its members in their order of cost. The ranking walks the roots' row view
+  // when they have one (else it makes its own).
   const std::vector<std::uint64_t>* fingerprint = nullptr;
+  const SquareRootProportions* roots = nullptr;
 };
 
 struct TransferRecord {
@@ -129,8 +132,8 @@ struct TransferMemo {
 constexpr std::size_t kTreeMembers = 4;
 
 // The nodes of the bisection tree of `members` (samples, in any order): they
-// are divided in two by 2-means in Hellinger geometry (hellinger_kmeans() on
-// the table of their own rows, at most 10 Lloyd rounds, its draws keyed on a
+// are divided in two by 2-means in Hellinger geometry (hellinger_kmeans(), along
+// their rows when `roots` has them, at most 10 Lloyd rounds, its draws keyed on a
 // fixed seed and the samples' `fingerprint`, so that the tree does not depend
 // on their order up to rounding), each part of three or more again. Every part
 // of two or more samples is a node (sorted); the whole, the parts of one
@@ -139,6 +142,7 @@ constexpr std::size_t kTreeMembers = 4;
 // together, tend to fall in one node (DESIGN.md section 8, "Groups from the
 // samples' own structure"). `between_rounds` as for hellinger_kmeans().
 std::vector<std::vector<std::uint32_t>> bisection_nodes(const Counts& counts,
+                                                        const SquareRootProportions& roots,
                                                         const std::vector<std::uint64_t>& fingerprint,
                                                         std::vector<std::uint32_t> members,
                                                         const Executor& executor,

@@ -424,6 +424,42 @@ test_that("sums over a taxon's samples do not depend on the tiles or on windows 
   expect_identical(max.col(-distance, ties.method = "first"), labels)
 })
 
+test_that("2-means of some samples along their rows is the walk over the tiles to the bit (against R)", {
+  # Split plans, kicks and the transfers' bisection trees divide some samples
+  # by 2-means. Along the members' rows (the search's row view) it must give
+  # the labels and centres of the walk over the tiles to the last bit, on tiles
+  # of 7 samples and of the default size, for 1 and 2 threads; where Lloyd's
+  # rounds stopped before their cap, the centres are the members' mean
+  # square-root proportions per label (1e-12) and each member is nearest its own.
+  x <- simulate_counts(n = 90, n_taxa = 40, k = 3, depth = 500, seed = 7, precision = 3)
+  x[, 40] <- 0L
+  x[c(5, 50), 40] <- 3L
+  u <- sqrt(x / rowSums(x))
+  data <- fastdmm:::as_counts(x)
+  small <- fastdmm:::.retile_counts(data, 7L, FALSE)
+  set.seed(3)
+  subsets <- list(seq(1L, 90L, by = 3L), sort(sample(90L, 12L)), c(5L, 50L, 51L), 1:90)
+  converged <- 0L
+  for (members in subsets) for (k in 2:3) {
+    rows <- fastdmm:::.hellinger_subset(data, members, k, TRUE, 1L)
+    expect_identical(fastdmm:::.hellinger_subset(data, members, k, FALSE, 1L), rows)
+    expect_identical(fastdmm:::.hellinger_subset(small, members, k, TRUE, 2L), rows)
+    expect_identical(fastdmm:::.hellinger_subset(small, members, k, FALSE, 2L), rows)
+    expect_identical(fastdmm:::.hellinger_subset(data, rev(members), k, TRUE, 1L), rows)
+    expect_true(all(rows$labels %in% seq_len(k)))
+    if (rows$iterations < 10L) {
+      converged <- converged + 1L
+      sub <- u[members, , drop = FALSE]
+      used <- sort(unique(rows$labels))
+      means <- rowsum(sub, rows$labels) / as.vector(table(rows$labels))
+      expect_lt(max(abs(rows$centres[used, , drop = FALSE] - means)), 1e-12)
+      d <- sapply(seq_len(k), function(h) colSums((t(sub) - rows$centres[h, ])^2))
+      expect_identical(max.col(-d, ties.method = "first"), rows$labels)
+    }
+  }
+  expect_gte(converged, 4L)
+})
+
 test_that("a taxon with more than 65,536 distinct counts is stored and fitted exactly", {
   # 70,000 samples whose first taxon takes 70,000 distinct values: the tile view
   # must keep 32-bit pairs. The evidence against the brute-force sum; and a

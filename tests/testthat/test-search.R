@@ -587,7 +587,7 @@ test_that("transfers are promised what the Newton model of a dense refit promise
     members <- which(labels == a)
     if (length(members) < 2) next
     nodes <- if (length(members) >= 4) {
-      fastdmm:::.bisection_nodes(fastdmm:::as_counts(x), members)
+      fastdmm:::.bisection_nodes(fastdmm:::as_counts(x), members, TRUE)
     }
     for (b in setdiff(1:3, a)) {
       if (length(members) >= 4) {
@@ -625,7 +625,7 @@ test_that("groups come from bisection trees: nested halves, each a 2-means split
   u <- sqrt(x / rowSums(x))
   table <- fastdmm:::as_counts(x)
   members <- seq(2L, nrow(x), by = 2L)
-  nodes <- fastdmm:::.bisection_nodes(table, members)
+  nodes <- fastdmm:::.bisection_nodes(table, members, TRUE)
   expect_gte(length(nodes), 3L)
   expect_true(all(vapply(nodes, function(n) {
     length(n) >= 2L && length(n) < length(members) && all(n %in% members) && !is.unsorted(n)
@@ -660,9 +660,11 @@ test_that("groups come from bisection trees: nested halves, each a 2-means split
     divided <- divided + 1L
   }
   expect_gte(divided, 2L)
+  # The same tree when each division walks the tiles instead of the members' rows.
+  expect_identical(fastdmm:::.bisection_nodes(table, members, FALSE), nodes)
   # The same tree whatever the order of the samples in the table.
   perm <- rev(seq_len(nrow(x)))
-  moved <- fastdmm:::.bisection_nodes(fastdmm:::as_counts(x[perm, ]), match(members, perm))
+  moved <- fastdmm:::.bisection_nodes(fastdmm:::as_counts(x[perm, ]), match(members, perm), TRUE)
   as_sets <- function(l) sort(vapply(l, function(n) paste(sort(n), collapse = " "), ""))
   expect_identical(as_sets(lapply(moved, function(n) perm[n])), as_sets(nodes))
 })
