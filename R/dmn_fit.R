@@ -432,9 +432,11 @@ check_init <- function(init, k, n_samples) {
 #'   for the rest. Candidates are tried exactly in that order: every single
 #'   that promises a decrease (or goes to a component of one member, whose
 #'   promise is no guide), then the singles whose promised loss is within the
-#'   promise's second-order part, then groups until 20 have failed. The first
-#'   that lowers the NLE is kept, EM runs on, and the candidates are ranked
-#'   again. Groups are what moves replicate-like samples that only fit
+#'   promise's second-order part, then groups, then the rests of the trees
+#'   (A's members less one node, which stays behind as a community type of
+#'   its own while the rest joins B), until 20 groups and rests have failed.
+#'   The first that lowers the NLE is kept, EM runs on, and the candidates are
+#'   ranked again. Groups are what moves replicate-like samples that only fit
 #'   elsewhere together. Tables (or subsamples) of more than
 #'   5,000 samples are not given transfers.
 #' * Re-splits (for `k >= 3`, when `resplits = TRUE`): the

@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <iterator>
 #include <limits>
+#include <set>
 #include <utility>
 
 #include "evidence.h"
@@ -122,14 +124,19 @@ struct ComponentModel {
 struct GroupTerms {
   std::vector<double> t, u;
   std::vector<std::uint32_t> touched;
+  std::vector<std::uint32_t> count;  // the group's samples that count each taxon
   double a1 = 0.0, a2 = 0.0;
 
   void reset(std::size_t S) {
     if (t.size() != S) {
       t.assign(S, 0.0);
       u.assign(S, 0.0);
+      count.assign(S, 0);
     } else {
-      for (std::uint32_t j : touched) t[j] = u[j] = 0.0;
+      for (std::uint32_t j : touched) {
+        t[j] = u[j] = 0.0;
+        count[j] = 0;
+      }
     }
     touched.clear();
     a1 = a2 = 0.0;
@@ -145,7 +152,55 @@ struct GroupTerms {
       if (t[j] == 0.0 && u[j] == 0.0) touched.push_back(static_cast<std::uint32_t>(j));
       t[j] += m.pair_t[rows.pair[e]];
       u[j] += m.pair_u[rows.pair[e]];
+      ++count[j];
     }
+  }
+
+  // `promise` of the group less `part` (some of its samples): their terms
+  // taken out (a taxon only they count is dropped exactly), then put back as
+  // they were. O(part's entries + taxa the group counts), not a sum over the
+  // rest of the group.
+  template <class Promise>
+  double without(const Counts& counts, const SampleRows& rows,
+                 const std::vector<std::uint32_t>& part, const ComponentModel& m,
+                 Promise&& promise) {
+    struct Saved {
+      std::uint32_t taxon;
+      double t, u;
+    };
+    std::vector<Saved> saved;
+    const double a1_was = a1, a2_was = a2;
+    for (std::uint32_t i : part) {
+      const GammaValues at_depth = gamma_values<false, true>(m.total_alpha + counts.depth[i]);
+      a1 -= m.psi_total - at_depth.digamma;
+      a2 -= m.psi1_total - at_depth.trigamma;
+      for (std::size_t e = rows.ptr[i]; e < rows.ptr[i + 1]; ++e) {
+        const std::uint32_t j = rows.taxon[e];
+        saved.push_back({j, t[j], u[j]});
+        t[j] -= m.pair_t[rows.pair[e]];
+        u[j] -= m.pair_u[rows.pair[e]];
+        --count[j];
+      }
+    }
+    std::vector<std::uint32_t> counted;
+    for (std::uint32_t j : touched) {
+      if (count[j] > 0) {
+        counted.push_back(j);
+      } else {
+        t[j] = u[j] = 0.0;
+      }
+    }
+    touched.swap(counted);
+    const double value = promise(*this);
+    touched.swap(counted);
+    for (auto e = saved.rbegin(); e != saved.rend(); ++e) {
+      t[e->taxon] = e->t;
+      u[e->taxon] = e->u;
+      ++count[e->taxon];
+    }
+    a1 = a1_was;
+    a2 = a2_was;
+    return value;
   }
 
   // Half of g'^T H'^-1 g' for f' = f + sign * (the group's log evidence), sign
@@ -471,7 +526,7 @@ struct Ranking {
   std::vector<ComponentModel> models;
   std::vector<std::pair<std::size_t, std::size_t>> pairs;
   std::vector<std::vector<std::pair<double, std::uint32_t>>> order;  // per pair
-  bool groups_ranked = false;
+  bool groups_ranked = false, rests_ranked = false;
   // What the next ranking of the same transfer_moves() call reuses: a
   // component whose lambda and posterior column are bit for bit what they were
   // here (on deep tables, every component an accepted transfer did not touch:
@@ -648,12 +703,16 @@ namespace {
 // a's bisection tree (bisection_nodes(), kept in `trees` by a's members);
 // otherwise each prefix of two to members - 1 of a's members in their order
 // of cost. Each promised by the Newton model (GroupTerms), whose quadratic in
-// lambda over-promises for the taxa a single brings in or takes away.
+// lambda over-promises for the taxa a single brings in or takes away. With
+// `rests`, ranks the rests instead (once): for each node of a's tree, a's
+// other members, when they are two or more and not a node themselves (the
+// node stays in a as a community type of its own; DESIGN.md section 8).
 void rank_groups(const Counts& counts, const SampleRows& rows, const Executor& executor,
                  const TransferSettings& settings, std::size_t K, BisectionTrees& trees,
-                 const std::function<void()>& between_rounds, Ranking& ranking) {
-  if (ranking.groups_ranked) return;
-  ranking.groups_ranked = true;
+                 const std::function<void()>& between_rounds, bool rests, Ranking& ranking) {
+  bool& ranked = rests ? ranking.rests_ranked : ranking.groups_ranked;
+  if (ranked) return;
+  ranked = true;
   const std::size_t N = counts.n_samples, S = counts.n_taxa;
   // Each component's tree, made from its members (in any of its pairs' order).
   std::vector<const std::vector<std::vector<std::uint32_t>>*> tree(K, nullptr);
@@ -697,19 +756,53 @@ void rank_groups(const Counts& counts, const SampleRows& rows, const Executor& e
       if (tree[a] != nullptr) {
         cost_of.resize(N);
         for (const auto& o : order) cost_of[o.second] = o.first;
-        for (const std::vector<std::uint32_t>& node : *tree[a]) {
-          leave.reset(S);
-          join.reset(S);
-          double cost = 0.0;
-          for (std::uint32_t i : node) {
-            cost += cost_of[i];
-            leave.add(counts, rows, i, from);
-            join.add(counts, rows, i, to);
+        if (!rests) {
+          for (const std::vector<std::uint32_t>& node : *tree[a]) {
+            leave.reset(S);
+            join.reset(S);
+            double cost = 0.0;
+            for (std::uint32_t i : node) {
+              cost += cost_of[i];
+              leave.add(counts, rows, i, from);
+              join.add(counts, rows, i, to);
+            }
+            add(node, cost);
           }
-          add(node, cost);
+          continue;
+        }
+        // The rests: every member's terms once, each node's taken out.
+        std::vector<std::uint32_t> members;
+        for (const auto& o : order) members.push_back(o.second);
+        std::sort(members.begin(), members.end());
+        leave.reset(S);
+        join.reset(S);
+        double total = 0.0;
+        for (std::uint32_t i : members) {
+          total += cost_of[i];
+          leave.add(counts, rows, i, from);
+          join.add(counts, rows, i, to);
+        }
+        const std::set<std::vector<std::uint32_t>> is_node(tree[a]->begin(), tree[a]->end());
+        for (const std::vector<std::uint32_t>& node : *tree[a]) {
+          TransferCandidate c;
+          std::set_difference(members.begin(), members.end(), node.begin(), node.end(),
+                              std::back_inserter(c.samples));
+          if (c.samples.size() < 2 || is_node.count(c.samples) != 0) continue;
+          double cost = total;
+          for (std::uint32_t i : node) cost -= cost_of[i];
+          c.from = a;
+          c.to = b;
+          c.predicted =
+              cost + weights_change(wa, wb, static_cast<double>(c.samples.size())) -
+              leave.without(counts, rows, node, from,
+                            [&](const GroupTerms& g) { return g.decrement(from, 1.0); }) -
+              join.without(counts, rows, node, to,
+                           [&](const GroupTerms& g) { return g.decrement(to, -1.0); });
+          found[p].push_back(std::move(c));
         }
         continue;
       }
+      if (rests) continue;
       leave.reset(S);
       join.reset(S);
       double cost = 0.0;
@@ -723,7 +816,8 @@ void rank_groups(const Counts& counts, const SampleRows& rows, const Executor& e
       }
     }
   });
-  std::vector<TransferCandidate>& groups = ranking.candidates.groups;
+  std::vector<TransferCandidate>& groups =
+      rests ? ranking.candidates.rests : ranking.candidates.groups;
   for (auto& list : found) {
     for (auto& c : list) groups.push_back(std::move(c));
   }
@@ -862,7 +956,7 @@ TransferResult transfer_moves(const Counts& counts, EmState& state,
       result.trials.push_back(record);
       return record.accepted;
     };
-    // The singles chosen above, then the near ones, then groups until
+    // The singles chosen above, then the near ones, then groups and rests until
     // max_failures of them failed or they promise no decrease: on real tables
     // a group was kept in about one trial of a hundred, so they wait until
     // no single improves the state (and are ranked only then).
@@ -873,14 +967,19 @@ TransferResult transfer_moves(const Counts& counts, EmState& state,
       }
     }
     if (!accepted && tried < settings.max_trials) {
-      rank_groups(counts, rows, executor, settings, K, (memo != nullptr ? *memo : own).trees,
-                  hooks.check_interrupt, ranking);
-      const std::vector<TransferCandidate>& groups = ranked.groups;
-      for (std::size_t g = 0; g < groups.size() && !accepted && tried < settings.max_trials &&
-                              static_cast<int>(g) < settings.max_failures &&
-                              groups[g].predicted < 0.0;
-           ++g) {
-        accepted = try_candidate(groups[g]);
+      // Groups, then rests, until max_failures of them failed: the rests are
+      // ranked only when the groups left some of those trials.
+      int failures = 0;
+      for (const bool rests : {false, true}) {
+        if (accepted || failures >= settings.max_failures) break;
+        rank_groups(counts, rows, executor, settings, K, (memo != nullptr ? *memo : own).trees,
+                    hooks.check_interrupt, rests, ranking);
+        const std::vector<TransferCandidate>& groups = rests ? ranked.rests : ranked.groups;
+        for (std::size_t g = 0; g < groups.size() && !accepted && tried < settings.max_trials &&
+                                failures < settings.max_failures && groups[g].predicted < 0.0;
+             ++g, ++failures) {
+          accepted = try_candidate(groups[g]);
+        }
       }
     }
     if (!accepted) {

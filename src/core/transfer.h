@@ -48,6 +48,9 @@ struct TransferCandidate {
 struct TransferCandidates {
   std::vector<TransferCandidate> singles;
   std::vector<TransferCandidate> groups;
+  // A component's members but one node of its bisection tree: the node stays
+  // as its own community type and the rest joins the other component.
+  std::vector<TransferCandidate> rests;
   std::vector<std::size_t> members;  // per component: the samples labelled with it
 };
 
@@ -79,7 +82,7 @@ bool keep_if_lower(const Counts& counts, EmState& state, EmState& trial, double 
 
 struct TransferSettings {
   EmSettings em;            // the fit's EM settings: EM runs on from an accepted transfer
-  int max_failures = 20;    // failed trials of groups before their list is given up
+  int max_failures = 20;    // failed trials of groups and rests before they are given up
   int max_trials = 100000;  // trials at most in one call
   // Every single tried, in the order of refit_gain()'s promise, until none
   // lowers the NLE (Hartigan's exchange with the two components refitted);
@@ -152,8 +155,8 @@ std::vector<std::vector<std::uint32_t>> bisection_nodes(const Counts& counts,
 // turn: every single that promises a decrease or goes to a component of one
 // member (with all_singles every single), in the order of their promise; then
 // the singles whose promised loss is smaller than the promise's second-order
-// part (`spread`); then groups until max_failures of them failed or they
-// promise no decrease. A trial refits the two components on their new members
+// part (`spread`); then groups, then the rests (a component less one node of
+// its tree), until max_failures of both failed or they promise no decrease. A trial refits the two components on their new members
 // (warm started M-steps, run to the optimiser's convergence) and computes the
 // exact NLE at the result; the first that lowers the NLE by more than the EM
 // threshold is kept, EM runs on from it, and the state is ranked again. A

@@ -539,6 +539,34 @@ test_that("a transfer that failed is not refitted while its two components keep 
   expect_identical(result$nle_memo, result$nle_first)
 })
 
+# The Newton model's promise for moving the samples `moving` from component a
+# to b of `fit` (0/1 posteriors), in dense R: the change at fixed parameters and
+# weights less half of g' H'^-1 g' for both components, g' and H' the dense
+# gradient and Hessian of a component's objective with the samples moved.
+dense_group_promise <- function(x, fit) {
+  z <- fit$group
+  lambda <- log(fitted(fit))
+  e <- dense_log_evidence(x, exp(lambda))
+  weights <- colSums(z)
+  x_log_x <- function(v) ifelse(v > 0, v * log(v), 0)
+  decrement <- function(k, zk) {
+    g <- dense_gradient(x, zk, lambda[, k])
+    h <- dense_hessian(x, zk, lambda[, k])
+    if (min(eigen(h, symmetric = TRUE, only.values = TRUE)$values) <= 0) return(0)
+    0.5 * sum(g * solve(h, g))
+  }
+  function(moving, a, b) {
+    leave <- z[, a]
+    leave[moving] <- leave[moving] - 1
+    join <- z[, b]
+    join[moving] <- join[moving] + 1
+    m <- length(moving)
+    sum(e[moving, a] - e[moving, b]) -
+      (x_log_x(weights[a] - m) + x_log_x(weights[b] + m) - x_log_x(weights[a]) -
+         x_log_x(weights[b])) - decrement(a, leave) - decrement(b, join)
+  }
+}
+
 test_that("transfers are promised what the Newton model of a dense refit promises", {
   # A wide sparse deep table: each component counts few of the taxa, so the
   # ranking's closed forms for a component's absent taxa carry most of each
@@ -558,27 +586,9 @@ test_that("transfers are promised what the Newton model of a dense refit promise
   moved <- fit_with(TRUE)
   z <- plain$group
   expect_lt(max(abs(z - round(z))), 1e-10)
-  lambda <- log(fitted(plain))
-  e <- dense_log_evidence(x, exp(lambda))
   labels <- max.col(z, "first")
-  weights <- colSums(z)
-  x_log_x <- function(v) ifelse(v > 0, v * log(v), 0)
-  decrement <- function(k, zk) {
-    g <- dense_gradient(x, zk, lambda[, k])
-    h <- dense_hessian(x, zk, lambda[, k])
-    if (min(eigen(h, symmetric = TRUE, only.values = TRUE)$values) <= 0) return(0)
-    0.5 * sum(g * solve(h, g))
-  }
-  promise <- function(moving, a, b) {
-    leave <- z[, a]
-    leave[moving] <- leave[moving] - 1
-    join <- z[, b]
-    join[moving] <- join[moving] + 1
-    m <- length(moving)
-    sum(e[moving, a] - e[moving, b]) -
-      (x_log_x(weights[a] - m) + x_log_x(weights[b] + m) - x_log_x(weights[a]) -
-         x_log_x(weights[b])) - decrement(a, leave) - decrement(b, join)
-  }
+  e <- dense_log_evidence(x, exp(log(fitted(plain))))
+  promise <- dense_group_promise(x, plain)
   # A component of four or more members offers the nodes of its bisection
   # tree (checked in the next test); a smaller one the prefixes of its
   # members in their order of cost.
@@ -610,6 +620,48 @@ test_that("transfers are promised what the Newton model of a dense refit promise
   singles <- first$predicted[first$samples == 1]
   expect_true(all(singles < 0))
   expect_false(is.unsorted(singles))
+})
+
+test_that("rests (a component less one node of its tree) follow the groups, promised as groups (against R)", {
+  # Two components of eight members on a wide sparse deep table: the groups
+  # (tree nodes) promise a decrease fewer than 20 times, so the rests are
+  # ranked and tried after them, until 20 trials of both have failed. At the
+  # search's end no group nor rest is kept, so all were tried at the final
+  # state: the nodes' promises in increasing order, then the rests' (each
+  # component's members less a node, of two or more samples and not itself a
+  # node), each the dense Newton model's promise to 1e-8 relative (the rests'
+  # terms are the whole component's less the node's).
+  x <- wide_sparse_counts(16, 200, 2, common = 25, rare = 0.02, depth = 2000, seed = 1)
+  moved <- dmn_fit(x, 2, seed = 1, init = "kmeans++", nstart = 1, threads = 1,
+                   search = dmn_search(transfers = TRUE, split_merge = FALSE))
+  z <- moved$group
+  expect_lt(max(abs(z - round(z))), 1e-10)
+  labels <- max.col(z, "first")
+  promise <- dense_group_promise(x, moved)
+  table <- fastdmm:::as_counts(x)
+  groups <- rests <- c()
+  for (a in 1:2) {
+    members <- which(labels == a)
+    expect_gte(length(members), 4L)
+    nodes <- fastdmm:::.bisection_nodes(table, members, TRUE)
+    keys <- vapply(nodes, paste, "", collapse = " ")
+    for (node in nodes) {
+      groups <- c(groups, promise(node, a, 3 - a))
+      rest <- setdiff(members, node)
+      if (length(rest) >= 2 && !(paste(rest, collapse = " ") %in% keys)) {
+        rests <- c(rests, promise(rest, a, 3 - a))
+      }
+    }
+  }
+  groups <- sort(groups[groups < 0])
+  rests <- sort(rests[rests < 0])
+  expect_lt(length(groups), 20L)
+  expect_gt(length(rests), 0L)
+  expected <- head(c(groups, rests), 20L)
+  trials <- moved$moves[moved$moves$samples > 1, ]
+  expect_false(any(trials$accepted))
+  expect_identical(nrow(trials), length(expected))
+  expect_lt(max(abs(trials$predicted - expected)) / max(abs(expected)), 1e-8)
 })
 
 test_that("groups come from bisection trees: nested halves, each a 2-means split (against R)", {
