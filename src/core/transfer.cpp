@@ -756,32 +756,27 @@ void rank_groups(const Counts& counts, const SampleRows& rows, const Executor& e
       if (tree[a] != nullptr) {
         cost_of.resize(N);
         for (const auto& o : order) cost_of[o.second] = o.first;
-        if (!rests) {
-          for (const std::vector<std::uint32_t>& node : *tree[a]) {
-            leave.reset(S);
-            join.reset(S);
-            double cost = 0.0;
-            for (std::uint32_t i : node) {
-              cost += cost_of[i];
-              leave.add(counts, rows, i, from);
-              join.add(counts, rows, i, to);
-            }
-            add(node, cost);
+        // leave and join made the terms of `samples`; returns their cost.
+        const auto terms_of = [&](const std::vector<std::uint32_t>& samples) {
+          leave.reset(S);
+          join.reset(S);
+          double cost = 0.0;
+          for (std::uint32_t i : samples) {
+            cost += cost_of[i];
+            leave.add(counts, rows, i, from);
+            join.add(counts, rows, i, to);
           }
+          return cost;
+        };
+        if (!rests) {
+          for (const std::vector<std::uint32_t>& node : *tree[a]) add(node, terms_of(node));
           continue;
         }
         // The rests: every member's terms once, each node's taken out.
         std::vector<std::uint32_t> members;
         for (const auto& o : order) members.push_back(o.second);
         std::sort(members.begin(), members.end());
-        leave.reset(S);
-        join.reset(S);
-        double total = 0.0;
-        for (std::uint32_t i : members) {
-          total += cost_of[i];
-          leave.add(counts, rows, i, from);
-          join.add(counts, rows, i, to);
-        }
+        const double total = terms_of(members);
         const std::set<std::vector<std::uint32_t>> is_node(tree[a]->begin(), tree[a]->end());
         for (const std::vector<std::uint32_t>& node : *tree[a]) {
           TransferCandidate c;
