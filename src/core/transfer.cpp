@@ -716,6 +716,7 @@ void rank_groups(const Counts& counts, const SampleRows& rows, const Executor& e
   const std::size_t N = counts.n_samples, S = counts.n_taxa;
   // Each component's tree, made from its members (in any of its pairs' order).
   std::vector<const std::vector<std::vector<std::uint32_t>>*> tree(K, nullptr);
+  std::vector<const std::vector<std::uint32_t>*> tree_members(K, nullptr);  // sorted
   if (settings.fingerprint != nullptr && settings.fingerprint->size() == N &&
       settings.roots != nullptr) {
     for (std::size_t p = 0; p < ranking.pairs.size(); ++p) {
@@ -732,8 +733,45 @@ void rank_groups(const Counts& counts, const SampleRows& rows, const Executor& e
         known = trees.nodes.emplace(std::move(members), std::move(nodes)).first;
       }
       tree[a] = &known->second;
+      tree_members[a] = &known->first;
     }
   }
+  // What leaving a promises (its decrement) for each node of a's tree, or with
+  // `rests` for each node's rest (the members less the node; empty when not
+  // offered: fewer than two samples, or a node itself): the same for every
+  // target component, so computed once per node rather than per pair.
+  std::vector<std::vector<double>> leave_gain(K);
+  std::vector<std::vector<std::vector<std::uint32_t>>> rest_of(K);
+  executor.parallel_for(K, [&](std::size_t begin, std::size_t end) {
+    GroupTerms leave;
+    for (std::size_t a = begin; a < end; ++a) {
+      if (tree[a] == nullptr) continue;
+      const ComponentModel& from = ranking.models[a];
+      const std::vector<std::vector<std::uint32_t>>& nodes = *tree[a];
+      const auto leave_decrement = [&](const GroupTerms& g) { return g.decrement(from, 1.0); };
+      if (!rests) {
+        for (const std::vector<std::uint32_t>& node : nodes) {
+          leave.reset(S);
+          for (std::uint32_t i : node) leave.add(counts, rows, i, from);
+          leave_gain[a].push_back(leave_decrement(leave));
+        }
+        continue;
+      }
+      const std::vector<std::uint32_t>& members = *tree_members[a];
+      const std::set<std::vector<std::uint32_t>> is_node(nodes.begin(), nodes.end());
+      leave.reset(S);
+      for (std::uint32_t i : members) leave.add(counts, rows, i, from);
+      for (const std::vector<std::uint32_t>& node : nodes) {
+        std::vector<std::uint32_t> rest;
+        std::set_difference(members.begin(), members.end(), node.begin(), node.end(),
+                            std::back_inserter(rest));
+        const bool offered = rest.size() >= 2 && is_node.count(rest) == 0;
+        leave_gain[a].push_back(offered ? leave.without(counts, rows, node, from, leave_decrement)
+                                        : 0.0);
+        rest_of[a].push_back(offered ? std::move(rest) : std::vector<std::uint32_t>());
+      }
+    }
+  });
   std::vector<std::vector<TransferCandidate>> found(ranking.pairs.size());
   executor.parallel_for(ranking.pairs.size(), [&](std::size_t begin, std::size_t end) {
     GroupTerms leave, join;
@@ -756,42 +794,44 @@ void rank_groups(const Counts& counts, const SampleRows& rows, const Executor& e
       if (tree[a] != nullptr) {
         cost_of.resize(N);
         for (const auto& o : order) cost_of[o.second] = o.first;
-        // leave and join made the terms of `samples`; returns their cost.
+        // join made the terms of `samples`; returns their cost.
         const auto terms_of = [&](const std::vector<std::uint32_t>& samples) {
-          leave.reset(S);
           join.reset(S);
           double cost = 0.0;
           for (std::uint32_t i : samples) {
             cost += cost_of[i];
-            leave.add(counts, rows, i, from);
             join.add(counts, rows, i, to);
           }
           return cost;
         };
+        const std::vector<std::vector<std::uint32_t>>& nodes = *tree[a];
         if (!rests) {
-          for (const std::vector<std::uint32_t>& node : *tree[a]) add(node, terms_of(node));
+          for (std::size_t n = 0; n < nodes.size(); ++n) {
+            TransferCandidate c;
+            c.samples = nodes[n];
+            c.from = a;
+            c.to = b;
+            c.predicted = terms_of(nodes[n]) +
+                          weights_change(wa, wb, static_cast<double>(c.samples.size())) -
+                          leave_gain[a][n] - join.decrement(to, -1.0);
+            found[p].push_back(std::move(c));
+          }
           continue;
         }
         // The rests: every member's terms once, each node's taken out.
-        std::vector<std::uint32_t> members;
-        for (const auto& o : order) members.push_back(o.second);
-        std::sort(members.begin(), members.end());
-        const double total = terms_of(members);
-        const std::set<std::vector<std::uint32_t>> is_node(tree[a]->begin(), tree[a]->end());
-        for (const std::vector<std::uint32_t>& node : *tree[a]) {
+        const double total = terms_of(*tree_members[a]);
+        for (std::size_t n = 0; n < nodes.size(); ++n) {
+          if (rest_of[a][n].empty()) continue;
           TransferCandidate c;
-          std::set_difference(members.begin(), members.end(), node.begin(), node.end(),
-                              std::back_inserter(c.samples));
-          if (c.samples.size() < 2 || is_node.count(c.samples) != 0) continue;
+          c.samples = rest_of[a][n];
           double cost = total;
-          for (std::uint32_t i : node) cost -= cost_of[i];
+          for (std::uint32_t i : nodes[n]) cost -= cost_of[i];
           c.from = a;
           c.to = b;
           c.predicted =
               cost + weights_change(wa, wb, static_cast<double>(c.samples.size())) -
-              leave.without(counts, rows, node, from,
-                            [&](const GroupTerms& g) { return g.decrement(from, 1.0); }) -
-              join.without(counts, rows, node, to,
+              leave_gain[a][n] -
+              join.without(counts, rows, nodes[n], to,
                            [&](const GroupTerms& g) { return g.decrement(to, -1.0); });
           found[p].push_back(std::move(c));
         }
