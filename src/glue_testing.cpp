@@ -387,8 +387,8 @@ Rcpp::List bisection_nodes(SEXP counts, SEXP members, SEXP by_rows) {
 }
 
 // The 2-means of some samples as split plans, kicks and trees run it (at most
-// kSplitLloydRounds Lloyd rounds), walking their rows (`by_rows`) or the
-// tiles: the labels (1..k) of the members in increasing order, the centres
+// kSplitLloydRounds Lloyd rounds, the trees' seed), walking their rows
+// (`by_rows`) or the tiles: the labels (1..k) of the members in increasing order, the centres
 // (k x taxa) and the Lloyd rounds, for tests.
 // [[Rcpp::export(.hellinger_subset)]]
 Rcpp::List hellinger_subset(SEXP counts, SEXP members, SEXP k, SEXP by_rows, SEXP threads) {
@@ -402,7 +402,7 @@ Rcpp::List hellinger_subset(SEXP counts, SEXP members, SEXP k, SEXP by_rows, SEX
   const fastdmm::HellingerPartition partition = fastdmm::hellinger_kmeans(
       data, fastdmm::SquareRootProportions(data, rows), chosen,
       fastdmm::sample_fingerprints(data, executor), static_cast<std::size_t>(n_components),
-      0x7472656573ULL, executor, fastdmm::kSplitLloydRounds);
+      fastdmm::kTreeSeed, executor, fastdmm::kSplitLloydRounds);
   Rcpp::IntegerVector labels(partition.label.begin(), partition.label.end());
   Rcpp::NumericMatrix centres(n_components, static_cast<int>(data.n_taxa));
   for (int c = 0; c < n_components; ++c) {

@@ -97,9 +97,7 @@ TableGeometry table_geometry(const Counts& counts, const std::vector<StartSpec>&
   bool roots = options.split_merge || start_kicks(moves, options) > 0 || moves.transfers;
   for (const auto& start : starts) roots |= start.kind == StartKind::kmeanspp;
   std::vector<std::uint64_t> fingerprint;
-  if (roots || moves.resplits || moves.transfers) {
-    fingerprint = sample_fingerprints(counts, executor);
-  }
+  if (roots || moves.resplits) fingerprint = sample_fingerprints(counts, executor);
   if (!roots) return {std::move(fingerprint), SquareRootProportions(Counts())};
   return {std::move(fingerprint), SquareRootProportions(counts, moves.transfers)};
 }

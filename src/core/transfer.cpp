@@ -663,10 +663,6 @@ void rank_transfers(const Counts& counts, const EmState& state, const SampleRows
   sort_by_promise(out.singles);
 }
 
-// Seed of the bisection trees' 2-means: their draws are keyed on it and on
-// the samples' content, so a tree does not depend on the order of the samples.
-constexpr std::uint64_t kTreeSeed = 0x7472656573ULL;
-
 }  // namespace
 
 std::vector<std::vector<std::uint32_t>> bisection_nodes(const Counts& counts,
@@ -782,13 +778,16 @@ void rank_groups(const Counts& counts, const SampleRows& rows, const Executor& e
       const ComponentModel& from = ranking.models[a];
       const ComponentModel& to = ranking.models[b];
       const double wa = ranking.histograms[a].total, wb = ranking.histograms[b].total;
-      const auto add = [&](const std::vector<std::uint32_t>& samples, double cost) {
+      // A candidate: its fixed-parameter cost and weights' term, less what
+      // refitting a without the samples and b with them promises.
+      const auto add = [&](const std::vector<std::uint32_t>& samples, double cost,
+                           double leave_decrement, double join_decrement) {
         TransferCandidate c;
         c.samples = samples;
         c.from = a;
         c.to = b;
         c.predicted = cost + weights_change(wa, wb, static_cast<double>(samples.size())) -
-                      leave.decrement(from, 1.0) - join.decrement(to, -1.0);
+                      leave_decrement - join_decrement;
         found[p].push_back(std::move(c));
       };
       if (tree[a] != nullptr) {
@@ -807,14 +806,8 @@ void rank_groups(const Counts& counts, const SampleRows& rows, const Executor& e
         const std::vector<std::vector<std::uint32_t>>& nodes = *tree[a];
         if (!rests) {
           for (std::size_t n = 0; n < nodes.size(); ++n) {
-            TransferCandidate c;
-            c.samples = nodes[n];
-            c.from = a;
-            c.to = b;
-            c.predicted = terms_of(nodes[n]) +
-                          weights_change(wa, wb, static_cast<double>(c.samples.size())) -
-                          leave_gain[a][n] - join.decrement(to, -1.0);
-            found[p].push_back(std::move(c));
+            const double cost = terms_of(nodes[n]);
+            add(nodes[n], cost, leave_gain[a][n], join.decrement(to, -1.0));
           }
           continue;
         }
@@ -822,18 +815,11 @@ void rank_groups(const Counts& counts, const SampleRows& rows, const Executor& e
         const double total = terms_of(*tree_members[a]);
         for (std::size_t n = 0; n < nodes.size(); ++n) {
           if (rest_of[a][n].empty()) continue;
-          TransferCandidate c;
-          c.samples = rest_of[a][n];
           double cost = total;
           for (std::uint32_t i : nodes[n]) cost -= cost_of[i];
-          c.from = a;
-          c.to = b;
-          c.predicted =
-              cost + weights_change(wa, wb, static_cast<double>(c.samples.size())) -
-              leave_gain[a][n] -
+          add(rest_of[a][n], cost, leave_gain[a][n],
               join.without(counts, rows, nodes[n], to,
-                           [&](const GroupTerms& g) { return g.decrement(to, -1.0); });
-          found[p].push_back(std::move(c));
+                           [&](const GroupTerms& g) { return g.decrement(to, -1.0); }));
         }
         continue;
       }
@@ -847,7 +833,7 @@ void rank_groups(const Counts& counts, const SampleRows& rows, const Executor& e
         leave.add(counts, rows, order[m].second, from);
         join.add(counts, rows, order[m].second, to);
         prefix.push_back(order[m].second);
-        if (m > 0) add(prefix, cost);
+        if (m > 0) add(prefix, cost, leave.decrement(from, 1.0), join.decrement(to, -1.0));
       }
     }
   });

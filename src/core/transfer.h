@@ -134,6 +134,10 @@ struct TransferMemo {
 // bisection tree (when the samples' geometry is given, TransferSettings).
 constexpr std::size_t kTreeMembers = 4;
 
+// Seed of the bisection trees' 2-means: their draws are keyed on it and on
+// the samples' content, so a tree does not depend on the order of the samples.
+constexpr std::uint64_t kTreeSeed = 0x7472656573ULL;
+
 // The nodes of the bisection tree of `members` (samples, in any order): they
 // are divided in two by 2-means in Hellinger geometry (hellinger_kmeans(), along
 // their rows when `roots` has them, at most 10 Lloyd rounds, its draws keyed on a
@@ -156,12 +160,13 @@ std::vector<std::vector<std::uint32_t>> bisection_nodes(const Counts& counts,
 // member (with all_singles every single), in the order of their promise; then
 // the singles whose promised loss is smaller than the promise's second-order
 // part (`spread`); then groups, then the rests (a component less one node of
-// its tree), until max_failures of both failed or they promise no decrease. A trial refits the two components on their new members
-// (warm started M-steps, run to the optimiser's convergence) and computes the
-// exact NLE at the result; the first that lowers the NLE by more than the EM
-// threshold is kept, EM runs on from it, and the state is ranked again. A
-// candidate in `memo` (this call's own when null) counts as failed without a
-// trial, and is not recorded. Ends at a ranking whose trials all fail, after
+// its tree), until max_failures of both failed or they promise no decrease. A
+// trial refits the two components on their new members (warm started M-steps,
+// run to the optimiser's convergence) and computes the exact NLE at the
+// result; the first that lowers the NLE by more than the EM threshold is kept,
+// EM runs on from it, and the state is ranked again. A candidate in `memo`
+// (this call's own when null) counts as failed without a trial, and is not
+// recorded. Ends at a ranking whose trials all fail, after
 // max_trials trials, or, with `known`, when an accepted transfer reaches one of
 // those optima (at_known_optimum).
 TransferResult transfer_moves(const Counts& counts, EmState& state,
