@@ -117,6 +117,10 @@
     .Call(`_fastdmm_bisection_nodes`, counts, members, by_rows)
 }
 
+.model_division <- function(counts, members, threads) {
+    .Call(`_fastdmm_model_division`, counts, members, threads)
+}
+
 .hellinger_subset <- function(counts, members, k, by_rows, threads) {
     .Call(`_fastdmm_hellinger_subset`, counts, members, k, by_rows, threads)
 }

@@ -422,7 +422,10 @@ check_init <- function(init, k, n_samples) {
 #'   candidate, and so is each group: when A has four members or more, each
 #'   node of A's bisection tree (its members divided in two by 2-means on
 #'   square-root proportions, each part of three or more divided again; every
-#'   part of two or more samples but the whole is a node), otherwise each
+#'   part of two or more samples but the whole is a node) and the two halves
+#'   A's members fall into when they are divided by the model itself (the
+#'   tree's first 2-means division, then EM and single transfers on A's
+#'   members alone with two components), otherwise each
 #'   leading group in that order. All are ranked by
 #'   the change in NLE that
 #'   refitting the two components promises: for a group, a Newton step on

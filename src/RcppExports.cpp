@@ -397,6 +397,19 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// model_division
+Rcpp::List model_division(SEXP counts, SEXP members, SEXP threads);
+RcppExport SEXP _fastdmm_model_division(SEXP countsSEXP, SEXP membersSEXP, SEXP threadsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type counts(countsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type members(membersSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type threads(threadsSEXP);
+    rcpp_result_gen = Rcpp::wrap(model_division(counts, members, threads));
+    return rcpp_result_gen;
+END_RCPP
+}
 // hellinger_subset
 Rcpp::List hellinger_subset(SEXP counts, SEXP members, SEXP k, SEXP by_rows, SEXP threads);
 RcppExport SEXP _fastdmm_hellinger_subset(SEXP countsSEXP, SEXP membersSEXP, SEXP kSEXP, SEXP by_rowsSEXP, SEXP threadsSEXP) {
@@ -443,6 +456,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_fastdmm_em_reuse", (DL_FUNC) &_fastdmm_em_reuse, 4},
     {"_fastdmm_known_optima", (DL_FUNC) &_fastdmm_known_optima, 5},
     {"_fastdmm_bisection_nodes", (DL_FUNC) &_fastdmm_bisection_nodes, 3},
+    {"_fastdmm_model_division", (DL_FUNC) &_fastdmm_model_division, 3},
     {"_fastdmm_hellinger_subset", (DL_FUNC) &_fastdmm_hellinger_subset, 5},
     {NULL, NULL, 0}
 };

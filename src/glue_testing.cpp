@@ -386,6 +386,29 @@ Rcpp::List bisection_nodes(SEXP counts, SEXP members, SEXP by_rows) {
   return out;
 }
 
+// The division of `members` (1-based, distinct) that the model finds
+// (model_division(): the trees' root 2-means, then EM and transfers on the
+// members' own table with two components), as two halves, 1-based; an empty
+// list when 2-means cannot divide them. For tests against R.
+// [[Rcpp::export(.model_division)]]
+Rcpp::List model_division(SEXP counts, SEXP members, SEXP threads) {
+  using namespace fastdmm_glue;
+  const std::shared_ptr<const fastdmm::Counts> table = count_table(counts);
+  const fastdmm::Counts& data = *table;
+  const std::vector<std::uint32_t> chosen = read_members(members, data);
+  const RcppParallelExecutor executor(read_int(threads, "threads", 1, kIntMax));
+  const std::vector<std::vector<std::uint32_t>> halves = fastdmm::model_division(
+      data, fastdmm::SquareRootProportions(data, true), fastdmm::sample_fingerprints(data, executor),
+      chosen, fastdmm::EmSettings(), fastdmm::OptimiserOptions(), executor,
+      [] { Rcpp::checkUserInterrupt(); });
+  Rcpp::List out(halves.size());
+  for (std::size_t h = 0; h < halves.size(); ++h) {
+    Rcpp::IntegerVector half(halves[h].begin(), halves[h].end());
+    out[h] = half + 1;
+  }
+  return out;
+}
+
 // The 2-means of some samples as split plans, kicks and trees run it (at most
 // kSplitLloydRounds Lloyd rounds, the trees' seed), walking their rows
 // (`by_rows`) or the tiles: the labels (1..k) of the members in increasing order, the centres

@@ -318,7 +318,7 @@ StartOutcome run_start(const Counts& counts, const StartSpec& spec, std::size_t 
                        const TableGeometry& geometry, const SearchOptions& options,
                        const StartSettings& start_settings, const EmSettings& full,
                        const Executor& executor, const FitHooks& hooks,
-                       const ProgressRange& progress) {
+                       const ProgressRange& progress, ModelDivisions* divisions) {
   StartOutcome outcome;
   StartRecord& record = outcome.record;
   record.kind = spec.kind;
@@ -332,7 +332,8 @@ StartOutcome run_start(const Counts& counts, const StartSpec& spec, std::size_t 
   record.final_nle = outcome.state.nle;
   record.em_iterations = outcome.run.iterations;
   record.converged = outcome.run.converged;
-  const LocalSearchSettings moves = moves_settings(counts, options);
+  LocalSearchSettings moves = moves_settings(counts, options);
+  moves.transfer_settings.divisions = divisions;
   // One memo of failed transfers for the start's descent and its kicks': a kick
   // that falls back to an optimum met before finds its transfers there tried.
   TransferMemo transfers_failed;
@@ -374,7 +375,8 @@ void run_starts(const Counts& counts, const std::vector<StartSpec>& starts, std:
                 const StartSettings& start_settings, const EmSettings& full,
                 const Executor& executor, const FitHooks& hooks,
                 const std::function<ProgressRange(std::size_t)>& part,
-                const std::function<bool(std::size_t, StartOutcome&)>& take) {
+                const std::function<bool(std::size_t, StartOutcome&)>& take,
+                ModelDivisions* divisions) {
   const std::size_t workers =
       options.concurrent_starts >= 2 && limit >= 2 ? std::min(options.concurrent_starts, limit)
                                                    : 0;
@@ -383,7 +385,7 @@ void run_starts(const Counts& counts, const std::vector<StartSpec>& starts, std:
         limit, 0,
         [&](std::size_t s, const std::atomic<bool>&) {
           return run_start(counts, starts[s], s, geometry, options, start_settings, full,
-                           executor, hooks, part(s));
+                           executor, hooks, part(s), divisions);
         },
         take, hooks.check_interrupt);
     return;
@@ -403,7 +405,7 @@ void run_starts(const Counts& counts, const std::vector<StartSpec>& starts, std:
           if (cancelled.load()) throw TaskCancelled();
         };
         done.outcome = run_start(counts, starts[s], s, geometry, options, start_settings, full,
-                                 serial, own, ProgressRange{&quiet, 0.0, 1.0});
+                                 serial, own, ProgressRange{&quiet, 0.0, 1.0}, divisions);
         return done;
       },
       [&](std::size_t s, ConcurrentOutcome& done) {
@@ -482,8 +484,12 @@ void search_replicated(const Counts& counts, const std::vector<StartSpec>& start
     return replication.at_best < options.replicates;
   };
 
+  // The components' divisions by the model, shared by the starts: a start's
+  // components often have the members another start's had (at the optima
+  // several reach), and a division depends on the members alone.
+  ModelDivisions divisions;
   run_starts(counts, starts, limit, geometry, options, start_settings, full, executor, hooks,
-             part, take);
+             part, take, &divisions);
   replication.optima = static_cast<int>(optima.size());
   for (const auto& optimum : optima) replication.optima_seen_once += optimum.second == 1 ? 1 : 0;
   if (hooks.verbose) {

@@ -692,13 +692,52 @@ std::vector<std::vector<std::uint32_t>> bisection_nodes(const Counts& counts,
   return nodes;
 }
 
+std::vector<std::vector<std::uint32_t>> model_division(
+    const Counts& counts, const SquareRootProportions& roots,
+    const std::vector<std::uint64_t>& fingerprint, const std::vector<std::uint32_t>& members,
+    const EmSettings& em, const OptimiserOptions& optimiser, const Executor& executor,
+    const std::function<void()>& between_rounds) {
+  std::vector<std::vector<std::uint32_t>> halves;
+  const std::size_t n = members.size();
+  if (n < 2) return halves;
+  const HellingerPartition root = hellinger_kmeans(counts, roots, members, fingerprint, 2,
+                                                   kTreeSeed, executor, kSplitLloydRounds,
+                                                   between_rounds);
+  std::vector<double> posterior(n * 2, 0.0);
+  std::size_t second = 0;
+  for (std::size_t m = 0; m < n; ++m) {
+    const std::size_t half = root.label[m] == 1 ? 1 : 0;
+    posterior[m * 2 + half] = 1.0;
+    second += half;
+  }
+  if (second == 0 || second == n) return halves;
+  const Counts pool = subset_table(counts, members, executor);
+  std::vector<double> centres = proportion_centres(pool, posterior, 2, executor);
+  EmState state = state_from_posterior(pool, 2, std::move(posterior), centres, optimiser, executor);
+  FitHooks quiet;
+  quiet.check_interrupt = between_rounds;
+  TransferSettings moves;
+  moves.em = em;
+  moves.em.verbose_iterations = false;
+  moves.optimiser = optimiser;
+  run_em(pool, state, moves.em, optimiser, executor, quiet);
+  transfer_moves(pool, state, moves, executor, quiet);
+  halves.resize(2);
+  for (std::size_t m = 0; m < n; ++m) {
+    const bool first = state.next_posterior[m * 2] >= state.next_posterior[m * 2 + 1];
+    halves[first ? 0 : 1].push_back(members[m]);
+  }
+  return halves;
+}
+
 namespace {
 
 // Ranks the groups of `ranking` (once). For each pair (a, b): when a has at
 // least kTreeMembers members and the samples' geometry is given, the nodes of
 // a's bisection tree (bisection_nodes(), kept in `trees` by a's members);
 // otherwise each prefix of two to members - 1 of a's members in their order
-// of cost. Each promised by the Newton model (GroupTerms), whose quadratic in
+// of cost; the tree's nodes include the halves of a's division by the model
+// (model_division(), from settings.divisions when given). Each promised by the Newton model (GroupTerms), whose quadratic in
 // lambda over-promises for the taxa a single brings in or takes away. With
 // `rests`, ranks the rests instead (once): for each node of a's tree, a's
 // other members, when they are two or more and not a node themselves (the
@@ -726,6 +765,19 @@ void rank_groups(const Counts& counts, const SampleRows& rows, const Executor& e
         std::vector<std::vector<std::uint32_t>> nodes =
             bisection_nodes(counts, *settings.roots, *settings.fingerprint, members, executor,
                             between_rounds);
+        // The halves of the model's own division come first.
+        const auto divide = [&] {
+          return model_division(counts, *settings.roots, *settings.fingerprint, members,
+                                settings.em, settings.optimiser, executor, between_rounds);
+        };
+        for (std::vector<std::uint32_t>& half : settings.divisions != nullptr
+                                                     ? settings.divisions->get(members, divide)
+                                                     : divide()) {
+          if (half.size() >= 2 && half.size() < members.size() &&
+              std::find(nodes.begin(), nodes.end(), half) == nodes.end()) {
+            nodes.insert(nodes.begin(), std::move(half));
+          }
+        }
         known = trees.nodes.emplace(std::move(members), std::move(nodes)).first;
       }
       tree[a] = &known->second;

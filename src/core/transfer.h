@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <unordered_set>
 #include <vector>
 
@@ -80,6 +81,33 @@ bool keep_if_lower(const Counts& counts, EmState& state, EmState& trial, double 
                    const FitHooks& hooks, AcceptedMoves& kept, double& nle_after,
                    int& em_iterations);
 
+// Divisions of components by the model (model_division()) by their members
+// (sorted), for one search: a division depends on the members alone, so the
+// starts of a search share them whichever start makes one first. Safe to use
+// from starts running side by side.
+class ModelDivisions {
+ public:
+  using Halves = std::vector<std::vector<std::uint32_t>>;
+  // The division of `members`, made by make() when not known yet (outside
+  // the lock; a division two starts make at once is the same).
+  template <class Make>
+  Halves get(const std::vector<std::uint32_t>& members, Make&& make) {
+    {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      const auto known = made_.find(members);
+      if (known != made_.end()) return known->second;
+    }
+    Halves halves = make();
+    const std::lock_guard<std::mutex> lock(mutex_);
+    made_.emplace(members, halves);
+    return halves;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<std::vector<std::uint32_t>, Halves> made_;
+};
+
 struct TransferSettings {
   EmSettings em;            // the fit's EM settings: EM runs on from an accepted transfer
   int max_failures = 20;    // failed trials of groups and rests before they are given up
@@ -98,6 +126,9 @@ struct TransferSettings {
   // when they have one (else it makes its own).
   const std::vector<std::uint64_t>* fingerprint = nullptr;
   const SquareRootProportions* roots = nullptr;
+  // Where the search keeps the components' divisions by the model (the trees
+  // add their halves as nodes); null: each tree makes its own.
+  ModelDivisions* divisions = nullptr;
 };
 
 struct TransferRecord {
@@ -131,7 +162,8 @@ struct TransferMemo {
 };
 
 // Groups of a component with at least this many members are the nodes of its
-// bisection tree (when the samples' geometry is given, TransferSettings).
+// bisection tree and the halves of its division by the model (when the
+// samples' geometry is given, TransferSettings).
 constexpr std::size_t kTreeMembers = 4;
 
 // Seed of the bisection trees' 2-means: their draws are keyed on it and on
@@ -154,6 +186,23 @@ std::vector<std::vector<std::uint32_t>> bisection_nodes(const Counts& counts,
                                                         std::vector<std::uint32_t> members,
                                                         const Executor& executor,
                                                         const std::function<void()>& between_rounds = [] {});
+
+// The division of `members` (sorted, 0-based) that the model itself finds
+// (DESIGN.md section 8, "Divisions by the model"): 2-means in Hellinger
+// geometry divides them as the root of their bisection tree does, then the
+// members are taken as a table of their own (subset_table()) and that division
+// is moved by EM and transfers with two components (singles, then prefixes as
+// groups), as a start of the search is. 2-means divides by distance, the
+// search by likelihood, and on deep tables EM alone keeps the division it
+// starts from. Returns the two halves (sorted), or nothing when 2-means cannot
+// divide the members (identical samples). `em` and `optimiser` are the fit's;
+// `between_rounds` is called between 2-means rounds and EM iterations
+// (interrupt checks).
+std::vector<std::vector<std::uint32_t>> model_division(
+    const Counts& counts, const SquareRootProportions& roots,
+    const std::vector<std::uint64_t>& fingerprint, const std::vector<std::uint32_t>& members,
+    const EmSettings& em, const OptimiserOptions& optimiser, const Executor& executor,
+    const std::function<void()>& between_rounds = [] {});
 
 // Transfers on `state` (in place): the candidates are ranked, then tried in
 // turn: every single that promises a decrease or goes to a component of one

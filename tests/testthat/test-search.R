@@ -539,6 +539,22 @@ test_that("a transfer that failed is not refitted while its two components keep 
   expect_identical(result$nle_memo, result$nle_first)
 })
 
+# The groups a component of four or more members offers: the nodes of its
+# bisection tree and the halves (two or more samples, not the whole, not a node
+# already) of its division by the model (checked against R in the tests
+# below).
+tree_groups <- function(table, members) {
+  nodes <- fastdmm:::.bisection_nodes(table, members, TRUE)
+  keys <- vapply(nodes, paste, "", collapse = " ")
+  for (half in fastdmm:::.model_division(table, members, 1L)) {
+    if (length(half) >= 2 && length(half) < length(members) &&
+        !(paste(half, collapse = " ") %in% keys)) {
+      nodes <- c(list(half), nodes)
+    }
+  }
+  nodes
+}
+
 # The Newton model's promise for moving the samples `moving` from component a
 # to b of `fit` (0/1 posteriors), in dense R: the change at fixed parameters and
 # weights less half of g' H'^-1 g' for both components, g' and H' the dense
@@ -590,15 +606,13 @@ test_that("transfers are promised what the Newton model of a dense refit promise
   e <- dense_log_evidence(x, exp(log(fitted(plain))))
   promise <- dense_group_promise(x, plain)
   # A component of four or more members offers the nodes of its bisection
-  # tree (checked in the next test); a smaller one the prefixes of its
-  # members in their order of cost.
+  # tree and the halves of its division by the model (both checked in tests
+  # below); a smaller one the prefixes of its members in their order of cost.
   groups <- c()
   for (a in 1:3) {
     members <- which(labels == a)
     if (length(members) < 2) next
-    nodes <- if (length(members) >= 4) {
-      fastdmm:::.bisection_nodes(fastdmm:::as_counts(x), members, TRUE)
-    }
+    nodes <- if (length(members) >= 4) tree_groups(fastdmm:::as_counts(x), members)
     for (b in setdiff(1:3, a)) {
       if (length(members) >= 4) {
         for (node in nodes) groups <- c(groups, promise(node, a, b))
@@ -643,7 +657,7 @@ test_that("rests (a component less one node of its tree) follow the groups, prom
   for (a in 1:2) {
     members <- which(labels == a)
     expect_gte(length(members), 4L)
-    nodes <- fastdmm:::.bisection_nodes(table, members, TRUE)
+    nodes <- tree_groups(table, members)
     keys <- vapply(nodes, paste, "", collapse = " ")
     for (node in nodes) {
       groups <- c(groups, promise(node, a, 3 - a))
@@ -719,6 +733,64 @@ test_that("groups come from bisection trees: nested halves, each a 2-means split
   moved <- fastdmm:::.bisection_nodes(fastdmm:::as_counts(x[perm, ]), match(members, perm), TRUE)
   as_sets <- function(l) sort(vapply(l, function(n) paste(sort(n), collapse = " "), ""))
   expect_identical(as_sets(lapply(moved, function(n) perm[n])), as_sets(nodes))
+})
+
+test_that("a component's division by the model is the best one where 2-means' is not (against brute force)", {
+  # Three samples (A) carry one set of rarer taxa, five (B) another; taxon 1
+  # dominates A and two of B, taxon 2 the other three of B. Hellinger 2-means
+  # divides by the dominant taxon (A and two of B against three of B); the
+  # likelihood by the rarer taxa. Checked in R: every division of the eight
+  # samples in two, each half's component fitted by optim() on the dense
+  # penalised objective, plus the weights' term; the best is A against B,
+  # at least 5 NLE units below any other. model_division() must return it,
+  # the same on 1 and 2 threads and whatever the order of the samples.
+  S <- 14L
+  shares <- function(dominant, rare) {
+    v <- rep(0.001, S)
+    v[dominant] <- 0.5
+    v[rare] <- 0.05
+    v / sum(v)
+  }
+  probs <- rbind(shares(1, 3:8), shares(1, 3:8), shares(1, 3:8), shares(1, 9:14),
+                 shares(1, 9:14), shares(2, 9:14), shares(2, 9:14), shares(2, 9:14))
+  x <- with_seed(1, t(apply(probs, 1, function(q) rmultinom(1, 3000, rgamma(S, 50 * q)))))
+  n <- nrow(x)
+  component_value <- function(members) {
+    y <- x[members, , drop = FALSE]
+    z <- rep(1, nrow(y))
+    optim(rep(0, S), function(l) dense_objective(y, z, l), function(l) dense_gradient(y, z, l),
+          method = "BFGS", control = list(maxit = 3000, reltol = 1e-12))$value
+  }
+  divisions <- lapply(seq_len(2^(n - 1) - 1), function(code) {
+    first <- which(bitwAnd(code, 2^(0:(n - 1))) > 0)
+    list(first, setdiff(seq_len(n), first))
+  })
+  value <- vapply(divisions, function(d) {
+    sum(vapply(d, function(h) component_value(h) - length(h) * log(length(h) / n), 0))
+  }, 0)
+  ranked <- order(value)
+  expect_gt(value[ranked[2]] - value[ranked[1]], 5)
+  as_sets <- function(l) sort(vapply(l, function(h) paste(sort(h), collapse = " "), ""))
+  best <- as_sets(divisions[[ranked[1]]])
+  expect_identical(best, as_sets(list(1:3, 4:8)))
+  table <- fastdmm:::as_counts(x)
+  # 2-means alone divides otherwise: the tree's root halves are not the best.
+  root <- fastdmm:::.hellinger_subset(table, seq_len(n), 2L, TRUE, 1L)$labels
+  expect_false(identical(as_sets(split(seq_len(n), root)), best))
+  halves <- fastdmm:::.model_division(table, seq_len(n), 1L)
+  expect_identical(as_sets(halves), best)
+  expect_identical(fastdmm:::.model_division(table, seq_len(n), 2L), halves)
+  perm <- c(5L, 8L, 1L, 6L, 3L, 2L, 7L, 4L)
+  moved <- fastdmm:::.model_division(fastdmm:::as_counts(x[perm, ]), seq_len(n), 1L)
+  expect_identical(as_sets(lapply(moved, function(h) perm[h])), best)
+  # Members that are a part of the table: their indices, the same division.
+  wider <- rbind(x, x[c(1, 6), ] + 1L)
+  expect_identical(as_sets(fastdmm:::.model_division(fastdmm:::as_counts(wider), seq_len(n), 1L)),
+                   best)
+  # Nothing to divide: one sample, or samples 2-means cannot tell apart.
+  expect_identical(fastdmm:::.model_division(table, 1L, 1L), list())
+  expect_identical(fastdmm:::.model_division(fastdmm:::as_counts(x[c(1, 1, 1, 1), ]), 1:4, 1L),
+                   list())
 })
 
 test_that("all_singles ends where no single transfer lowers the NLE (against brute force)", {
