@@ -398,8 +398,9 @@ Rcpp::List model_division(SEXP counts, SEXP members, SEXP threads) {
   const std::vector<std::uint32_t> chosen = read_members(members, data);
   const RcppParallelExecutor executor(read_int(threads, "threads", 1, kIntMax));
   const std::vector<std::vector<std::uint32_t>> halves = fastdmm::model_division(
-      data, fastdmm::SquareRootProportions(data, true), fastdmm::sample_fingerprints(data, executor),
-      chosen, fastdmm::EmSettings(), fastdmm::OptimiserOptions(), executor,
+      data, fastdmm::SquareRootProportions(data, true),
+      fastdmm::sample_fingerprints(data, executor), chosen, fastdmm::EmSettings(),
+      fastdmm::OptimiserOptions(), executor,
       [] { Rcpp::checkUserInterrupt(); });
   Rcpp::List out(halves.size());
   for (std::size_t h = 0; h < halves.size(); ++h) {

@@ -737,8 +737,9 @@ namespace {
 // a's bisection tree (bisection_nodes(), kept in `trees` by a's members);
 // otherwise each prefix of two to members - 1 of a's members in their order
 // of cost; the tree's nodes include the halves of a's division by the model
-// (model_division(), from settings.divisions when given). Each promised by the Newton model (GroupTerms), whose quadratic in
-// lambda over-promises for the taxa a single brings in or takes away. With
+// (model_division(), from settings.divisions when given). Each promised by the
+// Newton model (GroupTerms), whose quadratic in lambda over-promises for the
+// taxa a single brings in or takes away. With
 // `rests`, ranks the rests instead (once): for each node of a's tree, a's
 // other members, when they are two or more and not a node themselves (the
 // node stays in a as a community type of its own; DESIGN.md section 8).
