@@ -712,7 +712,7 @@ std::vector<std::vector<std::uint32_t>> model_division(
   }
   if (second == 0 || second == n) return halves;
   const Counts pool = subset_table(counts, members, executor);
-  std::vector<double> centres = proportion_centres(pool, posterior, 2, executor);
+  const std::vector<double> centres = proportion_centres(pool, posterior, 2, executor);
   EmState state = state_from_posterior(pool, 2, std::move(posterior), centres, optimiser, executor);
   FitHooks quiet;
   quiet.check_interrupt = between_rounds;
@@ -739,10 +739,10 @@ namespace {
 // of cost; the tree's nodes include the halves of a's division by the model
 // (model_division(), from settings.divisions when given). Each promised by the
 // Newton model (GroupTerms), whose quadratic in lambda over-promises for the
-// taxa a single brings in or takes away. With
-// `rests`, ranks the rests instead (once): for each node of a's tree, a's
-// other members, when they are two or more and not a node themselves (the
-// node stays in a as a community type of its own; DESIGN.md section 8).
+// taxa a single brings in or takes away. With `rests`, ranks the rests instead
+// (once): for each node of a's tree, a's other members, when they are two or
+// more and not a node themselves (the node stays in a as a community type of
+// its own; DESIGN.md section 8).
 void rank_groups(const Counts& counts, const SampleRows& rows, const Executor& executor,
                  const TransferSettings& settings, std::size_t K, BisectionTrees& trees,
                  const std::function<void()>& between_rounds, bool rests, Ranking& ranking) {
