@@ -125,3 +125,7 @@
     .Call(`_fastdmm_hellinger_subset`, counts, members, k, by_rows, threads)
 }
 
+.group_trial <- function(counts, labels, log_alpha, members, to, after_em) {
+    .Call(`_fastdmm_group_trial`, counts, labels, log_alpha, members, to, after_em)
+}
+

@@ -438,6 +438,9 @@ check_init <- function(init, k, n_samples) {
 #'   promise's second-order part, then groups, then the rests of the trees
 #'   (A's members less one node, which stays behind as a community type of
 #'   its own while the rest joins B), until 20 groups and rests have failed.
+#'   A group or rest whose refit does not lower the NLE is judged again after
+#'   EM from there, where other samples may follow it or go back (EM stops as
+#'   soon as it is bound for no lower NLE, or gives the partition back).
 #'   The first that lowers the NLE is kept, EM runs on, and the candidates are
 #'   ranked again. Groups are what moves replicate-like samples that only fit
 #'   elsewhere together. Tables (or subsamples) of more than

@@ -425,6 +425,22 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// group_trial
+Rcpp::List group_trial(SEXP counts, SEXP labels, SEXP log_alpha, SEXP members, SEXP to, SEXP after_em);
+RcppExport SEXP _fastdmm_group_trial(SEXP countsSEXP, SEXP labelsSEXP, SEXP log_alphaSEXP, SEXP membersSEXP, SEXP toSEXP, SEXP after_emSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type counts(countsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type labels(labelsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type log_alpha(log_alphaSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type members(membersSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type to(toSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type after_em(after_emSEXP);
+    rcpp_result_gen = Rcpp::wrap(group_trial(counts, labels, log_alpha, members, to, after_em));
+    return rcpp_result_gen;
+END_RCPP
+}
 
 static const R_CallMethodDef CallEntries[] = {
     {"_fastdmm_block_builder", (DL_FUNC) &_fastdmm_block_builder, 2},
@@ -458,6 +474,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_fastdmm_bisection_nodes", (DL_FUNC) &_fastdmm_bisection_nodes, 3},
     {"_fastdmm_model_division", (DL_FUNC) &_fastdmm_model_division, 3},
     {"_fastdmm_hellinger_subset", (DL_FUNC) &_fastdmm_hellinger_subset, 5},
+    {"_fastdmm_group_trial", (DL_FUNC) &_fastdmm_group_trial, 6},
     {NULL, NULL, 0}
 };
 

@@ -437,3 +437,65 @@ Rcpp::List hellinger_subset(SEXP counts, SEXP members, SEXP k, SEXP by_rows, SEX
   return Rcpp::List::create(Rcpp::Named("labels") = labels + 1, Rcpp::Named("centres") = centres,
                             Rcpp::Named("iterations") = partition.iterations);
 }
+
+// One group trial as transfers run it: from the partition `labels` with
+// parameters `log_alpha` (as .transfers_twice(), after EM), the samples
+// `members` (1-based, distinct, one component) moved to component `to`, the
+// two components refitted; kept when that lowers the NLE, or (`after_em`)
+// when EM from there does (keep_after_em()). Returns the state's NLE, the
+// refitted trial's, whether it was kept, the NLE where EM stopped (the refit's
+// when it was not run), its iterations and the labels (1-based) after. For
+// tests against R.
+// [[Rcpp::export(.group_trial)]]
+Rcpp::List group_trial(SEXP counts, SEXP labels, SEXP log_alpha, SEXP members, SEXP to,
+                       SEXP after_em) {
+  using namespace fastdmm_glue;
+  const std::shared_ptr<const fastdmm::Counts> table = count_table(counts);
+  const fastdmm::Counts& data = *table;
+  const fastdmm::SerialExecutor executor;
+  fastdmm::EmState state = state_from_labels(data, labels, log_alpha);
+  const std::vector<std::uint32_t> chosen = read_members(members, data);
+  const std::size_t K = state.n_components;
+  const int target = read_int(to, "to", 1, static_cast<int>(K));
+  const bool em_after = read_flag(after_em, "after_em");
+  const fastdmm::FitHooks hooks;
+  const fastdmm::TransferSettings settings;
+  fastdmm::run_em(data, state, settings.em, settings.optimiser, executor, hooks);
+  const std::vector<std::size_t> label = fastdmm::arg_max_labels(state.next_posterior, K);
+  const std::size_t from = label[chosen[0]], b = static_cast<std::size_t>(target - 1);
+  for (std::uint32_t i : chosen) {
+    if (label[i] != from) refuse("members", "must be in one component after EM");
+  }
+  if (b == from) refuse("to", "must be another component than the members'");
+  if (static_cast<std::size_t>(std::count(label.begin(), label.end(), from)) == chosen.size()) {
+    refuse("members", "must leave their component some samples");
+  }
+  std::vector<double> evidence;
+  fastdmm::log_evidence(data, state.log_alpha, K, executor, evidence);
+  const double nle_state = state.nle;
+  fastdmm::EmState trial;
+  trial.workspace = state.workspace;
+  int unconverged = 0;
+  const std::vector<std::uint32_t> destination(chosen.size(), static_cast<std::uint32_t>(b));
+  const double nle_refit =
+      fastdmm::try_reassignment(data, state, evidence, from, b, chosen, destination,
+                                settings.optimiser, executor, trial, unconverged);
+  fastdmm::AcceptedMoves kept;
+  double nle_after = nle_refit;
+  int iterations = 0;
+  bool accepted = fastdmm::keep_if_lower(data, state, trial, nle_refit, unconverged, settings.em,
+                                         settings.optimiser, executor, hooks, kept, nle_after,
+                                         iterations);
+  if (!accepted && em_after) {
+    accepted = fastdmm::keep_after_em(data, state, trial, unconverged, settings.em,
+                                      settings.same_optimum, settings.optimiser, executor, hooks,
+                                      kept, nle_after, iterations);
+  }
+  const std::vector<std::size_t> after = fastdmm::arg_max_labels(state.next_posterior, K);
+  Rcpp::IntegerVector labels_after(after.begin(), after.end());
+  return Rcpp::List::create(
+      Rcpp::Named("nle_state") = nle_state, Rcpp::Named("nle_refit") = nle_refit,
+      Rcpp::Named("kept") = accepted, Rcpp::Named("nle_after") = nle_after,
+      Rcpp::Named("em_iterations") = iterations, Rcpp::Named("nle") = state.nle,
+      Rcpp::Named("labels") = labels_after + 1);
+}

@@ -378,7 +378,8 @@ EmRun run_em(const Counts& counts, EmState& state, const EmSettings& settings,
     const bool converged = after_iteration(before, first);
     run.converged = converged;
     if (converged) run.abandoned = false;
-    return converged || run.abandoned;
+    if (converged || run.abandoned) return true;
+    return settings.stop_if && settings.stop_if(state);
   };
 
   while (run.iterations < settings.max_iterations) {

@@ -143,6 +143,9 @@ struct EmSettings {
   // Abandon the run once its Aitken estimate of the converged NLE lies above
   // `target` (by more than the convergence threshold): it cannot end lower.
   double target = std::numeric_limits<double>::infinity();
+  // Stop once this says so of the state after an iteration (empty: never);
+  // the run is then neither converged nor abandoned.
+  std::function<bool(const EmState&)> stop_if;
 };
 
 struct EmRun {

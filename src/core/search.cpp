@@ -61,6 +61,8 @@ LocalSearchSettings moves_settings(const Counts& counts, const SearchOptions& op
   transfer.em = options.em;
   transfer.max_failures = options.transfer_failures;
   transfer.all_singles = options.all_singles;
+  transfer.groups_after_em = true;
+  transfer.same_optimum = options.replicate_tolerance;
   transfer.optimiser = options.optimiser;
   settings.resplits = options.resplits && counts.n_samples <= options.transfer_samples;
   ResplitSettings& resplit = settings.resplit_settings;

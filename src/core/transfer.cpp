@@ -929,6 +929,60 @@ bool keep_if_lower(const Counts& counts, EmState& state, EmState& trial, double 
   return true;
 }
 
+bool keep_after_em(const Counts& counts, EmState& state, EmState& trial, int unconverged_msteps,
+                   const EmSettings& em, double same, const OptimiserOptions& optimiser,
+                   const Executor& executor, const FitHooks& hooks, AcceptedMoves& kept,
+                   double& nle_after, int& em_iterations) {
+  const std::size_t K = state.n_components;
+  const double threshold = convergence_threshold(em, state.nle);
+  trial.unconverged_msteps = unconverged_msteps;
+  evaluate_state(counts, trial, executor);
+  // The trial's parameters are M-steps (as in keep_if_lower()).
+  trial.from_em = true;
+  const std::vector<std::size_t> labels = arg_max_labels(state.next_posterior, K);
+  EmSettings on = em;
+  on.verbose_iterations = false;
+  on.target = state.nle - threshold - same * std::fabs(state.nle);
+  on.stop_if = [&labels, K](const EmState& at) {
+    return arg_max_labels(at.next_posterior, K) == labels;
+  };
+  // Most failing trials give the partition back at EM's first step: that one
+  // is a plain step, so it is seen at once; SQUAREM takes over from there.
+  EmSettings first = on;
+  first.accelerate = false;
+  first.max_iterations = std::min(1, em.max_iterations);
+  EmRun run = run_em(counts, trial, first, optimiser, executor, hooks);
+  if (!run.converged && !run.abandoned && !on.stop_if(trial)) {
+    on.max_iterations = std::max(0, em.max_iterations - run.iterations);
+    const EmRun more = run_em(counts, trial, on, optimiser, executor, hooks);
+    run.iterations += more.iterations;
+    run.extrapolations += more.extrapolations;
+    run.converged = more.converged;
+    run.abandoned = more.abandoned;
+    run.nle_trace.insert(run.nle_trace.end(), more.nle_trace.begin(), more.nle_trace.end());
+  }
+  em_iterations = run.iterations;
+  nle_after = trial.nle;
+  if (run.abandoned || !(trial.nle < state.nle - threshold)) return false;
+  if (!run.converged) {
+    // Stopped by stop_if on the way down: EM runs on without it.
+    on.stop_if = nullptr;
+    on.target = std::numeric_limits<double>::infinity();
+    on.max_iterations = std::max(0, em.max_iterations - run.iterations);
+    const EmRun rest = run_em(counts, trial, on, optimiser, executor, hooks);
+    run.iterations += rest.iterations;
+    run.extrapolations += rest.extrapolations;
+    run.converged = rest.converged;
+    run.nle_trace.insert(run.nle_trace.end(), rest.nle_trace.begin(), rest.nle_trace.end());
+    em_iterations = run.iterations;
+    nle_after = trial.nle;
+    if (!(trial.nle < state.nle - threshold)) return false;
+  }
+  state = std::move(trial);
+  kept.add(state.nle, run);
+  return true;
+}
+
 TransferResult transfer_moves(const Counts& counts, EmState& state,
                               const TransferSettings& settings, const Executor& executor,
                               const FitHooks& hooks, TransferMemo* memo,
@@ -1017,6 +1071,13 @@ TransferResult transfer_moves(const Counts& counts, EmState& state,
           keep_if_lower(counts, state, trial, nle, state.unconverged_msteps, settings.em,
                         settings.optimiser, executor, hooks, result, record.nle_after,
                         record.em_iterations);
+      // A group moves many samples at once, and after its refit others may
+      // want to follow or go back: it is judged after EM.
+      if (!record.accepted && c.samples.size() >= 2 && settings.groups_after_em) {
+        record.accepted = keep_after_em(counts, state, trial, unconverged, settings.em,
+                                        settings.same_optimum, settings.optimiser, executor,
+                                        hooks, result, record.nle_after, record.em_iterations);
+      }
       if (record.accepted) {
         if (hooks.verbose) {
           hooks.message(format_message("  transfer of %.0f sample(s) %.0f -> ",

@@ -81,6 +81,19 @@ bool keep_if_lower(const Counts& counts, EmState& state, EmState& trial, double 
                    const FitHooks& hooks, AcceptedMoves& kept, double& nle_after,
                    int& em_iterations);
 
+// A trial that keep_if_lower() did not keep, judged after EM (DESIGN.md
+// section 8, "Groups judged after EM"): `trial` evaluated and EM run from it,
+// stopped as soon as EM is bound for an NLE not below the state's by more than
+// `same` relative (Aitken's estimate, EmSettings::target) or has given the
+// state's arg-max partition back. When it ends below the state's NLE by more
+// than EM's threshold, EM runs on to convergence and the result replaces
+// `state` (added to `kept`); returns whether it did. `nle_after` and
+// `em_iterations` receive the NLE where EM stopped and its iterations.
+bool keep_after_em(const Counts& counts, EmState& state, EmState& trial, int unconverged_msteps,
+                   const EmSettings& em, double same, const OptimiserOptions& optimiser,
+                   const Executor& executor, const FitHooks& hooks, AcceptedMoves& kept,
+                   double& nle_after, int& em_iterations);
+
 // Divisions of components by the model (model_division()) by their members
 // (sorted), for one search: a division depends on the members alone, so the
 // starts of a search share them whichever start makes one first. Safe to use
@@ -129,6 +142,13 @@ struct TransferSettings {
   // Where the search keeps the components' divisions by the model (the trees
   // add their halves as nodes); null: each tree makes its own.
   ModelDivisions* divisions = nullptr;
+  // A group's or rest's trial that the refit alone does not lower is judged
+  // after EM from it (keep_after_em()); the search sets this for its own
+  // transfers, not for those inside a division by the model.
+  bool groups_after_em = false;
+  // That EM stops once it is bound for an NLE not lower than the state's by
+  // more than this, relative (the replicated search's tolerance).
+  double same_optimum = 1e-6;
 };
 
 struct TransferRecord {

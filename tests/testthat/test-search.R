@@ -539,6 +539,48 @@ test_that("a transfer that failed is not refitted while its two components keep 
   expect_identical(result$nle_memo, result$nle_first)
 })
 
+test_that("a group whose refit does not lower the NLE is judged after EM (against EM from its labels)", {
+  # Twins at k = 4 from a frozen k-means++ partition, transfers run: moving a
+  # node of component 3's tree to component 4 and refitting the two raises the
+  # NLE, but EM from there (other samples following or going back) ends lower
+  # for several nodes. EM from the moved labels alone (the reference's EM from
+  # a given start) must end at the same NLE.
+  x <- twins_counts()
+  table <- fastdmm:::as_counts(x)
+  moved <- dmn_fit(x, 4, seed = 2, init = "kmeans++", nstart = 1, threads = 1,
+                   search = dmn_search(transfers = TRUE, split_merge = FALSE))
+  labels <- max.col(moved$group, "first")
+  log_alpha <- log(fitted(moved))
+  wins <- 0L
+  for (node in fastdmm:::.bisection_nodes(table, which(labels == 3L), TRUE)) {
+    refit <- fastdmm:::.group_trial(table, labels, log_alpha, node, 4L, FALSE)
+    judged <- fastdmm:::.group_trial(table, labels, log_alpha, node, 4L, TRUE)
+    expect_identical(judged$nle_refit, refit$nle_refit)
+    if (refit$kept) {
+      # Kept by its refit: EM after it is the same either way.
+      expect_true(judged$kept)
+      expect_identical(judged$nle, refit$nle)
+      next
+    }
+    # Not kept by the refit: the state is left as it was.
+    expect_identical(refit$nle, refit$nle_state)
+    expect_gte(refit$nle_refit, refit$nle_state - 1e-6)
+    if (!judged$kept) {
+      expect_identical(judged$nle, judged$nle_state)
+      expect_identical(judged$labels, refit$labels)
+      next
+    }
+    expect_lt(judged$nle, judged$nle_state - 1)
+    if (judged$em_iterations >= 100L) next  # stopped at max_iter, not at an optimum
+    start <- labels
+    start[node] <- 4L
+    reference <- dmn_fit(x, 4, init = start, nstart = 1, threads = 1)
+    expect_relative(judged$nle, goodnessOfFit(reference)[["NLE"]], 1e-6)
+    wins <- wins + 1L
+  }
+  expect_gte(wins, 3L)
+})
+
 # The groups a component of four or more members offers: the nodes of its
 # bisection tree and the halves (two or more samples, not the whole, not a node
 # already) of its division by the model (checked against R in the tests
@@ -847,22 +889,24 @@ test_that("all_singles ends where no single transfer lowers the NLE (against bru
 })
 
 test_that("re-splits lower the NLE where split-merge and transfers have stopped", {
-  # Twins at k = 3 from these k-means++ starts: split-merge and transfers stop at
-  # an NLE that re-splitting a pair of components lowers.
+  # Twins at k = 7 from this k-means++ start: split-merge and transfers stop at
+  # an NLE that re-splitting a pair of components lowers. (At k = 3, where this
+  # test began, transfers whose groups are judged after EM now reach the best
+  # known optimum alone.)
   x <- twins_counts()
-  for (seed in c(1, 2)) {
-    moved <- dmn_fit(x, 3, seed = seed, init = "kmeans++", nstart = 1, threads = 1,
+  for (seed in 2) {
+    moved <- dmn_fit(x, 7, seed = seed, init = "kmeans++", nstart = 1, threads = 1,
                      search = dmn_search(transfers = TRUE, split_merge = TRUE))
-    resplit <- dmn_fit(x, 3, seed = seed, init = "kmeans++", nstart = 1, threads = 1,
+    resplit <- dmn_fit(x, 7, seed = seed, init = "kmeans++", nstart = 1, threads = 1,
                        search = dmn_search(transfers = TRUE, split_merge = TRUE,
                                            resplits = TRUE))
-    expect_lt(goodnessOfFit(resplit)[["NLE"]], goodnessOfFit(moved)[["NLE"]] - 1)
+    expect_lt(goodnessOfFit(resplit)[["NLE"]], goodnessOfFit(moved)[["NLE"]] - 0.5)
     expect_identical(sum(moved$moves$kind == "re-split"), 0L)
     moves <- resplit$moves[resplit$moves$kind == "re-split", ]
     expect_gte(sum(moves$accepted), 1L)
     # A re-split pools two different components, at least four samples, at most
     # every sample; one that is kept lowers the NLE.
-    expect_true(all(moves$from < moves$to & moves$to <= 3L))
+    expect_true(all(moves$from < moves$to & moves$to <= 7L))
     expect_true(all(moves$samples >= 4L & moves$samples <= nrow(x)))
     kept <- moves[moves$accepted, ]
     expect_true(all(kept$NLE_after < kept$NLE_before))
@@ -937,11 +981,12 @@ test_that("reused M-steps change no fit, and the NLE stays the parameters' (agai
 })
 
 test_that("kicks only lower the NLE, stop after `kicks` failures in a row, and are on record", {
-  # Twins at k = 4, one start: its moves stop above the lowest NLE known
-  # (38940.80), and kicks take it there.
+  # Twins at k = 7, one start: its moves stop 17 units above the lowest NLE
+  # known (39589.72), and kicks take it 10 units lower. (At k = 4, where this
+  # test began, the moves now reach the best known optimum alone.)
   x <- twins_counts()
   one_start <- function(kicks) {
-    suppressWarnings(dmn_fit(x, 4, seed = 2, threads = 1,
+    suppressWarnings(dmn_fit(x, 7, seed = 1, threads = 1,
                              search = dmn_search(max_starts = 1, kicks = kicks)))
   }
   plain <- one_start(0)
@@ -982,7 +1027,7 @@ test_that("kicks only lower the NLE, stop after `kicks` failures in a row, and a
   # Starts whose kicks are kept give the same fit on 1 and 2 threads (side by
   # side on 2).
   on_threads <- function(threads) {
-    fit <- suppressWarnings(dmn_fit(x, 4, seed = 2, threads = threads,
+    fit <- suppressWarnings(dmn_fit(x, 7, seed = 1, threads = threads,
                                     search = dmn_search(max_starts = 2, kicks = 2)))
     without_call(fit)[setdiff(names(fit), "threads")]
   }
