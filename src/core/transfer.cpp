@@ -952,15 +952,18 @@ bool keep_after_em(const Counts& counts, EmState& state, EmState& trial, int unc
   first.accelerate = false;
   first.max_iterations = std::min(1, em.max_iterations);
   EmRun run = run_em(counts, trial, first, optimiser, executor, hooks);
-  if (!run.converged && !run.abandoned && !on.stop_if(trial)) {
-    on.max_iterations = std::max(0, em.max_iterations - run.iterations);
-    const EmRun more = run_em(counts, trial, on, optimiser, executor, hooks);
+  // EM on from where `run` stopped, as one run with it.
+  const auto run_on = [&](const EmSettings& settings) {
+    EmSettings rest = settings;
+    rest.max_iterations = std::max(0, em.max_iterations - run.iterations);
+    const EmRun more = run_em(counts, trial, rest, optimiser, executor, hooks);
     run.iterations += more.iterations;
     run.extrapolations += more.extrapolations;
     run.converged = more.converged;
     run.abandoned = more.abandoned;
     run.nle_trace.insert(run.nle_trace.end(), more.nle_trace.begin(), more.nle_trace.end());
-  }
+  };
+  if (!run.converged && !run.abandoned && !on.stop_if(trial)) run_on(on);
   em_iterations = run.iterations;
   nle_after = trial.nle;
   if (run.abandoned || !(trial.nle < state.nle - threshold)) return false;
@@ -968,12 +971,7 @@ bool keep_after_em(const Counts& counts, EmState& state, EmState& trial, int unc
     // Stopped by stop_if on the way down: EM runs on without it.
     on.stop_if = nullptr;
     on.target = std::numeric_limits<double>::infinity();
-    on.max_iterations = std::max(0, em.max_iterations - run.iterations);
-    const EmRun rest = run_em(counts, trial, on, optimiser, executor, hooks);
-    run.iterations += rest.iterations;
-    run.extrapolations += rest.extrapolations;
-    run.converged = rest.converged;
-    run.nle_trace.insert(run.nle_trace.end(), rest.nle_trace.begin(), rest.nle_trace.end());
+    run_on(on);
     em_iterations = run.iterations;
     nle_after = trial.nle;
     if (!(trial.nle < state.nle - threshold)) return false;
