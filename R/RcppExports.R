@@ -105,6 +105,10 @@
     .Call(`_fastdmm_transfers_twice`, counts, labels, log_alpha)
 }
 
+.transfers_reuse <- function(counts, labels, log_alpha) {
+    .Call(`_fastdmm_transfers_reuse`, counts, labels, log_alpha)
+}
+
 .em_reuse <- function(counts, labels, log_alpha, reuse) {
     .Call(`_fastdmm_em_reuse`, counts, labels, log_alpha, reuse)
 }

@@ -355,6 +355,19 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// transfers_reuse
+Rcpp::List transfers_reuse(SEXP counts, SEXP labels, SEXP log_alpha);
+RcppExport SEXP _fastdmm_transfers_reuse(SEXP countsSEXP, SEXP labelsSEXP, SEXP log_alphaSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type counts(countsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type labels(labelsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type log_alpha(log_alphaSEXP);
+    rcpp_result_gen = Rcpp::wrap(transfers_reuse(counts, labels, log_alpha));
+    return rcpp_result_gen;
+END_RCPP
+}
 // em_reuse
 Rcpp::List em_reuse(SEXP counts, SEXP labels, SEXP log_alpha, SEXP reuse);
 RcppExport SEXP _fastdmm_em_reuse(SEXP countsSEXP, SEXP labelsSEXP, SEXP log_alphaSEXP, SEXP reuseSEXP) {
@@ -469,6 +482,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_fastdmm_draw_binomial", (DL_FUNC) &_fastdmm_draw_binomial, 4},
     {"_fastdmm_draw_log_gamma", (DL_FUNC) &_fastdmm_draw_log_gamma, 3},
     {"_fastdmm_transfers_twice", (DL_FUNC) &_fastdmm_transfers_twice, 3},
+    {"_fastdmm_transfers_reuse", (DL_FUNC) &_fastdmm_transfers_reuse, 3},
     {"_fastdmm_em_reuse", (DL_FUNC) &_fastdmm_em_reuse, 4},
     {"_fastdmm_known_optima", (DL_FUNC) &_fastdmm_known_optima, 5},
     {"_fastdmm_bisection_nodes", (DL_FUNC) &_fastdmm_bisection_nodes, 3},

@@ -283,6 +283,53 @@ Rcpp::List transfers_twice(SEXP counts, SEXP labels, SEXP log_alpha) {
       Rcpp::Named("fresh_accepted") = accepted(fresh), Rcpp::Named("nle_fresh") = copy.nle);
 }
 
+// Transfers from the partition `labels` with parameters `log_alpha` (as
+// .transfers_twice()), after EM, with the searches' settled M-steps, run twice
+// from the same state: each ranking taking from the last what did not change
+// (TransferSettings::reuse_rankings, the default) and every ranking computed in
+// full. Each run's trials (component from and to, 1-based, samples moved,
+// promise, NLE after, kept) and final NLE. For tests of the reuse.
+// [[Rcpp::export(.transfers_reuse)]]
+Rcpp::List transfers_reuse(SEXP counts, SEXP labels, SEXP log_alpha) {
+  using namespace fastdmm_glue;
+  const std::shared_ptr<const fastdmm::Counts> table = count_table(counts);
+  const fastdmm::Counts& data = *table;
+  const fastdmm::SerialExecutor executor;
+  fastdmm::EmState start = state_from_labels(data, labels, log_alpha);
+  const fastdmm::FitHooks hooks;
+  fastdmm::TransferSettings settings;
+  settings.optimiser.settled_change = fastdmm::kSettledChange;
+  fastdmm::run_em(data, start, settings.em, settings.optimiser, executor, hooks);
+  const auto run = [&](bool reuse) {
+    fastdmm::EmState state = start;
+    state.workspace = std::make_shared<fastdmm::EmWorkspace>();
+    fastdmm::TransferSettings these = settings;
+    these.reuse_rankings = reuse;
+    const fastdmm::TransferResult result =
+        fastdmm::transfer_moves(data, state, these, executor, hooks);
+    const std::size_t n = result.trials.size();
+    Rcpp::IntegerVector from(n), to(n), samples(n);
+    Rcpp::NumericVector predicted(n), nle_after(n);
+    Rcpp::LogicalVector accepted(n);
+    for (std::size_t t = 0; t < n; ++t) {
+      const fastdmm::TransferRecord& r = result.trials[t];
+      from[t] = r.from + 1;
+      to[t] = r.to + 1;
+      samples[t] = r.samples;
+      predicted[t] = r.predicted;
+      nle_after[t] = r.nle_after;
+      accepted[t] = r.accepted;
+    }
+    return Rcpp::List::create(
+        Rcpp::Named("trials") = Rcpp::DataFrame::create(
+            Rcpp::Named("from") = from, Rcpp::Named("to") = to,
+            Rcpp::Named("samples") = samples, Rcpp::Named("predicted") = predicted,
+            Rcpp::Named("NLE_after") = nle_after, Rcpp::Named("accepted") = accepted),
+        Rcpp::Named("nle") = state.nle);
+  };
+  return Rcpp::List::create(Rcpp::Named("reused") = run(true), Rcpp::Named("full") = run(false));
+}
+
 // EM from the partition `labels` with parameters `log_alpha` (as .transfers_twice()),
 // reusing settled M-steps (the searches' kSettledChange) or not: the
 // NLE, parameters, weights and M-steps reused. For tests of the reuse.

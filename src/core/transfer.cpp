@@ -530,10 +530,11 @@ struct Ranking {
   // What the next ranking of the same transfer_moves() call reuses: a
   // component whose lambda and posterior column are bit for bit what they were
   // here (on deep tables, every component an accepted transfer did not touch:
-  // EM keeps their settled M-steps, em.h) has the same model, and every single
-  // between two such components the same refit gains, so those are taken from
-  // here instead of computed again; the ranking is the one a fresh computation
-  // gives.
+  // EM keeps their settled M-steps, em.h) has the same model, its members the
+  // same gain from leaving it, and every sample the same gain from joining it
+  // (which depends on that component alone); a component whose lambda alone is
+  // unchanged has the same evidence column. Those are taken from here instead
+  // of computed again; the ranking is the one a fresh computation gives.
   std::vector<double> log_alpha, posterior;       // the state ranked
   std::vector<double> leave_gain, leave_spread;   // per sample
   std::vector<double> join_gain, join_spread;     // per sample and component, [i * K + b]
@@ -541,27 +542,38 @@ struct Ranking {
 
 // Ranks the state's singles into `ranking`, from the table's rows (made once
 // per transfer_moves() call) and the state's arg-max labels; the evidence at
-// the state's parameters, which the trials reuse, is left in `evidence`. A
+// the state's parameters, which the trials reuse, is left in `evidence`. With
+// `reuse`, `ranking` and `evidence` hold the last ranking's on entry, and what
+// did not change is taken from them (Ranking). A
 // single's promise is its fixed-parameter change and weights' term less what
 // refitting its two components gains by refit_gain() (DESIGN.md section 8,
 // "Every single transfer"); its `spread` is the part of that gain the
 // second-order term for the taxa it does not count estimates.
 void rank_transfers(const Counts& counts, const EmState& state, const SampleRows& rows,
                     const std::vector<std::size_t>& label, const Executor& executor,
-                    std::vector<double>& evidence, Ranking& ranking) {
+                    bool reuse, std::vector<double>& evidence, Ranking& ranking) {
   const std::size_t N = counts.n_samples, S = counts.n_taxa, K = state.n_components;
-  // The last ranking of this transfer_moves() call (empty for the first).
-  Ranking previous = std::move(ranking);
+  // The last ranking of this transfer_moves() call (empty for the first, or
+  // without `reuse`).
+  Ranking previous;
+  if (reuse) previous = std::move(ranking);
   ranking = Ranking();
   TransferCandidates& out = ranking.candidates;
+  // The last ranking's evidence, at previous.log_alpha (the trials only read it).
+  std::vector<double> previous_evidence;
+  if (reuse) previous_evidence.swap(evidence);
   evidence.clear();
   if (K < 2) return;
-  std::vector<char> kept(K, 0);
+  // same_alpha: a component whose lambda is what it was (its evidence column
+  // is too); kept: its posterior column as well (its model and every gain
+  // computed with it are too).
+  std::vector<char> kept(K, 0), same_alpha(K, 0);
   if (previous.models.size() == K && previous.log_alpha.size() == K * S &&
       previous.posterior.size() == N * K) {
     for (std::size_t k = 0; k < K; ++k) {
-      bool same = std::equal(&state.log_alpha[k * S], &state.log_alpha[k * S] + S,
-                             &previous.log_alpha[k * S]);
+      same_alpha[k] = std::equal(&state.log_alpha[k * S], &state.log_alpha[k * S] + S,
+                                 &previous.log_alpha[k * S]);
+      bool same = same_alpha[k] != 0;
       for (std::size_t i = 0; i < N && same; ++i) {
         same = state.next_posterior[i * K + k] == previous.posterior[i * K + k];
       }
@@ -585,7 +597,31 @@ void rank_transfers(const Counts& counts, const EmState& state, const SampleRows
     component_derivatives(counts, histograms[k], &state.log_alpha[k * S], inner, models[k].d);
     models[k].prepare(counts, histograms[k]);
   });
-  log_evidence(counts, state.log_alpha, K, executor, evidence);
+  // The evidence: the columns of components whose lambda moved, computed
+  // again (each column depends on its component's lambda alone), the others
+  // the last ranking's.
+  std::vector<std::size_t> moved;
+  for (std::size_t k = 0; k < K; ++k) {
+    if (!same_alpha[k] || previous_evidence.size() != N * K) moved.push_back(k);
+  }
+  if (moved.size() == K) {
+    log_evidence(counts, state.log_alpha, K, executor, evidence);
+  } else {
+    evidence.swap(previous_evidence);
+    if (!moved.empty()) {
+      std::vector<double> moved_alpha(moved.size() * S), moved_evidence;
+      for (std::size_t m = 0; m < moved.size(); ++m) {
+        std::copy(&state.log_alpha[moved[m] * S], &state.log_alpha[moved[m] * S] + S,
+                  &moved_alpha[m * S]);
+      }
+      log_evidence(counts, moved_alpha, moved.size(), executor, moved_evidence);
+      for (std::size_t i = 0; i < N; ++i) {
+        for (std::size_t m = 0; m < moved.size(); ++m) {
+          evidence[i * K + moved[m]] = moved_evidence[i * moved.size() + m];
+        }
+      }
+    }
+  }
   // What each sample's own component gains from its leaving (one per sample,
   // shared by its K - 1 candidates), and that gain's second-order part.
   std::vector<double>& leave_gain = ranking.leave_gain;
@@ -608,7 +644,8 @@ void rank_transfers(const Counts& counts, const EmState& state, const SampleRows
   });
   std::vector<double>& join_gain = ranking.join_gain;
   std::vector<double>& join_spread = ranking.join_spread;
-  join_gain.assign(N * K, 0.0);
+  // NaN: not computed (a sample's own component, or one of too few members).
+  join_gain.assign(N * K, std::numeric_limits<double>::quiet_NaN());
   join_spread.assign(N * K, 0.0);
 
   std::vector<std::pair<std::size_t, std::size_t>>& pairs = ranking.pairs;
@@ -642,7 +679,8 @@ void rank_transfers(const Counts& counts, const EmState& state, const SampleRows
         c.to = b;
         double& gain = join_gain[i * K + b];
         double& spread = join_spread[i * K + b];
-        if (kept[a] && kept[b]) {
+        // Joining b depends on b's model and the sample's posterior there alone.
+        if (kept[b] && !std::isnan(previous.join_gain[i * K + b])) {
           gain = previous.join_gain[i * K + b];
           spread = previous.join_spread[i * K + b];
         } else {
@@ -1010,7 +1048,8 @@ TransferResult transfer_moves(const Counts& counts, EmState& state,
   int tried = 0;
   while (tried < settings.max_trials) {
     const std::vector<std::size_t> label = arg_max_labels(state.next_posterior, K);
-    rank_transfers(counts, state, rows, label, executor, evidence, ranking);
+    rank_transfers(counts, state, rows, label, executor, settings.reuse_rankings, evidence,
+                   ranking);
     const TransferCandidates& ranked = ranking.candidates;
     hooks.check_interrupt();
     std::fill(members_key.begin(), members_key.end(), 0);

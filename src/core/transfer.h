@@ -149,6 +149,10 @@ struct TransferSettings {
   // That EM stops once it is bound for an NLE not lower than the state's by
   // more than this, relative (the replicated search's tolerance).
   double same_optimum = 1e-6;
+  // Each ranking after the first takes what did not change from the last
+  // (Ranking, transfer.cpp); false computes every ranking in full, which
+  // gives the same rankings (for tests).
+  bool reuse_rankings = true;
 };
 
 struct TransferRecord {

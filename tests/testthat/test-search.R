@@ -539,6 +539,26 @@ test_that("a transfer that failed is not refitted while its two components keep 
   expect_identical(result$nle_memo, result$nle_first)
 })
 
+test_that("a ranking that reuses what did not change is the one computed in full", {
+  # A wide sparse deep table (posteriors 0 or 1, so EM after an accepted
+  # transfer leaves the other components' M-steps settled) at k = 7 from a
+  # frozen k-means++ partition: transfers run twice from the same state after
+  # EM with the searches' settled M-steps. Every ranking after an accepted
+  # transfer takes from the last the models, gains and evidence columns of the
+  # components the transfer left as they were, or computes them all again; the
+  # trials, to the last bit of their promises, and where they end must be the
+  # same. (Taking a sample's gain from joining b whenever its own component,
+  # rather than b, is unchanged makes them differ here.)
+  x <- wide_sparse_counts(60, 400, 5, common = 30, rare = 0.05, depth = 3000, seed = 2)
+  plain <- dmn_fit(x, 7, seed = 1, init = "kmeans++", nstart = 1, threads = 1)
+  result <- fastdmm:::.transfers_reuse(fastdmm:::as_counts(x), max.col(plain$group, "first"),
+                                       log(fitted(plain)))
+  # Several accepted transfers, so several rankings after the first.
+  expect_gte(sum(result$full$trials$accepted), 5L)
+  expect_identical(result$reused$trials, result$full$trials)
+  expect_identical(result$reused$nle, result$full$nle)
+})
+
 test_that("a group whose refit does not lower the NLE is judged after EM (against EM from its labels)", {
   # Twins at k = 4 from a frozen k-means++ partition, transfers run: moving a
   # node of component 3's tree to component 4 and refitting the two raises the
