@@ -573,12 +573,10 @@ OptimiserReport optimise_component(const Counts& counts, const ComponentHistogra
   OptimiserReport report;
   ComponentDerivatives d, trial_d;
   std::vector<double> direction(V), trial(V), previous(V);
-  // The derivatives decide whether a step is needed at all; f (whose terms cost
-  // logs) is evaluated only once a step must be checked, and every trial point
-  // gets f and its derivatives in one walk, so an accepted step costs one walk.
-  evaluate_component<false, true>(problem, x.data(), executor, nullptr, nullptr, &d);
+  // f and its derivatives in one walk, at the start as at every trial point:
+  // an accepted step costs one walk.
   double f = std::numeric_limits<double>::quiet_NaN(), magnitude = 0.0;
-  bool have_f = false;
+  evaluate_component<true, true>(problem, x.data(), executor, &f, &magnitude, &d);
   double previous_gradient_norm = std::numeric_limits<double>::infinity();
   bool unverified_step = false;
   for (int iteration = 0;; ++iteration) {
@@ -610,10 +608,6 @@ OptimiserReport optimise_component(const Counts& counts, const ComponentHistogra
       break;
     }
     step_in_alpha(problem, d, options, direction, trial, slope, largest);
-    if (!have_f) {
-      evaluate_component<true, false>(problem, x.data(), executor, &f, &magnitude, nullptr);
-      have_f = true;
-    }
 
     // f is a difference of sums far larger than itself; below this its rounding
     // hides any decrease, and only the gradient can tell a step is good.
