@@ -437,7 +437,9 @@ check_init <- function(init, k, n_samples) {
 #'   promise is no guide), then the singles whose promised loss is within the
 #'   promise's second-order part, then groups, then the rests of the trees
 #'   (A's members less one node, which stays behind as a community type of
-#'   its own while the rest joins B), until 20 groups and rests have failed.
+#'   its own while the rest joins B), until 20 groups and rests have failed
+#'   (at `k = 2`, where the replicated search runs no kicks, the rests get 20
+#'   failures of their own: they are a start's only escape left).
 #'   A group or rest whose refit does not lower the NLE is judged again after
 #'   EM from there, where other samples may follow it or go back (EM stops as
 #'   soon as it is bound for no lower NLE, or gives the partition back).

@@ -1140,9 +1140,11 @@ TransferResult transfer_moves(const Counts& counts, EmState& state,
     }
     if (!accepted && tried < settings.max_trials) {
       // Groups, then rests, until max_failures of them failed: the rests are
-      // ranked only when the groups left some of those trials.
+      // ranked only when the groups left some of those trials, or when they
+      // have failures of their own.
       int failures = 0;
       for (const bool rests : {false, true}) {
+        if (rests && settings.rests_own_failures) failures = 0;
         if (accepted || failures >= settings.max_failures) break;
         rank_groups(counts, rows, executor, settings, K, (memo != nullptr ? *memo : own).trees,
                     hooks.check_interrupt, rests, ranking);

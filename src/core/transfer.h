@@ -124,6 +124,10 @@ class ModelDivisions {
 struct TransferSettings {
   EmSettings em;            // the fit's EM settings: EM runs on from an accepted transfer
   int max_failures = 20;    // failed trials of groups and rests before they are given up
+  // The rests get max_failures failed trials of their own, however many the
+  // groups used: the replicated search sets this at k = 2, where no kick
+  // follows a descent and the rests are the only escape left.
+  bool rests_own_failures = false;
   int max_trials = 100000;  // trials at most in one call
   // Every single tried, in the order of refit_gain()'s promise, until none
   // lowers the NLE (Hartigan's exchange with the two components refitted);
@@ -233,7 +237,8 @@ std::vector<std::vector<std::uint32_t>> model_division(
 // member (with all_singles every single), in the order of their promise; then
 // the singles whose promised loss is smaller than the promise's second-order
 // part (`spread`); then groups, then the rests (a component less one node of
-// its tree), until max_failures of both failed or they promise no decrease. A
+// its tree), until max_failures of both failed (with rests_own_failures, of
+// each) or they promise no decrease. A
 // trial refits the two components on their new members (warm started M-steps,
 // run to the optimiser's convergence) and computes the exact NLE at the
 // result; the first that lowers the NLE by more than the EM threshold is kept,

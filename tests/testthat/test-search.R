@@ -740,6 +740,47 @@ test_that("rests (a component less one node of its tree) follow the groups, prom
   expect_lt(max(abs(trials$predicted - expected)) / max(abs(expected)), 1e-8)
 })
 
+test_that("at k = 2 the rests get failures of their own (against R)", {
+  # At k = 2 the replicated search runs no kicks, so the rests are a start's
+  # only escape once the groups fail: they get 20 failed trials of their own,
+  # however many the groups used. Here more than 20 nodes promise a decrease, so the
+  # groups use up their 20 trials (a search with nstart = 1 would stop there);
+  # the rests are tried after them all the same, 20 of them, in order of the
+  # dense Newton model's promise (to 1e-8 relative). No group nor rest is
+  # kept, so all were tried at the final state.
+  x <- wide_sparse_counts(40, 200, 2, common = 25, rare = 0.02, depth = 2000, seed = 1)
+  moved <- dmn_fit(x, 2, seed = 1, threads = 1,
+                   search = dmn_search(max_starts = 1, replicates = 1, split_merge = FALSE))
+  expect_identical(moved$search$starts_run, 1L)
+  z <- moved$group
+  expect_lt(max(abs(z - round(z))), 1e-10)
+  labels <- max.col(z, "first")
+  promise <- dense_group_promise(x, moved)
+  table <- fastdmm:::as_counts(x)
+  groups <- rests <- c()
+  for (a in 1:2) {
+    members <- which(labels == a)
+    nodes <- tree_groups(table, members)
+    keys <- vapply(nodes, paste, "", collapse = " ")
+    for (node in nodes) {
+      groups <- c(groups, promise(node, a, 3 - a))
+      rest <- setdiff(members, node)
+      if (length(rest) >= 2 && !(paste(rest, collapse = " ") %in% keys)) {
+        rests <- c(rests, promise(rest, a, 3 - a))
+      }
+    }
+  }
+  groups <- sort(groups[groups < 0])
+  rests <- sort(rests[rests < 0])
+  expect_gt(length(groups), 20L)
+  expect_gt(length(rests), 20L)
+  expected <- c(head(groups, 20L), head(rests, 20L))
+  trials <- moved$moves[moved$moves$samples > 1, ]
+  expect_false(any(trials$accepted))
+  expect_identical(nrow(trials), length(expected))
+  expect_lt(max(abs(trials$predicted - expected)) / max(abs(expected)), 1e-8)
+})
+
 test_that("groups come from bisection trees: nested halves, each a 2-means split (against R)", {
   # bisection_nodes(): a component's members divided in two by 2-means in
   # Hellinger geometry (at most 10 Lloyd rounds), each part of three or more
