@@ -698,22 +698,16 @@ test_that("transfers are promised what the Newton model of a dense refit promise
   expect_false(is.unsorted(singles))
 })
 
-test_that("rests (a component less one node of its tree) follow the groups, promised as groups (against R)", {
-  # Two components of eight members on a wide sparse deep table: the groups
-  # (tree nodes) promise a decrease fewer than 20 times, so the rests are
-  # ranked and tried after them, until 20 trials of both have failed. At the
-  # search's end no group nor rest is kept, so all were tried at the final
-  # state: the nodes' promises in increasing order, then the rests' (each
-  # component's members less a node, of two or more samples and not itself a
-  # node), each the dense Newton model's promise to 1e-8 relative (the rests'
-  # terms are the whole component's less the node's).
-  x <- wide_sparse_counts(16, 200, 2, common = 25, rare = 0.02, depth = 2000, seed = 1)
-  moved <- dmn_fit(x, 2, seed = 1, init = "kmeans++", nstart = 1, threads = 1,
-                   search = dmn_search(transfers = TRUE, split_merge = FALSE))
-  z <- moved$group
+# The promises (dense Newton model) of the groups and rests that a fit with two
+# components of 0/1 posteriors offers at its end, those below zero, each in
+# increasing order: every node of each component's tree (tree_groups()) moved
+# to the other component, and the component's other members (two or more, not
+# a node themselves).
+promised_groups_and_rests <- function(x, fit) {
+  z <- fit$group
   expect_lt(max(abs(z - round(z))), 1e-10)
   labels <- max.col(z, "first")
-  promise <- dense_group_promise(x, moved)
+  promise <- dense_group_promise(x, fit)
   table <- fastdmm:::as_counts(x)
   groups <- rests <- c()
   for (a in 1:2) {
@@ -729,8 +723,24 @@ test_that("rests (a component less one node of its tree) follow the groups, prom
       }
     }
   }
-  groups <- sort(groups[groups < 0])
-  rests <- sort(rests[rests < 0])
+  list(groups = sort(groups[groups < 0]), rests = sort(rests[rests < 0]))
+}
+
+test_that("rests (a component less one node of its tree) follow the groups, promised as groups (against R)", {
+  # Two components of eight members on a wide sparse deep table: the groups
+  # (tree nodes) promise a decrease fewer than 20 times, so the rests are
+  # ranked and tried after them, until 20 trials of both have failed. At the
+  # search's end no group nor rest is kept, so all were tried at the final
+  # state: the nodes' promises in increasing order, then the rests' (each
+  # component's members less a node, of two or more samples and not itself a
+  # node), each the dense Newton model's promise to 1e-8 relative (the rests'
+  # terms are the whole component's less the node's).
+  x <- wide_sparse_counts(16, 200, 2, common = 25, rare = 0.02, depth = 2000, seed = 1)
+  moved <- dmn_fit(x, 2, seed = 1, init = "kmeans++", nstart = 1, threads = 1,
+                   search = dmn_search(transfers = TRUE, split_merge = FALSE))
+  promised <- promised_groups_and_rests(x, moved)
+  groups <- promised$groups
+  rests <- promised$rests
   expect_lt(length(groups), 20L)
   expect_gt(length(rests), 0L)
   expected <- head(c(groups, rests), 20L)
@@ -752,26 +762,9 @@ test_that("at k = 2 the rests get failures of their own (against R)", {
   moved <- dmn_fit(x, 2, seed = 1, threads = 1,
                    search = dmn_search(max_starts = 1, replicates = 1, split_merge = FALSE))
   expect_identical(moved$search$starts_run, 1L)
-  z <- moved$group
-  expect_lt(max(abs(z - round(z))), 1e-10)
-  labels <- max.col(z, "first")
-  promise <- dense_group_promise(x, moved)
-  table <- fastdmm:::as_counts(x)
-  groups <- rests <- c()
-  for (a in 1:2) {
-    members <- which(labels == a)
-    nodes <- tree_groups(table, members)
-    keys <- vapply(nodes, paste, "", collapse = " ")
-    for (node in nodes) {
-      groups <- c(groups, promise(node, a, 3 - a))
-      rest <- setdiff(members, node)
-      if (length(rest) >= 2 && !(paste(rest, collapse = " ") %in% keys)) {
-        rests <- c(rests, promise(rest, a, 3 - a))
-      }
-    }
-  }
-  groups <- sort(groups[groups < 0])
-  rests <- sort(rests[rests < 0])
+  promised <- promised_groups_and_rests(x, moved)
+  groups <- promised$groups
+  rests <- promised$rests
   expect_gt(length(groups), 20L)
   expect_gt(length(rests), 20L)
   expected <- c(head(groups, 20L), head(rests, 20L))
