@@ -44,13 +44,6 @@ EmRun run_em_reporting(const Counts& counts, EmState& state, const EmSettings& s
   return run_em(counts, state, settings, options, executor, reporting);
 }
 
-// Kicks a start of the replicated search ends with (0: none): options.kicks,
-// when the local search `moves` has moves to run on a kicked state.
-int start_kicks(const LocalSearchSettings& moves, const SearchOptions& options) {
-  if (options.replicates <= 0) return 0;
-  return moves.transfers || moves.split_merge ? std::max(0, options.kicks) : 0;
-}
-
 // The moves a search makes on a converged state: split-merge (for k >= 3) and,
 // on tables of at most transfer_samples samples, transfers, as the options say.
 // At k = 2 a start of the replicated search gives the rests of the transfers'
@@ -84,6 +77,13 @@ LocalSearchSettings moves_settings(const Counts& counts, const SearchOptions& op
   resplit.seed = options.seed;
   transfer.rests_own_failures = options.replicates > 0 && options.n_components == 2;
   return settings;
+}
+
+// Kicks a start of the replicated search ends with (0: none): options.kicks,
+// when the local search `moves` has moves to run on a kicked state.
+int start_kicks(const LocalSearchSettings& moves, const SearchOptions& options) {
+  if (options.replicates <= 0) return 0;
+  return moves.transfers || moves.split_merge ? std::max(0, options.kicks) : 0;
 }
 
 // What the k-means++ starts, the split plans, the kicks and the transfers'

@@ -125,8 +125,8 @@ struct TransferSettings {
   EmSettings em;            // the fit's EM settings: EM runs on from an accepted transfer
   int max_failures = 20;    // failed trials of groups and rests before they are given up
   // The rests get max_failures failed trials of their own, however many the
-  // groups used: the replicated search sets this at k = 2, where no kick
-  // follows a descent and the rests are the only escape left.
+  // groups used: the replicated search sets this at k = 2, where by default
+  // no kick follows a descent and the rests are the only escape left.
   bool rests_own_failures = false;
   int max_trials = 100000;  // trials at most in one call
   // Every single tried, in the order of refit_gain()'s promise, until none

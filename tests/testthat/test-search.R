@@ -753,11 +753,11 @@ test_that("rests (a component less one node of its tree) follow the groups, prom
 test_that("at k = 2 the rests get failures of their own (against R)", {
   # At k = 2 the replicated search runs no kicks, so the rests are a start's
   # only escape once the groups fail: they get 20 failed trials of their own,
-  # however many the groups used. Here more than 20 nodes promise a decrease, so the
-  # groups use up their 20 trials (a search with nstart = 1 would stop there);
-  # the rests are tried after them all the same, 20 of them, in order of the
-  # dense Newton model's promise (to 1e-8 relative). No group nor rest is
-  # kept, so all were tried at the final state.
+  # however many the groups used. Here more than 20 nodes promise a decrease,
+  # so the groups use up their 20 trials (a search with nstart = 1 would stop
+  # there); the rests are tried after them all the same, 20 of them, in order
+  # of the dense Newton model's promise (to 1e-8 relative). No group nor rest
+  # is kept, so all were tried at the final state.
   x <- wide_sparse_counts(40, 200, 2, common = 25, rare = 0.02, depth = 2000, seed = 1)
   moved <- dmn_fit(x, 2, seed = 1, threads = 1,
                    search = dmn_search(max_starts = 1, replicates = 1, split_merge = FALSE))
