@@ -23,6 +23,12 @@ namespace {
 // largest lgamma difference, far below the rounding of its prior terms (eta
 // lambda_j per taxon), so no fit can tell.
 constexpr double kNegligiblePosterior = 1e-30;
+// Newton's region (optimise_component()): where the squared Newton decrement
+// lambda^2 = -g . d is at most this, a full Newton step is taken without a line
+// search. (1 - 2a)^2 / 16 with the Armijo constant a = 1e-4 is the bound of
+// Newton's quadratically convergent phase for self-concordant functions (Boyd &
+// Vandenberghe 2004, section 9.6.4), where backtracking would accept the full step.
+constexpr double kNewtonRegion = (1.0 - 2e-4) * (1.0 - 2e-4) / 16.0;
 
 void nonzero_posteriors(const double* posterior, std::size_t N, std::size_t K,
                         const Executor& executor, HistogramWorkspace& nz) {
@@ -573,9 +579,14 @@ OptimiserReport optimise_component(const Counts& counts, const ComponentHistogra
   OptimiserReport report;
   ComponentDerivatives d, trial_d;
   std::vector<double> direction(V), trial(V), previous(V);
-  // f and its derivatives in one walk, at the start as at every trial point:
-  // an accepted step costs one walk.
+  // f is needed only by the line search: the derivatives decide convergence,
+  // and steps in Newton's region are checked by their gradient. The start and
+  // every trial point of a line search get f and the derivatives in one walk
+  // (most M-steps start with a line search); a step in Newton's region gets the
+  // derivatives alone, and f is computed there only if a line search follows
+  // (`have_f`).
   double f = std::numeric_limits<double>::quiet_NaN(), magnitude = 0.0;
+  bool have_f = true;
   evaluate_component<true, true>(problem, x.data(), executor, &f, &magnitude, &d);
   double previous_gradient_norm = std::numeric_limits<double>::infinity();
   bool unverified_step = false;
@@ -607,12 +618,36 @@ OptimiserReport optimise_component(const Counts& counts, const ComponentHistogra
       report.converged = true;
       break;
     }
+    // Newton's region: the undamped step, uncapped, promises a decrease (the
+    // squared Newton decrement -slope) of at most kNewtonRegion. There the full
+    // step is taken and kept if the gradient it lands on is smaller, as it is
+    // where Newton's method converges quadratically; f is not needed.
+    const bool newton_region =
+        pure_newton && largest <= options.max_step && -slope <= kNewtonRegion;
     step_in_alpha(problem, d, options, direction, trial, slope, largest);
+    unverified_step = false;
+    if (newton_region && largest <= options.max_step) {
+      for (std::size_t v = 0; v < V; ++v) trial[v] = x[v] + direction[v];
+      evaluate_component<false, true>(problem, trial.data(), executor, nullptr, nullptr,
+                                      &trial_d);
+      const double trial_norm =
+          std::sqrt(dot_over_taxa(problem, trial_d.gradient, trial_d.gradient));
+      if (trial_norm < gradient_norm) {
+        x.swap(trial);
+        std::swap(d, trial_d);
+        have_f = false;
+        continue;
+      }
+      // Not where the quadratic model holds after all: the line search decides.
+    }
+    if (!have_f) {
+      evaluate_component<true, false>(problem, x.data(), executor, &f, &magnitude, nullptr);
+      have_f = true;
+    }
 
     // f is a difference of sums far larger than itself; below this its rounding
     // hides any decrease, and only the gradient can tell a step is good.
     const double noise = 1e-12 * magnitude;
-    unverified_step = false;
     if (-slope <= noise) {
       if (!pure_newton || largest > options.max_step) {
         report.converged = gradient_norm <= 1e-3;
@@ -638,7 +673,6 @@ OptimiserReport optimise_component(const Counts& counts, const ComponentHistogra
     magnitude = trial_magnitude;
   }
   support.write_back(x, log_alpha, S);
-  report.objective = f;
   return report;
 }
 

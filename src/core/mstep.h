@@ -109,7 +109,6 @@ struct OptimiserOptions {
 struct OptimiserReport {
   int iterations = 0;
   double gradient_norm = 0.0;
-  double objective = 0.0;  // f at the last point evaluated
   bool converged = false;
 };
 

@@ -69,19 +69,22 @@ inline GammaValues gamma_values(double x) {
     x += 1.0;
   }
   const double inverse = 1.0 / x, inverse2 = inverse * inverse;
+  // One log for both series (the compiler may not merge two calls of std::log,
+  // which can set errno).
+  const double log_x = std::log(x);
   if (kLog) {
     constexpr double kHalfLogTwoPi = 0.91893853320467274178;
     const double series =
         inverse * (1.0 / 12 + inverse2 * (-1.0 / 360 + inverse2 * (1.0 / 1260 + inverse2 * (
         -1.0 / 1680 + inverse2 * (1.0 / 1188 + inverse2 * (-691.0 / 360360 + inverse2 * (1.0 / 156)))))));
-    out.lgamma = (x - 0.5) * std::log(x) - x + kHalfLogTwoPi + series -
+    out.lgamma = (x - 0.5) * log_x - x + kHalfLogTwoPi + series -
                  (log_shift + std::log(product));
   }
   if (kPolygamma) {
     const double psi_series =
         inverse2 * (1.0 / 12 + inverse2 * (-1.0 / 120 + inverse2 * (1.0 / 252 + inverse2 * (
         -1.0 / 240 + inverse2 * (1.0 / 132 + inverse2 * (-691.0 / 32760 + inverse2 * (1.0 / 12)))))));
-    out.digamma = std::log(x) - 0.5 * inverse - psi_series - psi_shift;
+    out.digamma = log_x - 0.5 * inverse - psi_series - psi_shift;
     const double psi1_series =
         inverse * inverse2 * (1.0 / 6 + inverse2 * (-1.0 / 30 + inverse2 * (1.0 / 42 + inverse2 * (
         -1.0 / 30 + inverse2 * (5.0 / 66 + inverse2 * (-691.0 / 2730 + inverse2 * (7.0 / 6)))))));

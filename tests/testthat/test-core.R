@@ -214,6 +214,29 @@ test_that("the M-step optimiser reaches a minimum (gradient, perturbations)", {
   expect_relative(again$log_alpha, lambda, 1e-8)
 })
 
+test_that("full Newton steps near the optimum never raise the objective (dense check)", {
+  # Near the minimum the optimiser takes full Newton steps checked by the
+  # gradient alone, without evaluating f; each M-step must still lower f (EM's
+  # monotonicity rests on it) and end at the minimum, from near and far starts.
+  x <- core_table()
+  data <- fastdmm:::as_counts(x)
+  z <- core_posterior(nrow(x))
+  optimum <- fastdmm:::.optimise_component(data, z, rep(0, ncol(x)))$log_alpha
+  best <- dense_objective(x, z, optimum)
+  with_seed(7, for (size in c(1e-4, 1e-3, 1e-2, 0.1, 1)) {
+    for (m in 1:5) {
+      start <- optimum + stats::rnorm(length(optimum), 0, size)
+      result <- fastdmm:::.optimise_component(data, z, start)
+      expect_true(result$converged)
+      f_start <- dense_objective(x, z, start)
+      f_end <- dense_objective(x, z, result$log_alpha)
+      expect_lte(f_end, f_start + 1e-12 * abs(f_start))
+      expect_relative(f_end, best, 1e-12)
+      expect_lt(max(abs(result$log_alpha - optimum)), 1e-5)
+    }
+  })
+})
+
 test_that("the M-step optimiser agrees with optim(BFGS) on a tiny problem", {
   x <- matrix(c(10, 2, 0, 5,
                 3, 8, 1, 0,
