@@ -238,15 +238,16 @@ BEGIN_RCPP
 END_RCPP
 }
 // optimise_component
-Rcpp::List optimise_component(SEXP counts, SEXP posterior, SEXP log_alpha);
-RcppExport SEXP _fastdmm_optimise_component(SEXP countsSEXP, SEXP posteriorSEXP, SEXP log_alphaSEXP) {
+Rcpp::List optimise_component(SEXP counts, SEXP posterior, SEXP log_alpha, SEXP near_optimum);
+RcppExport SEXP _fastdmm_optimise_component(SEXP countsSEXP, SEXP posteriorSEXP, SEXP log_alphaSEXP, SEXP near_optimumSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< SEXP >::type counts(countsSEXP);
     Rcpp::traits::input_parameter< SEXP >::type posterior(posteriorSEXP);
     Rcpp::traits::input_parameter< SEXP >::type log_alpha(log_alphaSEXP);
-    rcpp_result_gen = Rcpp::wrap(optimise_component(counts, posterior, log_alpha));
+    Rcpp::traits::input_parameter< SEXP >::type near_optimum(near_optimumSEXP);
+    rcpp_result_gen = Rcpp::wrap(optimise_component(counts, posterior, log_alpha, near_optimum));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -473,7 +474,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_fastdmm_taxa_in_order", (DL_FUNC) &_fastdmm_taxa_in_order, 1},
     {"_fastdmm_finish_taxa", (DL_FUNC) &_fastdmm_finish_taxa, 2},
     {"_fastdmm_component_terms", (DL_FUNC) &_fastdmm_component_terms, 4},
-    {"_fastdmm_optimise_component", (DL_FUNC) &_fastdmm_optimise_component, 3},
+    {"_fastdmm_optimise_component", (DL_FUNC) &_fastdmm_optimise_component, 4},
     {"_fastdmm_hellinger_kmeans", (DL_FUNC) &_fastdmm_hellinger_kmeans, 4},
     {"_fastdmm_soft_kmeans", (DL_FUNC) &_fastdmm_soft_kmeans, 4},
     {"_fastdmm_reference_stream", (DL_FUNC) &_fastdmm_reference_stream, 3},

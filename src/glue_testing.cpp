@@ -56,9 +56,10 @@ Rcpp::List component_terms(SEXP counts, SEXP posterior, SEXP log_alpha,
                                                             hessian.inverse_diagonal.end()));
 }
 
-// Runs the M-step optimiser for one component from a start, for tests.
+// Runs the M-step optimiser for one component from a start, for tests;
+// `near_optimum` (TRUE/FALSE) says how the start is treated (Start, mstep.h).
 // [[Rcpp::export(.optimise_component)]]
-Rcpp::List optimise_component(SEXP counts, SEXP posterior, SEXP log_alpha) {
+Rcpp::List optimise_component(SEXP counts, SEXP posterior, SEXP log_alpha, SEXP near_optimum) {
   using namespace fastdmm_glue;
   const std::shared_ptr<const fastdmm::Counts> table = count_table(counts);
   const fastdmm::Counts& data = *table;
@@ -68,13 +69,17 @@ Rcpp::List optimise_component(SEXP counts, SEXP posterior, SEXP log_alpha) {
   const std::vector<fastdmm::ComponentHistograms> weights =
       fastdmm::component_histograms(data, z, 1, fastdmm::SerialExecutor());
   std::vector<double> lambda(lambda_values, lambda_values + data.n_taxa);
+  const fastdmm::Start start = read_flag(near_optimum, "near_optimum")
+                                   ? fastdmm::Start::near_optimum
+                                   : fastdmm::Start::far;
   const fastdmm::OptimiserReport report =
       fastdmm::optimise_component(data, weights[0], lambda.data(), fastdmm::OptimiserOptions(),
-                                  fastdmm::SerialExecutor());
+                                  fastdmm::SerialExecutor(), start);
   return Rcpp::List::create(Rcpp::Named("log_alpha") = Rcpp::NumericVector(lambda.begin(), lambda.end()),
                             Rcpp::Named("iterations") = report.iterations,
                             Rcpp::Named("gradient_norm") = report.gradient_norm,
-                            Rcpp::Named("converged") = report.converged);
+                            Rcpp::Named("converged") = report.converged,
+                            Rcpp::Named("start_needed_objective") = report.start_needed_objective);
 }
 
 // The k-means++ partition (labels 1..k) of every sample, for tests.

@@ -83,6 +83,7 @@ bool extrapolated_state(const Counts& counts, const std::vector<double>& theta0,
   // settled (components_to_refit() checks the lambda anyway) and reuses its
   // evidence columns.
   inherit_settled(two, jump);
+  jump.near_optimum = two.near_optimum;
   evaluate_state(counts, jump, executor);
   jump.from_em = true;
   return true;
@@ -177,22 +178,30 @@ void for_each_component(std::size_t n, std::size_t n_taxa, const Executor& execu
 int run_msteps(const Counts& counts, const std::vector<ComponentHistograms>& histograms,
                std::vector<double>& log_alpha, const OptimiserOptions& options,
                const Executor& executor, const std::vector<bool>& optimise,
-               std::vector<unsigned char>* converged) {
-  const std::size_t S = counts.n_taxa;
+               std::vector<unsigned char>* converged,
+               std::vector<unsigned char>* near_optimum) {
+  const std::size_t S = counts.n_taxa, K = histograms.size();
   std::vector<std::size_t> chosen;
-  for (std::size_t k = 0; k < histograms.size(); ++k) {
+  for (std::size_t k = 0; k < K; ++k) {
     if (optimise.empty() || optimise[k]) chosen.push_back(k);
   }
+  if (near_optimum != nullptr && near_optimum->size() != K) near_optimum->assign(K, 0);
   std::vector<OptimiserReport> reports(chosen.size());
   for_each_component(chosen.size(), S, executor, [&](std::size_t c, const Executor& inner) {
     const std::size_t k = chosen[c];
-    reports[c] = optimise_component(counts, histograms[k], &log_alpha[k * S], options, inner);
+    const Start start =
+        near_optimum != nullptr && (*near_optimum)[k] != 0 ? Start::near_optimum : Start::far;
+    reports[c] =
+        optimise_component(counts, histograms[k], &log_alpha[k * S], options, inner, start);
   });
-  if (converged != nullptr) converged->assign(histograms.size(), 0);
+  if (converged != nullptr) converged->assign(K, 0);
   int unconverged = 0;
   for (std::size_t c = 0; c < chosen.size(); ++c) {
     unconverged += reports[c].converged ? 0 : 1;
     if (converged != nullptr) (*converged)[chosen[c]] = reports[c].converged ? 1 : 0;
+    if (near_optimum != nullptr) {
+      (*near_optimum)[chosen[c]] = reports[c].start_needed_objective ? 0 : 1;
+    }
   }
   return unconverged;
 }
@@ -306,8 +315,12 @@ void em_step(const Counts& counts, EmState& state, const OptimiserOptions& optio
   fill_component_histograms(counts, state.posterior, K, executor, state.histograms,
                          &state.workspace->histograms);
   std::vector<unsigned char> converged;
-  state.unconverged_msteps += run_msteps(counts, state.histograms, state.log_alpha, options,
-                                         executor, refit, reuse ? &converged : nullptr);
+  // Each component's start is guessed near its optimum when its last M-step in
+  // EM started there: as EM converges, the posteriors, and with them the
+  // M-steps' starts, move less and less (DESIGN.md section 2).
+  state.unconverged_msteps +=
+      run_msteps(counts, state.histograms, state.log_alpha, options, executor, refit,
+                 reuse ? &converged : nullptr, &state.near_optimum);
   if (reuse) {
     settle_components(state, refit, converged, counts.n_taxa);
     state.reused_msteps += static_cast<int>(std::count(refit.begin(), refit.end(), false));

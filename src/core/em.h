@@ -75,16 +75,24 @@ struct EmState {
   std::vector<double> settled_log_alpha;  // [k * S + j]
   std::vector<double> settled_posterior;  // [i * K + k]
   int reused_msteps = 0;  // M-steps em_step() skipped for settled components
+  // near_optimum[k]: component k's last M-step in EM started converged or in
+  // Newton's region, so its next one is expected to as well (run_msteps()).
+  // Empty: no such M-step yet.
+  std::vector<unsigned char> near_optimum;
   std::shared_ptr<EmWorkspace> workspace = std::make_shared<EmWorkspace>();
 };
 
 // Runs the M-step of every component k with optimise[k] (all when empty), warm
 // started from log_alpha. Returns the number of optimisers that stopped early;
 // `converged`, if given, is resized to K and says which of those run converged.
+// `near_optimum`, if given (resized to K, zeros, when it is not), says which
+// starts to expect near their optimum (Start::near_optimum, mstep.h), and the
+// M-steps run set theirs to whether their start was, as a guess for the next.
 int run_msteps(const Counts& counts, const std::vector<ComponentHistograms>& histograms,
                std::vector<double>& log_alpha, const OptimiserOptions& options,
                const Executor& executor, const std::vector<bool>& optimise = {},
-               std::vector<unsigned char>* converged = nullptr);
+               std::vector<unsigned char>* converged = nullptr,
+               std::vector<unsigned char>* near_optimum = nullptr);
 
 // How far (summed over samples) a settled component's posteriors may move
 // before its M-step runs again: the searches' OptimiserOptions::settled_change.

@@ -567,7 +567,7 @@ bool armijo_search(const ComponentProblem& problem, const std::vector<double>& x
 
 OptimiserReport optimise_component(const Counts& counts, const ComponentHistograms& weights,
                                    double* log_alpha, const OptimiserOptions& options,
-                                   const Executor& executor) {
+                                   const Executor& executor, Start start) {
   const std::size_t S = counts.n_taxa;
   // The optimiser works on the component's support (its counted taxa and one
   // shared variable for the rest): the same minimum, at a cost in the taxa and
@@ -580,14 +580,19 @@ OptimiserReport optimise_component(const Counts& counts, const ComponentHistogra
   ComponentDerivatives d, trial_d;
   std::vector<double> direction(V), trial(V), previous(V);
   // f is needed only by the line search: the derivatives decide convergence,
-  // and steps in Newton's region are checked by their gradient. The start and
-  // every trial point of a line search get f and the derivatives in one walk
-  // (most M-steps start with a line search); a step in Newton's region gets the
+  // and steps in Newton's region are checked by their gradient. Every trial
+  // point of a line search gets f and the derivatives in one walk, and so does
+  // a start expected far from the optimum (most M-steps start with a line
+  // search); a start expected near it and a step in Newton's region get the
   // derivatives alone, and f is computed there only if a line search follows
   // (`have_f`).
   double f = std::numeric_limits<double>::quiet_NaN(), magnitude = 0.0;
-  bool have_f = true;
-  evaluate_component<true, true>(problem, x.data(), executor, &f, &magnitude, &d);
+  bool have_f = start == Start::far;
+  if (have_f) {
+    evaluate_component<true, true>(problem, x.data(), executor, &f, &magnitude, &d);
+  } else {
+    evaluate_component<false, true>(problem, x.data(), executor, nullptr, nullptr, &d);
+  }
   double previous_gradient_norm = std::numeric_limits<double>::infinity();
   bool unverified_step = false;
   for (int iteration = 0;; ++iteration) {
@@ -645,6 +650,7 @@ OptimiserReport optimise_component(const Counts& counts, const ComponentHistogra
       have_f = true;
     }
 
+    if (iteration == 0) report.start_needed_objective = true;
     // f is a difference of sums far larger than itself; below this its rounding
     // hides any decrease, and only the gradient can tell a step is good.
     const double noise = 1e-12 * magnitude;

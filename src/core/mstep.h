@@ -110,12 +110,24 @@ struct OptimiserReport {
   int iterations = 0;
   double gradient_norm = 0.0;
   bool converged = false;
+  // Whether f had to be computed at the start: false when the start was
+  // converged or in Newton's region, where the derivatives alone decide.
+  bool start_needed_objective = false;
 };
+
+// Where an M-step starts. `near_optimum` says that the start is expected to be
+// converged or in Newton's region (for example because the last M-step of the
+// same component, on nearly the same posteriors, started there): the start
+// then gets its derivatives alone, and f only if a line search follows.
+// Otherwise f and the derivatives come in one walk, which costs less than two
+// when a line search follows, as it does from most starts. Either way the
+// iterates are the same; only the work differs.
+enum class Start { far, near_optimum };
 
 // Minimises f_k over lambda from the given start (warm start), in place.
 OptimiserReport optimise_component(const Counts& counts, const ComponentHistograms& weights,
                                    double* log_alpha, const OptimiserOptions& options,
-                                   const Executor& executor);
+                                   const Executor& executor, Start start = Start::far);
 
 // log|det H| by the matrix determinant lemma and diag(H^-1) by Sherman-Morrison,
 // both O(S), for H = diag(diagonal) + rank_one * alpha alpha^T.

@@ -193,8 +193,13 @@ EmState trial_state(const Counts& counts, const SquareRootProportions& roots,
   refit[a] = refit[b] = refit[k] = true;
   trial.unconverged_msteps = state.unconverged_msteps;
   std::vector<unsigned char> converged;
+  // The halves' lambdas are the plan's M-steps for (nearly) these members: expected
+  // at their optimum. The merged component starts from the heavier one's.
+  std::vector<unsigned char> near_optimum(K, 0);
+  near_optimum[b] = near_optimum[k] = 1;
   trial.unconverged_msteps += run_msteps(counts, trial.histograms, trial.log_alpha,
-                                         settings.optimiser, executor, refit, &converged);
+                                         settings.optimiser, executor, refit, &converged,
+                                         &near_optimum);
   if (settings.optimiser.settled_change >= 0.0) {
     // The kept components keep the state's settled M-steps.
     inherit_settled(state, trial);

@@ -185,7 +185,7 @@ test_that("objective, gradient and Hessian are right for tables wider than one b
     expect_relative(terms$log_abs_det, as.numeric(determinant(hessian)$modulus), 1e-9)
     expect_relative(terms$inverse_diagonal, diag(solve(hessian)), 1e-8)
   }
-  result <- fastdmm:::.optimise_component(data, z, lambda)
+  result <- fastdmm:::.optimise_component(data, z, lambda, FALSE)
   expect_true(result$converged)
   expect_lt(sqrt(sum(dense_gradient(x, z, result$log_alpha)^2)), 1e-6)
 })
@@ -196,7 +196,7 @@ test_that("the M-step optimiser reaches a minimum (gradient, perturbations)", {
   x <- core_table()
   data <- fastdmm:::as_counts(x)
   z <- core_posterior(nrow(x))
-  result <- fastdmm:::.optimise_component(data, z, rep(0, ncol(x)))
+  result <- fastdmm:::.optimise_component(data, z, rep(0, ncol(x)), FALSE)
   expect_true(result$converged)
   expect_lt(result$gradient_norm, 1e-6)
   lambda <- result$log_alpha
@@ -209,7 +209,7 @@ test_that("the M-step optimiser reaches a minimum (gradient, perturbations)", {
     }
   })
   # The warm start from the optimum stays there.
-  again <- fastdmm:::.optimise_component(data, z, lambda)
+  again <- fastdmm:::.optimise_component(data, z, lambda, FALSE)
   expect_lte(again$iterations, 1L)
   expect_relative(again$log_alpha, lambda, 1e-8)
 })
@@ -221,12 +221,12 @@ test_that("full Newton steps near the optimum never raise the objective (dense c
   x <- core_table()
   data <- fastdmm:::as_counts(x)
   z <- core_posterior(nrow(x))
-  optimum <- fastdmm:::.optimise_component(data, z, rep(0, ncol(x)))$log_alpha
+  optimum <- fastdmm:::.optimise_component(data, z, rep(0, ncol(x)), FALSE)$log_alpha
   best <- dense_objective(x, z, optimum)
   with_seed(7, for (size in c(1e-4, 1e-3, 1e-2, 0.1, 1)) {
     for (m in 1:5) {
       start <- optimum + stats::rnorm(length(optimum), 0, size)
-      result <- fastdmm:::.optimise_component(data, z, start)
+      result <- fastdmm:::.optimise_component(data, z, start, FALSE)
       expect_true(result$converged)
       f_start <- dense_objective(x, z, start)
       f_end <- dense_objective(x, z, result$log_alpha)
@@ -237,6 +237,33 @@ test_that("full Newton steps near the optimum never raise the objective (dense c
   })
 })
 
+test_that("an M-step started as near its optimum takes the same steps as one started far", {
+  # EM guesses which M-steps start near their optimum and evaluates only the
+  # derivatives there; f is computed only if a line search follows. The guess
+  # may be wrong either way, and must change the work, never the iterates.
+  x <- core_table()
+  data <- fastdmm:::as_counts(x)
+  z <- core_posterior(nrow(x))
+  optimum <- fastdmm:::.optimise_component(data, z, rep(0, ncol(x)), FALSE)$log_alpha
+  best <- dense_objective(x, z, optimum)
+  needed <- logical()
+  with_seed(8, for (size in c(0, 1e-6, 1e-3, 0.1, 1, 3)) {
+    start <- optimum + stats::rnorm(length(optimum), 0, size)
+    far <- fastdmm:::.optimise_component(data, z, start, FALSE)
+    near <- fastdmm:::.optimise_component(data, z, start, TRUE)
+    expect_identical(near$log_alpha, far$log_alpha)
+    expect_identical(near$iterations, far$iterations)
+    expect_identical(near$start_needed_objective, far$start_needed_objective)
+    expect_true(near$converged)
+    expect_relative(dense_objective(x, z, near$log_alpha), best, 1e-12)
+    needed <- c(needed, near$start_needed_objective)
+  })
+  # Both kinds of start were met: at the optimum no line search is needed, far
+  # from it one is.
+  expect_false(needed[1])
+  expect_true(needed[length(needed)])
+})
+
 test_that("the M-step optimiser agrees with optim(BFGS) on a tiny problem", {
   x <- matrix(c(10, 2, 0, 5,
                 3, 8, 1, 0,
@@ -245,7 +272,7 @@ test_that("the M-step optimiser agrees with optim(BFGS) on a tiny problem", {
                 7, 3, 0, 3), 5, 4, byrow = TRUE)
   data <- fastdmm:::as_counts(x)
   z <- c(0.9, 0.2, 1, 0.4, 0.7)
-  ours <- fastdmm:::.optimise_component(data, z, rep(-1, 4))
+  ours <- fastdmm:::.optimise_component(data, z, rep(-1, 4), FALSE)
   theirs <- stats::optim(rep(-1, 4), function(l) dense_objective(x, z, l),
                          function(l) dense_gradient(x, z, l), method = "BFGS",
                          control = list(reltol = 1e-15, maxit = 10000))
@@ -267,7 +294,7 @@ test_that("the M-step on a component's support is the whole problem's minimum", 
   data <- fastdmm:::as_counts(x)
   z <- c(0.9, 0.6, 1, 0, 0)
   start <- c(rep(-1, 4), 2, -3, 0.5, -0.2, 1)
-  ours <- fastdmm:::.optimise_component(data, z, start)
+  ours <- fastdmm:::.optimise_component(data, z, start, FALSE)
   expect_true(ours$converged)
   expect_lt(sqrt(sum(dense_gradient(x, z, ours$log_alpha)^2)), 1e-6)
   theirs <- stats::optim(start, function(l) dense_objective(x, z, l),
@@ -288,7 +315,7 @@ test_that("the optimiser copes with far starts and an all-zero taxon", {
   data <- fastdmm:::as_counts(x)
   z <- core_posterior(nrow(x))
   starts <- list(rep(-10, 6), rep(8, 6), c(-10, 5, -10, 5, -10, 5))
-  optima <- lapply(starts, function(s) fastdmm:::.optimise_component(data, z, s))
+  optima <- lapply(starts, function(s) fastdmm:::.optimise_component(data, z, s, FALSE))
   for (result in optima) {
     expect_true(result$converged)
     expect_true(all(is.finite(result$log_alpha)))
