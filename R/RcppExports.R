@@ -69,8 +69,8 @@
     .Call(`_fastdmm_component_terms`, counts, posterior, log_alpha, reference_hessian)
 }
 
-.optimise_component <- function(counts, posterior, log_alpha, near_optimum) {
-    .Call(`_fastdmm_optimise_component`, counts, posterior, log_alpha, near_optimum)
+.optimise_component <- function(counts, posterior, log_alpha, near_optimum, objective_tolerance) {
+    .Call(`_fastdmm_optimise_component`, counts, posterior, log_alpha, near_optimum, objective_tolerance)
 }
 
 .hellinger_kmeans <- function(counts, k, seed, threads) {

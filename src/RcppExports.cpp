@@ -238,8 +238,8 @@ BEGIN_RCPP
 END_RCPP
 }
 // optimise_component
-Rcpp::List optimise_component(SEXP counts, SEXP posterior, SEXP log_alpha, SEXP near_optimum);
-RcppExport SEXP _fastdmm_optimise_component(SEXP countsSEXP, SEXP posteriorSEXP, SEXP log_alphaSEXP, SEXP near_optimumSEXP) {
+Rcpp::List optimise_component(SEXP counts, SEXP posterior, SEXP log_alpha, SEXP near_optimum, SEXP objective_tolerance);
+RcppExport SEXP _fastdmm_optimise_component(SEXP countsSEXP, SEXP posteriorSEXP, SEXP log_alphaSEXP, SEXP near_optimumSEXP, SEXP objective_toleranceSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
@@ -247,7 +247,8 @@ BEGIN_RCPP
     Rcpp::traits::input_parameter< SEXP >::type posterior(posteriorSEXP);
     Rcpp::traits::input_parameter< SEXP >::type log_alpha(log_alphaSEXP);
     Rcpp::traits::input_parameter< SEXP >::type near_optimum(near_optimumSEXP);
-    rcpp_result_gen = Rcpp::wrap(optimise_component(counts, posterior, log_alpha, near_optimum));
+    Rcpp::traits::input_parameter< SEXP >::type objective_tolerance(objective_toleranceSEXP);
+    rcpp_result_gen = Rcpp::wrap(optimise_component(counts, posterior, log_alpha, near_optimum, objective_tolerance));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -474,7 +475,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_fastdmm_taxa_in_order", (DL_FUNC) &_fastdmm_taxa_in_order, 1},
     {"_fastdmm_finish_taxa", (DL_FUNC) &_fastdmm_finish_taxa, 2},
     {"_fastdmm_component_terms", (DL_FUNC) &_fastdmm_component_terms, 4},
-    {"_fastdmm_optimise_component", (DL_FUNC) &_fastdmm_optimise_component, 4},
+    {"_fastdmm_optimise_component", (DL_FUNC) &_fastdmm_optimise_component, 5},
     {"_fastdmm_hellinger_kmeans", (DL_FUNC) &_fastdmm_hellinger_kmeans, 4},
     {"_fastdmm_soft_kmeans", (DL_FUNC) &_fastdmm_soft_kmeans, 4},
     {"_fastdmm_reference_stream", (DL_FUNC) &_fastdmm_reference_stream, 3},

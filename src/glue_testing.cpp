@@ -57,9 +57,12 @@ Rcpp::List component_terms(SEXP counts, SEXP posterior, SEXP log_alpha,
 }
 
 // Runs the M-step optimiser for one component from a start, for tests;
-// `near_optimum` (TRUE/FALSE) says how the start is treated (Start, mstep.h).
+// `near_optimum` (TRUE/FALSE) says how the start is treated (Start, mstep.h),
+// `objective_tolerance` (>= 0) is the options' (EM's M-steps have one; 0: the
+// gradient alone decides).
 // [[Rcpp::export(.optimise_component)]]
-Rcpp::List optimise_component(SEXP counts, SEXP posterior, SEXP log_alpha, SEXP near_optimum) {
+Rcpp::List optimise_component(SEXP counts, SEXP posterior, SEXP log_alpha, SEXP near_optimum,
+                              SEXP objective_tolerance) {
   using namespace fastdmm_glue;
   const std::shared_ptr<const fastdmm::Counts> table = count_table(counts);
   const fastdmm::Counts& data = *table;
@@ -72,9 +75,10 @@ Rcpp::List optimise_component(SEXP counts, SEXP posterior, SEXP log_alpha, SEXP 
   const fastdmm::Start start = read_flag(near_optimum, "near_optimum")
                                    ? fastdmm::Start::near_optimum
                                    : fastdmm::Start::far;
-  const fastdmm::OptimiserReport report =
-      fastdmm::optimise_component(data, weights[0], lambda.data(), fastdmm::OptimiserOptions(),
-                                  fastdmm::SerialExecutor(), start);
+  fastdmm::OptimiserOptions options;
+  options.objective_tolerance = read_double(objective_tolerance, "objective_tolerance", 0.0, 1.0);
+  const fastdmm::OptimiserReport report = fastdmm::optimise_component(
+      data, weights[0], lambda.data(), options, fastdmm::SerialExecutor(), start);
   return Rcpp::List::create(Rcpp::Named("log_alpha") = Rcpp::NumericVector(lambda.begin(), lambda.end()),
                             Rcpp::Named("iterations") = report.iterations,
                             Rcpp::Named("gradient_norm") = report.gradient_norm,

@@ -30,6 +30,18 @@ constexpr double kNegligiblePosterior = 1e-30;
 // Vandenberghe 2004, section 9.6.4), where backtracking would accept the full step.
 constexpr double kNewtonRegion = (1.0 - 2e-4) * (1.0 - 2e-4) / 16.0;
 
+// A bound on half the squared Newton decrement after a full Newton step from a
+// point whose squared decrement is `decrement2` (< 1): for self-concordant
+// functions the decrement after the step is at most (lambda / (1 - lambda))^2
+// (Nesterov 2004, theorem 4.1.14; Boyd & Vandenberghe 2004, section 9.6.4).
+// Where this is below the M-step's objective tolerance, the step is its last.
+double decrement_after_full_step(double decrement2) {
+  const double lambda = std::sqrt(decrement2);
+  const double ratio = lambda / (1.0 - lambda);
+  const double after = ratio * ratio;
+  return 0.5 * after * after;
+}
+
 void nonzero_posteriors(const double* posterior, std::size_t N, std::size_t K,
                         const Executor& executor, HistogramWorkspace& nz) {
   resize_for_overwrite(nz.single, N);
@@ -629,10 +641,21 @@ OptimiserReport optimise_component(const Counts& counts, const ComponentHistogra
     // where Newton's method converges quadratically; f is not needed.
     const bool newton_region =
         pure_newton && largest <= options.max_step && -slope <= kNewtonRegion;
+    // In the region a full step's successor would itself stop the M-step (its
+    // decrement below the tolerance) by the bound above: then the step is taken
+    // as the last, without the walk that would only confirm it.
+    const bool last_step =
+        newton_region && decrement_after_full_step(-slope) <= options.objective_tolerance;
     step_in_alpha(problem, d, options, direction, trial, slope, largest);
     unverified_step = false;
     if (newton_region && largest <= options.max_step) {
       for (std::size_t v = 0; v < V; ++v) trial[v] = x[v] + direction[v];
+      if (last_step) {
+        x.swap(trial);
+        report.iterations = iteration + 1;
+        report.converged = true;
+        break;
+      }
       evaluate_component<false, true>(problem, trial.data(), executor, nullptr, nullptr,
                                       &trial_d);
       const double trial_norm =

@@ -108,6 +108,9 @@ struct OptimiserOptions {
 
 struct OptimiserReport {
   int iterations = 0;
+  // Where the derivatives were last evaluated: the end point, or the start of
+  // a last Newton step taken without evaluating its end (which the bound on
+  // the decrement after it allows only with objective_tolerance > 0).
   double gradient_norm = 0.0;
   bool converged = false;
   // Whether f had to be computed at the start: false when the start was

@@ -23,6 +23,16 @@ core_posterior <- function(n, zeros = integer()) {
   z
 }
 
+# The core table's M-step problem for core_posterior(), its optimum (from lambda
+# = 0) and the dense R objective there.
+core_optimum <- function() {
+  x <- core_table()
+  data <- fastdmm:::as_counts(x)
+  z <- core_posterior(nrow(x))
+  optimum <- fastdmm:::.optimise_component(data, z, rep(0, ncol(x)), FALSE, 0)$log_alpha
+  list(x = x, data = data, z = z, optimum = optimum, best = dense_objective(x, z, optimum))
+}
+
 # ---- random stream ------------------------------------------------------------
 
 test_that("the reference stream is MT19937 with the C++ standard's check values", {
@@ -185,7 +195,7 @@ test_that("objective, gradient and Hessian are right for tables wider than one b
     expect_relative(terms$log_abs_det, as.numeric(determinant(hessian)$modulus), 1e-9)
     expect_relative(terms$inverse_diagonal, diag(solve(hessian)), 1e-8)
   }
-  result <- fastdmm:::.optimise_component(data, z, lambda, FALSE)
+  result <- fastdmm:::.optimise_component(data, z, lambda, FALSE, 0)
   expect_true(result$converged)
   expect_lt(sqrt(sum(dense_gradient(x, z, result$log_alpha)^2)), 1e-6)
 })
@@ -196,7 +206,7 @@ test_that("the M-step optimiser reaches a minimum (gradient, perturbations)", {
   x <- core_table()
   data <- fastdmm:::as_counts(x)
   z <- core_posterior(nrow(x))
-  result <- fastdmm:::.optimise_component(data, z, rep(0, ncol(x)), FALSE)
+  result <- fastdmm:::.optimise_component(data, z, rep(0, ncol(x)), FALSE, 0)
   expect_true(result$converged)
   expect_lt(result$gradient_norm, 1e-6)
   lambda <- result$log_alpha
@@ -209,7 +219,7 @@ test_that("the M-step optimiser reaches a minimum (gradient, perturbations)", {
     }
   })
   # The warm start from the optimum stays there.
-  again <- fastdmm:::.optimise_component(data, z, lambda, FALSE)
+  again <- fastdmm:::.optimise_component(data, z, lambda, FALSE, 0)
   expect_lte(again$iterations, 1L)
   expect_relative(again$log_alpha, lambda, 1e-8)
 })
@@ -218,15 +228,11 @@ test_that("full Newton steps near the optimum never raise the objective (dense c
   # Near the minimum the optimiser takes full Newton steps checked by the
   # gradient alone, without evaluating f; each M-step must still lower f (EM's
   # monotonicity rests on it) and end at the minimum, from near and far starts.
-  x <- core_table()
-  data <- fastdmm:::as_counts(x)
-  z <- core_posterior(nrow(x))
-  optimum <- fastdmm:::.optimise_component(data, z, rep(0, ncol(x)), FALSE)$log_alpha
-  best <- dense_objective(x, z, optimum)
+  list2env(core_optimum(), environment())  # x, data, z, optimum, best
   with_seed(7, for (size in c(1e-4, 1e-3, 1e-2, 0.1, 1)) {
     for (m in 1:5) {
       start <- optimum + stats::rnorm(length(optimum), 0, size)
-      result <- fastdmm:::.optimise_component(data, z, start, FALSE)
+      result <- fastdmm:::.optimise_component(data, z, start, FALSE, 0)
       expect_true(result$converged)
       f_start <- dense_objective(x, z, start)
       f_end <- dense_objective(x, z, result$log_alpha)
@@ -241,16 +247,12 @@ test_that("an M-step started as near its optimum takes the same steps as one sta
   # EM guesses which M-steps start near their optimum and evaluates only the
   # derivatives there; f is computed only if a line search follows. The guess
   # may be wrong either way, and must change the work, never the iterates.
-  x <- core_table()
-  data <- fastdmm:::as_counts(x)
-  z <- core_posterior(nrow(x))
-  optimum <- fastdmm:::.optimise_component(data, z, rep(0, ncol(x)), FALSE)$log_alpha
-  best <- dense_objective(x, z, optimum)
+  list2env(core_optimum(), environment())  # x, data, z, optimum, best
   needed <- logical()
   with_seed(8, for (size in c(0, 1e-6, 1e-3, 0.1, 1, 3)) {
     start <- optimum + stats::rnorm(length(optimum), 0, size)
-    far <- fastdmm:::.optimise_component(data, z, start, FALSE)
-    near <- fastdmm:::.optimise_component(data, z, start, TRUE)
+    far <- fastdmm:::.optimise_component(data, z, start, FALSE, 0)
+    near <- fastdmm:::.optimise_component(data, z, start, TRUE, 0)
     expect_identical(near$log_alpha, far$log_alpha)
     expect_identical(near$iterations, far$iterations)
     expect_identical(near$start_needed_objective, far$start_needed_objective)
@@ -264,6 +266,36 @@ test_that("an M-step started as near its optimum takes the same steps as one sta
   expect_true(needed[length(needed)])
 })
 
+test_that("with an objective tolerance, M-steps stop within it of the minimum and never rise", {
+  # EM's M-steps stop once the rest of the decrease is below a tolerance, and
+  # take a last full Newton step without evaluating where it lands when the
+  # decrement's bound says that point would stop them. Checked by the dense R
+  # objective: from near and far starts each M-step lowers f and ends within a
+  # few tolerances of the minimum, in no more iterations than without one.
+  list2env(core_optimum(), environment())  # x, data, z, optimum, best
+  tolerance <- 1e-9
+  with_seed(9, for (size in c(1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1)) {
+    for (m in 1:4) {
+      start <- optimum + stats::rnorm(length(optimum), 0, size)
+      for (near in c(FALSE, TRUE)) {
+        result <- fastdmm:::.optimise_component(data, z, start, near, tolerance)
+        expect_true(result$converged)
+        f_start <- dense_objective(x, z, start)
+        f_end <- dense_objective(x, z, result$log_alpha)
+        expect_lte(f_end, f_start + 1e-12 * abs(f_start))
+        expect_lte(f_end - best, 4 * tolerance + 1e-12 * abs(best))
+        exact <- fastdmm:::.optimise_component(data, z, start, near, 0)
+        expect_lte(result$iterations, exact$iterations)
+        # The tolerance decides only where to stop: after as many iterations,
+        # the same point (a last step lands where the exact run's step does).
+        if (result$iterations == exact$iterations) {
+          expect_identical(result$log_alpha, exact$log_alpha)
+        }
+      }
+    }
+  })
+})
+
 test_that("the M-step optimiser agrees with optim(BFGS) on a tiny problem", {
   x <- matrix(c(10, 2, 0, 5,
                 3, 8, 1, 0,
@@ -272,7 +304,7 @@ test_that("the M-step optimiser agrees with optim(BFGS) on a tiny problem", {
                 7, 3, 0, 3), 5, 4, byrow = TRUE)
   data <- fastdmm:::as_counts(x)
   z <- c(0.9, 0.2, 1, 0.4, 0.7)
-  ours <- fastdmm:::.optimise_component(data, z, rep(-1, 4), FALSE)
+  ours <- fastdmm:::.optimise_component(data, z, rep(-1, 4), FALSE, 0)
   theirs <- stats::optim(rep(-1, 4), function(l) dense_objective(x, z, l),
                          function(l) dense_gradient(x, z, l), method = "BFGS",
                          control = list(reltol = 1e-15, maxit = 10000))
@@ -294,7 +326,7 @@ test_that("the M-step on a component's support is the whole problem's minimum", 
   data <- fastdmm:::as_counts(x)
   z <- c(0.9, 0.6, 1, 0, 0)
   start <- c(rep(-1, 4), 2, -3, 0.5, -0.2, 1)
-  ours <- fastdmm:::.optimise_component(data, z, start, FALSE)
+  ours <- fastdmm:::.optimise_component(data, z, start, FALSE, 0)
   expect_true(ours$converged)
   expect_lt(sqrt(sum(dense_gradient(x, z, ours$log_alpha)^2)), 1e-6)
   theirs <- stats::optim(start, function(l) dense_objective(x, z, l),
@@ -315,7 +347,7 @@ test_that("the optimiser copes with far starts and an all-zero taxon", {
   data <- fastdmm:::as_counts(x)
   z <- core_posterior(nrow(x))
   starts <- list(rep(-10, 6), rep(8, 6), c(-10, 5, -10, 5, -10, 5))
-  optima <- lapply(starts, function(s) fastdmm:::.optimise_component(data, z, s, FALSE))
+  optima <- lapply(starts, function(s) fastdmm:::.optimise_component(data, z, s, FALSE, 0))
   for (result in optima) {
     expect_true(result$converged)
     expect_true(all(is.finite(result$log_alpha)))
