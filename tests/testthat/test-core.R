@@ -274,6 +274,7 @@ test_that("with an objective tolerance, M-steps stop within it of the minimum an
   # few tolerances of the minimum, in no more iterations than without one.
   list2env(core_optimum(), environment())  # x, data, z, optimum, best
   tolerance <- 1e-9
+  last_steps <- 0
   with_seed(9, for (size in c(1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1)) {
     for (m in 1:4) {
       start <- optimum + stats::rnorm(length(optimum), 0, size)
@@ -290,10 +291,15 @@ test_that("with an objective tolerance, M-steps stop within it of the minimum an
         # the same point (a last step lands where the exact run's step does).
         if (result$iterations == exact$iterations) {
           expect_identical(result$log_alpha, exact$log_alpha)
+          # A last step reports the gradient where it started, not where it
+          # landed (the point the exact run evaluated).
+          last_steps <- last_steps + (result$gradient_norm != exact$gradient_norm)
         }
       }
     }
   })
+  # The last step without its walk was taken (the path under test ran).
+  expect_gt(last_steps, 0)
 })
 
 test_that("the M-step optimiser agrees with optim(BFGS) on a tiny problem", {
