@@ -250,23 +250,12 @@ struct SupportProblem {
 
   SupportProblem(const SupportProblem&) = delete;
   SupportProblem& operator=(const SupportProblem&) = delete;
+  // One pass over the table's pairs collects the counted ones; a component
+  // that counts every taxon and most pairs keeps the whole problem instead
+  // (its walks skip the zero weights), and the collection is dropped.
   SupportProblem(const Counts& counts, const ComponentHistograms& weights) {
     const std::size_t S = counts.n_taxa, P = counts.n_pairs();
-    std::size_t counted = 0, weighted_pairs = 0;
-    for (std::size_t j = 0; j < S; ++j) {
-      std::size_t here = 0;
-      for (std::size_t p = counts.pair_ptr[j]; p < counts.pair_ptr[j + 1]; ++p) {
-        here += weights.pair[p] != 0.0 ? 1 : 0;
-      }
-      counted += here > 0 ? 1 : 0;
-      weighted_pairs += here;
-    }
     problem = whole_problem(counts, weights);
-    if (counted == S && 2 * weighted_pairs > P) return;
-    taxon.reserve(counted);
-    pair_ptr.reserve(counted + 1);
-    pair_value.reserve(weighted_pairs);
-    pair_weight.reserve(weighted_pairs);
     pair_ptr.push_back(0);
     for (std::size_t j = 0; j < S; ++j) {
       const std::size_t before = pair_value.size();
@@ -279,6 +268,11 @@ struct SupportProblem {
       taxon.push_back(static_cast<std::uint32_t>(j));
       pair_ptr.push_back(pair_value.size());
     }
+    const std::size_t counted = taxon.size();
+    if (counted == S && 2 * pair_value.size() > P) {
+      taxon.clear();
+      return;
+    }
     problem.n_unit = counted;
     problem.shared = static_cast<double>(S - counted);
     problem.pair_ptr = pair_ptr.data();
@@ -288,34 +282,34 @@ struct SupportProblem {
 
   bool whole() const { return problem.shared == 0.0 && taxon.empty(); }
 
-  // Calls visit(j, v) for every taxon j in order, v its variable (the shared one,
-  // taxon.size(), for an uncounted taxon). Not for the whole problem.
-  template <class Visit>
-  void for_each_taxon(std::size_t S, Visit visit) const {
-    std::size_t next = 0;
-    for (std::size_t j = 0; j < S; ++j) {
-      visit(j, next < taxon.size() && taxon[next] == j ? next++ : taxon.size());
-    }
-  }
-
   // The variables from a component's lambda: the shared one starts at the
   // smallest lambda among the taxa it stands for (those that were uncounted
-  // before too sit at one value, and a taxon just left uncounted comes down to it).
+  // before too sit at one value, and a taxon just left uncounted comes down to
+  // it). The uncounted taxa are the runs between counted ones.
   std::vector<double> variables(const double* log_alpha, std::size_t S) const {
     if (whole()) return std::vector<double>(log_alpha, log_alpha + S);
-    std::vector<double> x(problem.size(), std::numeric_limits<double>::infinity());
-    for_each_taxon(S, [&](std::size_t j, std::size_t v) {
-      x[v] = v < taxon.size() ? log_alpha[j] : std::min(x[v], log_alpha[j]);
-    });
+    const std::size_t U = taxon.size();
+    std::vector<double> x(problem.size());
+    double shared = std::numeric_limits<double>::infinity();
+    std::size_t j = 0;
+    for (std::size_t v = 0; v < U; ++v) {
+      for (; j < taxon[v]; ++j) shared = std::min(shared, log_alpha[j]);
+      x[v] = log_alpha[j++];
+    }
+    for (; j < S; ++j) shared = std::min(shared, log_alpha[j]);
+    if (x.size() > U) x[U] = shared;
     return x;
   }
 
+  // Every uncounted taxon gets the shared variable, every counted one its own.
   void write_back(const std::vector<double>& x, double* log_alpha, std::size_t S) const {
     if (whole()) {
       std::copy(x.begin(), x.end(), log_alpha);
       return;
     }
-    for_each_taxon(S, [&](std::size_t j, std::size_t v) { log_alpha[j] = x[v]; });
+    const std::size_t U = taxon.size();
+    if (x.size() > U) std::fill(log_alpha, log_alpha + S, x[U]);
+    for (std::size_t v = 0; v < U; ++v) log_alpha[taxon[v]] = x[v];
   }
 };
 
