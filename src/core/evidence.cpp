@@ -33,6 +33,8 @@ void evidence_tables(const Counts& counts, const std::vector<double>& log_alpha,
       fresh[k] = std::equal(now, now + S, &tables.table_log_alpha[k * S]) ? 0 : 1;
     }
   }
+  const bool depths_kept = kept && tables.depth_table.size() == K * n_depths &&
+                           tables.table_depth_value == counts.depth_value;
   // Until its columns are made the table holds none that can be kept.
   tables.table_log_alpha.clear();
   if (tables.keep_columns) {
@@ -40,9 +42,11 @@ void evidence_tables(const Counts& counts, const std::vector<double>& log_alpha,
       tables.table_pair_ptr = counts.pair_ptr;
       tables.table_pair_value = counts.pair_value;
     }
+    if (!depths_kept) tables.table_depth_value = counts.depth_value;
   } else {
     tables.table_pair_ptr.clear();
     tables.table_pair_value.clear();
+    tables.table_depth_value.clear();
   }
   resize_for_overwrite(tables.pair_table, K * counts.n_pairs());
   const bool any_fresh = std::find(fresh.begin(), fresh.end(), 1) != fresh.end();
@@ -88,6 +92,7 @@ void evidence_tables(const Counts& counts, const std::vector<double>& log_alpha,
   executor.parallel_for(K, [&](std::size_t begin, std::size_t end) {
     std::vector<double> differences(n_depths);
     for (std::size_t k = begin; k < end; ++k) {
+      if (depths_kept && !fresh[k]) continue;
       double total_alpha = 0.0;
       RepeatedExp alpha_of;
       for (std::size_t j = 0; j < S; ++j) total_alpha += alpha_of(log_alpha[k * S + j]);

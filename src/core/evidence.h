@@ -32,10 +32,13 @@ struct EStepWorkspace {
   // With keep_columns, the next E-step keeps the pair_table columns of components
   // whose lambda is the one they were made from. A column depends on lambda_k and
   // the table's pairs alone, so both are kept here and compared by value.
+  // The depth_table's columns are kept with them: a column depends on lambda_k
+  // (through A_k) and the table's depths alone.
   bool keep_columns = false;
   std::vector<double> table_log_alpha;  // [k * S + j]
   std::vector<std::size_t> table_pair_ptr;
   std::vector<double> table_pair_value;
+  std::vector<double> table_depth_value;
 };
 
 // One pass over the table in tiles of samples (DESIGN.md section 7): per-pair and

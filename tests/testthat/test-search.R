@@ -1003,8 +1003,8 @@ test_that("reused M-steps change no fit, and the NLE stays the parameters' (agai
     expect_identical(reused$iterations, every$iterations)
     expect_equal(reused$log_alpha, every$log_alpha, tolerance = 1e-8)
     expect_relative(reused$nle, every$nle, 1e-12)
-    # Against R: the NLE of the parameters reached (a kept evidence column that
-    # no longer matched its lambda would show here).
+    # Against R: the NLE of the parameters reached (a kept evidence or depth
+    # column that no longer matched its lambda would show here).
     alpha <- exp(reused$log_alpha)
     nle <- -dense_log_likelihood(x, alpha, reused$weights / sum(reused$weights)) +
       dense_neg_log_prior(alpha)
