@@ -93,6 +93,10 @@
     .Call(`_fastdmm_gamma_values`, x)
 }
 
+.gamma_differences <- function(a, v) {
+    .Call(`_fastdmm_gamma_differences`, a, v)
+}
+
 .draw_binomial <- function(size, prob, n, seed) {
     .Call(`_fastdmm_draw_binomial`, size, prob, n, seed)
 }

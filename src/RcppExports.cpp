@@ -317,6 +317,18 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// gamma_differences
+Rcpp::NumericMatrix gamma_differences(SEXP a, SEXP v);
+RcppExport SEXP _fastdmm_gamma_differences(SEXP aSEXP, SEXP vSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type a(aSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type v(vSEXP);
+    rcpp_result_gen = Rcpp::wrap(gamma_differences(a, v));
+    return rcpp_result_gen;
+END_RCPP
+}
 // draw_binomial
 Rcpp::NumericVector draw_binomial(SEXP size, SEXP prob, SEXP n, SEXP seed);
 RcppExport SEXP _fastdmm_draw_binomial(SEXP sizeSEXP, SEXP probSEXP, SEXP nSEXP, SEXP seedSEXP) {
@@ -481,6 +493,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_fastdmm_reference_stream", (DL_FUNC) &_fastdmm_reference_stream, 3},
     {"_fastdmm_retile_counts", (DL_FUNC) &_fastdmm_retile_counts, 3},
     {"_fastdmm_gamma_values", (DL_FUNC) &_fastdmm_gamma_values, 1},
+    {"_fastdmm_gamma_differences", (DL_FUNC) &_fastdmm_gamma_differences, 2},
     {"_fastdmm_draw_binomial", (DL_FUNC) &_fastdmm_draw_binomial, 4},
     {"_fastdmm_draw_log_gamma", (DL_FUNC) &_fastdmm_draw_log_gamma, 3},
     {"_fastdmm_transfers_twice", (DL_FUNC) &_fastdmm_transfers_twice, 3},

@@ -181,6 +181,42 @@ Rcpp::NumericMatrix gamma_values(SEXP x) {
   return out;
 }
 
+// The walks' differences lgamma(a + v) - lgamma(a), psi(a + v) - psi(a) and
+// psi1(a + v) - psi1(a) at increasing whole values v > 0 (special.h), for tests
+// against R's functions: a length(v) x 5 matrix whose columns are the lgamma
+// walk's (the longer gaps), then the three of the walk of all three, then the
+// polygamma walk's digamma (which the M-step's derivatives take alone).
+// [[Rcpp::export(.gamma_differences)]]
+Rcpp::NumericMatrix gamma_differences(SEXP a, SEXP v) {
+  using namespace fastdmm_glue;
+  const double at = read_double(a, "a", 1e-300, 1e300);
+  if (TYPEOF(v) != REALSXP) refuse("v", "must be a double vector");
+  const R_xlen_t n = XLENGTH(v);
+  const double* values = REAL(v);
+  for (R_xlen_t i = 0; i < n; ++i) {
+    const double value = values[i];
+    if (!std::isfinite(value) || value < 1.0 || value != std::floor(value) || value > 1e15 ||
+        (i > 0 && value <= values[i - 1])) {
+      refuse("v", "must hold increasing whole numbers from 1 to 1e15");
+    }
+  }
+  Rcpp::NumericMatrix out(static_cast<int>(n), 5);
+  std::vector<double> lgammas(static_cast<std::size_t>(n));
+  fastdmm::lgamma_differences(at, values, static_cast<std::size_t>(n), lgammas.data());
+  fastdmm::walk_gamma_differences<true, true>(
+      at, values, static_cast<std::size_t>(n),
+      [&out](std::size_t m, double l, double d, double t) {
+        out(static_cast<int>(m), 1) = l;
+        out(static_cast<int>(m), 2) = d;
+        out(static_cast<int>(m), 3) = t;
+      });
+  fastdmm::walk_gamma_differences<false, true>(
+      at, values, static_cast<std::size_t>(n),
+      [&out](std::size_t m, double, double d, double) { out(static_cast<int>(m), 4) = d; });
+  for (R_xlen_t i = 0; i < n; ++i) out(static_cast<int>(i), 0) = lgammas[static_cast<std::size_t>(i)];
+  return out;
+}
+
 // Draws of the sampler's building blocks, from the stream of (seed, 0), for tests:
 // `n` binomials Bin(size, prob) or log Gamma(shape) variates.
 // [[Rcpp::export(.draw_binomial)]]

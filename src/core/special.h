@@ -52,6 +52,7 @@ template <bool kLog, bool kPolygamma>
 inline GammaValues gamma_values(double x) {
   GammaValues out;
   double product = 1.0, log_shift = 0.0, psi_shift = 0.0, psi1_shift = 0.0;
+  const bool lifted = x < 10.0;
   while (x < 10.0) {
     if (kLog) {
       product *= x;
@@ -77,8 +78,9 @@ inline GammaValues gamma_values(double x) {
     const double series =
         inverse * (1.0 / 12 + inverse2 * (-1.0 / 360 + inverse2 * (1.0 / 1260 + inverse2 * (
         -1.0 / 1680 + inverse2 * (1.0 / 1188 + inverse2 * (-691.0 / 360360 + inverse2 * (1.0 / 156)))))));
-    out.lgamma = (x - 0.5) * log_x - x + kHalfLogTwoPi + series -
-                 (log_shift + std::log(product));
+    out.lgamma = (x - 0.5) * log_x - x + kHalfLogTwoPi + series;
+    // Without a lift the shift is log(1) = 0: no second log.
+    if (lifted) out.lgamma -= log_shift + std::log(product);
   }
   if (kPolygamma) {
     const double psi_series =
@@ -94,30 +96,41 @@ inline GammaValues gamma_values(double x) {
 }
 
 // Distinct count values at most this far above the previous one are reached by
-// summing log(a + m), 1/(a + m) and 1/(a + m)^2 over the gap, which costs less
-// than gamma_values() (DESIGN.md section 2, "Special functions").
+// the recurrences over the gap, which costs less than gamma_values() (DESIGN.md
+// section 2, "Special functions"): one log of the product of the gap's terms
+// a + m, and 1/(a + m) and 1/(a + m)^2 each. A walk of the lgamma differences
+// alone costs one log and a product per value, so it walks longer gaps. Terms
+// below kWalkTop keep a product of 8 of them finite (and each term but the
+// first is at least 1, so it does not underflow); higher values take the series.
 constexpr double kWalkGap = 3.0;
+constexpr double kLogWalkGap = 8.0;
+constexpr double kWalkTop = 1e30;
 
 // Calls visit(m, L, D, T) with L = lgamma(a + v[m]) - lgamma(a),
 // D = psi(a + v[m]) - psi(a) and T = psi1(a + v[m]) - psi1(a) (only the ones asked
 // for; the others are 0) for increasing positive integers v[0..n), walking the
-// values in order so that short gaps cost a few logs and reciprocals. With
+// values in order so that short gaps cost a log and a few reciprocals. With
 // `weights`, values of weight exactly zero are not visited (they would add
 // nothing to a weighted sum; with 0/1 posteriors most of a component's values
 // belong to other components' samples).
 template <bool kLog, bool kPolygamma, typename Visit>
 inline void walk_gamma_differences(double a, const double* v, std::size_t n, Visit visit,
                                    const double* weights = nullptr) {
+  constexpr double gap = kPolygamma ? kWalkGap : kLogWalkGap;
   double previous = 0.0, log_sum = 0.0, psi_sum = 0.0, psi1_sum = 0.0;
   GammaValues at_a;
   bool have_a = false;
   for (std::size_t m = 0; m < n; ++m) {
     if (weights != nullptr && weights[m] == 0.0) continue;
     const double value = v[m];
-    if (value - previous <= kWalkGap) {
-      for (double c = previous; c < value; c += 1.0) {
-        if (kLog) log_sum += std::log(a + c);
-        if (kPolygamma) {
+    if (value - previous <= gap && a + value < kWalkTop) {
+      if (kLog) {
+        double product = 1.0;
+        for (double c = previous; c < value; c += 1.0) product *= a + c;
+        log_sum += std::log(product);
+      }
+      if (kPolygamma) {
+        for (double c = previous; c < value; c += 1.0) {
           const double inverse = 1.0 / (a + c);
           psi_sum += inverse;
           psi1_sum -= inverse * inverse;

@@ -454,6 +454,30 @@ test_that("the core's Stirling series match R's lgamma, digamma and trigamma", {
   expect_lt(max(scaled(values[, 3], trigamma(x))), 1e-14)
 })
 
+test_that("the walks' gamma differences match R's over short and long gaps", {
+  # Gaps of 1 to 12 (walked by products of up to 8 terms, or by the series) from
+  # several starts, at alphas from tiny to large.
+  v <- cumsum(c(1, 1, 2, 3, 1, 4, 5, 6, 7, 8, 9, 1, 12, 1, 2, 40, 3, 1000, 2, 8))
+  for (a in c(1e-10, 0.003, 0.3, 1, 7.5, 123.4, 1e5)) {
+    d <- fastdmm:::.gamma_differences(a, as.numeric(v))
+    # Exact differences in long double-free R: lgamma(a + v) - lgamma(a) loses
+    # about eps * |lgamma(a)| to cancellation, so allow that much and 1e-13 relative.
+    lg <- lgamma(a + v) - lgamma(a)
+    allowed <- 1e-13 * pmax(1, abs(lg)) + 4 * .Machine$double.eps * abs(lgamma(a))
+    expect_true(all(abs(d[, 1] - lg) <= allowed), info = paste("lgamma walk, a =", a))
+    expect_true(all(abs(d[, 2] - lg) <= allowed), info = paste("joint walk, a =", a))
+    dg <- digamma(a + v) - digamma(a)
+    dg_allowed <- 1e-13 * pmax(1, abs(dg)) + 4 * .Machine$double.eps * abs(digamma(a))
+    expect_true(all(abs(d[, 3] - dg) <= dg_allowed), info = paste("digamma, a =", a))
+    expect_true(all(abs(d[, 5] - dg) <= dg_allowed), info = paste("digamma alone, a =", a))
+    tg <- trigamma(a + v) - trigamma(a)
+    tg_allowed <- 1e-13 * pmax(1, abs(tg)) + 4 * .Machine$double.eps * abs(trigamma(a))
+    expect_true(all(abs(d[, 4] - tg) <= tg_allowed), info = paste("trigamma, a =", a))
+  }
+  expect_error(fastdmm:::.gamma_differences(1, c(2, 2)), "increasing")
+  expect_error(fastdmm:::.gamma_differences(0, 1), "a")
+})
+
 test_that("no result depends on the table's tiles of samples", {
   # Tiles of 7 samples cut the table at many places, mid-column and mid-run of
   # equal counts; one tile holds it whole. Every output must be identical.
