@@ -192,6 +192,7 @@ Rcpp::NumericMatrix gamma_differences(SEXP a, SEXP v) {
   const double at = read_double(a, "a", 1e-300, 1e300);
   if (TYPEOF(v) != REALSXP) refuse("v", "must be a double vector");
   const R_xlen_t n = XLENGTH(v);
+  if (n > 10000000) refuse("v", "must have at most 10,000,000 values");
   const double* values = REAL(v);
   for (R_xlen_t i = 0; i < n; ++i) {
     const double value = values[i];

@@ -460,8 +460,8 @@ test_that("the walks' gamma differences match R's over short and long gaps", {
   v <- cumsum(c(1, 1, 2, 3, 1, 4, 5, 6, 7, 8, 9, 1, 12, 1, 2, 40, 3, 1000, 2, 8))
   for (a in c(1e-10, 0.003, 0.3, 1, 7.5, 123.4, 1e5)) {
     d <- fastdmm:::.gamma_differences(a, as.numeric(v))
-    # Exact differences in long double-free R: lgamma(a + v) - lgamma(a) loses
-    # about eps * |lgamma(a)| to cancellation, so allow that much and 1e-13 relative.
+    # R's differences lgamma(a + v) - lgamma(a) lose about eps * |lgamma(a)| to
+    # cancellation (likewise digamma and trigamma): allow that and 1e-13 relative.
     lg <- lgamma(a + v) - lgamma(a)
     allowed <- 1e-13 * pmax(1, abs(lg)) + 4 * .Machine$double.eps * abs(lgamma(a))
     expect_true(all(abs(d[, 1] - lg) <= allowed), info = paste("lgamma walk, a =", a))
@@ -475,7 +475,7 @@ test_that("the walks' gamma differences match R's over short and long gaps", {
     expect_true(all(abs(d[, 4] - tg) <= tg_allowed), info = paste("trigamma, a =", a))
   }
   expect_error(fastdmm:::.gamma_differences(1, c(2, 2)), "increasing")
-  expect_error(fastdmm:::.gamma_differences(0, 1), "a")
+  expect_error(fastdmm:::.gamma_differences(0, 1), "'a' must be between")
 })
 
 test_that("no result depends on the table's tiles of samples", {
