@@ -202,8 +202,8 @@ Rcpp::NumericMatrix gamma_differences(SEXP a, SEXP v) {
     }
   }
   Rcpp::NumericMatrix out(static_cast<int>(n), 5);
-  std::vector<double> lgammas(static_cast<std::size_t>(n));
-  fastdmm::lgamma_differences(at, values, static_cast<std::size_t>(n), lgammas.data());
+  // Column 0 (column-major: the first n values) straight from the lgamma walk.
+  fastdmm::lgamma_differences(at, values, static_cast<std::size_t>(n), REAL(out));
   fastdmm::walk_gamma_differences<true, true>(
       at, values, static_cast<std::size_t>(n),
       [&out](std::size_t m, double l, double d, double t) {
@@ -214,7 +214,6 @@ Rcpp::NumericMatrix gamma_differences(SEXP a, SEXP v) {
   fastdmm::walk_gamma_differences<false, true>(
       at, values, static_cast<std::size_t>(n),
       [&out](std::size_t m, double, double d, double) { out(static_cast<int>(m), 4) = d; });
-  for (R_xlen_t i = 0; i < n; ++i) out(static_cast<int>(i), 0) = lgammas[static_cast<std::size_t>(i)];
   return out;
 }
 
