@@ -66,6 +66,7 @@ FitArguments read_fit_arguments(int n_samples, SEXP k, SEXP threads, SEXP max_it
   options.all_singles = settings.flag("all_singles");
   // NA: k - 2 kicks in a row (none at k = 2, where a kick is a new start).
   options.kicks = settings.integer_or_na("kicks", 0, kIntMax, std::max(0, n_components - 2));
+  options.divisions = settings.flag("divisions");
   options.reuse_msteps = settings.flag("reuse_msteps");
   // Not a dmn_search() setting: dmn_fit() adds it (start_concurrency(), R/memory.R).
   options.concurrent_starts =
@@ -211,7 +212,9 @@ Rcpp::List moves_list(const std::vector<fastdmm::MoveTrial>& records) {
     from[m] = split_merge ? NA_INTEGER : r.first + 1;
     to[m] = split_merge ? NA_INTEGER : r.second + 1;
     samples[m] = split_merge ? NA_INTEGER : r.samples;
-    predicted[m] = r.kind == fastdmm::MoveKind::transfer ? r.predicted : NA_REAL;
+    // Division moves carry no promise (NaN): NA, as for the other kinds.
+    const bool promised = r.kind == fastdmm::MoveKind::transfer && !std::isnan(r.predicted);
+    predicted[m] = promised ? r.predicted : NA_REAL;
     nle_before[m] = r.nle_before;
     nle_after[m] = std::isnan(r.nle_after) ? NA_REAL : r.nle_after;  // a kick that split nothing
     accepted[m] = r.accepted;

@@ -13,6 +13,9 @@
 #   noreuse  the default with dmn_search(reuse_msteps = FALSE): every M-step
 #            run at every EM iteration (the default before reused M-steps; not
 #            run unless asked for)
+#   nodivisions  the default with dmn_search(divisions = FALSE): starts end
+#            without division moves (the default before them; not run unless
+#            asked for)
 # For each (table, k): how many seeds reach the lowest NLE any run reached
 # (within 1e-6 relative, as "at best"), the median excess over it in NLE units,
 # and the mean time per fit. Then per table: the share of (k, seed) cases at
@@ -48,7 +51,8 @@ search_args <- list(
   default = list(),
   singles = list(search = dmn_search(all_singles = TRUE)),
   nokicks = list(search = dmn_search(kicks = 0)),
-  noreuse = list(search = dmn_search(reuse_msteps = FALSE))
+  noreuse = list(search = dmn_search(reuse_msteps = FALSE)),
+  nodivisions = list(search = dmn_search(divisions = FALSE))
 )
 
 fit_once <- function(x, k, seed, search) {

@@ -77,6 +77,20 @@ std::size_t other_component(std::uint64_t draw, std::size_t skip, std::size_t K)
 
 }  // namespace
 
+void append_search(LocalSearchResult& into, const LocalSearchResult& later) {
+  into.trials.insert(into.trials.end(), later.trials.begin(), later.trials.end());
+  into.total_em_iterations += later.total_em_iterations;
+  for (int kind = 0; kind < kMoveKinds; ++kind) {
+    into.tried[kind] += later.tried[kind];
+    into.accepted[kind] += later.accepted[kind];
+  }
+  if (later.any_accepted) {
+    into.add(later);
+    into.any_accepted = true;
+  }
+  into.at_local_optimum = later.at_local_optimum;
+}
+
 LocalSearchResult local_search(const Counts& counts, const SquareRootProportions& roots,
                                const std::vector<std::uint64_t>& fingerprint, EmState& state,
                                const LocalSearchSettings& settings, const Executor& executor,

@@ -66,6 +66,11 @@ struct LocalSearchResult : AcceptedMoves {
   int accepted[kMoveKinds] = {};
 };
 
+// A later search's trials, counts and accepted moves added after those of
+// `into`, which the later search ran on from where `into` left the state: its
+// end (at_local_optimum) is the state's now.
+void append_search(LocalSearchResult& into, const LocalSearchResult& later);
+
 // Rounds of split-merge moves (until a round accepts none, split_merge.h),
 // transfers (until a ranking's trials all fail, transfer.h) and, once neither
 // of those improves the state, re-splits (resplit.h) on `state`, in place, until

@@ -320,7 +320,22 @@ struct StartOutcome {
   EmRun run;
   LocalSearchResult moved;
   EmState state;
+  // The failed transfers of the start's descent and kicks, for its division
+  // moves (divide_start()).
+  TransferMemo transfers_failed;
 };
+
+// The kicks of a start with seed `seed` (none when max_failures is 0).
+KickSettings start_kick_settings(const LocalSearchSettings& moves, const SearchOptions& options,
+                                 std::uint64_t seed) {
+  KickSettings kicks;
+  kicks.max_failures = start_kicks(moves, options);
+  kicks.em = options.em;
+  kicks.optimiser = options.optimiser;
+  kicks.tolerance = options.replicate_tolerance;
+  kicks.seed = splitmix64_first(0x6b69636b73ULL ^ seed);
+  return kicks;
+}
 
 StartOutcome run_start(const Counts& counts, const StartSpec& spec, std::size_t s,
                        const TableGeometry& geometry, const SearchOptions& options,
@@ -344,16 +359,11 @@ StartOutcome run_start(const Counts& counts, const StartSpec& spec, std::size_t 
   moves.transfer_settings.divisions = divisions;
   // One memo of failed transfers for the start's descent and its kicks': a kick
   // that falls back to an optimum met before finds its transfers there tried.
-  TransferMemo transfers_failed;
+  TransferMemo& transfers_failed = outcome.transfers_failed;
   outcome.moved = local_search(counts, geometry.roots, geometry.fingerprint, outcome.state,
                                moves, executor, hooks, progress, &transfers_failed);
-  KickSettings kicks;
-  kicks.max_failures = start_kicks(moves, options);
+  const KickSettings kicks = start_kick_settings(moves, options, spec.seed);
   if (kicks.max_failures > 0) {
-    kicks.em = options.em;
-    kicks.optimiser = options.optimiser;
-    kicks.tolerance = options.replicate_tolerance;
-    kicks.seed = splitmix64_first(0x6b69636b73ULL ^ spec.seed);
     kick_search(counts, geometry.roots, geometry.fingerprint, outcome.state, moves, kicks,
                 executor, hooks, outcome.moved, &transfers_failed);
   }
@@ -364,6 +374,48 @@ StartOutcome run_start(const Counts& counts, const StartSpec& spec, std::size_t 
                                  record.final_nle, outcome.state.nle));
   }
   return outcome;
+}
+
+// Division moves on the end of a start of the replicated search (DESIGN.md
+// section 8, "Division moves"), as the search takes it, in start order: a pass
+// of them (TransferSettings::division_moves) with the descent run on after one
+// is kept, then the start's kicks, until a pass keeps none. A start that ended
+// at a state an earlier start's pass left as it was (`certified`: the same
+// partition and NLE, where that pass's descent ended with every move
+// exhausted) skips its pass, which would try the same trials from the same
+// state; otherwise the state the passes end at joins `certified`. Starts are
+// taken in order whatever the threads, so the result does not depend on them.
+void divide_start(const Counts& counts, const TableGeometry& geometry,
+                  const SearchOptions& options, ModelDivisions* divisions,
+                  KnownOptima& certified, const Executor& executor, const FitHooks& hooks,
+                  const ProgressRange& progress, std::size_t s, StartOutcome& outcome) {
+  LocalSearchSettings moves = moves_settings(counts, options);
+  if (!options.divisions || !moves.transfers || certified.contains(outcome.state)) return;
+  moves.transfer_settings.divisions = divisions;
+  LocalSearchSettings dividing = moves;
+  dividing.transfer_settings.division_moves = true;
+  const KickSettings kicks = start_kick_settings(moves, options, outcome.record.seed);
+  TransferMemo& transfers_failed = outcome.transfers_failed;
+  for (;;) {
+    const LocalSearchResult pass =
+        local_search(counts, geometry.roots, geometry.fingerprint, outcome.state, dividing,
+                     executor, hooks, progress, &transfers_failed);
+    append_search(outcome.moved, pass);
+    if (!pass.any_accepted || kicks.max_failures <= 0) break;
+    // Kicks that keep nothing leave the pass's own end, where no move improves.
+    const std::size_t kept = outcome.moved.accepted_nle.size();
+    kick_search(counts, geometry.roots, geometry.fingerprint, outcome.state, moves, kicks,
+                executor, hooks, outcome.moved, &transfers_failed);
+    if (outcome.moved.accepted_nle.size() == kept) break;
+  }
+  if (outcome.moved.at_local_optimum) certified.add(outcome.state);
+  StartRecord& record = outcome.record;
+  if (outcome.state.nle != record.moved_nle && hooks.verbose) {
+    hooks.message(format_message("  start %.0f: NLE %.4f after division moves", s + 1.0,
+                                 outcome.state.nle));
+  }
+  record.moved_nle = outcome.state.nle;
+  if (outcome.moved.any_accepted) record.converged = outcome.moved.converged;
 }
 
 // What a start run on a thread of its own wrote through FitHooks::message.
@@ -450,6 +502,12 @@ void search_replicated(const Counts& counts, const std::vector<StartSpec>& start
   const auto same = [&options](double a, double b) {
     return std::fabs(a - b) <= options.replicate_tolerance * std::fabs(b);
   };
+  // The components' divisions by the model, shared by the starts: a start's
+  // components often have the members another start's had (at the optima
+  // several reach), and a division depends on the members alone.
+  ModelDivisions divisions;
+  // The states where a start's division moves ended (divide_start()).
+  KnownOptima certified(options.replicate_tolerance);
   // Distinct optima (their lowest NLE) and how many starts reached each.
   std::vector<std::pair<double, int>> optima;
   bool have_best = false;
@@ -457,6 +515,8 @@ void search_replicated(const Counts& counts, const std::vector<StartSpec>& start
     return progress.part(static_cast<double>(s) / limit, (s + 1.0) / limit);
   };
   const auto take = [&](std::size_t s, StartOutcome& outcome) {
+    divide_start(counts, geometry, options, &divisions, certified, executor, hooks, part(s), s,
+                 outcome);
     result.starts.push_back(outcome.record);
     result.total_em_iterations += outcome.run.iterations;
     count_moves(outcome.moved, result);
@@ -492,10 +552,6 @@ void search_replicated(const Counts& counts, const std::vector<StartSpec>& start
     return replication.at_best < options.replicates;
   };
 
-  // The components' divisions by the model, shared by the starts: a start's
-  // components often have the members another start's had (at the optima
-  // several reach), and a division depends on the members alone.
-  ModelDivisions divisions;
   run_starts(counts, starts, limit, geometry, options, start_settings, full, executor, hooks,
              part, take, &divisions);
   replication.optima = static_cast<int>(optima.size());

@@ -49,6 +49,10 @@ struct SearchOptions {
   // no move improves it, until this many in a row fail (0: none); run when
   // split-merge or transfers are on (the moves a kicked state needs).
   int kicks = 0;
+  // Division moves (TransferSettings::division_moves) on each start of the
+  // replicated search once its kicks end, kicks again after any that is kept,
+  // until a pass keeps none; run when transfers are.
+  bool divisions = false;
   // Reuse settled M-steps (OptimiserOptions::settled_change) in every search
   // but the reference's algorithm (one reference or given start).
   bool reuse_msteps = true;

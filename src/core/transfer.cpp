@@ -936,6 +936,50 @@ void rank_groups(const Counts& counts, const SampleRows& rows, const Executor& e
   sort_by_promise(groups);
 }
 
+// The division moves of a state whose other transfers all failed: for each
+// component a of kTreeMembers members or more, in order, its division by the
+// model (model_division(), through settings.divisions when given), each half
+// moved to each other component b of positive weight in turn, by `attempt`
+// (the trial, its memo and record), until one is kept. The trials carry no
+// promise (NaN): they are tried whatever the Newton model says, since a half
+// that only fits elsewhere after EM has moved its neighbours too is promised
+// no decrease (DESIGN.md section 8, "Division moves"). Returns whether one was
+// kept.
+bool try_division_moves(const Counts& counts, const TransferSettings& settings, std::size_t K,
+                        const std::vector<std::size_t>& members_of,
+                        const std::vector<std::size_t>& label, const Executor& executor,
+                        const FitHooks& hooks,
+                        const std::function<bool(const TransferCandidate&)>& attempt) {
+  const std::size_t N = label.size();
+  for (std::size_t a = 0; a < K; ++a) {
+    if (members_of[a] < kTreeMembers) continue;
+    std::vector<std::uint32_t> members;
+    members.reserve(members_of[a]);
+    for (std::size_t i = 0; i < N; ++i) {
+      if (label[i] == a) members.push_back(static_cast<std::uint32_t>(i));
+    }
+    const auto divide = [&] {
+      return model_division(counts, *settings.roots, *settings.fingerprint, members, settings.em,
+                            settings.optimiser, executor, hooks.check_interrupt);
+    };
+    const ModelDivisions::Halves halves =
+        settings.divisions != nullptr ? settings.divisions->get(members, divide) : divide();
+    for (const std::vector<std::uint32_t>& half : halves) {
+      if (half.empty() || half.size() >= members.size()) continue;
+      for (std::size_t b = 0; b < K; ++b) {
+        if (b == a || members_of[b] == 0) continue;
+        TransferCandidate c;
+        c.samples = half;
+        c.from = a;
+        c.to = b;
+        c.predicted = std::numeric_limits<double>::quiet_NaN();
+        if (attempt(c)) return true;
+      }
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 bool keep_if_lower(const Counts& counts, EmState& state, EmState& trial, double trial_nle,
@@ -1155,6 +1199,17 @@ TransferResult transfer_moves(const Counts& counts, EmState& state,
           accepted = try_candidate(groups[g]);
         }
       }
+    }
+    // Division moves, once nothing above improves the state: each half of a
+    // component's division by the model moved to each other component,
+    // whatever it promises (DESIGN.md section 8, "Division moves").
+    if (!accepted && tried < settings.max_trials && settings.division_moves &&
+        settings.roots != nullptr && settings.fingerprint != nullptr &&
+        settings.fingerprint->size() == N) {
+      accepted = try_division_moves(counts, settings, K, ranked.members, label, executor, hooks,
+                                    [&](const TransferCandidate& c) {
+                                      return tried < settings.max_trials && try_candidate(c);
+                                    });
     }
     if (!accepted) {
       result.exhausted = tried < settings.max_trials;

@@ -153,6 +153,13 @@ struct TransferSettings {
   // That EM stops once it is bound for an NLE not lower than the state's by
   // more than this, relative (the replicated search's tolerance).
   double same_optimum = 1e-6;
+  // Division moves: once no single, group or rest improves the state, each
+  // half of each component's division by the model (model_division(), kept in
+  // `divisions`) is moved to each other component and judged after EM (as a
+  // group is), whatever the ranking would promise; the first that lowers the
+  // NLE is kept. The replicated search sets this for a pass at the end of
+  // each start (search.cpp); it needs `fingerprint` and `roots`.
+  bool division_moves = false;
   // Each ranking after the first takes what did not change from the last
   // (Ranking, transfer.cpp); false computes every ranking in full, which
   // gives the same rankings (for tests).
@@ -246,7 +253,9 @@ std::vector<std::vector<std::uint32_t>> model_division(
 // (this call's own when null) counts as failed without a trial, and is not
 // recorded. Ends at a ranking whose trials all fail, after
 // max_trials trials, or, with `known`, when an accepted transfer reaches one of
-// those optima (at_known_optimum).
+// those optima (at_known_optimum). With division_moves, a ranking whose
+// trials all fail is followed by the division moves (TransferSettings), which
+// are recorded with a NaN promise.
 TransferResult transfer_moves(const Counts& counts, EmState& state,
                               const TransferSettings& settings, const Executor& executor,
                               const FitHooks& hooks, TransferMemo* memo = nullptr,

@@ -889,6 +889,73 @@ test_that("a component's division by the model is the best one where 2-means' is
                    list())
 })
 
+test_that("division moves: halves of the model's divisions, kept when EM keeps them (against R)", {
+  # A simulated table of four types fitted with five components, one start
+  # without kicks: the start's descent ends where no single, group or rest
+  # improves it, and the pass of division moves then moves one half of a
+  # component's division by the model to another component. In R, from that
+  # end (the same fit without divisions): every half of .model_division() of
+  # every component of four or more members, moved to every other component,
+  # judged by .group_trial() (refit, then EM; a half of one sample, a single,
+  # by its refit alone). (The fit numbers its components
+  # by weight, the search by its own order, so trials are matched by their
+  # size and NLE.) Each trial the pass records up to the first it keeps must be
+  # one of these, failed where it failed; the kept one must be kept in R at the
+  # same NLE, which EM from the moved labels (the reference's EM) reaches.
+  x <- simulate_counts(n = 30, n_taxa = 40, k = 4, depth = 1500, seed = 3, precision = 20)
+  table <- fastdmm:::as_counts(x)
+  one_start <- function(divisions) {
+    dmn_fit(x, 5, seed = 2, threads = 1,
+            search = dmn_search(max_starts = 1, replicates = 1, kicks = 0, divisions = divisions))
+  }
+  before <- one_start(FALSE)
+  after <- one_start(TRUE)
+  n_before <- nrow(before$moves)
+  expect_identical(after$moves[seq_len(n_before), ], before$moves)
+  pass <- after$moves[-seq_len(n_before), ]
+  division <- pass$kind == "transfer" & is.na(pass$predicted)
+  kept <- match(TRUE, pass$accepted & division)
+  expect_false(is.na(kept))
+  expect_false(any(pass$accepted[seq_len(kept - 1L)]))
+  # Before it only split-merge (run first in each round) and division moves.
+  expect_true(all(pass$kind[seq_len(kept)][!division[seq_len(kept)]] == "split-merge"))
+  recorded <- pass[seq_len(kept), ][division[seq_len(kept)], ]
+  expect_lt(goodnessOfFit(after)[["NLE"]], goodnessOfFit(before)[["NLE"]] - 1)
+
+  labels <- max.col(before$group, "first")
+  log_alpha <- log(fitted(before))
+  trials <- list()
+  for (a in 1:5) {
+    members <- which(labels == a)
+    if (length(members) < 4L) next
+    for (half in fastdmm:::.model_division(table, members, 1L)) {
+      for (b in setdiff(which(tabulate(labels, 5L) > 0L), a)) {
+        trial <- fastdmm:::.group_trial(table, labels, log_alpha, half, b, length(half) > 1L)
+        trials[[length(trials) + 1L]] <- list(to = b, half = half, size = length(half),
+                                              kept = trial$kept, nle_after = trial$nle_after,
+                                              nle = trial$nle, em_iterations = trial$em_iterations)
+      }
+    }
+  }
+  expect_lte(nrow(recorded), length(trials))
+  size <- vapply(trials, `[[`, 0L, "size")
+  in_r <- vapply(trials, `[[`, TRUE, "kept")
+  nle_after <- vapply(trials, `[[`, 0, "nle_after")
+  for (r in seq_len(nrow(recorded))) {
+    same <- which(size == recorded$samples[r] & in_r == recorded$accepted[r] &
+                    abs(nle_after - recorded$NLE_after[r]) <= 1e-6 * recorded$NLE_after[r])
+    expect_gte(length(same), 1L)
+  }
+  winner <- trials[[which(in_r & size == recorded$samples[nrow(recorded)] &
+                            abs(nle_after - recorded$NLE_after[nrow(recorded)]) <=
+                              1e-8 * recorded$NLE_after[nrow(recorded)])[1]]]
+  expect_lt(winner$em_iterations, 100L)
+  start <- labels
+  start[winner$half] <- winner$to
+  reference <- dmn_fit(x, 5, init = start, nstart = 1, threads = 1)
+  expect_relative(winner$nle, goodnessOfFit(reference)[["NLE"]], 1e-6)
+})
+
 test_that("all_singles ends where no single transfer lowers the NLE (against brute force)", {
   # A wide sparse deep table (40 samples, 556 taxa, most of them rare): from
   # this k-means++ start EM stops where moving one sample lowers the NLE by
@@ -1035,11 +1102,13 @@ test_that("reused M-steps change no fit, and the NLE stays the parameters' (agai
 test_that("kicks only lower the NLE, stop after `kicks` failures in a row, and are on record", {
   # Twins at k = 7, one start: its moves stop 17 units above the lowest NLE
   # known (39589.72), and kicks take it 10 units lower. (At k = 4, where this
-  # test began, the moves now reach the best known optimum alone.)
+  # test began, the moves now reach the best known optimum alone.) Without
+  # the division moves that follow the kicks (tested above).
   x <- twins_counts()
   one_start <- function(kicks) {
     suppressWarnings(dmn_fit(x, 7, seed = 1, threads = 1,
-                             search = dmn_search(max_starts = 1, kicks = kicks)))
+                             search = dmn_search(max_starts = 1, kicks = kicks,
+                                                 divisions = FALSE)))
   }
   plain <- one_start(0)
   kicked <- one_start(2)
