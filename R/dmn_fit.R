@@ -576,8 +576,9 @@ check_init <- function(init, k, n_samples) {
 #'   and the pass is made again, until one keeps nothing. This is split-merge
 #'   by the model: a component split where its own fit divides it and one
 #'   part merged into another. `TRUE` (default; `NULL` is `TRUE` too) costs
-#'   at most `2 k (k - 1)` trials at the end of each start, 10-50% more time
-#'   per fit on real tables, and on them ended more seeds at the best
+#'   at most `2 k (k - 1)` trials at the end of each start (a start that ends
+#'   where an earlier start's pass found nothing skips its own), 5-36% more
+#'   time per fit on six real tables, and on them ended more seeds at the best
 #'   optimum (mouseData at `k = 3`: 10 of 10 against 8); see the "Finding the
 #'   best fit" section of `vignette("fastdmm")`. Needs transfers; ignored by
 #'   screened searches (`nstart > 1`).
