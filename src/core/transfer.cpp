@@ -770,6 +770,20 @@ std::vector<std::vector<std::uint32_t>> model_division(
 
 namespace {
 
+// The division of `members` (sorted) by the model (model_division()), from
+// settings.divisions when given (made there once per member set), else made
+// here; it needs settings.roots and settings.fingerprint.
+ModelDivisions::Halves division_halves(const Counts& counts, const TransferSettings& settings,
+                                       const std::vector<std::uint32_t>& members,
+                                       const Executor& executor,
+                                       const std::function<void()>& between_rounds) {
+  const auto divide = [&] {
+    return model_division(counts, *settings.roots, *settings.fingerprint, members, settings.em,
+                          settings.optimiser, executor, between_rounds);
+  };
+  return settings.divisions != nullptr ? settings.divisions->get(members, divide) : divide();
+}
+
 // Ranks the groups of `ranking` (once). For each pair (a, b): when a has at
 // least kTreeMembers members and the samples' geometry is given, the nodes of
 // a's bisection tree (bisection_nodes(), kept in `trees` by a's members);
@@ -805,13 +819,8 @@ void rank_groups(const Counts& counts, const SampleRows& rows, const Executor& e
             bisection_nodes(counts, *settings.roots, *settings.fingerprint, members, executor,
                             between_rounds);
         // The halves of the model's own division come first.
-        const auto divide = [&] {
-          return model_division(counts, *settings.roots, *settings.fingerprint, members,
-                                settings.em, settings.optimiser, executor, between_rounds);
-        };
-        for (std::vector<std::uint32_t>& half : settings.divisions != nullptr
-                                                     ? settings.divisions->get(members, divide)
-                                                     : divide()) {
+        for (std::vector<std::uint32_t>& half :
+             division_halves(counts, settings, members, executor, between_rounds)) {
           if (half.size() >= 2 && half.size() < members.size() &&
               std::find(nodes.begin(), nodes.end(), half) == nodes.end()) {
             nodes.insert(nodes.begin(), std::move(half));
@@ -958,12 +967,8 @@ bool try_division_moves(const Counts& counts, const TransferSettings& settings, 
     for (std::size_t i = 0; i < N; ++i) {
       if (label[i] == a) members.push_back(static_cast<std::uint32_t>(i));
     }
-    const auto divide = [&] {
-      return model_division(counts, *settings.roots, *settings.fingerprint, members, settings.em,
-                            settings.optimiser, executor, hooks.check_interrupt);
-    };
     const ModelDivisions::Halves halves =
-        settings.divisions != nullptr ? settings.divisions->get(members, divide) : divide();
+        division_halves(counts, settings, members, executor, hooks.check_interrupt);
     for (const std::vector<std::uint32_t>& half : halves) {
       if (half.empty() || half.size() >= members.size()) continue;
       for (std::size_t b = 0; b < K; ++b) {
