@@ -438,6 +438,7 @@ search_setting_checks <- list(
   all_singles = function(x, arg) if (is.null(x)) NULL else check_flag(x, arg),
   kicks = function(x, arg) if (is.null(x)) NULL else check_whole_number(x, arg, min = 0),
   divisions = function(x, arg) if (is.null(x)) NULL else check_flag(x, arg),
+  settle = function(x, arg) if (is.null(x)) NULL else check_flag(x, arg),
   reuse_msteps = function(x, arg) if (is.null(x)) NULL else check_flag(x, arg)
 )
 

@@ -67,6 +67,7 @@ FitArguments read_fit_arguments(int n_samples, SEXP k, SEXP threads, SEXP max_it
   // NA: k - 2 kicks in a row (none at k = 2, where a kick is a new start).
   options.kicks = settings.integer_or_na("kicks", 0, kIntMax, std::max(0, n_components - 2));
   options.divisions = settings.flag("divisions");
+  options.settle = settings.flag("settle");
   options.reuse_msteps = settings.flag("reuse_msteps");
   // Not a dmn_search() setting: dmn_fit() adds it (start_concurrency(), R/memory.R).
   options.concurrent_starts =
@@ -164,7 +165,7 @@ fastdmm::FitHooks fit_hooks(bool verbose, SEXP progress, const Rcpp::Function& m
 Rcpp::List starts_list(const std::vector<fastdmm::StartRecord>& records) {
   const std::size_t n_starts = records.size();
   Rcpp::IntegerVector start_kind(n_starts), start_seed(n_starts), start_iterations(n_starts),
-      start_kmeans(n_starts);
+      start_kmeans(n_starts), start_kicks(n_starts);
   Rcpp::NumericVector start_nle(n_starts), screen_nle(n_starts), final_nle(n_starts),
       moved_nle(n_starts);
   Rcpp::LogicalVector continued(n_starts), abandoned(n_starts), converged(n_starts);
@@ -181,6 +182,7 @@ Rcpp::List starts_list(const std::vector<fastdmm::StartRecord>& records) {
     converged[s] = r.converged;
     start_iterations[s] = r.em_iterations;
     start_kmeans[s] = r.kmeans_iterations;
+    start_kicks[s] = r.kicks < 0 ? NA_INTEGER : r.kicks;
   }
   return Rcpp::List::create(
       Rcpp::Named("kind") = start_kind, Rcpp::Named("seed") = start_seed,
@@ -188,7 +190,7 @@ Rcpp::List starts_list(const std::vector<fastdmm::StartRecord>& records) {
       Rcpp::Named("continued") = continued, Rcpp::Named("abandoned") = abandoned,
       Rcpp::Named("NLE") = final_nle, Rcpp::Named("moved_NLE") = moved_nle,
       Rcpp::Named("em_iterations") = start_iterations, Rcpp::Named("converged") = converged,
-      Rcpp::Named("kmeans_iterations") = start_kmeans);
+      Rcpp::Named("kmeans_iterations") = start_kmeans, Rcpp::Named("kicks") = start_kicks);
 }
 
 // Components 1-based, as R numbers them; each kind's own columns NA for the other

@@ -16,6 +16,9 @@
 #   nodivisions  the default with dmn_search(divisions = FALSE): starts end
 #            without division moves (the default before them; not run unless
 #            asked for)
+#   nosettle  the default with dmn_search(settle = FALSE): the start that
+#            completes the replication kicks on from the best optimum (the
+#            default before settling; not run unless asked for)
 # For each (table, k): how many seeds reach the lowest NLE any run reached
 # (within 1e-6 relative, as "at best"), the median excess over it in NLE units,
 # and the mean time per fit. Then per table: the share of (k, seed) cases at
@@ -52,7 +55,8 @@ search_args <- list(
   singles = list(search = dmn_search(all_singles = TRUE)),
   nokicks = list(search = dmn_search(kicks = 0)),
   noreuse = list(search = dmn_search(reuse_msteps = FALSE)),
-  nodivisions = list(search = dmn_search(divisions = FALSE))
+  nodivisions = list(search = dmn_search(divisions = FALSE)),
+  nosettle = list(search = dmn_search(settle = FALSE))
 )
 
 fit_once <- function(x, k, seed, search) {

@@ -171,7 +171,7 @@ void kick_search(const Counts& counts, const SquareRootProportions& roots,
                  const std::vector<std::uint64_t>& fingerprint, EmState& state,
                  const LocalSearchSettings& moves, const KickSettings& kicks,
                  const Executor& executor, const FitHooks& hooks, LocalSearchResult& result,
-                 TransferMemo* transfers_failed) {
+                 TransferMemo* transfers_failed, const AfterKick& after_kick) {
   const std::size_t K = state.n_components, N = counts.n_samples, S = counts.n_taxa;
   if (kicks.max_failures <= 0 || K < 2 || N < 2) return;
   const OptimiserOptions& optimiser = kicks.optimiser;
@@ -289,6 +289,7 @@ void kick_search(const Counts& counts, const SquareRootProportions& roots,
     } else {
       ++failures;
     }
+    if (after_kick && after_kick(state, result, trial.accepted)) return;
   }
 }
 

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <vector>
 
@@ -120,12 +121,15 @@ struct KickSettings {
 // `transfers_failed` (as local_search() takes it). A kicked search that comes
 // back to the state it was kicked from, or to where an earlier kick's search
 // ended, when those searches ended at a local optimum of the moves
-// (result.at_local_optimum, KnownOptima), stops there.
+// (result.at_local_optimum, KnownOptima), stops there. `after_kick`, when
+// given, is called after each kick with the state, `result` and whether the
+// kick was kept; the kicks stop when it returns true.
+using AfterKick = std::function<bool(const EmState&, const LocalSearchResult&, bool)>;
 void kick_search(const Counts& counts, const SquareRootProportions& roots,
                  const std::vector<std::uint64_t>& fingerprint, EmState& state,
                  const LocalSearchSettings& moves, const KickSettings& kicks,
                  const Executor& executor, const FitHooks& hooks, LocalSearchResult& result,
-                 TransferMemo* transfers_failed = nullptr);
+                 TransferMemo* transfers_failed = nullptr, const AfterKick& after_kick = {});
 
 }  // namespace fastdmm
 

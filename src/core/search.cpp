@@ -6,6 +6,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <mutex>
 #include <string>
 #include <utility>
 
@@ -313,6 +314,63 @@ std::size_t start_limit(const Counts& counts, const SearchOptions& options,
   return static_cast<std::size_t>(std::min(limit, static_cast<double>(given)));
 }
 
+// What the starts of the replicated search taken so far tell the starts still
+// running, shared between them and the calling thread (which takes the starts
+// in order and alone writes here). `certified`: the states where a taken
+// start ended with every move exhausted (its kicks and, with divisions, its
+// division moves; divide_start() skips the pass of a start that ends at one).
+// The closing state: the best optimum so far when replicates - 1 taken starts
+// reached it and the state is certified; with options.settle a start that
+// reaches it when every start before it has been taken completes the
+// replication there (DESIGN.md section 8, "The last replicate").
+class StartBoard {
+ public:
+  StartBoard(double tolerance, int replicates, bool settle)
+      : tolerance_(tolerance), replicates_(replicates), settle_(settle),
+        certified_(tolerance), closing_(tolerance) {}
+
+  bool settles() const { return settle_ && replicates_ >= 2; }
+
+  bool certified(const EmState& state) const {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    return certified_.contains(state);
+  }
+  void certify(const EmState& state) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    certified_.add(state);
+  }
+  // Start `s` has been taken; `best` is the best state so far, reached by
+  // `at_best` of the starts taken.
+  void taken(std::size_t s, const EmState& best, int at_best) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    closing_ = KnownOptima(tolerance_);
+    if (at_best >= replicates_ - 1 && certified_.contains(best)) closing_.add(best);
+    taken_ = s + 1;
+  }
+  // Whether start `s`, at `state`, completes the replication there: every
+  // start before it has been taken and `state` is the closing state.
+  bool completes(std::size_t s, const EmState& state) const {
+    if (!settles()) return false;
+    const std::lock_guard<std::mutex> lock(mutex_);
+    return taken_ == s && closing_.contains(state);
+  }
+
+ private:
+  double tolerance_;
+  int replicates_;
+  bool settle_;
+  mutable std::mutex mutex_;
+  KnownOptima certified_, closing_;
+  std::size_t taken_ = 0;
+};
+
+// A state a start's search stood at (after its descent, after a kept kick),
+// with the start's moves up to it.
+struct StartPoint {
+  EmState state;
+  LocalSearchResult moved;
+};
+
 // One start of the replicated search, run to convergence and moved: its
 // record, EM run, moves and final state.
 struct StartOutcome {
@@ -323,6 +381,9 @@ struct StartOutcome {
   // The failed transfers of the start's descent and kicks, for its division
   // moves (divide_start()).
   TransferMemo transfers_failed;
+  // With StartBoard::settles(): the states the start stood at, in order (the
+  // search takes the start at the first that completes the replication).
+  std::vector<StartPoint> points;
 };
 
 // The kicks of a start with seed `seed` (none when max_failures is 0).
@@ -341,7 +402,8 @@ StartOutcome run_start(const Counts& counts, const StartSpec& spec, std::size_t 
                        const TableGeometry& geometry, const SearchOptions& options,
                        const StartSettings& start_settings, const EmSettings& full,
                        const Executor& executor, const FitHooks& hooks,
-                       const ProgressRange& progress, ModelDivisions* divisions) {
+                       const ProgressRange& progress, ModelDivisions* divisions,
+                       const StartBoard& board) {
   StartOutcome outcome;
   StartRecord& record = outcome.record;
   record.kind = spec.kind;
@@ -363,16 +425,29 @@ StartOutcome run_start(const Counts& counts, const StartSpec& spec, std::size_t 
   outcome.moved = local_search(counts, geometry.roots, geometry.fingerprint, outcome.state,
                                moves, executor, hooks, progress, &transfers_failed);
   const KickSettings kicks = start_kick_settings(moves, options, spec.seed);
-  if (kicks.max_failures > 0) {
+  // The start stops kicking once a state it stood at completes the
+  // replication; the search takes it at the first such state (search_replicated()).
+  const bool settling = board.settles() && kicks.max_failures > 0;
+  const auto completes = [&] {
+    for (const StartPoint& point : outcome.points) {
+      if (board.completes(s, point.state)) return true;
+    }
+    return false;
+  };
+  if (settling) outcome.points.push_back({outcome.state, outcome.moved});
+  if (kicks.max_failures > 0 && !(settling && completes())) {
+    AfterKick after_kick;
+    if (settling) {
+      after_kick = [&](const EmState& at, const LocalSearchResult& moved, bool kept) {
+        if (kept) outcome.points.push_back({at, moved});
+        return completes();
+      };
+    }
     kick_search(counts, geometry.roots, geometry.fingerprint, outcome.state, moves, kicks,
-                executor, hooks, outcome.moved, &transfers_failed);
+                executor, hooks, outcome.moved, &transfers_failed, after_kick);
   }
   record.moved_nle = outcome.state.nle;
   if (outcome.moved.any_accepted) record.converged = outcome.moved.converged;
-  if (hooks.verbose) {
-    hooks.message(format_message("  start %.0f: NLE %.4f after EM, %.4f after moves", s + 1.0,
-                                 record.final_nle, outcome.state.nle));
-  }
   return outcome;
 }
 
@@ -380,17 +455,17 @@ StartOutcome run_start(const Counts& counts, const StartSpec& spec, std::size_t 
 // section 8, "Division moves"), as the search takes it, in start order: a pass
 // of them (TransferSettings::division_moves) with the descent run on after one
 // is kept, then the start's kicks, until a pass keeps none. A start that ended
-// at a state an earlier start's pass left as it was (`certified`: the same
-// partition and NLE, where that pass's descent ended with every move
+// at a state an earlier start's pass left as it was (certified on `board`: the
+// same partition and NLE, where that pass's descent ended with every move
 // exhausted) skips its pass, which would try the same trials from the same
-// state; otherwise the state the passes end at joins `certified`. Starts are
+// state; otherwise the state the passes end at is certified. Starts are
 // taken in order whatever the threads, so the result does not depend on them.
 void divide_start(const Counts& counts, const TableGeometry& geometry,
                   const SearchOptions& options, ModelDivisions* divisions,
-                  KnownOptima& certified, const Executor& executor, const FitHooks& hooks,
+                  StartBoard& board, const Executor& executor, const FitHooks& hooks,
                   const ProgressRange& progress, std::size_t s, StartOutcome& outcome) {
   LocalSearchSettings moves = moves_settings(counts, options);
-  if (!options.divisions || !moves.transfers || certified.contains(outcome.state)) return;
+  if (!options.divisions || !moves.transfers || board.certified(outcome.state)) return;
   moves.transfer_settings.divisions = divisions;
   LocalSearchSettings dividing = moves;
   dividing.transfer_settings.division_moves = true;
@@ -408,7 +483,7 @@ void divide_start(const Counts& counts, const TableGeometry& geometry,
                 executor, hooks, outcome.moved, &transfers_failed);
     if (outcome.moved.accepted_nle.size() == kept) break;
   }
-  if (outcome.moved.at_local_optimum) certified.add(outcome.state);
+  if (outcome.moved.at_local_optimum) board.certify(outcome.state);
   StartRecord& record = outcome.record;
   if (outcome.state.nle != record.moved_nle && hooks.verbose) {
     hooks.message(format_message("  start %.0f: NLE %.4f after division moves", s + 1.0,
@@ -436,7 +511,7 @@ void run_starts(const Counts& counts, const std::vector<StartSpec>& starts, std:
                 const Executor& executor, const FitHooks& hooks,
                 const std::function<ProgressRange(std::size_t)>& part,
                 const std::function<bool(std::size_t, StartOutcome&)>& take,
-                ModelDivisions* divisions) {
+                ModelDivisions* divisions, const StartBoard& board) {
   const std::size_t workers =
       options.concurrent_starts >= 2 && limit >= 2 ? std::min(options.concurrent_starts, limit)
                                                    : 0;
@@ -445,7 +520,7 @@ void run_starts(const Counts& counts, const std::vector<StartSpec>& starts, std:
         limit, 0,
         [&](std::size_t s, const std::atomic<bool>&) {
           return run_start(counts, starts[s], s, geometry, options, start_settings, full,
-                           executor, hooks, part(s), divisions);
+                           executor, hooks, part(s), divisions, board);
         },
         take, hooks.check_interrupt);
     return;
@@ -465,7 +540,8 @@ void run_starts(const Counts& counts, const std::vector<StartSpec>& starts, std:
           if (cancelled.load()) throw TaskCancelled();
         };
         done.outcome = run_start(counts, starts[s], s, geometry, options, start_settings, full,
-                                 serial, own, ProgressRange{&quiet, 0.0, 1.0}, divisions);
+                                 serial, own, ProgressRange{&quiet, 0.0, 1.0}, divisions,
+                                 board);
         return done;
       },
       [&](std::size_t s, ConcurrentOutcome& done) {
@@ -506,8 +582,8 @@ void search_replicated(const Counts& counts, const std::vector<StartSpec>& start
   // components often have the members another start's had (at the optima
   // several reach), and a division depends on the members alone.
   ModelDivisions divisions;
-  // The states where a start's division moves ended (divide_start()).
-  KnownOptima certified(options.replicate_tolerance);
+  // Where the starts taken so far ended (StartBoard).
+  StartBoard board(options.replicate_tolerance, options.replicates, options.settle);
   // Distinct optima (their lowest NLE) and how many starts reached each.
   std::vector<std::pair<double, int>> optima;
   bool have_best = false;
@@ -515,8 +591,29 @@ void search_replicated(const Counts& counts, const std::vector<StartSpec>& start
     return progress.part(static_cast<double>(s) / limit, (s + 1.0) / limit);
   };
   const auto take = [&](std::size_t s, StartOutcome& outcome) {
-    divide_start(counts, geometry, options, &divisions, certified, executor, hooks, part(s), s,
+    // The first state the start stood at that completes the replication is
+    // where it ends: the same whether the start stopped there or (running
+    // beside the start before it) kicked on before that one was taken.
+    for (StartPoint& point : outcome.points) {
+      if (!board.completes(s, point.state)) continue;
+      outcome.state = std::move(point.state);
+      outcome.moved = std::move(point.moved);
+      outcome.record.moved_nle = outcome.state.nle;
+      outcome.record.converged =
+          outcome.moved.any_accepted ? outcome.moved.converged : outcome.run.converged;
+      break;
+    }
+    outcome.points.clear();
+    // Written here, once the start's end is known, so that the lines are the
+    // same on any number of threads.
+    if (hooks.verbose) {
+      hooks.message(format_message("  start %.0f: NLE %.4f after EM, %.4f after moves", s + 1.0,
+                                   outcome.record.final_nle, outcome.state.nle));
+    }
+    divide_start(counts, geometry, options, &divisions, board, executor, hooks, part(s), s,
                  outcome);
+    if (outcome.moved.at_local_optimum) board.certify(outcome.state);
+    outcome.record.kicks = outcome.moved.tried[static_cast<int>(MoveKind::kick)];
     result.starts.push_back(outcome.record);
     result.total_em_iterations += outcome.run.iterations;
     count_moves(outcome.moved, result);
@@ -546,6 +643,7 @@ void search_replicated(const Counts& counts, const std::vector<StartSpec>& start
     }
     std::size_t best = 0;
     while (!same(result.state.nle, optima[best].first)) ++best;
+    board.taken(s, result.state, optima[best].second);
     replication.starts_run = static_cast<int>(s + 1);
     replication.at_best = optima[best].second;
     part(s).report(1.0, "replicating starts");
@@ -553,7 +651,7 @@ void search_replicated(const Counts& counts, const std::vector<StartSpec>& start
   };
 
   run_starts(counts, starts, limit, geometry, options, start_settings, full, executor, hooks,
-             part, take, &divisions);
+             part, take, &divisions, board);
   replication.optima = static_cast<int>(optima.size());
   for (const auto& optimum : optima) replication.optima_seen_once += optimum.second == 1 ? 1 : 0;
   if (hooks.verbose) {

@@ -53,6 +53,11 @@ struct SearchOptions {
   // replicated search once its kicks end, kicks again after any that is kept,
   // until a pass keeps none; run when transfers are.
   bool divisions = false;
+  // The start that completes the replication (replicates - 1 earlier starts,
+  // taken in order, ended at the best optimum with every move exhausted) ends
+  // as soon as its descent or a kept kick reaches that optimum, instead of
+  // kicking on from it (search.cpp, StartBoard).
+  bool settle = false;
   // Reuse settled M-steps (OptimiserOptions::settled_change) in every search
   // but the reference's algorithm (one reference or given start).
   bool reuse_msteps = true;
@@ -99,6 +104,7 @@ struct StartRecord {
   bool abandoned = false;   // stopped once it could no longer beat the best
   double final_nle = 0.0;   // NaN when not continued
   double moved_nle = 0.0;   // after the moves (replicated search; NaN otherwise)
+  int kicks = -1;           // kicks the start ran (replicated search; -1 otherwise)
   int em_iterations = 0;
   bool converged = false;
   int kmeans_iterations = 0;  // soft k-means (reference) or Lloyd (k-means++) iterations

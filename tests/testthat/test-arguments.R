@@ -85,7 +85,8 @@ sweep_setup <- quote({
   raw_search <- list(screen_iter = 10L, n_continue = 1L, split_merge = FALSE,
                      max_moves = 2L, max_tries = 5L, subsample = 0, replicates = 0L,
                      max_starts = NA_integer_, transfers = FALSE, resplits = FALSE,
-                     all_singles = FALSE, kicks = 0L, divisions = FALSE, reuse_msteps = TRUE,
+                     all_singles = FALSE, kicks = 0L, divisions = FALSE, settle = FALSE,
+                     reuse_msteps = TRUE,
                      concurrent_starts = 1L)
   raw_fit <- function(...) {
     args <- list(counts = table, k = 2L, seeds = 1L, kinds = 0L, given = NULL, threads = 1L,
@@ -163,6 +164,8 @@ fit_rows <- c(
             c(accepts$count0, "NULL"), quote(inherits(.value, "dmn_search"))),
   probe_row("dmn_search", quote(dmn_search(divisions = .v)), "divisions",
             c(accepts$flag, "NULL"), quote(inherits(.value, "dmn_search"))),
+  probe_row("dmn_search", quote(dmn_search(settle = .v)), "settle",
+            c(accepts$flag, "NULL"), quote(inherits(.value, "dmn_search"))),
   probe_row("dmn_search", quote(dmn_search(reuse_msteps = .v)), "reuse_msteps",
             c(accepts$flag, "NULL"), quote(inherits(.value, "dmn_search"))),
   probe_row("edited dmn_search",
@@ -196,6 +199,10 @@ fit_rows <- c(
             quote(dmn_fit(x, 3, seed = 1, threads = 1,
                           search = edit_search("divisions", .v))),
             "search$divisions", c(accepts$flag, "NULL"), is_fit),
+  probe_row("edited dmn_search",
+            quote(dmn_fit(x, 3, seed = 1, threads = 1,
+                          search = edit_search("settle", .v))),
+            "search$settle", c(accepts$flag, "NULL"), is_fit),
   probe_row("edited dmn_search",
             quote(dmn_fit(x, 3, seed = 1, threads = 1,
                           search = edit_search("reuse_msteps", .v))),
@@ -896,7 +903,7 @@ for (field in c("screen_iter", "n_continue", "max_tries", "max_moves", "subsampl
   }
 }
 
-for (flag in c("transfers", "resplits", "all_singles", "divisions", "reuse_msteps")) {
+for (flag in c("transfers", "resplits", "all_singles", "divisions", "settle", "reuse_msteps")) {
   for (value in list(NA, "a", c(TRUE, FALSE), NULL, 1L)) {
     internal_cases <- c(internal_cases, internal(
       sprintf("search$%s = %s", flag, deparse1(value)),

@@ -101,7 +101,7 @@ test_that("show() prints the class and every setting", {
            "search: dmn_search\\(screen_iter = 10, n_continue = 2, split_merge = \\(default\\), ",
            "max_moves = \\(default\\), max_tries = 5, subsample = 20000, replicates = 3, ",
            "max_starts = \\(default\\), transfers = \\(default\\), resplits = FALSE, ",
-           "all_singles = FALSE, kicks = \\(default\\), divisions = TRUE, ",
+           "all_singles = FALSE, kicks = \\(default\\), divisions = TRUE, settle = TRUE, ",
            "reuse_msteps = TRUE\\)$"))
 })
 

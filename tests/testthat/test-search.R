@@ -203,8 +203,9 @@ test_that("several starts: every start on record, the best continued one kept", 
   fit <- dmn_fit(x, 3, seed = 4, nstart = 6, threads = 1)
   starts <- fit$starts
   expect_named(starts, c("start", "seed", "kind", "screen_NLE", "continued", "NLE",
-                         "moved_NLE", "em_iterations", "converged", "status"))
+                         "moved_NLE", "kicks", "em_iterations", "converged", "status"))
   expect_true(all(is.na(starts$moved_NLE)))
+  expect_true(all(is.na(starts$kicks)))
   expect_identical(starts$seed, r_derived_seeds(4L, 6L))
   expect_identical(starts$kind, c("reference", rep("kmeans++", 5)))
   expect_identical(fit$init, "reference")
@@ -1119,6 +1120,7 @@ test_that("kicks only lower the NLE, stop after `kicks` failures in a row, and a
   kicks <- kicked$moves[kicked$moves$kind == "kick", ]
   n <- nrow(kicks)
   expect_identical(kicked$search$moves_tried[["kick"]], n)
+  expect_identical(kicked$starts$kicks, n)
   expect_identical(kicked$search$moves_accepted[["kick"]], sum(kicks$accepted))
   # The last two failed, and no two in a row failed before them.
   expect_gte(sum(kicks$accepted), 1L)
@@ -1176,6 +1178,50 @@ test_that("kicks only lower the NLE, stop after `kicks` failures in a row, and a
   alpha <- fitted(given)
   nle <- -dense_log_likelihood(x, alpha, given$mixture$Weight) + dense_neg_log_prior(alpha)
   expect_relative(goodnessOfFit(given)[["NLE"]], nle, 1e-10)
+})
+
+test_that("the start that completes the replication ends where it reaches the best optimum", {
+  # With settle (the default), once replicates - 1 starts have ended at the
+  # best optimum, the next start to reach it, after its descent or a kept
+  # kick, ends there; with settle = FALSE it kicks on, as every start does.
+  # The two fits must agree start by start up to the first whose kicks differ
+  # (a start's record does not depend on the starts after it); that start must
+  # have run fewer kicks with settle, after at least replicates - 1 starts at
+  # the best of those before it, and ended at that best, from where its own
+  # kicks with settle = FALSE only went lower or nowhere; the search then has
+  # its replicates and stops. Two simulated tables: at k = 4 the third start's
+  # descent ends at the best, at k = 5 its first kick reaches it.
+  same <- function(a, b) abs(a - b) <= 1e-6 * abs(b)
+  for (case in list(list(table = 3, k = 4, seed = 1), list(table = 1, k = 5, seed = 3))) {
+    x <- simulate_counts(n = 30, n_taxa = 40, k = 4, depth = 1500, seed = case$table,
+                         precision = 20)
+    fit <- function(settle) {
+      suppressWarnings(dmn_fit(x, case$k, seed = case$seed, threads = 1,
+                               search = dmn_search(settle = settle)))
+    }
+    on <- fit(TRUE)
+    off <- fit(FALSE)
+    r <- on$search$replicates
+    n <- min(nrow(on$starts), nrow(off$starts))
+    cut <- which(on$starts$kicks[seq_len(n)] != off$starts$kicks[seq_len(n)])
+    expect_gte(length(cut), 1L)
+    j <- cut[1]
+    before <- seq_len(j - 1L)
+    expect_identical(on$starts[before, ], off$starts[before, ])
+    expect_lt(on$starts$kicks[j], off$starts$kicks[j])
+    best <- min(on$starts$moved_NLE[before])
+    expect_gte(sum(same(on$starts$moved_NLE[before], best)), r - 1L)
+    expect_true(same(on$starts$moved_NLE[j], best))
+    expect_lte(off$starts$moved_NLE[j], on$starts$moved_NLE[j] + 1e-9 * best)
+    expect_identical(nrow(on$starts), j)
+    expect_identical(on$search$at_best, r)
+    expect_identical(on$search$moves_tried[["kick"]], sum(on$starts$kicks))
+  }
+  # Starts run side by side give the same fit (the start that completes the
+  # replication ran beside the one before it, which stopped it or not).
+  two <- suppressWarnings(dmn_fit(x, 5, seed = 3, threads = 2))
+  keep <- setdiff(names(on), "threads")
+  expect_identical(without_call(two)[keep], without_call(on)[keep])
 })
 
 test_that("a kicked descent knows an optimum by its partition, however numbered, and its NLE", {
