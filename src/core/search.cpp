@@ -371,6 +371,15 @@ struct StartPoint {
   LocalSearchResult moved;
 };
 
+// The first of start s's `points` at which it completes the replication
+// (StartBoard::completes()), or points.size() when none does.
+std::size_t completing_point(const StartBoard& board, std::size_t s,
+                             const std::vector<StartPoint>& points) {
+  std::size_t p = 0;
+  while (p < points.size() && !board.completes(s, points[p].state)) ++p;
+  return p;
+}
+
 // One start of the replicated search, run to convergence and moved: its
 // record, EM run, moves and final state.
 struct StartOutcome {
@@ -429,10 +438,7 @@ StartOutcome run_start(const Counts& counts, const StartSpec& spec, std::size_t 
   // replication; the search takes it at the first such state (search_replicated()).
   const bool settling = board.settles() && kicks.max_failures > 0;
   const auto completes = [&] {
-    for (const StartPoint& point : outcome.points) {
-      if (board.completes(s, point.state)) return true;
-    }
-    return false;
+    return completing_point(board, s, outcome.points) < outcome.points.size();
   };
   if (settling) outcome.points.push_back({outcome.state, outcome.moved});
   if (kicks.max_failures > 0 && !(settling && completes())) {
@@ -458,11 +464,12 @@ StartOutcome run_start(const Counts& counts, const StartSpec& spec, std::size_t 
 // at a state an earlier start's pass left as it was (certified on `board`: the
 // same partition and NLE, where that pass's descent ended with every move
 // exhausted) skips its pass, which would try the same trials from the same
-// state; otherwise the state the passes end at is certified. Starts are
-// taken in order whatever the threads, so the result does not depend on them.
+// state (the search certifies every start's end where its moves are exhausted,
+// search_replicated()). Starts are taken in order whatever the threads, so the
+// result does not depend on them.
 void divide_start(const Counts& counts, const TableGeometry& geometry,
                   const SearchOptions& options, ModelDivisions* divisions,
-                  StartBoard& board, const Executor& executor, const FitHooks& hooks,
+                  const StartBoard& board, const Executor& executor, const FitHooks& hooks,
                   const ProgressRange& progress, std::size_t s, StartOutcome& outcome) {
   LocalSearchSettings moves = moves_settings(counts, options);
   if (!options.divisions || !moves.transfers || board.certified(outcome.state)) return;
@@ -483,7 +490,6 @@ void divide_start(const Counts& counts, const TableGeometry& geometry,
                 executor, hooks, outcome.moved, &transfers_failed);
     if (outcome.moved.accepted_nle.size() == kept) break;
   }
-  if (outcome.moved.at_local_optimum) board.certify(outcome.state);
   StartRecord& record = outcome.record;
   if (outcome.state.nle != record.moved_nle && hooks.verbose) {
     hooks.message(format_message("  start %.0f: NLE %.4f after division moves", s + 1.0,
@@ -594,14 +600,13 @@ void search_replicated(const Counts& counts, const std::vector<StartSpec>& start
     // The first state the start stood at that completes the replication is
     // where it ends: the same whether the start stopped there or (running
     // beside the start before it) kicked on before that one was taken.
-    for (StartPoint& point : outcome.points) {
-      if (!board.completes(s, point.state)) continue;
-      outcome.state = std::move(point.state);
-      outcome.moved = std::move(point.moved);
+    const std::size_t p = completing_point(board, s, outcome.points);
+    if (p < outcome.points.size()) {
+      outcome.state = std::move(outcome.points[p].state);
+      outcome.moved = std::move(outcome.points[p].moved);
       outcome.record.moved_nle = outcome.state.nle;
       outcome.record.converged =
           outcome.moved.any_accepted ? outcome.moved.converged : outcome.run.converged;
-      break;
     }
     outcome.points.clear();
     // Written here, once the start's end is known, so that the lines are the
@@ -612,6 +617,8 @@ void search_replicated(const Counts& counts, const std::vector<StartSpec>& start
     }
     divide_start(counts, geometry, options, &divisions, board, executor, hooks, part(s), s,
                  outcome);
+    // Where its moves are exhausted, the start's end is certified: a later
+    // start ending there skips its division moves, and may settle there.
     if (outcome.moved.at_local_optimum) board.certify(outcome.state);
     outcome.record.kicks = outcome.moved.tried[static_cast<int>(MoveKind::kick)];
     result.starts.push_back(outcome.record);
