@@ -28,22 +28,18 @@ class KnownOptima {
   }
 
   bool contains(const EmState& state) const {
-    if (optima_.empty()) return false;
-    const std::vector<std::uint32_t> partition = partition_of(state);
+    return !optima_.empty() && contains(partition_of(state), state.nle);
+  }
+
+  // The same for a state known by its partition_of() and NLE.
+  bool contains(const std::vector<std::uint32_t>& partition, double nle) const {
     for (const Optimum& o : optima_) {
-      if (std::fabs(o.nle - state.nle) <= tolerance_ * std::fabs(o.nle) &&
-          o.partition == partition) {
+      if (std::fabs(o.nle - nle) <= tolerance_ * std::fabs(o.nle) && o.partition == partition) {
         return true;
       }
     }
     return false;
   }
-
- private:
-  struct Optimum {
-    std::vector<std::uint32_t> partition;
-    double nle;
-  };
 
   static std::vector<std::uint32_t> partition_of(const EmState& state) {
     const std::size_t K = state.n_components;
@@ -56,6 +52,12 @@ class KnownOptima {
     }
     return partition;
   }
+
+ private:
+  struct Optimum {
+    std::vector<std::uint32_t> partition;
+    double nle;
+  };
 
   double tolerance_;
   std::vector<Optimum> optima_;

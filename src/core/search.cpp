@@ -347,12 +347,20 @@ class StartBoard {
     if (at_best >= replicates_ - 1 && certified_.contains(best)) closing_.add(best);
     taken_ = s + 1;
   }
-  // Whether start `s`, at `state`, completes the replication there: every
-  // start before it has been taken and `state` is the closing state.
-  bool completes(std::size_t s, const EmState& state) const {
+  // Whether every start before `s` has been taken: from then on the closing
+  // state start `s` may complete is final.
+  bool decided(std::size_t s) const {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    return taken_ == s;
+  }
+  // Whether start `s`, at a state with this partition and NLE, completes the
+  // replication there: every start before it has been taken and the state is
+  // the closing state.
+  bool completes(std::size_t s, const std::vector<std::uint32_t>& partition,
+                 double nle) const {
     if (!settles()) return false;
     const std::lock_guard<std::mutex> lock(mutex_);
-    return taken_ == s && closing_.contains(state);
+    return taken_ == s && closing_.contains(partition, nle);
   }
 
  private:
@@ -365,18 +373,27 @@ class StartBoard {
 };
 
 // A state a start's search stood at (after its descent, after a kept kick),
-// with the start's moves up to it.
+// known by what tells whether it completes the replication (its partition,
+// KnownOptima::partition_of(), and NLE), with the start's moves up to it: a
+// start that completes the replication there ends there, and needs no more
+// of the state (search_replicated()). A few bytes a sample, where a copy of the
+// state would take k (taxa + pairs) doubles.
 struct StartPoint {
-  EmState state;
+  std::vector<std::uint32_t> partition;
+  double nle = 0.0;
   LocalSearchResult moved;
 };
+
+StartPoint point_at(const EmState& state, const LocalSearchResult& moved) {
+  return {KnownOptima::partition_of(state), state.nle, moved};
+}
 
 // The first of start s's `points` at which it completes the replication
 // (StartBoard::completes()), or points.size() when none does.
 std::size_t completing_point(const StartBoard& board, std::size_t s,
                              const std::vector<StartPoint>& points) {
   std::size_t p = 0;
-  while (p < points.size() && !board.completes(s, points[p].state)) ++p;
+  while (p < points.size() && !board.completes(s, points[p].partition, points[p].nle)) ++p;
   return p;
 }
 
@@ -390,8 +407,9 @@ struct StartOutcome {
   // The failed transfers of the start's descent and kicks, for its division
   // moves (divide_start()).
   TransferMemo transfers_failed;
-  // With StartBoard::settles(): the states the start stood at, in order (the
-  // search takes the start at the first that completes the replication).
+  // With StartBoard::settles(): the states the start stood at, in order, while
+  // it could not yet tell whether they complete the replication (the search
+  // takes the start at the first that does).
   std::vector<StartPoint> points;
 };
 
@@ -438,14 +456,21 @@ StartOutcome run_start(const Counts& counts, const StartSpec& spec, std::size_t 
   // replication; the search takes it at the first such state (search_replicated()).
   const bool settling = board.settles() && kicks.max_failures > 0;
   const auto completes = [&] {
-    return completing_point(board, s, outcome.points) < outcome.points.size();
+    // Read before the points are: once every start before this one has been
+    // taken, the closing state is final, and points that do not complete the
+    // replication now never will. They are dropped, so that a start keeps
+    // points only while the start before it runs beside it.
+    const bool decided = board.decided(s);
+    if (completing_point(board, s, outcome.points) < outcome.points.size()) return true;
+    if (decided) outcome.points.clear();
+    return false;
   };
-  if (settling) outcome.points.push_back({outcome.state, outcome.moved});
+  if (settling) outcome.points.push_back(point_at(outcome.state, outcome.moved));
   if (kicks.max_failures > 0 && !(settling && completes())) {
     AfterKick after_kick;
     if (settling) {
       after_kick = [&](const EmState& at, const LocalSearchResult& moved, bool kept) {
-        if (kept) outcome.points.push_back({at, moved});
+        if (kept) outcome.points.push_back(point_at(at, moved));
         return completes();
       };
     }
@@ -599,12 +624,16 @@ void search_replicated(const Counts& counts, const std::vector<StartSpec>& start
   const auto take = [&](std::size_t s, StartOutcome& outcome) {
     // The first state the start stood at that completes the replication is
     // where it ends: the same whether the start stopped there or (running
-    // beside the start before it) kicked on before that one was taken.
+    // beside the start before it) kicked on before that one was taken. That
+    // state is the closing one, the best optimum, certified already: the
+    // start has no division moves to run there and, the same optimum as the
+    // best state within the replication's tolerance, does not take its place;
+    // its partition and NLE are all the search keeps of it (StartPoint).
     const std::size_t p = completing_point(board, s, outcome.points);
-    if (p < outcome.points.size()) {
-      outcome.state = std::move(outcome.points[p].state);
+    const bool completed = p < outcome.points.size();
+    if (completed) {
       outcome.moved = std::move(outcome.points[p].moved);
-      outcome.record.moved_nle = outcome.state.nle;
+      outcome.record.moved_nle = outcome.points[p].nle;
       outcome.record.converged =
           outcome.moved.any_accepted ? outcome.moved.converged : outcome.run.converged;
     }
@@ -613,18 +642,20 @@ void search_replicated(const Counts& counts, const std::vector<StartSpec>& start
     // same on any number of threads.
     if (hooks.verbose) {
       hooks.message(format_message("  start %.0f: NLE %.4f after EM, %.4f after moves", s + 1.0,
-                                   outcome.record.final_nle, outcome.state.nle));
+                                   outcome.record.final_nle, outcome.record.moved_nle));
     }
-    divide_start(counts, geometry, options, &divisions, board, executor, hooks, part(s), s,
-                 outcome);
-    // Where its moves are exhausted, the start's end is certified: a later
-    // start ending there skips its division moves, and may settle there.
-    if (outcome.moved.at_local_optimum) board.certify(outcome.state);
+    if (!completed) {
+      divide_start(counts, geometry, options, &divisions, board, executor, hooks, part(s), s,
+                   outcome);
+      // Where its moves are exhausted, the start's end is certified: a later
+      // start ending there skips its division moves, and may settle there.
+      if (outcome.moved.at_local_optimum) board.certify(outcome.state);
+    }
     outcome.record.kicks = outcome.moved.tried[static_cast<int>(MoveKind::kick)];
     result.starts.push_back(outcome.record);
     result.total_em_iterations += outcome.run.iterations;
     count_moves(outcome.moved, result);
-    const double nle = outcome.state.nle;
+    const double nle = outcome.record.moved_nle;
     // Which optimum this start reached.
     std::size_t o = 0;
     while (o < optima.size() && !same(nle, optima[o].first)) ++o;
@@ -634,7 +665,7 @@ void search_replicated(const Counts& counts, const std::vector<StartSpec>& start
       ++optima[o].second;
       optima[o].first = std::min(optima[o].first, nle);
     }
-    if (!have_best || clearly_lower(nle, result.state.nle)) {
+    if (!have_best || (!completed && clearly_lower(nle, result.state.nle))) {
       have_best = true;
       const LocalSearchResult& moved = outcome.moved;
       result.best_start = s;

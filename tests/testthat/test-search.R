@@ -1189,8 +1189,9 @@ test_that("the start that completes the replication ends where it reaches the be
   # have run fewer kicks with settle, after at least replicates - 1 starts at
   # the best of those before it, and ended at that best, from where its own
   # kicks with settle = FALSE only went lower or nowhere; the search then has
-  # its replicates and stops. Two simulated tables: at k = 4 the third start's
-  # descent ends at the best, at k = 5 its first kick reaches it.
+  # its replicates and stops, the fit being an earlier start's at the best.
+  # Two simulated tables: at k = 4 the third start's descent ends at the best,
+  # at k = 5 its first kick reaches it.
   same <- function(a, b) abs(a - b) <= 1e-6 * abs(b)
   for (case in list(list(table = 3, k = 4, seed = 1), list(table = 1, k = 5, seed = 3))) {
     x <- simulate_counts(n = 30, n_taxa = 40, k = 4, depth = 1500, seed = case$table,
@@ -1214,6 +1215,9 @@ test_that("the start that completes the replication ends where it reaches the be
     expect_true(same(on$starts$moved_NLE[j], best))
     expect_lte(off$starts$moved_NLE[j], on$starts$moved_NLE[j] + 1e-9 * best)
     expect_identical(nrow(on$starts), j)
+    # The same optimum as the best start's, it does not take its place.
+    expect_lt(on$best_start, j)
+    expect_identical(goodnessOfFit(on)[["NLE"]], on$starts$moved_NLE[on$best_start])
     expect_identical(on$search$at_best, r)
     expect_identical(on$search$moves_tried[["kick"]], sum(on$starts$kicks))
   }
