@@ -49,8 +49,9 @@ available_memory <- function() {
 # Nothing per non-zero: the table is built already and a fit keeps no array
 # over the non-zeros. Not counted either: the points a replicated search's
 # start keeps while the start before it runs beside it (search.cpp's
-# StartPoint): a partition of 4 bytes a sample each, a few a start, against
-# the 8 k bytes a sample counted for each of its states.
+# StartPoint): a partition of 4 bytes a sample and a row per move the start
+# tried each, a few a start, against the 8 k bytes a sample and the k (taxa +
+# pairs) doubles counted for each of its states.
 fit_memory_estimate <- function(n_samples, n_taxa, nnz, n_pairs, k, nstart, search,
                                 given, concurrent = 1L, kmeanspp = FALSE) {
   double <- 8

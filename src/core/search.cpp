@@ -376,8 +376,8 @@ class StartBoard {
 // known by what tells whether it completes the replication (its partition,
 // KnownOptima::partition_of(), and NLE), with the start's moves up to it: a
 // start that completes the replication there ends there, and needs no more
-// of the state (search_replicated()). A few bytes a sample, where a copy of the
-// state would take k (taxa + pairs) doubles.
+// of the state (search_replicated()). 4 bytes a sample and a row per move the
+// start tried, where a copy of the state would take k (taxa + pairs) doubles.
 struct StartPoint {
   std::vector<std::uint32_t> partition;
   double nle = 0.0;
@@ -459,7 +459,7 @@ StartOutcome run_start(const Counts& counts, const StartSpec& spec, std::size_t 
     // Read before the points are: once every start before this one has been
     // taken, the closing state is final, and points that do not complete the
     // replication now never will. They are dropped, so that a start keeps
-    // points only while the start before it runs beside it.
+    // points only while a start before it has not been taken.
     const bool decided = board.decided(s);
     if (completing_point(board, s, outcome.points) < outcome.points.size()) return true;
     if (decided) outcome.points.clear();
@@ -586,7 +586,9 @@ void run_starts(const Counts& counts, const std::vector<StartSpec>& starts, std:
 // each moved until no move improves it, taken in order until `replicates` of
 // them have reached the best optimum or the start limit is reached. Starts are
 // the same optimum when their NLEs are within replicate_tolerance relative;
-// the best state is the lowest NLE (ties: the earlier start). Starts run side
+// the best state is the lowest NLE (ties, to 1e-9 relative: the earlier
+// start), except that the start that completes the replication counts at the
+// best optimum and keeps no state (StartPoint). Starts run side
 // by side (run_starts()) are taken in the same order, and a start's outcome
 // does not depend on the executor, so the search stops at the same start with
 // the same result whatever the number of threads.
@@ -656,14 +658,17 @@ void search_replicated(const Counts& counts, const std::vector<StartSpec>& start
     result.total_em_iterations += outcome.run.iterations;
     count_moves(outcome.moved, result);
     const double nle = outcome.record.moved_nle;
-    // Which optimum this start reached.
+    // Which optimum this start reached. The start that completes the
+    // replication reached the best state's (its NLE is within the tolerance of
+    // the best's, not necessarily of the optimum's lowest).
+    const double reached = completed ? result.state.nle : nle;
     std::size_t o = 0;
-    while (o < optima.size() && !same(nle, optima[o].first)) ++o;
+    while (o < optima.size() && !same(reached, optima[o].first)) ++o;
     if (o == optima.size()) {
       optima.push_back({nle, 1});
     } else {
       ++optima[o].second;
-      optima[o].first = std::min(optima[o].first, nle);
+      if (!completed) optima[o].first = std::min(optima[o].first, nle);
     }
     if (!have_best || (!completed && clearly_lower(nle, result.state.nle))) {
       have_best = true;
