@@ -256,18 +256,35 @@ struct SupportProblem {
   SupportProblem(const Counts& counts, const ComponentHistograms& weights) {
     const std::size_t S = counts.n_taxa, P = counts.n_pairs();
     problem = whole_problem(counts, weights);
+    // The pairs of non-zero weight, found a block at a time without a branch
+    // per pair (with 0/1 posteriors most of a component's pairs have none, at
+    // no predictable place), then walked with their taxa: the taxon cursor
+    // passes every taxon once, and a taxon none of whose pairs is found adds
+    // nothing.
+    constexpr std::size_t kBlock = 256;
+    std::size_t found[kBlock];
     pair_ptr.push_back(0);
-    for (std::size_t j = 0; j < S; ++j) {
-      const std::size_t before = pair_value.size();
-      for (std::size_t p = counts.pair_ptr[j]; p < counts.pair_ptr[j + 1]; ++p) {
-        if (weights.pair[p] == 0.0) continue;
+    std::size_t j = 0;
+    for (std::size_t first = 0; first < P; first += kBlock) {
+      const std::size_t last = std::min(P, first + kBlock);
+      std::size_t n_found = 0;
+      for (std::size_t p = first; p < last; ++p) {
+        found[n_found] = p;
+        n_found += weights.pair[p] != 0.0 ? 1 : 0;
+      }
+      for (std::size_t m = 0; m < n_found; ++m) {
+        const std::size_t p = found[m];
+        if (p >= counts.pair_ptr[j + 1]) {
+          // Past taxon j: its pairs end here when it was counted.
+          if (!taxon.empty() && taxon.back() == j) pair_ptr.push_back(pair_value.size());
+          while (p >= counts.pair_ptr[j + 1]) ++j;
+        }
+        if (taxon.empty() || taxon.back() != j) taxon.push_back(static_cast<std::uint32_t>(j));
         pair_value.push_back(counts.pair_value[p]);
         pair_weight.push_back(weights.pair[p]);
       }
-      if (pair_value.size() == before) continue;
-      taxon.push_back(static_cast<std::uint32_t>(j));
-      pair_ptr.push_back(pair_value.size());
     }
+    if (!taxon.empty()) pair_ptr.push_back(pair_value.size());
     const std::size_t counted = taxon.size();
     if (counted == S && 2 * pair_value.size() > P) {
       taxon.clear();
