@@ -48,7 +48,7 @@ available_memory <- function() {
 #   pairs and the parameters its pair table was made from (em.h, evidence.h).
 # Nothing per non-zero: the table is built already and a fit keeps no array
 # over the non-zeros. Not counted either: the points a replicated search's
-# start keeps while the start before it runs beside it (search.cpp's
+# start keeps while a start before it has not been taken (search.cpp's
 # StartPoint): a partition of 4 bytes a sample and a row per move the start
 # tried each, a few a start, against the 8 k bytes a sample and the k (taxa +
 # pairs) doubles counted for each of its states.
