@@ -117,6 +117,14 @@
     .Call(`_fastdmm_em_reuse`, counts, labels, log_alpha, reuse)
 }
 
+.columns_cached <- function(counts, log_alphas, weights, capacity) {
+    .Call(`_fastdmm_columns_cached`, counts, log_alphas, weights, capacity)
+}
+
+.transfers_cached <- function(counts, labels, log_alpha) {
+    .Call(`_fastdmm_transfers_cached`, counts, labels, log_alpha)
+}
+
 .known_optima <- function(posteriors, nles, query, query_nle, tolerance) {
     .Call(`_fastdmm_known_optima`, posteriors, nles, query, query_nle, tolerance)
 }

@@ -396,6 +396,33 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// columns_cached
+Rcpp::List columns_cached(SEXP counts, SEXP log_alphas, SEXP weights, SEXP capacity);
+RcppExport SEXP _fastdmm_columns_cached(SEXP countsSEXP, SEXP log_alphasSEXP, SEXP weightsSEXP, SEXP capacitySEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type counts(countsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type log_alphas(log_alphasSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type weights(weightsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type capacity(capacitySEXP);
+    rcpp_result_gen = Rcpp::wrap(columns_cached(counts, log_alphas, weights, capacity));
+    return rcpp_result_gen;
+END_RCPP
+}
+// transfers_cached
+Rcpp::List transfers_cached(SEXP counts, SEXP labels, SEXP log_alpha);
+RcppExport SEXP _fastdmm_transfers_cached(SEXP countsSEXP, SEXP labelsSEXP, SEXP log_alphaSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type counts(countsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type labels(labelsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type log_alpha(log_alphaSEXP);
+    rcpp_result_gen = Rcpp::wrap(transfers_cached(counts, labels, log_alpha));
+    return rcpp_result_gen;
+END_RCPP
+}
 // known_optima
 bool known_optima(SEXP posteriors, SEXP nles, SEXP query, SEXP query_nle, SEXP tolerance);
 RcppExport SEXP _fastdmm_known_optima(SEXP posteriorsSEXP, SEXP nlesSEXP, SEXP querySEXP, SEXP query_nleSEXP, SEXP toleranceSEXP) {
@@ -499,6 +526,8 @@ static const R_CallMethodDef CallEntries[] = {
     {"_fastdmm_transfers_twice", (DL_FUNC) &_fastdmm_transfers_twice, 3},
     {"_fastdmm_transfers_reuse", (DL_FUNC) &_fastdmm_transfers_reuse, 3},
     {"_fastdmm_em_reuse", (DL_FUNC) &_fastdmm_em_reuse, 4},
+    {"_fastdmm_columns_cached", (DL_FUNC) &_fastdmm_columns_cached, 4},
+    {"_fastdmm_transfers_cached", (DL_FUNC) &_fastdmm_transfers_cached, 3},
     {"_fastdmm_known_optima", (DL_FUNC) &_fastdmm_known_optima, 5},
     {"_fastdmm_bisection_nodes", (DL_FUNC) &_fastdmm_bisection_nodes, 3},
     {"_fastdmm_model_division", (DL_FUNC) &_fastdmm_model_division, 3},

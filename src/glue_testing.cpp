@@ -10,6 +10,7 @@
 
 #include "core/counts.h"
 #include "core/em.h"
+#include "core/evidence.h"
 #include "core/hellinger_kmeans.h"
 #include "core/known_optima.h"
 #include "core/mstep.h"
@@ -398,6 +399,118 @@ Rcpp::List em_reuse(SEXP counts, SEXP labels, SEXP log_alpha, SEXP reuse) {
       Rcpp::Named("log_alpha") = as_matrix(state.log_alpha, data.n_taxa, state.n_components),
       Rcpp::Named("weights") = Rcpp::NumericVector(state.weights.begin(), state.weights.end()),
       Rcpp::Named("reused_msteps") = state.reused_msteps);
+}
+
+// E-steps at the parameters `log_alphas` (a list of taxa x k matrices, in turn)
+// and weights `weights` (k), each made twice: through one ColumnCache of
+// `capacity` columns kept over the whole sequence, and without it. Each
+// E-step's log-likelihood, hyperprior term, posteriors and evidence
+// (log_evidence() through the cache too), and the columns the cache held at the
+// end. For tests of the cache: the same numbers either way.
+// [[Rcpp::export(.columns_cached)]]
+Rcpp::List columns_cached(SEXP counts, SEXP log_alphas, SEXP weights, SEXP capacity) {
+  using namespace fastdmm_glue;
+  const std::shared_ptr<const fastdmm::Counts> table = count_table(counts);
+  const fastdmm::Counts& data = *table;
+  const std::size_t N = data.n_samples, S = data.n_taxa;
+  if (TYPEOF(log_alphas) != VECSXP || XLENGTH(log_alphas) < 1) {
+    refuse("log_alphas", "must be a non-empty list of matrices");
+  }
+  const SEXP first = VECTOR_ELT(log_alphas, 0);
+  check_matrix(first, "log_alphas[[1]]", static_cast<int>(S), -1);
+  const int K = Rf_ncols(first);
+  const double* w = read_doubles(weights, "weights", K);
+  double total = 0.0;
+  for (int k = 0; k < K; ++k) {
+    if (!(std::isfinite(w[k]) && w[k] >= 0.0)) refuse("weights", "must be finite and >= 0");
+    total += w[k];
+  }
+  if (!(total > 0.0)) refuse("weights", "must not all be 0");
+  const int room = read_int(capacity, "capacity", 1, 1000);
+  std::vector<std::vector<double>> alphas;
+  for (R_xlen_t m = 0; m < XLENGTH(log_alphas); ++m) {
+    const SEXP x = VECTOR_ELT(log_alphas, m);
+    const std::string name = "log_alphas[[" + std::to_string(m + 1) + "]]";
+    check_matrix(x, name, static_cast<int>(S), K);
+    for (R_xlen_t c = 0; c < XLENGTH(x); ++c) {
+      if (!(std::fabs(REAL(x)[c]) <= 50.0)) refuse(name, "must hold values in [-50, 50]");
+    }
+    alphas.emplace_back(REAL(x), REAL(x) + XLENGTH(x));
+  }
+  const std::vector<double> weight(w, w + K);
+  const fastdmm::SerialExecutor executor;
+  const std::shared_ptr<fastdmm::ColumnCache> cache =
+      std::make_shared<fastdmm::ColumnCache>(data, static_cast<std::size_t>(room));
+  const auto run = [&](bool cached) {
+    Rcpp::List steps(alphas.size());
+    fastdmm::EStepWorkspace workspace;
+    if (cached) workspace.cache = cache;
+    for (std::size_t m = 0; m < alphas.size(); ++m) {
+      std::vector<double> posterior, evidence;
+      double log_likelihood = 0.0;
+      fastdmm::EStepOutputs outputs;
+      outputs.posterior = &posterior;
+      outputs.log_likelihood = &log_likelihood;
+      fastdmm::expectation(data, alphas[m], weight, K, executor, outputs, &workspace);
+      const double prior =
+          fastdmm::neg_log_prior(alphas[m], S, K, cached ? cache.get() : nullptr);
+      fastdmm::log_evidence(data, alphas[m], K, executor, evidence,
+                           cached ? cache.get() : nullptr);
+      steps[m] = Rcpp::List::create(
+          Rcpp::Named("log_likelihood") = log_likelihood, Rcpp::Named("prior") = prior,
+          Rcpp::Named("posterior") = sample_major_as_matrix(posterior, N, K),
+          Rcpp::Named("evidence") = sample_major_as_matrix(evidence, N, K));
+    }
+    return steps;
+  };
+  Rcpp::List plain = run(false), kept = run(true);
+  return Rcpp::List::create(Rcpp::Named("cached") = kept, Rcpp::Named("plain") = plain);
+}
+
+// Transfers from the partition `labels` with parameters `log_alpha` (as
+// .transfers_reuse()), after EM, run twice from the same state: its states
+// taking E-step columns from a ColumnCache (as a search's start does) and
+// without one. Each run's trials (as .transfers_reuse()), final NLE and
+// parameters. For tests of the cache.
+// [[Rcpp::export(.transfers_cached)]]
+Rcpp::List transfers_cached(SEXP counts, SEXP labels, SEXP log_alpha) {
+  using namespace fastdmm_glue;
+  const std::shared_ptr<const fastdmm::Counts> table = count_table(counts);
+  const fastdmm::Counts& data = *table;
+  const fastdmm::SerialExecutor executor;
+  fastdmm::EmState start = state_from_labels(data, labels, log_alpha);
+  const fastdmm::FitHooks hooks;
+  fastdmm::TransferSettings settings;
+  settings.optimiser.settled_change = fastdmm::kSettledChange;
+  fastdmm::run_em(data, start, settings.em, settings.optimiser, executor, hooks);
+  const auto run = [&](bool cached) {
+    fastdmm::EmState state = start;
+    state.workspace = std::make_shared<fastdmm::EmWorkspace>();
+    if (cached) state.workspace->estep.cache = fastdmm::column_cache_for(data, state.n_components);
+    const fastdmm::TransferResult result =
+        fastdmm::transfer_moves(data, state, settings, executor, hooks);
+    const std::size_t n = result.trials.size();
+    Rcpp::IntegerVector from(n), to(n), samples(n);
+    Rcpp::NumericVector predicted(n), nle_after(n);
+    Rcpp::LogicalVector accepted(n);
+    for (std::size_t t = 0; t < n; ++t) {
+      const fastdmm::TransferRecord& r = result.trials[t];
+      from[t] = r.from + 1;
+      to[t] = r.to + 1;
+      samples[t] = r.samples;
+      predicted[t] = r.predicted;
+      nle_after[t] = r.nle_after;
+      accepted[t] = r.accepted;
+    }
+    return Rcpp::List::create(
+        Rcpp::Named("trials") = Rcpp::DataFrame::create(
+            Rcpp::Named("from") = from, Rcpp::Named("to") = to,
+            Rcpp::Named("samples") = samples, Rcpp::Named("predicted") = predicted,
+            Rcpp::Named("NLE_after") = nle_after, Rcpp::Named("accepted") = accepted),
+        Rcpp::Named("nle") = state.nle,
+        Rcpp::Named("log_alpha") = as_matrix(state.log_alpha, data.n_taxa, state.n_components));
+  };
+  return Rcpp::List::create(Rcpp::Named("cached") = run(true), Rcpp::Named("plain") = run(false));
 }
 
 // Whether KnownOptima, given the states `posteriors` (a list of N x K posterior

@@ -257,6 +257,11 @@ void inherit_settled(const EmState& from, EmState& to) {
   to.settled_posterior = from.settled_posterior;
 }
 
+ColumnCache* column_cache(const EmState& state, const Counts& counts) {
+  ColumnCache* cache = state.workspace != nullptr ? state.workspace->estep.cache.get() : nullptr;
+  return cache != nullptr && cache->serves(counts) ? cache : nullptr;
+}
+
 void evaluate_state(const Counts& counts, EmState& state, const Executor& executor) {
   EStepOutputs outputs;
   outputs.posterior = &state.next_posterior;
@@ -265,8 +270,9 @@ void evaluate_state(const Counts& counts, EmState& state, const Executor& execut
   state.workspace->estep.keep_columns = !state.settled.empty();
   expectation(counts, state.log_alpha, state.weights, state.n_components, executor, outputs,
               &state.workspace->estep);
-  state.nle = -state.log_likelihood +
-              neg_log_prior(state.log_alpha, counts.n_taxa, state.n_components);
+  state.nle = -state.log_likelihood + neg_log_prior(state.log_alpha, counts.n_taxa,
+                                                   state.n_components,
+                                                   column_cache(state, counts));
 }
 
 std::vector<std::size_t> arg_max_labels(const std::vector<double>& posterior, std::size_t K) {

@@ -125,6 +125,10 @@ void for_each_component(std::size_t n, std::size_t n_taxa, const Executor& execu
 // The NLE at state.log_alpha with state.weights, and the posteriors there.
 void evaluate_state(const Counts& counts, EmState& state, const Executor& executor);
 
+// The state's cache of E-step columns (evidence.h) when it serves `counts`, else
+// nullptr.
+ColumnCache* column_cache(const EmState& state, const Counts& counts);
+
 // Each sample's arg-max component in posterior[i * K + k] (the lowest index
 // among ties).
 std::vector<std::size_t> arg_max_labels(const std::vector<double>& posterior, std::size_t K);

@@ -1,8 +1,9 @@
-// The E-step over tiles of samples: lgamma tables per (taxon, count) pair, per-sample sums, posteriors.
+// The E-step over tiles of samples: lgamma tables per (taxon, count) pair, per-sample sums, posteriors; columns kept by lambda.
 #include "evidence.h"
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "memory.h"
@@ -16,9 +17,12 @@ namespace {
 
 // pair_table[p * K + k] = lgamma(alpha_kj + c_p) - lgamma(alpha_kj) for pair p of
 // taxon j: one pair's values for all components sit together, as the tiles read
-// them. depth_table[d * K + k] = lgamma(A_k + J_d) - lgamma(A_k).
+// them. depth_table[d * K + k] = lgamma(A_k + J_d) - lgamma(A_k). With
+// `alpha_out` (the tables then keep no columns), alpha_out[k * S + j] =
+// exp(lambda_kj), made once and used by both tables.
 void evidence_tables(const Counts& counts, const std::vector<double>& log_alpha, std::size_t K,
-                     const Executor& executor, EStepWorkspace& tables) {
+                     const Executor& executor, EStepWorkspace& tables,
+                     std::vector<double>* alpha_out = nullptr) {
   const std::size_t S = counts.n_taxa, n_depths = counts.n_depths();
   // Which columns must be made: all, unless the table holds columns for these
   // pairs and some components' lambda is the one a column was made from.
@@ -76,30 +80,41 @@ void evidence_tables(const Counts& counts, const std::vector<double>& log_alpha,
             for (std::size_t m = 0; m < n; ++m) column[m * K] = same[m * K];
             continue;
           }
-          lgamma_differences(alpha_of[k](log_alpha[k * S + j]), &counts.pair_value[first], n,
-                             differences.data());
+          const double alpha = alpha_out != nullptr ? (*alpha_out)[k * S + j]
+                                                    : alpha_of[k](log_alpha[k * S + j]);
+          lgamma_differences(alpha, &counts.pair_value[first], n, differences.data());
           for (std::size_t m = 0; m < n; ++m) column[m * K] = differences[m];
         }
       }
     }, kTaxonGrain);
   };
+  tables.depth_table.resize(K * n_depths);
+  if (alpha_out != nullptr) resize_for_overwrite(*alpha_out, K * S);
+  const auto depths = [&] {
+    executor.parallel_for(K, [&](std::size_t begin, std::size_t end) {
+      std::vector<double> differences(n_depths);
+      for (std::size_t k = begin; k < end; ++k) {
+        if (depths_kept && !fresh[k]) continue;
+        double total_alpha = 0.0;
+        RepeatedExp alpha_of;
+        for (std::size_t j = 0; j < S; ++j) {
+          const double alpha = alpha_of(log_alpha[k * S + j]);
+          if (alpha_out != nullptr) (*alpha_out)[k * S + j] = alpha;
+          total_alpha += alpha;
+        }
+        lgamma_differences(total_alpha, counts.depth_value.data(), n_depths, differences.data());
+        for (std::size_t d = 0; d < n_depths; ++d) tables.depth_table[d * K + k] = differences[d];
+      }
+    });
+  };
+  // The pair tables read alpha_out when there is one: the depths come first.
+  if (alpha_out != nullptr) depths();
   if (any_fresh) {
     make(true);
     if (classed) make(false);
   }
   if (tables.keep_columns) tables.table_log_alpha = log_alpha;
-  tables.depth_table.resize(K * n_depths);
-  executor.parallel_for(K, [&](std::size_t begin, std::size_t end) {
-    std::vector<double> differences(n_depths);
-    for (std::size_t k = begin; k < end; ++k) {
-      if (depths_kept && !fresh[k]) continue;
-      double total_alpha = 0.0;
-      RepeatedExp alpha_of;
-      for (std::size_t j = 0; j < S; ++j) total_alpha += alpha_of(log_alpha[k * S + j]);
-      lgamma_differences(total_alpha, counts.depth_value.data(), n_depths, differences.data());
-      for (std::size_t d = 0; d < n_depths; ++d) tables.depth_table[d * K + k] = differences[d];
-    }
-  });
+  if (alpha_out == nullptr) depths();
 }
 
 // The largest e_ik over components of positive weight: the offset of sample i's
@@ -199,7 +214,133 @@ void expectation_tiles(const Counts& counts, const EStepWorkspace& tables,
   });
 }
 
+// expectation() with a cache that serves the table: the columns it lacks made
+// in one pass of their own (their pair and depth tables, then the tiles for
+// them alone; a column's sums do not depend on the other columns of its pass),
+// added to the cache, and the outputs assembled from the columns. A sample's
+// row is the one the tiles would hold, and it is finished and summed as there.
+void cached_expectation(const Counts& counts, const std::vector<double>& log_alpha,
+                        const std::vector<double>& weights, std::size_t K,
+                        const Executor& executor, const EStepOutputs& outputs,
+                        std::vector<double>& per_sample, ColumnCache& cache) {
+  const std::size_t N = counts.n_samples, S = counts.n_taxa;
+  cache.next_pass();
+  std::vector<const EvidenceColumn*> column(K, nullptr);
+  std::vector<std::size_t> missing;
+  for (std::size_t k = 0; k < K; ++k) {
+    column[k] = cache.find(&log_alpha[k * S]);
+    if (column[k] == nullptr) missing.push_back(k);
+  }
+  if (!missing.empty()) {
+    const std::size_t M = missing.size();
+    std::vector<double> sub_alpha(M * S), alpha, evidence;
+    for (std::size_t m = 0; m < M; ++m) {
+      std::copy(&log_alpha[missing[m] * S], &log_alpha[missing[m] * S] + S, &sub_alpha[m * S]);
+    }
+    EStepWorkspace& tables = cache.scratch();
+    tables.keep_columns = false;
+    evidence_tables(counts, sub_alpha, M, executor, tables, &alpha);
+    resize_for_overwrite(evidence, N * M);
+    EStepOutputs only_evidence;
+    only_evidence.evidence = &evidence;
+    std::vector<double> unused;
+    with_width(M, [&](auto width) {
+      expectation_tiles<decltype(width)::value>(counts, tables, {}, M, executor, only_evidence,
+                                                 unused);
+    });
+    // Two components with the same lambda (a kick copies one to another) share
+    // a column.
+    for (std::size_t m = 0; m < M; ++m) {
+      const EvidenceColumn* known = cache.find(&sub_alpha[m * S]);
+      column[missing[m]] =
+          known != nullptr ? known : cache.add(&sub_alpha[m * S], &alpha[m * S], evidence, M, m);
+    }
+  }
+  if (outputs.evidence != nullptr) {
+    resize_for_overwrite(*outputs.evidence, N * K);
+    double* out = outputs.evidence->data();
+    for (std::size_t k = 0; k < K; ++k) {
+      const double* e = column[k]->evidence.data();
+      for (std::size_t i = 0; i < N; ++i) out[i * K + k] = e[i];
+    }
+  }
+  if (outputs.posterior == nullptr && outputs.log_likelihood == nullptr) return;
+  if (outputs.posterior != nullptr) resize_for_overwrite(*outputs.posterior, N * K);
+  double total_weight = 0.0;
+  for (double w : weights) total_weight += w;
+  double* posterior = outputs.posterior != nullptr ? outputs.posterior->data() : nullptr;
+  with_width(K, [&](auto width) {
+    constexpr std::size_t W = decltype(width)::value;
+    executor.parallel_for(N, [&](std::size_t begin, std::size_t end) {
+      std::vector<double> row(K);
+      for (std::size_t i = begin; i < end; ++i) {
+        for (std::size_t k = 0; k < K; ++k) row[k] = column[k]->evidence[i];
+        per_sample[i] = finish_sample<W>(row.data(), weights.data(), total_weight, K,
+                                         posterior != nullptr ? posterior + i * K : nullptr) +
+                        counts.log_multinomial[i];
+      }
+    }, kSampleGrain);
+  });
+}
+
 }  // namespace
+
+ColumnCache::ColumnCache(const Counts& counts, std::size_t capacity)
+    : counts_(&counts),
+      n_samples_(counts.n_samples),
+      n_taxa_(counts.n_taxa),
+      n_pairs_(counts.n_pairs()),
+      capacity_(std::max<std::size_t>(1, capacity)),
+      scratch_(new EStepWorkspace()) {}
+
+bool ColumnCache::serves(const Counts& counts) const {
+  return &counts == counts_ && counts.n_samples == n_samples_ && counts.n_taxa == n_taxa_ &&
+         counts.n_pairs() == n_pairs_;
+}
+
+const EvidenceColumn* ColumnCache::find(const double* log_alpha) {
+  const std::size_t bytes = n_taxa_ * sizeof(double);
+  for (const std::unique_ptr<EvidenceColumn>& c : columns_) {
+    if (std::memcmp(c->log_alpha.data(), log_alpha, bytes) == 0) {
+      c->used = clock_;
+      return c.get();
+    }
+  }
+  return nullptr;
+}
+
+const EvidenceColumn* ColumnCache::add(const double* log_alpha, const double* alpha,
+                                       const std::vector<double>& evidence, std::size_t stride,
+                                       std::size_t offset) {
+  std::unique_ptr<EvidenceColumn>* slot = nullptr;
+  if (columns_.size() >= capacity_) {
+    // The least recently used column not used in this pass.
+    for (std::unique_ptr<EvidenceColumn>& c : columns_) {
+      if (c->used != clock_ && (slot == nullptr || c->used < (*slot)->used)) slot = &c;
+    }
+  }
+  if (slot == nullptr) {
+    columns_.emplace_back(new EvidenceColumn());
+    slot = &columns_.back();
+  }
+  EvidenceColumn& c = **slot;
+  c.log_alpha.assign(log_alpha, log_alpha + n_taxa_);
+  c.alpha.assign(alpha, alpha + n_taxa_);
+  c.evidence.resize(n_samples_);
+  for (std::size_t i = 0; i < n_samples_; ++i) c.evidence[i] = evidence[i * stride + offset];
+  c.used = clock_;
+  return &c;
+}
+
+std::shared_ptr<ColumnCache> column_cache_for(const Counts& counts, std::size_t K) {
+  const double column_bytes =
+      sizeof(double) * (2.0 * static_cast<double>(counts.n_taxa) + counts.n_samples);
+  const double wanted = 3.0 * K + 4.0, least = K + 2.0;
+  if (least * column_bytes > 4.0 * kColumnCacheBytes) return nullptr;
+  const double affordable = std::floor(kColumnCacheBytes / column_bytes);
+  const double capacity = std::min(wanted, std::max(least, affordable));
+  return std::make_shared<ColumnCache>(counts, static_cast<std::size_t>(capacity));
+}
 
 void expectation(const Counts& counts, const std::vector<double>& log_alpha,
                  const std::vector<double>& weights, std::size_t n_components,
@@ -208,6 +349,19 @@ void expectation(const Counts& counts, const std::vector<double>& log_alpha,
   const std::size_t N = counts.n_samples, K = n_components;
   EStepWorkspace local;
   EStepWorkspace& tables = workspace != nullptr ? *workspace : local;
+  if (tables.cache != nullptr && tables.cache->serves(counts)) {
+    std::vector<double>& per_sample = tables.per_sample;
+    const bool finish = outputs.log_likelihood != nullptr || outputs.posterior != nullptr;
+    resize_for_overwrite(per_sample, finish ? N : 0);
+    cached_expectation(counts, log_alpha, weights, K, executor, outputs, per_sample,
+                       *tables.cache);
+    if (outputs.log_likelihood != nullptr) {
+      double total = 0.0;
+      for (double value : per_sample) total += value;
+      *outputs.log_likelihood = total;
+    }
+    return;
+  }
   evidence_tables(counts, log_alpha, K, executor, tables);
   if (outputs.evidence != nullptr) resize_for_overwrite(*outputs.evidence, N * K);
   if (outputs.posterior != nullptr) resize_for_overwrite(*outputs.posterior, N * K);
@@ -227,20 +381,31 @@ void expectation(const Counts& counts, const std::vector<double>& log_alpha,
 
 void log_evidence(const Counts& counts, const std::vector<double>& log_alpha,
                   std::size_t n_components, const Executor& executor,
-                  std::vector<double>& evidence) {
+                  std::vector<double>& evidence, ColumnCache* cache) {
   EStepOutputs outputs;
   outputs.evidence = &evidence;
+  if (cache != nullptr && cache->serves(counts)) {
+    std::vector<double> unused;
+    cached_expectation(counts, log_alpha, {}, n_components, executor, outputs, unused, *cache);
+    return;
+  }
   expectation(counts, log_alpha, {}, n_components, executor, outputs);
 }
 
 double neg_log_prior(const std::vector<double>& log_alpha, std::size_t n_taxa,
-                     std::size_t n_components) {
+                     std::size_t n_components, ColumnCache* cache) {
+  const std::size_t S = n_taxa;
   const double cells = static_cast<double>(n_taxa) * static_cast<double>(n_components);
   double sum_alpha = 0.0, sum_log_alpha = 0.0;
   RepeatedExp alpha_of;
-  for (double lambda : log_alpha) {
-    sum_alpha += alpha_of(lambda);
-    sum_log_alpha += lambda;
+  // Summed in the order of log_alpha whichever alpha come from the cache.
+  for (std::size_t k = 0; k < n_components; ++k) {
+    const EvidenceColumn* column = cache != nullptr ? cache->find(&log_alpha[k * S]) : nullptr;
+    for (std::size_t j = 0; j < S; ++j) {
+      const double lambda = log_alpha[k * S + j];
+      sum_alpha += column != nullptr ? column->alpha[j] : alpha_of(lambda);
+      sum_log_alpha += lambda;
+    }
   }
   return cells * log_gamma(kPriorShape) - kPriorShape * cells * std::log(kPriorRate) +
          kPriorRate * sum_alpha - kPriorShape * sum_log_alpha;

@@ -3,6 +3,8 @@
 #define FASTDMM_EVIDENCE_H
 
 #include <cstddef>
+#include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "counts.h"
@@ -23,6 +25,8 @@ struct EStepOutputs {
   double* log_likelihood = nullptr;
 };
 
+class ColumnCache;
+
 // Buffers an E-step fills and the next one reuses (no allocation, no page faults
 // per iteration).
 struct EStepWorkspace {
@@ -39,28 +43,88 @@ struct EStepWorkspace {
   std::vector<std::size_t> table_pair_ptr;
   std::vector<double> table_pair_value;
   std::vector<double> table_depth_value;
+  // With a cache that serves the table, E-steps take their columns from it
+  // (and add the ones it lacks) instead of the above.
+  std::shared_ptr<ColumnCache> cache;
 };
+
+// One component's part of an E-step, made from its lambda (the key) alone: alpha
+// = exp(lambda), bit for bit, and every sample's log evidence e_ik.
+struct EvidenceColumn {
+  std::vector<double> log_alpha, alpha, evidence;
+  std::uint64_t used = 0;
+};
+
+// The E-step columns of a search's recent states, kept by the lambda they were
+// made from (DESIGN.md section 2, "E-step columns kept by lambda"). A local
+// search evaluates states that differ from the last in a component or two (a
+// transfer's trial, the same trial evaluated whole once it promises, EM's
+// steps after it, the ranking's evidence), so most of the columns an E-step
+// needs were made for an earlier one. Each column depends on lambda_k and the
+// table alone, so a column taken from here is the one an E-step would make,
+// bit for bit. It serves one table (`counts`, compared by address and size,
+// which cannot change while the search that made the cache runs). Not shared
+// between threads: a search's start owns its cache, as it owns its states.
+class ColumnCache {
+ public:
+  // Room for `capacity` columns (at least 1); an E-step's own columns are never
+  // evicted while it runs, so one of K components may hold K.
+  ColumnCache(const Counts& counts, std::size_t capacity);
+  bool serves(const Counts& counts) const;
+  // The column made from lambda (n_taxa values, compared bit for bit), or
+  // nullptr; a column found is kept through the current pass.
+  const EvidenceColumn* find(const double* log_alpha);
+  // Adds the column made from lambda, alpha and the evidence
+  // evidence[i * stride + offset]; evicts the least recently used column not
+  // used in the current pass when the cache is full.
+  const EvidenceColumn* add(const double* log_alpha, const double* alpha,
+                            const std::vector<double>& evidence, std::size_t stride,
+                            std::size_t offset);
+  // Starts a pass (an E-step): its columns stay until the next pass starts.
+  void next_pass() { ++clock_; }
+  // The tables of the columns an E-step makes (scratch, reused).
+  EStepWorkspace& scratch() { return *scratch_; }
+
+ private:
+  const Counts* counts_;
+  std::size_t n_samples_, n_taxa_, n_pairs_;
+  std::size_t capacity_;
+  std::vector<std::unique_ptr<EvidenceColumn>> columns_;
+  std::uint64_t clock_ = 1;
+  std::unique_ptr<EStepWorkspace> scratch_;
+};
+
+// A cache for a search of `counts` with K components: 3 K + 4 columns, fewer
+// when they would take more than kColumnCacheBytes (but at least K + 2); none
+// (nullptr) when K + 2 would take more than four times that.
+std::shared_ptr<ColumnCache> column_cache_for(const Counts& counts, std::size_t K);
+constexpr double kColumnCacheBytes = 64.0 * 1024 * 1024;
 
 // One pass over the table in tiles of samples (DESIGN.md section 7): per-pair and
 // per-depth lgamma tables, then each tile's rows of K sums filled taxon by taxon,
 // then its posteriors and log-likelihood terms. Every sample sums its taxa in
 // increasing order and the log-likelihood sums samples in order, so the result is
 // the same for any executor. log_alpha is [k * S + j]; `weights` may be empty
-// when only the evidence is asked for.
+// when only the evidence is asked for. With a workspace whose cache serves the
+// table, the pass makes only the columns the cache lacks, and the rest is
+// assembled from its columns: the same numbers.
 void expectation(const Counts& counts, const std::vector<double>& log_alpha,
                  const std::vector<double>& weights, std::size_t n_components,
                  const Executor& executor, const EStepOutputs& outputs,
                  EStepWorkspace* workspace = nullptr);
 
-// The evidence alone, [i * K + k].
+// The evidence alone, [i * K + k]; with a cache that serves the table, its
+// columns are taken from there (and the missing ones added).
 void log_evidence(const Counts& counts, const std::vector<double>& log_alpha,
                   std::size_t n_components, const Executor& executor,
-                  std::vector<double>& evidence);
+                  std::vector<double>& evidence, ColumnCache* cache = nullptr);
 
 // The hyperprior's part of the NLE:
 // S K lgamma(eta) - eta S K log(nu) + nu sum alpha - eta sum lambda.
+// With a cache, the alpha of components whose column it holds are its own
+// (the same numbers, without their exp()).
 double neg_log_prior(const std::vector<double>& log_alpha, std::size_t n_taxa,
-                     std::size_t n_components);
+                     std::size_t n_components, ColumnCache* cache = nullptr);
 
 }  // namespace fastdmm
 

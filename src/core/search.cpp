@@ -440,6 +440,9 @@ StartOutcome run_start(const Counts& counts, const StartSpec& spec, std::size_t 
   outcome.state = start_state(counts, spec, geometry.roots, geometry.fingerprint,
                               start_settings, executor, hooks, record.kmeans_iterations);
   record.start_nle = outcome.state.nle;
+  // The start's states (its EM, moves, kicks' and trials' states share the
+  // workspace) take E-step columns made for an earlier state from one cache.
+  outcome.state.workspace->estep.cache = column_cache_for(counts, options.n_components);
   outcome.run = run_em(counts, outcome.state, full, options.optimiser, executor, hooks);
   record.final_nle = outcome.state.nle;
   record.em_iterations = outcome.run.iterations;

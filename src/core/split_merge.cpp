@@ -255,7 +255,7 @@ MovesResult split_merge_moves(const Counts& counts, const SquareRootProportions&
     improved = false;
     const std::vector<double> posterior = state.next_posterior;
     std::vector<double> evidence;
-    log_evidence(counts, state.log_alpha, K, executor, evidence);
+    log_evidence(counts, state.log_alpha, K, executor, evidence, column_cache(state, counts));
     const std::vector<SplitPlan> plans = plan_splits(
         counts, roots, fingerprint, state, evidence, posterior,
         splitmix64_first(settings.seed ^ splitmix64_first(static_cast<std::uint64_t>(++rounds))),

@@ -422,7 +422,8 @@ void sort_by_promise(std::vector<TransferCandidate>& list) {
 // ([i * 2], [i * 2 + 1]), summed in sample order as evaluate_state() does.
 double partial_nle(const Counts& counts, const std::vector<double>& evidence,
                    const std::vector<double>& pair_evidence, std::size_t a, std::size_t b,
-                   const std::vector<double>& weights, const std::vector<double>& log_alpha) {
+                   const std::vector<double>& weights, const std::vector<double>& log_alpha,
+                   ColumnCache* cache) {
   const std::size_t N = counts.n_samples, K = weights.size();
   constexpr double kMinusInfinity = -std::numeric_limits<double>::infinity();
   double total = 0.0;
@@ -446,7 +447,7 @@ double partial_nle(const Counts& counts, const std::vector<double>& evidence,
     }
     log_likelihood += top + std::log(sum) + counts.log_multinomial[i];
   }
-  return -log_likelihood + neg_log_prior(log_alpha, counts.n_taxa, K);
+  return -log_likelihood + neg_log_prior(log_alpha, counts.n_taxa, K, cache);
 }
 
 // One trial: `c` applied to the state's posteriors (its samples' rows set to
@@ -493,7 +494,8 @@ double try_reassignment(const Counts& counts, const EmState& state,
   unconverged = run_msteps(counts, histograms, pair_alpha, optimiser, executor, {},
                            &pair_converged);
   std::vector<double> pair_evidence;
-  log_evidence(counts, pair_alpha, 2, executor, pair_evidence);
+  ColumnCache* cache = column_cache(state, counts);
+  log_evidence(counts, pair_alpha, 2, executor, pair_evidence, cache);
   trial.n_components = K;
   trial.log_alpha = state.log_alpha;
   std::copy(&pair_alpha[0], &pair_alpha[S], &trial.log_alpha[a * S]);
@@ -510,7 +512,8 @@ double try_reassignment(const Counts& counts, const EmState& state,
     converged[b] = pair_converged[1];
     settle_components(trial, refit, converged, S);
   }
-  return partial_nle(counts, evidence, pair_evidence, a, b, trial.weights, trial.log_alpha);
+  return partial_nle(counts, evidence, pair_evidence, a, b, trial.weights, trial.log_alpha,
+                     cache);
 }
 
 namespace {
@@ -604,8 +607,9 @@ void rank_transfers(const Counts& counts, const EmState& state, const SampleRows
   for (std::size_t k = 0; k < K; ++k) {
     if (!same_alpha[k] || previous_evidence.size() != N * K) moved.push_back(k);
   }
+  ColumnCache* cache = column_cache(state, counts);
   if (moved.size() == K) {
-    log_evidence(counts, state.log_alpha, K, executor, evidence);
+    log_evidence(counts, state.log_alpha, K, executor, evidence, cache);
   } else {
     evidence.swap(previous_evidence);
     if (!moved.empty()) {
@@ -614,7 +618,7 @@ void rank_transfers(const Counts& counts, const EmState& state, const SampleRows
         std::copy(&state.log_alpha[moved[m] * S], &state.log_alpha[moved[m] * S] + S,
                   &moved_alpha[m * S]);
       }
-      log_evidence(counts, moved_alpha, moved.size(), executor, moved_evidence);
+      log_evidence(counts, moved_alpha, moved.size(), executor, moved_evidence, cache);
       for (std::size_t i = 0; i < N; ++i) {
         for (std::size_t m = 0; m < moved.size(); ++m) {
           evidence[i * K + moved[m]] = moved_evidence[i * moved.size() + m];

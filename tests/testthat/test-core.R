@@ -430,6 +430,42 @@ test_that("taxa with the same values share their tables only where their lambda 
   expect_identical(fastdmm:::.log_evidence(data, lambda, 2L), ours)
 })
 
+test_that("E-step columns kept by lambda give the E-step's numbers, to the bit (against R)", {
+  # A search's states differ from the last in a component or two, and their
+  # E-steps take the other components' columns from a cache (ColumnCache). A
+  # sequence of parameters that changes one lambda of one component, reorders
+  # the components, comes back to an earlier state and gives two components one
+  # lambda, through caches too small to hold every column (1 and 2 evict
+  # within the sequence; 13 holds them all).
+  x <- core_table()
+  data <- fastdmm:::as_counts(x)
+  base <- log(cbind(with_seed(2, stats::rgamma(6, 0.5)), exp(c(4, 2, 0, -2, 5, 1)),
+                    rep(1e-4, 6)))
+  changed <- base
+  changed[3, 2] <- changed[3, 2] + 0.25
+  steps <- list(base, changed, base[, c(3, 1, 2)], base, base[, c(1, 1, 3)], changed)
+  weights <- c(5, 4, 3)
+  for (capacity in c(1L, 2L, 4L, 13L)) {
+    result <- fastdmm:::.columns_cached(data, steps, weights, capacity)
+    expect_identical(result$cached, result$plain)
+  }
+  # The cached numbers are the E-step's: the dense formulas of DESIGN.md
+  # section 1 (relative 1e-10).
+  result <- fastdmm:::.columns_cached(data, steps, weights, 2L)
+  for (m in seq_along(steps)) {
+    alpha <- exp(steps[[m]])
+    got <- result$cached[[m]]
+    e <- dense_log_evidence(x, alpha)
+    expect_lt(max(abs(got$evidence - e) / pmax(abs(e), 1)), 1e-10)
+    l <- sweep(e, 2, log(weights / sum(weights)), "+")
+    z <- exp(l - apply(l, 1, max))
+    expect_lt(max(abs(got$posterior - z / rowSums(z))), 1e-10)
+    expected <- dense_log_likelihood(x, alpha, weights / sum(weights))
+    expect_lt(abs(got$log_likelihood - expected) / abs(expected), 1e-10)
+    expect_lt(abs(got$prior - dense_neg_log_prior(alpha)) / abs(got$prior), 1e-10)
+  }
+})
+
 test_that("the log evidence stays accurate for counts beyond 32-bit integers", {
   x <- core_table()
   x[3, 3] <- 3e9

@@ -560,6 +560,19 @@ test_that("a ranking that reuses what did not change is the one computed in full
   expect_identical(result$reused$nle, result$full$nle)
 })
 
+test_that("E-step columns kept by lambda change no transfer, trial or parameter", {
+  # A search's start takes E-step columns made for an earlier state from a
+  # cache (ColumnCache): the ranking's evidence, the trials' two columns, the
+  # accepted trial evaluated whole and EM after it. The same descent without the
+  # cache must give the same trials, NLE and parameters, to the last bit.
+  x <- wide_sparse_counts(60, 400, 5, common = 30, rare = 0.05, depth = 3000, seed = 2)
+  plain <- dmn_fit(x, 7, seed = 1, init = "kmeans++", nstart = 1, threads = 1)
+  result <- fastdmm:::.transfers_cached(fastdmm:::as_counts(x), max.col(plain$group, "first"),
+                                        log(fitted(plain)))
+  expect_gte(sum(result$plain$trials$accepted), 5L)
+  expect_identical(result$cached, result$plain)
+})
+
 test_that("a group whose refit does not lower the NLE is judged after EM (against EM from its labels)", {
   # Twins at k = 4 from a frozen k-means++ partition, transfers run: moving a
   # node of component 3's tree to component 4 and refitting the two raises the
