@@ -669,6 +669,18 @@ format_search <- function(x) {
 # The search settings, checked again (the object may have been edited since
 # dmn_search() made it), with defaults filled in for nstart (max_moves NA
 # means "k", resolved per fit).
+# options(fastdmm.column_cache): whether each start of the replicated search
+# keeps its E-step columns by the parameters they were made from (the same fits;
+# FALSE remakes them, for comparisons). TRUE unless set.
+column_cache_option <- function() {
+  option <- getOption("fastdmm.column_cache", TRUE)
+  if (!is.logical(option) || length(option) != 1L || is.na(option)) {
+    abort_input("options(fastdmm.column_cache)", sprintf(
+      "must be TRUE or FALSE; it is %s", describe_value(option)), "fastdmm_bad_argument")
+  }
+  option
+}
+
 resolve_search <- function(search, nstart) {
   settings <- check_search(search, "search")
   # nstart = NULL: the replicated search; nstart = 1 from the reference's start:
@@ -684,6 +696,7 @@ resolve_search <- function(search, nstart) {
   settings$resplits <- settings$resplits %||% FALSE
   settings$all_singles <- settings$all_singles %||% FALSE
   settings$reuse_msteps <- settings$reuse_msteps %||% TRUE
+  settings$column_cache <- column_cache_option()
   # NA: k - 2 kicks in a row (resolved per fit); none outside the replicated search.
   settings$kicks <- if (!replicated) 0L else if (is.null(settings$kicks)) NA_integer_ else as.integer(settings$kicks)
   # Division moves end the starts of the replicated search only.

@@ -18,6 +18,9 @@
 #'   elsewhere). A fit whose estimated needs exceed it is refused with an error
 #'   of class `fastdmm_insufficient_memory` before it allocates; `Inf` turns the
 #'   check off.
+#' * `fastdmm.column_cache`: `FALSE` makes each start of the replicated search
+#'   compute every E-step column afresh instead of keeping those of its recent
+#'   states (the same fits, to the bit, only slower; for comparisons).
 #'
 #' @references Holmes I, Harris K, Quince C (2012). Dirichlet multinomial
 #'   mixtures: generative models for microbial metagenomics. PLoS ONE 7(2):

@@ -46,11 +46,12 @@ available_memory <- function() {
 #   the reference's or a given start): each state's settled posteriors (one more N x k) and
 #   settled parameters, and per workspace the E-step's copy of the table's
 #   pairs and the parameters its pair table was made from (em.h, evidence.h).
-# - per start of a replicated search on the whole table: its cache of E-step
-#   columns (evidence.h's ColumnCache: 3 k + 4 columns of 2 taxa + N doubles,
-#   fewer when they would take more than 64 MiB, but at least k + 2) and the
-#   tables and evidence of the columns an E-step makes (k pairs, k taxa and
-#   N k doubles at most).
+# - per running start of a replicated search on the whole table, and for the
+#   start whose division moves run: its cache of E-step columns (evidence.h's
+#   ColumnCache: 3 k + 4 columns of 2 taxa + N doubles, fewer when they would
+#   take more than 64 MiB, but at least k + 2; none when k + 2 would take more
+#   than 256 MiB) and the tables and evidence of the columns an E-step makes
+#   (k pairs, 2 k taxa and N k doubles at most).
 # Nothing per non-zero: the table is built already and a fit keeps no array
 # over the non-zeros. Not counted either: the points a replicated search's
 # start keeps while a start before it has not been taken (search.cpp's
@@ -94,11 +95,12 @@ fit_memory_estimate <- function(n_samples, n_taxa, nnz, n_pairs, k, nstart, sear
   given_rows <- if (given) n_samples * k * 2 + n * k else 0
   pair_terms <- n_pairs * k * (live_states + 3 * concurrent) + reuse * n_pairs * concurrent
   taxon_terms <- (32 + 8 * (concurrent - 1) + reuse * (live_states + concurrent)) * n_taxa * k
-  replicated <- !plain && !subsampled && isTRUE(search$replicates > 0)
   column <- double * (2 * n_taxa + n)
-  columns <- if (replicated) {
-    concurrent * (min((3 * k + 4) * column, max((k + 2) * column, 64 * 2^20)) +
-                    double * k * (n_pairs + n_taxa + n))
+  cached <- !plain && !subsampled && isTRUE(search$replicates > 0) &&
+    !isFALSE(search$column_cache) && (k + 2) * column <= 4 * 64 * 2^20
+  columns <- if (cached) {
+    (concurrent + 1) * (min((3 * k + 4) * column, max((k + 2) * column, 64 * 2^20)) +
+                          double * k * (n_pairs + 2 * n_taxa + n))
   } else {
     0
   }

@@ -69,6 +69,9 @@ FitArguments read_fit_arguments(int n_samples, SEXP k, SEXP threads, SEXP max_it
   options.divisions = settings.flag("divisions");
   options.settle = settings.flag("settle");
   options.reuse_msteps = settings.flag("reuse_msteps");
+  // Not a dmn_search() setting either: resolve_search() adds it from
+  // options(fastdmm.column_cache).
+  options.column_cache = settings.flag("column_cache");
   // Not a dmn_search() setting: dmn_fit() adds it (start_concurrency(), R/memory.R).
   options.concurrent_starts =
       static_cast<std::size_t>(settings.integer("concurrent_starts", 1, kIntMax));

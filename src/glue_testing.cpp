@@ -261,6 +261,11 @@ fastdmm::EmState state_from_labels(const fastdmm::Counts& data, SEXP labels, SEX
   const std::size_t N = data.n_samples;
   check_matrix(log_alpha, "log_alpha", static_cast<int>(data.n_taxa), -1);
   const int K = Rf_ncols(log_alpha);
+  for (R_xlen_t c = 0; c < XLENGTH(log_alpha); ++c) {
+    if (!(std::fabs(REAL(log_alpha)[c]) <= 50.0)) {
+      refuse("log_alpha", "must hold values in [-50, 50]");
+    }
+  }
   const int* l = read_ints(labels, "labels", static_cast<R_xlen_t>(N), static_cast<R_xlen_t>(N),
                            "an integer vector of length " + std::to_string(N));
   std::vector<int> members(K, 0);
@@ -404,9 +409,10 @@ Rcpp::List em_reuse(SEXP counts, SEXP labels, SEXP log_alpha, SEXP reuse) {
 // E-steps at the parameters `log_alphas` (a list of taxa x k matrices, in turn)
 // and weights `weights` (k), each made twice: through one ColumnCache of
 // `capacity` columns kept over the whole sequence, and without it. Each
-// E-step's log-likelihood, hyperprior term, posteriors and evidence
-// (log_evidence() through the cache too), and the columns the cache held at the
-// end. For tests of the cache: the same numbers either way.
+// E-step's hyperprior term before it (`prior_first`: the cache holds some of
+// its columns or none) and after it, its log-likelihood, posteriors and
+// evidence (log_evidence() through the cache too). For tests of the cache: the
+// same numbers either way.
 // [[Rcpp::export(.columns_cached)]]
 Rcpp::List columns_cached(SEXP counts, SEXP log_alphas, SEXP weights, SEXP capacity) {
   using namespace fastdmm_glue;
@@ -446,6 +452,8 @@ Rcpp::List columns_cached(SEXP counts, SEXP log_alphas, SEXP weights, SEXP capac
     fastdmm::EStepWorkspace workspace;
     if (cached) workspace.cache = cache;
     for (std::size_t m = 0; m < alphas.size(); ++m) {
+      const double prior_first =
+          fastdmm::neg_log_prior(alphas[m], S, K, cached ? cache.get() : nullptr);
       std::vector<double> posterior, evidence;
       double log_likelihood = 0.0;
       fastdmm::EStepOutputs outputs;
@@ -457,7 +465,8 @@ Rcpp::List columns_cached(SEXP counts, SEXP log_alphas, SEXP weights, SEXP capac
       fastdmm::log_evidence(data, alphas[m], K, executor, evidence,
                            cached ? cache.get() : nullptr);
       steps[m] = Rcpp::List::create(
-          Rcpp::Named("log_likelihood") = log_likelihood, Rcpp::Named("prior") = prior,
+          Rcpp::Named("log_likelihood") = log_likelihood,
+          Rcpp::Named("prior_first") = prior_first, Rcpp::Named("prior") = prior,
           Rcpp::Named("posterior") = sample_major_as_matrix(posterior, N, K),
           Rcpp::Named("evidence") = sample_major_as_matrix(evidence, N, K));
     }

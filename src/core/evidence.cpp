@@ -312,6 +312,14 @@ const EvidenceColumn* ColumnCache::find(const double* log_alpha) {
 const EvidenceColumn* ColumnCache::add(const double* log_alpha, const double* alpha,
                                        const std::vector<double>& evidence, std::size_t stride,
                                        std::size_t offset) {
+  // Made whole before it is placed, so that a failed allocation leaves no
+  // column half made.
+  std::unique_ptr<EvidenceColumn> made(new EvidenceColumn());
+  made->log_alpha.assign(log_alpha, log_alpha + n_taxa_);
+  made->alpha.assign(alpha, alpha + n_taxa_);
+  made->evidence.resize(n_samples_);
+  for (std::size_t i = 0; i < n_samples_; ++i) made->evidence[i] = evidence[i * stride + offset];
+  made->used = clock_;
   std::unique_ptr<EvidenceColumn>* slot = nullptr;
   if (columns_.size() >= capacity_) {
     // The least recently used column not used in this pass.
@@ -320,16 +328,11 @@ const EvidenceColumn* ColumnCache::add(const double* log_alpha, const double* al
     }
   }
   if (slot == nullptr) {
-    columns_.emplace_back(new EvidenceColumn());
-    slot = &columns_.back();
+    columns_.push_back(std::move(made));
+    return columns_.back().get();
   }
-  EvidenceColumn& c = **slot;
-  c.log_alpha.assign(log_alpha, log_alpha + n_taxa_);
-  c.alpha.assign(alpha, alpha + n_taxa_);
-  c.evidence.resize(n_samples_);
-  for (std::size_t i = 0; i < n_samples_; ++i) c.evidence[i] = evidence[i * stride + offset];
-  c.used = clock_;
-  return &c;
+  *slot = std::move(made);
+  return slot->get();
 }
 
 std::shared_ptr<ColumnCache> column_cache_for(const Counts& counts, std::size_t K) {

@@ -425,6 +425,15 @@ KickSettings start_kick_settings(const LocalSearchSettings& moves, const SearchO
   return kicks;
 }
 
+// Gives `state` a fresh cache of E-step columns (evidence.h) for `counts`, with
+// options.column_cache; its workspace's own tables, which the cache replaces,
+// are released.
+void attach_column_cache(const Counts& counts, const SearchOptions& options, EmState& state) {
+  if (!options.column_cache) return;
+  state.workspace->estep = EStepWorkspace();
+  state.workspace->estep.cache = column_cache_for(counts, options.n_components);
+}
+
 StartOutcome run_start(const Counts& counts, const StartSpec& spec, std::size_t s,
                        const TableGeometry& geometry, const SearchOptions& options,
                        const StartSettings& start_settings, const EmSettings& full,
@@ -441,8 +450,9 @@ StartOutcome run_start(const Counts& counts, const StartSpec& spec, std::size_t 
                               start_settings, executor, hooks, record.kmeans_iterations);
   record.start_nle = outcome.state.nle;
   // The start's states (its EM, moves, kicks' and trials' states share the
-  // workspace) take E-step columns made for an earlier state from one cache.
-  outcome.state.workspace->estep.cache = column_cache_for(counts, options.n_components);
+  // workspace) take E-step columns made for an earlier state from one cache,
+  // dropped when the start ends (so that only running starts hold one).
+  attach_column_cache(counts, options, outcome.state);
   outcome.run = run_em(counts, outcome.state, full, options.optimiser, executor, hooks);
   record.final_nle = outcome.state.nle;
   record.em_iterations = outcome.run.iterations;
@@ -482,6 +492,7 @@ StartOutcome run_start(const Counts& counts, const StartSpec& spec, std::size_t 
   }
   record.moved_nle = outcome.state.nle;
   if (outcome.moved.any_accepted) record.converged = outcome.moved.converged;
+  outcome.state.workspace->estep.cache.reset();
   return outcome;
 }
 
@@ -506,6 +517,7 @@ void divide_start(const Counts& counts, const TableGeometry& geometry,
   dividing.transfer_settings.division_moves = true;
   const KickSettings kicks = start_kick_settings(moves, options, outcome.record.seed);
   TransferMemo& transfers_failed = outcome.transfers_failed;
+  attach_column_cache(counts, options, outcome.state);
   for (;;) {
     const LocalSearchResult pass =
         local_search(counts, geometry.roots, geometry.fingerprint, outcome.state, dividing,
@@ -518,6 +530,7 @@ void divide_start(const Counts& counts, const TableGeometry& geometry,
                 executor, hooks, outcome.moved, &transfers_failed);
     if (outcome.moved.accepted_nle.size() == kept) break;
   }
+  outcome.state.workspace->estep.cache.reset();
   StartRecord& record = outcome.record;
   if (outcome.state.nle != record.moved_nle && hooks.verbose) {
     hooks.message(format_message("  start %.0f: NLE %.4f after division moves", s + 1.0,

@@ -61,6 +61,10 @@ struct SearchOptions {
   // Reuse settled M-steps (OptimiserOptions::settled_change) in every search
   // but the reference's algorithm (one reference or given start).
   bool reuse_msteps = true;
+  // Each start of the replicated search keeps its E-step columns by lambda
+  // (evidence.h's ColumnCache): the same fits; false remakes every column, for
+  // comparisons (options(fastdmm.column_cache = FALSE)).
+  bool column_cache = true;
   // Replication (DESIGN.md section 8): with replicates > 0 the starts run one
   // after another, each to convergence and then moved until no move improves
   // it, until `replicates` of them have reached the best optimum (NLEs within

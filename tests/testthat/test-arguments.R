@@ -86,7 +86,7 @@ sweep_setup <- quote({
                      max_moves = 2L, max_tries = 5L, subsample = 0, replicates = 0L,
                      max_starts = NA_integer_, transfers = FALSE, resplits = FALSE,
                      all_singles = FALSE, kicks = 0L, divisions = FALSE, settle = FALSE,
-                     reuse_msteps = TRUE,
+                     reuse_msteps = TRUE, column_cache = TRUE,
                      concurrent_starts = 1L)
   raw_fit <- function(...) {
     args <- list(counts = table, k = 2L, seeds = 1L, kinds = 0L, given = NULL, threads = 1L,
@@ -792,6 +792,12 @@ internal_cases <- c(
   internal("transfers_cached labels length",
            quote(fastdmm:::.transfers_cached(table, rep(1L, 59), matrix(0, 12, 2))),
            "'labels' must be an integer vector of length 60"),
+  internal("transfers_cached log_alpha NaN",
+           quote(fastdmm:::.transfers_cached(table, rep(1:2, 30), matrix(NaN, 12, 2))),
+           "'log_alpha' must hold values in \\[-50, 50\\]"),
+  internal("transfers_twice log_alpha Inf",
+           quote(fastdmm:::.transfers_twice(table, rep(1:2, 30), matrix(Inf, 12, 2))),
+           "'log_alpha' must hold values in \\[-50, 50\\]"),
   internal("transfers_cached log_alpha rows",
            quote(fastdmm:::.transfers_cached(table, rep(1:2, 30), matrix(0, 11, 2))),
            "'log_alpha' must have 12 rows"),
@@ -931,7 +937,8 @@ for (field in c("screen_iter", "n_continue", "max_tries", "max_moves", "subsampl
   }
 }
 
-for (flag in c("transfers", "resplits", "all_singles", "divisions", "settle", "reuse_msteps")) {
+for (flag in c("transfers", "resplits", "all_singles", "divisions", "settle", "reuse_msteps",
+               "column_cache")) {
   for (value in list(NA, "a", c(TRUE, FALSE), NULL, 1L)) {
     internal_cases <- c(internal_cases, internal(
       sprintf("search$%s = %s", flag, deparse1(value)),

@@ -449,6 +449,14 @@ test_that("E-step columns kept by lambda give the E-step's numbers, to the bit (
     result <- fastdmm:::.columns_cached(data, steps, weights, capacity)
     expect_identical(result$cached, result$plain)
   }
+  # More components than the E-step's fixed widths (16): its own passes take
+  # the run-time width, the cache's passes for a few missing columns a fixed one.
+  wide <- cbind(base, base[, 3:1] + 0.5, with_seed(3, matrix(stats::rnorm(6 * 11, -1), 6, 11)))
+  wider <- wide
+  wider[, 5] <- wider[, 5] - 0.125
+  result <- fastdmm:::.columns_cached(data, list(wide, wider, wide[, 17:1], wider),
+                                     as.double(1:17), 20L)
+  expect_identical(result$cached, result$plain)
   # The cached numbers are the E-step's: the dense formulas of DESIGN.md
   # section 1 (relative 1e-10).
   result <- fastdmm:::.columns_cached(data, steps, weights, 2L)

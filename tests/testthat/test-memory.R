@@ -90,14 +90,17 @@ test_that("a replicated search runs as many starts side by side as the memory ho
   x <- simulate_counts(n = 30, n_taxa = 12, k = 2, seed = 3)
   data <- fastdmm:::as_counts(x)
   search <- fastdmm:::resolve_search(dmn_search(), NULL)
+  # The table's own sizes, as start_concurrency() reads them (simulate_counts()
+  # draws n samples per component).
   needed <- function(w) {
-    fastdmm:::fit_memory_estimate(30, 12, fastdmm:::table_nnz(data), length(data$pair_value),
-                                  3, 2L, search, FALSE, concurrent = w)
+    fastdmm:::fit_memory_estimate(data$n_samples, data$n_taxa, fastdmm:::table_nnz(data),
+                                  length(data$pair_value), 3, 2L, search, FALSE, concurrent = w)
   }
   # One start at a time is the estimate of the replicated search as before
   # (two states kept); each further start adds its own states.
   expect_identical(needed(1), fastdmm:::fit_memory_estimate(
-    30, 12, fastdmm:::table_nnz(data), length(data$pair_value), 3, 2L, search, FALSE))
+    data$n_samples, data$n_taxa, fastdmm:::table_nnz(data), length(data$pair_value), 3, 2L,
+    search, FALSE))
   expect_lt(needed(1), needed(2))
   expect_lt(needed(2), needed(3))
   concurrency <- function(memory) {
@@ -107,6 +110,24 @@ test_that("a replicated search runs as many starts side by side as the memory ho
   expect_identical(concurrency(Inf), 4L)
   expect_identical(concurrency((needed(2) + needed(3)) / 2), 2L)
   expect_identical(concurrency(needed(1)), 1L)
+})
+
+test_that("the estimate counts the replicated search's caches of E-step columns", {
+  search <- fastdmm:::resolve_search(dmn_search(), NULL)
+  without <- search
+  without$column_cache <- FALSE
+  estimate <- function(s, n_taxa, concurrent) {
+    fastdmm:::fit_memory_estimate(500, n_taxa, 1e6, 5e4, 10, 2L, s, FALSE,
+                                  concurrent = concurrent)
+  }
+  # One cache per start running and one for the division moves of the start
+  # taken: 3 k + 4 = 34 columns of 2 taxa + N doubles (11 MB, under 64 MiB),
+  # and the scratch of the columns an E-step makes.
+  column <- 8 * (2 * 2e4 + 500)
+  expect_equal(estimate(search, 2e4, 2L) - estimate(without, 2e4, 2L),
+               3 * (34 * column + 8 * 10 * (5e4 + 2 * 2e4 + 500)))
+  # Where k + 2 columns would take more than 256 MiB, the search keeps none.
+  expect_equal(estimate(search, 2e7, 2L), estimate(without, 2e7, 2L))
 })
 
 test_that("a bad fastdmm.available_memory is refused", {

@@ -573,6 +573,24 @@ test_that("E-step columns kept by lambda change no transfer, trial or parameter"
   expect_identical(result$cached, result$plain)
 })
 
+test_that("options(fastdmm.column_cache = FALSE) gives the same fit; a bad value is refused", {
+  # The replicated search with every E-step column made afresh: kicks,
+  # split-merge, division moves and settling all run, and must end at the same
+  # fit, to the bit, as with the columns kept.
+  x <- wide_sparse_counts(60, 400, 5, common = 30, rare = 0.05, depth = 3000, seed = 2)
+  kept <- dmn_fit(x, 4, seed = 1, threads = 1)
+  made <- withr::with_options(list(fastdmm.column_cache = FALSE),
+                              dmn_fit(x, 4, seed = 1, threads = 1))
+  expect_gt(sum(kept$search$moves_tried), 0)
+  expect_identical(without_call(made), without_call(kept))
+  for (value in list(NA, "yes", c(TRUE, TRUE), 1)) {
+    withr::with_options(list(fastdmm.column_cache = value),
+                        expect_input_error(dmn_fit(x, 2, seed = 1, threads = 1),
+                                           "fastdmm_bad_argument",
+                                           "options\\(fastdmm.column_cache\\)"))
+  }
+})
+
 test_that("a group whose refit does not lower the NLE is judged after EM (against EM from its labels)", {
   # Twins at k = 4 from a frozen k-means++ partition, transfers run: moving a
   # node of component 3's tree to component 4 and refitting the two raises the
