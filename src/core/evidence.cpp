@@ -219,6 +219,7 @@ void expectation_tiles(const Counts& counts, const EStepWorkspace& tables,
 // them alone; a column's sums do not depend on the other columns of its pass),
 // added to the cache, and the outputs assembled from the columns. A sample's
 // row is the one the tiles would hold, and it is finished and summed as there.
+// When it lacks every column, the one pass finishes the rows as well.
 void cached_expectation(const Counts& counts, const std::vector<double>& log_alpha,
                         const std::vector<double>& weights, std::size_t K,
                         const Executor& executor, const EStepOutputs& outputs,
@@ -230,6 +231,30 @@ void cached_expectation(const Counts& counts, const std::vector<double>& log_alp
   for (std::size_t k = 0; k < K; ++k) {
     column[k] = cache.find(&log_alpha[k * S]);
     if (column[k] == nullptr) missing.push_back(k);
+  }
+  if (missing.size() == K) {
+    // None kept (EM on soft posteriors moves every component): one pass makes
+    // every column and finishes the rows, as without a cache, and the columns
+    // are kept from its evidence.
+    std::vector<double> alpha, evidence;
+    EStepWorkspace& tables = cache.scratch();
+    tables.keep_columns = false;
+    evidence_tables(counts, log_alpha, K, executor, tables, &alpha);
+    resize_for_overwrite(evidence, N * K);
+    if (outputs.posterior != nullptr) resize_for_overwrite(*outputs.posterior, N * K);
+    EStepOutputs with_evidence = outputs;
+    with_evidence.evidence = &evidence;
+    with_width(K, [&](auto width) {
+      expectation_tiles<decltype(width)::value>(counts, tables, weights, K, executor,
+                                                 with_evidence, per_sample);
+    });
+    for (std::size_t k = 0; k < K; ++k) {
+      if (cache.find(&log_alpha[k * S]) == nullptr) {
+        cache.add(&log_alpha[k * S], &alpha[k * S], evidence, K, k);
+      }
+    }
+    if (outputs.evidence != nullptr) outputs.evidence->swap(evidence);
+    return;
   }
   if (!missing.empty()) {
     const std::size_t M = missing.size();
