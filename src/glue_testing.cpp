@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -334,14 +335,18 @@ Rcpp::List transfers_twice(SEXP counts, SEXP labels, SEXP log_alpha) {
       Rcpp::Named("fresh_accepted") = accepted(fresh), Rcpp::Named("nle_fresh") = copy.nle);
 }
 
+namespace {
+
 // Transfers from the partition `labels` with parameters `log_alpha` (as
-// .transfers_twice()), after EM, with the searches' settled M-steps, run twice
-// from the same state: each ranking taking from the last what did not change
-// (TransferSettings::reuse_rankings, the default) and every ranking computed in
-// full. Each run's trials (component from and to, 1-based, samples moved,
-// promise, NLE after, kept) and final NLE. For tests of the reuse.
-// [[Rcpp::export(.transfers_reuse)]]
-Rcpp::List transfers_reuse(SEXP counts, SEXP labels, SEXP log_alpha) {
+// .transfers_twice()), after EM with the searches' settled M-steps, run twice
+// from the same state, `prepare(true / false, settings, state)` setting up each
+// run: each run's trials (component from and to, 1-based, samples moved,
+// promise, NLE after, kept), final NLE and parameters, named `first` and
+// `second`.
+Rcpp::List transfers_two_ways(
+    SEXP counts, SEXP labels, SEXP log_alpha, const char* first, const char* second,
+    const std::function<void(bool, const fastdmm::Counts&, fastdmm::TransferSettings&,
+                             fastdmm::EmState&)>& prepare) {
   using namespace fastdmm_glue;
   const std::shared_ptr<const fastdmm::Counts> table = count_table(counts);
   const fastdmm::Counts& data = *table;
@@ -351,11 +356,11 @@ Rcpp::List transfers_reuse(SEXP counts, SEXP labels, SEXP log_alpha) {
   fastdmm::TransferSettings settings;
   settings.optimiser.settled_change = fastdmm::kSettledChange;
   fastdmm::run_em(data, start, settings.em, settings.optimiser, executor, hooks);
-  const auto run = [&](bool reuse) {
+  const auto run = [&](bool variant) {
     fastdmm::EmState state = start;
     state.workspace = std::make_shared<fastdmm::EmWorkspace>();
     fastdmm::TransferSettings these = settings;
-    these.reuse_rankings = reuse;
+    prepare(variant, data, these, state);
     const fastdmm::TransferResult result =
         fastdmm::transfer_moves(data, state, these, executor, hooks);
     const std::size_t n = result.trials.size();
@@ -376,9 +381,26 @@ Rcpp::List transfers_reuse(SEXP counts, SEXP labels, SEXP log_alpha) {
             Rcpp::Named("from") = from, Rcpp::Named("to") = to,
             Rcpp::Named("samples") = samples, Rcpp::Named("predicted") = predicted,
             Rcpp::Named("NLE_after") = nle_after, Rcpp::Named("accepted") = accepted),
-        Rcpp::Named("nle") = state.nle);
+        Rcpp::Named("nle") = state.nle,
+        Rcpp::Named("log_alpha") = as_matrix(state.log_alpha, data.n_taxa, state.n_components));
   };
-  return Rcpp::List::create(Rcpp::Named("reused") = run(true), Rcpp::Named("full") = run(false));
+  return Rcpp::List::create(Rcpp::Named(first) = run(true), Rcpp::Named(second) = run(false));
+}
+
+}  // namespace
+
+// Transfers from the partition `labels` with parameters `log_alpha`, after EM,
+// run twice from the same state (transfers_two_ways()): each ranking taking
+// from the last what did not change (TransferSettings::reuse_rankings, the
+// default; `reused`) and every ranking computed in full (`full`). For tests of
+// the reuse.
+// [[Rcpp::export(.transfers_reuse)]]
+Rcpp::List transfers_reuse(SEXP counts, SEXP labels, SEXP log_alpha) {
+  return transfers_two_ways(counts, labels, log_alpha, "reused", "full",
+                            [](bool reuse, const fastdmm::Counts&,
+                               fastdmm::TransferSettings& settings, fastdmm::EmState&) {
+                              settings.reuse_rankings = reuse;
+                            });
 }
 
 // EM from the partition `labels` with parameters `log_alpha` (as .transfers_twice()),
@@ -476,50 +498,20 @@ Rcpp::List columns_cached(SEXP counts, SEXP log_alphas, SEXP weights, SEXP capac
   return Rcpp::List::create(Rcpp::Named("cached") = kept, Rcpp::Named("plain") = plain);
 }
 
-// Transfers from the partition `labels` with parameters `log_alpha` (as
-// .transfers_reuse()), after EM, run twice from the same state: its states
-// taking E-step columns from a ColumnCache (as a search's start does) and
-// without one. Each run's trials (as .transfers_reuse()), final NLE and
-// parameters. For tests of the cache.
+// Transfers from the partition `labels` with parameters `log_alpha`, after EM,
+// run twice from the same state (transfers_two_ways()): its states taking
+// E-step columns from a ColumnCache, as a search's start does (`cached`), and
+// without one (`plain`). For tests of the cache.
 // [[Rcpp::export(.transfers_cached)]]
 Rcpp::List transfers_cached(SEXP counts, SEXP labels, SEXP log_alpha) {
-  using namespace fastdmm_glue;
-  const std::shared_ptr<const fastdmm::Counts> table = count_table(counts);
-  const fastdmm::Counts& data = *table;
-  const fastdmm::SerialExecutor executor;
-  fastdmm::EmState start = state_from_labels(data, labels, log_alpha);
-  const fastdmm::FitHooks hooks;
-  fastdmm::TransferSettings settings;
-  settings.optimiser.settled_change = fastdmm::kSettledChange;
-  fastdmm::run_em(data, start, settings.em, settings.optimiser, executor, hooks);
-  const auto run = [&](bool cached) {
-    fastdmm::EmState state = start;
-    state.workspace = std::make_shared<fastdmm::EmWorkspace>();
-    if (cached) state.workspace->estep.cache = fastdmm::column_cache_for(data, state.n_components);
-    const fastdmm::TransferResult result =
-        fastdmm::transfer_moves(data, state, settings, executor, hooks);
-    const std::size_t n = result.trials.size();
-    Rcpp::IntegerVector from(n), to(n), samples(n);
-    Rcpp::NumericVector predicted(n), nle_after(n);
-    Rcpp::LogicalVector accepted(n);
-    for (std::size_t t = 0; t < n; ++t) {
-      const fastdmm::TransferRecord& r = result.trials[t];
-      from[t] = r.from + 1;
-      to[t] = r.to + 1;
-      samples[t] = r.samples;
-      predicted[t] = r.predicted;
-      nle_after[t] = r.nle_after;
-      accepted[t] = r.accepted;
-    }
-    return Rcpp::List::create(
-        Rcpp::Named("trials") = Rcpp::DataFrame::create(
-            Rcpp::Named("from") = from, Rcpp::Named("to") = to,
-            Rcpp::Named("samples") = samples, Rcpp::Named("predicted") = predicted,
-            Rcpp::Named("NLE_after") = nle_after, Rcpp::Named("accepted") = accepted),
-        Rcpp::Named("nle") = state.nle,
-        Rcpp::Named("log_alpha") = as_matrix(state.log_alpha, data.n_taxa, state.n_components));
-  };
-  return Rcpp::List::create(Rcpp::Named("cached") = run(true), Rcpp::Named("plain") = run(false));
+  return transfers_two_ways(counts, labels, log_alpha, "cached", "plain",
+                            [](bool cached, const fastdmm::Counts& data,
+                               fastdmm::TransferSettings&, fastdmm::EmState& state) {
+                              if (cached) {
+                                state.workspace->estep.cache =
+                                    fastdmm::column_cache_for(data, state.n_components);
+                              }
+                            });
 }
 
 // Whether KnownOptima, given the states `posteriors` (a list of N x K posterior

@@ -540,6 +540,15 @@ test_that("a transfer that failed is not refitted while its two components keep 
   expect_identical(result$nle_memo, result$nle_first)
 })
 
+# A wide sparse deep table at k = 7 from a frozen k-means++ partition, given to
+# a test hook that runs transfers twice from it (.transfers_reuse(),
+# .transfers_cached()).
+frozen_wide_descents <- function(hook) {
+  x <- wide_sparse_counts(60, 400, 5, common = 30, rare = 0.05, depth = 3000, seed = 2)
+  plain <- dmn_fit(x, 7, seed = 1, init = "kmeans++", nstart = 1, threads = 1)
+  hook(fastdmm:::as_counts(x), max.col(plain$group, "first"), log(fitted(plain)))
+}
+
 test_that("a ranking that reuses what did not change is the one computed in full", {
   # A wide sparse deep table (posteriors 0 or 1, so EM after an accepted
   # transfer leaves the other components' M-steps settled) at k = 7 from a
@@ -550,10 +559,7 @@ test_that("a ranking that reuses what did not change is the one computed in full
   # trials, to the last bit of their promises, and where they end must be the
   # same. (Taking a sample's gain from joining b whenever its own component,
   # rather than b, is unchanged makes them differ here.)
-  x <- wide_sparse_counts(60, 400, 5, common = 30, rare = 0.05, depth = 3000, seed = 2)
-  plain <- dmn_fit(x, 7, seed = 1, init = "kmeans++", nstart = 1, threads = 1)
-  result <- fastdmm:::.transfers_reuse(fastdmm:::as_counts(x), max.col(plain$group, "first"),
-                                       log(fitted(plain)))
+  result <- frozen_wide_descents(fastdmm:::.transfers_reuse)
   # Several accepted transfers, so several rankings after the first.
   expect_gte(sum(result$full$trials$accepted), 5L)
   expect_identical(result$reused$trials, result$full$trials)
@@ -565,10 +571,7 @@ test_that("E-step columns kept by lambda change no transfer, trial or parameter"
   # cache (ColumnCache): the ranking's evidence, the trials' two columns, the
   # accepted trial evaluated whole and EM after it. The same descent without the
   # cache must give the same trials, NLE and parameters, to the last bit.
-  x <- wide_sparse_counts(60, 400, 5, common = 30, rare = 0.05, depth = 3000, seed = 2)
-  plain <- dmn_fit(x, 7, seed = 1, init = "kmeans++", nstart = 1, threads = 1)
-  result <- fastdmm:::.transfers_cached(fastdmm:::as_counts(x), max.col(plain$group, "first"),
-                                        log(fitted(plain)))
+  result <- frozen_wide_descents(fastdmm:::.transfers_cached)
   expect_gte(sum(result$plain$trials$accepted), 5L)
   expect_identical(result$cached, result$plain)
 })
