@@ -90,31 +90,28 @@ void evidence_tables(const Counts& counts, const std::vector<double>& log_alpha,
   };
   tables.depth_table.resize(K * n_depths);
   if (alpha_out != nullptr) resize_for_overwrite(*alpha_out, K * S);
-  const auto depths = [&] {
-    executor.parallel_for(K, [&](std::size_t begin, std::size_t end) {
-      std::vector<double> differences(n_depths);
-      for (std::size_t k = begin; k < end; ++k) {
-        if (depths_kept && !fresh[k]) continue;
-        double total_alpha = 0.0;
-        RepeatedExp alpha_of;
-        for (std::size_t j = 0; j < S; ++j) {
-          const double alpha = alpha_of(log_alpha[k * S + j]);
-          if (alpha_out != nullptr) (*alpha_out)[k * S + j] = alpha;
-          total_alpha += alpha;
-        }
-        lgamma_differences(total_alpha, counts.depth_value.data(), n_depths, differences.data());
-        for (std::size_t d = 0; d < n_depths; ++d) tables.depth_table[d * K + k] = differences[d];
+  // The depth tables first: with alpha_out they make the alphas the pair
+  // tables read.
+  executor.parallel_for(K, [&](std::size_t begin, std::size_t end) {
+    std::vector<double> differences(n_depths);
+    for (std::size_t k = begin; k < end; ++k) {
+      if (depths_kept && !fresh[k]) continue;
+      double total_alpha = 0.0;
+      RepeatedExp alpha_of;
+      for (std::size_t j = 0; j < S; ++j) {
+        const double alpha = alpha_of(log_alpha[k * S + j]);
+        if (alpha_out != nullptr) (*alpha_out)[k * S + j] = alpha;
+        total_alpha += alpha;
       }
-    });
-  };
-  // The pair tables read alpha_out when there is one: the depths come first.
-  if (alpha_out != nullptr) depths();
+      lgamma_differences(total_alpha, counts.depth_value.data(), n_depths, differences.data());
+      for (std::size_t d = 0; d < n_depths; ++d) tables.depth_table[d * K + k] = differences[d];
+    }
+  });
   if (any_fresh) {
     make(true);
     if (classed) make(false);
   }
   if (tables.keep_columns) tables.table_log_alpha = log_alpha;
-  if (alpha_out == nullptr) depths();
 }
 
 // The largest e_ik over components of positive weight: the offset of sample i's
@@ -232,53 +229,45 @@ void cached_expectation(const Counts& counts, const std::vector<double>& log_alp
     column[k] = cache.find(&log_alpha[k * S]);
     if (column[k] == nullptr) missing.push_back(k);
   }
-  if (missing.size() == K) {
-    // None kept (EM on soft posteriors moves every component): one pass makes
-    // every column and finishes the rows, as without a cache, and the columns
-    // are kept from its evidence.
-    std::vector<double> alpha, evidence;
-    EStepWorkspace& tables = cache.scratch();
-    tables.keep_columns = false;
-    evidence_tables(counts, log_alpha, K, executor, tables, &alpha);
-    resize_for_overwrite(evidence, N * K);
-    if (outputs.posterior != nullptr) resize_for_overwrite(*outputs.posterior, N * K);
-    EStepOutputs with_evidence = outputs;
-    with_evidence.evidence = &evidence;
-    with_width(K, [&](auto width) {
-      expectation_tiles<decltype(width)::value>(counts, tables, weights, K, executor,
-                                                 with_evidence, per_sample);
-    });
-    for (std::size_t k = 0; k < K; ++k) {
-      if (cache.find(&log_alpha[k * S]) == nullptr) {
-        cache.add(&log_alpha[k * S], &alpha[k * S], evidence, K, k);
+  if (!missing.empty()) {
+    // When none is kept (EM on soft posteriors moves every component), the one
+    // pass that makes the columns finishes the rows as well, as without a cache.
+    const std::size_t M = missing.size();
+    const bool all = M == K;
+    std::vector<double> sub_alpha, alpha, evidence;
+    if (!all) {
+      sub_alpha.resize(M * S);
+      for (std::size_t m = 0; m < M; ++m) {
+        std::copy(&log_alpha[missing[m] * S], &log_alpha[missing[m] * S] + S, &sub_alpha[m * S]);
       }
     }
-    if (outputs.evidence != nullptr) outputs.evidence->swap(evidence);
-    return;
-  }
-  if (!missing.empty()) {
-    const std::size_t M = missing.size();
-    std::vector<double> sub_alpha(M * S), alpha, evidence;
-    for (std::size_t m = 0; m < M; ++m) {
-      std::copy(&log_alpha[missing[m] * S], &log_alpha[missing[m] * S] + S, &sub_alpha[m * S]);
-    }
+    const std::vector<double>& made = all ? log_alpha : sub_alpha;
     EStepWorkspace& tables = cache.scratch();
     tables.keep_columns = false;
-    evidence_tables(counts, sub_alpha, M, executor, tables, &alpha);
+    evidence_tables(counts, made, M, executor, tables, &alpha);
     resize_for_overwrite(evidence, N * M);
-    EStepOutputs only_evidence;
-    only_evidence.evidence = &evidence;
+    EStepOutputs pass;
+    pass.evidence = &evidence;
     std::vector<double> unused;
+    if (all) {
+      pass.posterior = outputs.posterior;
+      pass.log_likelihood = outputs.log_likelihood;
+      if (outputs.posterior != nullptr) resize_for_overwrite(*outputs.posterior, N * K);
+    }
     with_width(M, [&](auto width) {
-      expectation_tiles<decltype(width)::value>(counts, tables, {}, M, executor, only_evidence,
-                                                 unused);
+      expectation_tiles<decltype(width)::value>(counts, tables, all ? weights : unused, M,
+                                                 executor, pass, all ? per_sample : unused);
     });
     // Two components with the same lambda (a kick copies one to another) share
     // a column.
     for (std::size_t m = 0; m < M; ++m) {
-      const EvidenceColumn* known = cache.find(&sub_alpha[m * S]);
+      const EvidenceColumn* known = cache.find(&made[m * S]);
       column[missing[m]] =
-          known != nullptr ? known : cache.add(&sub_alpha[m * S], &alpha[m * S], evidence, M, m);
+          known != nullptr ? known : cache.add(&made[m * S], &alpha[m * S], evidence, M, m);
+    }
+    if (all) {
+      if (outputs.evidence != nullptr) outputs.evidence->swap(evidence);
+      return;
     }
   }
   if (outputs.evidence != nullptr) {
