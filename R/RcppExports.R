@@ -113,6 +113,14 @@
     .Call(`_fastdmm_transfers_reuse`, counts, labels, log_alpha)
 }
 
+.transfers_join_start <- function(counts, labels, log_alpha) {
+    .Call(`_fastdmm_transfers_join_start`, counts, labels, log_alpha)
+}
+
+.split_merge_twice <- function(counts, labels, log_alpha, seed) {
+    .Call(`_fastdmm_split_merge_twice`, counts, labels, log_alpha, seed)
+}
+
 .em_reuse <- function(counts, labels, log_alpha, reuse) {
     .Call(`_fastdmm_em_reuse`, counts, labels, log_alpha, reuse)
 }

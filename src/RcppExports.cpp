@@ -382,6 +382,33 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// transfers_join_start
+Rcpp::List transfers_join_start(SEXP counts, SEXP labels, SEXP log_alpha);
+RcppExport SEXP _fastdmm_transfers_join_start(SEXP countsSEXP, SEXP labelsSEXP, SEXP log_alphaSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type counts(countsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type labels(labelsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type log_alpha(log_alphaSEXP);
+    rcpp_result_gen = Rcpp::wrap(transfers_join_start(counts, labels, log_alpha));
+    return rcpp_result_gen;
+END_RCPP
+}
+// split_merge_twice
+Rcpp::List split_merge_twice(SEXP counts, SEXP labels, SEXP log_alpha, SEXP seed);
+RcppExport SEXP _fastdmm_split_merge_twice(SEXP countsSEXP, SEXP labelsSEXP, SEXP log_alphaSEXP, SEXP seedSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type counts(countsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type labels(labelsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type log_alpha(log_alphaSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type seed(seedSEXP);
+    rcpp_result_gen = Rcpp::wrap(split_merge_twice(counts, labels, log_alpha, seed));
+    return rcpp_result_gen;
+END_RCPP
+}
 // em_reuse
 Rcpp::List em_reuse(SEXP counts, SEXP labels, SEXP log_alpha, SEXP reuse);
 RcppExport SEXP _fastdmm_em_reuse(SEXP countsSEXP, SEXP labelsSEXP, SEXP log_alphaSEXP, SEXP reuseSEXP) {
@@ -525,6 +552,8 @@ static const R_CallMethodDef CallEntries[] = {
     {"_fastdmm_draw_log_gamma", (DL_FUNC) &_fastdmm_draw_log_gamma, 3},
     {"_fastdmm_transfers_twice", (DL_FUNC) &_fastdmm_transfers_twice, 3},
     {"_fastdmm_transfers_reuse", (DL_FUNC) &_fastdmm_transfers_reuse, 3},
+    {"_fastdmm_transfers_join_start", (DL_FUNC) &_fastdmm_transfers_join_start, 3},
+    {"_fastdmm_split_merge_twice", (DL_FUNC) &_fastdmm_split_merge_twice, 4},
     {"_fastdmm_em_reuse", (DL_FUNC) &_fastdmm_em_reuse, 4},
     {"_fastdmm_columns_cached", (DL_FUNC) &_fastdmm_columns_cached, 4},
     {"_fastdmm_transfers_cached", (DL_FUNC) &_fastdmm_transfers_cached, 3},

@@ -6,7 +6,9 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
+#include <unordered_set>
 #include <vector>
 
 #include "core/counts.h"
@@ -20,6 +22,7 @@
 #include "core/rng.h"
 #include "core/sample.h"
 #include "core/special.h"
+#include "core/split_merge.h"
 #include "core/transfer.h"
 
 using fastdmm_glue::RcppParallelExecutor;
@@ -401,6 +404,73 @@ Rcpp::List transfers_reuse(SEXP counts, SEXP labels, SEXP log_alpha) {
                                fastdmm::TransferSettings& settings, fastdmm::EmState&) {
                               settings.reuse_rankings = reuse;
                             });
+}
+
+// Transfers from the partition `labels` with parameters `log_alpha`, after EM,
+// run twice from the same state (transfers_two_ways()): each trial's refit
+// starting the taxa its samples bring in at their own term's minimiser
+// (TransferSettings::join_start, the default; `joined`) and at the receiving
+// component's value for the taxa it does not count (`plain`). For tests of the
+// start.
+// [[Rcpp::export(.transfers_join_start)]]
+Rcpp::List transfers_join_start(SEXP counts, SEXP labels, SEXP log_alpha) {
+  return transfers_two_ways(counts, labels, log_alpha, "joined", "plain",
+                            [](bool joined, const fastdmm::Counts&,
+                               fastdmm::TransferSettings& settings, fastdmm::EmState&) {
+                              settings.join_start = joined;
+                            });
+}
+
+// Split-merge moves from the partition `labels` with parameters `log_alpha`
+// (as .transfers_twice()), after EM, run twice from the same state with one
+// memo of failed trials (split_merge_moves()'s `failed`), seed `seed`: each
+// run's trials (merged, split, NLE after, kept) and final NLE. The second run
+// meets every trial that failed in the first in the memo. For tests of the memo.
+// [[Rcpp::export(.split_merge_twice)]]
+Rcpp::List split_merge_twice(SEXP counts, SEXP labels, SEXP log_alpha, SEXP seed) {
+  using namespace fastdmm_glue;
+  const std::shared_ptr<const fastdmm::Counts> table = count_table(counts);
+  const fastdmm::Counts& data = *table;
+  const fastdmm::SerialExecutor executor;
+  const int s = read_int(seed, "seed", 0, std::numeric_limits<int>::max());
+  fastdmm::EmState start = state_from_labels(data, labels, log_alpha);
+  const fastdmm::FitHooks hooks;
+  fastdmm::MoveSettings settings;
+  settings.max_moves = 1000;
+  settings.seed = static_cast<std::uint32_t>(s);
+  fastdmm::run_em(data, start, settings.em, settings.optimiser, executor, hooks);
+  const fastdmm::SquareRootProportions roots(data, true);
+  const std::vector<std::uint64_t> fingerprint = fastdmm::sample_fingerprints(data, executor);
+  std::unordered_set<std::uint64_t> failed;
+  const auto run = [&]() {
+    fastdmm::EmState state = start;
+    state.workspace = std::make_shared<fastdmm::EmWorkspace>();
+    const fastdmm::MovesResult result = fastdmm::split_merge_moves(
+        data, roots, fingerprint, state, settings, executor, hooks,
+        fastdmm::ProgressRange{&hooks, 0.0, 1.0}, nullptr, &failed);
+    const std::size_t n = result.moves.size();
+    Rcpp::IntegerVector first(n), second(n), split(n);
+    Rcpp::NumericVector nle_after(n);
+    Rcpp::LogicalVector accepted(n);
+    for (std::size_t t = 0; t < n; ++t) {
+      const fastdmm::MoveRecord& r = result.moves[t];
+      first[t] = r.merge_first + 1;
+      second[t] = r.merge_second + 1;
+      split[t] = r.split + 1;
+      nle_after[t] = r.nle_after;
+      accepted[t] = r.accepted;
+    }
+    return Rcpp::List::create(
+        Rcpp::Named("trials") = Rcpp::DataFrame::create(
+            Rcpp::Named("merge_first") = first, Rcpp::Named("merge_second") = second,
+            Rcpp::Named("split") = split, Rcpp::Named("NLE_after") = nle_after,
+            Rcpp::Named("accepted") = accepted),
+        Rcpp::Named("nle") = state.nle);
+  };
+  Rcpp::List first_run = run();
+  Rcpp::List second_run = run();
+  return Rcpp::List::create(Rcpp::Named("first") = first_run, Rcpp::Named("second") = second_run,
+                            Rcpp::Named("nle_start") = start.nle);
 }
 
 // EM from the partition `labels` with parameters `log_alpha` (as .transfers_twice()),

@@ -117,7 +117,8 @@ LocalSearchResult local_search(const Counts& counts, const SquareRootProportions
     if (split_merge) {
       MovesResult moves = split_merge_moves(counts, roots, fingerprint, state,
                                             settings.split_merge_settings, executor, hooks,
-                                            progress.part(0.0, 0.5), known);
+                                            progress.part(0.0, 0.5), known,
+                                            &transfers_failed->split_merge_failed);
       result.total_em_iterations += moves.total_em_iterations;
       add_trials(result, moves.moves, moves);
       const int most = settings.split_merge_settings.max_moves;

@@ -246,8 +246,9 @@ MovesResult split_merge_moves(const Counts& counts, const SquareRootProportions&
                               const std::vector<std::uint64_t>& fingerprint, EmState& state,
                               const MoveSettings& settings, const Executor& executor,
                               const FitHooks& hooks, const ProgressRange& progress,
-                              const KnownOptima* known) {
-  const std::size_t K = state.n_components;
+                              const KnownOptima* known,
+                              std::unordered_set<std::uint64_t>* failed) {
+  const std::size_t K = state.n_components, N = counts.n_samples;
   MovesResult result;
   int accepted_moves = 0, rounds = 0;
   bool improved = true;
@@ -262,6 +263,26 @@ MovesResult split_merge_moves(const Counts& counts, const SquareRootProportions&
         settings.optimiser, executor, hooks);
     const std::vector<Triplet> triplets = candidate_moves(state, evidence, posterior, plans);
     evidence = std::vector<double>();
+    // A trial's key: the members of its merged components and of the one it
+    // splits, and the split's first half (sums of the members' keys, so that
+    // the components' numbers do not matter).
+    std::vector<std::uint64_t> members_key(K, 0);
+    if (failed != nullptr) {
+      const std::vector<std::size_t> label = arg_max_labels(posterior, K);
+      for (std::size_t i = 0; i < N; ++i) members_key[label[i]] += splitmix64_first(i);
+    }
+    const auto trial_key = [&](const Triplet& move) {
+      const SplitPlan& plan = plans[move.split];
+      std::uint64_t half = 0;
+      for (std::size_t m = 0; m < plan.members.size(); ++m) {
+        if (plan.halves.label[m] == 0) half += splitmix64_first(plan.members[m]);
+      }
+      std::uint64_t h = splitmix64_finalise(members_key[move.merge_first] + 0x6d65726765ULL);
+      h = splitmix64_finalise(h + (move.merge_first == move.merge_second
+                                       ? 0 : members_key[move.merge_second]));
+      h = splitmix64_finalise(h + members_key[move.split]);
+      return splitmix64_finalise(h + half);
+    };
     int tried = 0;
     for (const Triplet& move : triplets) {
       if (tried >= settings.max_tries) break;
@@ -270,6 +291,8 @@ MovesResult split_merge_moves(const Counts& counts, const SquareRootProportions&
       progress.report((accepted_moves * settings.max_tries + tried - 1.0) /
                           (std::max(1, settings.max_moves) * settings.max_tries),
                       "trying split-merge moves");
+      const std::uint64_t key = failed != nullptr ? trial_key(move) : 0;
+      if (failed != nullptr && failed->count(key) != 0) continue;
       EmState trial = trial_state(counts, roots, state, posterior, plans[k], move, settings,
                                   executor);
       MoveRecord record;
@@ -291,6 +314,7 @@ MovesResult split_merge_moves(const Counts& counts, const SquareRootProportions&
                                      trial.nle) +
                       (record.accepted ? " (accepted)" : " (rejected)"));
       }
+      if (!record.accepted && failed != nullptr) failed->insert(key);
       if (record.accepted) {
         state = std::move(trial);
         result.add(state.nle, run);

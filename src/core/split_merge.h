@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <unordered_set>
 #include <vector>
 
 #include "counts.h"
@@ -44,11 +45,17 @@ struct MovesResult : AcceptedMoves {
 // the first that lowers the NLE is accepted. With `known`, the moves stop
 // when an accepted one reaches one of those optima (at_known_optimum). `roots` and `fingerprint` are the
 // table's (hellinger_kmeans.h). `progress` receives the share of max_moves tried.
+// With `failed`, a trial whose three components and split halves have the
+// members of one that failed before (its key is in `failed`) is not run again:
+// it counts as tried and failed, as the transfers' memo does (transfer.h); the
+// keys of the trials that fail are added. The caller keeps it for one start's
+// descent and kicks.
 MovesResult split_merge_moves(const Counts& counts, const SquareRootProportions& roots,
                               const std::vector<std::uint64_t>& fingerprint, EmState& state,
                               const MoveSettings& settings, const Executor& executor,
                               const FitHooks& hooks, const ProgressRange& progress,
-                              const KnownOptima* known = nullptr);
+                              const KnownOptima* known = nullptr,
+                              std::unordered_set<std::uint64_t>* failed = nullptr);
 
 }  // namespace fastdmm
 

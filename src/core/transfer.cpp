@@ -2,6 +2,7 @@
 #include "transfer.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <functional>
 #include <iterator>
@@ -69,6 +70,33 @@ struct ComponentModel {
   double depth_q = 0.0;
   std::vector<double> taxon_weight;
   double spread = 0.0;
+  // Whether pair_t and pair_u hold the absent taxa's pairs too. The singles'
+  // promises (refit_gain()) read them for the taxa the component counts only;
+  // the groups' (GroupTerms) for every taxon a group counts, and are ranked
+  // far less often (once no single improves): complete_pairs() fills the rest
+  // then. On wide tables most pairs belong to absent taxa.
+  bool pairs_complete = false;
+
+  // pair_t and pair_u of taxon j's pairs.
+  void fill_pairs(const Counts& counts, std::size_t j) {
+    const double alpha = d.alpha[j];
+    const GammaValues base = gamma_values<false, true>(alpha);
+    for (std::size_t p = counts.pair_ptr[j]; p < counts.pair_ptr[j + 1]; ++p) {
+      const GammaValues above = gamma_values<false, true>(alpha + counts.pair_value[p]);
+      const double dt = alpha * (above.digamma - base.digamma);
+      pair_t[p] = dt;
+      pair_u[p] = dt + alpha * alpha * (above.trigamma - base.trigamma);
+    }
+  }
+
+  void complete_pairs(const Counts& counts) {
+    if (pairs_complete) return;
+    const std::size_t S = d.alpha.size();
+    for (std::size_t j = 0; j < S; ++j) {
+      if (!is_present[j]) fill_pairs(counts, j);
+    }
+    pairs_complete = true;
+  }
 
   void prepare(const Counts& counts, const ComponentHistograms& histograms) {
     total_alpha = 0.0;
@@ -87,20 +115,17 @@ struct ComponentModel {
     taxon_weight.assign(S, 0.0);
     spread = 0.0;
     absent = AbsentSums();
+    pairs_complete = false;
     for (std::size_t j = 0; j < S; ++j) {
       const double alpha = d.alpha[j];
       if (d.diagonal[j] > 0.0) spread += alpha * alpha / d.diagonal[j];
-      const GammaValues base = gamma_values<false, true>(alpha);
       bool counted = false;
       for (std::size_t p = counts.pair_ptr[j]; p < counts.pair_ptr[j + 1]; ++p) {
-        const GammaValues above = gamma_values<false, true>(alpha + counts.pair_value[p]);
-        const double dt = alpha * (above.digamma - base.digamma);
-        pair_t[p] = dt;
-        pair_u[p] = dt + alpha * alpha * (above.trigamma - base.trigamma);
         taxon_weight[j] += histograms.pair[p];
         counted = counted || histograms.pair[p] != 0.0;
       }
       if (counted) {
+        fill_pairs(counts, j);
         present.push_back(static_cast<std::uint32_t>(j));
         is_present[j] = 1;
         continue;
@@ -278,12 +303,25 @@ struct GroupTerms {
 // in alpha from the component's alpha0. Since lgamma(A + J) - lgamma(A) is
 // concave in A, the linearised f lies above the exact one, so a refit of that
 // taxon alone gains at least this (refit_gain()).
+// h_j's minimisation from alpha0 with taxon j's pair weights `weights`
+// (taxon_decrease()): returns h_j(alpha0) - min h_j, and the minimiser in
+// `minimiser` when given (alpha0 when no step lowers h_j).
+double minimise_taxon(const Counts& counts, std::size_t j, double alpha0, double linear,
+                      const std::vector<double>& weights, double* minimiser = nullptr);
+
 double taxon_decrease(const Counts& counts, std::size_t j, double alpha0, double linear,
                       const double* pair_weights, std::size_t changed_pair, double delta,
                       std::vector<double>& weights) {
   const std::size_t first = counts.pair_ptr[j], n = counts.pair_ptr[j + 1] - first;
   weights.assign(pair_weights + first, pair_weights + first + n);
   weights[changed_pair - first] = std::max(0.0, weights[changed_pair - first] + delta);
+  return minimise_taxon(counts, j, alpha0, linear, weights);
+}
+
+double minimise_taxon(const Counts& counts, std::size_t j, double alpha0, double linear,
+                      const std::vector<double>& weights, double* minimiser) {
+  const std::size_t first = counts.pair_ptr[j], n = counts.pair_ptr[j + 1] - first;
+  if (minimiser != nullptr) *minimiser = alpha0;
   const double* values = &counts.pair_value[first];
   // h_j at alpha, with its first and second derivatives in lambda = log(alpha).
   const auto evaluate = [&](double alpha, double& gradient, double& curvature) {
@@ -316,6 +354,7 @@ double taxon_decrease(const Counts& counts, std::size_t j, double alpha0, double
     }
     if (!lower) break;
   }
+  if (minimiser != nullptr) *minimiser = alpha;
   return start - current;
 }
 
@@ -455,10 +494,81 @@ double partial_nle(const Counts& counts, const std::vector<double>& evidence,
 // `trial` (posteriors, parameters, weights; not evaluated) and returns the NLE.
 double try_transfer(const Counts& counts, const EmState& state, const std::vector<double>& evidence,
                     const TransferCandidate& c, const OptimiserOptions& optimiser,
-                    const Executor& executor, EmState& trial, int& unconverged) {
+                    const Executor& executor, EmState& trial, int& unconverged,
+                    const double* start_alpha) {
   const std::vector<std::uint32_t> to(c.samples.size(), static_cast<std::uint32_t>(c.to));
   return try_reassignment(counts, state, evidence, c.from, c.to, c.samples, to, optimiser,
-                          executor, trial, unconverged);
+                          executor, trial, unconverged, start_alpha);
+}
+
+// Where a transfer's trial starts its refit (try_reassignment()'s
+// start_alpha): both components' lambda, with each taxon that the moved
+// samples count and `to` does not (its model's absent taxa) at the minimiser
+// of its own term with the depth sum linearised at to's A (minimise_taxon(),
+// the samples' pairs weighted by what they add to `to`). From to's one value
+// for the taxa it does not count, the refit would walk such a taxon up by
+// several units, more than a Newton step's cap, which then shortens the step
+// of every taxon. Empty when `to` has no model.
+std::vector<double> trial_start(const Counts& counts, const SampleRows& rows,
+                                const EmState& state, const ComponentModel& model,
+                                const TransferCandidate& c) {
+  const std::size_t S = counts.n_taxa, K = state.n_components;
+  std::vector<double> start;
+  if (model.is_present.size() != S) return start;
+  // The moved samples' entries on taxa `to` does not count, by taxon.
+  struct Entry {
+    std::uint32_t taxon, pair;
+    double weight;
+  };
+  std::vector<Entry> entries;
+  double shift = 0.0;
+  for (std::uint32_t i : c.samples) {
+    const double delta = 1.0 - state.next_posterior[i * K + c.to];
+    const GammaValues at_depth = gamma_values<false, true>(model.total_alpha + counts.depth[i]);
+    shift += delta * (at_depth.digamma - model.psi_total);
+    for (std::size_t e = rows.ptr[i]; e < rows.ptr[i + 1]; ++e) {
+      const std::uint32_t j = rows.taxon[e];
+      if (!model.is_present[j]) entries.push_back({j, rows.pair[e], delta});
+    }
+  }
+  if (entries.empty()) return start;
+  std::stable_sort(entries.begin(), entries.end(),
+                   [](const Entry& x, const Entry& y) { return x.taxon < y.taxon; });
+  start.resize(2 * S);
+  std::copy(&state.log_alpha[c.from * S], &state.log_alpha[c.from * S] + S, &start[0]);
+  std::copy(&state.log_alpha[c.to * S], &state.log_alpha[c.to * S] + S, &start[S]);
+  const double linear = model.depth_q + shift + kPriorRate;
+  // A taxon one moved sample counts has one pair of non-zero weight, and the
+  // taxa `to` does not count share its one alpha (the M-step's shared
+  // variable): such a taxon's minimiser is a function of (alpha, count,
+  // weight) alone, remembered for the others (the same numbers).
+  std::map<std::array<double, 3>, double> single;
+  std::vector<double> weights;
+  for (std::size_t e = 0; e < entries.size();) {
+    const std::uint32_t j = entries[e].taxon;
+    const std::size_t first = counts.pair_ptr[j];
+    const std::size_t from_entry = e;
+    weights.assign(counts.pair_ptr[j + 1] - first, 0.0);
+    for (; e < entries.size() && entries[e].taxon == j; ++e) {
+      weights[entries[e].pair - first] += entries[e].weight;
+    }
+    double alpha = model.d.alpha[j];
+    if (e == from_entry + 1) {
+      const std::array<double, 3> key{alpha, counts.pair_value[entries[from_entry].pair],
+                                      entries[from_entry].weight};
+      const auto known = single.find(key);
+      if (known != single.end()) {
+        alpha = known->second;
+      } else {
+        minimise_taxon(counts, j, alpha, linear, weights, &alpha);
+        single.emplace(key, alpha);
+      }
+    } else {
+      minimise_taxon(counts, j, alpha, linear, weights, &alpha);
+    }
+    if (alpha > 0.0 && std::isfinite(alpha)) start[S + j] = std::log(alpha);
+  }
+  return start;
 }
 
 }  // namespace
@@ -806,6 +916,13 @@ void rank_groups(const Counts& counts, const SampleRows& rows, const Executor& e
   if (ranked) return;
   ranked = true;
   const std::size_t N = counts.n_samples, S = counts.n_taxa;
+  executor.parallel_for(K, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t k = begin; k < end; ++k) {
+      if (k < ranking.models.size() && !ranking.models[k].is_present.empty()) {
+        ranking.models[k].complete_pairs(counts);
+      }
+    }
+  });
   // Each component's tree, made from its members (in any of its pairs' order).
   std::vector<const std::vector<std::vector<std::uint32_t>>*> tree(K, nullptr);
   std::vector<const std::vector<std::uint32_t>*> tree_members(K, nullptr);  // sorted
@@ -1148,8 +1265,12 @@ TransferResult transfer_moves(const Counts& counts, EmState& state,
       // moved sample brings in or takes away hundreds of taxa whose lambda must
       // move by several units (more than max_step), and three Newton steps
       // rejected moves that gain hundreds of NLE units (DESIGN.md section 8).
+      const std::vector<double> start =
+          settings.join_start && c.to < ranking.models.size()
+              ? trial_start(counts, rows, state, ranking.models[c.to], c)
+              : std::vector<double>();
       const double nle = try_transfer(counts, state, evidence, c, settings.optimiser, executor,
-                                      trial, unconverged);
+                                      trial, unconverged, start.empty() ? nullptr : start.data());
       hooks.check_interrupt();
       TransferRecord record;
       record.from = static_cast<int>(c.from);

@@ -164,6 +164,11 @@ struct TransferSettings {
   // (Ranking, transfer.cpp); false computes every ranking in full, which
   // gives the same rankings (for tests).
   bool reuse_rankings = true;
+  // A trial's refit starts each taxon the moved samples bring into the
+  // receiving component at the minimiser of its own term (trial_start(),
+  // transfer.cpp); false starts it at the component's value for the taxa it
+  // does not count. The refits converge to the same optimum (for tests).
+  bool join_start = true;
 };
 
 struct TransferRecord {
@@ -194,6 +199,8 @@ struct BisectionTrees {
 struct TransferMemo {
   std::unordered_set<std::uint64_t> failed;
   BisectionTrees trees;
+  // Split-merge's failed trials, by the same reasoning (split_merge.h).
+  std::unordered_set<std::uint64_t> split_merge_failed;
 };
 
 // Groups of a component with at least this many members are the nodes of its

@@ -540,6 +540,27 @@ test_that("a transfer that failed is not refitted while its two components keep 
   expect_identical(result$nle_memo, result$nle_first)
 })
 
+test_that("a split-merge trial that failed is not run again while its components keep their members", {
+  # Twins at k = 5 from a frozen k-means++ partition: split-merge rounds run to
+  # the end keeping a memo of their failed trials, then again from the same
+  # state with that memo. A trial met in the memo counts as tried and failed,
+  # so the second run takes the first one's path: it runs exactly the trials
+  # the first one kept, in order, and ends at the same state to the bit.
+  x <- twins_counts()
+  plain <- dmn_fit(x, 5, seed = 1, init = "kmeans++", nstart = 1, threads = 1)
+  result <- fastdmm:::.split_merge_twice(fastdmm:::as_counts(x), max.col(plain$group, "first"),
+                                         log(fitted(plain)), 3L)
+  first <- result$first$trials
+  second <- result$second$trials
+  expect_gte(sum(first$accepted), 1L)
+  expect_gte(sum(!first$accepted), 3L)
+  expect_lt(result$first$nle, result$nle_start - 1)
+  kept <- first[first$accepted, ]
+  rownames(kept) <- NULL
+  expect_identical(second, kept)
+  expect_identical(result$second$nle, result$first$nle)
+})
+
 # A wide sparse deep table at k = 7 from a frozen k-means++ partition, given to
 # a test hook that runs transfers twice from it (.transfers_reuse(),
 # .transfers_cached()).
@@ -574,6 +595,25 @@ test_that("E-step columns kept by lambda change no transfer, trial or parameter"
   result <- frozen_wide_descents(fastdmm:::.transfers_cached)
   expect_gte(sum(result$plain$trials$accepted), 5L)
   expect_identical(result$cached, result$plain)
+})
+
+test_that("a trial's refit started at the joining taxa's own minimisers ends where the plain one does", {
+  # The frozen wide descent with each trial's refit starting the taxa its
+  # samples bring into the receiving component at the minimiser of their own
+  # term (TransferSettings::join_start, the default), and at the component's
+  # value for the taxa it does not count. Both refits converge to the same
+  # optimum, so the same trials are tried and kept, their NLEs agreeing to the
+  # M-step's tolerance (1e-9 relative: far above what it leaves here, about
+  # 3e-11 of NLEs near 4e4, and far below the gaps between trials), and the
+  # descents end at the same NLE.
+  result <- frozen_wide_descents(fastdmm:::.transfers_join_start)
+  joined <- result$joined$trials
+  plain <- result$plain$trials
+  expect_gte(sum(plain$accepted), 5L)
+  same <- c("from", "to", "samples", "accepted")
+  expect_identical(joined[same], plain[same])
+  expect_relative(joined$NLE_after, plain$NLE_after, 1e-9)
+  expect_relative(result$joined$nle, result$plain$nle, 1e-9)
 })
 
 test_that("options(fastdmm.column_cache = FALSE) gives the same fit; a bad value is refused", {
