@@ -82,6 +82,7 @@ class ColumnCache {
                             std::size_t offset);
   // Starts a pass (an E-step): its columns stay until the next pass starts.
   void next_pass() { ++clock_; }
+  std::size_t capacity() const { return capacity_; }
   // The tables of the columns an E-step makes (scratch, reused).
   EStepWorkspace& scratch() { return *scratch_; }
 

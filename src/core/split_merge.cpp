@@ -75,8 +75,13 @@ std::vector<SplitPlan> plan_splits(const Counts& counts, const SquareRootProport
     run_msteps(counts, histograms, log_alpha, optimiser, executor, refit);
   }
   hooks.check_interrupt();
+  // A half without a plan keeps its component's lambda, whose column the
+  // start's cache holds; the cache takes the 2 K columns when it has room for
+  // them beside the state's K.
+  ColumnCache* cache = column_cache(state, counts);
   std::vector<double> halves_evidence;
-  log_evidence(counts, log_alpha, 2 * K, executor, halves_evidence);
+  log_evidence(counts, log_alpha, 2 * K, executor, halves_evidence,
+               cache != nullptr && cache->capacity() >= 3 * K ? cache : nullptr);
   for (std::size_t k = 0; k < K; ++k) {
     if (!refit[2 * k]) continue;
     SplitPlan& plan = plans[k];
