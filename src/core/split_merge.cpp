@@ -8,6 +8,7 @@
 
 #include "evidence.h"
 #include "hash.h"
+#include "transfer.h"
 
 namespace fastdmm {
 
@@ -253,7 +254,7 @@ MovesResult split_merge_moves(const Counts& counts, const SquareRootProportions&
                               const FitHooks& hooks, const ProgressRange& progress,
                               const KnownOptima* known,
                               std::unordered_set<std::uint64_t>* failed) {
-  const std::size_t K = state.n_components, N = counts.n_samples;
+  const std::size_t K = state.n_components;
   MovesResult result;
   int accepted_moves = 0, rounds = 0;
   bool improved = true;
@@ -271,11 +272,9 @@ MovesResult split_merge_moves(const Counts& counts, const SquareRootProportions&
     // A trial's key: the members of its merged components and of the one it
     // splits, and the split's first half (sums of the members' keys, so that
     // the components' numbers do not matter).
-    std::vector<std::uint64_t> members_key(K, 0);
-    if (failed != nullptr) {
-      const std::vector<std::size_t> label = arg_max_labels(posterior, K);
-      for (std::size_t i = 0; i < N; ++i) members_key[label[i]] += splitmix64_first(i);
-    }
+    const std::vector<std::uint64_t> members_key =
+        failed != nullptr ? member_keys(arg_max_labels(posterior, K), K)
+                          : std::vector<std::uint64_t>();
     const auto trial_key = [&](const Triplet& move) {
       const SplitPlan& plan = plans[move.split];
       std::uint64_t half = 0;

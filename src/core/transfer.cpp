@@ -293,33 +293,13 @@ struct GroupTerms {
   }
 };
 
-// The decrease of one taxon's term of a component's objective f when a sample
-// with count x_ij moves in (delta > 0) or out (delta < 0): with the depth sum
-// linearised at the component's A, f = sum_j h_j(alpha_j) + const with
-// h_j(alpha) = c alpha - eta log(alpha) - sum_p w_p [lgamma(alpha + v_p) - lgamma(alpha)],
-// c = nu + sum_i z_i [psi(A + J_i) - psi(A)] (`linear`, the sample's part
-// included) and w the taxon's pair weights with the sample's pair changed by
-// delta. Returns h_j(alpha0) - min h_j >= 0, found by safeguarded Newton steps
-// in alpha from the component's alpha0. Since lgamma(A + J) - lgamma(A) is
-// concave in A, the linearised f lies above the exact one, so a refit of that
-// taxon alone gains at least this (refit_gain()).
-// h_j's minimisation from alpha0 with taxon j's pair weights `weights`
-// (taxon_decrease()): returns h_j(alpha0) - min h_j, and the minimiser in
+// Minimises h_j(alpha) = c alpha - eta log(alpha)
+// - sum_p w_p [lgamma(alpha + v_p) - lgamma(alpha)] over alpha by safeguarded Newton
+// steps in alpha from alpha0, with c = `linear` and w taxon j's pair weights
+// `weights`: returns h_j(alpha0) - min h_j >= 0, and the minimiser in
 // `minimiser` when given (alpha0 when no step lowers h_j).
 double minimise_taxon(const Counts& counts, std::size_t j, double alpha0, double linear,
-                      const std::vector<double>& weights, double* minimiser = nullptr);
-
-double taxon_decrease(const Counts& counts, std::size_t j, double alpha0, double linear,
-                      const double* pair_weights, std::size_t changed_pair, double delta,
-                      std::vector<double>& weights) {
-  const std::size_t first = counts.pair_ptr[j], n = counts.pair_ptr[j + 1] - first;
-  weights.assign(pair_weights + first, pair_weights + first + n);
-  weights[changed_pair - first] = std::max(0.0, weights[changed_pair - first] + delta);
-  return minimise_taxon(counts, j, alpha0, linear, weights);
-}
-
-double minimise_taxon(const Counts& counts, std::size_t j, double alpha0, double linear,
-                      const std::vector<double>& weights, double* minimiser) {
+                      const std::vector<double>& weights, double* minimiser = nullptr) {
   const std::size_t first = counts.pair_ptr[j], n = counts.pair_ptr[j + 1] - first;
   if (minimiser != nullptr) *minimiser = alpha0;
   const double* values = &counts.pair_value[first];
@@ -356,6 +336,25 @@ double minimise_taxon(const Counts& counts, std::size_t j, double alpha0, double
   }
   if (minimiser != nullptr) *minimiser = alpha;
   return start - current;
+}
+
+// The decrease of one taxon's term of a component's objective f when a sample
+// with count x_ij moves in (delta > 0) or out (delta < 0): with the depth sum
+// linearised at the component's A, f = sum_j h_j(alpha_j) + const with
+// h_j(alpha) = c alpha - eta log(alpha) - sum_p w_p [lgamma(alpha + v_p) - lgamma(alpha)],
+// c = nu + sum_i z_i [psi(A + J_i) - psi(A)] (`linear`, the sample's part
+// included) and w the taxon's pair weights with the sample's pair changed by
+// delta. Returns h_j(alpha0) - min h_j >= 0 from the component's alpha0
+// (minimise_taxon()). Since lgamma(A + J) - lgamma(A) is
+// concave in A, the linearised f lies above the exact one, so a refit of that
+// taxon alone gains at least this (refit_gain()).
+double taxon_decrease(const Counts& counts, std::size_t j, double alpha0, double linear,
+                      const double* pair_weights, std::size_t changed_pair, double delta,
+                      std::vector<double>& weights) {
+  const std::size_t first = counts.pair_ptr[j], n = counts.pair_ptr[j + 1] - first;
+  weights.assign(pair_weights + first, pair_weights + first + n);
+  weights[changed_pair - first] = std::max(0.0, weights[changed_pair - first] + delta);
+  return minimise_taxon(counts, j, alpha0, linear, weights);
 }
 
 // taxon_decrease()'s results for one joining sample, remembered by the
@@ -1189,6 +1188,12 @@ bool keep_after_em(const Counts& counts, EmState& state, EmState& trial, int unc
   return true;
 }
 
+std::vector<std::uint64_t> member_keys(const std::vector<std::size_t>& label, std::size_t K) {
+  std::vector<std::uint64_t> key(K, 0);
+  for (std::size_t i = 0; i < label.size(); ++i) key[label[i]] += splitmix64_first(i);
+  return key;
+}
+
 TransferResult transfer_moves(const Counts& counts, EmState& state,
                               const TransferSettings& settings, const Executor& executor,
                               const FitHooks& hooks, TransferMemo* memo,
@@ -1213,7 +1218,7 @@ TransferResult transfer_moves(const Counts& counts, EmState& state,
   for (std::size_t i = 0; i < N; ++i) sample_key[i] = splitmix64_first(i);
   TransferMemo own;
   std::unordered_set<std::uint64_t>& failed = (memo != nullptr ? *memo : own).failed;
-  std::vector<std::uint64_t> members_key(K);
+  std::vector<std::uint64_t> members_key;
   Ranking ranking;
   int tried = 0;
   while (tried < settings.max_trials) {
@@ -1222,8 +1227,7 @@ TransferResult transfer_moves(const Counts& counts, EmState& state,
                    ranking);
     const TransferCandidates& ranked = ranking.candidates;
     hooks.check_interrupt();
-    std::fill(members_key.begin(), members_key.end(), 0);
-    for (std::size_t i = 0; i < N; ++i) members_key[label[i]] += sample_key[i];
+    members_key = member_keys(label, K);
     // The key of a trial (TransferMemo): its samples and the members of the
     // components it moves them from and to, not their indices (split-merge
     // renumbers components).

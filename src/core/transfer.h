@@ -203,6 +203,11 @@ struct TransferMemo {
   std::unordered_set<std::uint64_t> split_merge_failed;
 };
 
+// Each component's key in the memos of failed trials (TransferMemo): the sum
+// of splitmix64_first(i) over its samples i (label[i] its component), so that
+// a key names a set of members whatever the component's number.
+std::vector<std::uint64_t> member_keys(const std::vector<std::size_t>& label, std::size_t K);
+
 // Groups of a component with at least this many members are the nodes of its
 // bisection tree and the halves of its division by the model (when the
 // samples' geometry is given, TransferSettings).
