@@ -209,7 +209,8 @@ namespace {
 // nu alpha - eta lambda plus its share of A, the same function for all of them,
 // so every stationary point has them equal and one variable of that multiplicity
 // takes their place exactly (DESIGN.md section 2, "The M-step on a component's
-// support"). Sums over the taxa then count it `shared` times.
+// support"). Sums over the taxa then count it `shared` times (and the taxa's
+// own variables once each, without a factor: 1 * x is x exactly).
 struct ComponentProblem {
   std::size_t n_unit = 0;
   double shared = 0.0;
@@ -221,7 +222,6 @@ struct ComponentProblem {
   std::size_t n_depths = 0;
 
   std::size_t size() const { return n_unit + (shared > 0.0 ? 1 : 0); }
-  double multiplicity(std::size_t v) const { return v < n_unit ? 1.0 : shared; }
 };
 
 // Every taxon a variable of its own, its pairs those of the table (zero weights
@@ -340,18 +340,25 @@ void evaluate_component(const ComponentProblem& problem, const double* log_alpha
                         ComponentDerivatives* derivatives) {
   const std::size_t V = problem.size();
   const std::size_t n_blocks = (V + kTaxonBlock - 1) / kTaxonBlock;
-  std::vector<double> alpha_storage;
-  std::vector<double>& alpha = kDerivatives ? derivatives->alpha : alpha_storage;
+  OverwriteVector<double> alpha_storage;
+  OverwriteVector<double>& alpha = kDerivatives ? derivatives->alpha : alpha_storage;
   alpha.resize(V);
   std::vector<double> block_alpha(n_blocks), block_lambda(n_blocks), block_taxa(n_blocks);
   executor.parallel_for(n_blocks, [&](std::size_t begin, std::size_t end) {
     for (std::size_t b = begin; b < end; ++b) {
       double total = 0.0, sum_lambda = 0.0;
-      for (std::size_t v = b * kTaxonBlock; v < std::min(V, (b + 1) * kTaxonBlock); ++v) {
+      const std::size_t last = std::min(V, (b + 1) * kTaxonBlock);
+      const std::size_t own = std::min(last, std::max(problem.n_unit, b * kTaxonBlock));
+      // The taxa's own variables, then the shared one when it is in this block.
+      for (std::size_t v = b * kTaxonBlock; v < own; ++v) {
         alpha[v] = std::exp(log_alpha[v]);
-        const double m = problem.multiplicity(v);
-        total += m * alpha[v];
-        sum_lambda += m * log_alpha[v];
+        total += alpha[v];
+        sum_lambda += log_alpha[v];
+      }
+      for (std::size_t v = own; v < last; ++v) {
+        alpha[v] = std::exp(log_alpha[v]);
+        total += problem.shared * alpha[v];
+        sum_lambda += problem.shared * log_alpha[v];
       }
       block_alpha[b] = total;
       block_lambda[b] = sum_lambda;
@@ -479,15 +486,17 @@ bool damped_newton_direction(const ComponentProblem& problem, const ComponentDer
   for (int attempt = 0; attempt < 40; ++attempt) {
     bool positive = true;
     double s = 0.0, sg = 0.0;
+    // The taxa's own variables (multiplicity 1), then the shared one.
+    const std::size_t U = std::min(problem.n_unit, V);
     for (std::size_t v = 0; v < V && positive; ++v) {
       const double dv = d.diagonal[v] + mu;
       if (!(dv > 0.0)) {
         positive = false;
         break;
       }
-      const double m = problem.multiplicity(v);
-      s += m * d.alpha[v] * d.alpha[v] / dv;
-      sg += m * d.alpha[v] * d.gradient[v] / dv;
+      const double m_alpha = v < U ? d.alpha[v] : problem.shared * d.alpha[v];
+      s += m_alpha * d.alpha[v] / dv;
+      sg += m_alpha * d.gradient[v] / dv;
     }
     const double denominator = 1.0 + c * s;
     if (positive && denominator > 0.0 && std::isfinite(denominator)) {
@@ -505,10 +514,12 @@ bool damped_newton_direction(const ComponentProblem& problem, const ComponentDer
 
 // a . b over all taxa: a shared variable counts as the taxa it stands for (the
 // slope g . direction, and the gradient's squared norm).
-double dot_over_taxa(const ComponentProblem& problem, const std::vector<double>& a,
-                     const std::vector<double>& b) {
+template <class A, class B>
+double dot_over_taxa(const ComponentProblem& problem, const A& a, const B& b) {
+  const std::size_t V = a.size(), U = std::min(problem.n_unit, V);
   double sum = 0.0;
-  for (std::size_t v = 0; v < a.size(); ++v) sum += problem.multiplicity(v) * a[v] * b[v];
+  for (std::size_t v = 0; v < U; ++v) sum += a[v] * b[v];
+  for (std::size_t v = U; v < V; ++v) sum += problem.shared * a[v] * b[v];
   return sum;
 }
 
@@ -516,6 +527,25 @@ double largest_of(const std::vector<double>& direction) {
   double largest = 0.0;
   for (double x : direction) largest = std::max(largest, std::fabs(x));
   return largest;
+}
+
+// dot_over_taxa(problem, gradient, direction) and largest_of(direction) in one
+// pass (the same sums in the same order: the same numbers).
+template <class Direction>
+void slope_and_largest(const ComponentProblem& problem, const OverwriteVector<double>& gradient,
+                       const Direction& direction, double& slope, double& largest) {
+  const std::size_t V = direction.size(), U = std::min(problem.n_unit, V);
+  double sum = 0.0, top = 0.0;
+  for (std::size_t v = 0; v < U; ++v) {
+    sum += gradient[v] * direction[v];
+    top = std::max(top, std::fabs(direction[v]));
+  }
+  for (std::size_t v = U; v < V; ++v) {
+    sum += problem.shared * gradient[v] * direction[v];
+    top = std::max(top, std::fabs(direction[v]));
+  }
+  slope = sum;
+  largest = top;
 }
 
 // The search direction from derivatives d: the damped Newton direction, or
@@ -526,8 +556,7 @@ bool descent_direction(const ComponentProblem& problem, const ComponentDerivativ
                        double gradient_norm, std::vector<double>& direction, double& slope,
                        double& largest) {
   const bool pure_newton = damped_newton_direction(problem, d, direction);
-  slope = dot_over_taxa(problem, d.gradient, direction);
-  largest = largest_of(direction);
+  slope_and_largest(problem, d.gradient, direction, slope, largest);
   if (!(slope < 0.0) || !std::isfinite(largest)) {
     for (std::size_t v = 0; v < direction.size(); ++v) direction[v] = -d.gradient[v];
     slope = -gradient_norm * gradient_norm;
@@ -551,8 +580,8 @@ void step_in_alpha(const ComponentProblem& problem, const ComponentDerivatives& 
   {
     const double floor = std::expm1(-options.max_step);
     for (std::size_t v = 0; v < V; ++v) scratch[v] = std::log1p(std::max(direction[v], floor));
-    const double alpha_slope = dot_over_taxa(problem, d.gradient, scratch);
-    const double alpha_largest = largest_of(scratch);
+    double alpha_slope = 0.0, alpha_largest = 0.0;
+    slope_and_largest(problem, d.gradient, scratch, alpha_slope, alpha_largest);
     if (alpha_slope < 0.0 && std::isfinite(alpha_largest)) {
       direction.swap(scratch);
       slope = alpha_slope;

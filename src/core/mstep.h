@@ -7,16 +7,18 @@
 #include <vector>
 
 #include "counts.h"
+#include "memory.h"
 #include "parallel.h"
 
 namespace fastdmm {
 
 // The z-weighted histograms a component's objective needs (DESIGN.md section 2):
 // pair[p] = sum of z_ik over the samples whose count of p's taxon equals p's value,
-// depth[d] = sum of z_ik over the samples of depth J_d, total = W_k.
+// depth[d] = sum of z_ik over the samples of depth J_d, total = W_k. Made
+// afresh for every trial and ranking and written in full: OverwriteVectors.
 struct ComponentHistograms {
-  std::vector<double> pair;
-  std::vector<double> depth;
+  OverwriteVector<double> pair;
+  OverwriteVector<double> depth;
   double total = 0.0;
 };
 
@@ -36,8 +38,8 @@ struct PosteriorRow {
 struct HistogramWorkspace {
   std::vector<PosteriorRow> single;
   std::vector<std::size_t> start;
-  std::vector<double> dense;
-  std::vector<double> sums;  // [p * K + k]
+  OverwriteVector<double> dense;
+  OverwriteVector<double> sums;  // [p * K + k]
 };
 
 // Histograms of every component from posterior[i * K + k], O(nnz K): one pass over
@@ -76,9 +78,10 @@ double component_objective(const Counts& counts, const ComponentHistograms& weig
 // Gradient and Hessian of f_k: gradient_j = alpha_j G_j - eta and
 // H = diag(diagonal) + rank_one * alpha alpha^T (DESIGN.md section 1).
 struct ComponentDerivatives {
-  std::vector<double> alpha;
-  std::vector<double> gradient;
-  std::vector<double> diagonal;
+  // Resized and written in full at every evaluation: OverwriteVectors.
+  OverwriteVector<double> alpha;
+  OverwriteVector<double> gradient;
+  OverwriteVector<double> diagonal;
   double rank_one = 0.0;
 };
 
