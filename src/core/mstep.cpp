@@ -147,8 +147,12 @@ void fill_histograms(const Counts& counts, const double* posterior, std::size_t 
           }
         }
       }
-      for (std::size_t m = 0; m < n_pairs; ++m) {
-        for (std::size_t k = 0; k < K; ++k) weights[k].pair[p0 + m] = sums[m * K + k];
+      // Each component's histogram, one after another (a contiguous write each).
+      const std::size_t k_count = W ? W : K;
+      for (std::size_t k = 0; k < k_count; ++k) {
+        double* out = weights[k].pair.data() + p0;
+        const double* in = sums + k;
+        for (std::size_t m = 0; m < n_pairs; ++m) out[m] = in[m * k_count];
       }
     }
   });
@@ -303,10 +307,10 @@ struct SupportProblem {
   // smallest lambda among the taxa it stands for (those that were uncounted
   // before too sit at one value, and a taxon just left uncounted comes down to
   // it). The uncounted taxa are the runs between counted ones.
-  std::vector<double> variables(const double* log_alpha, std::size_t S) const {
-    if (whole()) return std::vector<double>(log_alpha, log_alpha + S);
+  OverwriteVector<double> variables(const double* log_alpha, std::size_t S) const {
+    if (whole()) return OverwriteVector<double>(log_alpha, log_alpha + S);
     const std::size_t U = taxon.size();
-    std::vector<double> x(problem.size());
+    OverwriteVector<double> x(problem.size());
     double shared = std::numeric_limits<double>::infinity();
     std::size_t j = 0;
     for (std::size_t v = 0; v < U; ++v) {
@@ -319,7 +323,7 @@ struct SupportProblem {
   }
 
   // Every uncounted taxon gets the shared variable, every counted one its own.
-  void write_back(const std::vector<double>& x, double* log_alpha, std::size_t S) const {
+  void write_back(const OverwriteVector<double>& x, double* log_alpha, std::size_t S) const {
     if (whole()) {
       std::copy(x.begin(), x.end(), log_alpha);
       return;
@@ -473,7 +477,7 @@ namespace {
 // the step is the undamped Newton step. A shared variable's direction is that of
 // each taxon it stands for, so it enters the rank-one sums once per taxon.
 bool damped_newton_direction(const ComponentProblem& problem, const ComponentDerivatives& d,
-                             std::vector<double>& direction) {
+                             OverwriteVector<double>& direction) {
   const std::size_t V = d.alpha.size();
   const double c = d.rank_one;
   double scale = 0.0, largest_alpha2 = 0.0;
@@ -523,7 +527,7 @@ double dot_over_taxa(const ComponentProblem& problem, const A& a, const B& b) {
   return sum;
 }
 
-double largest_of(const std::vector<double>& direction) {
+double largest_of(const OverwriteVector<double>& direction) {
   double largest = 0.0;
   for (double x : direction) largest = std::max(largest, std::fabs(x));
   return largest;
@@ -553,7 +557,7 @@ void slope_and_largest(const ComponentProblem& problem, const OverwriteVector<do
 // `slope` (g . direction) and `largest` (max |direction_j|); returns whether it is
 // the undamped Newton step.
 bool descent_direction(const ComponentProblem& problem, const ComponentDerivatives& d,
-                       double gradient_norm, std::vector<double>& direction, double& slope,
+                       double gradient_norm, OverwriteVector<double>& direction, double& slope,
                        double& largest) {
   const bool pure_newton = damped_newton_direction(problem, d, direction);
   slope_and_largest(problem, d.gradient, direction, slope, largest);
@@ -574,8 +578,8 @@ bool descent_direction(const ComponentProblem& problem, const ComponentDerivativ
 // stays quadratic. Kept only when it is a descent direction. Then no lambda_j
 // moves by more than options.max_step. `scratch` is a buffer of as many values.
 void step_in_alpha(const ComponentProblem& problem, const ComponentDerivatives& d,
-                   const OptimiserOptions& options, std::vector<double>& direction,
-                   std::vector<double>& scratch, double& slope, double& largest) {
+                   const OptimiserOptions& options, OverwriteVector<double>& direction,
+                   OverwriteVector<double>& scratch, double& slope, double& largest) {
   const std::size_t V = d.alpha.size();
   {
     const double floor = std::expm1(-options.max_step);
@@ -599,9 +603,9 @@ void step_in_alpha(const ComponentProblem& problem, const ComponentDerivatives& 
 // halving the step up to 40 times until f falls by 1e-4 step |slope| (less the
 // rounding `noise`). On success the point is in `trial`, with its f, magnitude and
 // derivatives (one walk gives all three); false when no decrease is measurable.
-bool armijo_search(const ComponentProblem& problem, const std::vector<double>& x,
-                   const std::vector<double>& direction, double slope, double f, double noise,
-                   const Executor& executor, std::vector<double>& trial, double& f_trial,
+bool armijo_search(const ComponentProblem& problem, const OverwriteVector<double>& x,
+                   const OverwriteVector<double>& direction, double slope, double f, double noise,
+                   const Executor& executor, OverwriteVector<double>& trial, double& f_trial,
                    double& trial_magnitude, ComponentDerivatives& trial_d) {
   const std::size_t V = direction.size();
   double step = 1.0;
@@ -626,11 +630,11 @@ OptimiserReport optimise_component(const Counts& counts, const ComponentHistogra
   // pairs the component's samples count rather than in the table's.
   const SupportProblem support(counts, weights);
   const ComponentProblem& problem = support.problem;
-  std::vector<double> x = support.variables(log_alpha, S);
+  OverwriteVector<double> x = support.variables(log_alpha, S);
   const std::size_t V = x.size();
   OptimiserReport report;
   ComponentDerivatives d, trial_d;
-  std::vector<double> direction(V), trial(V), previous(V);
+  OverwriteVector<double> direction(V), trial(V), previous(V);
   // f is needed only by the line search: the derivatives decide convergence,
   // and steps in Newton's region are checked by their gradient. Every trial
   // point of a line search gets f and the derivatives in one walk, and so does

@@ -590,12 +590,14 @@ double try_reassignment(const Counts& counts, const EmState& state,
     pair_posterior[i * 2 + 1] = posterior[i * K + b];
     for (std::size_t k = 0; k < K; ++k) weights[k] += posterior[i * K + k];
   }
-  std::vector<double> pair_alpha(2 * S);
+  // Filled from ranges (no zeroing first).
+  std::vector<double> pair_alpha;
+  pair_alpha.reserve(2 * S);
   if (start_alpha != nullptr) {
-    std::copy(start_alpha, start_alpha + 2 * S, pair_alpha.begin());
+    pair_alpha.assign(start_alpha, start_alpha + 2 * S);
   } else {
-    std::copy(&state.log_alpha[a * S], &state.log_alpha[a * S] + S, &pair_alpha[0]);
-    std::copy(&state.log_alpha[b * S], &state.log_alpha[b * S] + S, &pair_alpha[S]);
+    pair_alpha.insert(pair_alpha.end(), &state.log_alpha[a * S], &state.log_alpha[a * S] + S);
+    pair_alpha.insert(pair_alpha.end(), &state.log_alpha[b * S], &state.log_alpha[b * S] + S);
   }
   const std::vector<ComponentHistograms> histograms =
       component_histograms(counts, pair_posterior, 2, executor);
@@ -606,9 +608,14 @@ double try_reassignment(const Counts& counts, const EmState& state,
   ColumnCache* cache = column_cache(state, counts);
   log_evidence(counts, pair_alpha, 2, executor, pair_evidence, cache);
   trial.n_components = K;
-  trial.log_alpha = state.log_alpha;
-  std::copy(&pair_alpha[0], &pair_alpha[S], &trial.log_alpha[a * S]);
-  std::copy(&pair_alpha[S], &pair_alpha[2 * S], &trial.log_alpha[b * S]);
+  // The state's lambda with a's and b's refitted, each column copied once.
+  trial.log_alpha.clear();
+  trial.log_alpha.reserve(K * S);
+  for (std::size_t k = 0; k < K; ++k) {
+    const double* column =
+        k == a ? &pair_alpha[0] : k == b ? &pair_alpha[S] : &state.log_alpha[k * S];
+    trial.log_alpha.insert(trial.log_alpha.end(), column, column + S);
+  }
   trial.weights = std::move(weights);
   trial.posterior = std::move(posterior);
   if (optimiser.settled_change >= 0.0) {
