@@ -490,7 +490,8 @@ bool damped_newton_direction(const ComponentProblem& problem, const ComponentDer
   for (int attempt = 0; attempt < 40; ++attempt) {
     bool positive = true;
     double s = 0.0, sg = 0.0;
-    // The taxa's own variables (multiplicity 1), then the shared one.
+    // A counted taxon's terms have no factor (multiplicity 1: 1 * x is x
+    // exactly); the shared variable's are scaled by the taxa it stands for.
     const std::size_t U = std::min(problem.n_unit, V);
     for (std::size_t v = 0; v < V && positive; ++v) {
       const double dv = d.diagonal[v] + mu;
@@ -518,8 +519,8 @@ bool damped_newton_direction(const ComponentProblem& problem, const ComponentDer
 
 // a . b over all taxa: a shared variable counts as the taxa it stands for (the
 // slope g . direction, and the gradient's squared norm).
-template <class A, class B>
-double dot_over_taxa(const ComponentProblem& problem, const A& a, const B& b) {
+double dot_over_taxa(const ComponentProblem& problem, const OverwriteVector<double>& a,
+                     const OverwriteVector<double>& b) {
   const std::size_t V = a.size(), U = std::min(problem.n_unit, V);
   double sum = 0.0;
   for (std::size_t v = 0; v < U; ++v) sum += a[v] * b[v];
@@ -535,9 +536,8 @@ double largest_of(const OverwriteVector<double>& direction) {
 
 // dot_over_taxa(problem, gradient, direction) and largest_of(direction) in one
 // pass (the same sums in the same order: the same numbers).
-template <class Direction>
 void slope_and_largest(const ComponentProblem& problem, const OverwriteVector<double>& gradient,
-                       const Direction& direction, double& slope, double& largest) {
+                       const OverwriteVector<double>& direction, double& slope, double& largest) {
   const std::size_t V = direction.size(), U = std::min(problem.n_unit, V);
   double sum = 0.0, top = 0.0;
   for (std::size_t v = 0; v < U; ++v) {
