@@ -213,8 +213,7 @@ namespace {
 // nu alpha - eta lambda plus its share of A, the same function for all of them,
 // so every stationary point has them equal and one variable of that multiplicity
 // takes their place exactly (DESIGN.md section 2, "The M-step on a component's
-// support"). Sums over the taxa then count it `shared` times (and the taxa's
-// own variables once each, without a factor: 1 * x is x exactly).
+// support"). Sums over the taxa then count it `shared` times (scaled()).
 struct ComponentProblem {
   std::size_t n_unit = 0;
   double shared = 0.0;
@@ -226,6 +225,10 @@ struct ComponentProblem {
   std::size_t n_depths = 0;
 
   std::size_t size() const { return n_unit + (shared > 0.0 ? 1 : 0); }
+  // Variable v's term x of a sum over taxa, times the taxa it stands for: x
+  // itself for a taxon's own variable (what multiplying by 1 gives, bit for
+  // bit, without the multiplication), shared * x for the shared one.
+  double scaled(std::size_t v, double x) const { return v < n_unit ? x : shared * x; }
 };
 
 // Every taxon a variable of its own, its pairs those of the table (zero weights
@@ -351,18 +354,10 @@ void evaluate_component(const ComponentProblem& problem, const double* log_alpha
   executor.parallel_for(n_blocks, [&](std::size_t begin, std::size_t end) {
     for (std::size_t b = begin; b < end; ++b) {
       double total = 0.0, sum_lambda = 0.0;
-      const std::size_t last = std::min(V, (b + 1) * kTaxonBlock);
-      const std::size_t own = std::min(last, std::max(problem.n_unit, b * kTaxonBlock));
-      // The taxa's own variables, then the shared one when it is in this block.
-      for (std::size_t v = b * kTaxonBlock; v < own; ++v) {
+      for (std::size_t v = b * kTaxonBlock; v < std::min(V, (b + 1) * kTaxonBlock); ++v) {
         alpha[v] = std::exp(log_alpha[v]);
-        total += alpha[v];
-        sum_lambda += log_alpha[v];
-      }
-      for (std::size_t v = own; v < last; ++v) {
-        alpha[v] = std::exp(log_alpha[v]);
-        total += problem.shared * alpha[v];
-        sum_lambda += problem.shared * log_alpha[v];
+        total += problem.scaled(v, alpha[v]);
+        sum_lambda += problem.scaled(v, log_alpha[v]);
       }
       block_alpha[b] = total;
       block_lambda[b] = sum_lambda;
@@ -490,16 +485,13 @@ bool damped_newton_direction(const ComponentProblem& problem, const ComponentDer
   for (int attempt = 0; attempt < 40; ++attempt) {
     bool positive = true;
     double s = 0.0, sg = 0.0;
-    // A counted taxon's terms have no factor (multiplicity 1: 1 * x is x
-    // exactly); the shared variable's are scaled by the taxa it stands for.
-    const std::size_t U = std::min(problem.n_unit, V);
     for (std::size_t v = 0; v < V && positive; ++v) {
       const double dv = d.diagonal[v] + mu;
       if (!(dv > 0.0)) {
         positive = false;
         break;
       }
-      const double m_alpha = v < U ? d.alpha[v] : problem.shared * d.alpha[v];
+      const double m_alpha = problem.scaled(v, d.alpha[v]);
       s += m_alpha * d.alpha[v] / dv;
       sg += m_alpha * d.gradient[v] / dv;
     }
@@ -521,10 +513,8 @@ bool damped_newton_direction(const ComponentProblem& problem, const ComponentDer
 // slope g . direction, and the gradient's squared norm).
 double dot_over_taxa(const ComponentProblem& problem, const OverwriteVector<double>& a,
                      const OverwriteVector<double>& b) {
-  const std::size_t V = a.size(), U = std::min(problem.n_unit, V);
   double sum = 0.0;
-  for (std::size_t v = 0; v < U; ++v) sum += a[v] * b[v];
-  for (std::size_t v = U; v < V; ++v) sum += problem.shared * a[v] * b[v];
+  for (std::size_t v = 0; v < a.size(); ++v) sum += problem.scaled(v, a[v]) * b[v];
   return sum;
 }
 
@@ -532,24 +522,6 @@ double largest_of(const OverwriteVector<double>& direction) {
   double largest = 0.0;
   for (double x : direction) largest = std::max(largest, std::fabs(x));
   return largest;
-}
-
-// dot_over_taxa(problem, gradient, direction) and largest_of(direction) in one
-// pass (the same sums in the same order: the same numbers).
-void slope_and_largest(const ComponentProblem& problem, const OverwriteVector<double>& gradient,
-                       const OverwriteVector<double>& direction, double& slope, double& largest) {
-  const std::size_t V = direction.size(), U = std::min(problem.n_unit, V);
-  double sum = 0.0, top = 0.0;
-  for (std::size_t v = 0; v < U; ++v) {
-    sum += gradient[v] * direction[v];
-    top = std::max(top, std::fabs(direction[v]));
-  }
-  for (std::size_t v = U; v < V; ++v) {
-    sum += problem.shared * gradient[v] * direction[v];
-    top = std::max(top, std::fabs(direction[v]));
-  }
-  slope = sum;
-  largest = top;
 }
 
 // The search direction from derivatives d: the damped Newton direction, or
@@ -560,7 +532,8 @@ bool descent_direction(const ComponentProblem& problem, const ComponentDerivativ
                        double gradient_norm, OverwriteVector<double>& direction, double& slope,
                        double& largest) {
   const bool pure_newton = damped_newton_direction(problem, d, direction);
-  slope_and_largest(problem, d.gradient, direction, slope, largest);
+  slope = dot_over_taxa(problem, d.gradient, direction);
+  largest = largest_of(direction);
   if (!(slope < 0.0) || !std::isfinite(largest)) {
     for (std::size_t v = 0; v < direction.size(); ++v) direction[v] = -d.gradient[v];
     slope = -gradient_norm * gradient_norm;
@@ -584,8 +557,8 @@ void step_in_alpha(const ComponentProblem& problem, const ComponentDerivatives& 
   {
     const double floor = std::expm1(-options.max_step);
     for (std::size_t v = 0; v < V; ++v) scratch[v] = std::log1p(std::max(direction[v], floor));
-    double alpha_slope = 0.0, alpha_largest = 0.0;
-    slope_and_largest(problem, d.gradient, scratch, alpha_slope, alpha_largest);
+    const double alpha_slope = dot_over_taxa(problem, d.gradient, scratch);
+    const double alpha_largest = largest_of(scratch);
     if (alpha_slope < 0.0 && std::isfinite(alpha_largest)) {
       direction.swap(scratch);
       slope = alpha_slope;
