@@ -3,9 +3,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
+#include "hash.h"
 #include "memory.h"
 #include "model.h"
 #include "special.h"
@@ -217,6 +219,9 @@ namespace {
 struct ComponentProblem {
   std::size_t n_unit = 0;
   double shared = 0.0;
+  // Taxa per variable v < n_unit when some variable stands for several
+  // (exchangeable taxa, SupportProblem); nullptr when each is one taxon.
+  const double* multiplicity = nullptr;
   const std::size_t* pair_ptr = nullptr;
   const double* pair_value = nullptr;
   const double* pair_weight = nullptr;
@@ -228,7 +233,9 @@ struct ComponentProblem {
   // Variable v's term x of a sum over taxa, times the taxa it stands for: x
   // itself for a taxon's own variable (what multiplying by 1 gives, bit for
   // bit, without the multiplication), shared * x for the shared one.
-  double scaled(std::size_t v, double x) const { return v < n_unit ? x : shared * x; }
+  double scaled(std::size_t v, double x) const {
+    return v < n_unit ? (multiplicity != nullptr ? multiplicity[v] * x : x) : shared * x;
+  }
 };
 
 // Every taxon a variable of its own, its pairs those of the table (zero weights
@@ -247,10 +254,21 @@ ComponentProblem whole_problem(const Counts& counts, const ComponentHistograms& 
 
 // The component's support: the taxa some of its samples count, each with its
 // pairs of non-zero weight only, and one shared variable for the other taxa.
+// Counted taxa whose (value, weight) pairs are the same are exchangeable: their
+// terms of f_k are the same function of their own lambda, so the stationary
+// points the optimiser reaches from equal values keep them equal, and one
+// variable of that multiplicity stands for them all, as the shared one does for
+// the uncounted taxa. With 0/1 posteriors most counted taxa of a wide table
+// are counted by one member, a few times, and fall into few such classes
+// (soilrep at k = 4: 30,577 counted taxa in 1,640 classes over the components).
 // When every taxon is counted and most pairs carry weight (shallow tables, soft
 // posteriors), copying would save little: the problem is then the whole one.
 struct SupportProblem {
   std::vector<std::uint32_t> taxon;  // the counted taxa, increasing; empty: all
+  // Each counted taxon's variable when some variable stands for several taxa
+  // (else empty, and counted taxon u is variable u); the multiplicities.
+  std::vector<std::uint32_t> variable_of;
+  std::vector<double> multiplicity;
   std::vector<std::size_t> pair_ptr;
   std::vector<double> pair_value, pair_weight;
   ComponentProblem problem;  // points into the vectors above: not copyable
@@ -297,8 +315,10 @@ struct SupportProblem {
       taxon.clear();
       return;
     }
-    problem.n_unit = counted;
+    const std::size_t n_variables = merge_exchangeable();
+    problem.n_unit = n_variables;
     problem.shared = static_cast<double>(S - counted);
+    problem.multiplicity = multiplicity.empty() ? nullptr : multiplicity.data();
     problem.pair_ptr = pair_ptr.data();
     problem.pair_value = pair_value.data();
     problem.pair_weight = pair_weight.data();
@@ -306,34 +326,135 @@ struct SupportProblem {
 
   bool whole() const { return problem.shared == 0.0 && taxon.empty(); }
 
-  // The variables from a component's lambda: the shared one starts at the
-  // smallest lambda among the taxa it stands for (those that were uncounted
-  // before too sit at one value, and a taxon just left uncounted comes down to
-  // it). The uncounted taxa are the runs between counted ones.
+  // The variables from a component's lambda: a class of exchangeable taxa
+  // starts at their mean lambda (their common one when they agree, as they do
+  // when the last M-step saw the same pairs), the shared one at the smallest
+  // lambda among the taxa it stands for (those that were uncounted before too
+  // sit at one value, and a taxon just left uncounted comes down to it). The
+  // uncounted taxa are the runs between counted ones.
   OverwriteVector<double> variables(const double* log_alpha, std::size_t S) const {
     if (whole()) return OverwriteVector<double>(log_alpha, log_alpha + S);
-    const std::size_t U = taxon.size();
+    const std::size_t U = taxon.size(), V = problem.n_unit;
     OverwriteVector<double> x(problem.size());
+    // A class's first lambda, and the sum of all of them once one differs.
+    std::vector<double> sum;
+    std::vector<unsigned char> seen, differ;
+    if (!variable_of.empty()) {
+      sum.assign(V, 0.0);
+      seen.assign(V, 0);
+      differ.assign(V, 0);
+    }
     double shared = std::numeric_limits<double>::infinity();
     std::size_t j = 0;
-    for (std::size_t v = 0; v < U; ++v) {
-      for (; j < taxon[v]; ++j) shared = std::min(shared, log_alpha[j]);
-      x[v] = log_alpha[j++];
+    for (std::size_t u = 0; u < U; ++u) {
+      for (; j < taxon[u]; ++j) shared = std::min(shared, log_alpha[j]);
+      const double lambda = log_alpha[j++];
+      if (variable_of.empty()) {
+        x[u] = lambda;
+        continue;
+      }
+      const std::size_t v = variable_of[u];
+      if (!seen[v]) {
+        x[v] = lambda;
+        seen[v] = 1;
+      } else if (lambda != x[v]) {
+        differ[v] = 1;
+      }
+      sum[v] += lambda;
     }
     for (; j < S; ++j) shared = std::min(shared, log_alpha[j]);
-    if (x.size() > U) x[U] = shared;
+    for (std::size_t v = 0; v < sum.size(); ++v) {
+      if (differ[v]) x[v] = sum[v] / multiplicity[v];
+    }
+    if (x.size() > V) x[V] = shared;
     return x;
   }
 
-  // Every uncounted taxon gets the shared variable, every counted one its own.
+  // Every uncounted taxon gets the shared variable, every counted one its own
+  // (its class's).
   void write_back(const OverwriteVector<double>& x, double* log_alpha, std::size_t S) const {
     if (whole()) {
       std::copy(x.begin(), x.end(), log_alpha);
       return;
     }
+    const std::size_t U = taxon.size(), V = problem.n_unit;
+    if (x.size() > V) std::fill(log_alpha, log_alpha + S, x[V]);
+    if (variable_of.empty()) {
+      for (std::size_t u = 0; u < U; ++u) log_alpha[taxon[u]] = x[u];
+    } else {
+      for (std::size_t u = 0; u < U; ++u) log_alpha[taxon[u]] = x[variable_of[u]];
+    }
+  }
+
+ private:
+  // Groups the counted taxa by their (value, weight) pairs, compared exactly,
+  // in order of each class's first taxon, and keeps one copy of each class's
+  // pairs. Returns the number of variables for counted taxa; leaves
+  // variable_of and multiplicity empty when every class has one taxon.
+  std::size_t merge_exchangeable() {
     const std::size_t U = taxon.size();
-    if (x.size() > U) std::fill(log_alpha, log_alpha + S, x[U]);
-    for (std::size_t v = 0; v < U; ++v) log_alpha[taxon[v]] = x[v];
+    if (U < 2) return U;
+    std::size_t slots = 1;
+    while (slots < 2 * U) slots *= 2;
+    std::vector<std::uint32_t> table(slots, 0);  // class + 1; 0: empty
+    std::vector<std::uint32_t> representative;  // each class's first taxon u
+    std::vector<std::uint32_t> of(U);
+    const auto same_pairs = [&](std::size_t a, std::size_t b) {
+      const std::size_t na = pair_ptr[a + 1] - pair_ptr[a];
+      if (na != pair_ptr[b + 1] - pair_ptr[b]) return false;
+      for (std::size_t m = 0; m < na; ++m) {
+        if (pair_value[pair_ptr[a] + m] != pair_value[pair_ptr[b] + m] ||
+            pair_weight[pair_ptr[a] + m] != pair_weight[pair_ptr[b] + m]) {
+          return false;
+        }
+      }
+      return true;
+    };
+    for (std::size_t u = 0; u < U; ++u) {
+      std::uint64_t h = pair_ptr[u + 1] - pair_ptr[u];
+      for (std::size_t p = pair_ptr[u]; p < pair_ptr[u + 1]; ++p) {
+        std::uint64_t value_bits, weight_bits;
+        std::memcpy(&value_bits, &pair_value[p], sizeof value_bits);
+        std::memcpy(&weight_bits, &pair_weight[p], sizeof weight_bits);
+        h = splitmix64_finalise(h ^ value_bits);
+        h = splitmix64_finalise(h ^ weight_bits);
+      }
+      std::size_t slot = h & (slots - 1);
+      for (;; slot = (slot + 1) & (slots - 1)) {
+        if (table[slot] == 0) {
+          representative.push_back(static_cast<std::uint32_t>(u));
+          table[slot] = static_cast<std::uint32_t>(representative.size());
+          of[u] = table[slot] - 1;
+          break;
+        }
+        if (same_pairs(representative[table[slot] - 1], u)) {
+          of[u] = table[slot] - 1;
+          break;
+        }
+      }
+    }
+    const std::size_t V = representative.size();
+    if (V == U) return U;
+    // Each class's pairs moved down to its place (representatives increase,
+    // so every copy goes to or below where it is read).
+    std::size_t out = 0;
+    std::vector<std::size_t> ptr(V + 1);
+    for (std::size_t v = 0; v < V; ++v) {
+      const std::size_t u = representative[v];
+      ptr[v] = out;
+      for (std::size_t p = pair_ptr[u]; p < pair_ptr[u + 1]; ++p, ++out) {
+        pair_value[out] = pair_value[p];
+        pair_weight[out] = pair_weight[p];
+      }
+    }
+    ptr[V] = out;
+    pair_value.resize(out);
+    pair_weight.resize(out);
+    pair_ptr.swap(ptr);
+    multiplicity.assign(V, 0.0);
+    for (std::size_t u = 0; u < U; ++u) multiplicity[of[u]] += 1.0;
+    variable_of.swap(of);
+    return V;
   }
 };
 
@@ -389,7 +510,7 @@ void evaluate_component(const ComponentProblem& problem, const double* log_alpha
                 alpha[v], &problem.pair_value[first], &problem.pair_weight[first], n);
           }
         }
-        taxa_term += taxon.lgamma;
+        taxa_term += problem.scaled(v, taxon.lgamma);
         if (kDerivatives) {
           const double g = depth.digamma + kPriorRate - taxon.digamma;
           derivatives->gradient[v] = alpha[v] * g - kPriorShape;

@@ -348,6 +348,42 @@ test_that("the M-step on a component's support is the whole problem's minimum", 
   expect_relative(alpha[5:9], rep(expected, 5), 1e-6)
 })
 
+test_that("exchangeable taxa of a component's support share a variable and the minimum", {
+  # Within the component (samples 1-3, z = 1) taxa 3, 4 and 5 are each counted
+  # once, with a 1, by sample 1, and taxa 6 and 7 with a 2 by sample 2: two
+  # classes of taxa whose (value, weight) pairs are the same. Taxa 9 and 10
+  # are counted by samples outside the component only. The classes start from
+  # lambdas that differ within them (their mean is where a class starts), and
+  # must end where a dense BFGS over every taxon ends, each class at one value.
+  x <- matrix(c(20, 4, 1, 1, 1, 0, 0, 6, 0, 0,
+                15, 9, 0, 0, 0, 2, 2, 3, 0, 0,
+                30, 2, 0, 0, 0, 0, 0, 9, 0, 0,
+                4, 25, 0, 3, 0, 0, 1, 2, 8, 0,
+                2, 30, 1, 0, 0, 4, 0, 0, 0, 5), 5, 10, byrow = TRUE)
+  data <- fastdmm:::as_counts(x)
+  z <- c(1, 1, 1, 0, 0)
+  start <- c(1, 0.5, -2, -1, 0.3, 0.2, -0.6, 0, 1.5, -1)
+  ours <- fastdmm:::.optimise_component(data, z, start, FALSE, 0)
+  expect_true(ours$converged)
+  expect_lt(sqrt(sum(dense_gradient(x, z, ours$log_alpha)^2)), 1e-6)
+  theirs <- stats::optim(start, function(l) dense_objective(x, z, l),
+                         function(l) dense_gradient(x, z, l), method = "BFGS",
+                         control = list(reltol = 1e-15, maxit = 10000))
+  expect_identical(theirs$convergence, 0L)
+  expect_lte(dense_objective(x, z, ours$log_alpha), theirs$value + 1e-10 * abs(theirs$value))
+  expect_lt(max(abs(ours$log_alpha - theirs$par)), 1e-4)
+  expect_identical(ours$log_alpha[4:5], rep(ours$log_alpha[3], 2))
+  expect_identical(ours$log_alpha[7], ours$log_alpha[6])
+  expect_identical(ours$log_alpha[10], ours$log_alpha[9])
+  # The classes are exactly exchangeable, not merely close: a start that
+  # already has each class at one value ends where the shared-variable
+  # optimum is, to the optimiser's tolerance.
+  level <- replace(start, 3:5, mean(start[3:5]))
+  level <- replace(level, 6:7, mean(start[6:7]))
+  again <- fastdmm:::.optimise_component(data, z, level, FALSE, 0)
+  expect_lt(max(abs(again$log_alpha - ours$log_alpha)), 1e-6)
+})
+
 test_that("the optimiser copes with far starts and an all-zero taxon", {
   x <- core_table()
   data <- fastdmm:::as_counts(x)
