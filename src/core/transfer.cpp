@@ -61,6 +61,7 @@ struct ComponentModel {
   // per taxon; the others' c and sums of g^2 / alpha, g and alpha.
   std::vector<std::uint32_t> present;
   std::vector<char> is_present;
+  std::vector<char> filled;  // whose pairs fill_pairs() has made
   struct AbsentSums {
     std::size_t count = 0;
     double c = 0.0, gg = 0.0, g = 0.0, alpha = 0.0;
@@ -77,9 +78,25 @@ struct ComponentModel {
   // then. On wide tables most pairs belong to absent taxa.
   bool pairs_complete = false;
 
-  // pair_t and pair_u of taxon j's pairs.
+  // pair_t and pair_u of taxon j's pairs. They depend on alpha_j and j's list
+  // of values alone, so a taxon whose value class (Counts::value_class) has
+  // its first taxon filled at the same alpha copies them: the taxa a
+  // component does not count share one alpha, and exchangeable counted taxa
+  // share theirs (the M-step's classes), so most of a wide table's are copies.
   void fill_pairs(const Counts& counts, std::size_t j) {
     const double alpha = d.alpha[j];
+    filled[j] = 1;
+    if (counts.value_class.size() == d.alpha.size()) {
+      const std::size_t c = counts.value_class[j];
+      if (c != j && filled[c] && d.alpha[c] == alpha) {
+        const std::size_t from = counts.pair_ptr[c];
+        for (std::size_t p = counts.pair_ptr[j]; p < counts.pair_ptr[j + 1]; ++p) {
+          pair_t[p] = pair_t[from + (p - counts.pair_ptr[j])];
+          pair_u[p] = pair_u[from + (p - counts.pair_ptr[j])];
+        }
+        return;
+      }
+    }
     const GammaValues base = gamma_values<false, true>(alpha);
     for (std::size_t p = counts.pair_ptr[j]; p < counts.pair_ptr[j + 1]; ++p) {
       const GammaValues above = gamma_values<false, true>(alpha + counts.pair_value[p]);
@@ -112,6 +129,7 @@ struct ComponentModel {
     pair_u.resize(counts.n_pairs());
     present.clear();
     is_present.assign(S, 0);
+    filled.assign(S, 0);
     taxon_weight.assign(S, 0.0);
     spread = 0.0;
     absent = AbsentSums();
@@ -419,7 +437,7 @@ double refit_gain(const Counts& counts, const SampleRows& rows, std::size_t i,
   // weight zero), and all of them share the component's one alpha for
   // uncounted taxa: the decreases are remembered by (alpha, count), the same
   // numbers bit for bit.
-  JoinDecreases joined;
+  JoinDecreases joined, left;
   double total = 0.0, touched_spread = 0.0;
   for (std::size_t e = rows.ptr[i]; e < rows.ptr[i + 1]; ++e) {
     const std::size_t j = rows.taxon[e];
@@ -435,6 +453,15 @@ double refit_gain(const Counts& counts, const SampleRows& rows, std::size_t i,
       total += 0.5 * g * g / curvature;
     } else if (delta > 0.0 && !model.is_present[j]) {
       double& decrease = joined.at(alpha, counts.pair_value[p]);
+      if (std::isnan(decrease)) {
+        decrease = taxon_decrease(counts, j, alpha, linear, pair_weights, p, delta, weights);
+      }
+      total += decrease;
+    } else if (delta < 0.0 && others == 0.0) {
+      // A taxon only the leaving sample counts keeps no weight: its decrease
+      // is a function of its alpha alone, and the taxa the sample alone
+      // counts with one value share an alpha (the M-step's classes).
+      double& decrease = left.at(alpha, counts.pair_value[p]);
       if (std::isnan(decrease)) {
         decrease = taxon_decrease(counts, j, alpha, linear, pair_weights, p, delta, weights);
       }
