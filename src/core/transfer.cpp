@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <iterator>
 #include <limits>
@@ -62,6 +63,15 @@ struct ComponentModel {
   std::vector<std::uint32_t> present;
   std::vector<char> is_present;
   std::vector<char> filled;  // whose pairs fill_pairs() has made
+  // The present taxa by their (alpha, gradient, diagonal), compared exactly: a
+  // class of the M-step's exchangeable taxa has one of each, and a group's
+  // promise sums the taxa it does not count class by class (GroupTerms).
+  // Classes in order of their first taxon; class_of[j] for present taxa.
+  struct PresentClass {
+    double alpha, gradient, diagonal, multiplicity;
+  };
+  std::vector<PresentClass> classes;
+  std::vector<std::uint32_t> class_of;
   struct AbsentSums {
     std::size_t count = 0;
     double c = 0.0, gg = 0.0, g = 0.0, alpha = 0.0;
@@ -154,6 +164,39 @@ struct ComponentModel {
       absent.g += g;
       absent.alpha += alpha;
     }
+    classify_present();
+  }
+
+  void classify_present() {
+    classes.clear();
+    class_of.resize(d.alpha.size());
+    const std::size_t U = present.size();
+    std::size_t slots = 1;
+    while (slots < 2 * U) slots *= 2;
+    std::vector<std::uint32_t> table(slots, 0);  // class + 1; 0: empty
+    for (std::uint32_t j : present) {
+      const double key[3] = {d.alpha[j], d.gradient[j], d.diagonal[j]};
+      std::uint64_t h = 0;
+      for (double x : key) {
+        std::uint64_t bits;
+        std::memcpy(&bits, &x, sizeof bits);
+        h = splitmix64_finalise(h ^ bits);
+      }
+      for (std::size_t slot = h & (slots - 1);; slot = (slot + 1) & (slots - 1)) {
+        if (table[slot] == 0) {
+          classes.push_back({key[0], key[1], key[2], 1.0});
+          table[slot] = static_cast<std::uint32_t>(classes.size());
+          class_of[j] = table[slot] - 1;
+          break;
+        }
+        PresentClass& c = classes[table[slot] - 1];
+        if (c.alpha == key[0] && c.gradient == key[1] && c.diagonal == key[2]) {
+          c.multiplicity += 1.0;
+          class_of[j] = table[slot] - 1;
+          break;
+        }
+      }
+    }
   }
 };
 
@@ -169,6 +212,9 @@ struct GroupTerms {
   std::vector<std::uint32_t> touched;
   std::vector<std::uint32_t> count;  // the group's samples that count each taxon
   double a1 = 0.0, a2 = 0.0;
+  // decrement()'s scratch: per class of present taxa, how many the group
+  // counts (zero between calls).
+  mutable std::vector<std::uint32_t> hits;
 
   void reset(std::size_t S) {
     if (t.size() != S) {
@@ -263,7 +309,9 @@ struct GroupTerms {
     const double x = sign * a1;
     double gg = 0.0, ag = 0.0, aa = 0.0;
     bool positive = true;
-    const auto add = [&](double alpha, double g, double D) {
+    // `times` taxa's terms (1 x is x exactly: a class of one taxon adds what
+    // the taxon does).
+    const auto add = [&](double alpha, double g, double D, double times) {
       if (!(D > 0.0)) {
         positive = false;
         return;
@@ -271,23 +319,34 @@ struct GroupTerms {
       // One division per taxon, not three: this loop is the ranking's cost.
       const double inverse = 1.0 / D;
       const double alpha_over = alpha * inverse;
-      gg += g * g * inverse;
-      ag += alpha_over * g;
-      aa += alpha_over * alpha;
+      gg += times * (g * g * inverse);
+      ag += times * (alpha_over * g);
+      aa += times * (alpha_over * alpha);
     };
-    // The component's taxa the group does not count.
-    for (std::uint32_t j : m.present) {
-      if (t[j] != 0.0 || u[j] != 0.0) continue;
-      const double alpha = d.alpha[j];
-      add(alpha, d.gradient[j] + alpha * x, d.diagonal[j] + alpha * x);
-      if (!positive) return 0.0;
+    // The component's taxa the group does not count, class by class: each
+    // class's taxa less those the group counts.
+    if (hits.size() < m.classes.size()) hits.resize(m.classes.size(), 0);
+    for (std::uint32_t j : touched) {
+      if (m.is_present[j]) ++hits[m.class_of[j]];
     }
+    for (std::size_t c = 0; c < m.classes.size() && positive; ++c) {
+      const ComponentModel::PresentClass& taxa = m.classes[c];
+      const double untouched = taxa.multiplicity - hits[c];
+      if (untouched > 0.0) {
+        add(taxa.alpha, taxa.gradient + taxa.alpha * x, taxa.diagonal + taxa.alpha * x,
+            untouched);
+      }
+    }
+    for (std::uint32_t j : touched) {
+      if (m.is_present[j]) hits[m.class_of[j]] = 0;
+    }
+    if (!positive) return 0.0;
     // The taxa the group counts; the absent ones among them leave the closed forms.
     ComponentModel::AbsentSums rest = m.absent;
     for (std::uint32_t j : touched) {
       const double alpha = d.alpha[j];
       add(alpha, d.gradient[j] + sign * (alpha * a1 + t[j]),
-          d.diagonal[j] + sign * (alpha * a1 + u[j]));
+          d.diagonal[j] + sign * (alpha * a1 + u[j]), 1.0);
       if (!positive) return 0.0;
       if (m.is_present[j]) continue;
       const double g = d.gradient[j];
