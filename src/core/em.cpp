@@ -307,6 +307,59 @@ EmState state_from_posterior(const Counts& counts, std::size_t n_components,
   return state;
 }
 
+namespace {
+
+// The histograms of the components to be refitted (all when `refit` is empty),
+// and every component's W_k. A component kept from the last M-step needs its
+// weight alone: its histogram is left empty (finish_fit() makes any it needs).
+// The refitted ones' histograms are made from their posterior columns alone,
+// each pair's sum over the same samples in the same order as with all K: the
+// same numbers.
+void fill_refitted_histograms(const Counts& counts, const std::vector<double>& posterior,
+                              std::size_t K, const std::vector<bool>& refit,
+                              const Executor& executor, EmState& state) {
+  std::size_t R = 0;
+  for (bool r : refit) R += r ? 1 : 0;
+  if (refit.empty() || R == K) {
+    fill_component_histograms(counts, posterior, K, executor, state.histograms,
+                              &state.workspace->histograms);
+    return;
+  }
+  const std::size_t N = counts.n_samples;
+  std::vector<std::size_t> chosen;
+  for (std::size_t k = 0; k < K; ++k) {
+    if (refit[k]) chosen.push_back(k);
+  }
+  // The refitted components' buffers are reused.
+  state.histograms.resize(K);
+  std::vector<ComponentHistograms> made(R);
+  for (std::size_t r = 0; r < R; ++r) made[r] = std::move(state.histograms[chosen[r]]);
+  if (R > 0) {
+    std::vector<double> columns(N * R);
+    for (std::size_t i = 0; i < N; ++i) {
+      for (std::size_t r = 0; r < R; ++r) columns[i * R + r] = posterior[i * K + chosen[r]];
+    }
+    fill_component_histograms(counts, columns, R, executor, made, &state.workspace->histograms);
+  }
+  std::vector<double> total(K, 0.0);
+  for (std::size_t i = 0; i < N; ++i) {
+    for (std::size_t k = 0; k < K; ++k) {
+      if (posterior[i * K + k] != 0.0) total[k] += posterior[i * K + k];
+    }
+  }
+  for (std::size_t k = 0, r = 0; k < K; ++k) {
+    if (r < R && chosen[r] == k) {
+      state.histograms[k] = std::move(made[r++]);
+    } else {
+      state.histograms[k].pair.clear();
+      state.histograms[k].depth.clear();
+    }
+    state.histograms[k].total = total[k];
+  }
+}
+
+}  // namespace
+
 void em_step(const Counts& counts, EmState& state, const OptimiserOptions& options,
              const Executor& executor) {
   const std::size_t K = state.n_components;
@@ -318,8 +371,7 @@ void em_step(const Counts& counts, EmState& state, const OptimiserOptions& optio
                                 counts.n_taxa);
   }
   state.posterior.swap(state.next_posterior);
-  fill_component_histograms(counts, state.posterior, K, executor, state.histograms,
-                         &state.workspace->histograms);
+  fill_refitted_histograms(counts, state.posterior, K, refit, executor, state);
   std::vector<unsigned char> converged;
   // Each component's start is guessed near its optimum when its last M-step in
   // EM started there: as EM converges, the posteriors, and with them the

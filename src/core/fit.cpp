@@ -1,6 +1,7 @@
 // A fit: the search, then the best state's Hessians, criteria and bounds (DESIGN.md section 1).
 #include "fit.h"
 
+#include <algorithm>
 #include <cmath>
 #include <utility>
 
@@ -22,7 +23,12 @@ FittedSearch fit_dmm(const Counts& counts, const std::vector<StartSpec>& starts,
 FitResult finish_fit(const Counts& counts, EmState state, Hessian hessian,
                      const Executor& executor) {
   const std::size_t N = counts.n_samples, S = counts.n_taxa, K = state.n_components;
-  if (state.histograms.size() != K) {
+  // A component an EM step kept from its last M-step has no histogram.
+  const bool complete =
+      state.histograms.size() == K &&
+      std::all_of(state.histograms.begin(), state.histograms.end(),
+                  [&](const ComponentHistograms& h) { return h.pair.size() == counts.n_pairs(); });
+  if (!complete) {
     state.histograms = component_histograms(counts, state.posterior, K, executor);
   }
   FitResult result;
