@@ -6,6 +6,7 @@
 #include <cstring>
 #include <limits>
 
+#include "hash.h"
 #include "memory.h"
 #include "model.h"
 #include "special.h"
@@ -60,11 +61,22 @@ void evidence_tables(const Counts& counts, const std::vector<double>& log_alpha,
   // class is made in a first pass, and the others copy its values where their
   // lambda is its lambda, in a second. The values are lgamma_differences()'s,
   // bit for bit, on any executor.
+  // Other taxa of a class that share a lambda other than the first's (the
+  // M-step's exchangeable taxa) copy the first of them made in the same task
+  // (`made`: by class, component and lambda, open addressing).
   const bool classed = counts.value_class.size() == S;
   const auto make = [&](bool firsts) {
     executor.parallel_for(S, [&](std::size_t begin, std::size_t end) {
       std::vector<double> differences;
       std::vector<RepeatedExp> alpha_of(K);
+      std::vector<std::uint32_t> made;
+      std::size_t mask = 0, n_made = 0;
+      if (!firsts) {
+        std::size_t slots = 1;
+        while (slots < 2 * (end - begin)) slots *= 2;
+        made.assign(slots, 0);
+        mask = slots - 1;
+      }
       for (std::size_t j = begin; j < end; ++j) {
         const std::size_t c = classed ? counts.value_class[j] : j;
         if ((c == j) != firsts) continue;
@@ -75,10 +87,33 @@ void evidence_tables(const Counts& counts, const std::vector<double>& log_alpha,
         for (std::size_t k = 0; k < K; ++k) {
           if (!fresh[k]) continue;
           double* column = &tables.pair_table[first * K + k];
-          if (c != j && log_alpha[k * S + j] == log_alpha[k * S + c]) {
+          const double lambda = log_alpha[k * S + j];
+          if (c != j && lambda == log_alpha[k * S + c]) {
             const double* same = &tables.pair_table[from * K + k];
             for (std::size_t m = 0; m < n; ++m) column[m * K] = same[m * K];
             continue;
+          }
+          if (!firsts) {
+            std::uint64_t bits;
+            std::memcpy(&bits, &lambda, sizeof bits);
+            std::size_t slot = splitmix64_finalise(bits ^ splitmix64_first(c * K + k)) & mask;
+            bool copied = false;
+            for (; made[slot] != 0; slot = (slot + 1) & mask) {
+              // (j itself, entered for an earlier component, is not made yet.)
+              const std::size_t t = made[slot] - 1;
+              if (t != j && counts.value_class[t] == c && log_alpha[k * S + t] == lambda) {
+                const double* same = &tables.pair_table[counts.pair_ptr[t] * K + k];
+                for (std::size_t m = 0; m < n; ++m) column[m * K] = same[m * K];
+                copied = true;
+                break;
+              }
+            }
+            if (copied) continue;
+            // At most half the slots taken: past that, the rest is made.
+            if (2 * (n_made + 1) <= made.size()) {
+              made[slot] = static_cast<std::uint32_t>(j + 1);
+              ++n_made;
+            }
           }
           const double alpha = alpha_out != nullptr ? (*alpha_out)[k * S + j]
                                                     : alpha_of[k](log_alpha[k * S + j]);

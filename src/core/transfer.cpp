@@ -62,7 +62,7 @@ struct ComponentModel {
   // per taxon; the others' c and sums of g^2 / alpha, g and alpha.
   std::vector<std::uint32_t> present;
   std::vector<char> is_present;
-  std::vector<char> filled;  // whose pairs fill_pairs() has made
+  std::vector<std::uint32_t> made;  // fill_pairs()'s taxa + 1 (0: empty slot)
   // The present taxa by their (alpha, gradient, diagonal), compared exactly: a
   // class of the M-step's exchangeable taxa has one of each, and a group's
   // promise sums the taxa it does not count class by class (GroupTerms).
@@ -89,17 +89,23 @@ struct ComponentModel {
   bool pairs_complete = false;
 
   // pair_t and pair_u of taxon j's pairs. They depend on alpha_j and j's list
-  // of values alone, so a taxon whose value class (Counts::value_class) has
-  // its first taxon filled at the same alpha copies them: the taxa a
-  // component does not count share one alpha, and exchangeable counted taxa
-  // share theirs (the M-step's classes), so most of a wide table's are copies.
+  // of values alone, so a taxon of the value class (Counts::value_class) and
+  // alpha of one filled before copies them (`made`: the filled taxa by value
+  // class and alpha, open addressing). The taxa a component does not count
+  // share one alpha, and exchangeable counted taxa share theirs (the M-step's
+  // classes), so most of a wide table's pairs are copies.
   void fill_pairs(const Counts& counts, std::size_t j) {
     const double alpha = d.alpha[j];
-    filled[j] = 1;
-    if (counts.value_class.size() == d.alpha.size()) {
-      const std::size_t c = counts.value_class[j];
-      if (c != j && filled[c] && d.alpha[c] == alpha) {
-        const std::size_t from = counts.pair_ptr[c];
+    const bool classed = counts.value_class.size() == d.alpha.size();
+    const std::size_t c = classed ? counts.value_class[j] : j;
+    std::uint64_t bits;
+    std::memcpy(&bits, &alpha, sizeof bits);
+    const std::size_t mask = made.size() - 1;
+    std::size_t slot = splitmix64_finalise(bits ^ splitmix64_first(c)) & mask;
+    for (; made[slot] != 0; slot = (slot + 1) & mask) {
+      const std::size_t t = made[slot] - 1;
+      if ((classed ? counts.value_class[t] : t) == c && d.alpha[t] == alpha) {
+        const std::size_t from = counts.pair_ptr[t];
         for (std::size_t p = counts.pair_ptr[j]; p < counts.pair_ptr[j + 1]; ++p) {
           pair_t[p] = pair_t[from + (p - counts.pair_ptr[j])];
           pair_u[p] = pair_u[from + (p - counts.pair_ptr[j])];
@@ -107,6 +113,7 @@ struct ComponentModel {
         return;
       }
     }
+    made[slot] = static_cast<std::uint32_t>(j + 1);
     const GammaValues base = gamma_values<false, true>(alpha);
     for (std::size_t p = counts.pair_ptr[j]; p < counts.pair_ptr[j + 1]; ++p) {
       const GammaValues above = gamma_values<false, true>(alpha + counts.pair_value[p]);
@@ -139,7 +146,9 @@ struct ComponentModel {
     pair_u.resize(counts.n_pairs());
     present.clear();
     is_present.assign(S, 0);
-    filled.assign(S, 0);
+    std::size_t slots = 1;
+    while (slots < 2 * S) slots *= 2;
+    made.assign(slots, 0);
     taxon_weight.assign(S, 0.0);
     spread = 0.0;
     absent = AbsentSums();

@@ -464,6 +464,15 @@ test_that("taxa with the same values share their tables only where their lambda 
   expected <- dense_log_evidence(x, exp(lambda))
   expect_lt(max(abs(ours - expected) / pmax(abs(expected), 1)), 1e-10)
   expect_identical(fastdmm:::.log_evidence(data, lambda, 2L), ours)
+  # Eight components whose taxa take one of three lambdas each, drawn: within
+  # a list, taxa that share a lambda other than the first taxon's copy the
+  # first of them made (by list, component and lambda), never a column not
+  # made yet (a taxon's own, for a later component).
+  many <- with_seed(7, matrix(sample(c(-2, -0.5, 1), ncol(x) * 8, replace = TRUE), ncol(x)))
+  ours <- fastdmm:::.log_evidence(data, many, 1L)
+  expected <- dense_log_evidence(x, exp(many))
+  expect_lt(max(abs(ours - expected) / pmax(abs(expected), 1)), 1e-10)
+  expect_identical(fastdmm:::.log_evidence(data, many, 2L), ours)
 })
 
 test_that("E-step columns kept by lambda give the E-step's numbers, to the bit (against R)", {
