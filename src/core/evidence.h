@@ -29,13 +29,14 @@ struct EStepOutputs {
 class ColumnCache;
 
 // Buffers an E-step fills and the next one reuses (no allocation, no page faults
-// per iteration). Every number is written before it is read, so they are
-// OverwriteVectors: a search's E-steps alternate between two columns (trials)
-// and all k, and growing back would zero-fill the difference every time.
+// per iteration). Every number of the tables is written before it is read, so
+// they are OverwriteVectors: a search's E-steps alternate between two columns
+// (trials) and all k, and growing back would zero-fill the difference every
+// time.
 struct EStepWorkspace {
   OverwriteVector<double> pair_table;   // [p * K + k]
   OverwriteVector<double> depth_table;  // [d * K + k]
-  OverwriteVector<double> per_sample;   // log-likelihood terms
+  std::vector<double> per_sample;       // log-likelihood terms
   // With keep_columns, the next E-step keeps the pair_table columns of components
   // whose lambda is the one they were made from. A column depends on lambda_k and
   // the table's pairs alone, so both are kept here and compared by value.
