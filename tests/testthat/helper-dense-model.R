@@ -156,3 +156,20 @@ r_soft_kmeans <- function(x, k, seed, max_iter = 1000, tol = 1e-6) {
   list(posterior = z, centres = centres, weights = colSums(z), iterations = iteration,
        changes = changes)
 }
+
+# The M-step optimiser's lambda for table x, posteriors z and start lambda,
+# checked against a dense BFGS over every taxon (optim() on dense_objective()):
+# converged, the dense gradient vanishing, an objective no higher than BFGS's
+# and the same lambda to 1e-4. Returns the optimiser's result.
+expect_dense_minimum <- function(x, z, start) {
+  ours <- fastdmm:::.optimise_component(fastdmm:::as_counts(x), z, start, FALSE, 0)
+  expect_true(ours$converged)
+  expect_lt(sqrt(sum(dense_gradient(x, z, ours$log_alpha)^2)), 1e-6)
+  theirs <- stats::optim(start, function(l) dense_objective(x, z, l),
+                         function(l) dense_gradient(x, z, l), method = "BFGS",
+                         control = list(reltol = 1e-15, maxit = 10000))
+  expect_identical(theirs$convergence, 0L)
+  expect_lte(dense_objective(x, z, ours$log_alpha), theirs$value + 1e-10 * abs(theirs$value))
+  expect_lt(max(abs(ours$log_alpha - theirs$par)), 1e-4)
+  invisible(ours)
+}

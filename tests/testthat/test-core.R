@@ -308,16 +308,7 @@ test_that("the M-step optimiser agrees with optim(BFGS) on a tiny problem", {
                 12, 1, 1, 6,
                 0, 9, 2, 1,
                 7, 3, 0, 3), 5, 4, byrow = TRUE)
-  data <- fastdmm:::as_counts(x)
-  z <- c(0.9, 0.2, 1, 0.4, 0.7)
-  ours <- fastdmm:::.optimise_component(data, z, rep(-1, 4), FALSE, 0)
-  theirs <- stats::optim(rep(-1, 4), function(l) dense_objective(x, z, l),
-                         function(l) dense_gradient(x, z, l), method = "BFGS",
-                         control = list(reltol = 1e-15, maxit = 10000))
-  expect_identical(theirs$convergence, 0L)
-  f_ours <- dense_objective(x, z, ours$log_alpha)
-  expect_lte(f_ours, theirs$value + 1e-10 * abs(theirs$value))
-  expect_lt(max(abs(ours$log_alpha - theirs$par)), 1e-4)
+  expect_dense_minimum(x, c(0.9, 0.2, 1, 0.4, 0.7), rep(-1, 4))
 })
 
 test_that("the M-step on a component's support is the whole problem's minimum", {
@@ -329,18 +320,8 @@ test_that("the M-step on a component's support is the whole problem's minimum", 
                 12, 1, 1, 6, 0, 0, 0, 0, 0,
                 0, 9, 2, 1, 40, 3, 0, 7, 1,
                 7, 3, 0, 3, 2, 0, 11, 5, 9), 5, 9, byrow = TRUE)
-  data <- fastdmm:::as_counts(x)
   z <- c(0.9, 0.6, 1, 0, 0)
-  start <- c(rep(-1, 4), 2, -3, 0.5, -0.2, 1)
-  ours <- fastdmm:::.optimise_component(data, z, start, FALSE, 0)
-  expect_true(ours$converged)
-  expect_lt(sqrt(sum(dense_gradient(x, z, ours$log_alpha)^2)), 1e-6)
-  theirs <- stats::optim(start, function(l) dense_objective(x, z, l),
-                         function(l) dense_gradient(x, z, l), method = "BFGS",
-                         control = list(reltol = 1e-15, maxit = 10000))
-  expect_identical(theirs$convergence, 0L)
-  expect_lte(dense_objective(x, z, ours$log_alpha), theirs$value + 1e-10 * abs(theirs$value))
-  expect_lt(max(abs(ours$log_alpha - theirs$par)), 1e-4)
+  ours <- expect_dense_minimum(x, z, c(rep(-1, 4), 2, -3, 0.5, -0.2, 1))
   # The uncounted taxa's closed form: alpha = eta / (nu + sum_i z_i [psi(A + J_i) - psi(A)]).
   alpha <- exp(ours$log_alpha)
   total <- sum(alpha)
@@ -360,18 +341,9 @@ test_that("exchangeable taxa of a component's support share a variable and the m
                 30, 2, 0, 0, 0, 0, 0, 9, 0, 0,
                 4, 25, 0, 3, 0, 0, 1, 2, 8, 0,
                 2, 30, 1, 0, 0, 4, 0, 0, 0, 5), 5, 10, byrow = TRUE)
-  data <- fastdmm:::as_counts(x)
   z <- c(1, 1, 1, 0, 0)
   start <- c(1, 0.5, -2, -1, 0.3, 0.2, -0.6, 0, 1.5, -1)
-  ours <- fastdmm:::.optimise_component(data, z, start, FALSE, 0)
-  expect_true(ours$converged)
-  expect_lt(sqrt(sum(dense_gradient(x, z, ours$log_alpha)^2)), 1e-6)
-  theirs <- stats::optim(start, function(l) dense_objective(x, z, l),
-                         function(l) dense_gradient(x, z, l), method = "BFGS",
-                         control = list(reltol = 1e-15, maxit = 10000))
-  expect_identical(theirs$convergence, 0L)
-  expect_lte(dense_objective(x, z, ours$log_alpha), theirs$value + 1e-10 * abs(theirs$value))
-  expect_lt(max(abs(ours$log_alpha - theirs$par)), 1e-4)
+  ours <- expect_dense_minimum(x, z, start)
   expect_identical(ours$log_alpha[4:5], rep(ours$log_alpha[3], 2))
   expect_identical(ours$log_alpha[7], ours$log_alpha[6])
   expect_identical(ours$log_alpha[10], ours$log_alpha[9])
@@ -380,7 +352,7 @@ test_that("exchangeable taxa of a component's support share a variable and the m
   # optimum is, to the optimiser's tolerance.
   level <- replace(start, 3:5, mean(start[3:5]))
   level <- replace(level, 6:7, mean(start[6:7]))
-  again <- fastdmm:::.optimise_component(data, z, level, FALSE, 0)
+  again <- fastdmm:::.optimise_component(fastdmm:::as_counts(x), z, level, FALSE, 0)
   expect_lt(max(abs(again$log_alpha - ours$log_alpha)), 1e-6)
 })
 
