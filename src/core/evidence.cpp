@@ -69,14 +69,7 @@ void evidence_tables(const Counts& counts, const std::vector<double>& log_alpha,
     executor.parallel_for(S, [&](std::size_t begin, std::size_t end) {
       std::vector<double> differences;
       std::vector<RepeatedExp> alpha_of(K);
-      std::vector<std::uint32_t> made;
-      std::size_t mask = 0, n_made = 0;
-      if (!firsts) {
-        std::size_t slots = 1;
-        while (slots < 2 * (end - begin)) slots *= 2;
-        made.assign(slots, 0);
-        mask = slots - 1;
-      }
+      ProbeTable made(firsts ? 0 : end - begin);
       for (std::size_t j = begin; j < end; ++j) {
         const std::size_t c = classed ? counts.value_class[j] : j;
         if ((c == j) != firsts) continue;
@@ -94,26 +87,20 @@ void evidence_tables(const Counts& counts, const std::vector<double>& log_alpha,
             continue;
           }
           if (!firsts) {
-            std::uint64_t bits;
-            std::memcpy(&bits, &lambda, sizeof bits);
-            std::size_t slot = splitmix64_finalise(bits ^ splitmix64_first(c * K + k)) & mask;
-            bool copied = false;
-            for (; made[slot] != 0; slot = (slot + 1) & mask) {
-              // (j itself, entered for an earlier component, is not made yet.)
-              const std::size_t t = made[slot] - 1;
-              if (t != j && counts.value_class[t] == c && log_alpha[k * S + t] == lambda) {
-                const double* same = &tables.pair_table[counts.pair_ptr[t] * K + k];
-                for (std::size_t m = 0; m < n; ++m) column[m * K] = same[m * K];
-                copied = true;
-                break;
-              }
+            // (j itself, entered for an earlier component, is not made yet.)
+            std::uint32_t& slot = made.find(
+                splitmix64_finalise(double_bits(lambda) ^ splitmix64_first(c * K + k)),
+                [&](std::size_t t) {
+                  return t != j && counts.value_class[t] == c && log_alpha[k * S + t] == lambda;
+                });
+            if (ProbeTable::found(slot)) {
+              const double* same =
+                  &tables.pair_table[counts.pair_ptr[ProbeTable::item(slot)] * K + k];
+              for (std::size_t m = 0; m < n; ++m) column[m * K] = same[m * K];
+              continue;
             }
-            if (copied) continue;
             // At most half the slots taken: past that, the rest is made.
-            if (2 * (n_made + 1) <= made.size()) {
-              made[slot] = static_cast<std::uint32_t>(j + 1);
-              ++n_made;
-            }
+            if (made.has_room()) made.enter(slot, j);
           }
           const double alpha = alpha_out != nullptr ? (*alpha_out)[k * S + j]
                                                     : alpha_of[k](log_alpha[k * S + j]);

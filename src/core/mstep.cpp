@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -394,9 +393,7 @@ struct SupportProblem {
   std::size_t merge_exchangeable() {
     const std::size_t U = taxon.size();
     if (U < 2) return U;
-    std::size_t slots = 1;
-    while (slots < 2 * U) slots *= 2;
-    std::vector<std::uint32_t> table(slots, 0);  // class + 1; 0: empty
+    ProbeTable classes(U);
     std::vector<std::uint32_t> representative;  // each class's first taxon u
     std::vector<std::uint32_t> of(U);
     const auto same_pairs = [&](std::size_t a, std::size_t b) {
@@ -413,25 +410,16 @@ struct SupportProblem {
     for (std::size_t u = 0; u < U; ++u) {
       std::uint64_t h = pair_ptr[u + 1] - pair_ptr[u];
       for (std::size_t p = pair_ptr[u]; p < pair_ptr[u + 1]; ++p) {
-        std::uint64_t value_bits, weight_bits;
-        std::memcpy(&value_bits, &pair_value[p], sizeof value_bits);
-        std::memcpy(&weight_bits, &pair_weight[p], sizeof weight_bits);
-        h = splitmix64_finalise(h ^ value_bits);
-        h = splitmix64_finalise(h ^ weight_bits);
+        h = splitmix64_finalise(h ^ double_bits(pair_value[p]));
+        h = splitmix64_finalise(h ^ double_bits(pair_weight[p]));
       }
-      std::size_t slot = h & (slots - 1);
-      for (;; slot = (slot + 1) & (slots - 1)) {
-        if (table[slot] == 0) {
-          representative.push_back(static_cast<std::uint32_t>(u));
-          table[slot] = static_cast<std::uint32_t>(representative.size());
-          of[u] = table[slot] - 1;
-          break;
-        }
-        if (same_pairs(representative[table[slot] - 1], u)) {
-          of[u] = table[slot] - 1;
-          break;
-        }
+      std::uint32_t& slot =
+          classes.find(h, [&](std::size_t c) { return same_pairs(representative[c], u); });
+      if (!ProbeTable::found(slot)) {
+        classes.enter(slot, representative.size());
+        representative.push_back(static_cast<std::uint32_t>(u));
       }
+      of[u] = static_cast<std::uint32_t>(ProbeTable::item(slot));
     }
     const std::size_t V = representative.size();
     if (V == U) return U;

@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <cstring>
 #include <functional>
 #include <iterator>
 #include <limits>
@@ -62,7 +61,7 @@ struct ComponentModel {
   // per taxon; the others' c and sums of g^2 / alpha, g and alpha.
   std::vector<std::uint32_t> present;
   std::vector<char> is_present;
-  std::vector<std::uint32_t> made;  // fill_pairs()'s taxa + 1 (0: empty slot)
+  ProbeTable made;  // the taxa fill_pairs() made, by value class and alpha
   // The present taxa by their (alpha, gradient, diagonal), compared exactly: a
   // class of the M-step's exchangeable taxa has one of each, and a group's
   // promise sums the taxa it does not count class by class (GroupTerms).
@@ -98,22 +97,19 @@ struct ComponentModel {
     const double alpha = d.alpha[j];
     const bool classed = counts.value_class.size() == d.alpha.size();
     const std::size_t c = classed ? counts.value_class[j] : j;
-    std::uint64_t bits;
-    std::memcpy(&bits, &alpha, sizeof bits);
-    const std::size_t mask = made.size() - 1;
-    std::size_t slot = splitmix64_finalise(bits ^ splitmix64_first(c)) & mask;
-    for (; made[slot] != 0; slot = (slot + 1) & mask) {
-      const std::size_t t = made[slot] - 1;
-      if ((classed ? counts.value_class[t] : t) == c && d.alpha[t] == alpha) {
-        const std::size_t from = counts.pair_ptr[t];
-        for (std::size_t p = counts.pair_ptr[j]; p < counts.pair_ptr[j + 1]; ++p) {
-          pair_t[p] = pair_t[from + (p - counts.pair_ptr[j])];
-          pair_u[p] = pair_u[from + (p - counts.pair_ptr[j])];
-        }
-        return;
+    std::uint32_t& slot =
+        made.find(splitmix64_finalise(double_bits(alpha) ^ splitmix64_first(c)), [&](std::size_t t) {
+          return (classed ? counts.value_class[t] : t) == c && d.alpha[t] == alpha;
+        });
+    if (ProbeTable::found(slot)) {
+      const std::size_t from = counts.pair_ptr[ProbeTable::item(slot)];
+      for (std::size_t p = counts.pair_ptr[j]; p < counts.pair_ptr[j + 1]; ++p) {
+        pair_t[p] = pair_t[from + (p - counts.pair_ptr[j])];
+        pair_u[p] = pair_u[from + (p - counts.pair_ptr[j])];
       }
+      return;
     }
-    made[slot] = static_cast<std::uint32_t>(j + 1);
+    made.enter(slot, j);
     const GammaValues base = gamma_values<false, true>(alpha);
     for (std::size_t p = counts.pair_ptr[j]; p < counts.pair_ptr[j + 1]; ++p) {
       const GammaValues above = gamma_values<false, true>(alpha + counts.pair_value[p]);
@@ -146,9 +142,7 @@ struct ComponentModel {
     pair_u.resize(counts.n_pairs());
     present.clear();
     is_present.assign(S, 0);
-    std::size_t slots = 1;
-    while (slots < 2 * S) slots *= 2;
-    made.assign(slots, 0);
+    made.reset(S);
     taxon_weight.assign(S, 0.0);
     spread = 0.0;
     absent = AbsentSums();
@@ -179,32 +173,22 @@ struct ComponentModel {
   void classify_present() {
     classes.clear();
     class_of.resize(d.alpha.size());
-    const std::size_t U = present.size();
-    std::size_t slots = 1;
-    while (slots < 2 * U) slots *= 2;
-    std::vector<std::uint32_t> table(slots, 0);  // class + 1; 0: empty
+    ProbeTable table(present.size());
     for (std::uint32_t j : present) {
       const double key[3] = {d.alpha[j], d.gradient[j], d.diagonal[j]};
       std::uint64_t h = 0;
-      for (double x : key) {
-        std::uint64_t bits;
-        std::memcpy(&bits, &x, sizeof bits);
-        h = splitmix64_finalise(h ^ bits);
+      for (double x : key) h = splitmix64_finalise(h ^ double_bits(x));
+      std::uint32_t& slot = table.find(h, [&](std::size_t c) {
+        return classes[c].alpha == key[0] && classes[c].gradient == key[1] &&
+               classes[c].diagonal == key[2];
+      });
+      if (ProbeTable::found(slot)) {
+        classes[ProbeTable::item(slot)].multiplicity += 1.0;
+      } else {
+        table.enter(slot, classes.size());
+        classes.push_back({key[0], key[1], key[2], 1.0});
       }
-      for (std::size_t slot = h & (slots - 1);; slot = (slot + 1) & (slots - 1)) {
-        if (table[slot] == 0) {
-          classes.push_back({key[0], key[1], key[2], 1.0});
-          table[slot] = static_cast<std::uint32_t>(classes.size());
-          class_of[j] = table[slot] - 1;
-          break;
-        }
-        PresentClass& c = classes[table[slot] - 1];
-        if (c.alpha == key[0] && c.gradient == key[1] && c.diagonal == key[2]) {
-          c.multiplicity += 1.0;
-          class_of[j] = table[slot] - 1;
-          break;
-        }
-      }
+      class_of[j] = static_cast<std::uint32_t>(ProbeTable::item(slot));
     }
   }
 };
@@ -443,8 +427,9 @@ double taxon_decrease(const Counts& counts, std::size_t j, double alpha0, double
   return minimise_taxon(counts, j, alpha0, linear, weights);
 }
 
-// taxon_decrease()'s results for one joining sample, remembered by the
-// taxon's alpha and the sample's count (refit_gain()): a direct-mapped table
+// taxon_decrease()'s results for one joining sample (or, for the taxa it alone
+// counts, one leaving sample), remembered by the taxon's alpha and the
+// sample's count (refit_gain()): a direct-mapped table
 // on the count, whose slot is replaced when the alpha or count differs. NaN
 // marks a slot not computed.
 class JoinDecreases {
